@@ -1,0 +1,400 @@
+"""Writes the sample events under events/ (run from the repository root: `python -m events.generate`).
+
+Every event is deterministic (fixed request ids and times), so the checked-in JSON only changes when a
+body changes, and `--check` (run by tests/integration/test_sample_events.py) fails when a file is stale.
+eCom signatures are computed here from the demo secret, so editing a body can never leave a wrong one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
+from local_stack.lambda_events import scheduled_event
+from tests.support import ecom_signature, ecom_webhook_event, pos_form, pos_webhook_event
+
+EVENTS_DIR = Path(__file__).resolve().parent
+REGION = "us-east-1"
+API_ID = "a1b2c3d4e5"
+API_HOST = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+STACK_NAME = "pos-ecom-sync"
+# Documentation address ranges (RFC 5737) stand for the vendors' webhook senders.
+POS_SENDER_IP = "203.0.113.10"
+ECOM_SENDER_IP = "198.51.100.20"
+
+# ---------------------------------------------------------------------------------------------- X-Series
+# Webhook payloads use the API 1.0 shape (vendor-apis.md §1.8, §1.10): stock is `count`, numbers are often strings.
+PRODUCT_ID = "0a1b0000-aaaa-11ee-8c90-000000000002"  # Harbor Tee / Navy / M (a variant)
+PARENT_ID = "0a1b0000-aaaa-11ee-8c90-000000000001"
+OUTLET_ID = "0a1b0000-cccc-11ee-8c90-000000000001"
+SALE_ID = "0a1b0000-dddd-11ee-8c90-000000000010"
+REGISTER_ID = "0a1b0000-eeee-11ee-8c90-000000000001"
+
+POS_INVENTORY = {
+    "id": "inv-0001",
+    "product_id": PRODUCT_ID,
+    "outlet_id": OUTLET_ID,
+    "count": 5,
+    "reorder_point": "2",
+    "restock_level": "10",
+    "attributed_cost": "12.00",
+}
+
+POS_PRODUCT = {
+    "id": PRODUCT_ID,
+    "source_id": "",
+    "variant_parent_id": PARENT_ID,
+    "name": "Harbor Tee / Navy / M",
+    "base_name": "Harbor Tee",
+    "handle": "harbortee",
+    "sku": "HT-NAVY-M",
+    "active": True,
+    "has_inventory": True,
+    "is_composite": False,
+    "description": "<p>Heavyweight cotton tee.</p>",
+    "button_order": "0",
+    "attributed_cost": "12.00",
+    "supply_price": "12.00",
+    "price": "30.43478",
+    "variant_option_one_name": "Colour",
+    "variant_option_one_value": "Navy",
+    "variant_option_two_name": "Size",
+    "variant_option_two_value": "M",
+    "variant_option_three_name": "",
+    "variant_option_three_value": "",
+    "brand": {"id": "0a1b0000-bbbb-11ee-8c90-000000000001", "name": "Dockside"},
+    "categories": [],
+    "inventory": [
+        {
+            "id": "inv-0001",
+            "outlet_id": OUTLET_ID,
+            "product_id": PRODUCT_ID,
+            "count": 5,
+            "attributed_cost": "12.00",
+            "reorder_point": "2",
+            "restock_level": "10",
+        }
+    ],
+    "price_book_entries": [
+        {
+            "id": "pbe-0002",
+            "product_id": PRODUCT_ID,
+            "price_book_id": "pb-general",
+            "price_book_name": "General Price Book (All Products)",
+            "type": "BASE",
+            "outlet_name": "",
+            "outlet_id": "",
+            "customer_group_name": "All Customers",
+            "customer_group_id": "grp-all",
+            "price": 30.43478,
+            "loyalty_value": None,
+            "min_units": "",
+            "max_units": "",
+            "valid_from": "",
+            "valid_to": "",
+            "taxes": [{"outlet_id": OUTLET_ID, "tax_id": "tax-gst", "tax_rate": 0.15, "tax_name": "GST"}],
+        }
+    ],
+    "created_at": "2026-03-01 10:00:00",
+    "updated_at": "2026-11-22 08:58:30",
+    "deleted_at": "",
+}
+
+POS_SALE = {
+    "id": SALE_ID,
+    "source": "USER",
+    "source_id": "ecom-10042",
+    "register_id": REGISTER_ID,
+    "customer_id": "0a1b0000-1111-11ee-8c90-000000000005",
+    "user_id": "0a1b0000-ffff-11ee-8c90-000000000001",
+    "sale_date": "2026-11-22 09:00:00",
+    "created_at": "2026-11-22 09:00:01",
+    "updated_at": "2026-11-22 15:42:10",
+    "total_price": 55.65,
+    "total_cost": 24.0,
+    "total_tax": 8.35,
+    "note": "",
+    "status": "DISPATCHED_CLOSED",
+    "short_code": "k3vq9z",
+    "invoice_number": "WEB-1042",
+    "return_for": None,
+    "user": {"id": "0a1b0000-ffff-11ee-8c90-000000000001", "name": "online", "display_name": "Online Store"},
+    "register_sale_products": [
+        {
+            "id": "li-1",
+            "product_id": PRODUCT_ID,
+            "register_id": REGISTER_ID,
+            "sequence": "0",
+            "handle": "harbortee",
+            "sku": "HT-NAVY-M",
+            "name": "Harbor Tee / Navy / M",
+            "quantity": 2,
+            "price": 27.825,
+            "cost": 12.0,
+            "price_set": 1,
+            "discount": 0,
+            "loyalty_value": 0,
+            "tax": 4.17391,
+            "tax_id": "tax-gst",
+            "tax_name": "GST",
+            "tax_rate": 0.15,
+            "tax_total": 8.35,
+            "price_total": 55.65,
+            "display_retail_price_tax_inclusive": "1",
+            "status": "CONFIRMED",
+            "attributes": [{"name": "line_note", "value": ""}],
+        }
+    ],
+    "totals": {"total_tax": 8.35, "total_price": 55.65, "total_payment": 64.0, "total_to_pay": 0},
+    "register_sale_payments": [
+        {
+            "id": "pay-1",
+            "payment_type_id": 7,
+            "retailer_payment_type_id": "pt-lsp",
+            "name": "Lightspeed Payments",
+            "label": "Lightspeed Payments",
+            "payment_date": "2026-11-22 09:00:02",
+            "amount": 64.0,
+        }
+    ],
+    "taxes": [{"id": "tax-gst", "name": "GST", "rate": 0.15, "tax": 8.35}],
+}
+
+# ---------------------------------------------------------------------------------------------- eCom
+# JSON bodies: the resource in its singular envelope (vendor-apis.md §3.4, §3.6); ids are integers.
+ORDER_ID = 5501042
+ECOM = "https://api.webshopapp.com/en"
+
+ECOM_ORDER = {
+    "id": ORDER_ID,
+    "number": "ORD10042",
+    "status": "processing_awaiting_shipment",
+    "paymentStatus": "paid",
+    "shipmentStatus": "not_shipped",
+    "channel": "main",
+    "createdAt": "2026-11-22T08:59:58+00:00",
+    "updatedAt": "2026-11-22T09:00:00+00:00",
+    "priceExcl": 55.65,
+    "priceIncl": 64.0,
+    "email": "mira.okafor@example.com",
+    "firstname": "Mira",
+    "lastname": "Okafor",
+    "isNewCustomer": True,
+    "paymentTitle": "Lightspeed Payments",
+    "shipmentTitle": "Courier NZ",
+    "shipmentIsPickup": False,
+    "addressShippingStreet": "Quay St",
+    "addressShippingNumber": "12",
+    "addressShippingZipcode": "6011",
+    "addressShippingCity": "Wellington",
+    "customer": {"resource": {"id": 70231, "url": "customers/70231", "link": f"{ECOM}/customers/70231.json"}},
+    "products": {
+        "resource": {
+            "id": False,
+            "url": f"orders/{ORDER_ID}/products",
+            "link": f"{ECOM}/orders/{ORDER_ID}/products.json",
+        }
+    },
+}
+
+# The same order once POS dispatched it (the status change the worker mirrors).
+ECOM_ORDER_SHIPPED = {
+    **ECOM_ORDER,
+    "status": "completed_shipped",
+    "shipmentStatus": "shipped",
+    "updatedAt": "2026-11-22T15:42:15+00:00",
+}
+
+ECOM_VARIANT = {
+    "id": 880001,
+    "isDefault": True,
+    "sortOrder": 1,
+    "title": "Navy, M",
+    "sku": "HT-NAVY-M",
+    "ean": "9400000000012",
+    "articleCode": "HT-NAVY-M",
+    "priceExcl": 27.83,
+    "priceIncl": 32.0,
+    "priceCost": 12.0,
+    "oldPriceExcl": 0,
+    "oldPriceIncl": 0,
+    "stockTracking": "enabled",
+    "stockLevel": 7,
+    "stockAlert": 2,
+    "stockMinimum": 0,
+    "stockSold": 43,
+    "weight": 200,
+    "weightValue": "0.2",
+    "weightUnit": "kg",
+    "options": [],
+    "createdAt": "2026-03-01T10:05:00+00:00",
+    "updatedAt": "2026-11-22T09:00:06+00:00",
+    "product": {"resource": {"id": 40123, "url": "products/40123", "link": f"{ECOM}/products/40123.json"}},
+}
+
+
+def ecom_body(envelope: str, resource: dict[str, Any]) -> bytes:
+    """The raw bytes eCom sends (compact JSON); the signature covers exactly these bytes."""
+    return json.dumps({envelope: resource}, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class ApiSample:
+    name: str
+    at: datetime  # when API Gateway received it
+    source_ip: str
+    build: Callable[[], dict[str, Any]]
+
+
+def _pos(webhook_type: str, payload: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    # HTTP API hands non-text bodies (form encoding included) to Lambda base64-encoded.
+    return lambda: pos_webhook_event(DEMO_CONNECTION_ID, pos_form(webhook_type, payload), base64_body=True)
+
+
+def _ecom(body: bytes, action: str, signature: str | None = None) -> Callable[[], dict[str, Any]]:
+    headers = {"x-action": action}
+    if signature is not None:
+        headers["x-signature"] = signature
+    return lambda: ecom_webhook_event(DEMO_CONNECTION_ID, body, headers=headers)
+
+
+def _forged_order() -> Callable[[], dict[str, Any]]:
+    """A genuine delivery's signature replayed on an edited body (an unpaid order claimed as paid)."""
+    genuine = ecom_body("order", {**ECOM_ORDER, "paymentStatus": "not_paid"})
+    edited = ecom_body("order", ECOM_ORDER)
+    return _ecom(edited, "updated", signature=ecom_signature(genuine, DEMO_SECRETS["ecom_webhook_secret"]))
+
+
+def _at(hour: int, minute: int, second: int) -> datetime:
+    return datetime(2026, 11, 22, hour, minute, second, tzinfo=UTC)
+
+
+API_SAMPLES = [
+    ApiSample("pos_inventory_update", _at(8, 59, 31), POS_SENDER_IP, _pos("inventory.update", POS_INVENTORY)),
+    ApiSample("pos_product_update", _at(8, 58, 31), POS_SENDER_IP, _pos("product.update", POS_PRODUCT)),
+    ApiSample("pos_sale_update", _at(15, 42, 11), POS_SENDER_IP, _pos("sale.update", POS_SALE)),
+    ApiSample("ecom_order_created", _at(9, 0, 1), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER), "created")),
+    ApiSample(
+        "ecom_order_updated", _at(15, 42, 16), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER_SHIPPED), "updated")
+    ),
+    ApiSample(
+        "ecom_variant_updated", _at(9, 0, 7), ECOM_SENDER_IP, _ecom(ecom_body("variant", ECOM_VARIANT), "updated")
+    ),
+    ApiSample("ecom_bad_signature", _at(9, 3, 0), ECOM_SENDER_IP, _forged_order()),
+]
+
+
+def _digest(name: str, size: int) -> bytes:
+    return hashlib.sha256(f"pos-ecom-sync/events/{name}".encode()).digest()[:size]
+
+
+def _as_delivered(sample: ApiSample) -> dict[str, Any]:
+    """Pin what API Gateway makes up per request (ids, times, host headers) to fixed, realistic values."""
+    event = sample.build()
+    raw_size = len(base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode())
+    epoch = int(sample.at.timestamp())
+    event["headers"].update(
+        {
+            "content-length": str(raw_size),
+            "host": API_HOST,
+            "x-amzn-trace-id": f"Root=1-{epoch:08x}-{_digest(sample.name, 12).hex()}",
+            "x-forwarded-for": sample.source_ip,
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https",
+        }
+    )
+    event["headers"] = dict(sorted(event["headers"].items()))
+    if not event["queryStringParameters"]:
+        del event["queryStringParameters"]  # HTTP API leaves the key out when there is no query string
+    context = event["requestContext"]
+    context.update(
+        {
+            "apiId": API_ID,
+            "domainName": API_HOST,
+            "domainPrefix": API_ID,
+            "http": {**context["http"], "sourceIp": sample.source_ip},
+            # HTTP API request ids are 16 base64 characters, e.g. "JKJaXmPLvHcESHA=".
+            "requestId": base64.b64encode(_digest(sample.name, 11)).decode(),
+            "time": sample.at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": epoch * 1000,
+        }
+    )
+    event["requestContext"] = {key: context[key] for key in sorted(context)}
+    return event
+
+
+def _scheduled() -> dict[str, Any]:
+    rule = f"{STACK_NAME}-ChangePollerFunctionEveryMinute-1X2Y3Z4A5B6C"
+    event = scheduled_event(rule, REGION)
+    event.update({"id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "time": "2026-11-22T09:01:00Z"})
+    return event
+
+
+def build_events() -> dict[str, dict[str, Any]]:
+    """Every sample event, keyed by its path relative to events/."""
+    events = {f"webhook_ingest/{s.name}.json": _as_delivered(s) for s in API_SAMPLES}
+    events["change_poller/scheduled.json"] = _scheduled()
+    # An operator's run for one connection, e.g. `aws lambda invoke --payload file://one_connection.json`.
+    events["change_poller/one_connection.json"] = {"connection_id": DEMO_CONNECTION_ID}
+    return events
+
+
+def render(event: dict[str, Any]) -> str:
+    return json.dumps(event, indent=2) + "\n"
+
+
+def write_events(root: Path = EVENTS_DIR) -> list[Path]:
+    written = []
+    for relative, event in build_events().items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(event), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def out_of_date(root: Path = EVENTS_DIR) -> list[str]:
+    """Files that differ from what the generator makes, are missing, or are no longer generated."""
+    expected = {relative: render(event) for relative, event in build_events().items()}
+    problems = []
+    for relative, text in expected.items():
+        path = root / relative
+        if not path.exists():
+            problems.append(f"{relative}: missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{relative}: differs")
+    for folder in {Path(relative).parent for relative in expected}:
+        for path in sorted((root / folder).glob("*.json")):
+            relative = path.relative_to(root).as_posix()
+            if relative not in expected:
+                problems.append(f"{relative}: not generated (stale?)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m events.generate", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="only report stale or missing files (exit 1 if any)")
+    parser.add_argument("--out", type=Path, default=EVENTS_DIR, help="folder to write to (default: events/)")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = out_of_date(args.out)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    for path in write_events(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Vendor webhooks in, one queued change message out (no vendor API call inline)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pos_ecom_sync import runtime
+from pos_ecom_sync.api import json_response, raw_body, register_error_handlers
+from pos_ecom_sync.intake.webhooks import IncomingWebhook
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+register_error_handlers(app, logger, metrics)
+
+
+def _accept(source: Literal["pos", "ecom"], connection_id: str) -> Response[str]:
+    event = app.current_event
+    logger.append_keys(connection_id=connection_id, webhook_source=source)
+    webhook = IncomingWebhook(
+        source=source,
+        connection_id=connection_id,
+        body=raw_body(event),
+        headers={k.lower(): v for k, v in (event.headers or {}).items()},
+        query=dict(event.query_string_parameters or {}),
+    )
+    result = runtime.webhook_intake().accept(webhook)
+    metrics.add_dimension(name="source", value=source)
+    metrics.add_metric(name=f"Webhook{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("webhook accepted", extra=result.as_body())
+    return json_response(202 if result.outcome == "queued" else 200, result.as_body())
+
+
+@app.post("/connections/<connection_id>/webhooks/pos")
+@tracer.capture_method(capture_response=False)
+def pos_webhook(connection_id: str) -> Response[str]:
+    return _accept("pos", connection_id)
+
+
+@app.post("/connections/<connection_id>/webhooks/ecom")
+@tracer.capture_method(capture_response=False)
+def ecom_webhook(connection_id: str) -> Response[str]:
+    return _accept("ecom", connection_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

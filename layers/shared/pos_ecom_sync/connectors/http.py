@@ -1,0 +1,158 @@
+"""Shared HTTP plumbing for the vendor connectors: budget, retries and error mapping in one place.
+
+Every call takes a slot from the rate budget first and feeds the response headers back after. Errors
+become domain errors: 404 -> NotFound (or None where the caller looks something up), other 4xx ->
+UpstreamError with the vendor's text, 5xx/timeouts/connection errors -> UpstreamUnavailable, 429 ->
+wait for Retry-After (through the budget) or RateLimited. Only calls that are safe to repeat are retried:
+GET/PUT/DELETE, a 429 (the vendor did nothing) and a connection that never opened. A POST that may have
+reached the vendor is never sent twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from pos_ecom_sync.errors import NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.ratelimit import Observation, RateBudget, RatePolicy
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Errors raised before the request could reach the vendor: retrying them is safe for any method.
+NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# The same call answered 429 this many times in a row means the vendor disagrees with our budget; give up for now.
+MAX_THROTTLED_ATTEMPTS = 5
+
+Params = Mapping[str, str | int | bool | None]
+ObservationReader = Callable[[Mapping[str, str], int, float], Observation]
+
+
+def _clean(params: Params | None) -> dict[str, str | int] | None:
+    if params is None:
+        return None
+    return {k: ("true" if v is True else "false" if v is False else v) for k, v in params.items() if v is not None}
+
+
+class VendorHttp:
+    """One vendor API behind a rate budget (`calls` counts requests actually sent, for benchmarks)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        policy: RatePolicy,
+        budget: RateBudget,
+        read_observation: ObservationReader,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        max_wait_s: float = 2.0,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self.budget = budget
+        self.max_wait_s = max_wait_s
+        self._read_observation = read_observation
+        # Auth travels with each request so an injected client needs no setup.
+        self._headers = {"Accept": "application/json", **(headers or {})}
+        self._auth = auth
+        self._client = client or httpx.Client(transport=transport, timeout=timeout)
+        self._max_retries = max_retries
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._sleep = sleep
+        self._count_lock = threading.Lock()
+        self.calls = 0
+
+    @property
+    def api(self) -> str:
+        return self.policy.api
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        absent_ok: bool = False,
+        accept_statuses: frozenset[int] = frozenset(),
+    ) -> httpx.Response | None:
+        """Send one call; None only when `absent_ok` and the vendor answered 404.
+
+        `accept_statuses` are non-2xx answers the caller handles itself (e.g. 409 "already exists").
+        """
+        method = method.upper()
+        failures = throttled = 0
+        while True:
+            self.budget.acquire(self.policy, max_wait_s=self.max_wait_s)
+            with self._count_lock:
+                self.calls += 1
+            try:
+                response = self._send(method, path, params, json)
+            except httpx.TransportError as exc:
+                # The error text may carry the URL; keep to the path and the error kind (no query, no secrets).
+                safe = method in IDEMPOTENT_METHODS or isinstance(exc, NOT_SENT_ERRORS)
+                if safe and failures < self._max_retries:
+                    self._backoff(failures)
+                    failures += 1
+                    continue
+                raise UpstreamUnavailable(f"{self.api} {method} {path}: {type(exc).__name__}") from exc
+            self._observe(response)
+            status = response.status_code
+            if status == 429:
+                throttled += 1
+                if throttled >= MAX_THROTTLED_ATTEMPTS:
+                    raise RateLimited(self.api, self._clock() + self.policy.fallback_retry_s, "vendor keeps throttling")
+                continue  # the budget is now blocked until Retry-After: acquire waits or raises RateLimited
+            if status >= 500:
+                if method in IDEMPOTENT_METHODS and failures < self._max_retries:
+                    self._backoff(failures)
+                    failures += 1
+                    continue
+                raise UpstreamUnavailable(f"{self.api} {method} {path} answered {status}: {response.text[:300]}")
+            if status < 300 or status in accept_statuses:
+                return response
+            if status == 404:
+                if absent_ok:
+                    return None
+                raise NotFound(f"{self.api} {method} {path}: not found")
+            raise UpstreamError(self.api, status, response.text, method, path)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`request` and decode the body (None for an empty body or an absent entity)."""
+        response = self.request(method, path, **kwargs)
+        if response is None or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamError(self.api, response.status_code, response.text, method, path) from exc
+
+    def _send(self, method: str, path: str, params: Params | None, body: Any) -> httpx.Response:
+        return self._client.request(
+            method, self.base_url + path, params=_clean(params), json=body, headers=self._headers, auth=self._auth
+        )
+
+    def _observe(self, response: httpx.Response) -> None:
+        try:
+            observation = self._read_observation(response.headers, response.status_code, self._clock())
+            self.budget.observe(self.policy, observation)
+        except Exception:  # noqa: S110 - the call already happened; bad headers must not fail it
+            pass
+
+    def _backoff(self, failures: int) -> None:
+        self._sleep(min(self._backoff_s * 2**failures, 8.0))

@@ -1,0 +1,64 @@
+"""Domain errors: every failure the sync can name, in one place.
+
+Handlers map these to HTTP answers (webhook API) or to SQS record failures (workers); nothing else
+decides what a failure means. Upstream errors keep the vendor's status and text so a dead-letter
+message tells the operator what the other side said.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every error the sync raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(SyncError):
+    """Settings or secrets are missing or invalid; retrying will not help until an operator acts."""
+
+
+class InvalidInput(SyncError):
+    """A request or message we cannot accept as sent (answered 400, never retried)."""
+
+
+class Unauthorized(SyncError):
+    """A missing or wrong credential on an incoming request."""
+
+
+class NotFound(SyncError):
+    """The thing asked for does not exist (unknown connection, missing vendor entity)."""
+
+
+class Conflict(SyncError):
+    """A conditional write lost a race; the caller decides whether to re-read and retry."""
+
+
+class UpstreamError(SyncError):
+    """A vendor API answered with an error that retrying the same call will not fix (4xx)."""
+
+    def __init__(self, api: str, status: int, body: str, method: str = "", url: str = "") -> None:
+        super().__init__(f"{api} {method} {url} answered {status}: {body[:500]}".replace("  ", " "))
+        self.api = api
+        self.status = status
+        self.body = body
+        self.method = method
+        self.url = url
+
+
+class UpstreamUnavailable(SyncError):
+    """A vendor API failed in a way that may pass (5xx, timeout, connection error): retry later."""
+
+
+class RateLimited(SyncError):
+    """The shared rate budget (or the vendor) says wait until `retry_at` (epoch seconds).
+
+    Workers turn this into a message visibility delay: the work is postponed, never dropped.
+    """
+
+    def __init__(self, api: str, retry_at: float, reason: str = "rate budget exhausted") -> None:
+        super().__init__(f"{api}: {reason}; retry at {retry_at:.0f}")
+        self.api = api
+        self.retry_at = retry_at

@@ -1,0 +1,248 @@
+"""The change poller: walks each side's change feed and queues what changed, so nothing is ever missed.
+
+Cursor rule: a cursor moves only after the messages of the page it covers are queued, and only from
+the value this poller read (conditional write). A poller killed in between re-queues the page next
+time (duplicates are harmless; workers are idempotent); two pollers racing never skip a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pos_ecom_sync.errors import RateLimited, SyncError
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity
+from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.state.store import Cursor
+
+# X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
+POS_FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}
+ECOM_ORDERS_FEED = "ecom:orders"
+
+
+class ChangePageLike(Protocol):
+    @property
+    def items(self) -> list[dict[str, Any]]: ...
+    @property
+    def max_version(self) -> int | None: ...
+
+
+class PosChangeFeed(Protocol):
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> ChangePageLike: ...
+
+
+class EcomOrderFeed(Protocol):
+    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]: ...
+
+
+class CursorStore(Protocol):
+    def get_cursor(self, connection_id: str, feed: str) -> Cursor: ...
+    def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool: ...
+
+
+class Publisher(Protocol):
+    def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
+
+
+@dataclass
+class FeedReport:
+    feed: str
+    queued: int = 0
+    pages: int = 0
+    cursor: str | None = None
+    stopped: str | None = None  # why the feed stopped early (time, throttled, lost race)
+
+
+@dataclass
+class PollReport:
+    connection_id: str
+    feeds: list[FeedReport] = field(default_factory=list)
+
+    @property
+    def queued(self) -> int:
+        return sum(f.queued for f in self.feeds)
+
+
+def _pos_message(connection_id: str, entity: Entity, row: dict[str, Any], now: datetime) -> ChangeMessage:
+    entity_id = row["product_id"] if entity == "inventory" else row["id"]
+    return ChangeMessage(
+        connection_id=connection_id,
+        source="pos",
+        entity=entity,
+        entity_id=str(entity_id),
+        version=int(row["version"]),
+        updated_at=row.get("updated_at"),
+        via="poll",
+        received_at=now,
+        payload=row,
+        concern=CONCERN_OF[("pos", entity)],
+    )
+
+
+def _order_message(connection_id: str, order: dict[str, Any], now: datetime) -> ChangeMessage:
+    return ChangeMessage(
+        connection_id=connection_id,
+        source="ecom",
+        entity="order",
+        entity_id=str(order["id"]),
+        updated_at=order.get("updatedAt"),
+        via="poll",
+        received_at=now,
+        payload=order,
+        concern="orders",
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ChangePoller:
+    def __init__(
+        self,
+        store: CursorStore,
+        publisher: Publisher,
+        *,
+        page_size: int = 200,
+        ecom_overlap: timedelta = timedelta(minutes=2),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._page_size = page_size
+        self._overlap = ecom_overlap
+        self._clock = clock
+
+    def poll(
+        self,
+        connection: Connection,
+        pos: PosChangeFeed,
+        ecom: EcomOrderFeed,
+        has_time: Callable[[], bool] = lambda: True,
+    ) -> PollReport:
+        report = PollReport(connection.connection_id)
+        for resource in POS_FEEDS:
+            feed = self._poll_pos_feed(connection.connection_id, pos, resource, has_time)
+            report.feeds.append(feed)
+            if feed.stopped == "throttled":
+                break  # the POS budget is spent; the other POS feeds would only wait too
+        report.feeds.append(self._poll_ecom_orders(connection, ecom, has_time))
+        return report
+
+    def _poll_pos_feed(
+        self, connection_id: str, pos: PosChangeFeed, resource: str, has_time: Callable[[], bool]
+    ) -> FeedReport:
+        entity = POS_FEEDS[resource]
+        cursor = self._store.get_cursor(connection_id, f"pos:{resource}")
+        report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        while True:
+            if not has_time():
+                report.stopped = "out of time"
+                return report
+            try:
+                page = pos.list_changes(resource, int(cursor.value) if cursor.value else None, self._page_size)
+            except RateLimited:
+                report.stopped = "throttled"
+                return report
+            if not page.items or page.max_version is None:
+                return report
+            now = self._clock()
+            self._publisher.publish([Outgoing(_pos_message(connection_id, entity, row, now)) for row in page.items])
+            report.queued += len(page.items)
+            report.pages += 1
+            new_value = str(page.max_version)
+            if not self._store.advance_cursor(connection_id, cursor, new_value):
+                report.stopped = "another poller advanced this feed"
+                return report
+            cursor = Cursor(cursor.feed, new_value)
+            report.cursor = new_value
+            if len(page.items) < self._page_size:
+                return report
+
+    def _poll_ecom_orders(
+        self, connection: Connection, ecom: EcomOrderFeed, has_time: Callable[[], bool]
+    ) -> FeedReport:
+        """eCom has no version feed: sweep orders updated since the cursor minus an overlap window.
+
+        Pages are ordered by id, not by time, so the cursor moves only once the whole sweep is queued.
+        """
+        cursor = self._store.get_cursor(connection.connection_id, ECOM_ORDERS_FEED)
+        report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        start = _parse_time(cursor.value) if cursor.value else connection.created_at
+        newest = start
+        since = start - self._overlap
+        page_number, limit = 1, 250
+        while True:
+            if not has_time():
+                report.stopped = "out of time"
+                return report
+            try:
+                orders = ecom.list_orders(since, page=page_number, limit=limit)
+            except RateLimited:
+                report.stopped = "throttled"
+                return report
+            if orders:
+                now = self._clock()
+                self._publisher.publish([Outgoing(_order_message(connection.connection_id, o, now)) for o in orders])
+                report.queued += len(orders)
+                report.pages += 1
+                stamps = [_parse_time(o["updatedAt"]) for o in orders if o.get("updatedAt")]
+                newest = max([newest, *stamps])
+            if len(orders) < limit:
+                break
+            page_number += 1
+        if newest > start or cursor.value is None:
+            new_value = newest.isoformat()
+            if self._store.advance_cursor(connection.connection_id, cursor, new_value):
+                report.cursor = new_value
+            else:
+                report.stopped = "another poller advanced this feed"
+        return report
+
+
+@dataclass
+class PollRunSummary:
+    reports: list[PollReport] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def queued(self) -> int:
+        return sum(r.queued for r in self.reports)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "connections": {
+                r.connection_id: {
+                    f.feed: {"queued": f.queued, "cursor": f.cursor, "stopped": f.stopped} for f in r.feeds
+                }
+                for r in self.reports
+            },
+            "failures": self.failures,
+        }
+
+
+def poll_connections(
+    connections: Sequence[Connection],
+    poller: ChangePoller,
+    clients_for: Callable[[Connection], tuple[PosChangeFeed, EcomOrderFeed]],
+    has_time: Callable[[], bool],
+) -> PollRunSummary:
+    """Poll each connection in turn; one connection's failure is recorded and never stops the others."""
+    summary = PollRunSummary()
+    for connection in connections:
+        if not has_time():
+            summary.failures[connection.connection_id] = "skipped: out of time (polled on the next run)"
+            continue
+        try:
+            pos, ecom = clients_for(connection)
+            summary.reports.append(poller.poll(connection, pos, ecom, has_time))
+        except SyncError as exc:
+            summary.failures[connection.connection_id] = exc.message
+    return summary

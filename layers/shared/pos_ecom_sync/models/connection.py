@@ -1,0 +1,91 @@
+"""A connection pairs one POS account with one eCom shop and carries every per-retailer setting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ConnectionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+# Plan presets (seed 000): variants count as products. "unlimited" holds at 70,000 until an operator lifts it.
+PLAN_PRODUCT_CAPS: dict[str, int] = {"business": 5_000, "unlimited": 70_000}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Connection(BaseModel):
+    """Settings of one POS <-> eCom pairing (secrets live in Secrets Manager, see `ConnectionSecrets`)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    connection_id: ConnectionId
+    status: Literal["active", "paused"] = "active"
+    pos_profile: Literal["x-series"] = "x-series"
+    # e.g. https://dockside.retail.lightspeed.app (real) or http://127.0.0.1:8081 (simulator)
+    pos_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
+    ecom_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
+    ecom_language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
+    online_register_id: str | None = None
+    connected_outlet_ids: list[str] = Field(default_factory=list)
+    primary_outlet_id: str | None = None
+    plan: Literal["business", "unlimited", "custom"] = "business"
+    product_cap: Annotated[int, Field(ge=0)] | None = None
+    delete_policy: Literal["delete", "hide"] = "delete"
+    notifications_enabled: bool = True
+    # eCom payment title -> {"mode": "integrated"|"unpaid", "payment_type_id": ...}; filled by order import.
+    payment_methods: dict[str, dict[str, str]] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("pos_base_url", "ecom_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _primary_is_connected(self) -> Connection:
+        if (
+            self.primary_outlet_id
+            and self.connected_outlet_ids
+            and self.primary_outlet_id not in self.connected_outlet_ids
+        ):
+            raise ValueError("primary_outlet_id must be one of connected_outlet_ids")
+        return self
+
+    @property
+    def effective_product_cap(self) -> int:
+        if self.product_cap is not None:
+            return self.product_cap
+        return PLAN_PRODUCT_CAPS.get(self.plan, PLAN_PRODUCT_CAPS["business"])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class ConnectionSecrets(BaseModel):
+    """Credentials of a connection, stored as one JSON secret `<SECRET_PREFIX><connection_id>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pos_access_token: SecretStr
+    # Shared token X-Series webhooks carry in their URL (X-Series does not sign deliveries).
+    pos_webhook_token: Annotated[SecretStr, Field()]
+    ecom_api_key: SecretStr
+    ecom_api_secret: SecretStr
+    # eCom signs deliveries with md5(raw body + this secret).
+    ecom_webhook_secret: SecretStr
+
+    @field_validator("pos_webhook_token", "ecom_webhook_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("webhook credentials must be at least 16 characters")
+        return value
+
+    def to_json_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name).get_secret_value() for name in type(self).model_fields}

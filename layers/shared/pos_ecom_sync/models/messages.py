@@ -1,0 +1,62 @@
+"""The change message: what intake (webhooks, poller) puts on a concern's queue and workers consume.
+
+A message is a hint that an entity changed; workers re-read the source of truth before acting, so a
+message may be duplicated or arrive late without harm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pos_ecom_sync.models.connection import ConnectionId
+
+Source = Literal["pos", "ecom"]
+Entity = Literal["product", "inventory", "sale", "order", "variant", "shipment"]
+Concern = Literal["products", "stock", "orders", "statuses"]
+Via = Literal["webhook", "poll", "reconcile", "import", "operator"]
+
+# Which queue each kind of change belongs to. Anything not listed is acknowledged and not synced
+# (e.g. POS customer edits, eCom product edits under the X-Series profile: seeds 003/004).
+CONCERN_OF: dict[tuple[str, str], Concern] = {
+    ("pos", "product"): "products",
+    ("pos", "inventory"): "stock",
+    ("pos", "sale"): "statuses",
+    ("ecom", "order"): "orders",
+    ("ecom", "variant"): "stock",
+    ("ecom", "shipment"): "statuses",
+}
+
+
+class ChangeMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_id: ConnectionId
+    source: Source
+    entity: Entity
+    # For inventory this is the product (variant) id: every outlet row of one variant shares a group,
+    # so a variant's total is never computed by two workers at once.
+    entity_id: str
+    version: int | None = None
+    updated_at: str | None = None
+    via: Via
+    received_at: datetime
+    payload: dict[str, Any]
+    # eCom webhook action (created/updated/deleted) when known; the poller leaves it empty.
+    action: str | None = None
+    concern: Concern
+
+    @property
+    def message_group_id(self) -> str:
+        return f"{self.connection_id}:{self.source}:{self.entity}:{self.entity_id}"[:128]
+
+    def deduplication_id(self, delivery_key: str | None = None) -> str:
+        """Same change -> same id, so SQS FIFO drops a re-send within its 5-minute window.
+
+        Webhooks pass the hash of the raw delivery; polled changes use the entity's version stamp.
+        """
+        basis = delivery_key or f"{self.entity_id}|{self.version}|{self.updated_at}"
+        return hashlib.sha256(f"{self.connection_id}|{self.source}|{self.entity}|{basis}".encode()).hexdigest()

@@ -1,0 +1,60 @@
+"""Runtime settings, read from the Lambda environment once per cold start and validated.
+
+Logic never reads `os.environ`; it receives a `RuntimeSettings` (tests build one directly).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pos_ecom_sync.errors import ConfigurationError
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class RuntimeSettings(BaseModel):
+    """Environment every function gets from template.yaml Globals."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TABLE_NAME: NonEmpty
+    SECRET_PREFIX: NonEmpty
+    PRODUCTS_QUEUE_URL: NonEmpty
+    STOCK_QUEUE_URL: NonEmpty
+    ORDERS_QUEUE_URL: NonEmpty
+    STATUSES_QUEUE_URL: NonEmpty
+    POWERTOOLS_SERVICE_NAME: NonEmpty = "pos-ecom-sync"
+    # Poller tuning; defaults suit a one-minute schedule.
+    POLL_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 200
+    POLL_ECOM_OVERLAP_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 120
+    POLL_SAFETY_MARGIN_MS: Annotated[int, Field(ge=1000)] = 15_000
+    # How long a webhook delivery id is remembered (X-Series retries for 48 h).
+    WEBHOOK_DEDUP_TTL_SECONDS: Annotated[int, Field(ge=60)] = 48 * 3600
+    SECRETS_MAX_AGE_SECONDS: Annotated[int, Field(ge=0)] = 300
+
+    def queue_url(self, concern: str) -> str:
+        urls = {
+            "products": self.PRODUCTS_QUEUE_URL,
+            "stock": self.STOCK_QUEUE_URL,
+            "orders": self.ORDERS_QUEUE_URL,
+            "statuses": self.STATUSES_QUEUE_URL,
+        }
+        return urls[concern]
+
+
+def load_settings(environ: dict[str, str] | None = None) -> RuntimeSettings:
+    try:
+        return RuntimeSettings.model_validate(dict(os.environ if environ is None else environ))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid function environment: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> RuntimeSettings:
+    """The settings of this cold start (validated on first use, then cached)."""
+    return load_settings()

@@ -1,0 +1,23 @@
+"""Key layout of the single sync table (pk/sk + gsi1). Every item of a connection shares its partition."""
+
+from __future__ import annotations
+
+
+def connection_pk(connection_id: str) -> str:
+    return f"CONN#{connection_id}"
+
+
+CONFIG_SK = "CONFIG"
+CONNECTIONS_GSI_PK = "CONNECTIONS"
+
+
+def cursor_sk(feed: str) -> str:
+    return f"CURSOR#{feed}"
+
+
+def delivery_sk(delivery_key: str) -> str:
+    return f"DELIVERY#{delivery_key}"
+
+
+def rate_sk(api: str) -> str:
+    return f"RATE#{api}"

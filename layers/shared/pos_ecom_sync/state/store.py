@@ -1,0 +1,153 @@
+"""The sync state store: the one place that reads and writes the DynamoDB table.
+
+Every write that could race is conditional; a lost race is reported, never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.state import keys
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a change feed was read up to; `None` means from the beginning."""
+
+    feed: str
+    value: str | None
+
+
+def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class SyncStore:
+    def __init__(self, table_name: str, *, resource: Any = None, clock: Any = time.time) -> None:
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._clock = clock
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.CONFIG_SK}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get connection", exc) from exc
+        return Connection.model_validate_json(item["settings"]) if item else None
+
+    def save_connection(self, connection: Connection, *, create: bool = False) -> None:
+        """Create (refused if it exists) or replace a connection's settings."""
+        item = {
+            "pk": keys.connection_pk(connection.connection_id),
+            "sk": keys.CONFIG_SK,
+            "gsi1pk": keys.CONNECTIONS_GSI_PK,
+            "gsi1sk": connection.connection_id,
+            "status": connection.status,
+            "settings": connection.model_dump_json(),
+        }
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if create else {}
+        try:
+            self._table.put_item(Item=item, **condition)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise Conflict(f"connection {connection.connection_id!r} already exists") from exc
+            raise _unavailable("save connection", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("save connection", exc) from exc
+
+    def iter_connections(self, *, active_only: bool = False) -> Iterator[Connection]:
+        query: dict[str, Any] = {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": Key("gsi1pk").eq(keys.CONNECTIONS_GSI_PK),
+        }
+        try:
+            while True:
+                page = self._table.query(**query)
+                for item in page.get("Items", []):
+                    connection = Connection.model_validate_json(item["settings"])
+                    if connection.is_active or not active_only:
+                        yield connection
+                if "LastEvaluatedKey" not in page:
+                    return
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("list connections", exc) from exc
+
+    # -- change-feed cursors -----------------------------------------------------------------------
+
+    def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(feed)}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get cursor", exc) from exc
+        return Cursor(feed=feed, value=item.get("value") if item else None)
+
+    def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
+        """Move a cursor from the value it was read at to `new_value`.
+
+        Returns False when another poller moved it first (this poller then stops that feed): two
+        pollers can never both advance from the same point, so none skips or double-advances.
+        """
+        if cursor.value is None:
+            condition, values = "attribute_not_exists(pk) OR attribute_not_exists(#v)", {":new": new_value}
+        else:
+            condition, values = "#v = :old", {":new": new_value, ":old": cursor.value}
+        try:
+            self._table.update_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(cursor.feed)},
+                UpdateExpression="SET #v = :new, updated_at = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={**values, ":now": int(self._clock())},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _unavailable("advance cursor", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("advance cursor", exc) from exc
+        return True
+
+    # -- webhook delivery de-duplication -------------------------------------------------------------
+
+    def delivery_seen(self, connection_id: str, delivery_key: str) -> bool:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.delivery_sk(delivery_key)}
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("read delivery mark", exc) from exc
+        # TTL deletion is lazy (up to days late), so an expired mark must be ignored here.
+        return bool(item) and int(item.get("expires_at", 0)) > self._clock()
+
+    def remember_delivery(self, connection_id: str, delivery_key: str, ttl_seconds: int) -> None:
+        now = int(self._clock())
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": keys.connection_pk(connection_id),
+                    "sk": keys.delivery_sk(delivery_key),
+                    "queued_at": now,
+                    "expires_at": now + ttl_seconds,
+                }
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("write delivery mark", exc) from exc

@@ -1,0 +1,44 @@
+"""Loads a CloudFormation/SAM template, turning short-form tags (`!Ref X`) into their long form (`{"Ref": "X"}`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Every intrinsic the short form can spell; `!GetAtt A.B` is the one whose scalar form needs splitting.
+_INTRINSICS = ("Ref", "Condition", "GetAtt", "Sub", "Join", "Select", "Split", "If", "Not", "Equals", "And", "Or")
+_INTRINSICS += ("FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "ToJsonString", "Length")
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    pass
+
+
+def _long_form(name: str) -> Any:
+    key = name if name in ("Ref", "Condition") else f"Fn::{name}"
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if name == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {key: value}
+
+    return construct
+
+
+for _name in _INTRINSICS:
+    _TemplateLoader.add_constructor(f"!{_name}", _long_form(_name))
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    loaded = yaml.load(path.read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(loaded, dict) or "Resources" not in loaded:
+        raise ValueError(f"{path} is not a CloudFormation template")
+    return loaded

@@ -1,0 +1,531 @@
+"""What both vendor simulators share: the HTTP server and request pipeline, fault injection, fixed
+rate-limit windows, and the asynchronous webhook delivery worker.
+
+Request pipeline (`VendorSimulator.handle`): count -> injected latency -> auth (401) -> rate limit (429)
+-> injected 429 -> injected 5xx -> route (404) -> handler under the state lock -> injected lost response.
+Everything time-based reads the injected `clock`, so tests can run the windows on an accelerated clock.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+Narrate = Callable[[str], None]
+Clock = Callable[[], float]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Per-run fault injection. Rates are fractions in [0, 1]; draws come from the simulator's seeded RNG."""
+
+    error_rate: float = 0.0  # API calls answered 500/503 before anything is applied
+    latency_s: float = 0.0  # added to every API call (real time, not the injected clock)
+    throttle_rate: float = 0.0  # extra 429s on top of the real windows, with a short Retry-After
+    lost_response_rate: float = 0.0  # writes that ARE applied but answered 503, as if the response was lost
+    webhook_loss_rate: float = 0.0  # deliveries never sent
+    webhook_duplicate_rate: float = 0.0  # deliveries sent twice
+    webhook_reorder: bool = False  # deliveries shuffled within small batches
+
+
+class ApiError(Exception):
+    """Raised by route handlers; the simulator renders it in its vendor's error shape."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def iso_utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def parse_iso(value: str) -> float:
+    """ISO-8601 (with Z, an offset, or none = UTC) -> epoch seconds."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, f"{value!r} is not an ISO-8601 date") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def int_param(query: Mapping[str, str], name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"query parameter {name} must be an integer") from exc
+    if value < minimum:
+        raise ApiError(400, f"query parameter {name} must be >= {minimum}")
+    return value
+
+
+# -- requests, responses, routing ------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]  # last value of each parameter
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # path parameters
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}") from exc
+
+    def json_object(self, envelope: str | None = None) -> dict[str, Any]:
+        """The body as an object; with `envelope`, the object inside it (eCom wraps writes: {"variant": {...}})."""
+        body = self.json()
+        if envelope is not None:
+            if not isinstance(body, dict) or not isinstance(body.get(envelope), dict):
+                raise ApiError(400, f'request body must be {{"{envelope}": {{...}}}}')
+            body = body[envelope]
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return body
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # JSON-serialisable; None sends no body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    """Path templates like `/{lang}/products/{id}.json`; the first registered match wins."""
+
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+?)", re.escape(template))
+        self._routes.append(Route(method, template, re.compile(regex), handler))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self._routes:
+            found = route.pattern.fullmatch(path)
+            if found and route.method == method:
+                return route, found.groupdict()
+        return None
+
+    def templates(self) -> list[str]:
+        return [f"{r.method} {r.template}" for r in self._routes]
+
+
+def reject_unknown(names: Iterable[str], allowed: frozenset[str], what: str) -> None:
+    """Strict writes: a misspelt field is a 400, so a connector bug shows up instead of being ignored."""
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        raise ApiError(400, f"unknown {what} field(s): {', '.join(unknown)}")
+
+
+# -- rate limits -----------------------------------------------------------------------------------
+
+
+class FixedWindow:
+    """`limit` requests per window; a window starts at the first request after the previous one ended."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._start: float | None = None
+        self._count = 0
+
+    def _roll(self, now: float) -> None:
+        if self._start is None or now >= self._start + self.window_s:
+            self._start, self._count = now, 0
+
+    def has_room(self, now: float) -> bool:
+        self._roll(now)
+        return self._count < self.limit
+
+    def take(self, now: float) -> None:
+        self._roll(now)
+        self._count += 1
+
+    def remaining(self, now: float) -> int:
+        self._roll(now)
+        return max(0, self.limit - self._count)
+
+    def reset_at(self, now: float) -> float:
+        self._roll(now)
+        assert self._start is not None
+        return self._start + self.window_s
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    headers: dict[str, str]
+    retry_after: str = ""  # header value when refused
+
+
+def acquire(windows: list[FixedWindow], now: float) -> list[FixedWindow]:
+    """Take one request from every window, or none if any is full; returns the full windows."""
+    full = [w for w in windows if not w.has_room(now)]
+    if not full:
+        for window in windows:
+            window.take(now)
+    return full
+
+
+# -- webhook delivery ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class DeliveryRecord:
+    event: str
+    url: str
+    status: int | None  # final HTTP status, None when the receiver could not be reached
+    attempts: int
+
+
+class WebhookDispatcher:
+    """Delivers webhooks from one worker thread, as the vendors do: after the API call has returned,
+    with a 5 s timeout and a few quick retries on non-2xx, possibly lost, duplicated or reordered."""
+
+    def __init__(
+        self,
+        faults: Callable[[], Faults],
+        rng: random.Random,
+        narrate: Narrate,
+        *,
+        timeout_s: float = 5.0,
+        attempts: int = 3,
+        backoff_s: float = 0.2,
+        batch: int = 5,
+    ) -> None:
+        self._faults = faults
+        self._rng = rng
+        self._narrate = narrate
+        self.timeout_s, self.attempts, self.backoff_s, self.batch = timeout_s, attempts, backoff_s, batch
+        self._queue: deque[Delivery] = deque()
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        # Webhook URLs are local; never route them through a proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.sent = 0  # deliveries answered 2xx (each duplicate counts)
+        self.failed = 0  # deliveries given up after all attempts
+        self.lost = 0
+        self.duplicated = 0
+        self.log: list[DeliveryRecord] = []
+
+    def enqueue(self, delivery: Delivery) -> None:
+        faults = self._faults()
+        with self._cond:
+            if self._rng.random() < faults.webhook_loss_rate:
+                self.lost += 1
+                return
+            self._queue.append(delivery)
+            if self._rng.random() < faults.webhook_duplicate_rate:
+                self._queue.append(delivery)
+                self.duplicated += 1
+            self._cond.notify_all()
+
+    def start(self) -> None:
+        with self._cond:
+            self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread:
+            self._thread.join(timeout=self.timeout_s + 1)
+            self._thread = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is queued or being delivered; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                reorder = self._faults().webhook_reorder
+            if reorder:
+                time.sleep(0.05)  # let a burst accumulate so there is something to shuffle
+            with self._cond:
+                take = min(self.batch if reorder else 1, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(take)]
+                self._in_flight += take
+            if reorder:
+                self._rng.shuffle(batch)
+            for delivery in batch:
+                record = self._deliver(delivery)
+                with self._cond:
+                    self.log.append(record)
+                    self._in_flight -= 1
+                    self._cond.notify_all()
+
+    def _deliver(self, delivery: Delivery) -> DeliveryRecord:
+        status: int | None = None
+        for attempt in range(1, self.attempts + 1):
+            status = self._post(delivery)
+            if status is not None and 200 <= status < 300:
+                with self._cond:
+                    self.sent += 1
+                return DeliveryRecord(delivery.event, delivery.url, status, attempt)
+            if self._stopped:
+                break
+            time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        with self._cond:
+            self.failed += 1
+        self._narrate(f"webhook {delivery.event} to {delivery.url} failed ({status or 'unreachable'}), gave up")
+        return DeliveryRecord(delivery.event, delivery.url, status, self.attempts)
+
+    def _post(self, delivery: Delivery) -> int | None:
+        request = urllib.request.Request(delivery.url, data=delivery.body, headers=delivery.headers, method="POST")
+        try:
+            with self._opener.open(request, timeout=self.timeout_s) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (OSError, ValueError):
+            return None
+
+
+# -- the simulator base ----------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    simulator: VendorSimulator
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections, as against the real APIs
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms per call.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = Request(self.command, unquote(split.path), query, headers, body)
+        try:
+            status, response_headers, payload = self.server.simulator.handle(request)
+        except Exception as exc:  # never drop the connection: answer like a broken server would
+            status, response_headers, payload = 500, {}, json.dumps({"error": f"simulator error: {exc!r}"}).encode()
+        self.send_response(status)
+        for name, value in response_headers.items():
+            self.send_header(name, value)
+        if payload:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:  # the stack narrates instead
+        return
+
+
+class VendorSimulator:
+    """HTTP server + pipeline; subclasses add routes, auth, rate headers and their error shape."""
+
+    vendor = "vendor"
+
+    def __init__(self, *, seed: int, narrate: Narrate | None, faults: Faults | None, clock: Clock) -> None:
+        self.lock = threading.RLock()  # guards all vendor state; handlers run under it
+        self.clock = clock
+        self.faults = faults or Faults()
+        self.rng = random.Random(seed)  # ids and generated data
+        self._fault_rng = random.Random(f"{seed}:faults")
+        self._narrate = narrate
+        self.router = Router()
+        self.deliveries = WebhookDispatcher(lambda: self.faults, random.Random(f"{seed}:webhooks"), self.narrate)
+        self._stats_lock = threading.Lock()
+        self.requests = 0  # every API request received
+        self.throttled = 0  # 429s served (real windows and injected)
+        self.errors_injected = 0  # injected 5xx, including lost responses
+        self.writes = 0  # POST/PUT/PATCH/DELETE that reached a handler
+        self.calls_by_route: Counter[str] = Counter()
+        self.url = ""
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> str:
+        server = _Server(("127.0.0.1", port), _RequestHandler)
+        server.simulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name=f"{self.vendor}-sim", daemon=True
+        )
+        self._thread.start()
+        self.deliveries.start()
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.deliveries.stop()
+
+    def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
+        """Replace the faults, or change some fields: `sim.set_faults(error_rate=0.1)`."""
+        known = {f.name for f in fields(Faults)}
+        if set(changes) - known:
+            raise TypeError(f"unknown fault(s): {sorted(set(changes) - known)}")
+        self.faults = replace(faults or self.faults, **changes)
+        return self.faults
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        return self.deliveries.wait_idle(timeout)
+
+    def narrate(self, line: str) -> None:
+        if self._narrate:
+            self._narrate(line)
+
+    def stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            return {
+                "requests": self.requests,
+                "throttled": self.throttled,
+                "errors_injected": self.errors_injected,
+                "writes": self.writes,
+                "calls_by_route": dict(self.calls_by_route),
+                "webhooks_sent": self.deliveries.sent,
+                "webhooks_failed": self.deliveries.failed,
+                "webhooks_lost": self.deliveries.lost,
+                "webhooks_duplicated": self.deliveries.duplicated,
+            }
+
+    # -- subclass hooks ----------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> bool:
+        raise NotImplementedError
+
+    def _rate_limit(self, now: float) -> RateDecision:
+        raise NotImplementedError
+
+    def _injected_retry_after(self, now: float) -> str:
+        raise NotImplementedError
+
+    def _error_body(self, request: Request, status: int, message: str) -> Any:
+        raise NotImplementedError
+
+    def _throttle_body(self, request: Request) -> Any:
+        raise NotImplementedError
+
+    # -- pipeline ----------------------------------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def handle(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        faults = self.faults
+        self._count("requests")
+        if faults.latency_s > 0:
+            time.sleep(faults.latency_s)
+        if not self._authenticate(request):
+            return self._encode(Response(401, self._error_body(request, 401, "missing or invalid credentials")))
+        matched = self.router.match(request.method, request.path)
+        route_key = f"{request.method} {matched[0].template}" if matched else f"{request.method} <unknown>"
+        with self._stats_lock:
+            self.calls_by_route[route_key] += 1
+        now = self.clock()
+        with self.lock:
+            decision = self._rate_limit(now)
+        if not decision.allowed or self._fault_rng.random() < faults.throttle_rate:
+            self._count("throttled")
+            retry_after = decision.retry_after or self._injected_retry_after(now)
+            headers = {**decision.headers, "Retry-After": retry_after}
+            return self._encode(Response(429, self._throttle_body(request), headers))
+        if self._fault_rng.random() < faults.error_rate:
+            self._count("errors_injected")
+            status = self._fault_rng.choice((500, 503))
+            return self._encode(Response(status, self._error_body(request, status, "injected fault"), decision.headers))
+        if matched is None:
+            return self._encode(Response(404, self._error_body(request, 404, "no such route"), decision.headers))
+        route, request.params = matched
+        if request.method in WRITE_METHODS:
+            self._count("writes")
+        with self.lock:
+            try:
+                response = route.handler(request)
+            except ApiError as exc:
+                response = Response(exc.status, self._error_body(request, exc.status, exc.message))
+            except Exception as exc:  # a simulator bug: answer like a broken server, and say so
+                self.narrate(f"simulator error on {request.method} {request.path}: {exc!r}")
+                response = Response(500, self._error_body(request, 500, f"simulator error: {exc!r}"))
+            status, headers, payload = self._encode(response, decision.headers)
+        if request.method in WRITE_METHODS and status < 300 and self._fault_rng.random() < faults.lost_response_rate:
+            self._count("errors_injected")
+            return self._encode(Response(503, self._error_body(request, 503, "injected fault"), decision.headers))
+        return status, headers, payload
+
+    @staticmethod
+    def _encode(response: Response, base_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        return response.status, {**(base_headers or {}), **response.headers}, payload

@@ -1,0 +1,278 @@
+"""The whole system on one machine: moto (server mode), both vendor simulators, the template's API
+routes, its queue -> function mappings and its schedules, plus a demo connection.
+
+Everything is wired from template.yaml (see provision.py); only ports and demo data are local choices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local_stack.api_server import LocalApi
+from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
+from local_stack.event_sources import ScheduleTimer, SqsPoller
+from local_stack.functions import LocalFunction
+from local_stack.provision import LocalStackResources, provision
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+
+OUTPUTS_FILE = Path(".local-stack/outputs.json")
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass
+class StackConfig:
+    api_port: int = field(default_factory=lambda: _env_int("API_PORT", 3000))
+    pos_port: int = field(default_factory=lambda: _env_int("POS_PORT", 8081))
+    ecom_port: int = field(default_factory=lambda: _env_int("ECOM_PORT", 8082))
+    moto_port: int = field(default_factory=lambda: _env_int("MOTO_PORT", 5000))
+    # The template polls every minute; locally a shorter period makes the demo visible sooner.
+    schedule_seconds: float = field(default_factory=lambda: float(os.environ.get("LOCAL_SCHEDULE_SECONDS", 20)))
+    families: int = field(default_factory=lambda: _env_int("DEMO_FAMILIES", 10))
+    variants_per_family: int = field(default_factory=lambda: _env_int("DEMO_VARIANTS", 3))
+    demo_every_seconds: float = field(default_factory=lambda: float(os.environ.get("DEMO_EVERY_SECONDS", 15)))
+    run_demo: bool = True
+    stack_name: str = "local"
+    region: str = "us-east-1"
+
+
+def narrate(line: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.stopping = threading.Event()
+        self.moto: Any = None
+        self.pos: XSeriesSimulator | None = None
+        self.ecom: EcomSimulator | None = None
+        self.api: LocalApi | None = None
+        self.resources: LocalStackResources | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self.timers: list[ScheduleTimer] = []
+        self.session: Any = None
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._start_moto()
+        self.resources = provision(self.session, stack_name=self.config.stack_name, region=self.config.region)
+        self._export_function_environment(self.resources)
+        self._start_simulators()
+        self._register_demo_connection()
+        self._start_functions(self.resources)
+        self._subscribe_vendor_webhooks()
+        self._write_outputs()
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.config.moto_port, verbose=False)
+        self.moto.start()
+        endpoint = f"http://127.0.0.1:{self.config.moto_port}"
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": self.config.region,
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        self.session = boto3.Session(region_name=self.config.region)
+
+    def _export_function_environment(self, resources: LocalStackResources) -> None:
+        # Functions share one process here; their template environments do not conflict.
+        os.environ.update(resources.shared_environment())
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("LOG_LEVEL", "WARNING"))
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+    def _start_simulators(self) -> None:
+        self.pos = XSeriesSimulator(
+            domain_prefix="demo",
+            token=DEMO_SECRETS["pos_access_token"],
+            seed=7,
+            narrate=lambda s: narrate(f"POS  | {s}"),
+        )
+        self.ecom = EcomSimulator(
+            api_key=DEMO_SECRETS["ecom_api_key"],
+            api_secret=DEMO_SECRETS["ecom_api_secret"],
+            webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+            seed=7,
+            narrate=lambda s: narrate(f"eCom | {s}"),
+        )
+        self.pos_url = self.pos.start(port=self.config.pos_port)
+        self.ecom_url = self.ecom.start(port=self.config.ecom_port)
+        self.pos.seed_catalog(self.config.families, self.config.variants_per_family, seed=7)
+
+    def _register_demo_connection(self) -> None:
+        from pos_ecom_sync.models.connection import Connection
+        from pos_ecom_sync.secrets import secret_name
+        from pos_ecom_sync.state.store import SyncStore
+
+        assert self.pos is not None
+        env = os.environ
+        outlets = [o["id"] for o in self.pos.outlets()]
+        register = self.pos.registers()[0]
+        connection = Connection(
+            connection_id=DEMO_CONNECTION_ID,
+            pos_base_url=self.pos_url,
+            ecom_base_url=self.ecom_url,
+            online_register_id=register["id"],
+            connected_outlet_ids=outlets,
+            primary_outlet_id=register["outlet_id"],
+        )
+        self.session.client("secretsmanager").create_secret(
+            Name=secret_name(env["SECRET_PREFIX"], DEMO_CONNECTION_ID), SecretString=json.dumps(DEMO_SECRETS)
+        )
+        SyncStore(env["TABLE_NAME"], resource=self.session.resource("dynamodb")).save_connection(
+            connection, create=True
+        )
+
+    def _start_functions(self, resources: LocalStackResources) -> None:
+        self.functions = {name: LocalFunction(spec) for name, spec in resources.functions.items()}
+        self.api = LocalApi(resources.routes, self.functions, self.config.api_port, on_request=self._on_request)
+        self.api.start()
+        sqs = self.session.client("sqs")
+        for subscription in resources.subscriptions:
+            poller = SqsPoller(sqs, subscription, self.functions[subscription.function], narrate)
+            poller.start()
+            self.pollers.append(poller)
+        for schedule in resources.schedules:
+            timer = ScheduleTimer(schedule, self.functions[schedule.function], self.config.schedule_seconds, narrate)
+            timer.start()
+            self.timers.append(timer)
+
+    def _on_request(self, route_key: str, status: int, body: dict[str, Any]) -> None:
+        outcome = body.get("outcome") or body.get("error") or ""
+        concern = f" -> {body['concern']} queue" if body.get("concern") and outcome == "queued" else ""
+        narrate(f"API  | {route_key} {status} {outcome}{concern}")
+
+    def _subscribe_vendor_webhooks(self) -> None:
+        """Register our webhook URLs through the vendors' own webhook APIs, as an operator would."""
+        from pos_ecom_sync.connectors.ecom import EcomClient
+        from pos_ecom_sync.connectors.xseries import XSeriesClient
+        from pos_ecom_sync.ratelimit import InMemoryRateBudget
+
+        assert self.api is not None
+        base = f"{self.api.url}/connections/{DEMO_CONNECTION_ID}/webhooks"
+        pos = XSeriesClient(self.pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        for webhook_type in ("product.update", "inventory.update", "sale.update"):
+            pos.create_webhook(f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", webhook_type)
+        ecom = EcomClient(
+            self.ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        for group in ("orders", "variants", "shipments"):
+            ecom.create_webhook(group, "*", f"{base}/ecom")
+
+    def _write_outputs(self) -> None:
+        OUTPUTS_FILE.parent.mkdir(exist_ok=True)
+        env = os.environ
+        OUTPUTS_FILE.write_text(
+            json.dumps(
+                {
+                    "Endpoint": env["AWS_ENDPOINT_URL"],
+                    "Region": self.config.region,
+                    "TableName": env["TABLE_NAME"],
+                    "SecretPrefix": env["SECRET_PREFIX"],
+                    "WebhookBaseUrl": self.api.url if self.api else "",
+                    "PosSimulatorUrl": self.pos_url,
+                    "EcomSimulatorUrl": self.ecom_url,
+                },
+                indent=2,
+            )
+        )
+
+    # -- demo ---------------------------------------------------------------------------------------
+
+    def run_demo(self) -> None:
+        """Make the kind of changes a retailer makes, so the flow is visible."""
+        assert self.pos is not None and self.ecom is not None
+        rng = random.Random(7)
+        actions = [self._demo_stock_change, self._demo_product_edit, self._demo_online_order]
+        step = 0
+        while not self.stopping.wait(self.config.demo_every_seconds):
+            try:
+                actions[step % len(actions)](rng)
+            except Exception as exc:
+                narrate(f"demo step failed: {exc!r}")
+            step += 1
+            self._narrate_queue_depths()
+
+    def _demo_stock_change(self, rng: random.Random) -> None:
+        assert self.pos is not None
+        variant = rng.choice([p for p in self.pos.products() if p.get("variant_parent_id")])
+        outlet = rng.choice(self.pos.outlets())["id"]
+        level = rng.randint(0, 20)
+        narrate(f"demo | POS stock of {variant['sku']} at outlet {outlet[:8]} set to {level}")
+        self.pos.set_inventory(variant["id"], outlet, level)
+
+    def _demo_product_edit(self, rng: random.Random) -> None:
+        assert self.pos is not None
+        product = rng.choice([p for p in self.pos.products() if not p.get("variant_parent_id")])
+        name = f"{product['name'].split(' (')[0]} ({rng.choice(['new season', 'bestseller', 'limited'])})"
+        narrate(f"demo | POS product {product['sku']} renamed to {name!r}")
+        self.pos.update_product(product["id"], name=name)
+
+    def _demo_online_order(self, rng: random.Random) -> None:
+        assert self.ecom is not None
+        variants = self.ecom.variants()
+        if not variants:
+            narrate("demo | no products in eCom yet, so no online order this round")
+            return
+        variant = rng.choice(variants)
+        narrate(f"demo | online order for 1 x {variant.get('sku')}")
+        self.ecom.place_order(lines=[{"variant_id": variant["id"], "quantity": 1}], email="mira.okafor@example.com")
+
+    def _narrate_queue_depths(self) -> None:
+        sqs = self.session.client("sqs")
+        depths = []
+        for logical, url in (self.resources.queue_urls if self.resources else {}).items():
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            depths.append(f"{logical.removesuffix('Queue')}={attrs['Attributes']['ApproximateNumberOfMessages']}")
+        narrate("queues | " + " ".join(depths))
+
+    # -- stop ---------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for worker in [*self.pollers, *self.timers]:
+            worker.stop()
+        if self.api:
+            self.api.stop()
+        for simulator in (self.pos, self.ecom):
+            if simulator:
+                simulator.stop()
+        if self.moto:
+            self.moto.stop()
+        OUTPUTS_FILE.unlink(missing_ok=True)
+
+    def banner(self) -> str:
+        assert self.api is not None
+        return "\n".join(
+            [
+                "pos-ecom-sync local stack is ready",
+                f"  webhook API    {self.api.url}/connections/{DEMO_CONNECTION_ID}/webhooks/{{pos,ecom}}",
+                f"  POS simulator  {self.pos_url}   (X-Series API 2.0, bearer {DEMO_SECRETS['pos_access_token']})",
+                f"  eCom simulator {self.ecom_url}   (eCom API, basic auth)",
+                f"  moto (AWS)     {os.environ['AWS_ENDPOINT_URL']}",
+                f"  polling every {self.config.schedule_seconds:g}s; Ctrl-C stops everything",
+                f"  started in {time.process_time():.1f}s CPU",
+            ]
+        )

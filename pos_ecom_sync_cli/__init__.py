@@ -1,0 +1,1 @@
+"""Operator CLI (`pos-ecom-sync`): manage connections of a local or deployed stack."""

@@ -1,0 +1,242 @@
+"""`pos-ecom-sync connections create|list|show|update|set-secrets` against the local stack or a deployed one.
+
+Secrets are read from a JSON file or the environment, never from arguments (which shells keep in history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from pos_ecom_sync.errors import SyncError
+from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.secrets import secret_name
+from pos_ecom_sync.state.store import SyncStore
+from pydantic import ValidationError
+
+LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
+SECRET_ENV = {
+    "pos_access_token": "POS_ACCESS_TOKEN",
+    "pos_webhook_token": "POS_WEBHOOK_TOKEN",
+    "ecom_api_key": "ECOM_API_KEY",
+    "ecom_api_secret": "ECOM_API_SECRET",
+    "ecom_webhook_secret": "ECOM_WEBHOOK_SECRET",
+}
+SETTING_OPTIONS = {
+    "pos_url": "pos_base_url",
+    "ecom_url": "ecom_base_url",
+    "ecom_language": "ecom_language",
+    "register": "online_register_id",
+    "primary_outlet": "primary_outlet_id",
+    "plan": "plan",
+    "product_cap": "product_cap",
+    "delete_policy": "delete_policy",
+    "status": "status",
+}
+
+
+class CliError(Exception):
+    pass
+
+
+class Target:
+    """Where the stack lives: table name, secret prefix and a boto3 session (local moto or AWS)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        if args.stack:
+            self.session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            outputs = self._stack_outputs(args.stack)
+        else:
+            if not LOCAL_OUTPUTS.exists():
+                raise CliError("no local stack found: start it with `make run`, or pass --stack NAME for AWS")
+            outputs = json.loads(LOCAL_OUTPUTS.read_text())
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+            os.environ["AWS_ENDPOINT_URL"] = outputs["Endpoint"]
+            self.session = boto3.Session(region_name=outputs.get("Region", "us-east-1"))
+        self.table_name = outputs["TableName"]
+        self.secret_prefix = outputs["SecretPrefix"]
+        self.store = SyncStore(self.table_name, resource=self.session.resource("dynamodb"))
+        self.secrets = self.session.client("secretsmanager")
+
+    def _stack_outputs(self, stack: str) -> dict[str, str]:
+        try:
+            described = self.session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        except ClientError as exc:
+            raise CliError(f"cannot read stack {stack!r}: {exc.response['Error']['Message']}") from exc
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def _read_secrets(path: str | None) -> ConnectionSecrets:
+    if path:
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read secrets file {path}: {exc}") from exc
+    else:
+        raw = {field: os.environ.get(env) for field, env in SECRET_ENV.items() if os.environ.get(env)}
+    try:
+        return ConnectionSecrets.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        hint = "" if path else f" (set {', '.join(SECRET_ENV.values())} or use --secrets-file)"
+        raise CliError(f"invalid secrets: {problems}{hint}") from exc
+
+
+def _settings_from(args: argparse.Namespace) -> dict[str, Any]:
+    settings = {
+        field: getattr(args, opt) for opt, field in SETTING_OPTIONS.items() if getattr(args, opt, None) is not None
+    }
+    if getattr(args, "outlets", None) is not None:
+        settings["connected_outlet_ids"] = [o for o in args.outlets.split(",") if o]
+    if getattr(args, "notifications", None) is not None:
+        settings["notifications_enabled"] = args.notifications == "on"
+    return settings
+
+
+def _validated(data: dict[str, Any]) -> Connection:
+    try:
+        return Connection.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid connection settings: {problems}") from exc
+
+
+def _write_secrets(target: Target, connection_id: str, secrets: ConnectionSecrets) -> None:
+    name = secret_name(target.secret_prefix, connection_id)
+    value = json.dumps(secrets.to_json_dict())
+    try:
+        target.secrets.put_secret_value(SecretId=name, SecretString=value)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        target.secrets.create_secret(Name=name, SecretString=value)
+
+
+def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
+    view = json.loads(connection.model_dump_json())
+    view["effective_product_cap"] = connection.effective_product_cap
+    view["secret_name"] = secret_name(target.secret_prefix, connection.connection_id)
+    return view
+
+
+def cmd_create(args: argparse.Namespace, target: Target) -> Any:
+    secrets = _read_secrets(args.secrets_file)
+    connection = _validated({"connection_id": args.connection_id, **_settings_from(args)})
+    # Refuse before the secret is written: a repeated create must not overwrite a live connection's credentials.
+    if target.store.get_connection(connection.connection_id) is not None:
+        raise CliError(f"connection {connection.connection_id!r} already exists (use update or set-secrets)")
+    _write_secrets(target, connection.connection_id, secrets)
+    target.store.save_connection(connection, create=True)
+    return _public_view(connection, target)
+
+
+def cmd_list(args: argparse.Namespace, target: Target) -> Any:
+    return [
+        {"connection_id": c.connection_id, "status": c.status, "pos": c.pos_base_url, "ecom": c.ecom_base_url}
+        for c in target.store.iter_connections()
+    ]
+
+
+def _existing(target: Target, connection_id: str) -> Connection:
+    connection = target.store.get_connection(connection_id)
+    if connection is None:
+        raise CliError(f"no connection {connection_id!r}")
+    return connection
+
+
+def cmd_show(args: argparse.Namespace, target: Target) -> Any:
+    return _public_view(_existing(target, args.connection_id), target)
+
+
+def cmd_update(args: argparse.Namespace, target: Target) -> Any:
+    current = _existing(target, args.connection_id)
+    changes = _settings_from(args)
+    if not changes:
+        raise CliError("nothing to update: pass at least one setting option")
+    data = {**current.model_dump(), **changes}
+    data.pop("updated_at")
+    updated = _validated(data)
+    target.store.save_connection(updated)
+    return _public_view(updated, target)
+
+
+def cmd_set_secrets(args: argparse.Namespace, target: Target) -> Any:
+    _existing(target, args.connection_id)
+    _write_secrets(target, args.connection_id, _read_secrets(args.secrets_file))
+    return {"connection_id": args.connection_id, "secrets": "updated"}
+
+
+def _add_setting_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--pos-url", required=required, help="e.g. https://<prefix>.retail.lightspeed.app")
+    parser.add_argument("--ecom-url", required=required, help="e.g. https://api.webshopapp.com")
+    parser.add_argument("--ecom-language", help="eCom API language segment (default en)")
+    parser.add_argument("--register", help="X-Series register id used for online sales")
+    parser.add_argument("--outlets", help="comma-separated X-Series outlet ids whose stock is sold online")
+    parser.add_argument("--primary-outlet", help="outlet serving shipping methods tied to no outlet")
+    parser.add_argument("--plan", choices=["business", "unlimited", "custom"])
+    parser.add_argument("--product-cap", type=int, help="override the plan's product cap (variants count)")
+    parser.add_argument("--delete-policy", choices=["delete", "hide"])
+    parser.add_argument("--notifications", choices=["on", "off"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pos-ecom-sync", description=__doc__)
+    parser.add_argument("--stack", help="deployed CloudFormation stack name (default: the local stack of `make run`)")
+    parser.add_argument("--profile", help="AWS profile for --stack")
+    parser.add_argument("--region", help="AWS region for --stack")
+    groups = parser.add_subparsers(dest="group", required=True)
+    connections = groups.add_parser("connections", help="manage connections").add_subparsers(
+        dest="command", required=True
+    )
+
+    create = connections.add_parser("create", help="create a connection and its secret")
+    create.add_argument("connection_id")
+    _add_setting_options(create, required=True)
+    create.add_argument("--secrets-file", help="JSON file with the secret fields (default: environment variables)")
+    create.set_defaults(run=cmd_create)
+
+    connections.add_parser("list", help="list connections").set_defaults(run=cmd_list)
+
+    show = connections.add_parser("show", help="show a connection's settings (never its secrets)")
+    show.add_argument("connection_id")
+    show.set_defaults(run=cmd_show)
+
+    update = connections.add_parser("update", help="change settings of a connection")
+    update.add_argument("connection_id")
+    _add_setting_options(update, required=False)
+    update.add_argument("--status", choices=["active", "paused"])
+    update.set_defaults(run=cmd_update)
+
+    set_secrets = connections.add_parser("set-secrets", help="replace a connection's secret")
+    set_secrets.add_argument("connection_id")
+    set_secrets.add_argument("--secrets-file")
+    set_secrets.set_defaults(run=cmd_set_secrets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args, Target(args))
+    except (CliError, SyncError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ProfileNotFound, NoCredentialsError) as exc:
+        print(f"error: AWS credentials: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: AWS call failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

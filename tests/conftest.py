@@ -1,0 +1,75 @@
+"""Test-wide setup: fake AWS credentials and Powertools env *before* any handler or boto3 client exists.
+
+moto must be imported before clients are created or calls would bypass it (toolchain.md §8b).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "pos-ecom-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "PosEcomSync",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import boto3
+import moto  # noqa: F401
+import pytest
+from moto import mock_aws
+
+TABLE_NAME = "test-sync-table"
+
+
+def create_sync_table(dynamodb: object, name: str = TABLE_NAME) -> None:
+    """The table's key schema (mirrors SyncTable in template.yaml; tests/unit/test_template.py guards the copy)."""
+    dynamodb.create_table(  # type: ignore[attr-defined]
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "gsi1sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def aws():
+    """In-process moto for one test."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb_client(aws):
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def sync_table(dynamodb_client) -> str:
+    create_sync_table(dynamodb_client)
+    return TABLE_NAME

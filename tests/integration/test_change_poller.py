@@ -1,0 +1,235 @@
+"""change_poller against the X-Series and eCom simulators and moto: nothing lost, nothing skipped."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+from pos_ecom_sync import runtime
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state.store import Cursor, SyncStore
+
+from local_stack.demo import DEMO_SECRETS
+from local_stack.lambda_events import LambdaContext, scheduled_event
+from tests.integration.conftest import Deployment
+from tests.support import drain_queue
+
+
+@dataclass
+class Vendors:
+    pos: XSeriesSimulator
+    ecom: EcomSimulator
+    connection: Connection
+
+
+@pytest.fixture
+def vendors(deployment: Deployment) -> Iterator[Vendors]:
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=1)
+    ecom = EcomSimulator(
+        api_key=DEMO_SECRETS["ecom_api_key"],
+        api_secret=DEMO_SECRETS["ecom_api_secret"],
+        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+        seed=1,
+    )
+    pos_url, ecom_url = pos.start(), ecom.start()
+    connection = Connection(connection_id="shop", pos_base_url=pos_url, ecom_base_url=ecom_url)
+    deployment.add_connection(connection, DEMO_SECRETS)
+    yield Vendors(pos, ecom, connection)
+    pos.stop()
+    ecom.stop()
+
+
+class QueueCollector:
+    """Drains queues while the poller runs, as workers would (moto's send cost grows with queue depth)."""
+
+    def __init__(self, deployment: Deployment, concerns: tuple[str, ...]) -> None:
+        self.deployment = deployment
+        self.urls = [deployment.queue_url(c) for c in concerns]
+        self.bodies: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> QueueCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._collect()
+
+    def _collect(self) -> None:
+        for url in self.urls:
+            self.bodies.extend(json.loads(m["Body"]) for m in drain_queue(self.deployment.sqs, url))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._collect()
+
+    def ids(self, entity: str) -> set[str]:
+        return {b["entity_id"] for b in self.bodies if b["entity"] == entity}
+
+
+def _clients(connection: Connection) -> tuple[XSeriesClient, EcomClient]:
+    pos = XSeriesClient(connection.pos_base_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+    ecom = EcomClient(
+        connection.ecom_base_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+    return pos, ecom
+
+
+def _poller(deployment: Deployment, store: Any = None, page_size: int = 200) -> ChangePoller:
+    publisher = ChangePublisher(deployment.queue_url, client=deployment.sqs)
+    return ChangePoller(store or deployment.store, publisher, page_size=page_size)
+
+
+def _version_of_last_product(pos: XSeriesSimulator) -> str:
+    return str(max(p["version"] for p in pos.products()))
+
+
+@pytest.mark.slow
+def test_one_poll_enqueues_1000_pos_changes(deployment: Deployment, vendors: Vendors) -> None:
+    vendors.pos.seed_catalog(250, 3, seed=3)  # 250 parents + 750 variants = 1,000 product rows
+    assert len(vendors.pos.products()) == 1000
+
+    with QueueCollector(deployment, ("products",)) as queued:
+        from functions.change_poller import app
+
+        result = app.lambda_handler(
+            scheduled_event("poll"), LambdaContext(function_name="change_poller", timeout_s=120)
+        )
+
+    assert queued.ids("product") == {p["id"] for p in vendors.pos.products()}
+    assert result["connections"]["shop"]["pos:products"]["queued"] == 1000
+    assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
+
+
+class Killed(BaseException):
+    """Stands for the process dying (not an exception any code would catch)."""
+
+
+class DiesOnFirstCursorWrite:
+    def __init__(self, store: SyncStore) -> None:
+        self.store = store
+        self.died = False
+
+    def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+        return self.store.get_cursor(connection_id, feed)
+
+    def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
+        if not self.died and cursor.feed == "pos:products":
+            self.died = True
+            raise Killed
+        return self.store.advance_cursor(connection_id, cursor, new_value)
+
+
+def test_poller_killed_between_enqueue_and_cursor_write_loses_and_skips_nothing(
+    deployment: Deployment, vendors: Vendors
+) -> None:
+    vendors.pos.seed_catalog(10, 2, seed=4)  # 30 rows, polled in pages of 10
+    all_ids = {p["id"] for p in vendors.pos.products()}
+    pos, ecom = _clients(vendors.connection)
+    dying = DiesOnFirstCursorWrite(deployment.store)
+
+    with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as first, pytest.raises(Killed):
+        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
+    assert len(first.ids("product")) == 10  # the first page was queued ...
+    assert deployment.store.get_cursor("shop", "pos:products").value is None  # ... but the cursor never moved
+
+    with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as second:
+        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
+
+    assert first.ids("product") | second.ids("product") == all_ids
+    assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
+
+    # A later change is picked up alone: the sweep resumes exactly after the cursor.
+    changed = sorted(all_ids)[0]
+    vendors.pos.update_product(changed, name="Renamed")
+    with QueueCollector(deployment, ("products",)) as third:
+        _poller(deployment, page_size=10).poll(vendors.connection, pos, ecom)
+    assert third.ids("product") == {changed}
+
+
+class RecordingStore:
+    """Records every successful cursor move so the test can check they form one unbroken chain."""
+
+    def __init__(self, store: SyncStore, moves: list[tuple[str | None, str]], lock: threading.Lock) -> None:
+        self.store, self.moves, self.lock = store, moves, lock
+
+    def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+        return self.store.get_cursor(connection_id, feed)
+
+    def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
+        moved = self.store.advance_cursor(connection_id, cursor, new_value)
+        if moved and cursor.feed == "pos:products":
+            with self.lock:
+                self.moves.append((cursor.value, new_value))
+        return moved
+
+
+def test_two_concurrent_pollers_never_skip_or_double_advance(deployment: Deployment, vendors: Vendors) -> None:
+    vendors.pos.seed_catalog(40, 4, seed=5)  # 200 rows in pages of 20
+    moves: list[tuple[str | None, str]] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pos, ecom = _clients(vendors.connection)
+            store = RecordingStore(deployment.store, moves, lock)
+            for _ in range(3):  # each poller keeps polling, like consecutive schedule runs
+                _poller(deployment, store=store, page_size=20).poll(vendors.connection, pos, ecom)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as queued:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    assert not errors
+    assert queued.ids("product") == {p["id"] for p in vendors.pos.products()}
+    starts = [old for old, _ in moves]
+    assert len(starts) == len(set(starts)), "two pollers advanced from the same cursor value"
+    chain = {old: new for old, new in moves}
+    value, walked = None, 0
+    while value in chain:
+        value, walked = chain[value], walked + 1
+    assert walked == len(moves) and value == _version_of_last_product(vendors.pos)
+
+
+def test_ecom_orders_are_swept_and_a_later_update_is_found_again(deployment: Deployment, vendors: Vendors) -> None:
+    vendors.pos.seed_catalog(2, 2, seed=6)
+    first = vendors.ecom.place_order(lines=[], email="a@example.com")
+    second = vendors.ecom.place_order(lines=[], email="b@example.com")
+    pos, ecom = _clients(vendors.connection)
+
+    with QueueCollector(deployment, ("orders",)) as queued:
+        _poller(deployment).poll(vendors.connection, pos, ecom)
+    assert queued.ids("order") == {str(first["id"]), str(second["id"])}
+    cursor = deployment.store.get_cursor("shop", "ecom:orders").value
+    assert cursor is not None
+
+    vendors.ecom.update_order_status(first["id"], payment_status="cancelled")
+    with QueueCollector(deployment, ("orders",)) as again:
+        _poller(deployment).poll(vendors.connection, pos, ecom)
+    assert str(first["id"]) in again.ids("order")
+
+
+def test_runtime_builds_real_clients_for_a_connection(deployment: Deployment, vendors: Vendors) -> None:
+    runtime.reset()
+    pos = runtime.pos_client(vendors.connection)
+    assert pos.list_outlets()

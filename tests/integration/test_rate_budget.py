@@ -1,0 +1,277 @@
+"""The shared rate budget in DynamoDB (moto), and clients sharing one budget against the X-Series simulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.errors import ConfigurationError, RateLimited
+from pos_ecom_sync.ratelimit import (
+    DEFAULT_MARGIN_S,
+    ECOM_POLICY,
+    XSERIES_POLICY,
+    InMemoryRateBudget,
+    Observation,
+    RateBudget,
+    RatePolicy,
+    WindowReading,
+    WindowSpec,
+)
+from pos_ecom_sync.state.budget import DynamoRateBudget
+
+from local_stack.simulators.xseries import XSeriesSimulator
+
+T0 = 1_750_000_000.0
+SMALL = RatePolicy("xseries", (WindowSpec("5min", 5, 300.0),))
+
+
+class FakeClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class AtomicItemWrites:
+    """DynamoDB applies each conditional UpdateItem atomically and reads whole items; moto's in-process
+    backend does neither under threads. This restores that guarantee (one call at a time), so concurrency
+    tests check our read -> conditional write logic, not moto's. Our read and write stay separate calls,
+    so other threads still get in between them.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def get_item(self, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.get_item(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.update_item(**kwargs)
+
+
+@pytest.fixture
+def dynamo(sync_table: str, dynamodb_client: Any) -> Callable[..., DynamoRateBudget]:
+    atomic = AtomicItemWrites(dynamodb_client)
+
+    def make(api: str = "xseries", connection_id: str = "shop", **kwargs: Any) -> DynamoRateBudget:
+        return DynamoRateBudget(sync_table, connection_id, api, client=atomic, **kwargs)
+
+    return make
+
+
+def _item(dynamodb_client: Any, table: str, connection_id: str, api: str) -> dict[str, Any]:
+    key = {"pk": {"S": f"CONN#{connection_id}"}, "sk": {"S": f"RATE#{api}"}}
+    return dynamodb_client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {})
+
+
+def test_dynamo_budget_grants_up_to_the_limit_then_raises_rate_limited(dynamo, dynamodb_client, sync_table) -> None:
+    clock = FakeClock()
+    budget = dynamo(clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        budget.acquire(SMALL, max_wait_s=0)
+    with pytest.raises(RateLimited) as raised:
+        budget.acquire(SMALL, max_wait_s=10)
+    assert raised.value.retry_at == pytest.approx(T0 + 300 + DEFAULT_MARGIN_S)
+    item = _item(dynamodb_client, sync_table, "shop", "xseries")
+    assert item["used_5min"] == {"N": "5"}
+    assert float(item["end_5min"]["N"]) == pytest.approx(T0 + 300 + DEFAULT_MARGIN_S)
+    assert float(item["expires_at"]["N"]) > T0 + 86_400  # idle budgets expire through the table's TTL
+
+
+def test_dynamo_budget_starts_a_new_window_once_the_old_one_ended(dynamo) -> None:
+    clock = FakeClock()
+    budget = dynamo(clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        budget.acquire(SMALL, max_wait_s=0)
+    budget.acquire(SMALL, max_wait_s=400)  # waits out the window, then a reset takes the first slot
+    assert clock.slept == [pytest.approx(300 + DEFAULT_MARGIN_S)]
+    state = budget.load(SMALL)
+    assert state.windows[0].used == 1
+    assert state.windows[0].end == pytest.approx(clock.now + 300 + DEFAULT_MARGIN_S)
+
+
+def test_dynamo_budget_learns_limit_count_and_reset_from_headers(dynamo, dynamodb_client, sync_table) -> None:
+    clock = FakeClock()
+    budget = dynamo(clock=clock)
+    budget.acquire(XSERIES_POLICY, max_wait_s=0)
+    budget.observe(XSERIES_POLICY, Observation((WindowReading(limit=650, remaining=600, reset_at=T0 + 60),)))
+    item = _item(dynamodb_client, sync_table, "shop", "xseries")
+    assert item["limit_5min"] == {"N": "650"}
+    assert item["used_5min"] == {"N": "50"}
+    assert float(item["end_5min"]["N"]) == pytest.approx(T0 + 60 + DEFAULT_MARGIN_S)
+
+
+def test_a_429_in_one_invocation_blocks_every_other_invocation(dynamo) -> None:
+    clock = FakeClock()
+    first, second = dynamo(clock=clock, sleep=clock.sleep), dynamo(clock=clock, sleep=clock.sleep)
+    first.acquire(XSERIES_POLICY, max_wait_s=0)
+    first.observe(XSERIES_POLICY, Observation(throttled=True, retry_at=T0 + 30))
+    with pytest.raises(RateLimited) as raised:
+        second.acquire(XSERIES_POLICY, max_wait_s=5)
+    assert raised.value.retry_at == T0 + 30
+    second.acquire(XSERIES_POLICY, max_wait_s=60)
+    assert clock.slept == [30]
+
+
+def test_a_stale_cache_never_grants_past_the_limit(dynamo) -> None:
+    # Each instance caches what it last saw; the conditional write, not the cache, decides.
+    clock = FakeClock()
+    first, second = dynamo(clock=clock), dynamo(clock=clock)
+    first.acquire(SMALL, max_wait_s=0)
+    second.acquire(SMALL, max_wait_s=0)  # second's cache now says 2 used
+    for _ in range(3):
+        first.acquire(SMALL, max_wait_s=0)  # the item is full; second does not know
+    with pytest.raises(RateLimited):
+        second.acquire(SMALL, max_wait_s=0)
+    assert first.granted + second.granted == 5
+
+
+def test_budget_items_are_kept_per_connection_and_api(dynamo, dynamodb_client, sync_table) -> None:
+    clock = FakeClock()
+    dynamo("xseries", "shop-a", clock=clock).acquire(XSERIES_POLICY, max_wait_s=0)
+    dynamo("ecom", "shop-a", clock=clock).acquire(ECOM_POLICY, max_wait_s=0)
+    dynamo("xseries", "shop-b", clock=clock).acquire(XSERIES_POLICY, max_wait_s=0)
+    assert _item(dynamodb_client, sync_table, "shop-a", "xseries")["used_5min"] == {"N": "1"}
+    assert _item(dynamodb_client, sync_table, "shop-b", "xseries")["used_5min"] == {"N": "1"}
+    ecom = _item(dynamodb_client, sync_table, "shop-a", "ecom")
+    assert {k for k in ecom if k.startswith("used_")} == {"used_5min", "used_hour", "used_day", "used_second"}
+    with pytest.raises(ConfigurationError):
+        dynamo("xseries", "shop-a").acquire(ECOM_POLICY, max_wait_s=0)
+
+
+def test_many_invocations_hammering_one_budget_never_take_more_than_the_limit(dynamo, dynamodb_client) -> None:
+    policy = RatePolicy("xseries", (WindowSpec("5min", 40, 300.0),))
+    clock = FakeClock()
+    shared = dynamo(clock=clock)
+    # Half the threads share one instance (one warm Lambda), half have their own (separate Lambdas).
+    budgets = [shared if i % 2 else dynamo(clock=clock) for i in range(8)]
+    granted = [0] * len(budgets)
+    errors: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        try:
+            for _ in range(15):
+                try:
+                    budgets[index].acquire(policy, max_wait_s=0)
+                    granted[index] += 1
+                except RateLimited:
+                    pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(budgets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(granted) == 40  # 120 attempts, exactly the limit granted
+    assert shared.load(policy).windows[0].used == 40
+
+
+def test_concurrent_headers_and_takes_never_lower_the_count_below_what_was_granted(dynamo) -> None:
+    policy = RatePolicy("xseries", (WindowSpec("5min", 1000, 300.0),))
+    clock = FakeClock()
+    takers = [dynamo(clock=clock) for _ in range(4)]
+    observer = dynamo(clock=clock)
+
+    def take_many(budget: DynamoRateBudget) -> None:
+        for _ in range(25):
+            budget.acquire(policy, max_wait_s=0)
+
+    def observe_many() -> None:
+        for remaining in range(999, 949, -1):  # the vendor reports 1..50 calls while ours climb to 100
+            observer.observe(policy, Observation((WindowReading(limit=1000, remaining=remaining, reset_at=T0 + 200),)))
+
+    threads = [threading.Thread(target=take_many, args=(b,)) for b in takers] + [threading.Thread(target=observe_many)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert observer.load(policy).windows[0].used >= 100
+
+
+# -- the must-show: two clients sharing one budget never exceed the simulator's limit ------------------
+
+
+LIMIT, WINDOW_S, CALLS_PER_CLIENT = 30, 3.0, 35
+
+
+def _run_two_clients(url: str, budgets: tuple[RateBudget, RateBudget]) -> tuple[list[int], int]:
+    """Two clients call concurrently; a RateLimited call is delayed until its retry time, never dropped."""
+    succeeded = [0, 0]
+    delayed = [0]
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        with httpx.Client() as http:
+            client = XSeriesClient(url, "sim-token", budgets[index], max_wait_s=1.0, client=http)
+            try:
+                for _ in range(CALLS_PER_CLIENT):
+                    while True:
+                        try:
+                            client.list_changes("products", after=None, page_size=5)
+                            succeeded[index] += 1
+                            break
+                        except RateLimited as limited:  # what a worker turns into an SQS visibility delay
+                            with lock:
+                                delayed[0] += 1
+                            time.sleep(max(limited.retry_at - time.time(), 0.01))
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    return succeeded, delayed[0]
+
+
+@pytest.fixture
+def simulator() -> Any:
+    sim = XSeriesSimulator(token="sim-token", seed=7, rate_limit=LIMIT, rate_window_s=WINDOW_S)
+    sim.seed_catalog(3, 2, seed=7)
+    url = sim.start()
+    yield sim, url
+    sim.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["in-memory", "dynamodb"])
+def test_two_concurrent_clients_sharing_one_budget_never_exceed_the_simulators_limit(
+    store: str, simulator: Any, request: pytest.FixtureRequest
+) -> None:
+    sim, url = simulator
+    budgets: tuple[RateBudget, RateBudget]
+    if store == "in-memory":
+        shared = InMemoryRateBudget()
+        budgets = (shared, shared)
+    else:  # two Lambda invocations: separate instances, one table item
+        make = request.getfixturevalue("dynamo")
+        budgets = (make(), make())
+
+    succeeded, delayed = _run_two_clients(url, budgets)
+
+    total = 2 * CALLS_PER_CLIENT
+    assert succeeded == [CALLS_PER_CLIENT, CALLS_PER_CLIENT]  # every call eventually succeeded
+    assert sim.throttled == 0  # the simulator never had to refuse one: the budget learned its limit
+    assert sim.requests == total  # and nothing was sent twice
+    assert total > 2 * LIMIT  # the run needed three windows, so the budget really was the limit
+    assert delayed >= 1  # some calls were delayed past max_wait (RateLimited), then retried

@@ -1,0 +1,535 @@
+"""The vendor simulators speak the contracts of reference/vendor-apis.md: paging, auth, rate limits, webhooks,
+and the side effects (a POS sale lowers POS stock, an online order lowers eCom stock)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from local_stack.simulators.catalog import ean13
+from local_stack.simulators.common import Faults
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+
+TOKEN = "pos-token"
+KEY, SECRET, HOOK_SECRET = "ecom-key", "ecom-secret", "ecom-hook-secret"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that records deliveries and answers with `statuses` in turn (then 204)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = list(statuses or [])
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                if status < 300:
+                    receiver.deliveries.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def forms(self) -> list[dict[str, str]]:
+        return [{k: v[0] for k, v in parse_qs(body.decode()).items()} for _, body in self.deliveries]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture
+def pos() -> Iterator[XSeriesSimulator]:
+    simulator = XSeriesSimulator(token=TOKEN, seed=11)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def ecom() -> Iterator[EcomSimulator]:
+    simulator = EcomSimulator(api_key=KEY, api_secret=SECRET, webhook_secret=HOOK_SECRET, seed=11, limits=None)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def pos_client(simulator: XSeriesSimulator) -> httpx.Client:
+    return httpx.Client(base_url=simulator.url, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def ecom_client(simulator: EcomSimulator) -> httpx.Client:
+    return httpx.Client(base_url=simulator.url, auth=(KEY, SECRET))
+
+
+def walk(client: httpx.Client, path: str, page_size: int, after: int | None = None, **params: Any) -> list[Any]:
+    """Follow the version cursor until an empty page, as a poller does."""
+    rows: list[Any] = []
+    while True:
+        body = client.get(path, params={"page_size": page_size, **params, **({"after": after} if after else {})}).json()
+        if not body["data"]:
+            assert body["version"] == {"min": None, "max": None}
+            return rows
+        assert body["version"]["min"] == body["data"][0]["version"] and body["version"]["max"] > (after or 0)
+        rows.extend(body["data"])
+        after = body["version"]["max"]
+
+
+# -- X-Series catalog and version paging -------------------------------------------------------------
+
+
+def test_seeded_catalog_has_a_parent_row_and_variant_rows_per_family(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(250, 3, seed=3)
+
+    products = pos.products()
+    parents = [p for p in products if p["has_variants"]]
+    variants = [p for p in products if p["variant_parent_id"]]
+    assert (len(products), len(parents), len(variants)) == (1000, 250, 750)
+    assert len({p["sku"] for p in products}) == 1000
+    variant = variants[0]
+    parent = next(p for p in parents if p["id"] == variant["variant_parent_id"])
+    assert variant["family_id"] == parent["family_id"] and parent["variant_count"] == 3
+    assert [o["name"] for o in variant["variant_options"]] == ["Colour", "Size"]
+    [code] = variant["product_codes"]
+    assert code["type"] == "EAN" and ean13(code["code"][:12]) == code["code"]
+    assert variant["price_excluding_tax"] < variant["price_including_tax"] and variant["weight"] > 0
+    assert len(pos.inventory()) == 750 * len(pos.outlets())  # parents hold no stock
+    assert any(row["inventory_level"] < 0 for row in pos.inventory())  # negative levels happen in real shops
+
+
+def test_version_paging_walks_the_whole_catalog_exactly_once(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(40, 4, seed=5)  # 200 product rows, 320 inventory rows
+    client = pos_client(pos)
+
+    products = walk(client, "/api/2.0/products", page_size=30)
+    inventory = walk(client, "/api/2.0/inventory", page_size=70)
+
+    assert sorted(p["id"] for p in products) == sorted(p["id"] for p in pos.products())
+    assert len(inventory) == len({r["id"] for r in inventory}) == 320
+    versions = [p["version"] for p in products]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+
+
+def test_a_change_moves_only_that_row_past_the_cursor(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(5, 2, seed=6)
+    client = pos_client(pos)
+    cursor = max(p["version"] for p in walk(client, "/api/2.0/products", page_size=100))
+    variant = next(p for p in pos.products() if p["variant_parent_id"])
+
+    pos.update_product(variant["id"], price_including_tax=99.0)
+
+    [changed] = walk(client, "/api/2.0/products", page_size=100, after=cursor)
+    assert changed["id"] == variant["id"] and changed["price_including_tax"] == 99.0
+    assert changed["price_excluding_tax"] == pytest.approx(99.0 / 1.15, abs=1e-4)
+
+
+def test_deleted_rows_are_listed_only_with_deleted_true(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(3, 2, seed=7)
+    client = pos_client(pos)
+    variant = next(p for p in pos.products() if p["variant_parent_id"])
+
+    pos.delete_product(variant["id"])
+
+    plain = walk(client, "/api/2.0/products", page_size=100)
+    with_deleted = walk(client, "/api/2.0/products", page_size=100, deleted="true")
+    assert variant["id"] not in {p["id"] for p in plain}
+    [deleted] = [p for p in with_deleted if p["id"] == variant["id"]]
+    assert deleted["deleted_at"].endswith("+00:00")
+    assert client.get(f"/api/2.0/products/{variant['id']}").json()["data"]["deleted_at"]
+
+
+def test_product_lookup_by_sku_and_page_size_is_capped(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(300, 3, seed=8)  # 1,200 rows
+    client = pos_client(pos)
+    sku = pos.products()[5]["sku"]
+
+    assert [p["sku"] for p in client.get("/api/2.0/products", params={"sku": sku}).json()["data"]] == [sku]
+    assert len(client.get("/api/2.0/products", params={"page_size": 5000}).json()["data"]) == 1000
+
+
+# -- auth and rate limits ----------------------------------------------------------------------------
+
+
+def test_requests_without_valid_credentials_get_401(pos: XSeriesSimulator, ecom: EcomSimulator) -> None:
+    assert httpx.get(f"{pos.url}/api/2.0/products").status_code == 401
+    assert httpx.get(f"{pos.url}/api/2.0/products", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.get(f"{ecom.url}/en/products.json").status_code == 401
+    assert httpx.get(f"{ecom.url}/en/products.json", auth=(KEY, "wrong")).status_code == 401
+    assert pos.throttled == 0 and pos.requests == 2
+
+
+def test_xseries_rate_limit_headers_and_429_with_an_http_date_retry_after() -> None:
+    clock = FakeClock()
+    simulator = XSeriesSimulator(token=TOKEN, rate_limit=3, rate_window_s=300, clock=clock)
+    simulator.start()
+    try:
+        client = pos_client(simulator)
+        answers = [client.get("/api/2.0/outlets") for _ in range(4)]
+
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert [r.headers["X-RateLimit-Remaining"] for r in answers[:3]] == ["2", "1", "0"]
+        assert answers[0].headers["X-RateLimit-Limit"] == "3"
+        assert int(answers[0].headers["X-RateLimit-Reset"]) == clock.now + 300
+        throttled = answers[3]
+        assert throttled.json() == {"error": "Too Many Requests", "message": "Rate limiting enforced"}
+        assert parsedate_to_datetime(throttled.headers["Retry-After"]).timestamp() == clock.now + 300
+        assert simulator.throttled == 1
+
+        clock.now += 300  # the window ends; the next request opens a new one
+        again = client.get("/api/2.0/outlets")
+        assert again.status_code == 200 and again.headers["X-RateLimit-Remaining"] == "2"
+    finally:
+        simulator.stop()
+
+
+def test_ecom_rate_limit_triples_and_429_with_seconds_retry_after() -> None:
+    clock = FakeClock()
+    simulator = EcomSimulator(
+        api_key=KEY, api_secret=SECRET, webhook_secret=HOOK_SECRET, limits=(2, 5, 10), per_second=None, clock=clock
+    )
+    simulator.start()
+    try:
+        client = ecom_client(simulator)
+        first, _, refused = (client.get("/en/products.json") for _ in range(3))
+
+        assert first.headers["X-RateLimit-Limit"] == "2/5/10"
+        assert first.headers["X-RateLimit-Remaining"] == "1/4/9"
+        assert first.headers["X-RateLimit-Reset"] == "300/3600/86400"
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "300"
+        assert refused.json()["error"]["code"] == 429
+
+        clock.now += 300
+        later = client.get("/en/products.json")
+        assert later.status_code == 200 and later.headers["X-RateLimit-Remaining"] == "1/2/7"
+        assert later.headers["X-RateLimit-Reset"] == "300/3300/86100"
+    finally:
+        simulator.stop()
+
+
+def test_ecom_per_second_limit_answers_429_with_retry_after_one_second() -> None:
+    clock = FakeClock()
+    simulator = EcomSimulator(api_key=KEY, api_secret=SECRET, webhook_secret=HOOK_SECRET, per_second=2, clock=clock)
+    simulator.start()
+    try:
+        client = ecom_client(simulator)
+        statuses = [client.get("/en/orders.json").status_code for _ in range(3)]
+        clock.now += 1
+        assert statuses == [200, 200, 429] and client.get("/en/orders.json").status_code == 200
+    finally:
+        simulator.stop()
+
+
+# -- X-Series sales ----------------------------------------------------------------------------------
+
+
+def test_register_sale_lowers_inventory_at_the_register_outlet_and_bumps_its_version(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(2, 2, seed=9)
+    client = pos_client(pos)
+    variant = next(p for p in pos.products() if p["variant_parent_id"])
+    register = pos.registers()[0]
+    [before] = [r for r in pos.inventory(variant["id"]) if r["outlet_id"] == register["outlet_id"]]
+    cash = next(t for t in pos.payment_types() if t["name"] == "Cash")
+
+    response = client.post(
+        "/api/register_sales",
+        json={
+            "register_id": register["id"],
+            "status": "CLOSED",
+            "invoice_number": "WEB-1",
+            "register_sale_products": [{"product_id": variant["id"], "quantity": 2, "price": 10.0, "tax": 1.5}],
+            "register_sale_payments": [{"retailer_payment_type_id": cash["id"], "amount": 23.0}],
+        },
+    )
+
+    assert response.status_code == 200
+    sale = response.json()["register_sale"]
+    assert sale["status"] == "CLOSED" and sale["totals"]["total_to_pay"] == 0
+    [after] = [r for r in pos.inventory(variant["id"]) if r["outlet_id"] == register["outlet_id"]]
+    assert after["inventory_level"] == before["inventory_level"] - 2 and after["version"] > before["version"]
+    [listed] = client.get("/api/2.0/sales").json()["data"]
+    assert listed["id"] == sale["id"] and listed["state"] == "closed" and listed["version"] > after["version"]
+    found = client.get("/api/2.0/search", params={"type": "sales", "invoice_number": "WEB-1"}).json()["data"]
+    assert [s["id"] for s in found] == [sale["id"]]
+
+    pos.void_sale(sale["id"])  # voiding gives the stock back
+    assert pos.level(variant["id"], register["outlet_id"]) == before["inventory_level"]
+
+
+def test_register_sale_with_an_unknown_product_is_a_400_with_a_reason(pos: XSeriesSimulator) -> None:
+    response = pos_client(pos).post(
+        "/api/register_sales",
+        json={
+            "register_id": pos.registers()[0]["id"],
+            "register_sale_products": [{"product_id": "nope", "quantity": 1}],
+        },
+    )
+
+    assert response.status_code == 400 and "nope" in response.json()["message"]
+    assert pos.sales() == []
+
+
+def test_dispatch_sale_gets_fulfillments_per_outlet_and_fulfil_closes_it(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(1, 2, seed=10)
+    client = pos_client(pos)
+    first, second = (p for p in pos.products() if p["variant_parent_id"])
+    other_outlet = pos.outlets()[1]["id"]
+    sale = pos.create_sale(
+        [
+            {"product_id": first["id"], "quantity": 1},
+            {"product_id": second["id"], "quantity": 1, "fulfillment_outlet_id": other_outlet},
+        ],
+        status="AWAITING_DISPATCH",
+    )
+
+    fulfillments = client.get(f"/api/2.0/sales/{sale['id']}/fulfillments").json()["data"]
+    assert [f["status"] for f in fulfillments] == ["NEW", "NEW"]
+    assert {f["outlet_id"] for f in fulfillments} == {pos.registers()[0]["outlet_id"], other_outlet}
+
+    assert client.post(f"/api/2.0/sales/{sale['id']}/fulfill", json={}).status_code == 200
+    closed = client.get(f"/api/2.0/sales/{sale['id']}").json()["data"]
+    assert closed["status"] == "DISPATCHED_CLOSED" and closed["state"] == "closed"
+
+
+# -- webhooks ----------------------------------------------------------------------------------------
+
+
+def test_xseries_webhooks_are_form_encoded_unsigned_with_a_1_0_json_payload(
+    pos: XSeriesSimulator, receiver: Receiver
+) -> None:
+    pos.seed_catalog(1, 1, seed=12)
+    client = pos_client(pos)
+    body = {"url": receiver.url, "active": True, "type": "inventory.update"}
+    created = client.post("/api/2.0/webhooks", json=body)
+    assert created.status_code == 200 and created.json()["data"]["retailer_id"] == pos.retailer_id
+    assert client.post("/api/2.0/webhooks", json=body).status_code == 409
+    variant = next(p for p in pos.products() if p["variant_parent_id"])
+    outlet = pos.outlets()[0]["id"]
+
+    pos.set_inventory(variant["id"], outlet, 7)
+
+    assert pos.wait_for_webhooks()
+    [(headers, _)] = receiver.deliveries
+    assert headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert not any("signature" in name for name in headers)
+    [form] = receiver.forms()
+    assert form["type"] == "inventory.update" and form["domain_prefix"] == "demo"
+    payload = json.loads(form["payload"])
+    assert (payload["product_id"], payload["outlet_id"], payload["count"]) == (variant["id"], outlet, 7)
+    assert isinstance(payload["reorder_point"], str) and isinstance(payload["attributed_cost"], str)
+
+
+def test_ecom_webhook_signature_verifies_and_api_writes_echo_back(ecom: EcomSimulator, receiver: Receiver) -> None:
+    client = ecom_client(ecom)
+    hook = {"isActive": True, "url": receiver.url, "format": "json", "itemGroup": "variants", "itemAction": "*"}
+    read_back = client.post("/en/webhooks.json", json={"webhook": hook}).json()["webhook"]
+    assert read_back["address"] == receiver.url and "url" not in read_back
+    product = client.post("/en/products.json", json={"product": {"title": "Harbor Tee"}}).json()["product"]
+    assert product["isVisible"] is False  # products synced from the POS arrive disabled
+    variant = client.post("/en/variants.json", json={"variant": {"product": product["id"], "sku": "HT-1"}}).json()
+
+    client.put(f"/en/variants/{variant['variant']['id']}.json", json={"variant": {"stockLevel": 4}})
+
+    assert ecom.wait_for_webhooks()
+    assert [h["x-action"] for h, _ in receiver.deliveries] == ["created", "updated"]
+    for headers, raw in receiver.deliveries:
+        assert headers["content-type"] == "application/json"
+        assert headers["x-signature"] == hashlib.md5(raw + HOOK_SECRET.encode(), usedforsecurity=False).hexdigest()
+    assert json.loads(receiver.deliveries[-1][1])["variant"]["stockLevel"] == 4
+
+
+def test_failed_webhook_delivery_is_retried_until_acknowledged(pos: XSeriesSimulator) -> None:
+    flaky = Receiver(statuses=[500, 503])
+    pos.deliveries.backoff_s = 0.01
+    try:
+        pos.seed_catalog(1, 0, seed=13)
+        pos_client(pos).post("/api/2.0/webhooks", json={"url": flaky.url, "type": "product.update"})
+
+        pos.update_product(pos.products()[0]["id"], name="Renamed")
+
+        assert pos.wait_for_webhooks()
+        assert len(flaky.deliveries) == 1 and pos.deliveries.log[-1].attempts == 3
+    finally:
+        flaky.server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        pytest.param(Faults(webhook_loss_rate=1.0), 0, id="lost"),
+        pytest.param(Faults(webhook_duplicate_rate=1.0), 6, id="duplicated"),
+    ],
+)
+def test_webhook_loss_and_duplication_faults(receiver: Receiver, faults: Faults, expected: int) -> None:
+    simulator = XSeriesSimulator(token=TOKEN, seed=14, faults=faults)
+    simulator.start()
+    try:
+        simulator.seed_catalog(3, 0, seed=14)
+        pos_client(simulator).post("/api/2.0/webhooks", json={"url": receiver.url, "type": "product.update"})
+
+        for product in simulator.products():
+            simulator.update_product(product["id"], name="Renamed")
+
+        assert simulator.wait_for_webhooks()
+        assert len(receiver.deliveries) == expected
+        assert (simulator.deliveries.lost, simulator.deliveries.duplicated) == ((3, 0) if expected == 0 else (0, 3))
+    finally:
+        simulator.stop()
+
+
+def test_reordered_webhooks_all_arrive_but_not_in_change_order(receiver: Receiver) -> None:
+    simulator = XSeriesSimulator(token=TOKEN, seed=15, faults=Faults(webhook_reorder=True))
+    simulator.start()
+    try:
+        simulator.seed_catalog(5, 0, seed=15)
+        pos_client(simulator).post("/api/2.0/webhooks", json={"url": receiver.url, "type": "inventory.update"})
+        products = simulator.products()
+
+        simulator.create_sale([{"product_id": p["id"], "quantity": 1} for p in products])  # 5 inventory changes
+
+        assert simulator.wait_for_webhooks()
+        received = [json.loads(form["payload"])["product_id"] for form in receiver.forms()]
+        assert sorted(received) == sorted(p["id"] for p in products) and received != [p["id"] for p in products]
+    finally:
+        simulator.stop()
+
+
+# -- injected API faults -----------------------------------------------------------------------------
+
+
+def test_injected_errors_change_nothing_but_lost_responses_do_apply_the_write(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(1, 0, seed=16)
+    product = pos.products()[0]
+    client = pos_client(pos)
+
+    pos.set_faults(error_rate=1.0)
+    failed = client.put(f"/api/2.0/products/{product['id']}", json={"name": "First"})
+    pos.set_faults(error_rate=0.0, lost_response_rate=1.0)
+    lost = client.put(f"/api/2.0/products/{product['id']}", json={"name": "Second"})
+
+    assert failed.status_code in (500, 503) and lost.status_code == 503
+    assert pos.products()[0]["name"] == "Second"  # the "failed" second write did happen: retries must be safe
+    assert pos.errors_injected == 2
+
+
+# -- eCom orders and catalog -------------------------------------------------------------------------
+
+
+def test_place_order_lowers_ecom_stock_and_sends_orders_created(ecom: EcomSimulator, receiver: Receiver) -> None:
+    client = ecom_client(ecom)
+    hook = {"isActive": True, "url": receiver.url, "format": "json", "itemGroup": "orders", "itemAction": "created"}
+    client.post("/en/webhooks.json", json={"webhook": hook})
+    product = client.post("/en/products.json", json={"product": {"title": "Tee"}}).json()["product"]
+    variant = client.post(
+        "/en/variants.json", json={"variant": {"product": product["id"], "priceIncl": 32.0, "stockLevel": 9}}
+    ).json()["variant"]
+
+    order = ecom.place_order([{"variant_id": variant["id"], "quantity": 2}], email="mira.okafor@example.com")
+
+    assert isinstance(order["id"], int) and order["number"] == "ORD00001" and order["paymentStatus"] == "paid"
+    assert order["firstname"] == "Mira" and order["priceIncl"] == 64.0 + 8.5  # lines + Courier
+    assert client.get(f"/en/variants/{variant['id']}.json").json()["variant"]["stockLevel"] == 7
+    [line] = client.get(f"/en/orders/{order['id']}/products.json").json()["orderProducts"]
+    assert line["quantityOrdered"] == 2 and line["variant"]["resource"]["id"] == variant["id"]
+    assert ecom.wait_for_webhooks()
+    [(headers, raw)] = receiver.deliveries
+    assert headers["x-action"] == "created" and json.loads(raw)["order"]["id"] == order["id"]
+    with pytest.raises(ValueError, match="in stock"):
+        ecom.place_order([{"variant_id": variant["id"], "quantity": 8}], email="b@example.com")
+
+
+def test_ecom_orders_filter_by_updated_at_min_and_cancelled_orders_are_frozen(ecom: EcomSimulator) -> None:
+    clock = FakeClock()
+    ecom.clock = clock
+    old = ecom.place_order([], email="old@example.com")
+    clock.now += 3600
+    new = ecom.place_order([], email="new@example.com")
+    client = ecom_client(ecom)
+
+    recent = client.get("/en/orders.json", params={"updated_at_min": new["createdAt"]}).json()["orders"]
+    assert [o["id"] for o in recent] == [new["id"]]
+
+    ecom.update_order_status(old["id"], payment_status="cancelled")
+    frozen = client.put(f"/en/orders/{old['id']}.json", json={"order": {"status": "completed"}})
+    assert frozen.status_code == 400 and "cancelled" in frozen.json()["error"]["message"]
+    assert client.get(f"/en/orders/{old['id']}.json").json()["order"]["shipmentStatus"] == "cancelled"
+
+
+def test_ecom_lists_page_by_limit_and_since_id_and_count(ecom: EcomSimulator) -> None:
+    ecom.seed_catalog(6, 50, seed=17)  # 300 variants
+    client = ecom_client(ecom)
+
+    capped = client.get("/en/variants.json", params={"limit": 1000}).json()["variants"]
+    rest = client.get("/en/variants.json", params={"since_id": capped[-1]["id"]}).json()["variants"]
+    page_two = client.get("/en/variants.json", params={"limit": 250, "page": 2}).json()["variants"]
+
+    assert len(capped) == 250 and len(rest) == 50 and [v["id"] for v in rest] == [v["id"] for v in page_two]
+    assert client.get("/en/variants/count.json").json() == {"count": 300}
+    sku = capped[3]["sku"]
+    assert [v["sku"] for v in client.get("/en/variants.json", params={"sku": sku}).json()["variants"]] == [sku]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "reason"),
+    [
+        ("POST", "/en/variants.json", {"variant": {"sku": "x"}}, 400, "product"),
+        ("POST", "/en/variants.json", {"sku": "x"}, 400, "variant"),
+        ("POST", "/en/products.json", {"product": {"title": "T", "isVisible": "yes"}}, 400, "isVisible"),
+        ("POST", "/en/products.json", {"product": {"name": "T"}}, 400, "unknown"),
+        ("GET", "/en/orders/999.json", None, 404, "not found"),
+        ("GET", "/english/orders.json", None, 404, ""),
+    ],
+)
+def test_ecom_rejects_invalid_writes_and_unknown_ids(
+    ecom: EcomSimulator, method: str, path: str, body: Any, status: int, reason: str
+) -> None:
+    response = ecom_client(ecom).request(method, path, json=body)
+
+    assert response.status_code == status
+    assert reason in response.json()["error"]["message"]
+
+
+def test_common_fields_are_written_to_the_whole_family_and_details_to_one_row(pos: XSeriesSimulator) -> None:
+    pos.seed_catalog(2, 3, seed=18)
+    variant = next(p for p in pos.products() if p["variant_parent_id"])
+    family = {p["id"] for p in pos.products() if p["family_id"] == variant["family_id"]}
+
+    response = pos_client(pos).put(
+        f"/api/2.0/products/{variant['id']}",
+        json={"common": {"name": "Renamed Tee"}, "details": {"sku": "NEW-SKU"}},
+    )
+
+    assert response.status_code == 200 and response.json()["data"]["sku"] == "NEW-SKU"
+    members = [p for p in pos.products() if p["id"] in family]
+    assert len(members) == 4 and {p["name"] for p in members} == {"Renamed Tee"}
+    assert [p["sku"] for p in members].count("NEW-SKU") == 1
+    assert all(p["variant_name"].startswith("Renamed Tee") for p in members)

@@ -1,0 +1,134 @@
+"""Benchmark: webhook_ingest throughput/latency in-process against moto, and cold init per function.
+
+Run: `make bench` (or `.venv/bin/python -m tests.perf.bench_intake`). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS = ["webhook_ingest", "change_poller"]
+
+COLD_INIT = """
+import os, sys, time
+t0 = time.perf_counter()
+sys.path[:0] = [{code!r}, {layer!r}]
+import app
+from pos_ecom_sync import runtime
+runtime.{service}()
+print(time.perf_counter() - t0)
+"""
+SERVICES = {"webhook_ingest": "webhook_intake", "change_poller": "change_poller"}
+
+
+def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "TABLE_NAME": "t",
+        "SECRET_PREFIX": "p/",
+        "PRODUCTS_QUEUE_URL": "q",
+        "STOCK_QUEUE_URL": "q",
+        "ORDERS_QUEUE_URL": "q",
+        "STATUSES_QUEUE_URL": "q",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "PYTHONPATH": "",
+    }
+    code = COLD_INIT.format(
+        code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), service=SERVICES[function]
+    )
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def webhook_throughput(requests: int = 400) -> dict[str, float]:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        }
+    )
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        from pos_ecom_sync import runtime
+        from pos_ecom_sync.models.connection import Connection
+        from pos_ecom_sync.secrets import secret_name
+        from pos_ecom_sync.state.store import SyncStore
+
+        from local_stack.provision import provision
+        from tests.support import DEMO_SECRETS, INVENTORY_PAYLOAD, LambdaContext, pos_form, pos_webhook_event
+
+        session = boto3.Session(region_name="us-east-1")
+        resources = provision(session, stack_name="bench")
+        env = resources.shared_environment()
+        os.environ.update(env)
+        runtime.reset()
+        SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb")).save_connection(
+            Connection(connection_id="demo", pos_base_url="http://127.0.0.1:9", ecom_base_url="http://127.0.0.1:9")
+        )
+        session.client("secretsmanager").create_secret(
+            Name=secret_name(env["SECRET_PREFIX"], "demo"), SecretString=json.dumps(DEMO_SECRETS)
+        )
+        from functions.webhook_ingest import app
+
+        sqs = session.client("sqs")
+        latencies = []
+        started = time.perf_counter()
+        for i in range(requests):
+            payload = {**INVENTORY_PAYLOAD, "product_id": f"p-{i % 50}", "count": i}
+            event = pos_webhook_event("demo", pos_form("inventory.update", payload), base64_body=True)
+            t0 = time.perf_counter()
+            response = app.lambda_handler(event, LambdaContext(function_name="webhook_ingest"))
+            latencies.append(time.perf_counter() - t0)
+            assert response["statusCode"] == 202, response
+            if i % 50 == 49:  # keep the queue shallow: moto's send cost grows with queue depth
+                from tests.support import drain_queue
+
+                drain_queue(sqs, env["STOCK_QUEUE_URL"])
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": requests,
+        "req_per_s": requests / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> None:
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
+    result = webhook_throughput()
+    print(
+        f"webhook_ingest in-process vs moto: {result['req_per_s']:.0f} req/s over {result['requests']} requests, "
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
+        "(each request: 1 GetItem connection, 1 secret (cached), 1 GetItem mark, 1 SQS batch send, 1 PutItem mark)"
+    )
+    for function in FUNCTIONS:
+        times = cold_init_seconds(function)
+        print(
+            f"cold init {function}: median {statistics.median(times) * 1000:.0f} ms of {len(times)} "
+            f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); import + first-call client setup, .pyc cached"
+        )
+
+
+if __name__ == "__main__":
+    main()

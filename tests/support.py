@@ -1,0 +1,108 @@
+"""Builders shared by tests: API Gateway v2 events, Lambda contexts, vendor-shaped webhook bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from local_stack.demo import DEMO_SECRETS as DEMO_SECRETS
+from local_stack.lambda_events import LambdaContext as LambdaContext
+from local_stack.lambda_events import api_gateway_v2_event
+
+
+def api_event(
+    method: str,
+    path: str,
+    route: str,
+    path_parameters: dict[str, str],
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    return api_gateway_v2_event(method, path, route, path_parameters, body, headers, query, base64_body)
+
+
+def pos_webhook_event(
+    connection_id: str, body: bytes, token: str | None = DEMO_SECRETS["pos_webhook_token"], **kwargs: Any
+) -> dict[str, Any]:
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8", **kwargs.pop("headers", {})}
+    return api_event(
+        "POST",
+        f"/connections/{connection_id}/webhooks/pos",
+        "POST /connections/{connection_id}/webhooks/pos",
+        {"connection_id": connection_id},
+        body,
+        headers=headers,
+        query={"token": token} if token is not None else None,
+        **kwargs,
+    )
+
+
+def ecom_webhook_event(
+    connection_id: str, body: bytes, secret: str | None = DEMO_SECRETS["ecom_webhook_secret"], **kwargs: Any
+) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+    if secret is not None:
+        headers.setdefault("x-signature", ecom_signature(body, secret))
+    return api_event(
+        "POST",
+        f"/connections/{connection_id}/webhooks/ecom",
+        "POST /connections/{connection_id}/webhooks/ecom",
+        {"connection_id": connection_id},
+        body,
+        headers=headers,
+        **kwargs,
+    )
+
+
+def ecom_signature(body: bytes, secret: str) -> str:
+    return hashlib.md5(body + secret.encode(), usedforsecurity=False).hexdigest()
+
+
+def pos_form(webhook_type: str | None, payload: dict[str, Any] | str) -> bytes:
+    fields = {"domain_prefix": "demo", "environment": "prod", "retailer_id": "0a1b0000-0000-11ee-8c90-00000000000a"}
+    if webhook_type:
+        fields["type"] = webhook_type
+    fields["payload"] = payload if isinstance(payload, str) else json.dumps(payload)
+    return urlencode(fields).encode()
+
+
+INVENTORY_PAYLOAD = {
+    "id": "inv-0001",
+    "product_id": "0a1b0000-aaaa-11ee-8c90-000000000002",
+    "outlet_id": "0a1b0000-cccc-11ee-8c90-000000000001",
+    "count": 5,
+    "reorder_point": "2",
+    "restock_level": "10",
+    "attributed_cost": "12.00",
+}
+
+ORDER_BODY = {
+    "order": {
+        "id": 5501042,
+        "number": "ORD10042",
+        "status": "processing_awaiting_shipment",
+        "paymentStatus": "paid",
+        "shipmentStatus": "not_shipped",
+        "updatedAt": "2026-11-22T09:00:00+00:00",
+    }
+}
+
+
+def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message currently visible on a queue (received and deleted)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )

@@ -1,0 +1,428 @@
+"""Vendor connectors against fake transports: request shapes, paging, error mapping, retries, budget."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
+from pos_ecom_sync.errors import NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.ratelimit import ECOM_POLICY, XSERIES_POLICY, InMemoryRateBudget
+
+T0 = 1_750_000_000.0
+TOKEN = "tok-secret-123"
+KEY, SECRET = "ecom-key", "ecom-secret"
+
+
+class FakeClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+Answer = httpx.Response | Exception
+Route = Callable[[httpx.Request], Answer]
+
+
+class FakeVendor:
+    """A MockTransport handler: answers from a list of scripted replies (or a function), records requests."""
+
+    def __init__(self, *answers: Answer | Route) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if callable(answer) and not isinstance(answer, httpx.Response):
+            answer = answer(request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def query(self, index: int = -1) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.requests[index].url.query.decode()).items()}
+
+
+def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def throttled(retry_after: str) -> httpx.Response:
+    return httpx.Response(
+        429,
+        json={"error": "Too Many Requests", "message": "Rate limiting enforced"},
+        headers={"Retry-After": retry_after},
+    )
+
+
+def http_date(epoch: float) -> str:
+    return format_datetime(datetime.fromtimestamp(epoch, UTC), usegmt=True)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def budget(clock: FakeClock) -> InMemoryRateBudget:
+    return InMemoryRateBudget(clock=clock, sleep=clock.sleep)
+
+
+def xseries(vendor: FakeVendor, budget: InMemoryRateBudget, clock: FakeClock, **kwargs: Any) -> XSeriesClient:
+    return XSeriesClient(
+        "https://shop.retail.lightspeed.app/",
+        TOKEN,
+        budget,
+        transport=httpx.MockTransport(vendor),
+        clock=clock,
+        sleep=clock.sleep,
+        **kwargs,
+    )
+
+
+def ecom(vendor: FakeVendor, budget: InMemoryRateBudget, clock: FakeClock, **kwargs: Any) -> EcomClient:
+    return EcomClient(
+        "https://api.webshopapp.com",
+        KEY,
+        SECRET,
+        budget,
+        language="nl",
+        transport=httpx.MockTransport(vendor),
+        clock=clock,
+        sleep=clock.sleep,
+        **kwargs,
+    )
+
+
+# -- X-Series: shapes ---------------------------------------------------------------------------------
+
+
+def test_xseries_sends_the_bearer_token_and_pages_changes_by_version(budget, clock) -> None:
+    vendor = FakeVendor(
+        ok({"data": [{"id": "p1", "version": 11}, {"id": "p2", "version": 12}], "version": {"min": 11, "max": 12}})
+    )
+    page = xseries(vendor, budget, clock).list_changes("products", after=10, page_size=2)
+
+    request = vendor.requests[0]
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.url.path == "/api/2.0/products"
+    assert vendor.query() == {"after": "10", "page_size": "2", "deleted": "true"}
+    assert page == ChangePage([{"id": "p1", "version": 11}, {"id": "p2", "version": 12}], 12)
+
+
+def test_xseries_first_page_has_no_after_and_an_empty_page_has_no_cursor(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": [], "version": {"min": None, "max": None}}))
+    page = xseries(vendor, budget, clock).list_changes("inventory", after=None, include_deleted=False)
+    assert vendor.query() == {"page_size": "200"}
+    assert page == ChangePage([], None)
+
+
+def test_xseries_refuses_a_feed_it_does_not_know(budget, clock) -> None:
+    with pytest.raises(ValueError, match="change feed"):
+        xseries(FakeVendor(ok({})), budget, clock).list_changes("registers", after=None)
+
+
+def test_xseries_reference_lists_walk_every_page(budget, clock) -> None:
+    first = ok({"data": [{"id": f"o{i}"} for i in range(200)], "version": {"min": 1, "max": 200}})
+    last = ok({"data": [{"id": "o200"}], "version": {"min": 201, "max": 201}})
+    vendor = FakeVendor(first, last)
+    outlets = xseries(vendor, budget, clock).list_outlets()
+    assert len(outlets) == 201
+    assert [r.url.path for r in vendor.requests] == ["/api/2.0/outlets"] * 2
+    assert vendor.query(1)["after"] == "200"
+
+
+def test_xseries_lookups_return_none_for_a_404(budget, clock) -> None:
+    client = xseries(FakeVendor(ok({"error": "Not Found"}, 404)), budget, clock)
+    assert client.get_product("missing") is None
+    assert client.get_sale("missing") is None
+
+
+def test_xseries_inventory_of_an_unknown_product_is_not_found_never_zero_stock(budget, clock) -> None:
+    client = xseries(FakeVendor(ok({"error": "Not Found"}, 404)), budget, clock)
+    with pytest.raises(NotFound):
+        client.list_product_inventory("missing")
+
+
+def test_xseries_find_by_sku_and_customer_search_match_exactly(budget, clock) -> None:
+    products = ok({"data": [{"id": "1", "sku": "HT-1"}, {"id": "2", "sku": "HT-10"}]})
+    customers = ok({"data": [{"id": "c1", "email": "Mira@Example.com"}, {"id": "c2", "email": "other@example.com"}]})
+    vendor = FakeVendor(products, customers)
+    client = xseries(vendor, budget, clock)
+    assert [p["id"] for p in client.find_products_by_sku("HT-1")] == ["1"]
+    assert [c["id"] for c in client.search_customers("mira@example.com")] == ["c1"]
+    assert vendor.requests[1].url.path == "/api/2.0/search"
+    assert vendor.query(1) == {"type": "customers", "email": "mira@example.com"}
+
+
+def test_xseries_creates_customers_and_register_sales_with_their_bodies(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": {"id": "c9", "first_name": "Mira"}}), ok({"register_sale": {"id": "s1"}}))
+    client = xseries(vendor, budget, clock)
+    assert client.create_customer("Mira", "Okafor", "mira@example.com")["id"] == "c9"
+    assert client.create_register_sale({"register_id": "r1", "source_id": "ecom-1"}) == {"id": "s1"}
+    assert json.loads(vendor.requests[0].content) == {
+        "first_name": "Mira",
+        "last_name": "Okafor",
+        "email": "mira@example.com",
+    }
+    assert vendor.requests[1].url.path == "/api/register_sales"
+
+
+def test_xseries_finds_a_sale_by_its_source_id(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": [{"id": "s1", "source_id": "ecom-10"}, {"id": "s2", "source_id": "ecom-1"}]}))
+    assert xseries(vendor, budget, clock).find_sale_by_source_id("ecom-1") == {"id": "s2", "source_id": "ecom-1"}
+    assert vendor.query() == {"type": "sales", "source_id": "ecom-1"}
+
+
+def test_xseries_webhook_subscription_is_idempotent(budget, clock) -> None:
+    existing = {"id": "w1", "url": "https://hooks/x", "type": "sale.update", "active": True}
+    vendor = FakeVendor(ok({"error": "already exists"}, 409), ok({"data": [existing]}))
+    hook = xseries(vendor, budget, clock).create_webhook("https://hooks/x", "sale.update")
+    assert hook == existing
+    assert json.loads(vendor.requests[0].content) == {"url": "https://hooks/x", "active": True, "type": "sale.update"}
+
+
+# -- errors and retries -------------------------------------------------------------------------------
+
+
+def test_a_4xx_becomes_upstream_error_with_the_vendors_text_and_no_token(budget, clock) -> None:
+    vendor = FakeVendor(ok({"error": "Bad Request", "details": "first_name is required"}, 400))
+    with pytest.raises(UpstreamError) as raised:
+        xseries(vendor, budget, clock).create_customer("", "", "a@example.com")
+    assert raised.value.status == 400
+    assert "first_name is required" in raised.value.body
+    assert TOKEN not in str(raised.value)
+
+
+def test_a_get_is_retried_with_exponential_backoff_after_a_5xx(budget, clock) -> None:
+    vendor = FakeVendor(ok({}, 503), ok({}, 500), ok({"data": {"id": "p1"}}))
+    client = xseries(vendor, budget, clock)
+    assert client.get_product("p1") == {"id": "p1"}
+    assert clock.slept == [0.5, 1.0]
+    assert client.calls == 3 == budget.granted
+
+
+def test_a_get_that_keeps_failing_becomes_upstream_unavailable(budget, clock) -> None:
+    vendor = FakeVendor(ok({"error": "boom"}, 502))
+    with pytest.raises(UpstreamUnavailable, match="502"):
+        xseries(vendor, budget, clock, max_retries=2).get_product("p1")
+    assert len(vendor.requests) == 3
+
+
+def test_a_post_that_may_have_been_applied_is_never_sent_twice(budget, clock) -> None:
+    for failure in (ok({}, 500), httpx.ReadTimeout("read timed out")):
+        vendor = FakeVendor(failure)
+        with pytest.raises(UpstreamUnavailable):
+            xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"})
+        assert len(vendor.requests) == 1
+
+
+def test_a_post_whose_connection_never_opened_is_retried(budget, clock) -> None:
+    vendor = FakeVendor(httpx.ConnectError("refused"), ok({"register_sale": {"id": "s1"}}))
+    assert xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"}) == {"id": "s1"}
+    assert len(vendor.requests) == 2
+
+
+def test_a_timed_out_get_is_retried_and_the_error_names_no_query(budget, clock) -> None:
+    vendor = FakeVendor(httpx.ReadTimeout("timed out"))
+    with pytest.raises(UpstreamUnavailable) as raised:
+        xseries(vendor, budget, clock, max_retries=1).search_customers("private@example.com")
+    assert len(vendor.requests) == 2
+    assert "private@example.com" not in str(raised.value)
+    assert "ReadTimeout" in str(raised.value)
+
+
+# -- rate limits through the connector ------------------------------------------------------------------
+
+
+def test_every_call_takes_a_slot_and_the_headers_teach_the_budget(budget, clock) -> None:
+    headers = {"X-RateLimit-Limit": "650", "X-RateLimit-Remaining": "600", "X-RateLimit-Reset": str(int(T0) + 100)}
+    client = xseries(FakeVendor(ok({"data": []}, headers=headers)), budget, clock)
+    client.list_outlets()
+    window = budget.state(XSERIES_POLICY).windows[0]
+    assert (window.limit, window.used) == (650, 50)
+    assert window.end == pytest.approx(T0 + 100, abs=2)
+    assert client.calls == budget.granted == 1
+
+
+def test_a_429_with_an_http_date_waits_when_short_and_the_call_then_succeeds(budget, clock) -> None:
+    vendor = FakeVendor(throttled(http_date(T0 + 1)), ok({"data": {"id": "p1"}}))
+    assert xseries(vendor, budget, clock, max_wait_s=2.0).get_product("p1") == {"id": "p1"}
+    assert clock.slept == [pytest.approx(1.0)]
+    assert len(vendor.requests) == 2
+
+
+def test_a_429_with_a_long_retry_after_raises_rate_limited_with_the_vendors_time(budget, clock) -> None:
+    vendor = FakeVendor(throttled(http_date(T0 + 120)), ok({"data": []}))
+    with pytest.raises(RateLimited) as raised:
+        xseries(vendor, budget, clock, max_wait_s=2.0).list_changes("sales", after=5)
+    assert raised.value.retry_at == T0 + 120
+    assert len(vendor.requests) == 1  # delayed, not retried in a loop
+
+
+def test_a_throttled_post_is_retried_because_the_vendor_did_nothing(budget, clock) -> None:
+    vendor = FakeVendor(throttled(http_date(T0 + 1)), ok({"register_sale": {"id": "s1"}}))
+    assert xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"}) == {"id": "s1"}
+    assert len(vendor.requests) == 2
+
+
+def test_a_vendor_that_keeps_throttling_past_its_own_retry_after_ends_in_rate_limited(budget, clock) -> None:
+    vendor = FakeVendor(lambda _request: throttled("0"))
+    with pytest.raises(RateLimited):
+        xseries(vendor, budget, clock).get_product("p1")
+    assert len(vendor.requests) == 5
+
+
+def test_an_exhausted_budget_sends_nothing(budget, clock) -> None:
+    headers = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(T0) + 200)}
+    vendor = FakeVendor(ok({"data": {"id": "p1"}}, headers=headers))
+    client = xseries(vendor, budget, clock)
+    client.get_product("p1")
+    with pytest.raises(RateLimited):
+        client.get_product("p1")
+    assert len(vendor.requests) == 1
+
+
+# -- eCom ---------------------------------------------------------------------------------------------
+
+
+def test_ecom_uses_basic_auth_and_language_urls_and_sorts_orders_by_id(budget, clock) -> None:
+    vendor = FakeVendor(ok({"orders": [{"id": 9}, {"id": 3}]}))
+    orders = ecom(vendor, budget, clock).list_orders(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), page=2, limit=500)
+
+    request = vendor.requests[0]
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    assert request.url.path == "/nl/orders.json"
+    assert vendor.query() == {"page": "2", "limit": "250", "updated_at_min": "2026-01-02T03:04:05+00:00"}
+    assert [o["id"] for o in orders] == [3, 9]
+
+
+def test_ecom_headers_teach_all_three_windows(budget, clock) -> None:
+    headers = {
+        "X-RateLimit-Limit": "300/3000/12000",
+        "X-RateLimit-Remaining": "250/2500/11000",
+        "X-RateLimit-Reset": "60/600/6000",
+    }
+    ecom(FakeVendor(ok({"orders": []}, headers=headers)), budget, clock).list_orders(None)
+    assert [w.used for w in budget.state(ECOM_POLICY).windows] == [50, 500, 1000, 1]
+
+
+def test_ecom_429_in_seconds_is_waited_out(budget, clock) -> None:
+    vendor = FakeVendor(throttled("1"), ok({"order": {"id": 5}}))
+    assert ecom(vendor, budget, clock).get_order(5) == {"id": 5}
+    assert clock.slept[0] == pytest.approx(1.0)
+
+
+def test_ecom_webhook_subscription_body(budget, clock) -> None:
+    vendor = FakeVendor(ok({"webhook": {"id": 1, "address": "https://hooks/e"}}))
+    hook = ecom(vendor, budget, clock).create_webhook("orders", "*", "https://hooks/e")
+    assert hook["id"] == 1
+    assert vendor.requests[0].url.path == "/nl/webhooks.json"
+    assert json.loads(vendor.requests[0].content) == {
+        "webhook": {
+            "isActive": True,
+            "url": "https://hooks/e",
+            "format": "json",
+            "itemGroup": "orders",
+            "itemAction": "*",
+            "language": "nl",
+        }
+    }
+
+
+def test_ecom_writes_use_singular_envelopes(budget, clock) -> None:
+    vendor = FakeVendor(
+        ok({"product": {"id": 1}}),
+        ok({"product": {"id": 1, "title": "B"}}),
+        ok({"variant": {"id": 2}}),
+        ok({"variant": {"id": 2, "stockLevel": 7}}),
+        ok({"order": {"id": 3, "status": "cancelled"}}),
+        ok({"shippingmethod": {"id": 4}}),
+    )
+    client = ecom(vendor, budget, clock)
+    client.create_product({"title": "A"})
+    client.update_product(1, {"title": "B"})
+    client.create_variant({"product": 1, "sku": "S"})
+    assert client.update_variant(2, {"stockLevel": 7}) == {"id": 2, "stockLevel": 7}
+    client.update_order(3, {"status": "cancelled"})
+    client.update_shipping_method(4, {"isActive": False})
+    sent = [(r.method, r.url.path, json.loads(r.content)) for r in vendor.requests]
+    assert sent == [
+        ("POST", "/nl/products.json", {"product": {"title": "A"}}),
+        ("PUT", "/nl/products/1.json", {"product": {"title": "B"}}),
+        ("POST", "/nl/variants.json", {"variant": {"product": 1, "sku": "S"}}),
+        ("PUT", "/nl/variants/2.json", {"variant": {"stockLevel": 7}}),
+        ("PUT", "/nl/orders/3.json", {"order": {"status": "cancelled"}}),
+        ("PUT", "/nl/shippingmethods/4.json", {"shippingmethod": {"isActive": False}}),
+    ]
+
+
+def test_ecom_deletes_are_idempotent(budget, clock) -> None:
+    vendor = FakeVendor(httpx.Response(200), ok({"error": {"message": "Not found"}}, 404))
+    client = ecom(vendor, budget, clock)
+    assert client.delete_variant(2) is True
+    assert client.delete_product(1) is False
+
+
+def test_ecom_lookups_return_none_for_a_404_and_lines_of_an_unknown_order_raise(budget, clock) -> None:
+    client = ecom(FakeVendor(ok({"error": "Not found"}, 404)), budget, clock)
+    assert client.get_product(1) is None
+    assert client.get_order(1) is None
+    with pytest.raises(NotFound):
+        client.list_order_products(1)
+
+
+def test_ecom_order_lines_and_lists_read_their_envelopes(budget, clock) -> None:
+    vendor = FakeVendor(
+        ok({"orderProducts": [{"id": 1, "sku": "S"}]}),
+        ok({"shippingmethods": [{"id": 7}]}),
+        ok({"webhooks": [{"id": 8}]}),
+    )
+    client = ecom(vendor, budget, clock)
+    assert client.list_order_products(5) == [{"id": 1, "sku": "S"}]
+    assert client.list_shipping_methods() == [{"id": 7}]
+    assert client.list_webhooks() == [{"id": 8}]
+    assert vendor.requests[0].url.path == "/nl/orders/5/products.json"
+
+
+def test_ecom_variants_are_paged_and_filtered(budget, clock) -> None:
+    def ref(product_id: int) -> dict[str, Any]:
+        return {"resource": {"id": product_id, "url": f"products/{product_id}"}}
+
+    full = [{"id": i, "sku": f"S{i}", "product": ref(1)} for i in range(250)]
+    rest = [{"id": 250, "sku": "S250", "product": ref(1)}, {"id": 251, "sku": "X", "product": ref(2)}]
+    vendor = FakeVendor(ok({"variants": full}), ok({"variants": rest}))
+    variants = ecom(vendor, budget, clock).list_variants(product_id=1)
+    assert len(variants) == 251
+    assert vendor.query(0) == {"product": "1", "page": "1", "limit": "250"}
+    assert vendor.query(1)["page"] == "2"
+
+
+def test_ecom_ids_cannot_change_the_path(budget, clock) -> None:
+    with pytest.raises(ValueError):
+        ecom(FakeVendor(ok({})), budget, clock).get_product("1/../../admin")  # type: ignore[arg-type]
+
+
+def test_an_injected_httpx_client_is_used_as_is(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": []}))
+    with httpx.Client(transport=httpx.MockTransport(vendor)) as shared:
+        client = XSeriesClient("https://shop.retail.lightspeed.app", TOKEN, budget, client=shared)
+        assert client.list_registers() == []
+    assert vendor.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"

@@ -1,0 +1,109 @@
+"""Domain models: connection settings validation, message identity, stock totals, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pos_ecom_sync.errors import ConfigurationError
+from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.stock import OutletStock, online_total
+from pos_ecom_sync.settings import load_settings
+from pydantic import ValidationError
+
+BASE = {
+    "connection_id": "shop-1",
+    "pos_base_url": "https://x.retail.lightspeed.app",
+    "ecom_base_url": "https://api.webshopapp.com/",
+}
+
+
+def test_connection_defaults_follow_the_business_plan() -> None:
+    connection = Connection(**BASE)
+    assert connection.effective_product_cap == 5_000
+    assert connection.ecom_base_url == "https://api.webshopapp.com"
+
+
+def test_unlimited_plan_holds_at_70000_until_the_operator_lifts_it() -> None:
+    assert Connection(**BASE, plan="unlimited").effective_product_cap == 70_000
+    assert Connection(**BASE, plan="unlimited", product_cap=90_000).effective_product_cap == 90_000
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"connection_id": "Bad Id"},
+        {"pos_base_url": "ftp://x"},
+        {"ecom_language": "english"},
+        {"delete_policy": "archive"},
+        {"connected_outlet_ids": ["a"], "primary_outlet_id": "b"},
+        {"unknown_setting": 1},
+    ],
+)
+def test_invalid_connection_settings_are_refused(override: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Connection(**{**BASE, **override})
+
+
+def test_webhook_credentials_must_be_long_enough_and_never_print() -> None:
+    fields = dict.fromkeys(ConnectionSecrets.model_fields, "x" * 20)
+    secrets = ConnectionSecrets(**fields)
+    assert "x" * 20 not in repr(secrets)
+    with pytest.raises(ValidationError):
+        ConnectionSecrets(**{**fields, "pos_webhook_token": "short"})
+
+
+def _message(**overrides: object) -> ChangeMessage:
+    values: dict[str, object] = {
+        "connection_id": "demo",
+        "source": "pos",
+        "entity": "product",
+        "entity_id": "p-1",
+        "version": 10,
+        "via": "poll",
+        "received_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "payload": {},
+        "concern": "products",
+    }
+    return ChangeMessage(**{**values, **overrides})
+
+
+@given(st.integers(min_value=0, max_value=2**62), st.integers(min_value=0, max_value=2**62))
+def test_deduplication_id_is_stable_per_version_and_distinct_across_versions(a: int, b: int) -> None:
+    assert _message(version=a).deduplication_id() == _message(version=a, via="webhook").deduplication_id()
+    assert (_message(version=a).deduplication_id() == _message(version=b).deduplication_id()) == (a == b)
+    assert len(_message(version=a).deduplication_id()) <= 128
+
+
+def test_message_group_keeps_one_entity_in_order_and_fits_sqs_limit() -> None:
+    assert _message().message_group_id == "demo:pos:product:p-1"
+    assert len(_message(entity_id="x" * 300).message_group_id) == 128
+
+
+@given(
+    st.dictionaries(st.sampled_from(["o1", "o2", "o3", "o4"]), st.integers(-50, 50)),
+    st.sets(st.sampled_from(["o1", "o2", "o3"])),
+)
+def test_online_total_is_the_clamped_sum_over_connected_outlets(levels: dict[str, int], connected: set[str]) -> None:
+    total = online_total(levels, sorted(connected))
+    assert total == sum(max(0, levels.get(o, 0)) for o in connected)
+    assert total >= 0
+
+
+def test_outlet_stock_reads_every_vendor_spelling_of_the_level() -> None:
+    base = {"product_id": "p", "outlet_id": "o", "version": 3}
+    assert OutletStock.from_pos_row({**base, "inventory_level": -2}).inventory_level == -2
+    assert OutletStock.from_pos_row({**base, "current_inventory_level": 4}).inventory_level == 4
+    assert OutletStock.from_pos_row({**base, "count": "5.0"}).inventory_level == 5
+    with pytest.raises(ValueError):
+        OutletStock.from_pos_row(base)
+
+
+def test_settings_report_every_missing_variable_at_once() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        load_settings({"TABLE_NAME": "t"})
+    for name in ("SECRET_PREFIX", "PRODUCTS_QUEUE_URL", "STATUSES_QUEUE_URL"):
+        assert name in error.value.message
