@@ -1,8 +1,22 @@
-"""Stock: per-outlet POS levels and the eCom total derived from them (POS is the source of truth)."""
+"""Stock: per-outlet POS levels and the eCom total derived from them (POS is the source of truth).
+
+The rules over these models live in `pos_ecom_sync.stock`; these are the values the state store keeps and the
+queues carry.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import math
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pos_ecom_sync.errors import InvalidInput
+from pos_ecom_sync.models.connection import ConnectionId
+
+# Field names X-Series uses for an outlet's level: API 2.0, the 2026-07 API, and 1.0-shaped webhooks.
+LEVEL_FIELDS = ("inventory_level", "current_inventory_level", "count")
 
 
 class OutletStock(BaseModel):
@@ -32,3 +46,126 @@ class OutletStock(BaseModel):
 def online_total(levels: dict[str, int], connected_outlets: list[str]) -> int:
     """eCom stockLevel = sum over connected outlets, a negative outlet counting as zero (seeds 002/003)."""
     return sum(max(0, levels.get(outlet, 0)) for outlet in connected_outlets)
+
+
+class OutletLevel(BaseModel):
+    """An outlet's POS level for one variant, and the X-Series `version` it was read at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: int
+    version: Annotated[int, Field(ge=0)]
+
+
+class WriteClaim(BaseModel):
+    """An eCom write claimed in the state before the call; until it is finished, eCom's level is unknown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The state revision the claim was saved at: it identifies the claim.
+    revision: int
+    level: int
+    # Epoch seconds: a claim older than the claim TTL belongs to an invocation Lambda has already ended.
+    claimed_at: float
+
+
+class VariantStockState(BaseModel):
+    """What the state store keeps per POS variant (X-Series: every variant is its own product row).
+
+    `levels` holds every outlet we heard of, connected or not, so (dis)connecting an outlet recomputes totals
+    without re-reading the POS. `revision` grows with every transition; the store saves a new state only if the
+    stored revision is still the one it loaded (optimistic lock), which is what keeps concurrent workers apart.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: str
+    ecom_variant_id: int | None = None
+    levels: dict[str, OutletLevel] = Field(default_factory=dict)
+    # The stockLevel eCom holds as far as we know: our last confirmed write (or a level we saw there).
+    last_written: int | None = None
+    # Writes claimed and not finished (in flight, failed or their worker died): while any is held, every decision
+    # writes, since one of them may still land over a newer total.
+    claims: tuple[WriteClaim, ...] = ()
+    revision: Annotated[int, Field(ge=0)] = 0
+
+
+def _version_of(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _level_of(value: object) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    # eCom levels are whole units; a fractional POS level (weighed goods) offers only its whole part.
+    return int(number) if math.isfinite(number) else None
+
+
+class InventoryChange(BaseModel):
+    """One versioned POS level for one variant at one outlet: the unit the stock rules apply."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: str
+    outlet_id: str
+    level: int
+    version: Annotated[int, Field(ge=0)]
+
+    @classmethod
+    def from_pos_row(cls, row: Mapping[str, object]) -> InventoryChange | None:
+        """Read an X-Series inventory row (2.0, 2026-07 or 1.0 shape).
+
+        None when the row cannot be trusted on its own: no `version` (1.0 webhooks carry none, and X-Series retries
+        them for 48 h, so an old `count` may arrive after a newer one) or no readable level. The worker then reads
+        the POS inventory instead; such a row is never taken as zero. A deleted row (`deleted_at`) is level 0.
+        """
+        product_id, outlet_id = row.get("product_id"), row.get("outlet_id")
+        if not isinstance(product_id, str) or not product_id or not isinstance(outlet_id, str) or not outlet_id:
+            raise InvalidInput("inventory row needs product_id and outlet_id")
+        version = _version_of(row.get("version"))
+        if version is None:
+            return None
+        if row.get("deleted_at"):
+            level: int | None = 0
+        else:
+            raw = next((row[name] for name in LEVEL_FIELDS if row.get(name) is not None), None)
+            level = _level_of(raw)
+        if level is None:
+            return None
+        return cls(product_id=product_id, outlet_id=outlet_id, level=level, version=version)
+
+
+class ShippingMethodRef(BaseModel):
+    """An eCom shipping method and the POS outlet it is tied to (None: served by the primary outlet)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    outlet_id: str | None = None
+    active: bool = True
+
+
+class RecomputeJob(BaseModel):
+    """The queued work after a change of connected outlets: one message walks one chunk of variants.
+
+    `connected_outlet_ids` is the setting the job was started for; once the connection says otherwise, a newer
+    job has been queued and this one stops (it would only repeat work).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connection_id: ConnectionId
+    connected_outlet_ids: tuple[str, ...]
+    # Last POS variant id handled (exclusive start of the next chunk); None: from the beginning.
+    after: str | None = None
+    chunk_size: Annotated[int, Field(ge=1, le=500)] = 50

@@ -1,0 +1,164 @@
+"""Connecting and disconnecting outlets (pure): what changes, which shipping methods to disable, and the totals
+to recompute in bounded chunks.
+
+Seeds 002/003: connecting an outlet adds its stock to every total, disconnecting subtracts it (a variant at 0
+shows out of stock); shipping methods tied to a disconnected outlet are disabled and only a person re-enables
+them; the primary outlet serves shipping methods tied to none.
+
+The settings worker saves the new outlets, disables `plan.disable_shipping_method_ids`, and queues
+`start_recompute(...)` when `plan.recompute_needed`. Each job message then handles one chunk: load the states
+of `next_chunk(...)`, `plan_recompute` them, run each write through the claim protocol of `stock.rules`, and
+queue `job.advance(chunk)` until `chunk.next_after` is None. Only variants whose total differs from what eCom
+holds cost an eCom call, and a chunk never holds more than `job.chunk_size` variants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pos_ecom_sync.errors import InvalidInput
+from pos_ecom_sync.models.stock import RecomputeJob, ShippingMethodRef, VariantStockState
+from pos_ecom_sync.stock.rules import NoWrite, WriteStock, desired_total, stock_write_decision
+
+DEFAULT_CHUNK_SIZE = 50
+
+
+@dataclass(frozen=True)
+class OutletChangePlan:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    # Active methods tied to a removed outlet. Nothing is ever re-enabled here, not even on reconnecting.
+    disable_shipping_method_ids: tuple[int, ...]
+    # Serves shipping methods tied to no outlet: the chosen primary, else the only connected outlet.
+    primary_outlet_id: str | None
+    primary_changed: bool
+
+    @property
+    def recompute_needed(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def plan_outlet_change(
+    old_connected: Iterable[str],
+    new_connected: Iterable[str],
+    old_primary: str | None,
+    new_primary: str | None,
+    shipping_methods: Iterable[ShippingMethodRef],
+) -> OutletChangePlan:
+    old, new = set(old_connected), set(new_connected)
+    if new_primary is not None and new_primary not in new:
+        raise InvalidInput(f"primary outlet {new_primary!r} is not among the connected outlets")
+    removed = old - new
+    primary = new_primary if new_primary is not None else (next(iter(new)) if len(new) == 1 else None)
+    return OutletChangePlan(
+        added=tuple(sorted(new - old)),
+        removed=tuple(sorted(removed)),
+        disable_shipping_method_ids=tuple(
+            sorted(m.id for m in shipping_methods if m.active and m.outlet_id is not None and m.outlet_id in removed)
+        ),
+        primary_outlet_id=primary,
+        primary_changed=primary != old_primary,
+    )
+
+
+def totals_changed(
+    states: Iterable[VariantStockState], old_connected: Sequence[str], new_connected: Sequence[str]
+) -> list[tuple[str, int]]:
+    """(POS variant id, new total) for each variant whose total moves with the change of outlets.
+
+    A variant whose new total is unknown is left out (it needs a POS read, see `plan_recompute`); one whose old
+    total was unknown is listed, as nothing proves it unchanged. No outlet connected means stock sync is off, so
+    nothing is listed.
+    """
+    if not new_connected:
+        return []
+    changed: list[tuple[str, int]] = []
+    for state in states:
+        new_total = desired_total(state, new_connected)
+        if new_total is not None and new_total != desired_total(state, old_connected):
+            changed.append((state.product_id, new_total))
+    return changed
+
+
+@dataclass(frozen=True)
+class RecomputePlan:
+    writes: tuple[WriteStock, ...]
+    # POS variant ids with a connected outlet of unknown level: read their inventory, then decide again.
+    needs_pos_read: tuple[str, ...]
+    # Everything else: already right in eCom, not linked to an eCom variant, or stock sync is off.
+    skipped: tuple[NoWrite, ...]
+
+
+def plan_recompute(states: Iterable[VariantStockState], connected_outlets: Sequence[str]) -> RecomputePlan:
+    """Decide every variant of a chunk against the current outlets; writes only where eCom's level is off."""
+    writes: list[WriteStock] = []
+    needs_read: list[str] = []
+    skipped: list[NoWrite] = []
+    for state in states:
+        decision = stock_write_decision(state, connected_outlets)
+        if isinstance(decision, WriteStock):
+            writes.append(decision)
+        elif decision.reason == "needs_pos_read":
+            needs_read.append(decision.product_id)
+        else:
+            skipped.append(decision)
+    return RecomputePlan(tuple(writes), tuple(needs_read), tuple(skipped))
+
+
+# -- bounded chunks -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    variant_ids: tuple[str, ...]
+    # Cursor for the next chunk (exclusive start); None when this chunk is the last.
+    next_after: str | None
+
+
+def next_chunk(variant_ids: Sequence[str], after: str | None, limit: int) -> Chunk:
+    """The next at most `limit` ids after the cursor, from ids in ascending order (as a DynamoDB sort key query).
+
+    The cursor is an id, not an offset, so variants added or removed between two messages shift nothing.
+    """
+    if limit < 1:
+        raise InvalidInput("chunk limit must be at least 1")
+    remaining = [vid for vid in variant_ids if after is None or vid > after]
+    ids = tuple(remaining[:limit])
+    return Chunk(ids, ids[-1] if len(remaining) > limit else None)
+
+
+def recompute_chunks(variant_ids: Iterable[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[str, ...]]:
+    """All chunks at once (ids sorted, duplicates dropped), as `next_chunk` would walk them."""
+    ordered = sorted(set(variant_ids))
+    chunks: list[tuple[str, ...]] = []
+    after: str | None = None
+    while True:
+        chunk = next_chunk(ordered, after, chunk_size)
+        if chunk.variant_ids:
+            chunks.append(chunk.variant_ids)
+        if chunk.next_after is None:
+            return chunks
+        after = chunk.next_after
+
+
+def start_recompute(
+    connection_id: str, connected_outlets: Iterable[str], chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> RecomputeJob:
+    return RecomputeJob(
+        connection_id=connection_id,
+        connected_outlet_ids=tuple(sorted(set(connected_outlets))),
+        chunk_size=chunk_size,
+    )
+
+
+def advance(job: RecomputeJob, chunk: Chunk) -> RecomputeJob | None:
+    """The message for the chunk after `chunk`, or None when the job is done."""
+    if chunk.next_after is None:
+        return None
+    return job.model_copy(update={"after": chunk.next_after})
+
+
+def is_superseded(job: RecomputeJob, current_connected: Iterable[str]) -> bool:
+    """The outlets changed again since the job started: a newer job covers every variant, so this one stops."""
+    return job.connected_outlet_ids != tuple(sorted(set(current_connected)))
