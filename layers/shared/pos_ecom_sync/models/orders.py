@@ -8,10 +8,27 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PaymentStatus = Literal["not_paid", "partially_paid", "paid", "cancelled"]
 FulfillmentStatus = Literal["NEW", "PACKED", "IN_PROGRESS", "COMPLETED", "CANCELLED"]
+# How a plan was reached (see pos_ecom_sync.orders.routing).
+RoutingStrategy = Literal["shipping_method", "single_outlet", "split", "unstocked"]
+
+
+def resource_id(ref: Any) -> int | None:
+    """The id behind an eCom relation: `{"resource": {"id": 1, ...}}`, a bare id, or `False`/None for none."""
+    if isinstance(ref, dict):
+        inner = ref.get("resource")
+        ref = inner.get("id") if isinstance(inner, dict) else ref.get("id")
+    if isinstance(ref, bool) or ref is None:
+        return None
+    try:
+        return int(ref)
+    except (TypeError, ValueError):
+        return None
 
 
 class EcomOrderLine(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """One `orderProducts` row. `priceIncl`/`priceExcl` are the line's totals; `basePrice*` the unit price."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: int
     quantity_ordered: int = Field(alias="quantityOrdered")
@@ -20,7 +37,24 @@ class EcomOrderLine(BaseModel):
     article_code: str | None = Field(default=None, alias="articleCode")
     price_incl: float = Field(alias="priceIncl")
     price_excl: float = Field(alias="priceExcl")
-    variant: dict[str, Any] | Literal[False] = False
+    base_price_incl: float | None = Field(default=None, alias="basePriceIncl")
+    base_price_excl: float | None = Field(default=None, alias="basePriceExcl")
+    discount_incl: float = Field(default=0.0, alias="discountIncl")
+    discount_excl: float = Field(default=0.0, alias="discountExcl")
+    tax_rate: float | None = Field(default=None, alias="taxRate")
+    product_title: str | None = Field(default=None, alias="productTitle")
+    variant_title: str | None = Field(default=None, alias="variantTitle")
+    # A relation `{"resource": {"id": ...}}` in the API; a bare id is accepted too.
+    variant: int | dict[str, Any] | Literal[False] | None = False
+
+    @property
+    def variant_id(self) -> int | None:
+        return resource_id(self.variant)
+
+    @property
+    def title(self) -> str:
+        parts = [p for p in (self.product_title, self.variant_title) if p]
+        return " - ".join(parts) or f"line {self.id}"
 
 
 class EcomOrder(BaseModel):
@@ -34,14 +68,20 @@ class EcomOrder(BaseModel):
     shipment_status: str | None = Field(default=None, alias="shipmentStatus")
     shipment_title: str | None = Field(default=None, alias="shipmentTitle")
     shipment_is_pickup: bool = Field(default=False, alias="shipmentIsPickup")
+    # Shipping charged on the order (tax incl./excl.); 0 for pickups and free shipping.
+    shipment_price_incl: float = Field(default=0.0, alias="shipmentPriceIncl")
+    shipment_price_excl: float = Field(default=0.0, alias="shipmentPriceExcl")
+    price_incl: float | None = Field(default=None, alias="priceIncl")
+    price_excl: float | None = Field(default=None, alias="priceExcl")
     email: str | None = None
     firstname: str | None = None
     lastname: str | None = None
+    comment: str | None = None
     updated_at: str = Field(alias="updatedAt")
     created_at: str | None = Field(default=None, alias="createdAt")
 
 
-class Customer(BaseModel):
+class PosCustomer(BaseModel):
     """A POS customer as matched by email (case-insensitive, trimmed)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -50,10 +90,99 @@ class Customer(BaseModel):
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    customer_code: str | None = None
+    created_at: str | None = None
+    deleted_at: str | None = None
 
     @staticmethod
     def normalise_email(email: str) -> str:
         return email.strip().lower()
+
+
+# The earlier name, kept for existing imports.
+Customer = PosCustomer
+
+
+class PaymentMethodSetting(BaseModel):
+    """How one eCom payment method (keyed by its title in `Connection.payment_methods`) arrives in the POS.
+
+    `integrated`: a paid order records a payment on the POS payment type `payment_type_id`, or else the one named
+    `payment_type_name` (default: the eCom title), so the processor's name shows in sales history and reports.
+    `unpaid`: the sale arrives with nothing paid; staff take the payment on the sell screen once it is confirmed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["integrated", "unpaid"]
+    payment_type_id: str | None = None
+    payment_type_name: str | None = None
+
+
+class AssignedLine(BaseModel):
+    """Units of one order line given to one outlet. `beyond_stock` of them are more than the outlet holds
+    (only ever on the primary outlet, or on an outlet a shipping method is tied to)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line_id: int
+    product_id: str
+    quantity: int = Field(gt=0)
+    beyond_stock: int = Field(default=0, ge=0)
+
+
+class OutletAssignment(BaseModel):
+    """What one outlet fulfils: becomes one POS fulfillment with status NEW."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outlet_id: str
+    lines: tuple[AssignedLine, ...]
+
+
+class FulfillmentPlan(BaseModel):
+    """Where each order line is fulfilled. Every line's quantity is assigned in full, across the assignments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: RoutingStrategy
+    assignments: tuple[OutletAssignment, ...]
+
+    @property
+    def outlet_ids(self) -> list[str]:
+        return [a.outlet_id for a in self.assignments]
+
+    @property
+    def beyond_stock(self) -> int:
+        """Units assigned beyond what the outlets hold (0 unless strategy is `unstocked` or `shipping_method`)."""
+        return sum(line.beyond_stock for a in self.assignments for line in a.lines)
+
+    def assigned_quantity(self, line_id: int) -> int:
+        return sum(line.quantity for a in self.assignments for line in a.lines if line.line_id == line_id)
+
+    def fulfillments(self, sale_id: str) -> list[Fulfillment]:
+        """One fulfillment per outlet, status NEW (seed 004), as the worker records or checks them."""
+        return [
+            Fulfillment(
+                sale_id=sale_id,
+                outlet_id=a.outlet_id,
+                lines=[line.model_dump() for line in a.lines],
+            )
+            for a in self.assignments
+        ]
+
+    def notifications(self, connection_id: str, sale_id: str, order_number: str) -> list[NewFulfillmentEvent]:
+        """One event per outlet, so only users of that outlet are notified (seed 004). Whether to send them is
+        the connection's `notifications_enabled`."""
+        return [
+            NewFulfillmentEvent(
+                connection_id=connection_id,
+                outlet_id=a.outlet_id,
+                sale_id=sale_id,
+                order_number=order_number,
+                lines=[NotifiedLine(product_id=line.product_id, quantity=line.quantity) for line in a.lines],
+            )
+            for a in self.assignments
+        ]
 
 
 class Fulfillment(BaseModel):
@@ -63,3 +192,22 @@ class Fulfillment(BaseModel):
     outlet_id: str
     status: FulfillmentStatus = "NEW"
     lines: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class NotifiedLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: str
+    quantity: int
+
+
+class NewFulfillmentEvent(BaseModel):
+    """Notification payload for a new fulfillment, scoped to its outlet. Carries no customer data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_id: str
+    outlet_id: str
+    sale_id: str
+    order_number: str
+    lines: list[NotifiedLine]

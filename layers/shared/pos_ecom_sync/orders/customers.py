@@ -1,0 +1,126 @@
+"""Which POS customer an eCom order belongs to (seeds 001/004), decided without I/O.
+
+- Match by email, case-insensitive and trimmed. Same email, different name: assign that customer and overwrite
+  nothing (a `CustomerMatch` never carries an update).
+- No match: create one with the order's email and name. No name: the email is the name. X-Series requires both
+  `first_name` and `last_name` on create (vendor-apis §1.7) but does not say they must be non-empty, so the email
+  goes in `first_name` and `last_name` is "": the POS shows the name as "first last" trimmed, i.e. the email.
+  With only one of the two names, that one is kept in its own field and the other is "".
+- Several live POS customers with the email (X-Series does not enforce unique emails): the one whose name matches
+  the order, else the oldest (`created_at`, then id), so a re-run always picks the same customer.
+- Concurrent creates for one email: the worker takes a lock keyed by `email_key(email)` (a conditional put on the
+  customer email index) before creating, and sends the deterministic `customer_code(email)`, so a create that
+  slipped through twice is recognisable by its code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pos_ecom_sync.models.orders import PosCustomer
+
+CUSTOMER_CODE_PREFIX = "ECOM-"
+
+
+def normalise_email(email: str) -> str:
+    return PosCustomer.normalise_email(email)
+
+
+def email_key(email: str) -> str:
+    """Stable key for the customer email index: sha256 of the normalised email, so no address sits in a table key
+    (keys end up in logs and metrics; emails must not)."""
+    normalised = normalise_email(email)
+    if not normalised:
+        raise ValueError("an empty email has no key")
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def customer_code(email: str) -> str:
+    """Deterministic POS `customer_code` for a customer we create: equal for equal emails, short, no PII."""
+    digest = hashlib.sha256(normalise_email(email).encode()).digest()
+    return CUSTOMER_CODE_PREFIX + base64.b32encode(digest).decode()[:12]
+
+
+def _name_key(first: str | None, last: str | None) -> str:
+    return " ".join(f"{first or ''} {last or ''}".split()).casefold()
+
+
+def _clean(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+@dataclass(frozen=True)
+class CustomerMatch:
+    """Assign the sale to this existing POS customer; never update it."""
+
+    customer_id: str
+    name_differs: bool
+
+
+@dataclass(frozen=True)
+class CreateCustomer:
+    """Create a POS customer, then assign the sale to it."""
+
+    first_name: str
+    last_name: str
+    email: str
+    customer_code: str
+    email_key: str
+
+    def body(self) -> dict[str, Any]:
+        """`POST /api/2.0/customers` body."""
+        return {
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "customer_code": self.customer_code,
+        }
+
+
+@dataclass(frozen=True)
+class NoCustomer:
+    """The order has no usable email: the sale is created without a customer rather than held."""
+
+    reason: str
+
+
+CustomerDecision: TypeAlias = CustomerMatch | CreateCustomer | NoCustomer
+
+
+def match_customer(
+    order_email: str | None,
+    order_first: str | None,
+    order_last: str | None,
+    candidates: Sequence[PosCustomer],
+) -> CustomerDecision:
+    """Decide the customer of an order from the POS customers found by searching its email."""
+    email = (order_email or "").strip()
+    if not email or "@" not in email:
+        return NoCustomer(reason="the order has no email address")
+    wanted = normalise_email(email)
+    order_name = _name_key(order_first, order_last)
+
+    same_email = [
+        c for c in candidates if not c.deleted_at and c.email is not None and normalise_email(c.email) == wanted
+    ]
+    if same_email:
+        best = min(
+            same_email,
+            key=lambda c: (_name_key(c.first_name, c.last_name) != order_name, c.created_at or "~", c.id),
+        )
+        return CustomerMatch(customer_id=best.id, name_differs=_name_key(best.first_name, best.last_name) != order_name)
+
+    first, last = _clean(order_first), _clean(order_last)
+    if not first and not last:
+        first = email
+    return CreateCustomer(
+        first_name=first,
+        last_name=last,
+        email=email,
+        customer_code=customer_code(email),
+        email_key=email_key(email),
+    )
