@@ -80,6 +80,9 @@ class LocalStack:
         self._write_outputs()
 
     def _start_moto(self) -> None:
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log drowns the narration
         from moto.server import ThreadedMotoServer
 
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.config.moto_port, verbose=False)
@@ -99,7 +102,8 @@ class LocalStack:
     def _export_function_environment(self, resources: LocalStackResources) -> None:
         # Functions share one process here; their template environments do not conflict.
         os.environ.update(resources.shared_environment())
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("LOG_LEVEL", "WARNING"))
+        # The template's INFO suits CloudWatch; here the narration tells the story and LOG_LEVEL=INFO adds the logs.
+        os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "WARNING")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 

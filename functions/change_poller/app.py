@@ -23,7 +23,7 @@ def _clients(connection: Connection) -> tuple[Any, Any]:
     return runtime.pos_client(connection), runtime.ecom_client(connection)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=PollTrigger)

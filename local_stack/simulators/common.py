@@ -144,9 +144,6 @@ class Router:
                 return route, found.groupdict()
         return None
 
-    def templates(self) -> list[str]:
-        return [f"{r.method} {r.template}" for r in self._routes]
-
 
 def reject_unknown(names: Iterable[str], allowed: frozenset[str], what: str) -> None:
     """Strict writes: a misspelt field is a 400, so a connector bug shows up instead of being ignored."""

@@ -16,6 +16,20 @@ Shapes follow reference/vendor-apis.md §3. Choices the reference leaves open (o
   `x-action: created|updated|deleted`. Only `format: json` is supported. Deleting a product sends
   products/deleted only.
 - Rate limits: three fixed windows plus `per_second`; `limits=None` turns every limit off.
+- Catalog extras. Product images (`products/{id}/images`, envelope `productImage(s)`): a write takes `src`
+  (NickTacke's input) or `attachment` (the official PHP client sends image URLs that way), an http(s) URL either
+  way (base64 uploads are not simulated: 400). Like the real shop, the image is re-hosted: `src`/`thumb` read back
+  as cdn.webshopapp.com URLs, never the URL sent; `image_sources()` keeps the sent URLs for tests. Adding or
+  deleting an image sends products/updated. A product reads `image` (its first image, inline, or false) and
+  `images` (a relation, or false when it has none). A variant's `image` is written as the id of one of its
+  product's images (or false) and read inline (live shape) or false; deleting the image clears it. Variant
+  `options` are read-only (a write is a 400): option values live in the variant title.
+  Brands (`brand(s)`) and categories (`category`/`categories`) are plain lists (filters `title`/`isVisible`,
+  `parent`/`isVisible`; titles need not be unique). A product's `brand` must be an existing brand id (or false).
+  Category links are `categories/products` (`categoriesProduct(s)`, filters `product`, `category`): linking a
+  product to a category it is already in is a 400 naming the existing link, so a worker must list before it
+  links. Links send no webhook (a separate resource, not a product field). Deleting a product deletes its images
+  and links.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from local_stack.simulators.catalog import generate_catalog, slug
 from local_stack.simulators.common import (
@@ -82,7 +97,13 @@ ENVELOPES = {
     "shipments": ("shipment", "shipments"),
     "shippingmethods": ("shippingmethod", "shippingmethods"),
     "webhooks": ("webhook", "webhooks"),
+    "productImages": ("productImage", "productImages"),
+    "brands": ("brand", "brands"),
+    "categories": ("category", "categories"),
+    "categoriesProducts": ("categoriesProduct", "categoriesProducts"),
 }
+# URL path of a table's list, when it is not the table name.
+PATHS = {"categoriesProducts": "categories/products"}
 FIRST_IDS = {
     "products": 40_001,
     "variants": 880_001,
@@ -92,7 +113,13 @@ FIRST_IDS = {
     "shipments": 9_101,
     "shippingmethods": 501,
     "webhooks": 1,
+    "productImages": 61_000_001,
+    "brands": 301,
+    "categories": 9_001,
+    "categoriesProducts": 120_001,
 }
+# Stored on a row but not part of the vendor's shape.
+HIDDEN = {"productImages": ("product", "source")}
 # Relation fields: "{v}" is the id stored in the field (none -> false), "{id}" the row's own id (ref id false).
 RELATIONS = {
     "products": {
@@ -115,6 +142,13 @@ RELATIONS = {
     },
     "orderProducts": {"product": "products/{v}", "variant": "variants/{v}"},
     "shipments": {"order": "orders/{v}", "customer": "customers/{v}", "products": "shipments/{id}/products"},
+    "brands": {"products": "products?brand={id}"},
+    "categories": {
+        "parent": "categories/{v}",
+        "children": "categories?parent={id}",
+        "products": "categories/products?category={id}",
+    },
+    "categoriesProducts": {"category": "categories/{v}", "product": "products/{v}"},
 }
 REF = "ref"  # an integer id, or false
 PRODUCT_FIELDS: dict[str, Any] = {
@@ -131,7 +165,7 @@ VARIANT_FIELDS: dict[str, Any] = {
     **dict.fromkeys(("stockLevel", "stockAlert", "stockMinimum", "stockBuyMinimum", "stockBuyMaximum"), int),
     **dict.fromkeys(("colli", "sortOrder"), int),
     "isDefault": bool,
-    **dict.fromkeys(("product", "tax"), REF),
+    **dict.fromkeys(("product", "tax", "image"), REF),
 }
 ORDER_FIELDS: dict[str, Any] = {
     **dict.fromkeys(("status", "paymentStatus", "shipmentStatus", "memo", "remark"), str),
@@ -143,6 +177,21 @@ WEBHOOK_FIELDS: dict[str, Any] = {
     "isActive": bool,
     **dict.fromkeys(("url", "format", "itemGroup", "itemAction", "language"), str),
 }
+PRODUCT_IMAGE_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("src", "attachment", "filename", "title"), str),
+    "sortOrder": int,
+}
+BRAND_FIELDS: dict[str, Any] = {**dict.fromkeys(("title", "url", "content"), str), "isVisible": bool}
+CATEGORY_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("title", "fulltitle", "url", "description", "content", "sorting"), str),
+    "isVisible": bool,
+    "sortOrder": int,
+    "parent": REF,
+}
+CATEGORY_LINK_FIELDS: dict[str, Any] = {"category": REF, "product": REF, "sortOrder": int}
+SHOP_ID = 300_001  # [I] the shop's id in its CDN URLs
+CDN = "https://cdn.webshopapp.com"
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 LANGUAGES = {"en": ("en_GB", "English"), "nl": ("nl_NL", "Nederlands"), "de": ("de_DE", "Deutsch")}
 COUNTRY = {"id": 158, "code": "nz", "title": "New Zealand"}
 
@@ -222,6 +271,7 @@ class EcomSimulator(VendorSimulator):
         self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in ENVELOPES}
         self._next_ids = dict(FIRST_IDS)
         self._order_lines: dict[int, list[int]] = {}  # order id -> orderProduct ids
+        self._next_file_id = 400_000_001  # CDN file ids of uploaded images
         self._quiet = False  # seeding sends no webhooks
         self._add_routes()
         self.add_shipping_method("Courier", price_incl=8.5)
@@ -271,7 +321,23 @@ class EcomSimulator(VendorSimulator):
         if table == "webhooks":
             locale, title = LANGUAGES.get(row["language"], (row["language"], row["language"]))
             out["language"] = {"id": 1, "code": row["language"], "locale": locale, "title": title}
+        elif table == "products":
+            images = self._images_of(row["id"])
+            path = f"products/{row['id']}/images"
+            out["image"] = self._render("productImages", images[0], lang) if images else False
+            out["images"] = (
+                {"resource": {"id": False, "url": path, "link": self._link(lang, path)}} if images else False
+            )
+        elif table == "variants":
+            image = self.tables["productImages"].get(row["image"]) if row.get("image") else None
+            out["image"] = self._render("productImages", image, lang) if image else False
+        for name in HIDDEN.get(table, ()):
+            out.pop(name, None)
         return out
+
+    def _images_of(self, product_id: int) -> list[dict[str, Any]]:
+        rows = [i for i in self.tables["productImages"].values() if i["product"] == product_id]
+        return sorted(rows, key=lambda i: (i["sortOrder"], i["id"]))
 
     def _public(self, table: str, rows: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -317,6 +383,27 @@ class EcomSimulator(VendorSimulator):
 
     def webhooks(self) -> list[dict[str, Any]]:
         return self._public("webhooks")
+
+    def product_images(self, product_id: int) -> list[dict[str, Any]]:
+        """The product's images as the API shows them, in sortOrder."""
+        with self.lock:
+            return self._public("productImages", self._images_of(product_id))
+
+    def image_sources(self, product_id: int) -> list[str]:
+        """The URLs the product's images were uploaded from, in sortOrder (the API only shows CDN copies)."""
+        with self.lock:
+            return [image["source"] for image in self._images_of(product_id)]
+
+    def brands(self) -> list[dict[str, Any]]:
+        return self._public("brands")
+
+    def categories(self) -> list[dict[str, Any]]:
+        return self._public("categories")
+
+    def category_links(self, product_id: int | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = [r for r in self.tables["categoriesProducts"].values() if product_id in (None, r["product"])]
+            return self._public("categoriesProducts", rows)
 
     # -- Python API: what shoppers and the merchant do -----------------------------------------------
 
@@ -416,6 +503,37 @@ class EcomSimulator(VendorSimulator):
         self.narrate(f"merchant set eCom stock of {variant['sku']} to {level} by hand")
         return variant
 
+    def add_brand(self, title: str) -> dict[str, Any]:
+        """The merchant creates a brand in the back office."""
+        with self.lock:
+            return self._render("brands", self._create_brand({"title": title}), self.language)
+
+    def add_category(self, title: str, parent: int | None = None) -> dict[str, Any]:
+        """The merchant creates a category in the back office."""
+        with self.lock:
+            body: dict[str, Any] = {"title": title, **({"parent": parent} if parent else {})}
+            return self._render("categories", self._create_category(body), self.language)
+
+    def replace_image_in_backoffice(self, product_id: int, src: str, index: int = 0) -> dict[str, Any]:
+        """The merchant swaps the product's image at `index` (0 = the main image; past the end = adds one) for
+        `src` in the back office: one products/updated. Variants that showed the old image show none."""
+        with self.lock:
+            product = self._row("products", product_id)
+            images = self._images_of(product["id"])
+            quiet, self._quiet = self._quiet, True
+            try:
+                body: dict[str, Any] = {"src": src}
+                if index < len(images):
+                    body["sortOrder"] = images[index]["sortOrder"]
+                    self._delete_image(product, images[index])
+                image = self._create_image(product, body)
+            finally:
+                self._quiet = quiet
+            self._emit("products", "updated", product)
+            rendered = self._render("productImages", image, self.language)
+        self.narrate(f"merchant replaced image {index + 1} of eCom product {product['title']!r} by hand")
+        return rendered
+
     def create_shipment(self, order_id: int, *, status: str = "shipped", tracking_code: str = "") -> dict[str, Any]:
         """The merchant ships the whole order (sends shipments/created and orders/updated)."""
         with self.lock:
@@ -450,6 +568,7 @@ class EcomSimulator(VendorSimulator):
             raise ApiError(400, "product title is required")
         fields.setdefault("visibility", "visible" if fields.get("isVisible") else "hidden")  # seed: arrive disabled
         self._check_visibility(fields)
+        self._check_brand(fields)
         url = fields.get("url") or slug(fields["title"])
         if any(p["url"] == url for p in self.tables["products"].values()):
             url = f"{url}-{self._next_ids['products']}"
@@ -470,6 +589,11 @@ class EcomSimulator(VendorSimulator):
         self._emit("products", "created", product)
         return product
 
+    def _check_brand(self, fields: Mapping[str, Any]) -> None:
+        brand = fields.get("brand")
+        if brand is not None and brand is not False and brand not in self.tables["brands"]:
+            raise ApiError(400, f"product brand {brand} does not exist (create it with POST /brands.json)")
+
     @staticmethod
     def _check_visibility(fields: dict[str, Any]) -> None:
         if "visibility" in fields:
@@ -480,6 +604,8 @@ class EcomSimulator(VendorSimulator):
             fields["visibility"] = "visible" if fields["isVisible"] else "hidden"
 
     def _variant_fields(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        if "options" in body:
+            raise ApiError(400, "variant field options is read-only: eCom variants carry their option values in title")
         fields = _typed(body, VARIANT_FIELDS, "variant")
         if fields.get("stockTracking", "enabled") not in ("enabled", "disabled", "indicator"):
             raise ApiError(400, "stockTracking must be enabled, disabled or indicator")
@@ -496,6 +622,7 @@ class EcomSimulator(VendorSimulator):
             raise ApiError(
                 400, f'a variant needs an existing product: {{"variant": {{"product": <id>}}}}, got {product_id}'
             )
+        self._check_variant_image(fields, product_id)
         siblings = [v for v in self.tables["variants"].values() if v["product"] == product_id]
         variant = self._insert(
             "variants",
@@ -533,6 +660,17 @@ class EcomSimulator(VendorSimulator):
         self._emit("variants", "created", variant)
         return variant
 
+    def _check_variant_image(self, fields: Mapping[str, Any], product_id: int) -> None:
+        image_id = fields.get("image")
+        if image_id is None or image_id is False:
+            return
+        image = self.tables["productImages"].get(image_id)
+        if image is None or image["product"] != product_id:
+            raise ApiError(
+                400,
+                f"variant image {image_id} is not an image of product {product_id} (see products/{product_id}/images)",
+            )
+
     def _set_default(self, variant: dict[str, Any]) -> None:
         if variant["isDefault"]:
             for other in self.tables["variants"].values():
@@ -543,10 +681,113 @@ class EcomSimulator(VendorSimulator):
         fields = self._variant_fields(body)
         if "product" in fields and fields["product"] != variant["product"]:
             raise ApiError(400, "a variant cannot move to another product")
+        self._check_variant_image(fields, variant["product"])
         self._touch(variant, fields)
         self._set_default(variant)
         self._emit("variants", "updated", variant)
         return variant
+
+    def _create_image(self, product: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+        fields = _typed(body, PRODUCT_IMAGE_FIELDS, "productImage")
+        given = [name for name in ("src", "attachment") if name in fields]
+        if len(given) != 1:
+            raise ApiError(400, "a productImage needs exactly one of src or attachment (an http(s) image URL)")
+        source = fields[given[0]]
+        split = urlsplit(source)
+        if split.scheme not in ("http", "https") or not split.netloc:
+            raise ApiError(
+                400, f"productImage {given[0]} must be an http(s) URL (the simulator takes no base64 uploads)"
+            )
+        stem, _, extension = (fields.get("filename") or unquote(split.path.rsplit("/", 1)[-1])).rpartition(".")
+        if extension.lower() not in IMAGE_EXTENSIONS:
+            stem, extension = f"{stem}.{extension}".strip("."), "jpg"
+        filename = f"{slug(stem) or 'image'}.{extension.lower()}"
+        file_id, self._next_file_id = self._next_file_id, self._next_file_id + 1
+        siblings = self._images_of(product["id"])
+        digest = hashlib.md5(source.encode(), usedforsecurity=False).hexdigest()
+        image = self._insert(
+            "productImages",
+            {
+                "sortOrder": fields.get("sortOrder", max((i["sortOrder"] for i in siblings), default=0) + 1),
+                "extension": filename.rsplit(".", 1)[1],
+                "size": 20_000 + int(digest[:6], 16) % 480_000,
+                "title": fields.get("title", slug(stem) or "image"),
+                "thumb": f"{CDN}/shops/{SHOP_ID}/files/{file_id}/50x50x2/{filename}",
+                "src": f"{CDN}/shops/{SHOP_ID}/files/{file_id}/{filename}",
+                "product": product["id"],
+                "source": source,
+            },
+        )
+        self._touch(product)
+        self._emit("products", "updated", product)
+        return image
+
+    def _delete_image(self, product: dict[str, Any], image: Mapping[str, Any]) -> None:
+        del self.tables["productImages"][image["id"]]
+        for variant in self.tables["variants"].values():
+            if variant["product"] == product["id"] and variant.get("image") == image["id"]:
+                self._touch(variant, {"image": False})
+        self._touch(product)
+        self._emit("products", "updated", product)
+
+    def _unique_url(self, table: str, fields: Mapping[str, Any]) -> str:
+        url = fields.get("url") or slug(fields["title"])
+        if any(row["url"] == url for row in self.tables[table].values()):
+            url = f"{url}-{self._next_ids[table]}"
+        return url
+
+    def _create_brand(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        fields = _typed(body, BRAND_FIELDS, "brand")
+        if not fields.get("title"):
+            raise ApiError(400, "brand title is required")
+        row = {"isVisible": True, "content": False, "image": False, **fields, "url": self._unique_url("brands", fields)}
+        return self._insert("brands", row)
+
+    def _create_category(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        fields = _typed(body, CATEGORY_FIELDS, "category")
+        if not fields.get("title"):
+            raise ApiError(400, "category title is required")
+        parent = None
+        if fields.get("parent"):
+            parent = self.tables["categories"].get(fields["parent"])
+            if parent is None:
+                raise ApiError(400, f"category parent {fields['parent']} does not exist")
+        siblings = [c for c in self.tables["categories"].values() if c["parent"] == (parent or {}).get("id")]
+        category = self._insert(
+            "categories",
+            {
+                "isVisible": True,
+                "depth": parent["depth"] + 1 if parent else 1,
+                "path": [],
+                "type": "category",
+                "sortOrder": len(siblings) + 1,
+                "sorting": "popular",
+                "fulltitle": fields["title"],
+                "description": "",
+                "content": "",
+                "image": False,
+                **fields,
+                "parent": parent["id"] if parent else None,
+                "url": self._unique_url("categories", fields),
+            },
+        )
+        category["path"] = [*(parent["path"] if parent else []), str(category["id"])]
+        return category
+
+    def _create_category_link(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        fields = _typed(body, CATEGORY_LINK_FIELDS, "categoriesProduct")
+        for name, table in (("category", "categories"), ("product", "products")):
+            if not fields.get(name) or fields[name] not in self.tables[table]:
+                raise ApiError(400, f"categoriesProduct {name} must be an existing {name} id, got {fields.get(name)}")
+        for link in self.tables["categoriesProducts"].values():
+            if (link["category"], link["product"]) == (fields["category"], fields["product"]):
+                raise ApiError(
+                    400,
+                    f"product {link['product']} is already in category {link['category']} "
+                    f"(categoriesProduct {link['id']})",
+                )
+        in_category = [lk for lk in self.tables["categoriesProducts"].values() if lk["category"] == fields["category"]]
+        return self._insert("categoriesProducts", {"sortOrder": len(in_category) + 1, **fields})
 
     def _update_order(self, order: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
         changes = _typed(body, ORDER_FIELDS, "order")
@@ -733,12 +974,32 @@ class EcomSimulator(VendorSimulator):
 
             self.router.add(method, "/{lang}/" + path, with_language)
 
+        # Lists first: `categories/{id}` would otherwise take `categories/products.json`.
         for table, filters in self._list_filters().items():
-            add("GET", f"{table}.json", self._list_route(table, filters))
-            add("GET", f"{table}/count.json", self._count_route(table, filters))
+            add("GET", f"{PATHS.get(table, table)}.json", self._list_route(table, filters))
+            add("GET", f"{PATHS.get(table, table)}/count.json", self._count_route(table, filters))
         for table in ("products", "variants", "orders", "customers", "shipments", "shippingmethods", "webhooks"):
             add("GET", f"{table}/{{id}}.json", self._get_route(table))
+        for table in ("brands", "categories", "categoriesProducts"):
+            add("GET", f"{PATHS.get(table, table)}/{{id}}.json", self._get_route(table))
         add("GET", "orders/{id}/products.json", self._order_products_route)
+        add("GET", "products/{id}/images.json", self._list_images)
+        add("GET", "products/{id}/images/count.json", self._count_images)
+        add("GET", "products/{id}/images/{image}.json", self._get_image)
+        add(
+            "POST", "products/{id}/images.json", self._write_route("productImages", "created", self._create_image_route)
+        )
+        add("DELETE", "products/{id}/images/{image}.json", self._delete_image_route)
+        add("POST", "brands.json", self._write_route("brands", "created", lambda r, b: self._create_brand(b)))
+        add(
+            "POST", "categories.json", self._write_route("categories", "created", lambda r, b: self._create_category(b))
+        )
+        add(
+            "POST",
+            "categories/products.json",
+            self._write_route("categoriesProducts", "created", lambda r, b: self._create_category_link(b)),
+        )
+        add("DELETE", "categories/products/{id}.json", self._delete_category_link)
         add("POST", "products.json", self._write_route("products", "created", lambda r, b: self._create_product(b)))
         add("PUT", "products/{id}.json", self._write_route("products", "updated", self._update_product))
         add("DELETE", "products/{id}.json", self._delete_product)
@@ -758,7 +1019,7 @@ class EcomSimulator(VendorSimulator):
             return lambda row, value: str(row.get(field)).lower() == value.lower()
 
         return {
-            "products": {},
+            "products": {"brand": equals("brand")},
             "variants": {name: equals(name) for name in ("product", "sku", "ean", "articleCode")},
             "orders": {
                 **{name: equals(name) for name in ("status", "paymentStatus", "shipmentStatus", "email", "number")},
@@ -768,10 +1029,19 @@ class EcomSimulator(VendorSimulator):
             "shipments": {"status": equals("status"), "order": equals("order")},
             "shippingmethods": {},
             "webhooks": {},
+            "brands": {"title": equals("title"), "isVisible": equals("isVisible")},
+            "categories": {"parent": equals("parent"), "isVisible": equals("isVisible")},
+            "categoriesProducts": {"category": equals("category"), "product": equals("product")},
         }
 
-    def _filtered(self, table: str, query: Mapping[str, str], filters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        rows = list(self.tables[table].values())
+    def _filtered(
+        self,
+        table: str,
+        query: Mapping[str, str],
+        filters: Mapping[str, Any],
+        rows: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        rows = list(self.tables[table].values()) if rows is None else rows
         since_id = int_param(query, "since_id")
         if since_id is not None:
             rows = [r for r in rows if r["id"] > since_id]
@@ -789,15 +1059,16 @@ class EcomSimulator(VendorSimulator):
                 rows = [r for r in rows if matches(r, query[name])]
         return rows
 
-    def _list_route(self, table: str, filters: Mapping[str, Any]) -> Callable[[Request, str], Response]:
-        def handler(request: Request, lang: str) -> Response:
-            rows = self._filtered(table, request.query, filters)
-            page = int_param(request.query, "page", 1, minimum=1) or 1
-            limit = min(int_param(request.query, "limit", DEFAULT_LIMIT, minimum=1) or DEFAULT_LIMIT, MAX_LIMIT)
-            chosen = rows[(page - 1) * limit : page * limit]
-            return Response(200, {ENVELOPES[table][1]: [self._render(table, r, lang) for r in chosen]})
+    def _page(self, table: str, rows: list[dict[str, Any]], query: Mapping[str, str], lang: str) -> Response:
+        page = int_param(query, "page", 1, minimum=1) or 1
+        limit = min(int_param(query, "limit", DEFAULT_LIMIT, minimum=1) or DEFAULT_LIMIT, MAX_LIMIT)
+        chosen = rows[(page - 1) * limit : page * limit]
+        return Response(200, {ENVELOPES[table][1]: [self._render(table, r, lang) for r in chosen]})
 
-        return handler
+    def _list_route(self, table: str, filters: Mapping[str, Any]) -> Callable[[Request, str], Response]:
+        return lambda request, lang: self._page(
+            table, self._filtered(table, request.query, filters), request.query, lang
+        )
 
     def _count_route(self, table: str, filters: Mapping[str, Any]) -> Callable[[Request, str], Response]:
         return lambda request, lang: Response(200, {"count": len(self._filtered(table, request.query, filters))})
@@ -830,16 +1101,49 @@ class EcomSimulator(VendorSimulator):
         product = self._row("products", request.params["id"])
         fields = _typed(body, PRODUCT_FIELDS, "product")
         self._check_visibility(fields)
+        self._check_brand(fields)
         self._touch(product, fields)
         self._emit("products", "updated", product)
         return product
 
     def _delete_product(self, request: Request, lang: str) -> Response:
         product = self._row("products", request.params["id"])
-        for variant in [v for v in self.tables["variants"].values() if v["product"] == product["id"]]:
-            del self.tables["variants"][variant["id"]]
+        for table in ("variants", "productImages", "categoriesProducts"):
+            for row in [r for r in self.tables[table].values() if r["product"] == product["id"]]:
+                del self.tables[table][row["id"]]
         del self.tables["products"][product["id"]]
         self._emit("products", "deleted", product)
+        return Response(204)
+
+    def _image(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        product = self._row("products", request.params["id"])
+        image = self._row("productImages", request.params["image"])
+        if image["product"] != product["id"]:
+            raise ApiError(404, f"productImage {image['id']} not found")
+        return product, image
+
+    def _product_images(self, request: Request) -> list[dict[str, Any]]:
+        product = self._row("products", request.params["id"])
+        return self._filtered("productImages", request.query, {}, self._images_of(product["id"]))
+
+    def _list_images(self, request: Request, lang: str) -> Response:
+        return self._page("productImages", self._product_images(request), request.query, lang)
+
+    def _count_images(self, request: Request, lang: str) -> Response:
+        return Response(200, {"count": len(self._product_images(request))})
+
+    def _get_image(self, request: Request, lang: str) -> Response:
+        return Response(200, {"productImage": self._render("productImages", self._image(request)[1], lang)})
+
+    def _create_image_route(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self._create_image(self._row("products", request.params["id"]), body)
+
+    def _delete_image_route(self, request: Request, lang: str) -> Response:
+        self._delete_image(*self._image(request))
+        return Response(204)
+
+    def _delete_category_link(self, request: Request, lang: str) -> Response:
+        del self.tables["categoriesProducts"][self._row("categoriesProducts", request.params["id"])["id"]]
         return Response(204)
 
     def _update_variant_route(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:

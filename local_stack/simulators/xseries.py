@@ -1091,8 +1091,10 @@ class XSeriesSimulator(VendorSimulator):
         def handler(request: Request) -> Response:
             q = request.query
             deleted = q.get("deleted", "").lower() == "true"
-            if table == "products" and "sku" in q:
-                rows = [r for r in self.tables["products"].rows.values() if r["sku"] == q["sku"]]
+            if table == "products" and ("sku" in q or "family_id" in q):
+                # Filters by exact value; `family_id` returns a whole family (parent + variants) in one call.
+                key = "sku" if "sku" in q else "family_id"
+                rows = [r for r in self.tables["products"].rows.values() if r[key] == q[key]]
                 return Response(200, _page_body([r for r in rows if deleted or r["deleted_at"] is None]))
             size = min(int_param(q, "page_size", DEFAULT_PAGE_SIZE, minimum=1) or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
             rows = self.tables[table].page(int_param(q, "after"), int_param(q, "before"), size, deleted)

@@ -57,6 +57,7 @@ def deployment(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deploymen
     env = resources.shared_environment()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")  # the template's INFO is for CloudWatch
     runtime.reset()
     store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
     deployment = Deployment(resources, session, store, env)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +15,9 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.errors import NotFound, UpstreamError
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
 
 from local_stack.simulators.catalog import ean13
 from local_stack.simulators.common import Faults
@@ -507,6 +511,13 @@ def test_ecom_lists_page_by_limit_and_since_id_and_count(ecom: EcomSimulator) ->
         ("POST", "/en/products.json", {"product": {"name": "T"}}, 400, "unknown"),
         ("GET", "/en/orders/999.json", None, 404, "not found"),
         ("GET", "/english/orders.json", None, 404, ""),
+        ("POST", "/en/brands.json", {"brand": {"name": "Acme"}}, 400, "unknown brand field(s): name"),
+        ("POST", "/en/brands.json", {"brand": {"title": ""}}, 400, "title is required"),
+        ("POST", "/en/categories.json", {"category": {"title": "Tees", "parent": 1}}, 400, "parent 1"),
+        ("POST", "/en/categories/products.json", {"categoriesProduct": {"product": 40001}}, 400, "category"),
+        ("POST", "/en/products/999/images.json", {"productImage": {"src": "https://x/a.jpg"}}, 404, "not found"),
+        ("GET", "/en/categories/999.json", None, 404, "not found"),
+        ("DELETE", "/en/categories/products/999.json", None, 404, "not found"),
     ],
 )
 def test_ecom_rejects_invalid_writes_and_unknown_ids(
@@ -533,3 +544,312 @@ def test_common_fields_are_written_to_the_whole_family_and_details_to_one_row(po
     assert len(members) == 4 and {p["name"] for p in members} == {"Renamed Tee"}
     assert [p["sku"] for p in members].count("NEW-SKU") == 1
     assert all(p["variant_name"].startswith("Renamed Tee") for p in members)
+
+
+# -- eCom catalog extras: images, brands, categories ----------------------------------------------------
+
+
+def _ecom_product(client: httpx.Client, title: str = "Harbor Tee") -> dict[str, Any]:
+    product = client.post("/en/products.json", json={"product": {"title": title}}).json()["product"]
+    variant = client.post("/en/variants.json", json={"variant": {"product": product["id"], "sku": title}})
+    return {**product, "variant": variant.json()["variant"]}
+
+
+def _hook(client: httpx.Client, receiver: Receiver, group: str) -> None:
+    hook = {"isActive": True, "url": receiver.url, "format": "json", "itemGroup": group, "itemAction": "*"}
+    assert client.post("/en/webhooks.json", json={"webhook": hook}).status_code == 201
+
+
+def test_product_images_are_rehosted_listed_in_order_and_deleted(ecom: EcomSimulator, receiver: Receiver) -> None:
+    client = ecom_client(ecom)
+    product = _ecom_product(client)
+    _hook(client, receiver, "products")
+    images = f"/en/products/{product['id']}/images"
+    assert client.get(f"/en/products/{product['id']}.json").json()["product"]["images"] is False
+    writes = ecom.writes
+
+    first = client.post(f"{images}.json", json={"productImage": {"src": "https://img.example.com/tee/Front View.jpg"}})
+    second = client.post(f"{images}.json", json={"productImage": {"attachment": "https://img.example.com/tee/2"}})
+
+    assert (first.status_code, second.status_code, ecom.writes - writes) == (201, 201, 2)
+    front = first.json()["productImage"]
+    assert isinstance(front["id"], int) and front["sortOrder"] == 1 and front["extension"] == "jpg"
+    assert front["src"].startswith("https://cdn.webshopapp.com/shops/") and front["src"].endswith("/front-view.jpg")
+    assert "/50x50x2/" in front["thumb"] and front["title"] == "front-view" and front["size"] > 0
+    assert set(front) == {"id", "createdAt", "updatedAt", "sortOrder", "extension", "size", "title", "thumb", "src"}
+    listed = client.get(f"{images}.json").json()["productImages"]
+    assert [i["id"] for i in listed] == [front["id"], second.json()["productImage"]["id"]]
+    assert [i["sortOrder"] for i in listed] == [1, 2] and listed == ecom.product_images(product["id"])
+    assert ecom.image_sources(product["id"]) == [
+        "https://img.example.com/tee/Front View.jpg",
+        "https://img.example.com/tee/2",
+    ]
+    assert client.get(f"{images}/count.json").json() == {"count": 2}
+    assert client.get(f"{images}/{front['id']}.json").json()["productImage"] == front
+    read = client.get(f"/en/products/{product['id']}.json").json()["product"]
+    assert read["image"] == front and read["images"]["resource"]["url"] == f"products/{product['id']}/images"
+
+    assert client.delete(f"{images}/{front['id']}.json").status_code == 204
+    assert client.delete(f"{images}/{front['id']}.json").status_code == 404
+    assert [i["sortOrder"] for i in ecom.product_images(product["id"])] == [2]
+    assert ecom.wait_for_webhooks()
+    assert [h["x-action"] for h, _ in receiver.deliveries] == ["updated"] * 3  # two uploads and a delete
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"productImage": {"src": "ftp://img.example.com/a.jpg"}}, "http(s) URL"),
+        ({"productImage": {"attachment": "aGVsbG8="}}, "base64"),
+        ({"productImage": {"title": "no source"}}, "exactly one of src or attachment"),
+        ({"productImage": {"src": "https://x/a.jpg", "attachment": "https://x/a.jpg"}}, "exactly one"),
+        ({"productImage": {"url": "https://x/a.jpg"}}, "unknown productImage field(s): url"),
+        ({"image": {"src": "https://x/a.jpg"}}, "productImage"),
+    ],
+)
+def test_product_image_uploads_are_validated(ecom: EcomSimulator, body: dict[str, Any], reason: str) -> None:
+    client = ecom_client(ecom)
+    product = _ecom_product(client)
+
+    response = client.post(f"/en/products/{product['id']}/images.json", json=body)
+
+    assert response.status_code == 400 and reason in response.json()["error"]["message"]
+    assert ecom.product_images(product["id"]) == []
+
+
+def test_a_variant_image_must_be_one_of_its_products_images(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    tee, cap = _ecom_product(client), _ecom_product(client, "Harbor Cap")
+    tee_image = client.post(
+        f"/en/products/{tee['id']}/images.json", json={"productImage": {"src": "https://img.example.com/tee.jpg"}}
+    ).json()["productImage"]
+    cap_image = client.post(
+        f"/en/products/{cap['id']}/images.json", json={"productImage": {"src": "https://img.example.com/cap.jpg"}}
+    ).json()["productImage"]
+    variant_url = f"/en/variants/{tee['variant']['id']}.json"
+    assert tee["variant"]["image"] is False
+
+    foreign = client.put(variant_url, json={"variant": {"image": cap_image["id"]}})
+    unknown = client.post("/en/variants.json", json={"variant": {"product": tee["id"], "image": 1}})
+    options = client.put(variant_url, json={"variant": {"options": [{"name": "Colour", "value": "Navy"}]}})
+    own = client.put(variant_url, json={"variant": {"image": tee_image["id"]}})
+
+    assert foreign.status_code == 400 and f"not an image of product {tee['id']}" in foreign.json()["error"]["message"]
+    assert unknown.status_code == 400 and "variant image 1" in unknown.json()["error"]["message"]
+    assert options.status_code == 400 and "options is read-only" in options.json()["error"]["message"]
+    assert own.status_code == 200 and own.json()["variant"]["image"] == tee_image  # read back inline (live shape)
+    client.delete(f"/en/products/{tee['id']}/images/{tee_image['id']}.json")
+    assert client.get(variant_url).json()["variant"]["image"] is False
+    assert client.put(variant_url, json={"variant": {"image": False}}).status_code == 200
+
+
+def test_a_product_brand_must_exist_and_brands_filter_by_title(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    product = _ecom_product(client)
+
+    missing = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": 999}})
+    created = client.post("/en/brands.json", json={"brand": {"title": "Harbor & Co"}})
+    brand = created.json()["brand"]
+    linked = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": brand["id"]}})
+    new_product = client.post("/en/products.json", json={"product": {"title": "Cap", "brand": 998}})
+
+    assert missing.status_code == 400 and "brand 999 does not exist" in missing.json()["error"]["message"]
+    assert new_product.status_code == 400
+    assert created.status_code == 201 and brand["url"] == "harbor-co" and brand["isVisible"] is True
+    assert brand["content"] is False and brand["image"] is False
+    assert linked.json()["product"]["brand"]["resource"]["id"] == brand["id"]
+    ecom.add_brand("Other")
+    found = client.get("/en/brands.json", params={"title": "harbor & co"}).json()["brands"]
+    assert [b["id"] for b in found] == [brand["id"]] and len(ecom.brands()) == 2
+    assert client.get(f"/en/brands/{brand['id']}.json").json()["brand"]["title"] == "Harbor & Co"
+    by_brand = client.get("/en/products.json", params={"brand": brand["id"]}).json()["products"]
+    assert [p["id"] for p in by_brand] == [product["id"]]
+    cleared = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": False}})
+    assert cleared.json()["product"]["brand"] is False
+
+
+def test_category_links_join_products_to_categories_once(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    product, other = _ecom_product(client), _ecom_product(client, "Harbor Cap")
+    tees = client.post("/en/categories.json", json={"category": {"title": "Tees"}}).json()["category"]
+    summer = ecom.add_category("Summer", parent=tees["id"])
+    link_body = {"categoriesProduct": {"category": tees["id"], "product": product["id"]}}
+
+    created = client.post("/en/categories/products.json", json=link_body)
+    again = client.post("/en/categories/products.json", json=link_body)
+    client.post(
+        "/en/categories/products.json", json={"categoriesProduct": {"category": tees["id"], "product": other["id"]}}
+    )
+
+    assert (tees["depth"], tees["path"], tees["parent"], tees["type"]) == (1, [str(tees["id"])], False, "category")
+    assert summer["depth"] == 2 and summer["parent"]["resource"]["id"] == tees["id"]
+    assert summer["path"] == [str(tees["id"]), str(summer["id"])]
+    link = created.json()["categoriesProduct"]
+    assert created.status_code == 201 and link["sortOrder"] == 1
+    assert link["category"]["resource"]["id"] == tees["id"] and link["product"]["resource"]["id"] == product["id"]
+    assert again.status_code == 400 and f"categoriesProduct {link['id']}" in again.json()["error"]["message"]
+    mine = client.get("/en/categories/products.json", params={"product": product["id"]}).json()["categoriesProducts"]
+    assert [lk["id"] for lk in mine] == [link["id"]] == [lk["id"] for lk in ecom.category_links(product["id"])]
+    assert client.get("/en/categories/products/count.json").json() == {"count": 2}
+    assert client.get(f"/en/categories/products/{link['id']}.json").json()["categoriesProduct"] == link
+    assert [c["title"] for c in client.get("/en/categories.json").json()["categories"]] == ["Tees", "Summer"]
+    children = client.get("/en/categories.json", params={"parent": tees["id"]}).json()["categories"]
+    assert [c["id"] for c in children] == [summer["id"]] and len(ecom.categories()) == 2
+
+    assert client.delete(f"/en/categories/products/{link['id']}.json").status_code == 204
+    assert ecom.category_links(product["id"]) == [] and len(ecom.category_links()) == 1
+    client.delete(f"/en/products/{other['id']}.json")  # a deleted product takes its links with it
+    assert ecom.category_links() == []
+
+
+def test_merchant_replacing_an_image_in_the_back_office(ecom: EcomSimulator, receiver: Receiver) -> None:
+    client = ecom_client(ecom)
+    product = _ecom_product(client)
+    images = f"/en/products/{product['id']}/images.json"
+    for name in ("a", "b"):
+        client.post(images, json={"productImage": {"src": f"https://img.example.com/{name}.jpg"}})
+    old = ecom.product_images(product["id"])[0]
+    client.put(f"/en/variants/{product['variant']['id']}.json", json={"variant": {"image": old["id"]}})
+    _hook(client, receiver, "products")
+
+    new = ecom.replace_image_in_backoffice(product["id"], "https://merchant.example.com/own.png")
+
+    assert new["sortOrder"] == 1 and new["extension"] == "png" and new["id"] != old["id"]
+    assert ecom.image_sources(product["id"]) == [
+        "https://merchant.example.com/own.png",
+        "https://img.example.com/b.jpg",
+    ]
+    assert ecom.variants(product["id"])[0]["image"] is False
+    assert ecom.wait_for_webhooks()
+    assert [h["x-action"] for h, _ in receiver.deliveries] == ["updated"]
+
+
+# -- the eCom connector against the simulator ----------------------------------------------------------
+
+
+@pytest.fixture
+def connector(ecom: EcomSimulator) -> Iterator[EcomClient]:
+    client = EcomClient(ecom.url, KEY, SECRET, InMemoryRateBudget())
+    yield client
+    client.close()
+
+
+def test_connector_list_product_images(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product = connector.create_product({"title": "Tee"})
+    for name in ("one", "two", "three"):
+        ecom_client(ecom).post(
+            f"/en/products/{product['id']}/images.json", json={"productImage": {"src": f"https://i.example.com/{name}"}}
+        )
+
+    images = connector.list_product_images(product["id"])
+
+    assert [i["title"] for i in images] == ["one", "two", "three"] and images == ecom.product_images(product["id"])
+    with pytest.raises(NotFound):
+        connector.list_product_images(999)
+
+
+def test_connector_create_product_image(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product = connector.create_product({"title": "Tee"})
+
+    image = connector.create_product_image(product["id"], "https://i.example.com/tee/front.jpg")
+
+    assert image["id"] == ecom.product_images(product["id"])[0]["id"] and image["src"].endswith("/front.jpg")
+    assert ecom.image_sources(product["id"]) == ["https://i.example.com/tee/front.jpg"]
+    with pytest.raises(UpstreamError) as refused:
+        connector.create_product_image(product["id"], "not-a-url")
+    assert refused.value.status == 400
+
+
+def test_connector_delete_product_image(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product = connector.create_product({"title": "Tee"})
+    image = connector.create_product_image(product["id"], "https://i.example.com/a.jpg")
+
+    assert connector.delete_product_image(product["id"], image["id"]) is True
+    assert connector.delete_product_image(product["id"], image["id"]) is False
+    assert ecom.product_images(product["id"]) == []
+
+
+def test_connector_update_variant_links_an_image(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product = connector.create_product({"title": "Tee"})
+    variant = connector.create_variant({"product": product["id"], "sku": "T-1"})
+    image = connector.create_product_image(product["id"], "https://i.example.com/a.jpg")
+
+    updated = connector.update_variant(variant["id"], {"image": image["id"]})
+
+    assert updated["image"]["id"] == image["id"] and updated["image"]["src"] == image["src"]
+    assert connector.update_variant(variant["id"], {"image": False})["image"] is False
+
+
+def test_connector_list_brands(ecom: EcomSimulator, connector: EcomClient) -> None:
+    for n in range(260):  # past one page
+        ecom.add_brand(f"Brand {n}")
+
+    brands = connector.list_brands()
+
+    assert len(brands) == 260 and brands[-1]["title"] == "Brand 259"
+
+
+def test_connector_create_brand(ecom: EcomSimulator, connector: EcomClient) -> None:
+    brand = connector.create_brand("Harbor")
+    product = connector.create_product({"title": "Tee", "brand": brand["id"]})
+
+    assert [b["id"] for b in ecom.brands()] == [brand["id"]] and brand["title"] == "Harbor"
+    assert product["brand"]["resource"]["id"] == brand["id"]
+
+
+def test_connector_list_categories(ecom: EcomSimulator, connector: EcomClient) -> None:
+    parent = ecom.add_category("Tees")
+    ecom.add_category("Summer", parent=parent["id"])
+
+    assert [c["title"] for c in connector.list_categories()] == ["Tees", "Summer"]
+
+
+def test_connector_create_category(ecom: EcomSimulator, connector: EcomClient) -> None:
+    category = connector.create_category("Tees")
+
+    assert category["title"] == "Tees" and category["parent"] is False
+    assert [c["id"] for c in ecom.categories()] == [category["id"]]
+
+
+def test_connector_list_category_links(ecom: EcomSimulator, connector: EcomClient) -> None:
+    tee, cap = connector.create_product({"title": "Tee"}), connector.create_product({"title": "Cap"})
+    tees, summer = connector.create_category("Tees"), connector.create_category("Summer")
+    for product, category in ((tee, tees), (tee, summer), (cap, tees)):
+        connector.link_category(product["id"], category["id"])
+
+    links = connector.list_category_links(tee["id"])
+
+    assert [lk["category"]["resource"]["id"] for lk in links] == [tees["id"], summer["id"]]
+
+
+def test_connector_link_category(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product, category = connector.create_product({"title": "Tee"}), connector.create_category("Tees")
+
+    link = connector.link_category(product["id"], category["id"])
+
+    assert link["product"]["resource"]["id"] == product["id"] and link["category"]["resource"]["id"] == category["id"]
+    assert ecom.category_links(product["id"]) == [link]
+    with pytest.raises(UpstreamError) as duplicate:
+        connector.link_category(product["id"], category["id"])
+    assert duplicate.value.status == 400 and "already in category" in duplicate.value.body
+
+
+def test_connector_unlink_category(ecom: EcomSimulator, connector: EcomClient) -> None:
+    product, category = connector.create_product({"title": "Tee"}), connector.create_category("Tees")
+    link = connector.link_category(product["id"], category["id"])
+
+    assert connector.unlink_category(link["id"]) is True
+    assert connector.unlink_category(link["id"]) is False
+    assert ecom.category_links() == []
+
+
+def test_connector_list_products_created_since(ecom: EcomSimulator, connector: EcomClient) -> None:
+    clock = FakeClock()
+    ecom.clock = clock
+    connector.create_product({"title": "Old"})
+    clock.now += 600
+    new = connector.create_product({"title": "New"})
+
+    found = connector.list_products_created_since(datetime.fromtimestamp(clock.now - 60, UTC))
+
+    assert [p["id"] for p in found] == [new["id"]]

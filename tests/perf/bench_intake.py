@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS = ["webhook_ingest", "change_poller"]
+FUNCTIONS = ["webhook_ingest", "change_poller", "product_sync"]
 
 COLD_INIT = """
 import os, sys, time
@@ -25,7 +25,7 @@ from pos_ecom_sync import runtime
 runtime.{service}()
 print(time.perf_counter() - t0)
 """
-SERVICES = {"webhook_ingest": "webhook_intake", "change_poller": "change_poller"}
+SERVICES = {"webhook_ingest": "webhook_intake", "change_poller": "change_poller", "product_sync": "sync_store"}
 
 
 def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
@@ -81,6 +81,8 @@ def webhook_throughput(requests: int = 400) -> dict[str, float]:
         resources = provision(session, stack_name="bench")
         env = resources.shared_environment()
         os.environ.update(env)
+        # The template asks for INFO logs and metrics (right for CloudWatch); here they would only add I/O.
+        os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
         runtime.reset()
         SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb")).save_connection(
             Connection(connection_id="demo", pos_base_url="http://127.0.0.1:9", ecom_base_url="http://127.0.0.1:9")

@@ -183,9 +183,11 @@ def test_barcode_prefers_ean_then_upc(codes: list[dict[str, str]], ean: str) -> 
 
 
 def test_attributes_map_to_options_and_the_variant_title() -> None:
-    body = family().variants[0].payload.ecom_body()
-    assert body["options"] == [{"name": "Colour", "value": "Navy"}, {"name": "Size", "value": "M"}]
+    payload = family().variants[0].payload
+    assert [(o.name, o.value) for o in payload.options] == [("Colour", "Navy"), ("Size", "M")]
+    body = payload.ecom_body()
     assert body["title"] == "Navy, M"
+    assert "options" not in body  # read-only in eCom: the title carries the values
 
 
 def test_at_most_three_options_are_synced() -> None:

@@ -426,3 +426,139 @@ def test_an_injected_httpx_client_is_used_as_is(budget, clock) -> None:
         client = XSeriesClient("https://shop.retail.lightspeed.app", TOKEN, budget, client=shared)
         assert client.list_registers() == []
     assert vendor.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+# -- eCom catalog: images, brands, categories -----------------------------------------------------------
+
+
+def test_ecom_product_images_are_a_product_sub_resource(budget, clock) -> None:
+    vendor = FakeVendor(
+        ok({"productImages": [{"id": 12, "sortOrder": 2}, {"id": 11, "sortOrder": 1}]}),
+        ok({"productImage": {"id": 13, "src": "https://cdn.webshopapp.com/shops/1/files/2/a.jpg"}}, 201),
+        httpx.Response(204),
+        ok({"error": {"message": "Not found"}}, 404),
+    )
+    client = ecom(vendor, budget, clock)
+
+    assert [i["id"] for i in client.list_product_images(7)] == [11, 12]  # display order
+    assert client.create_product_image(7, "https://img.example.com/a.jpg")["id"] == 13
+    assert client.delete_product_image(7, 13) is True
+    assert client.delete_product_image(7, 13) is False  # already gone
+
+    sent = [(r.method, r.url.path) for r in vendor.requests]
+    assert sent == [
+        ("GET", "/nl/products/7/images.json"),
+        ("POST", "/nl/products/7/images.json"),
+        ("DELETE", "/nl/products/7/images/13.json"),
+        ("DELETE", "/nl/products/7/images/13.json"),
+    ]
+    assert vendor.query(0) == {"page": "1", "limit": "250"}
+    assert json.loads(vendor.requests[1].content) == {"productImage": {"attachment": "https://img.example.com/a.jpg"}}
+
+
+def test_ecom_images_of_an_unknown_product_raise_not_found(budget, clock) -> None:
+    with pytest.raises(NotFound):
+        ecom(FakeVendor(ok({"error": "Not found"}, 404)), budget, clock).list_product_images(7)
+
+
+def test_ecom_image_ids_cannot_change_the_path(budget, clock) -> None:
+    with pytest.raises(ValueError):
+        ecom(FakeVendor(ok({})), budget, clock).delete_product_image(7, "1/../../x")  # type: ignore[arg-type]
+
+
+def test_ecom_an_image_upload_is_never_sent_twice_but_list_and_delete_are_retried(budget, clock) -> None:
+    vendor = FakeVendor(ok({}, 503))
+    client = ecom(vendor, budget, clock, max_retries=1)
+    with pytest.raises(UpstreamUnavailable):
+        client.create_product_image(7, "https://img.example.com/a.jpg")
+    assert len(vendor.requests) == 1
+
+    vendor = FakeVendor(ok({}, 500), ok({"productImages": []}), ok({}, 503), httpx.Response(204))
+    client = ecom(vendor, budget, clock)
+    assert client.list_product_images(7) == []
+    assert client.delete_product_image(7, 1) is True
+    assert len(vendor.requests) == 4
+
+
+def test_ecom_brands_and_categories_are_listed_and_created_with_singular_envelopes(budget, clock) -> None:
+    full = [{"id": i, "title": f"B{i}"} for i in range(250)]
+    vendor = FakeVendor(
+        ok({"brands": full}),
+        ok({"brands": [{"id": 250, "title": "Last"}]}),
+        ok({"brand": {"id": 301, "title": "Harbor"}}, 201),
+        ok({"categories": [{"id": 9001, "title": "Tees", "parent": False}]}),
+        ok({"category": {"id": 9002, "title": "Caps"}}, 201),
+    )
+    client = ecom(vendor, budget, clock)
+
+    assert len(client.list_brands()) == 251
+    assert client.create_brand("Harbor") == {"id": 301, "title": "Harbor"}
+    assert client.list_categories() == [{"id": 9001, "title": "Tees", "parent": False}]
+    assert client.create_category("Caps")["id"] == 9002
+
+    sent = [(r.method, r.url.path) for r in vendor.requests]
+    assert sent == [
+        ("GET", "/nl/brands.json"),
+        ("GET", "/nl/brands.json"),
+        ("POST", "/nl/brands.json"),
+        ("GET", "/nl/categories.json"),
+        ("POST", "/nl/categories.json"),
+    ]
+    assert vendor.query(1)["page"] == "2"
+    assert json.loads(vendor.requests[2].content) == {"brand": {"title": "Harbor"}}
+    assert json.loads(vendor.requests[4].content) == {"category": {"title": "Caps"}}
+
+
+def test_ecom_category_links_are_listed_by_product_created_and_deleted(budget, clock) -> None:
+    def ref(kind: str, entity_id: int) -> dict[str, Any]:
+        return {"resource": {"id": entity_id, "url": f"{kind}/{entity_id}", "link": ""}}
+
+    links = [
+        {"id": 1, "category": ref("categories", 9001), "product": ref("products", 7)},
+        {"id": 2, "category": ref("categories", 9002), "product": ref("products", 8)},  # a vendor ignoring the filter
+    ]
+    vendor = FakeVendor(
+        ok({"categoriesProducts": links}),
+        ok({"categoriesProduct": {"id": 3, "sortOrder": 1}}, 201),
+        httpx.Response(204),
+        ok({"error": {"message": "Not found"}}, 404),
+    )
+    client = ecom(vendor, budget, clock)
+
+    assert [link["id"] for link in client.list_category_links(7)] == [1]
+    assert client.link_category(7, 9002) == {"id": 3, "sortOrder": 1}
+    assert client.unlink_category(3) is True
+    assert client.unlink_category(3) is False
+
+    sent = [(r.method, r.url.path) for r in vendor.requests]
+    assert sent == [
+        ("GET", "/nl/categories/products.json"),
+        ("POST", "/nl/categories/products.json"),
+        ("DELETE", "/nl/categories/products/3.json"),
+        ("DELETE", "/nl/categories/products/3.json"),
+    ]
+    assert vendor.query(0) == {"product": "7", "page": "1", "limit": "250"}
+    assert json.loads(vendor.requests[1].content) == {"categoriesProduct": {"category": 9002, "product": 7}}
+
+
+def test_ecom_a_duplicate_category_link_is_an_upstream_error(budget, clock) -> None:
+    vendor = FakeVendor(ok({"error": {"message": "product 7 is already in category 9001"}}, 400))
+    with pytest.raises(UpstreamError) as raised:
+        ecom(vendor, budget, clock).link_category(7, 9001)
+    assert raised.value.status == 400 and "already in category" in raised.value.body
+    assert len(vendor.requests) == 1
+
+
+def test_ecom_variant_image_is_sent_as_a_product_image_id(budget, clock) -> None:
+    vendor = FakeVendor(ok({"variant": {"id": 2, "image": {"id": 13, "src": "https://cdn/a.jpg"}}}))
+    variant = ecom(vendor, budget, clock).update_variant(2, {"image": 13})
+    assert variant["image"]["id"] == 13
+    assert json.loads(vendor.requests[0].content) == {"variant": {"image": 13}}
+
+
+def test_ecom_products_created_since_are_paged_with_created_at_min_and_sorted(budget, clock) -> None:
+    vendor = FakeVendor(ok({"products": [{"id": 9}, {"id": 4}]}))
+    products = ecom(vendor, budget, clock).list_products_created_since(datetime(2026, 1, 2, 3, 4, 5))
+    assert [p["id"] for p in products] == [4, 9]
+    assert vendor.requests[0].url.path == "/nl/products.json"
+    assert vendor.query() == {"created_at_min": "2026-01-02T03:04:05+00:00", "page": "1", "limit": "250"}

@@ -77,12 +77,12 @@ def test_an_expired_window_starts_again_from_zero() -> None:
 
 def test_the_safety_reserve_keeps_slots_back() -> None:
     state = _state(WindowState(10, 8, T0 + 50))
-    assert not take(SMALL, state, T0, reserve=2).granted
-    assert take(SMALL, state, T0, reserve=1).granted
+    assert not take(SMALL, state, T0, reserve_share=0.2).granted
+    assert take(SMALL, state, T0, reserve_share=0.1).granted
 
 
 def test_a_reserve_larger_than_the_limit_still_lets_one_call_through() -> None:
-    assert take(SMALL, initial_state(SMALL), T0, reserve=99).granted
+    assert take(SMALL, initial_state(SMALL), T0, reserve_share=0.99).granted
 
 
 def test_a_throttle_blocks_every_window_until_retry_after() -> None:

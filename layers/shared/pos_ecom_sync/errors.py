@@ -36,6 +36,10 @@ class Conflict(SyncError):
     """A conditional write lost a race; the caller decides whether to re-read and retry."""
 
 
+class Paused(SyncError):
+    """The connection is paused: its queued work waits (is retried later) instead of being applied or dropped."""
+
+
 class UpstreamError(SyncError):
     """A vendor API answered with an error that retrying the same call will not fix (4xx)."""
 

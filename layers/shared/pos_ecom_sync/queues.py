@@ -40,6 +40,15 @@ class ChangePublisher:
                 self._send_batch(url, items[start : start + SQS_BATCH_LIMIT])
         return len(outgoing)
 
+    def backlog(self, concern: Concern) -> int:
+        """Messages waiting or in flight on a concern's queue (approximate, as SQS reports it)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        try:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url_of(concern), AttributeNames=names)
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamUnavailable(f"sqs: cannot read the {concern} queue depth: {exc}") from exc
+        return sum(int(attributes["Attributes"].get(name, 0)) for name in names)
+
     def _send_batch(self, queue_url: str, items: Sequence[Outgoing]) -> None:
         pending = {
             str(i): {

@@ -137,17 +137,21 @@ def roll(window: WindowState, now: float) -> WindowState:
     return window if window.active(now) else WindowState(limit=window.limit)
 
 
-def capacity(window: WindowState, reserve: int) -> int:
-    """Slots a window may grant: the limit minus the safety reserve (never below one, or nothing could run)."""
-    return max(window.limit - reserve, 1)
+def capacity(window: WindowState, reserve_share: float) -> int:
+    """Slots a window may grant a caller that leaves `reserve_share` of every window to others.
+
+    Low-priority work (the catalog import) holds back a share for stock and orders; a share, not a count, so
+    it scales with each window (20/s as well as 12,000/day). Never below one, or nothing could ever run.
+    """
+    return max(window.limit - math.ceil(window.limit * reserve_share), 1)
 
 
-def take(policy: RatePolicy, state: BudgetState, now: float, *, n: int = 1, reserve: int = 0) -> Take:
+def take(policy: RatePolicy, state: BudgetState, now: float, *, n: int = 1, reserve_share: float = 0.0) -> Take:
     """Take `n` slots from every window at once, or say when the earliest retry could succeed."""
     if state.blocked_until > now:
         return Take(None, state.blocked_until)
     windows = [roll(w, now) for w in state.windows]
-    full = [w.end for w in windows if w.used + n > capacity(w, reserve)]
+    full = [w.end for w in windows if w.used + n > capacity(w, reserve_share)]
     if full:
         # A full window that was never started cannot free up by waiting (n exceeds the capacity): wait one
         # full length so the caller backs off instead of spinning.
@@ -303,11 +307,11 @@ class InMemoryRateBudget:
     def __init__(
         self,
         *,
-        reserve: int = 0,
+        reserve_share: float = 0.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._reserve = reserve
+        self._reserve_share = reserve_share
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -322,7 +326,7 @@ class InMemoryRateBudget:
         def try_take(now: float) -> float | None:
             with self._lock:
                 current = self._states.get(policy.api) or initial_state(policy)
-                outcome = take(policy, current, now, reserve=self._reserve)
+                outcome = take(policy, current, now, reserve_share=self._reserve_share)
                 if outcome.state is None:
                     return outcome.retry_at
                 self._states[policy.api] = outcome.state

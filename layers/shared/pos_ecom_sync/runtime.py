@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from pos_ecom_sync.errors import ConfigurationError, Paused
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import WebhookIntake
 from pos_ecom_sync.models.connection import Connection
@@ -18,8 +19,10 @@ from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import ConnectionSecretsReader
 from pos_ecom_sync.settings import get_settings
 from pos_ecom_sync.state.store import SyncStore
+from pos_ecom_sync.workers import DeadLetters
 
 if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vendors pay for the import
+    from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
 
@@ -62,26 +65,39 @@ def change_poller() -> ChangePoller:
         change_publisher(),
         page_size=settings.POLL_PAGE_SIZE,
         ecom_overlap=timedelta(seconds=settings.POLL_ECOM_OVERLAP_SECONDS),
+        max_products_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
     )
 
 
-def pos_client(connection: Connection, *, max_wait_s: float = 2.0) -> XSeriesClient:
+def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
     from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.state.budget import DynamoRateBudget
 
     secrets = secrets_reader().get(connection.connection_id)
-    budget = DynamoRateBudget(get_settings().TABLE_NAME, connection.connection_id, "xseries", client=_dynamodb_client())
+    budget = DynamoRateBudget(
+        get_settings().TABLE_NAME,
+        connection.connection_id,
+        "xseries",
+        client=_dynamodb_client(),
+        reserve_share=reserve_share,
+    )
     return XSeriesClient(
         connection.pos_base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=max_wait_s
     )
 
 
-def ecom_client(connection: Connection, *, max_wait_s: float = 2.0) -> EcomClient:
+def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> EcomClient:
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.state.budget import DynamoRateBudget
 
     secrets = secrets_reader().get(connection.connection_id)
-    budget = DynamoRateBudget(get_settings().TABLE_NAME, connection.connection_id, "ecom", client=_dynamodb_client())
+    budget = DynamoRateBudget(
+        get_settings().TABLE_NAME,
+        connection.connection_id,
+        "ecom",
+        client=_dynamodb_client(),
+        reserve_share=reserve_share,
+    )
     return EcomClient(
         connection.ecom_base_url,
         secrets.ecom_api_key.get_secret_value(),
@@ -92,8 +108,45 @@ def ecom_client(connection: Connection, *, max_wait_s: float = 2.0) -> EcomClien
     )
 
 
+@lru_cache(maxsize=1)
+def sqs_client() -> Any:
+    return boto3.client("sqs")
+
+
+def dead_letters() -> DeadLetters:
+    url = get_settings().DEAD_LETTER_QUEUE_URL
+    if not url:
+        raise ConfigurationError("DEAD_LETTER_QUEUE_URL is not set for this worker")
+    return DeadLetters(sqs_client(), url)
+
+
+def active_connection(connection_id: str) -> Connection:
+    """The connection a queued change belongs to; a paused or deleted one fails the record (kept for later)."""
+    connection = sync_store().get_connection(connection_id)
+    if connection is None:
+        raise ConfigurationError(f"connection {connection_id!r} does not exist")
+    if not connection.is_active:
+        raise Paused(f"connection {connection_id!r} is paused")
+    return connection
+
+
+def catalog_sync(connection: Connection) -> CatalogSync:
+    """A catalog worker for `connection`: its eCom calls leave a share of the budget to stock and orders."""
+    from pos_ecom_sync.catalog.sync import CatalogSync
+
+    settings = get_settings()
+    wait = settings.WORKER_MAX_RATE_WAIT_SECONDS
+    return CatalogSync(
+        connection,
+        pos_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
+        ecom_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
+        sync_store(),
+    )
+
+
 def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
-    for cached in (_dynamodb_client, sync_store, secrets_reader, change_publisher, webhook_intake, change_poller):
+    cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher)
+    for cached in (*cached_services, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

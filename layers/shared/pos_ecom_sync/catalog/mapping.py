@@ -121,7 +121,11 @@ class VariantPayload(_Frozen):
     image_url: str | None
 
     def ecom_body(self) -> dict[str, Any]:
-        """The `{"variant": ...}` body for an update (creation adds `stockTracking`, see CreateVariant)."""
+        """The `{"variant": ...}` body for an update (creation adds `stockTracking`, see CreateVariant).
+
+        eCom variants have no writable options: the option values travel in the title ("Navy, M"). The
+        options stay in the payload (and its hash) so an attribute rename still updates the title.
+        """
         return {
             "title": self.title,
             "sku": self.sku,
@@ -129,7 +133,6 @@ class VariantPayload(_Frozen):
             "ean": self.ean,
             "priceIncl": self.price_incl,
             "priceExcl": self.price_excl,
-            "options": [{"name": option.name, "value": option.value} for option in self.options],
             "weight": self.weight,
             "sizeX": self.size_x,
             "sizeY": self.size_y,

@@ -59,6 +59,9 @@ class CatalogState(BaseModel):
     deleted_in_pos: bool = False
     # Titles of product creates attempted but not confirmed: a retry looks for a half-made product by them.
     create_intents: tuple[str, ...] = ()
+    # POS image URL -> the eCom image we uploaded for it, in order. eCom re-hosts uploads (its `src` never
+    # equals our URL), so these ids are how variants point at images and how images edited in eCom are spotted.
+    ecom_images: dict[str, int] = Field(default_factory=dict)
 
     @property
     def ecom_variant_ids(self) -> frozenset[int]:

@@ -2,6 +2,14 @@
 
 URLs are `{base}/{language}/{resource}.json`; bodies use singular envelopes (`{"product": {...}}`) and
 lists plural ones (`{"products": [...]}`). Auth is HTTP Basic api_key:api_secret, never logged.
+
+Catalog extras: product images are `products/{id}/images` (`productImage(s)`); an image is uploaded from a URL
+as `{"productImage": {"attachment": url}}` (the official SEOshop PHP client's form) and eCom re-hosts it, so the
+`src` read back is a CDN URL, never the one sent: keep the ids a create returns, do not match images by `src`.
+Brands are `brands` (`brand(s)`), categories `categories` (`category`/`categories`); a product joins a category
+through a `categories/products` link (`categoriesProduct(s)`). A variant shows one of its product's images: send
+`{"image": <product image id>}` (or false) in `update_variant`; it reads back inline (`{"id", "src", ...}`) or false.
+Variant `options` are read-only in eCom (option values live in the variant title).
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ def _resource_id(ref: Any) -> int | None:
     if isinstance(ref, dict):
         ref = ref.get("resource", {}).get("id") if isinstance(ref.get("resource"), dict) else ref.get("id")
     return int(ref) if isinstance(ref, int | str) and str(ref).isdigit() else None
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _iso(moment: datetime) -> str:
@@ -91,10 +103,12 @@ class EcomClient:
             parts.append(sub)
         return f"/{self.language}/{'/'.join(parts)}.json"
 
-    def _all_pages(self, resource: str, envelope: str, params: Params) -> list[JsonObject]:
+    def _all_pages(self, resource: str, envelope: str, params: Params, *, path: str | None = None) -> list[JsonObject]:
+        """Every page of a list (`path` when it is not `/{lang}/{resource}.json`, e.g. a sub-resource)."""
         rows: list[JsonObject] = []
         for page in range(1, MAX_PAGES + 1):
-            body = self.http.json("GET", self._path(resource), params={**params, "page": page, "limit": MAX_LIMIT})
+            url = path or self._path(resource)
+            body = self.http.json("GET", url, params={**params, "page": page, "limit": MAX_LIMIT})
             batch = _list(body, envelope)
             rows.extend(batch)
             if len(batch) < MAX_LIMIT:
@@ -130,6 +144,11 @@ class EcomClient:
         body = self.http.json("GET", self._path("products", product_id), absent_ok=True)
         return _one(body, "product") if body is not None else None
 
+    def list_products_created_since(self, created_at_min: datetime) -> list[JsonObject]:
+        """Every product created at or after `created_at_min`, by id (for adopting a create whose answer was lost)."""
+        rows = self._all_pages("products", "products", {"created_at_min": _iso(created_at_min)})
+        return sorted(rows, key=lambda product: _number(product.get("id")))
+
     def create_product(self, fields: JsonObject) -> JsonObject:
         return _one(self.http.json("POST", self._path("products"), json={"product": fields}), "product")
 
@@ -153,11 +172,64 @@ class EcomClient:
         return _one(self.http.json("POST", self._path("variants"), json={"variant": fields}), "variant")
 
     def update_variant(self, variant_id: int, fields: JsonObject) -> JsonObject:
+        """Partial update. `image` is the id of one of the product's images (or false); `options` is read-only."""
         return _one(self.http.json("PUT", self._path("variants", variant_id), json={"variant": fields}), "variant")
 
     def delete_variant(self, variant_id: int) -> bool:
         """Delete a variant; False when it was already gone."""
         return self.http.request("DELETE", self._path("variants", variant_id), absent_ok=True) is not None
+
+    # -- product images -------------------------------------------------------------------------------
+
+    def list_product_images(self, product_id: int) -> list[JsonObject]:
+        """The product's images in display order (`sortOrder`); an unknown product raises NotFound."""
+        path = self._path("products", product_id, "images")
+        rows = self._all_pages("products", "productImages", {}, path=path)
+        return sorted(rows, key=lambda image: (_number(image.get("sortOrder")), _number(image.get("id"))))
+
+    def create_product_image(self, product_id: int, src: str) -> JsonObject:
+        """Upload an image from the URL `src`; it goes after the existing ones. Never retried once sent: a lost
+        answer may still have added it, so list before trying again."""
+        path = self._path("products", product_id, "images")
+        return _one(self.http.json("POST", path, json={"productImage": {"attachment": src}}), "productImage")
+
+    def delete_product_image(self, product_id: int, image_id: int) -> bool:
+        """Delete one image; False when it was already gone. Variants showing it are left without an image."""
+        path = self._path("products", product_id, f"images/{int(image_id)}")
+        return self.http.request("DELETE", path, absent_ok=True) is not None
+
+    # -- brands and categories ------------------------------------------------------------------------
+
+    def list_brands(self) -> list[JsonObject]:
+        """Every brand (titles are not unique in eCom: match them yourself)."""
+        return self._all_pages("brands", "brands", {})
+
+    def create_brand(self, title: str) -> JsonObject:
+        return _one(self.http.json("POST", self._path("brands"), json={"brand": {"title": title}}), "brand")
+
+    def list_categories(self) -> list[JsonObject]:
+        """Every category, at any depth (`parent` is a relation or false)."""
+        return self._all_pages("categories", "categories", {})
+
+    def create_category(self, title: str) -> JsonObject:
+        """A top-level category."""
+        return _one(self.http.json("POST", self._path("categories"), json={"category": {"title": title}}), "category")
+
+    def list_category_links(self, product_id: int) -> list[JsonObject]:
+        """The product's category links (`categoriesProduct`: id, sortOrder, category and product relations)."""
+        rows = self._all_pages("categories/products", "categoriesProducts", {"product": product_id})
+        return [link for link in rows if _resource_id(link.get("product")) in (None, product_id)]
+
+    def link_category(self, product_id: int, category_id: int) -> JsonObject:
+        """Put the product in the category. Call `list_category_links` first: a link that already exists is refused
+        (UpstreamError 400) by our simulator, and what real eCom does then is unconfirmed."""
+        link = {"category": int(category_id), "product": int(product_id)}
+        body = self.http.json("POST", self._path("categories/products"), json={"categoriesProduct": link})
+        return _one(body, "categoriesProduct")
+
+    def unlink_category(self, link_id: int) -> bool:
+        """Delete a category link by its own id; False when it was already gone."""
+        return self.http.request("DELETE", self._path("categories/products", link_id), absent_ok=True) is not None
 
     # -- shipping methods -----------------------------------------------------------------------------
 

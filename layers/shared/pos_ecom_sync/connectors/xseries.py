@@ -150,6 +150,14 @@ class XSeriesClient:
         body = self.http.json("GET", "/api/2.0/products", params={"sku": sku})
         return [row for row in _rows(body) if row.get("sku") == sku]
 
+    def list_family(self, family_id: str) -> list[JsonObject]:
+        """Every row of a family (parent and variants), deleted rows included so a removal carries its version.
+
+        `family_id` is the filter the 2.0 Product schema announces as the successor of `variant_parent_id`.
+        """
+        body = self.http.json("GET", "/api/2.0/products", params={"family_id": family_id, "deleted": True})
+        return [row for row in _rows(body) if row.get("family_id") == family_id]
+
     def list_product_inventory(self, product_id: str) -> list[JsonObject]:
         """Inventory rows (one per outlet). An unknown product raises NotFound, never an empty list: reading
         "no rows" as zero stock would wipe the online stock.

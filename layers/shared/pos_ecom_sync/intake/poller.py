@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pos_ecom_sync.errors import RateLimited, SyncError
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity
+from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.state.store import Cursor
 
@@ -47,6 +47,7 @@ class CursorStore(Protocol):
 
 class Publisher(Protocol):
     def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
+    def backlog(self, concern: Concern) -> int: ...
 
 
 @dataclass
@@ -81,6 +82,7 @@ def _pos_message(connection_id: str, entity: Entity, row: dict[str, Any], now: d
         received_at=now,
         payload=row,
         concern=CONCERN_OF[("pos", entity)],
+        group_key=(row.get("variant_parent_id") or str(entity_id)) if entity == "product" else None,
     )
 
 
@@ -111,9 +113,13 @@ class ChangePoller:
         *,
         page_size: int = 200,
         ecom_overlap: timedelta = timedelta(minutes=2),
+        max_products_backlog: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        # A new connection's product feed is its whole catalog (the initial import). Queueing it only as fast
+        # as product_sync drains keeps throttled messages from piling up; the cursor is the import's checkpoint.
+        self._max_products_backlog = max_products_backlog
         self._publisher = publisher
         self._page_size = page_size
         self._overlap = ecom_overlap
@@ -145,6 +151,9 @@ class ChangePoller:
             if not has_time():
                 report.stopped = "out of time"
                 return report
+            if resource == "products" and self._products_backlogged():
+                report.stopped = "products queue is full: resumes from this cursor as it drains"
+                return report
             try:
                 page = pos.list_changes(resource, int(cursor.value) if cursor.value else None, self._page_size)
             except RateLimited:
@@ -164,6 +173,10 @@ class ChangePoller:
             report.cursor = new_value
             if len(page.items) < self._page_size:
                 return report
+
+    def _products_backlogged(self) -> bool:
+        limit = self._max_products_backlog
+        return limit is not None and self._publisher.backlog("products") >= limit
 
     def _poll_ecom_orders(
         self, connection: Connection, ecom: EcomOrderFeed, has_time: Callable[[], bool]

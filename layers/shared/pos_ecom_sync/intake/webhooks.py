@@ -169,7 +169,14 @@ def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> Change
         received_at=received_at,
         payload=_payload_copy(payload, len(webhook.body), ("id", "product_id", "outlet_id", "count", "version")),
         concern=CONCERN_OF[("pos", entity)],
+        group_key=_family_key(payload, entity_id) if entity == "product" else None,
     )
+
+
+def _family_key(payload: dict[str, Any], entity_id: str) -> str:
+    """1.0 payloads name a variant's parent in `variant_parent_id` ("" on a parent or a simple product)."""
+    parent = payload.get("variant_parent_id")
+    return parent if isinstance(parent, str) and parent else entity_id
 
 
 def _infer_pos_type(payload: dict[str, Any]) -> str | None:

@@ -48,10 +48,13 @@ class ChangeMessage(BaseModel):
     # eCom webhook action (created/updated/deleted) when known; the poller leaves it empty.
     action: str | None = None
     concern: Concern
+    # Entities that must never be worked on at once share a group: every row of a POS product family
+    # (parent and variants) groups under the parent id, because one worker syncs the whole family.
+    group_key: str | None = None
 
     @property
     def message_group_id(self) -> str:
-        return f"{self.connection_id}:{self.source}:{self.entity}:{self.entity_id}"[:128]
+        return f"{self.connection_id}:{self.source}:{self.entity}:{self.group_key or self.entity_id}"[:128]
 
     def deduplication_id(self, delivery_key: str | None = None) -> str:
         """Same change -> same id, so SQS FIFO drops a re-send within its 5-minute window.

@@ -101,7 +101,7 @@ class DynamoRateBudget:
         client: Any = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        reserve: int = 0,
+        reserve_share: float = 0.0,
     ) -> None:
         self.api = api
         self._table = table_name
@@ -109,7 +109,7 @@ class DynamoRateBudget:
         self._client = client or boto3.client("dynamodb")
         self._clock = clock
         self._sleep = sleep
-        self._reserve = reserve
+        self._reserve_share = reserve_share
         self._lock = threading.Lock()
         self._cached: BudgetState | None = None
         self.granted = 0  # slots this instance took, for tests and benchmarks
@@ -162,7 +162,7 @@ class DynamoRateBudget:
         if state is None:
             state, fresh = self.load(policy), True
         for _ in range(MAX_LOST_RACES):
-            outcome = take(policy, state, now, reserve=self._reserve)
+            outcome = take(policy, state, now, reserve_share=self._reserve_share)
             if not outcome.granted:
                 if fresh:
                     return outcome.retry_at
@@ -188,7 +188,7 @@ class DynamoRateBudget:
             used, end, limit = _window_names(update, index, policy)
             if window.active(now):
                 # DynamoDB conditions have no arithmetic: `used + 1 <= capacity` is written `used <= capacity - 1`.
-                update.values[f":max{index}"] = _num(capacity(window, self._reserve) - 1)
+                update.values[f":max{index}"] = _num(capacity(window, self._reserve_share) - 1)
                 update.values[f":lim{index}"] = _num(window.limit)
                 update.sets.append(f"{used} = {used} + :one")
                 update.conditions.append(f"{used} <= :max{index} AND {end} > :now AND {limit} = :lim{index}")

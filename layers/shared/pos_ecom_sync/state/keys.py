@@ -21,3 +21,12 @@ def delivery_sk(delivery_key: str) -> str:
 
 def rate_sk(api: str) -> str:
     return f"RATE#{api}"
+
+
+def family_sk(pos_family_key: str) -> str:
+    """Catalog state of one POS family, keyed by the parent row's id (the family's message group)."""
+    return f"FAMILY#{pos_family_key}"
+
+
+# How many eCom variants the connection manages (the plan cap counts variants).
+CATALOG_COUNT_SK = "CATALOG#COUNT"

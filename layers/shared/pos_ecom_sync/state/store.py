@@ -14,9 +14,20 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state import keys
+
+
+@dataclass(frozen=True)
+class StoredCatalogState:
+    """A family's catalog state plus the revision it was read at (writes are conditional on it)."""
+
+    state: CatalogState
+    revision: int
+    # When the last product-create intent was recorded (epoch s): a retry looks for products made since.
+    intent_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,3 +162,78 @@ class SyncStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable("write delivery mark", exc) from exc
+
+    # -- catalog state (one item per POS family) ------------------------------------------------------
+
+    def get_catalog_state(self, connection_id: str, family_key: str) -> StoredCatalogState:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.family_sk(family_key)}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get catalog state", exc) from exc
+        if not item:
+            return StoredCatalogState(CatalogState(), revision=0)
+        intent_at = item.get("intent_at")
+        return StoredCatalogState(
+            CatalogState.model_validate_json(str(item["state"])),
+            revision=int(item["revision"]),
+            intent_at=int(intent_at) if intent_at is not None else None,
+        )
+
+    def save_catalog_state(
+        self, connection_id: str, family_key: str, stored: StoredCatalogState, new_state: CatalogState
+    ) -> StoredCatalogState:
+        """Write `new_state` if the item is still at `stored.revision`; the connection's variant count moves in
+        the same transaction, so the plan cap never drifts from what the family items say.
+        """
+        now = int(self._clock())
+        intent_at = now if len(new_state.create_intents) > len(stored.state.create_intents) else stored.intent_at
+        if not new_state.create_intents:
+            intent_at = None
+        revision = stored.revision + 1
+        item: dict[str, Any] = {
+            "pk": keys.connection_pk(connection_id),
+            "sk": keys.family_sk(family_key),
+            "state": new_state.model_dump_json(),
+            "revision": revision,
+            "updated_at": now,
+        }
+        if intent_at is not None:
+            item["intent_at"] = intent_at
+        put: dict[str, Any] = {"TableName": self._table.name, "Item": item}
+        if stored.revision:
+            put |= {"ConditionExpression": "revision = :seen", "ExpressionAttributeValues": {":seen": stored.revision}}
+        else:
+            put |= {"ConditionExpression": "attribute_not_exists(pk)"}
+        actions: list[dict[str, Any]] = [{"Put": put}]
+        delta = len(new_state.variants) - len(stored.state.variants)
+        if delta:
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": {"pk": keys.connection_pk(connection_id), "sk": keys.CATALOG_COUNT_SK},
+                        "UpdateExpression": "ADD variants :delta",
+                        "ExpressionAttributeValues": {":delta": delta},
+                    }
+                }
+            )
+        try:
+            self._table.meta.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise Conflict(f"catalog state of {family_key} changed while it was being synced") from exc
+            raise _unavailable("save catalog state", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("save catalog state", exc) from exc
+        return StoredCatalogState(new_state, revision, intent_at)
+
+    def catalog_variant_count(self, connection_id: str) -> int:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.CATALOG_COUNT_SK}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get catalog count", exc) from exc
+        return int(item.get("variants", 0)) if item else 0

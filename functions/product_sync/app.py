@@ -1,0 +1,45 @@
+"""Products queue -> eCom: each record names a POS product; its whole family is brought in line in eCom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pos_ecom_sync import runtime
+from pos_ecom_sync.catalog.sync import FamilySyncResult
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.workers import consume_changes
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@tracer.capture_method(capture_response=False)
+def sync_product(message: ChangeMessage) -> FamilySyncResult:
+    connection = runtime.active_connection(message.connection_id)
+    result = runtime.catalog_sync(connection).sync(message.entity_id)
+    metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
+    if result.refused:
+        # Past the plan's product cap: nothing was created; CatalogCapReached alarms so an operator acts.
+        metrics.add_metric(name="CatalogCapReached", unit=MetricUnit.Count, value=1)
+        logger.error("product creation refused", extra={"reasons": result.refused, "family": result.family_key})
+    logger.info("family synced", extra={"family": result.family_key, "outcome": result.outcome, "note": result.note})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consume_changes(
+        event,
+        context,
+        sync_product,
+        sqs=runtime.sqs_client(),
+        dead_letters=runtime.dead_letters(),
+        logger=logger,
+        metrics=metrics,
+    )

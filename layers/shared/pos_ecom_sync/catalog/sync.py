@@ -1,0 +1,303 @@
+"""Catalog worker: brings one eCom product in line with its POS family (the I/O around the pure planner).
+
+Steps: re-read the family from the POS (the message is only a hint), map it, load our state, plan, then execute
+each action and record it at once. Every step is safe to repeat after a crash: creates are find-or-create, the
+state write is conditional on the revision read, and a replay of unchanged content makes no eCom call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pos_ecom_sync.catalog.actions import (
+    Action,
+    CreateProduct,
+    CreateVariant,
+    DeleteProduct,
+    DeleteVariant,
+    HideProduct,
+    RefuseCreate,
+    ReplaceProductImages,
+    UpdateProduct,
+    UpdateVariant,
+)
+from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
+from pos_ecom_sync.catalog.planning import (
+    CatalogPlan,
+    CatalogState,
+    plan_catalog_sync,
+    state_after,
+    state_after_plan,
+    state_before,
+)
+from pos_ecom_sync.errors import NotFound
+from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.state.store import StoredCatalogState
+
+JsonObject = dict[str, Any]
+# A product create that died may have reached eCom up to this long before its intent was recorded (clock skew).
+INTENT_LOOKBACK = timedelta(minutes=5)
+
+
+class PosCatalog(Protocol):
+    def get_product(self, product_id: str) -> JsonObject | None: ...
+    def list_family(self, family_id: str) -> list[JsonObject]: ...
+
+
+class EcomCatalog(Protocol):
+    def create_product(self, fields: JsonObject) -> JsonObject: ...
+    def update_product(self, product_id: int, fields: JsonObject) -> JsonObject: ...
+    def delete_product(self, product_id: int) -> bool: ...
+    def list_products_created_since(self, created_at_min: datetime) -> list[JsonObject]: ...
+    def list_variants(self, product_id: int | None = None, sku: str | None = None) -> list[JsonObject]: ...
+    def create_variant(self, fields: JsonObject) -> JsonObject: ...
+    def update_variant(self, variant_id: int, fields: JsonObject) -> JsonObject: ...
+    def delete_variant(self, variant_id: int) -> bool: ...
+    def list_product_images(self, product_id: int) -> list[JsonObject]: ...
+    def create_product_image(self, product_id: int, src: str) -> JsonObject: ...
+    def delete_product_image(self, product_id: int, image_id: int) -> bool: ...
+    def list_brands(self) -> list[JsonObject]: ...
+    def create_brand(self, title: str) -> JsonObject: ...
+    def list_categories(self) -> list[JsonObject]: ...
+    def create_category(self, title: str) -> JsonObject: ...
+    def list_category_links(self, product_id: int) -> list[JsonObject]: ...
+    def link_category(self, product_id: int, category_id: int) -> JsonObject: ...
+
+
+class CatalogStateStore(Protocol):
+    def get_catalog_state(self, connection_id: str, family_key: str) -> StoredCatalogState: ...
+    def save_catalog_state(
+        self, connection_id: str, family_key: str, stored: StoredCatalogState, new_state: CatalogState
+    ) -> StoredCatalogState: ...
+    def catalog_variant_count(self, connection_id: str) -> int: ...
+
+
+@dataclass
+class FamilySyncResult:
+    family_key: str
+    outcome: str  # "applied", "unchanged", "stale", "not found"
+    ecom_calls: int = 0
+    refused: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def _ref_id(ref: Any) -> int | None:
+    """eCom relations are `{"resource": {"id": ...}}`, a bare id, or false."""
+    if isinstance(ref, dict):
+        ref = ref.get("resource", ref).get("id")
+    return ref if isinstance(ref, int) and not isinstance(ref, bool) else None
+
+
+def _is_blank_default(variant: JsonObject) -> bool:
+    return not variant.get("sku") and not variant.get("articleCode")
+
+
+class _NamedRefs:
+    """Brand and category names -> eCom ids, listed once per worker and created when missing."""
+
+    def __init__(self, list_all: Callable[[], list[JsonObject]], create: Callable[[str], JsonObject]) -> None:
+        self._list_all, self._create = list_all, create
+        self._ids: dict[str, int] | None = None
+
+    def id_of(self, title: str) -> int:
+        if self._ids is None:
+            self._ids = {str(r.get("title", "")).strip().lower(): int(r["id"]) for r in self._list_all()}
+        key = title.strip().lower()
+        if key not in self._ids:
+            self._ids[key] = int(self._create(title.strip())["id"])
+        return self._ids[key]
+
+
+class CatalogSync:
+    """Syncs families of one connection (one instance per connection and invocation)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        pos: PosCatalog,
+        ecom: EcomCatalog,
+        store: CatalogStateStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.connection = connection
+        self.pos = pos
+        self.ecom = ecom
+        self.store = store
+        self.clock = clock
+        self._brands = _NamedRefs(ecom.list_brands, ecom.create_brand)
+        self._categories = _NamedRefs(ecom.list_categories, ecom.create_category)
+
+    # -- entry point ----------------------------------------------------------------------------------
+
+    def sync(self, product_id: str) -> FamilySyncResult:
+        """Sync the family `product_id` belongs to (any row of it: parent or variant)."""
+        row = self.pos.get_product(product_id)
+        if row is None:
+            return FamilySyncResult(product_id, "not found", note="the POS has no such product")
+        family_rows = self.pos.list_family(str(row["family_id"])) if row.get("family_id") else [row]
+        family = [PosProduct.model_validate(r) for r in family_rows] or [PosProduct.model_validate(row)]
+        parent = next((p for p in family if p.variant_parent_id is None and p.has_variants), None)
+        parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
+        variants = [p for p in family if p.id != parent.id]
+        desired = map_family(parent, variants)
+        return self._apply(parent.id, desired)
+
+    def _apply(self, family_key: str, desired: DesiredProduct) -> FamilySyncResult:
+        cid = self.connection.connection_id
+        stored = self.store.get_catalog_state(cid, family_key)
+        plan = plan_catalog_sync(
+            desired,
+            desired.deleted,
+            stored.state,
+            self.connection,
+            catalog_count=self.store.catalog_variant_count(cid),
+        )
+        if plan.stale:
+            return FamilySyncResult(family_key, "stale", note=plan.note)
+        executed = 0
+        if plan.actions and self._images_edited_in_ecom(stored.state, plan):
+            stored = self._restore_images(cid, family_key, stored, desired)
+            executed += 1
+        for action in plan.actions:
+            before = state_before(stored.state, action)
+            if before != stored.state:
+                stored = self.store.save_catalog_state(cid, family_key, stored, before)
+            created_id, images = self._execute(action, stored)
+            executed += not isinstance(action, RefuseCreate)
+            after = state_after(stored.state, action, created_id=created_id)
+            if images is not None:
+                after = after.model_copy(update={"ecom_images": images})
+            stored = self.store.save_catalog_state(cid, family_key, stored, after)
+        final = state_after_plan(stored.state, plan)
+        if final != stored.state:
+            self.store.save_catalog_state(cid, family_key, stored, final)
+        return FamilySyncResult(
+            family_key,
+            "applied" if executed else "unchanged",
+            ecom_calls=executed,
+            refused=[r.reason for r in plan.refused],
+            note=plan.note,
+        )
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    def _execute(self, action: Action, stored: StoredCatalogState) -> tuple[int | None, dict[str, int] | None]:
+        """Run one action; returns the id a create made or found, and the product's images when they were set."""
+        state = stored.state
+        match action:
+            case CreateProduct():
+                product_id, created = self._find_or_create_product(action, stored)
+                self._write_product(product_id, action.payload, created=created)
+                return product_id, self._replace_images(product_id, action.image_urls)
+            case UpdateProduct():
+                self._write_product(action.ecom_id, action.payload, created=False)
+            case ReplaceProductImages():
+                return None, self._replace_images(action.ecom_id, action.image_urls)
+            case HideProduct():
+                self.ecom.update_product(action.ecom_id, action.ecom_body())
+            case DeleteProduct():
+                self.ecom.delete_product(action.ecom_id)
+            case CreateVariant():
+                owner = action.ecom_product_id or state.ecom_product_id
+                assert owner is not None, "planned CreateVariant without a product"
+                return self._find_or_create_variant(owner, action, state.ecom_images), None
+            case UpdateVariant():
+                body = self._variant_body(action, state.ecom_images)
+                self.ecom.update_variant(action.ecom_variant_id, body)
+            case RefuseCreate():
+                pass  # no eCom call: the handler reports it (metric + alarm); the family retries once the cap is raised
+            case DeleteVariant():
+                self.ecom.delete_variant(action.ecom_variant_id)
+        return None, None
+
+    # -- images -------------------------------------------------------------------------------------------
+
+    def _images_edited_in_ecom(self, state: CatalogState, plan: CatalogPlan) -> bool:
+        """POS images win on every POS update of the product: were ours replaced, removed or joined in eCom?"""
+        if state.ecom_product_id is None or state.deleted_in_pos:
+            return False
+        if any(isinstance(a, (CreateProduct, ReplaceProductImages, DeleteProduct, HideProduct)) for a in plan.actions):
+            return False  # the plan rewrites or removes the images anyway
+        current = [int(image["id"]) for image in self.ecom.list_product_images(state.ecom_product_id)]
+        return current != list(state.ecom_images.values())
+
+    def _restore_images(
+        self, cid: str, family_key: str, stored: StoredCatalogState, desired: DesiredProduct
+    ) -> StoredCatalogState:
+        """Put our images back and point every variant we manage at its image again (their ids are new)."""
+        product_id = stored.state.ecom_product_id
+        assert product_id is not None
+        images = self._replace_images(product_id, tuple(stored.state.ecom_images))
+        for variant in desired.variants:
+            ref = stored.state.variants.get(variant.pos_id)
+            if ref is not None and variant.payload.image_url in images:
+                self.ecom.update_variant(ref.ecom_variant_id, {"image": images[variant.payload.image_url]})
+        return self.store.save_catalog_state(
+            cid, family_key, stored, stored.state.model_copy(update={"ecom_images": images})
+        )
+
+    def _replace_images(self, product_id: int, urls: tuple[str, ...]) -> dict[str, int]:
+        """Make the product's images exactly `urls`, in order; returns POS URL -> new eCom image id."""
+        for image in self.ecom.list_product_images(product_id):
+            self.ecom.delete_product_image(product_id, int(image["id"]))
+        return {url: int(self.ecom.create_product_image(product_id, url)["id"]) for url in urls}
+
+    def _find_or_create_product(self, action: CreateProduct, stored: StoredCatalogState) -> tuple[int, bool]:
+        """The product's eCom id, and whether this call created it (a found one may hold older content)."""
+        for sku in action.lookup_skus:
+            for variant in self.ecom.list_variants(sku=sku):
+                product_id = _ref_id(variant.get("product"))
+                if product_id is not None:
+                    return product_id, False
+        if action.resume_titles and stored.intent_at is not None:
+            # An earlier attempt recorded its intent and may have died after the POST: adopt its product.
+            since = datetime.fromtimestamp(stored.intent_at, UTC) - INTENT_LOOKBACK
+            for product in self.ecom.list_products_created_since(since):
+                if product.get("title") in action.resume_titles:
+                    variants = self.ecom.list_variants(product_id=int(product["id"]))
+                    if all(_is_blank_default(v) for v in variants):
+                        return int(product["id"]), False
+        return int(self.ecom.create_product(self._product_body(action.payload))["id"]), True
+
+    def _product_body(self, payload: ProductPayload) -> JsonObject:
+        body = payload.ecom_body()
+        body["brand"] = self._brands.id_of(payload.brand) if payload.brand else False
+        return body
+
+    def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> None:
+        """Send the POS-owned fields (a product this call created already has them) and file it in its category."""
+        if not created:
+            self.ecom.update_product(product_id, self._product_body(payload))
+        if payload.category:
+            category_id = self._categories.id_of(payload.category)
+            linked = {_ref_id(link.get("category")) for link in self.ecom.list_category_links(product_id)}
+            if category_id not in linked:
+                # Other links stay: the merchant may file the product under eCom-only categories too.
+                self.ecom.link_category(product_id, category_id)
+
+    @staticmethod
+    def _variant_body(action: CreateVariant | UpdateVariant, images: dict[str, int]) -> JsonObject:
+        body = action.ecom_body() if isinstance(action, CreateVariant) else action.payload.ecom_body()
+        if action.payload.image_url:
+            body["image"] = images.get(action.payload.image_url, False)
+        return body
+
+    def _find_or_create_variant(self, product_id: int, action: CreateVariant, images: dict[str, int]) -> int:
+        siblings = self.ecom.list_variants(product_id=product_id)
+        body = self._variant_body(action, images)
+        mine = next((v for v in siblings if action.payload.sku and v.get("sku") == action.payload.sku), None)
+        blank = next((v for v in siblings if _is_blank_default(v)), None)
+        adopt = mine or blank
+        if adopt is not None:
+            try:
+                self.ecom.update_variant(int(adopt["id"]), body)
+                return int(adopt["id"])
+            except NotFound:
+                pass  # deleted in eCom meanwhile: create it below
+        return int(self.ecom.create_variant({**body, "product": product_id})["id"])

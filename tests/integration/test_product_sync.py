@@ -1,0 +1,289 @@
+"""Catalog sync through the real path: POS change -> poll or webhook -> products queue -> product_sync -> eCom API.
+
+The POS and eCom simulators speak the vendor APIs on 127.0.0.1; AWS is moto, provisioned from template.yaml; the
+worker is loaded from functions/product_sync/app.py and fed by the same SQS event source the local stack runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pos_ecom_sync.catalog.mapping import map_family
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state.store import SyncStore
+
+from local_stack.demo import DEMO_SECRETS
+from local_stack.event_sources import SqsPoller
+from local_stack.functions import LocalFunction
+from local_stack.lambda_events import sqs_event
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+from tests.integration.conftest import Deployment
+from tests.support import drain_queue
+
+CONNECTION = "shop"
+
+
+@dataclass
+class CatalogRig:
+    deployment: Deployment
+    pos: XSeriesSimulator
+    ecom: EcomSimulator
+    worker: SqsPoller
+
+    @property
+    def connection(self) -> Connection:
+        found = self.deployment.store.get_connection(CONNECTION)
+        assert found is not None
+        return found
+
+    def update_connection(self, **changes: Any) -> None:
+        updated = self.connection.model_copy(update=changes)
+        self.deployment.store.save_connection(Connection.model_validate(updated.model_dump()))
+
+    def poll(self) -> int:
+        """One change_poller sweep (only the POS product feed matters here)."""
+        pos = XSeriesClient(self.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        ecom = EcomClient(
+            self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        publisher = ChangePublisher(self.deployment.queue_url, client=self.deployment.sqs)
+        report = ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
+        for concern in ("stock", "orders", "statuses"):  # not this worker's: keep those queues out of the way
+            drain_queue(self.deployment.sqs, self.deployment.queue_url(concern))
+        return report.queued
+
+    def drain(self, max_batches: int = 500) -> int:
+        """Deliver the products queue to product_sync until it is empty (as Lambda's event source would)."""
+        handled = 0
+        for _ in range(max_batches):
+            done = self.worker.poll_once(wait_seconds=0)
+            if not done and not self._visible():
+                return handled
+            handled += done
+        raise AssertionError("products queue did not drain")
+
+    def _visible(self) -> int:
+        attributes = self.deployment.sqs.get_queue_attributes(
+            QueueUrl=self.deployment.queue_url("products"), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def sync_all(self) -> None:
+        self.poll()
+        self.drain()
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        url = self.deployment.env["PRODUCTS_QUEUE_URL"].replace("-products.fifo", "-products-dlq.fifo")
+        return drain_queue(self.deployment.sqs, url)
+
+    def families(self) -> dict[str, list[PosProduct]]:
+        rows = [PosProduct.model_validate(r) for r in self.pos.tables["products"].rows.values()]
+        grouped: dict[str, list[PosProduct]] = {}
+        for row in rows:
+            grouped.setdefault(row.family_id or row.id, []).append(row)
+        return grouped
+
+
+def _expected_variant_bodies(rig: CatalogRig) -> dict[str, dict[str, Any]]:
+    """SKU -> what the mapping says eCom must hold, for every live POS variant."""
+    expected = {}
+    for rows in rig.families().values():
+        parent = next((r for r in rows if r.variant_parent_id is None), rows[0])
+        desired = map_family(parent, [r for r in rows if r.id != parent.id])
+        if desired.deleted:
+            continue
+        for variant in desired.variants:
+            expected[variant.payload.sku] = variant.payload.ecom_body()
+    return expected
+
+
+def _catalog_calls(ecom: EcomSimulator) -> int:
+    """eCom calls the catalog worker made (the poller's order sweep is not the worker's)."""
+    return sum(n for route, n in ecom.calls_by_route.items() if "orders" not in route)
+
+
+def _ecom_by_sku(rig: CatalogRig) -> dict[str, dict[str, Any]]:
+    return {v["sku"]: v for v in rig.ecom.variants() if v.get("sku")}
+
+
+@pytest.fixture
+def rig(deployment: Deployment) -> Iterator[CatalogRig]:
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=11)
+    ecom = EcomSimulator(
+        api_key=DEMO_SECRETS["ecom_api_key"],
+        api_secret=DEMO_SECRETS["ecom_api_secret"],
+        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+        seed=11,
+    )
+    pos_url, ecom_url = pos.start(), ecom.start()
+    deployment.add_connection(
+        Connection(connection_id=CONNECTION, pos_base_url=pos_url, ecom_base_url=ecom_url), DEMO_SECRETS
+    )
+    subscription = next(s for s in deployment.resources.subscriptions if s.function == "ProductSyncFunction")
+    function = LocalFunction(deployment.resources.functions["ProductSyncFunction"])
+    worker = SqsPoller(deployment.sqs, subscription, function, narrate=lambda line: None)
+    yield CatalogRig(deployment, pos, ecom, worker)
+    pos.stop()
+    ecom.stop()
+
+
+def test_seeded_catalog_arrives_in_ecom_exactly_as_mapped(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(4, 3, seed=1)
+    rig.pos.seed_catalog(2, 0, seed=2)  # simple products: a family of one
+
+    rig.sync_all()
+
+    expected = _expected_variant_bodies(rig)
+    in_ecom = _ecom_by_sku(rig)
+    assert set(in_ecom) == set(expected)
+    for sku, body in expected.items():
+        got = {k: in_ecom[sku].get(k) for k in body}
+        assert got == body, sku
+    assert len(rig.ecom.products()) == 6
+    assert rig.deployment.store.catalog_variant_count(CONNECTION) == len(expected)
+    assert not rig.dead_letters()
+
+
+def test_replaying_unchanged_changes_makes_no_ecom_call(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(3, 2, seed=3)
+    rig.sync_all()
+    calls_before = _catalog_calls(rig.ecom)
+
+    # The poller's cursor is reset: every product is queued again, as a redelivery storm would.
+    store: SyncStore = rig.deployment.store
+    cursor = store.get_cursor(CONNECTION, "pos:products")
+    rig.deployment.session.resource("dynamodb").Table(rig.deployment.env["TABLE_NAME"]).delete_item(
+        Key={"pk": f"CONN#{CONNECTION}", "sk": f"CURSOR#{cursor.feed}"}
+    )
+    assert rig.poll() > 0
+    assert rig.drain() > 0
+
+    assert _catalog_calls(rig.ecom) == calls_before
+
+
+def test_a_product_edited_in_the_pos_updates_ecom_and_keeps_ecom_only_fields(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(2, 2, seed=4)
+    rig.sync_all()
+    variant_row = next(r for r in rig.pos.products() if r["variant_parent_id"])
+    ecom_variant = _ecom_by_sku(rig)[variant_row["sku"]]
+    rig.ecom.edit_variant(ecom_variant["id"], oldPriceIncl=99.0)  # the merchant's compare-at price
+
+    rig.pos.update_product(variant_row["id"], price_including_tax=42.0, price_excluding_tax=36.52)
+    rig.sync_all()
+
+    updated = _ecom_by_sku(rig)[variant_row["sku"]]
+    assert updated["priceIncl"] == 42.0
+    assert updated["oldPriceIncl"] == 99.0
+
+
+def test_a_variant_added_in_ecom_survives_pos_updates(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(1, 2, seed=5)
+    rig.sync_all()
+    product = rig.ecom.products()[0]
+    client = EcomClient(
+        rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+    merchant = client.create_variant({"product": product["id"], "title": "Gift wrap", "sku": "ECOM-ONLY-1"})
+
+    parent = next(r for r in rig.pos.products() if not r["variant_parent_id"])
+    rig.pos.update_family(parent["id"], name="Renamed family")
+    rig.sync_all()
+
+    assert merchant["id"] in {v["id"] for v in rig.ecom.variants()}
+    assert rig.ecom.products()[0]["title"] == "Renamed family"
+
+
+def test_variants_added_and_removed_in_the_pos_follow_in_ecom(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(1, 2, seed=6)
+    rig.sync_all()
+    parent = next(r for r in rig.pos.products() if not r["variant_parent_id"])
+    doomed = next(r for r in rig.pos.products() if r["variant_parent_id"])
+
+    added = rig.pos.add_variant(parent["id"], {"Colour": "Teal", "Size": "XL"}, sku="NEW-TEAL-XL")
+    rig.pos.delete_product(doomed["id"])
+    rig.sync_all()
+
+    skus = set(_ecom_by_sku(rig))
+    assert added["sku"] in skus and doomed["sku"] not in skus
+
+
+@pytest.mark.parametrize("policy", ["delete", "hide"])
+def test_a_product_deleted_in_the_pos_is_deleted_or_hidden_in_ecom(rig: CatalogRig, policy: str) -> None:
+    rig.update_connection(delete_policy=policy)
+    rig.pos.seed_catalog(1, 2, seed=7)
+    rig.sync_all()
+    product = rig.ecom.products()[0]
+    variant = rig.ecom.variants()[0]
+    rig.ecom.edit_variant(variant["id"], oldPriceIncl=50.0)
+
+    parent = next(r for r in rig.pos.products() if not r["variant_parent_id"])
+    rig.pos.delete_product(parent["id"])
+    rig.sync_all()
+
+    if policy == "delete":
+        assert rig.ecom.products() == []
+    else:
+        kept = rig.ecom.products()[0]
+        assert kept["id"] == product["id"] and kept["visibility"] == "hidden"
+        assert next(v for v in rig.ecom.variants() if v["id"] == variant["id"])["oldPriceIncl"] == 50.0
+
+
+def test_creation_past_the_plan_cap_is_refused_while_updates_keep_flowing(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(1, 3, seed=8)
+    rig.update_connection(plan="custom", product_cap=3)
+    rig.sync_all()
+    assert len(rig.ecom.variants()) == 3
+
+    rig.pos.seed_catalog(1, 2, seed=9)  # a new family that does not fit
+    edited = next(r for r in rig.pos.products() if r["variant_parent_id"])
+    rig.pos.update_product(edited["id"], price_including_tax=11.0, price_excluding_tax=9.57)
+    rig.sync_all()
+
+    assert len(rig.ecom.products()) == 1  # nothing created past the cap ...
+    assert _ecom_by_sku(rig)[edited["sku"]]["priceIncl"] == 11.0  # ... and the update still flowed
+    assert not rig.dead_letters()
+
+
+class Killed(BaseException):
+    """The worker's process dying (nothing catches it)."""
+
+
+def test_a_worker_dying_between_create_and_mapping_write_creates_one_product(
+    rig: CatalogRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.pos.seed_catalog(1, 2, seed=10)
+    original = SyncStore.save_catalog_state
+    deaths = {"left": 1}
+
+    def dies_after_the_create(self: SyncStore, connection_id: str, key: str, stored: Any, new_state: Any) -> Any:
+        if new_state.ecom_product_id is not None and stored.state.ecom_product_id is None and deaths["left"]:
+            deaths["left"] -= 1
+            raise Killed  # the eCom product exists, our record of it does not
+        return original(self, connection_id, key, stored, new_state)
+
+    monkeypatch.setattr(SyncStore, "save_catalog_state", dies_after_the_create)
+    rig.poll()
+    sqs, url = rig.deployment.sqs, rig.deployment.queue_url("products")
+    batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    with pytest.raises(Killed):
+        rig.worker.function.invoke(sqs_event(batch, rig.worker.subscription.queue_arn))
+    assert len(rig.ecom.products()) == 1
+
+    # The batch was never acknowledged: SQS hands it out again once its visibility timeout ends (here: now).
+    for message in batch:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    rig.drain()
+
+    assert len(rig.ecom.products()) == 1
+    assert len(rig.ecom.variants()) == 2
+    assert rig.deployment.store.catalog_variant_count(CONNECTION) == 2
