@@ -152,6 +152,12 @@ def test_seeded_catalog_arrives_in_ecom_exactly_as_mapped(rig: CatalogRig) -> No
     assert len(rig.ecom.products()) == 6
     assert rig.deployment.store.catalog_variant_count(CONNECTION) == len(expected)
     assert not rig.dead_letters()
+    for sku, variant in in_ecom.items():  # stock and orders find each pair from either side
+        by_ecom = rig.deployment.store.variant_link(CONNECTION, ecom_variant_id=variant["id"])
+        assert by_ecom is not None
+        pos_row = next(r for r in rig.pos.products() if r["id"] == by_ecom.pos_product_id)
+        assert pos_row["sku"] == sku
+        assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=pos_row["id"]) == by_ecom
 
 
 def test_replaying_unchanged_changes_makes_no_ecom_call(rig: CatalogRig) -> None:
@@ -215,6 +221,8 @@ def test_variants_added_and_removed_in_the_pos_follow_in_ecom(rig: CatalogRig) -
 
     skus = set(_ecom_by_sku(rig))
     assert added["sku"] in skus and doomed["sku"] not in skus
+    assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=doomed["id"]) is None
+    assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=added["id"]) is not None
 
 
 @pytest.mark.parametrize("policy", ["delete", "hide"])

@@ -30,3 +30,13 @@ def family_sk(pos_family_key: str) -> str:
 
 # How many eCom variants the connection manages (the plan cap counts variants).
 CATALOG_COUNT_SK = "CATALOG#COUNT"
+
+
+def pos_variant_link_sk(pos_product_id: str) -> str:
+    """POS variant id -> the eCom variant we created for it (stock and orders look it up)."""
+    return f"LINK#pos#{pos_product_id}"
+
+
+def ecom_variant_link_sk(ecom_variant_id: int) -> str:
+    """eCom variant id -> our POS variant id (eCom webhooks and order lines name eCom ids)."""
+    return f"LINK#ecom#{ecom_variant_id}"

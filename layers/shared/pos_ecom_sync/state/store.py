@@ -31,6 +31,16 @@ class StoredCatalogState:
 
 
 @dataclass(frozen=True)
+class VariantLink:
+    """A POS variant and the eCom variant the catalog worker created for it."""
+
+    pos_product_id: str
+    family_key: str
+    ecom_product_id: int
+    ecom_variant_id: int
+
+
+@dataclass(frozen=True)
 class Cursor:
     """Where a change feed was read up to; `None` means from the beginning."""
 
@@ -207,6 +217,7 @@ class SyncStore:
         else:
             put |= {"ConditionExpression": "attribute_not_exists(pk)"}
         actions: list[dict[str, Any]] = [{"Put": put}]
+        actions += self._variant_link_changes(connection_id, family_key, stored.state, new_state)
         delta = len(new_state.variants) - len(stored.state.variants)
         if delta:
             actions.append(
@@ -228,6 +239,52 @@ class SyncStore:
         except BotoCoreError as exc:
             raise _unavailable("save catalog state", exc) from exc
         return StoredCatalogState(new_state, revision, intent_at)
+
+    def _variant_link_changes(
+        self, connection_id: str, family_key: str, old: CatalogState, new: CatalogState
+    ) -> list[dict[str, Any]]:
+        """Link items (both directions) for variants created or deleted by this save, in the same transaction."""
+        pk = keys.connection_pk(connection_id)
+        changes: list[dict[str, Any]] = []
+        for pos_id, ref in new.variants.items():
+            if old.variants.get(pos_id, None) is None or old.variants[pos_id].ecom_variant_id != ref.ecom_variant_id:
+                link = {
+                    "pos_product_id": pos_id,
+                    "family_key": family_key,
+                    "ecom_product_id": ref.ecom_product_id,
+                    "ecom_variant_id": ref.ecom_variant_id,
+                }
+                for sk in (keys.pos_variant_link_sk(pos_id), keys.ecom_variant_link_sk(ref.ecom_variant_id)):
+                    changes.append({"Put": {"TableName": self._table.name, "Item": {"pk": pk, "sk": sk, **link}}})
+        for pos_id, ref in old.variants.items():
+            if pos_id not in new.variants:
+                for sk in (keys.pos_variant_link_sk(pos_id), keys.ecom_variant_link_sk(ref.ecom_variant_id)):
+                    changes.append({"Delete": {"TableName": self._table.name, "Key": {"pk": pk, "sk": sk}}})
+        return changes
+
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None:
+        """The POS <-> eCom variant pair we manage, looked up from either side (None: not ours, or not yet)."""
+        if (pos_product_id is None) == (ecom_variant_id is None):
+            raise ValueError("look a variant link up by exactly one of pos_product_id or ecom_variant_id")
+        sk = (
+            keys.pos_variant_link_sk(pos_product_id)
+            if pos_product_id is not None
+            else keys.ecom_variant_link_sk(int(ecom_variant_id or 0))
+        )
+        try:
+            item = self._table.get_item(Key={"pk": keys.connection_pk(connection_id), "sk": sk}).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get variant link", exc) from exc
+        if not item:
+            return None
+        return VariantLink(
+            pos_product_id=str(item["pos_product_id"]),
+            family_key=str(item["family_key"]),
+            ecom_product_id=int(item["ecom_product_id"]),
+            ecom_variant_id=int(item["ecom_variant_id"]),
+        )
 
     def catalog_variant_count(self, connection_id: str) -> int:
         try:
