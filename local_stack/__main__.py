@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from types import FrameType
 
 from local_stack.stack import LocalStack, StackConfig, narrate
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Metrics are off locally, so Powertools never flushes dimensions and warns on every reuse; nothing to act on.
+    warnings.filterwarnings("ignore", message="Dimension .* has already been added")
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
     parser.add_argument("--no-demo", action="store_true", help="do not make demo changes in the simulators")
     args = parser.parse_args(argv)

@@ -83,9 +83,9 @@ class LocalStack:
         import logging
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log drowns the narration
-        from moto.server import ThreadedMotoServer
+        from local_stack.moto_server import LocalMotoServer
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.config.moto_port, verbose=False)
+        self.moto = LocalMotoServer(ip_address="127.0.0.1", port=self.config.moto_port, verbose=False)
         self.moto.start()
         endpoint = f"http://127.0.0.1:{self.config.moto_port}"
         os.environ.update(
@@ -236,9 +236,9 @@ class LocalStack:
 
     def _demo_online_order(self, rng: random.Random) -> None:
         assert self.ecom is not None
-        variants = self.ecom.variants()
+        variants = [v for v in self.ecom.variants() if v.get("stockLevel", 0) > 0]
         if not variants:
-            narrate("demo | no products in eCom yet, so no online order this round")
+            narrate("demo | nothing in stock online yet, so no online order this round")
             return
         variant = rng.choice(variants)
         narrate(f"demo | online order for 1 x {variant.get('sku')}")

@@ -214,6 +214,12 @@ def _typed(body: Mapping[str, Any], schema: Mapping[str, Any], what: str) -> dic
     return dict(body)
 
 
+def _changes(fields: Mapping[str, Any]) -> str:
+    """A short account of a write for the narration (long texts elided)."""
+    shown = [f"{k}={v!r}" if len(repr(v)) <= 30 else f"{k}=..." for k, v in fields.items()]
+    return ", ".join(shown[:6]) + (f" (+{len(shown) - 6} more)" if len(shown) > 6 else "")
+
+
 def _excl(incl: float) -> float:
     return round(incl / (1 + TAX_RATE), 4)
 
@@ -587,6 +593,7 @@ class EcomSimulator(VendorSimulator):
             },
         )
         self._emit("products", "created", product)
+        self.narrate(f"product {product['id']} {product['title']!r} created ({product['visibility']})")
         return product
 
     def _check_brand(self, fields: Mapping[str, Any]) -> None:
@@ -658,6 +665,7 @@ class EcomSimulator(VendorSimulator):
         )
         self._set_default(variant)
         self._emit("variants", "created", variant)
+        self.narrate(f"variant {variant['sku'] or variant['id']} created in product {product_id}")
         return variant
 
     def _check_variant_image(self, fields: Mapping[str, Any], product_id: int) -> None:
@@ -685,6 +693,7 @@ class EcomSimulator(VendorSimulator):
         self._touch(variant, fields)
         self._set_default(variant)
         self._emit("variants", "updated", variant)
+        self.narrate(f"variant {variant['sku'] or variant['id']} updated: {_changes(fields)}")
         return variant
 
     def _create_image(self, product: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
@@ -1104,6 +1113,7 @@ class EcomSimulator(VendorSimulator):
         self._check_brand(fields)
         self._touch(product, fields)
         self._emit("products", "updated", product)
+        self.narrate(f"product {product['id']} {product['title']!r} updated: {_changes(fields)}")
         return product
 
     def _delete_product(self, request: Request, lang: str) -> Response:
@@ -1113,6 +1123,7 @@ class EcomSimulator(VendorSimulator):
                 del self.tables[table][row["id"]]
         del self.tables["products"][product["id"]]
         self._emit("products", "deleted", product)
+        self.narrate(f"product {product['id']} {product['title']!r} deleted")
         return Response(204)
 
     def _image(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1153,6 +1164,7 @@ class EcomSimulator(VendorSimulator):
         variant = self._row("variants", request.params["id"])
         del self.tables["variants"][variant["id"]]
         self._emit("variants", "deleted", variant)
+        self.narrate(f"variant {variant['sku'] or variant['id']} deleted")
         return Response(204)
 
     def _update_order_route(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
