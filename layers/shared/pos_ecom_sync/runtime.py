@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.state.budget import DynamoRateBudget
 
 
 @lru_cache(maxsize=1)
@@ -69,40 +70,40 @@ def change_poller() -> ChangePoller:
     )
 
 
-def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
+def _shared_budget(connection: Connection, api: str, reserve_share: float) -> DynamoRateBudget:
+    """The connection's budget for `api`, shared through DynamoDB with every concurrent invocation."""
     from pos_ecom_sync.state.budget import DynamoRateBudget
 
-    secrets = secrets_reader().get(connection.connection_id)
-    budget = DynamoRateBudget(
+    return DynamoRateBudget(
         get_settings().TABLE_NAME,
         connection.connection_id,
-        "xseries",
+        api,
         client=_dynamodb_client(),
         reserve_share=reserve_share,
     )
+
+
+def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
+    from pos_ecom_sync.connectors.xseries import XSeriesClient
+
+    secrets = secrets_reader().get(connection.connection_id)
     return XSeriesClient(
-        connection.pos_base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=max_wait_s
+        connection.pos_base_url,
+        secrets.pos_access_token.get_secret_value(),
+        _shared_budget(connection, "xseries", reserve_share),
+        max_wait_s=max_wait_s,
     )
 
 
 def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> EcomClient:
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.state.budget import DynamoRateBudget
 
     secrets = secrets_reader().get(connection.connection_id)
-    budget = DynamoRateBudget(
-        get_settings().TABLE_NAME,
-        connection.connection_id,
-        "ecom",
-        client=_dynamodb_client(),
-        reserve_share=reserve_share,
-    )
     return EcomClient(
         connection.ecom_base_url,
         secrets.ecom_api_key.get_secret_value(),
         secrets.ecom_api_secret.get_secret_value(),
-        budget,
+        _shared_budget(connection, "ecom", reserve_share),
         language=connection.ecom_language,
         max_wait_s=max_wait_s,
     )
