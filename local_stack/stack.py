@@ -209,7 +209,7 @@ class LocalStack:
         """Make the kind of changes a retailer makes, so the flow is visible."""
         assert self.pos is not None and self.ecom is not None
         rng = random.Random(7)
-        actions = [self._demo_stock_change, self._demo_product_edit, self._demo_online_order]
+        actions = [self._demo_stock_change, self._demo_product_edit, self._demo_online_order, self._demo_outlets]
         step = 0
         while not self.stopping.wait(self.config.demo_every_seconds):
             try:
@@ -226,6 +226,60 @@ class LocalStack:
         level = rng.randint(0, 20)
         narrate(f"demo | POS stock of {variant['sku']} at outlet {outlet[:8]} set to {level}")
         self.pos.set_inventory(variant["id"], outlet, level)
+        watch = (f"eCom stock of {variant['sku']}", [variant["id"]], time.time())
+        threading.Thread(target=self._narrate_stock_arrival, args=watch, daemon=True).start()
+
+    def _demo_outlets(self, rng: random.Random) -> None:
+        """The operator disconnects the second outlet (or connects it back), as `pos-ecom-sync connections
+        set-outlets` does: totals are recomputed in queued chunks; its pickup method is disabled (for good)."""
+        from pos_ecom_sync.queues import ChangePublisher
+        from pos_ecom_sync.state.store import SyncStore
+        from pos_ecom_sync.stock.sync import request_outlet_change
+
+        assert self.pos is not None and self.ecom is not None
+        store = SyncStore(os.environ["TABLE_NAME"], resource=self.session.resource("dynamodb"))
+        connection = store.get_connection(DEMO_CONNECTION_ID)
+        assert connection is not None
+        names = {o["id"]: o["name"] for o in self.pos.outlets()}
+        primary = connection.primary_outlet_id or next(iter(names))
+        other = next(o for o in names if o != primary)
+        if not any(m.get("posOutletId") == other for m in self.ecom.shipping_methods()):
+            self.ecom.add_shipping_method(f"Pickup at {names[other]}", is_pickup=True, pos_outlet_id=other)
+        disconnect = other in connection.connected_outlet_ids
+        wanted = [o for o in names if o != other] if disconnect else list(names)
+        narrate(f"demo | operator {'disconnects' if disconnect else 'reconnects'} outlet {names[other]} (eCom stock)")
+        queues = self.session.client("sqs")
+        publisher = ChangePublisher(lambda concern: os.environ[f"{concern.upper()}_QUEUE_URL"], client=queues)
+        request_outlet_change(store, publisher, DEMO_CONNECTION_ID, wanted, primary)
+        variants = [p["id"] for p in self.pos.products() if p.get("variant_parent_id")]
+        watch = (f"eCom totals over {len(variants)} variants", variants, time.time(), wanted)
+        threading.Thread(target=self._narrate_stock_arrival, args=watch, daemon=True).start()
+
+    def _narrate_stock_arrival(
+        self, what: str, product_ids: list[str], since: float, outlets: list[str] | None = None, timeout_s: float = 120
+    ) -> None:
+        """Watch eCom until these variants show their POS totals (sum over connected outlets), then say so."""
+        assert self.pos is not None and self.ecom is not None
+        pos, ecom = self.pos, self.ecom
+        if outlets is None:
+            from pos_ecom_sync.state.store import SyncStore
+
+            store = SyncStore(os.environ["TABLE_NAME"], resource=self.session.resource("dynamodb"))
+            connection = store.get_connection(DEMO_CONNECTION_ID)
+            outlets = connection.connected_outlet_ids if connection else []
+        skus = {p["id"]: p["sku"] for p in pos.products() if p["id"] in product_ids}
+        while not self.stopping.wait(0.5):
+            online = {v.get("sku"): v.get("stockLevel") for v in ecom.variants()}
+            wanted = {pid: sum(max(0, pos.level(pid, o)) for o in outlets) for pid in skus}
+            pending = [pid for pid, total in wanted.items() if online.get(skus[pid]) != total]
+            if not pending:
+                methods = ", ".join(f"{m['title']} {'on' if m['isActive'] else 'off'}" for m in ecom.shipping_methods())
+                shown = f"{next(iter(wanted.values()))}" if len(wanted) == 1 else "their POS totals"
+                narrate(f"eCom | {what} now {shown}, {time.time() - since:.1f}s after the change (shipping: {methods})")
+                return
+            if time.time() > since + timeout_s:
+                narrate(f"eCom | ! {what}: {len(pending)} still differ from the POS after {timeout_s:.0f}s (see logs)")
+                return
 
     def _demo_product_edit(self, rng: random.Random) -> None:
         assert self.pos is not None
@@ -241,8 +295,39 @@ class LocalStack:
             narrate("demo | nothing in stock online yet, so no online order this round")
             return
         variant = rng.choice(variants)
-        narrate(f"demo | online order for 1 x {variant.get('sku')}")
-        self.ecom.place_order(lines=[{"variant_id": variant["id"], "quantity": 1}], email="mira.okafor@example.com")
+        email = rng.choice(["mira.okafor@example.com", "ana.silva@example.com", "tom.baker@example.com"])
+        narrate(f"demo | online order for 1 x {variant.get('sku')} by {email}")
+        order = self.ecom.place_order(lines=[{"variant_id": variant["id"], "quantity": 1}], email=email)
+        threading.Thread(target=self._narrate_order_arrival, args=(order, time.time()), daemon=True).start()
+
+    def _narrate_order_arrival(self, order: dict[str, Any], placed_at: float, timeout_s: float = 120.0) -> None:
+        """Watch the POS until the order's sale appears (source_id ecom-<id>), then tell what arrived."""
+        assert self.pos is not None
+        deadline = time.time() + timeout_s
+        while not self.stopping.wait(0.5):
+            sale = next((s for s in self.pos.sales() if s.get("source_id") == f"ecom-{order['id']}"), None)
+            if sale is None:
+                if time.time() > deadline:
+                    narrate(f"POS  | ! order {order['number']} has no POS sale after {timeout_s:.0f}s (held? see logs)")
+                    return
+                continue
+            outlets = {o["id"]: o["name"] for o in self.pos.outlets()}
+            customer = next((c for c in self.pos.customers() if c["id"] == sale.get("customer_id")), None)
+            who = "no customer"
+            if customer:
+                new = datetime.fromisoformat(customer["created_at"]).timestamp() >= placed_at - 1
+                who = f"customer {customer['name']} ({'created' if new else 'matched by email'})"
+            paid = ", ".join(f"{p['name']} {p['amount']:.2f}" for p in sale.get("payments", [])) or "unpaid"
+            fulfillments = ", ".join(
+                f"{outlets.get(f['outlet_id'], f['outlet_id'][:8])} {f['status']}"
+                for f in self.pos.fulfillments(sale["id"])
+            )
+            took = time.time() - placed_at
+            narrate(
+                f"POS  | online order {order['number']} arrived in {took:.1f}s as sale {sale['invoice_number']} "
+                f"({sale['status']}, {paid}) for {who}; fulfillment(s): {fulfillments or 'none'}"
+            )
+            return
 
     def _narrate_queue_depths(self) -> None:
         sqs = self.session.client("sqs")

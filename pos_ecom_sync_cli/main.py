@@ -218,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     set_secrets.add_argument("connection_id")
     set_secrets.add_argument("--secrets-file")
     set_secrets.set_defaults(run=cmd_set_secrets)
+
+    from pos_ecom_sync_cli.stock import add_outlet_commands  # imports main's CliError: added once main is loaded
+
+    add_outlet_commands(connections)
+
+    from pos_ecom_sync_cli.orders import add_orders_commands  # imports main's CliError: added once main is loaded
+
+    add_orders_commands(groups)
     return parser
 
 

@@ -1138,10 +1138,12 @@ class XSeriesSimulator(VendorSimulator):
         size = int_param(q, "page_size", 1000, minimum=1) or 1000
         offset = int_param(q, "offset", 0) or 0
         filters = {k: v for k, v in q.items() if k not in ("page_size", "offset", "order_by", "order_direction")}
+        code = filters.pop("product_code", None)  # products: any of `product_codes` (EAN, UPC...) equals it
         matches = [
             r
             for r in self.tables[table].live()
             if all(str(r.get(k) if r.get(k) is not None else "").lower() == v.lower() for k, v in filters.items())
+            and (code is None or any(c.get("code") == code for c in r.get("product_codes") or []))
         ]
         return Response(200, {"data": [dict(r) for r in matches[offset : offset + size]]})
 

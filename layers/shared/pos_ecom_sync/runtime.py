@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.orders.importer import OrderImporter, ReferenceCache
     from pos_ecom_sync.state.budget import DynamoRateBudget
+    from pos_ecom_sync.state.order_store import OrderStore
 
 
 @lru_cache(maxsize=1)
@@ -145,9 +147,79 @@ def catalog_sync(connection: Connection) -> CatalogSync:
     )
 
 
+@lru_cache(maxsize=1)
+def _events_client() -> Any:
+    return boto3.client("events")
+
+
+@lru_cache(maxsize=1)
+def order_reference_cache() -> ReferenceCache:
+    """POS registers and payment types, eCom shipping methods: read once per cold start and connection (5 min)."""
+    from pos_ecom_sync.orders.importer import ReferenceCache
+
+    return ReferenceCache()
+
+
+def order_store() -> OrderStore:
+    from pos_ecom_sync.state.order_store import OrderStore
+
+    return OrderStore(get_settings().TABLE_NAME, client=_dynamodb_client())
+
+
+def order_importer(connection: Connection) -> OrderImporter:
+    """An order worker for `connection`: orders go first, so its calls leave nothing in reserve."""
+    from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
+
+    settings = get_settings()
+    wait = settings.WORKER_MAX_RATE_WAIT_SECONDS
+    bus = settings.ORDER_EVENTS_BUS_NAME
+    return OrderImporter(
+        connection,
+        pos_client(connection, max_wait_s=wait),
+        ecom_client(connection, max_wait_s=wait),
+        order_store(),
+        sync_store(),
+        notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
+        reference=order_reference_cache(),
+    )
+
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.state.stock_store import StockStore
+    from pos_ecom_sync.stock.sync import StockSync
+
+
+def stock_store() -> StockStore:
+    """The stock state store; cached alongside `sync_store()`, so `reset()` replaces both."""
+    return _stock_store_beside(sync_store())
+
+
+@lru_cache(maxsize=1)
+def _stock_store_beside(store: SyncStore) -> StockStore:
+    from pos_ecom_sync.state.stock_store import StockStore
+
+    return StockStore(get_settings().TABLE_NAME, resource=boto3.resource("dynamodb"))
+
+
+def stock_sync(connection: Connection) -> StockSync:
+    """A stock worker for `connection`: stock writes go first, so its calls hold nothing in reserve."""
+    from pos_ecom_sync.stock.sync import StockSync
+
+    wait = get_settings().WORKER_MAX_RATE_WAIT_SECONDS
+    return StockSync(
+        connection,
+        pos_client(connection, max_wait_s=wait),
+        ecom_client(connection, max_wait_s=wait, reserve_share=0.0),
+        stock_store(),
+        sync_store(),
+        change_publisher(),
+    )
+
+
 def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
-    cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher)
+    cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
+    order_reference_cache.cache_clear()
     for cached in (*cached_services, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

@@ -32,8 +32,9 @@ class RuntimeSettings(BaseModel):
     POLL_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 200
     POLL_ECOM_OVERLAP_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 120
     POLL_SAFETY_MARGIN_MS: Annotated[int, Field(ge=1000)] = 15_000
-    # The product feed stops queueing while this many product changes wait (initial import backpressure).
-    POLL_MAX_PRODUCTS_BACKLOG: Annotated[int, Field(ge=10)] = 2_000
+    # The product feed stops queueing while this many product changes wait (initial import backpressure). Kept
+    # near what the catalog's eCom budget clears in a few windows, so a queued change is rarely throttled twice.
+    POLL_MAX_PRODUCTS_BACKLOG: Annotated[int, Field(ge=10)] = 500
     # How long a webhook delivery id is remembered (X-Series retries for 48 h).
     WEBHOOK_DEDUP_TTL_SECONDS: Annotated[int, Field(ge=60)] = 48 * 3600
     SECRETS_MAX_AGE_SECONDS: Annotated[int, Field(ge=0)] = 300
@@ -43,6 +44,8 @@ class RuntimeSettings(BaseModel):
     CATALOG_RATE_RESERVE_SHARE: Annotated[float, Field(ge=0, lt=1)] = 0.3
     # How long a worker waits in-process for a rate slot before delaying the message instead.
     WORKER_MAX_RATE_WAIT_SECONDS: Annotated[float, Field(ge=0, le=300)] = 20.0
+    # order_import only: the EventBridge bus new-fulfillment notifications go to ("default" is the account's bus).
+    ORDER_EVENTS_BUS_NAME: str | None = None
 
     def queue_url(self, concern: str) -> str:
         urls = {

@@ -132,6 +132,8 @@ class CatalogSync:
         self.clock = clock
         self._brands = _NamedRefs(ecom.list_brands, ecom.create_brand)
         self._categories = _NamedRefs(ecom.list_categories, ecom.create_category)
+        # eCom product id -> its variants as listed (and since changed) during this worker's life.
+        self._siblings: dict[int, list[JsonObject]] = {}
 
     # -- entry point ----------------------------------------------------------------------------------
 
@@ -194,7 +196,9 @@ class CatalogSync:
             case CreateProduct():
                 product_id, created = self._find_or_create_product(action, stored)
                 self._write_product(product_id, action.payload, created=created)
-                return product_id, self._replace_images(product_id, action.image_urls)
+                if created:
+                    self._siblings[product_id] = []  # a product this call created has no variants or images yet
+                return product_id, self._replace_images(product_id, action.image_urls, known_empty=created)
             case UpdateProduct():
                 self._write_product(action.ecom_id, action.payload, created=False)
             case ReplaceProductImages():
@@ -242,15 +246,17 @@ class CatalogSync:
             cid, family_key, stored, stored.state.model_copy(update={"ecom_images": images})
         )
 
-    def _replace_images(self, product_id: int, urls: tuple[str, ...]) -> dict[str, int]:
+    def _replace_images(self, product_id: int, urls: tuple[str, ...], *, known_empty: bool = False) -> dict[str, int]:
         """Make the product's images exactly `urls`, in order; returns POS URL -> new eCom image id."""
-        for image in self.ecom.list_product_images(product_id):
+        for image in [] if known_empty else self.ecom.list_product_images(product_id):
             self.ecom.delete_product_image(product_id, int(image["id"]))
         return {url: int(self.ecom.create_product_image(product_id, url)["id"]) for url in urls}
 
     def _find_or_create_product(self, action: CreateProduct, stored: StoredCatalogState) -> tuple[int, bool]:
         """The product's eCom id, and whether this call created it (a found one may hold older content)."""
-        for sku in action.lookup_skus:
+        # Variants are created in family order and each is recorded before the next, so if an earlier attempt
+        # created any variant, it created the first: one lookup finds a half-made product (or a merchant's own).
+        for sku in action.lookup_skus[:1]:
             for variant in self.ecom.list_variants(sku=sku):
                 product_id = _ref_id(variant.get("product"))
                 if product_id is not None:
@@ -276,8 +282,8 @@ class CatalogSync:
             self.ecom.update_product(product_id, self._product_body(payload))
         if payload.category:
             category_id = self._categories.id_of(payload.category)
-            linked = {_ref_id(link.get("category")) for link in self.ecom.list_category_links(product_id)}
-            if category_id not in linked:
+            links = [] if created else self.ecom.list_category_links(product_id)
+            if category_id not in {_ref_id(link.get("category")) for link in links}:
                 # Other links stay: the merchant may file the product under eCom-only categories too.
                 self.ecom.link_category(product_id, category_id)
 
@@ -289,7 +295,10 @@ class CatalogSync:
         return body
 
     def _find_or_create_variant(self, product_id: int, action: CreateVariant, images: dict[str, int]) -> int:
-        siblings = self.ecom.list_variants(product_id=product_id)
+        # One listing per product per sync: the family's other new variants reuse it (and extend it below).
+        if product_id not in self._siblings:
+            self._siblings[product_id] = self.ecom.list_variants(product_id=product_id)
+        siblings = self._siblings[product_id]
         body = self._variant_body(action, images)
         mine = next((v for v in siblings if action.payload.sku and v.get("sku") == action.payload.sku), None)
         blank = next((v for v in siblings if _is_blank_default(v)), None)
@@ -297,7 +306,10 @@ class CatalogSync:
         if adopt is not None:
             try:
                 self.ecom.update_variant(int(adopt["id"]), body)
+                siblings[siblings.index(adopt)] = {**adopt, **body}  # no longer a blank default
                 return int(adopt["id"])
             except NotFound:
-                pass  # deleted in eCom meanwhile: create it below
-        return int(self.ecom.create_variant({**body, "product": product_id})["id"])
+                siblings.remove(adopt)  # deleted in eCom meanwhile: create it below
+        created = self.ecom.create_variant({**body, "product": product_id})
+        siblings.append(created)
+        return int(created["id"])

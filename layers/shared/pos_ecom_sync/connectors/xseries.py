@@ -150,6 +150,16 @@ class XSeriesClient:
         body = self.http.json("GET", "/api/2.0/products", params={"sku": sku})
         return [row for row in _rows(body) if row.get("sku") == sku]
 
+    def find_products_by_code(self, code: str) -> list[JsonObject]:
+        """Live products carrying `code` among their `product_codes` (EAN, UPC...). [I] the search filter name
+        `product_code` is ours (the simulator's); the rows are filtered again here."""
+        body = self.http.json("GET", "/api/2.0/search", params={"type": "products", "product_code": code})
+        return [
+            row
+            for row in _rows(body)
+            if any(str(c.get("code")) == code for c in row.get("product_codes") or [] if isinstance(c, dict))
+        ]
+
     def list_family(self, family_id: str) -> list[JsonObject]:
         """Every row of a family (parent and variants), deleted rows included so a removal carries its version.
 
@@ -173,11 +183,14 @@ class XSeriesClient:
         wanted = email.strip().lower()
         return [row for row in _rows(body) if str(row.get("email") or "").strip().lower() == wanted]
 
-    def create_customer(self, first_name: str, last_name: str, email: str) -> JsonObject:
-        body = self.http.json(
-            "POST", "/api/2.0/customers", json={"first_name": first_name, "last_name": last_name, "email": email}
-        )
-        return _object(body)
+    def create_customer(
+        self, first_name: str, last_name: str, email: str, customer_code: str | None = None
+    ) -> JsonObject:
+        """Never retried once sent (a POST): order import creates customers under its email-index lock."""
+        fields = {"first_name": first_name, "last_name": last_name, "email": email}
+        if customer_code:
+            fields["customer_code"] = customer_code
+        return _object(self.http.json("POST", "/api/2.0/customers", json=fields))
 
     # -- sales ----------------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from pos_ecom_sync.models.orders import PaymentMethodSetting
+
 ConnectionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 # Plan presets (seed 000): variants count as products. "unlimited" holds at 70,000 until an operator lifts it.
@@ -36,8 +38,11 @@ class Connection(BaseModel):
     product_cap: Annotated[int, Field(ge=0)] | None = None
     delete_policy: Literal["delete", "hide"] = "delete"
     notifications_enabled: bool = True
-    # eCom payment title -> {"mode": "integrated"|"unpaid", "payment_type_id": ...}; filled by order import.
-    payment_methods: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # eCom payment title -> how it arrives in the POS (orders.payments: overrides DEFAULT_PAYMENT_METHODS by title).
+    # Stored as {"mode": "integrated"|"unpaid", "payment_type_id"|"payment_type_name": ...}, as before.
+    payment_methods: dict[str, PaymentMethodSetting] = Field(default_factory=dict)
+    # The POS product imported orders carry their shipping charge on (one line); None: the charge goes in the note.
+    shipping_product_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

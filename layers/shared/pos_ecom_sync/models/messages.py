@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict
 from pos_ecom_sync.models.connection import ConnectionId
 
 Source = Literal["pos", "ecom"]
-Entity = Literal["product", "inventory", "sale", "order", "variant", "shipment"]
+Entity = Literal["product", "inventory", "sale", "order", "variant", "shipment", "outlets"]
+# "outlets": an operator changed the connected outlets (via "operator"), and the stock recomputation chunks it
+# queues; both travel on the stock queue in one message group per connection (see stock/sync.py).
 Concern = Literal["products", "stock", "orders", "statuses"]
 Via = Literal["webhook", "poll", "reconcile", "import", "operator"]
 

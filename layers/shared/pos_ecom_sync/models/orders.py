@@ -67,6 +67,8 @@ class EcomOrder(BaseModel):
     payment_title: str | None = Field(default=None, alias="paymentTitle")
     shipment_status: str | None = Field(default=None, alias="shipmentStatus")
     shipment_title: str | None = Field(default=None, alias="shipmentTitle")
+    # The shipping method's id (eCom sends it as a string); routing looks up the outlet the method is tied to.
+    shipment_id: int | str | None = Field(default=None, alias="shipmentId")
     shipment_is_pickup: bool = Field(default=False, alias="shipmentIsPickup")
     # Shipping charged on the order (tax incl./excl.); 0 for pickups and free shipping.
     shipment_price_incl: float = Field(default=0.0, alias="shipmentPriceIncl")
@@ -79,6 +81,12 @@ class EcomOrder(BaseModel):
     comment: str | None = None
     updated_at: str = Field(alias="updatedAt")
     created_at: str | None = Field(default=None, alias="createdAt")
+
+    @property
+    def shipping_method_id(self) -> int | None:
+        """The shipping method as an id, or None (no method, or not a number)."""
+        value = str(self.shipment_id or "").strip()
+        return int(value) if value.isdigit() else None
 
 
 class PosCustomer(BaseModel):

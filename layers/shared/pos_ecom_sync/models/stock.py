@@ -69,6 +69,16 @@ class WriteClaim(BaseModel):
     claimed_at: float
 
 
+class EcomEcho(BaseModel):
+    """A write of ours as eCom stamped it: its variants/updated webhook, arriving later, is recognised as ours."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: int
+    # eCom's `updatedAt` of the variant, as the PUT answered it.
+    updated_at: str
+
+
 class VariantStockState(BaseModel):
     """What the state store keeps per POS variant (X-Series: every variant is its own product row).
 
@@ -87,6 +97,8 @@ class VariantStockState(BaseModel):
     # Writes claimed and not finished (in flight, failed or their worker died): while any is held, every decision
     # writes, since one of them may still land over a newer total.
     claims: tuple[WriteClaim, ...] = ()
+    # Our last few confirmed writes as eCom stamped them: the webhook each one echoes back is not a manual edit.
+    echoes: tuple[EcomEcho, ...] = ()
     revision: Annotated[int, Field(ge=0)] = 0
 
 
@@ -169,3 +181,5 @@ class RecomputeJob(BaseModel):
     # Last POS variant id handled (exclusive start of the next chunk); None: from the beginning.
     after: str | None = None
     chunk_size: Annotated[int, Field(ge=1, le=500)] = 50
+    # Names one run of the job: its chunk messages are de-duplicated per run, never across runs.
+    job_id: str = ""

@@ -40,3 +40,37 @@ def pos_variant_link_sk(pos_product_id: str) -> str:
 def ecom_variant_link_sk(ecom_variant_id: int) -> str:
     """eCom variant id -> our POS variant id (eCom webhooks and order lines name eCom ids)."""
     return f"LINK#ecom#{ecom_variant_id}"
+
+
+# -- stock (state/stock_store.py) -------------------------------------------------------------------------------
+
+
+def stock_sk(pos_product_id: str) -> str:
+    """Stock state of one POS variant: per-outlet levels, what eCom holds, claimed writes."""
+    return f"STOCK#v#{pos_product_id}"
+
+
+# The outlets (and primary) the stock worker last applied: the next outlet change is planned against them.
+STOCK_OUTLETS_SK = "STOCK#OUTLETS"
+
+
+# -- orders (state/order_store.py) ------------------------------------------------------------------------------
+
+
+def order_sk(ecom_order_id: int) -> str:
+    """The order ledger: one item per eCom order (intent, lease, outcome: held or imported with its sale)."""
+    return f"ORDER#{ecom_order_id}"
+
+
+HELD_ORDER_PREFIX = "HELD#"
+
+
+def held_order_sk(ecom_order_id: int) -> str:
+    """Present while an order is held, so `orders held` is one query, not a scan of the whole ledger."""
+    return f"{HELD_ORDER_PREFIX}{ecom_order_id:012d}"
+
+
+def customer_email_sk(email_key: str) -> str:
+    """Customer email index (sha256 of the normalised email, never the address): the lock for creating a
+    customer and the POS customer id it produced."""
+    return f"EMAIL#{email_key}"

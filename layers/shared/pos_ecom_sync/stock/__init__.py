@@ -6,6 +6,7 @@ disconnecting outlets (shipping methods to disable, totals to recompute in bound
 """
 
 from pos_ecom_sync.models.stock import (
+    EcomEcho,
     InventoryChange,
     OutletLevel,
     RecomputeJob,
@@ -29,6 +30,7 @@ from pos_ecom_sync.stock.outlets import (
 )
 from pos_ecom_sync.stock.rules import (
     CLAIM_TTL_SECONDS,
+    ECHOES_KEPT,
     NoWrite,
     NoWriteReason,
     StockDecision,
@@ -44,8 +46,11 @@ from pos_ecom_sync.stock.rules import (
     ecom_level_from_message,
     finish_write,
     inventory_change_from_message,
+    is_own_echo,
     link_ecom_variant,
     record_ecom_level,
+    release_claim,
+    remember_echo,
     stock_write_decision,
     unknown_outlets,
 )
@@ -53,7 +58,9 @@ from pos_ecom_sync.stock.rules import (
 __all__ = [
     "CLAIM_TTL_SECONDS",
     "DEFAULT_CHUNK_SIZE",
+    "ECHOES_KEPT",
     "Chunk",
+    "EcomEcho",
     "InventoryChange",
     "NoWrite",
     "NoWriteReason",
@@ -78,6 +85,7 @@ __all__ = [
     "ecom_level_from_message",
     "finish_write",
     "inventory_change_from_message",
+    "is_own_echo",
     "is_superseded",
     "link_ecom_variant",
     "next_chunk",
@@ -85,6 +93,8 @@ __all__ = [
     "plan_recompute",
     "recompute_chunks",
     "record_ecom_level",
+    "release_claim",
+    "remember_echo",
     "start_recompute",
     "stock_write_decision",
     "totals_changed",

@@ -37,14 +37,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.stock import InventoryChange, OutletLevel, VariantStockState, WriteClaim, online_total
+from pos_ecom_sync.models.stock import (
+    EcomEcho,
+    InventoryChange,
+    OutletLevel,
+    VariantStockState,
+    WriteClaim,
+    online_total,
+)
 
 # Lambda's hard limit on an invocation: a claim this old belongs to a worker that is no longer running.
 CLAIM_TTL_SECONDS = 900.0
+# How many of our own writes are remembered to recognise their webhook echoes (a burst's writes are few).
+ECHOES_KEPT = 5
 
 WriteReason = Literal["total_changed", "ecom_differs", "unconfirmed_write"]
 NoWriteReason = Literal["not_linked", "no_outlet_connected", "needs_pos_read", "unchanged", "ecom_matches"]
@@ -233,6 +243,50 @@ def abandon_write(state: VariantStockState, claimed_revision: int) -> VariantSto
     """
     claims = tuple(claim for claim in state.claims if claim.revision != claimed_revision)
     return state.model_copy(update={"claims": claims, "last_written": None, "revision": state.revision + 1})
+
+
+def release_claim(state: VariantStockState, claimed_revision: int) -> VariantStockState:
+    """The PUT never left (the rate budget refused it before sending): drop the claim; eCom's level is untouched,
+    so what we knew of it (`last_written`) still holds.
+    """
+    claims = tuple(claim for claim in state.claims if claim.revision != claimed_revision)
+    return state.model_copy(update={"claims": claims, "revision": state.revision + 1})
+
+
+def remember_echo(state: VariantStockState, level: int, updated_at: str | None) -> VariantStockState:
+    """Keep our write as eCom stamped it (the `updatedAt` its PUT answered), so its webhook is known as ours.
+
+    Fold this into the save of `finish_write`; it makes no transition of its own (no revision step).
+    """
+    if not updated_at:
+        return state
+    echoes = (*state.echoes, EcomEcho(level=level, updated_at=updated_at))[-ECHOES_KEPT:]
+    return state.model_copy(update={"echoes": echoes})
+
+
+def is_own_echo(state: VariantStockState, level: int, updated_at: str | None) -> bool:
+    """Whether an eCom variant message shows nothing new: the echo of a write of ours (same level, same eCom
+    `updatedAt`), or a view eCom stamped before our latest write landed.
+
+    Webhooks arrive late: the echo of an older write of ours shows an older total, which is not a manual edit and
+    must not be "reverted" (that would cost a write and a new echo). A manual edit carries its own, later
+    `updatedAt` (eCom stamps whole seconds: an edit in the very second of our write is still taken for one).
+    """
+    if not updated_at or not state.echoes:
+        return False
+    if any(echo.level == level and echo.updated_at == updated_at for echo in state.echoes):
+        return True
+    seen = _instant(updated_at)
+    ours = [moment for moment in (_instant(echo.updated_at) for echo in state.echoes) if moment is not None]
+    return seen is not None and bool(ours) and seen < max(ours)
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def record_ecom_level(state: VariantStockState, level: int) -> tuple[VariantStockState, bool]:

@@ -1,0 +1,651 @@
+"""Order worker: one eCom order -> exactly one POS sale with its fulfillments, customer and payment (the I/O around
+the pure rules of this package).
+
+Steps, each safe to repeat after a crash at any point:
+1. Ledger first. An imported order costs one DynamoDB read and nothing else (the poller re-sweeps every order
+   that changes). Otherwise `claim_order` records the intent (with the deterministic `source_id`
+   "ecom-<order id>") and takes a lease before anything is written to the POS. An order another invocation holds
+   a live claim on is left to it (its own message settles the order, whatever happens to that invocation).
+2. If an earlier claim on the order ended neither held nor imported (its worker died or failed), the sale may
+   exist: look it up by `source_id` and adopt it instead of creating another. A first claim skips this lookup
+   (no sale can exist without an earlier claim), which saves a POS call on nearly every order.
+3. Re-read the order and its lines from eCom (the message is only a hint), match each line to a POS product
+   (variant link, then SKU, then EAN) and read its stock per outlet, which also proves the product still exists.
+   Any line that matches nothing, or a deleted product, holds the whole order with the reason: nothing is
+   written to the POS, the message is acknowledged (a held order never blocks others), and the order is listed
+   by `pos-ecom-sync orders held` until a retry (operator, or the poller seeing the order change) imports it.
+4. Route (ship-method outlet / one outlet in full / split), decide the payment, then match or create the
+   customer. Creating takes the email-index lock first, so two orders from a new email create one customer; a
+   crash after the create is healed by the next attempt's email search finding that customer.
+5. Create the sale through API 0.9 `register_sales` on the online register, then record it in the ledger
+   (conditional on still owning the lease). The lease (`LEASE_SECONDS`) outlives the function timeout, so an
+   expired claim always belongs to a dead worker and can never race a live create.
+6. One EventBridge event per new fulfillment (per outlet), when the connection has notifications on. Events are
+   at least once: a crash between sending and recording re-sends them; `event_id` lets consumers drop repeats.
+
+Choices: an order whose payment was cancelled before it was imported becomes a VOIDED sale (seed 004:
+Canceled <-> Voided): it shows in sales history, takes no stock and opens no fulfillment. A connection without
+`online_register_id` uses the POS's first register (as the registers list returns them), logged each time. A
+connection without connected outlets routes to that register's outlet.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.orders import (
+    EcomOrder,
+    EcomOrderLine,
+    FulfillmentPlan,
+    NewFulfillmentEvent,
+    NotifiedLine,
+    PosCustomer,
+)
+from pos_ecom_sync.orders.customers import CreateCustomer, CustomerMatch, NoCustomer, match_customer
+from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
+from pos_ecom_sync.orders.routing import LineDemand, route_order
+from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX, Hold, Unmatched, build_register_sale, match_lines
+from pos_ecom_sync.state.order_store import (
+    Claim,
+    CustomerBusy,
+    CustomerClaim,
+    CustomerKnown,
+    OrderBusy,
+    OrderRecord,
+)
+from pos_ecom_sync.state.store import VariantLink
+
+JsonObject = dict[str, Any]
+# An order's claim lasts this long: more than twice the worker's 60 s timeout, so a claim can only expire after
+# the worker holding it was stopped. SQS redelivers a dead worker's message after 360 s, past the lease.
+LEASE_SECONDS = 150.0
+# How long an order waits in-process for another order that is creating the same new customer.
+CUSTOMER_WAIT_SECONDS = 10.0
+CUSTOMER_POLL_SECONDS = 0.2
+Outcome = Literal["imported", "adopted", "already imported", "held", "in progress elsewhere"]
+
+
+# -- what the worker talks to ---------------------------------------------------------------------------------
+
+
+class PosOrders(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def find_sale_by_source_id(self, source_id: str) -> JsonObject | None: ...
+    def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
+    def search_customers(self, email: str) -> list[JsonObject]: ...
+    def create_customer(
+        self, first_name: str, last_name: str, email: str, customer_code: str | None = None
+    ) -> JsonObject: ...
+    def create_register_sale(self, sale: JsonObject) -> JsonObject: ...
+    def find_products_by_sku(self, sku: str) -> list[JsonObject]: ...
+    def find_products_by_code(self, code: str) -> list[JsonObject]: ...
+    def list_product_inventory(self, product_id: str) -> list[JsonObject]: ...
+    def list_payment_types(self) -> list[JsonObject]: ...
+    def list_registers(self) -> list[JsonObject]: ...
+
+
+class EcomOrders(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def get_order(self, order_id: int) -> JsonObject | None: ...
+    def list_order_products(self, order_id: int) -> list[JsonObject]: ...
+    def list_shipping_methods(self) -> list[JsonObject]: ...
+
+
+class OrderLedger(Protocol):
+    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
+    def claim_order(self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float) -> Claim: ...
+    def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord: ...
+    def complete_order(
+        self,
+        connection_id: str,
+        claim: Claim,
+        *,
+        number: str | None,
+        sale_id: str,
+        customer_id: str | None,
+        outlet_ids: tuple[str, ...],
+        adopted: bool,
+        notify: bool,
+    ) -> OrderRecord: ...
+    def release(self, connection_id: str, claim: Claim) -> None: ...
+    def mark_notified(self, connection_id: str, order_id: int) -> None: ...
+    def claim_customer(
+        self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float
+    ) -> CustomerClaim: ...
+    def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None: ...
+    def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None: ...
+
+
+class VariantLinks(Protocol):
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None: ...
+
+
+class FulfillmentNotifier(Protocol):
+    def publish(self, events: Sequence[NewFulfillmentEvent]) -> int: ...
+
+
+# -- notifications --------------------------------------------------------------------------------------------
+
+EVENT_SOURCE = "pos-ecom-sync.orders"
+EVENT_DETAIL_TYPE = "New fulfillment"
+PUT_EVENTS_LIMIT = 10
+
+
+def event_id(event: NewFulfillmentEvent) -> str:
+    """Stable per fulfillment, so a consumer can drop the repeat a crash-and-retry may send."""
+    return f"{event.connection_id}:{event.sale_id}:{event.outlet_id}"
+
+
+class EventBridgeNotifier:
+    """Sends new-fulfillment events to an EventBridge bus. Consumers filter on `detail.connection_id` and
+    `detail.outlet_id`, so only that outlet's staff are notified; no customer data is in the event."""
+
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client = client
+        self._bus = bus_name
+
+    def publish(self, events: Sequence[NewFulfillmentEvent]) -> int:
+        for start in range(0, len(events), PUT_EVENTS_LIMIT):
+            entries = [
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps({**event.model_dump(mode="json"), "event_id": event_id(event)}),
+                    "EventBusName": self._bus,
+                }
+                for event in events[start : start + PUT_EVENTS_LIMIT]
+            ]
+            try:
+                response = self._client.put_events(Entries=entries)
+            except Exception as exc:  # botocore errors: retried with the record
+                raise UpstreamUnavailable(f"eventbridge put_events failed: {exc}") from exc
+            if int(response.get("FailedEntryCount", 0)):
+                raise UpstreamUnavailable(f"eventbridge refused {response['FailedEntryCount']} event(s)")
+        return len(events)
+
+
+# -- reference data -------------------------------------------------------------------------------------------
+
+
+class ReferenceCache:
+    """Data that rarely changes (POS registers and payment types, eCom shipping methods), kept per cold start
+    for `ttl_s` so a steady stream of orders pays nothing for it."""
+
+    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, list[JsonObject]]] = {}
+
+    def get(self, key: str, load: Callable[[], list[JsonObject]]) -> list[JsonObject]:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        rows = load()
+        with self._lock:
+            self._entries[key] = (now + self._ttl_s, rows)
+        return rows
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+# -- the result -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderImportResult:
+    order_id: int
+    outcome: Outcome
+    number: str | None = None
+    sale_id: str | None = None
+    customer_id: str | None = None
+    customer: str = ""  # "matched", "matched (name differs)", "created", "created by another order", "none"
+    strategy: str = ""
+    outlet_ids: tuple[str, ...] = ()
+    payment: str = ""
+    held_reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    events_sent: int = 0
+    customers_created: int = 0
+    payment_needs_attention: bool = False
+    pos_calls: int = 0
+    ecom_calls: int = 0
+
+
+@dataclass
+class _Draft:
+    """What an attempt has learned so far (carried into the result)."""
+
+    order: EcomOrder
+    lines: list[EcomOrderLine]
+    register_id: str = ""
+    plan: FulfillmentPlan | None = None
+    payment: PaymentDecision | None = None
+    customer_id: str | None = None
+    customer: str = "none"
+    customers_created: int = 0
+
+
+class _Held(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _level(row: Mapping[str, Any]) -> int:
+    value = row.get("inventory_level", row.get("current_inventory_level"))
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _sellable(rows: Sequence[JsonObject]) -> list[str]:
+    """Ids of live products that can be on a sale line (a family parent cannot)."""
+    return sorted({str(r["id"]) for r in rows if r.get("id") and not r.get("has_variants") and not r.get("deleted_at")})
+
+
+# -- the worker -----------------------------------------------------------------------------------------------
+
+
+class OrderImporter:
+    """Imports orders of one connection (one instance per connection and invocation)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        pos: PosOrders,
+        ecom: EcomOrders,
+        ledger: OrderLedger,
+        links: VariantLinks,
+        *,
+        notifier: FulfillmentNotifier | None = None,
+        reference: ReferenceCache | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connection = connection
+        self.pos = pos
+        self.ecom = ecom
+        self.ledger = ledger
+        self.links = links
+        self.notifier = notifier
+        self.reference = reference or ReferenceCache()
+        self._sleep = sleep
+        self._clock = clock
+        self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
+
+    @property
+    def _cid(self) -> str:
+        return self.connection.connection_id
+
+    # -- entry point ----------------------------------------------------------------------------------
+
+    def import_order(self, order_id: int) -> OrderImportResult:
+        pos_before, ecom_before = self.pos.calls, self.ecom.calls
+        result = self._import(order_id)
+        result.pos_calls = self.pos.calls - pos_before
+        result.ecom_calls = self.ecom.calls - ecom_before
+        return result
+
+    def _import(self, order_id: int) -> OrderImportResult:
+        record = self.ledger.get_order(self._cid, order_id)
+        if record is not None and record.status == "imported":
+            return self._already_imported(record)
+        try:
+            claim = self.ledger.claim_order(
+                self._cid, order_id, source_id=f"{SOURCE_ID_PREFIX}{order_id}", lease_seconds=LEASE_SECONDS
+            )
+        except OrderBusy as busy:
+            # Another invocation holds a live claim (the same order by webhook and by sweep at once). Its own
+            # message settles the order: imported, held, retried if it fails, redelivered if it dies. This one
+            # has nothing left to do, and failing it would only count as an error.
+            return OrderImportResult(order_id, "in progress elsewhere", held_reason=busy.message)
+        except Conflict:  # imported between our read and our claim
+            record = self.ledger.get_order(self._cid, order_id)
+            if record is None or record.status != "imported":
+                raise
+            return self._already_imported(record)
+        try:
+            return self._import_claimed(claim)
+        except Exception:
+            # Failed attempt (vendor down, throttled, ...): free the order at once for the retry. A crash skips
+            # this, and then the lease expires before SQS hands the message out again.
+            self.ledger.release(self._cid, claim)
+            raise
+
+    def _already_imported(self, record: OrderRecord) -> OrderImportResult:
+        sent = 0
+        if record.notifications_pending and record.sale_id:
+            # The worker that imported it died before its events went out.
+            if self._notifications_on:
+                fulfillments = self.pos.list_fulfillments(record.sale_id)
+                events = self._events_from(record.sale_id, record.number or "", fulfillments)
+                sent = self._notify(record.order_id, events)
+            else:  # switched off since: these are not sent any more
+                self.ledger.mark_notified(self._cid, record.order_id)
+        return OrderImportResult(
+            record.order_id,
+            "already imported",
+            number=record.number,
+            sale_id=record.sale_id,
+            customer_id=record.customer_id,
+            outlet_ids=record.outlet_ids,
+            events_sent=sent,
+        )
+
+    def _import_claimed(self, claim: Claim) -> OrderImportResult:
+        if claim.may_have_created_a_sale:
+            existing = self.pos.find_sale_by_source_id(claim.source_id)
+            if existing is not None:
+                return self._adopt(claim, existing)
+        raw = self.ecom.get_order(claim.order_id)
+        if raw is None:
+            return self._hold(claim, None, f"eCom has no order {claim.order_id} (deleted, or not visible to this key)")
+        try:
+            order = EcomOrder.model_validate(raw)
+            lines = [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(claim.order_id)]
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise InvalidInput(f"eCom order {claim.order_id} cannot be read: {exc}") from exc
+        draft = _Draft(order, lines)
+        try:
+            self._prepare(draft)
+        except _Held as held:
+            return self._hold(claim, order.number, held.reason)
+        return self._create(claim, draft)
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    def _prepare(self, draft: _Draft) -> None:
+        """Everything that may hold the order, then the customer: no POS write happens before the order is known
+        to be importable."""
+        order, lines = draft.order, draft.lines
+        if not any(line.quantity_ordered > 0 for line in lines):
+            raise _Held(f"eCom order {order.number} has no line with a quantity")
+        matched = self._match(lines)
+        if isinstance(matched, Hold):
+            raise _Held(matched.reason)
+        stock = self._stock(matched, lines)
+        draft.register_id, connected, primary = self._register_and_outlets()
+        draft.plan = route_order(
+            matched,
+            stock=stock,
+            connected_outlets=connected,
+            primary_outlet=primary,
+            shipping_method_outlet=self._shipping_method_outlet(order),
+        )
+        draft.payment = self._payment(order)
+        self._customer(draft)
+
+    def _match(self, lines: Sequence[EcomOrderLine]) -> list[LineDemand] | Hold:
+        """Variant link first; only lines it does not resolve cost a POS lookup (SKU, then EAN)."""
+        variant_map: dict[int, str] = {}
+        by_sku: dict[str, list[str]] = {}
+        by_ean: dict[str, list[str]] = {}
+        for line in lines:
+            if line.quantity_ordered <= 0:
+                continue
+            variant_id = line.variant_id
+            if variant_id is not None:
+                link = self.links.variant_link(self._cid, ecom_variant_id=variant_id)
+                if link is not None:
+                    variant_map[variant_id] = link.pos_product_id
+                    continue
+            sku = (line.sku or "").strip()
+            if sku and sku not in by_sku:
+                by_sku[sku] = _sellable(self.pos.find_products_by_sku(sku))
+            if sku and len(by_sku[sku]) == 1:
+                continue
+            ean = (line.ean or "").strip()
+            if ean and ean not in by_ean:
+                by_ean[ean] = _sellable(self.pos.find_products_by_code(ean))
+        return match_lines(lines, variant_map=variant_map, by_sku=by_sku, by_ean=by_ean)
+
+    def _stock(self, demands: Sequence[LineDemand], lines: Sequence[EcomOrderLine]) -> dict[str, dict[str, int]]:
+        """Outlet -> POS product -> level. Reading it also proves each product still exists in the POS."""
+        stock: dict[str, dict[str, int]] = {}
+        gone: set[str] = set()
+        for product_id in dict.fromkeys(d.product_id for d in demands):
+            try:
+                rows = self.pos.list_product_inventory(product_id)
+            except NotFound:
+                gone.add(product_id)
+                continue
+            live = [row for row in rows if not row.get("deleted_at")]
+            if rows and not live:
+                gone.add(product_id)
+                continue
+            for row in live:
+                stock.setdefault(str(row.get("outlet_id")), {})[product_id] = _level(row)
+        if gone:
+            titles = {line.id: line.title for line in lines}
+            missing = tuple(
+                Unmatched(
+                    d.line_id, titles.get(d.line_id, f"line {d.line_id}"), f"POS product {d.product_id} is deleted"
+                )
+                for d in demands
+                if d.product_id in gone
+            )
+            raise _Held(Hold(unmatched=missing).reason)
+        return stock
+
+    def _register_and_outlets(self) -> tuple[str, list[str], str]:
+        """(online register, connected outlets, primary outlet). The registers list (cached) is read only when a
+        setting is missing: no register -> the POS's first one (reported in `notes`); no outlets -> the register's
+        outlet; no primary -> the register's outlet when connected, else the first connected outlet."""
+        register_id = self.connection.online_register_id
+        connected = list(self.connection.connected_outlet_ids)
+        primary = self.connection.primary_outlet_id
+        if register_id and connected and primary:
+            return register_id, connected, primary
+        registers = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|registers", self.pos.list_registers)
+        live = [r for r in registers if not r.get("deleted_at")]
+        register = next((r for r in live if str(r.get("id")) == register_id), None) if register_id else None
+        if register is None and not register_id:
+            if not live:
+                raise InvalidInput("the POS has no register for online sales (set the connection's register)")
+            register = live[0]
+            register_id = str(register["id"])
+            self.notes.append(f"no online register configured: using the POS's first register {register_id}")
+        register_outlet = str(register.get("outlet_id") or "") if register else ""
+        if not connected:
+            if not register_outlet:
+                raise InvalidInput("no connected outlet to route the order to (set the connection's outlets)")
+            connected = [register_outlet]
+        if not primary:
+            primary = register_outlet if register_outlet in connected else connected[0]
+        assert register_id is not None
+        return register_id, connected, primary
+
+    def _shipping_method_outlet(self, order: EcomOrder) -> str | None:
+        method_id = order.shipping_method_id
+        if method_id is None:
+            return None
+        methods = self.reference.get(
+            f"{self._cid}|{self.connection.ecom_base_url}|shipping_methods", self.ecom.list_shipping_methods
+        )
+        method = next((m for m in methods if m.get("id") == method_id), None)
+        outlet = method.get("posOutletId") if method else None
+        return str(outlet) if outlet else None
+
+    def _payment(self, order: EcomOrder) -> PaymentDecision:
+        mapping = self.connection.payment_methods
+        title = (order.payment_title or "").strip()
+        setting = setting_for(title, mapping) if title else None
+        needs_types = order.payment_status == "paid" and setting is not None and setting.mode == "integrated"
+        types = (
+            self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|payment_types", self.pos.list_payment_types)
+            if needs_types
+            else []
+        )
+        return payment_for(order, mapping, types)
+
+    def _customer(self, draft: _Draft) -> None:
+        order = draft.order
+        email = (order.email or "").strip()
+        candidates = [PosCustomer.model_validate(row) for row in self.pos.search_customers(email)] if email else []
+        decision = match_customer(email, order.firstname, order.lastname, candidates)
+        if isinstance(decision, NoCustomer):
+            draft.customer = f"none ({decision.reason})"
+            return
+        if isinstance(decision, CustomerMatch):
+            draft.customer_id = decision.customer_id
+            draft.customer = "matched (name differs, nothing overwritten)" if decision.name_differs else "matched"
+            return
+        assert isinstance(decision, CreateCustomer)
+        owner = f"order:{order.id}"
+        deadline = self._clock() + CUSTOMER_WAIT_SECONDS
+        while True:
+            claim = self.ledger.claim_customer(self._cid, decision.email_key, owner=owner, lease_seconds=LEASE_SECONDS)
+            if isinstance(claim, CustomerKnown):
+                draft.customer_id = claim.customer_id
+                draft.customer = "created by another order"
+                return
+            if not isinstance(claim, CustomerBusy):
+                break
+            if self._clock() >= deadline:
+                raise Conflict("another order is creating this customer; retried later")
+            self._sleep(CUSTOMER_POLL_SECONDS)
+        try:
+            created = self.pos.create_customer(
+                decision.first_name, decision.last_name, decision.email, customer_code=decision.customer_code
+            )
+        except Exception:
+            self.ledger.release_customer(self._cid, decision.email_key, owner=owner)
+            raise
+        customer_id = str(created["id"])
+        self.ledger.record_customer(self._cid, decision.email_key, owner=owner, customer_id=customer_id)
+        draft.customer_id = customer_id
+        draft.customer = "created"
+        draft.customers_created = 1
+
+    def _create(self, claim: Claim, draft: _Draft) -> OrderImportResult:
+        order, plan, payment = draft.order, draft.plan, draft.payment
+        assert plan is not None and payment is not None
+        sale = build_register_sale(
+            order,
+            draft.lines,
+            plan=plan,
+            payment=payment,
+            register_id=draft.register_id,
+            customer_id=draft.customer_id,
+            shipping_product_id=self.connection.shipping_product_id,
+        )
+        body = sale.body
+        cancelled = order.payment_status == "cancelled"
+        if cancelled:
+            body = {**body, "status": "VOIDED", "register_sale_payments": []}
+        created = self.pos.create_register_sale(body)
+        sale_id = str(created.get("id") or "")
+        if not sale_id:
+            raise UpstreamUnavailable(f"the POS created a sale for order {order.number} but returned no id")
+        outlets = () if cancelled else tuple(plan.outlet_ids)
+        notify = self._notifications_on and not cancelled
+        record = self.ledger.complete_order(
+            self._cid,
+            claim,
+            number=order.number,
+            sale_id=sale_id,
+            customer_id=draft.customer_id,
+            outlet_ids=outlets,
+            adopted=False,
+            notify=notify,
+        )
+        sent = self._notify(record.order_id, plan.notifications(self._cid, sale_id, order.number)) if notify else 0
+        return OrderImportResult(
+            claim.order_id,
+            "imported",
+            number=order.number,
+            sale_id=sale_id,
+            customer_id=draft.customer_id,
+            customer=draft.customer,
+            strategy="voided (payment cancelled in eCom)" if cancelled else plan.strategy,
+            outlet_ids=outlets,
+            payment=self._describe(payment),
+            warnings=[*sale.warnings, *self.notes],
+            events_sent=sent,
+            customers_created=draft.customers_created,
+            payment_needs_attention=isinstance(payment, LeaveUnpaid) and payment.needs_attention,
+        )
+
+    def _adopt(self, claim: Claim, sale: JsonObject) -> OrderImportResult:
+        """An earlier attempt created the sale and died before recording it: record it, create nothing."""
+        sale_id = str(sale["id"])
+        fulfillments = self.pos.list_fulfillments(sale_id)
+        number = claim.previous.number if claim.previous else None
+        outlets = tuple(dict.fromkeys(str(f.get("outlet_id")) for f in fulfillments))
+        notify = self._notifications_on and bool(fulfillments)
+        record = self.ledger.complete_order(
+            self._cid,
+            claim,
+            number=number,
+            sale_id=sale_id,
+            customer_id=str(sale.get("customer_id") or "") or None,
+            outlet_ids=outlets,
+            adopted=True,
+            notify=notify,
+        )
+        sent = self._notify(record.order_id, self._events_from(sale_id, number or "", fulfillments)) if notify else 0
+        return OrderImportResult(
+            claim.order_id,
+            "adopted",
+            number=number,
+            sale_id=sale_id,
+            customer_id=record.customer_id,
+            outlet_ids=outlets,
+            events_sent=sent,
+        )
+
+    def _hold(self, claim: Claim, number: str | None, reason: str) -> OrderImportResult:
+        self.ledger.hold_order(self._cid, claim, number=number, reason=reason)
+        return OrderImportResult(claim.order_id, "held", number=number, held_reason=reason)
+
+    # -- notifications ----------------------------------------------------------------------------------
+
+    @property
+    def _notifications_on(self) -> bool:
+        return self.connection.notifications_enabled and self.notifier is not None
+
+    def _notify(self, order_id: int, events: Sequence[NewFulfillmentEvent]) -> int:
+        if not self._notifications_on or self.notifier is None:
+            return 0
+        sent = self.notifier.publish(events) if events else 0
+        self.ledger.mark_notified(self._cid, order_id)
+        return sent
+
+    def _events_from(self, sale_id: str, number: str, fulfillments: Sequence[JsonObject]) -> list[NewFulfillmentEvent]:
+        return [
+            NewFulfillmentEvent(
+                connection_id=self._cid,
+                outlet_id=str(f.get("outlet_id")),
+                sale_id=sale_id,
+                order_number=number,
+                lines=[
+                    NotifiedLine(product_id=str(li.get("product_id")), quantity=int(li.get("quantity") or 0))
+                    for li in f.get("line_items") or []
+                ],
+            )
+            for f in fulfillments
+            if str(f.get("status", "NEW")).upper() == "NEW"
+        ]
+
+    @staticmethod
+    def _describe(payment: PaymentDecision) -> str:
+        if isinstance(payment, LeaveUnpaid):
+            return f"unpaid ({payment.reason})"
+        return f"paid on {payment.name}"

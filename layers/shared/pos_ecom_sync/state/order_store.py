@@ -1,0 +1,488 @@
+"""The order ledger, the held-order index and the customer email index: the only code touching DynamoDB for orders.
+
+Items, all in the connection's partition of the one sync table (keys in `state/keys.py`):
+- `ORDER#<eCom order id>`: the ledger. `importing` (an intent with a lease: the worker holding `attempt` may act
+  until `lease_until`), `held` (why, and since when) or `imported` (the POS sale, its customer and outlets, and
+  whether the new-fulfillment events went out). Created by the first claim, before any POS write.
+- `HELD#<eCom order id>`: present exactly while the order is held, written and removed in the same transaction as
+  the ledger item, so listing held orders is one query.
+- `EMAIL#<sha256 of the email>`: the lock two orders from one new email race for; the winner creates the POS
+  customer and records its id here, the loser then uses that id.
+
+Every transition is a conditional write: a claim only succeeds on a free, held or expired order; holding and
+completing only succeed for the claim that still owns the lease. A lost race is a `Conflict` (or `OrderBusy`),
+never a silent overwrite. DynamoDB errors become `UpstreamUnavailable` (retried), as in `SyncStore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
+from pos_ecom_sync.state import keys
+
+OrderStatus = Literal["importing", "held", "imported"]
+# A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
+# search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
+EMAIL_INDEX_TRUST_SECONDS = 3600
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class OrderBusy(Conflict):
+    """Another worker holds a live claim on the order; it finishes the import (or its lease expires)."""
+
+    def __init__(self, order_id: int, lease_until: float) -> None:
+        super().__init__(f"order {order_id} is being imported by another worker (lease until {lease_until:.0f})")
+        self.order_id = order_id
+        self.lease_until = lease_until
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One ledger item."""
+
+    order_id: int
+    status: OrderStatus
+    source_id: str
+    attempts: int = 0
+    attempt: str | None = None
+    lease_until: float = 0.0
+    number: str | None = None
+    held_reason: str | None = None
+    held_at: int | None = None
+    sale_id: str | None = None
+    customer_id: str | None = None
+    outlet_ids: tuple[str, ...] = ()
+    adopted: bool = False
+    # New-fulfillment events still to send (set at import when the connection has notifications on).
+    notifications_pending: bool = False
+    created_at: int | None = None
+    updated_at: int | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> OrderRecord:
+        data = _plain(item)
+
+        def optional_int(name: str) -> int | None:
+            return int(data[name]) if data.get(name) is not None else None
+
+        return cls(
+            order_id=int(data["order_id"]),
+            status=data["status"],
+            source_id=str(data.get("source_id", "")),
+            attempts=int(data.get("attempts", 0)),
+            attempt=data.get("attempt"),
+            lease_until=float(data.get("lease_until", 0)),
+            number=data.get("number"),
+            held_reason=data.get("held_reason"),
+            held_at=optional_int("held_at"),
+            sale_id=data.get("sale_id"),
+            customer_id=data.get("customer_id"),
+            outlet_ids=tuple(str(o) for o in data.get("outlet_ids", []) or []),
+            adopted=bool(data.get("adopted", False)),
+            notifications_pending=bool(data.get("notifications_pending", False)),
+            created_at=optional_int("created_at"),
+            updated_at=optional_int("updated_at"),
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This worker's right to act on an order until `lease_until`; `previous` is the ledger before the claim."""
+
+    order_id: int
+    source_id: str
+    attempt: str
+    lease_until: float
+    previous: OrderRecord | None
+
+    @property
+    def may_have_created_a_sale(self) -> bool:
+        """An earlier claim that ended neither held nor imported may have reached the POS: look before creating."""
+        return self.previous is not None and self.previous.status == "importing"
+
+
+@dataclass(frozen=True)
+class HeldOrder:
+    order_id: int
+    number: str | None
+    reason: str
+    held_at: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CustomerClaimed:
+    """This order may create the customer now."""
+
+
+@dataclass(frozen=True)
+class CustomerKnown:
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class CustomerBusy:
+    """Another order is creating this customer right now."""
+
+    lease_until: float
+
+
+CustomerClaim = CustomerClaimed | CustomerKnown | CustomerBusy
+
+
+class OrderStore:
+    def __init__(self, table_name: str, *, client: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self._table = table_name
+        self._client = client or boto3.client("dynamodb")
+        self._clock = clock
+
+    def _key(self, connection_id: str, sk: str) -> dict[str, Any]:
+        return _attrs({"pk": keys.connection_pk(connection_id), "sk": sk})
+
+    # -- the ledger ---------------------------------------------------------------------------------------
+
+    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=self._key(connection_id, keys.order_sk(order_id)), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get order", exc) from exc
+        return OrderRecord.from_item(item) if item else None
+
+    def claim_order(self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float) -> Claim:
+        """Record the intent to import (before any POS write) and take the lease.
+
+        Succeeds on an order never seen, a held one, or one whose earlier claim expired (its worker is gone: the
+        lease outlives the function timeout). An imported order raises `Conflict`; a live claim raises `OrderBusy`.
+        """
+        now = self._clock()
+        token = uuid.uuid4().hex
+        until = now + lease_seconds
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.order_sk(order_id)),
+                UpdateExpression=(
+                    "SET #s = :importing, attempt = :token, lease_until = :until, source_id = :source, "
+                    "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now) "
+                    "ADD attempts :one"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #s = :held OR (#s = :importing AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs(
+                    {
+                        ":importing": "importing",
+                        ":held": "held",
+                        ":token": token,
+                        ":until": int(until) + 1,
+                        ":source": source_id,
+                        ":oid": order_id,
+                        ":now": int(now),
+                        ":one": 1,
+                    }
+                ),
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _unavailable("claim order", exc) from exc
+            current = self.get_order(connection_id, order_id)
+            if current is not None and current.status == "imported":
+                raise Conflict(f"order {order_id} is already imported as sale {current.sale_id}") from exc
+            raise OrderBusy(order_id, current.lease_until if current else until) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("claim order", exc) from exc
+        old = response.get("Attributes")
+        return Claim(order_id, source_id, token, int(until) + 1, OrderRecord.from_item(old) if old else None)
+
+    def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord:
+        """Park the order with `reason` (nothing was written to the POS); it stays listed until imported."""
+        now = int(self._clock())
+        reason = reason[:2000]
+        update = {
+            "TableName": self._table,
+            "Key": self._key(connection_id, keys.order_sk(claim.order_id)),
+            "UpdateExpression": (
+                "SET #s = :held, held_reason = :reason, held_at = :now, lease_until = :zero, updated_at = :now"
+                + (", #n = :number" if number else "")
+            ),
+            "ConditionExpression": "attempt = :token AND #s = :importing",
+            "ExpressionAttributeNames": {"#s": "status", **({"#n": "number"} if number else {})},
+            "ExpressionAttributeValues": _attrs(
+                {
+                    ":held": "held",
+                    ":importing": "importing",
+                    ":reason": reason,
+                    ":now": now,
+                    ":zero": 0,
+                    ":token": claim.attempt,
+                    **({":number": number} if number else {}),
+                }
+            ),
+        }
+        attempts = (claim.previous.attempts if claim.previous else 0) + 1
+        held = {
+            **_plain(self._key(connection_id, keys.held_order_sk(claim.order_id))),
+            "order_id": claim.order_id,
+            "reason": reason,
+            "held_at": now,
+            "attempts": attempts,
+            **({"number": number} if number else {}),
+        }
+        self._transact("hold order", [{"Update": update}, {"Put": {"TableName": self._table, "Item": _attrs(held)}}])
+        record = self.get_order(connection_id, claim.order_id)
+        assert record is not None
+        return record
+
+    def complete_order(
+        self,
+        connection_id: str,
+        claim: Claim,
+        *,
+        number: str | None,
+        sale_id: str,
+        customer_id: str | None,
+        outlet_ids: tuple[str, ...],
+        adopted: bool,
+        notify: bool,
+    ) -> OrderRecord:
+        """The POS sale exists: record it (and drop the order from the held list) for the claim that owns it."""
+        now = int(self._clock())
+        values: dict[str, Any] = {
+            ":imported": "imported",
+            ":importing": "importing",
+            ":sale": sale_id,
+            ":outlets": list(outlet_ids),
+            ":adopted": adopted,
+            ":notify": notify,
+            ":now": now,
+            ":zero": 0,
+            ":token": claim.attempt,
+        }
+        sets = [
+            "#s = :imported",
+            "sale_id = :sale",
+            "outlet_ids = :outlets",
+            "adopted = :adopted",
+            "notifications_pending = :notify",
+            "imported_at = :now",
+            "updated_at = :now",
+            "lease_until = :zero",
+        ]
+        if customer_id:
+            sets.append("customer_id = :customer")
+            values[":customer"] = customer_id
+        if number:
+            sets.append("#n = :number")
+            values[":number"] = number
+        update = {
+            "TableName": self._table,
+            "Key": self._key(connection_id, keys.order_sk(claim.order_id)),
+            "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE held_reason",
+            "ConditionExpression": "attempt = :token AND #s = :importing",
+            "ExpressionAttributeNames": {"#s": "status", **({"#n": "number"} if number else {})},
+            "ExpressionAttributeValues": _attrs(values),
+        }
+        delete = {"TableName": self._table, "Key": self._key(connection_id, keys.held_order_sk(claim.order_id))}
+        self._transact("complete order", [{"Update": update}, {"Delete": delete}])
+        return OrderRecord(
+            order_id=claim.order_id,
+            status="imported",
+            source_id=claim.source_id,
+            attempts=(claim.previous.attempts if claim.previous else 0) + 1,
+            attempt=claim.attempt,
+            number=number,
+            sale_id=sale_id,
+            customer_id=customer_id,
+            outlet_ids=outlet_ids,
+            adopted=adopted,
+            notifications_pending=notify,
+            updated_at=now,
+        )
+
+    def release(self, connection_id: str, claim: Claim) -> None:
+        """Give the lease up early (the attempt failed and its record will be retried). Best effort: an expired
+        lease frees the order anyway."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.order_sk(claim.order_id)),
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="attempt = :token AND #s = :importing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs({":zero": 0, ":token": claim.attempt, ":importing": "importing"}),
+            )
+
+    def mark_notified(self, connection_id: str, order_id: int) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.order_sk(order_id)),
+                UpdateExpression="SET notifications_pending = :no, notified_at = :now",
+                ConditionExpression="#s = :imported",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs({":no": False, ":now": int(self._clock()), ":imported": "imported"}),
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"order {order_id} is not imported: nothing to mark notified") from exc
+            raise _unavailable("mark order notified", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("mark order notified", exc) from exc
+
+    def held_orders(self, connection_id: str) -> list[HeldOrder]:
+        """Every held order of the connection, oldest order id first."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": _attrs(
+                {":pk": keys.connection_pk(connection_id), ":prefix": keys.HELD_ORDER_PREFIX}
+            ),
+            "ConsistentRead": True,
+        }
+        held: list[HeldOrder] = []
+        try:
+            while True:
+                page = self._client.query(**query)
+                for item in page.get("Items", []):
+                    data = _plain(item)
+                    held.append(
+                        HeldOrder(
+                            order_id=int(data["order_id"]),
+                            number=data.get("number"),
+                            reason=str(data.get("reason", "")),
+                            held_at=int(data.get("held_at", 0)),
+                            attempts=int(data.get("attempts", 0)),
+                        )
+                    )
+                if "LastEvaluatedKey" not in page:
+                    return held
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("list held orders", exc) from exc
+
+    def _transact(self, action: str, items: list[dict[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _error_code(exc) == "TransactionCanceledException":
+                raise Conflict(f"{action}: this worker's claim on the order was lost (lease expired)") from exc
+            raise _unavailable(action, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(action, exc) from exc
+
+    # -- the customer email index -------------------------------------------------------------------------
+
+    def claim_customer(self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float) -> CustomerClaim:
+        """Take the right to create the customer of `email_key`, or learn who has it / what it created."""
+        now = self._clock()
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_attrs(
+                    {
+                        **_plain(self._key(connection_id, keys.customer_email_sk(email_key))),
+                        "status": "creating",
+                        "owner": owner,
+                        "lease_until": int(now + lease_seconds) + 1,
+                        "updated_at": int(now),
+                    }
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#s = :creating AND (lease_until < :now OR #o = :owner)) "
+                    "OR (#s = :created AND recorded_at < :stale)"
+                ),
+                ExpressionAttributeNames={"#s": "status", "#o": "owner"},
+                ExpressionAttributeValues=_attrs(
+                    {
+                        ":creating": "creating",
+                        ":created": "created",
+                        ":now": int(now),
+                        ":owner": owner,
+                        ":stale": int(now - EMAIL_INDEX_TRUST_SECONDS),
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _unavailable("claim customer", exc) from exc
+            current = self._get_email(connection_id, email_key)
+            if current and current.get("status") == "created" and current.get("customer_id"):
+                return CustomerKnown(str(current["customer_id"]))
+            return CustomerBusy(float(current.get("lease_until", now)) if current else now)
+        except BotoCoreError as exc:
+            raise _unavailable("claim customer", exc) from exc
+        return CustomerClaimed()
+
+    def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None:
+        now = int(self._clock())
+        item = {
+            **_plain(self._key(connection_id, keys.customer_email_sk(email_key))),
+            "status": "created",
+            "owner": owner,
+            "customer_id": customer_id,
+            "recorded_at": now,
+            "updated_at": now,
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=_attrs(item))
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("record customer", exc) from exc
+
+    def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None:
+        """Best effort, like `release`."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.customer_email_sk(email_key)),
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="#o = :owner AND #s = :creating",
+                ExpressionAttributeNames={"#s": "status", "#o": "owner"},
+                ExpressionAttributeValues=_attrs({":zero": 0, ":owner": owner, ":creating": "creating"}),
+            )
+
+    def customer_entry(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
+        """The raw index entry (tests and the CLI)."""
+        return self._get_email(connection_id, email_key)
+
+    def _get_email(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.customer_email_sk(email_key)),
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get customer index", exc) from exc
+        return _plain(item) if item else None

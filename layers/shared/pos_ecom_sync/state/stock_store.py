@@ -1,0 +1,229 @@
+"""Stock state in the sync table: the only code that reads and writes it (the stock worker's store).
+
+Items (keys in `state/keys.py`), all in the connection's partition:
+- `STOCK#v#<pos variant id>`: a `VariantStockState` (per-outlet levels, what eCom holds, claimed writes). Every
+  save is conditional on the revision loaded, so two workers can never both move a variant from the same state
+  (the claim protocol of `stock.rules` rests on it). A lost race raises `Conflict`.
+- `STOCK#OUTLETS`: the connected outlets and primary outlet the worker last applied, so an outlet change is
+  planned against what was really applied (conditional on its revision too).
+
+Recomputation walks the catalog worker's `LINK#pos#...` items (every variant that exists in eCom) in id order,
+a bounded chunk at a time, with each variant's stock state read in one batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import Conflict, InvalidInput, UpstreamUnavailable
+from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.state import keys
+
+# BatchGetItem takes at most 100 keys per call.
+BATCH_GET_LIMIT = 100
+# Unprocessed keys of a throttled BatchGetItem are asked again this many times before giving up.
+BATCH_GET_ATTEMPTS = 5
+LINK_PREFIX = keys.pos_variant_link_sk("")
+# Sorts right after every `LINK#pos#...` key ('$' follows '#'), closing the range query.
+LINK_RANGE_END = LINK_PREFIX[:-1] + "$"
+
+
+@dataclass(frozen=True)
+class AppliedOutlets:
+    """The outlet settings the stock worker applied last; revision 0: never applied."""
+
+    outlets: tuple[str, ...] = ()
+    primary_outlet_id: str | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class StockEntry:
+    """One variant of a recomputation chunk: its eCom pair (as the catalog worker recorded it) and stock state."""
+
+    pos_product_id: str
+    ecom_variant_id: int
+    state: VariantStockState
+
+
+@dataclass(frozen=True)
+class StockChunk:
+    entries: tuple[StockEntry, ...]
+    # Cursor of the next chunk (exclusive start); None when this one reached the end.
+    next_after: str | None
+
+
+def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class StockStore:
+    def __init__(self, table_name: str, *, resource: Any = None, clock: Any = time.time) -> None:
+        self._resource = resource or boto3.resource("dynamodb")
+        self._table = self._resource.Table(table_name)
+        self._clock = clock
+
+    # -- one variant ------------------------------------------------------------------------------------
+
+    def get_stock(self, connection_id: str, pos_product_id: str) -> VariantStockState:
+        """The variant's stock state; a new one (revision 0, nothing known) when none is stored."""
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.stock_sk(pos_product_id)},
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get stock state", exc) from exc
+        return self._parse(item, pos_product_id)
+
+    def save_stock(self, connection_id: str, loaded_revision: int, new_state: VariantStockState) -> None:
+        """Write `new_state` if the stored state is still at `loaded_revision` (0: none stored); else `Conflict`."""
+        if new_state.revision <= loaded_revision:
+            raise InvalidInput(f"stock state of {new_state.product_id} saved without a new revision")
+        item = {
+            "pk": keys.connection_pk(connection_id),
+            "sk": keys.stock_sk(new_state.product_id),
+            "state": new_state.model_dump_json(),
+            "revision": new_state.revision,
+            "updated_at": int(self._clock()),
+        }
+        if loaded_revision:
+            condition: dict[str, Any] = {
+                "ConditionExpression": "revision = :seen",
+                "ExpressionAttributeValues": {":seen": loaded_revision},
+            }
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self._table.put_item(Item=item, **condition)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise Conflict(f"stock state of {new_state.product_id} changed since it was read") from exc
+            raise _unavailable("save stock state", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("save stock state", exc) from exc
+
+    # -- outlet settings applied ----------------------------------------------------------------------------
+
+    def get_applied_outlets(self, connection_id: str) -> AppliedOutlets:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.STOCK_OUTLETS_SK}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("get applied outlets", exc) from exc
+        if not item:
+            return AppliedOutlets()
+        primary = item.get("primary_outlet_id")
+        return AppliedOutlets(
+            outlets=tuple(str(o) for o in item.get("outlets", [])),
+            primary_outlet_id=str(primary) if primary else None,
+            revision=int(item["revision"]),
+        )
+
+    def save_applied_outlets(
+        self, connection_id: str, applied: AppliedOutlets, outlets: Sequence[str], primary_outlet_id: str | None
+    ) -> AppliedOutlets:
+        """Record the outlets now applied, if nobody recorded others since `applied` was read (else `Conflict`)."""
+        saved = AppliedOutlets(tuple(sorted(set(outlets))), primary_outlet_id, applied.revision + 1)
+        item: dict[str, Any] = {
+            "pk": keys.connection_pk(connection_id),
+            "sk": keys.STOCK_OUTLETS_SK,
+            "outlets": list(saved.outlets),
+            "revision": saved.revision,
+            "updated_at": int(self._clock()),
+        }
+        if primary_outlet_id:
+            item["primary_outlet_id"] = primary_outlet_id
+        if applied.revision:
+            condition: dict[str, Any] = {
+                "ConditionExpression": "revision = :seen",
+                "ExpressionAttributeValues": {":seen": applied.revision},
+            }
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self._table.put_item(Item=item, **condition)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise Conflict("the applied outlets changed while an outlet change was being applied") from exc
+            raise _unavailable("save applied outlets", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("save applied outlets", exc) from exc
+        return saved
+
+    # -- recomputation chunks ---------------------------------------------------------------------------------
+
+    def stock_chunk(self, connection_id: str, after: str | None, limit: int) -> StockChunk:
+        """The next at most `limit` variants linked to eCom after POS id `after`, in id order, with their state."""
+        if limit < 1:
+            raise InvalidInput("chunk limit must be at least 1")
+        pk = keys.connection_pk(connection_id)
+        start = keys.pos_variant_link_sk(after) if after is not None else LINK_PREFIX
+        query: dict[str, Any] = {
+            # BETWEEN is inclusive: the cursor's own item comes back first and is skipped.
+            "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between(start, LINK_RANGE_END),
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        links: list[tuple[str, int]] = []
+        more = False
+        try:
+            while True:
+                page = self._table.query(**query)
+                for item in page.get("Items", []):
+                    pos_id = str(item["pos_product_id"])
+                    if after is not None and pos_id <= after:
+                        continue
+                    if len(links) == limit:
+                        more = True
+                        break
+                    links.append((pos_id, int(item["ecom_variant_id"])))
+                if more or "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("list variant links", exc) from exc
+        states = self._get_many(connection_id, [pos_id for pos_id, _ in links])
+        entries = tuple(StockEntry(pos_id, ecom_id, states[pos_id]) for pos_id, ecom_id in links)
+        return StockChunk(entries, links[-1][0] if more else None)
+
+    def _get_many(self, connection_id: str, pos_ids: Sequence[str]) -> dict[str, VariantStockState]:
+        pk = keys.connection_pk(connection_id)
+        found: dict[str, Any] = {}
+        for start in range(0, len(pos_ids), BATCH_GET_LIMIT):
+            wanted: list[dict[str, str]] = [
+                {"pk": pk, "sk": keys.stock_sk(pos_id)} for pos_id in pos_ids[start : start + BATCH_GET_LIMIT]
+            ]
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                request = {self._table.name: {"Keys": wanted, "ConsistentRead": True}}
+                try:
+                    response = self._resource.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _unavailable("get stock states", exc) from exc
+                for item in response.get("Responses", {}).get(self._table.name, []):
+                    found[str(item["sk"])] = item
+                wanted = response.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
+                if not wanted:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if wanted:
+                raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} stock state read(s) unprocessed")
+        return {pos_id: self._parse(found.get(keys.stock_sk(pos_id)), pos_id) for pos_id in pos_ids}
+
+    @staticmethod
+    def _parse(item: dict[str, Any] | None, pos_product_id: str) -> VariantStockState:
+        if not item:
+            return VariantStockState(product_id=pos_product_id)
+        return VariantStockState.model_validate_json(str(item["state"]))

@@ -1,0 +1,177 @@
+"""`pos-ecom-sync orders held|retry|show|payment-method|shipping-product`: the operator's side of order import.
+
+- `held <connection>` lists the orders waiting with their reason (unknown product, deleted variant...).
+- `retry <connection> <order id>` re-queues one on the orders queue once the cause is fixed (e.g. the product is
+  now in the POS): the worker tries it again, and it leaves the held list when imported.
+- `show <connection> <order id>` prints its ledger entry (sale, customer id, outlets, attempts).
+- `payment-method <connection> <eCom title> --integrated [--payment-type NAME] | --unpaid | --remove` sets how an
+  eCom payment method arrives in the POS (overrides the defaults of `pos_ecom_sync.orders.payments`).
+- `shipping-product <connection> <POS product id> | --none`: the product shipping charges become a sale line on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.orders import PaymentMethodSetting
+from pos_ecom_sync.queues import ChangePublisher, Outgoing
+from pos_ecom_sync.state.order_store import OrderStore
+
+
+def _cli_error(message: str) -> Exception:
+    from pos_ecom_sync_cli.main import CliError  # main imports this module: resolve at call time
+
+    return CliError(message)
+
+
+def _connection(target: Any, connection_id: str) -> Connection:
+    connection: Connection | None = target.store.get_connection(connection_id)
+    if connection is None:
+        raise _cli_error(f"no connection {connection_id!r}")
+    return connection
+
+
+def _order_store(target: Any) -> OrderStore:
+    return OrderStore(target.table_name, client=target.session.client("dynamodb"))
+
+
+def orders_queue_url(args: argparse.Namespace, target: Any) -> str:
+    """The template names the queue `<stack>-orders.fifo`; the local stack of `make run` is the stack `local`."""
+    sqs = target.session.client("sqs")
+    return str(sqs.get_queue_url(QueueName=f"{args.stack or 'local'}-orders.fifo")["QueueUrl"])
+
+
+def cmd_held(args: argparse.Namespace, target: Any) -> Any:
+    _connection(target, args.connection_id)
+    return [
+        {
+            "order_id": held.order_id,
+            "number": held.number,
+            "reason": held.reason,
+            "held_since": datetime.fromtimestamp(held.held_at, UTC).isoformat(),
+            "attempts": held.attempts,
+        }
+        for held in _order_store(target).held_orders(args.connection_id)
+    ]
+
+
+def cmd_show(args: argparse.Namespace, target: Any) -> Any:
+    _connection(target, args.connection_id)
+    record = _order_store(target).get_order(args.connection_id, args.order_id)
+    if record is None:
+        raise _cli_error(f"order {args.order_id} is not in the ledger of {args.connection_id!r} (never seen)")
+    return {
+        "order_id": record.order_id,
+        "number": record.number,
+        "status": record.status,
+        "source_id": record.source_id,
+        "sale_id": record.sale_id,
+        "customer_id": record.customer_id,
+        "outlet_ids": list(record.outlet_ids),
+        "held_reason": record.held_reason,
+        "attempts": record.attempts,
+        "adopted": record.adopted,
+    }
+
+
+def cmd_retry(args: argparse.Namespace, target: Any) -> Any:
+    """Queue the order again (any order not yet imported: held, or one whose attempts keep failing)."""
+    connection = _connection(target, args.connection_id)
+    record = _order_store(target).get_order(args.connection_id, args.order_id)
+    if record is not None and record.status == "imported":
+        raise _cli_error(f"order {args.order_id} is already imported as POS sale {record.sale_id}")
+    message = ChangeMessage(
+        connection_id=connection.connection_id,
+        source="ecom",
+        entity="order",
+        entity_id=str(args.order_id),
+        via="operator",
+        received_at=datetime.now(UTC),
+        payload={"id": args.order_id, "number": record.number if record else None},
+        concern="orders",
+    )
+    url = orders_queue_url(args, target)
+    # A fresh deduplication id each time: a second retry within SQS's 5-minute window must not be dropped.
+    ChangePublisher(lambda concern: url, client=target.session.client("sqs")).publish(
+        [Outgoing(message, f"operator-retry:{uuid.uuid4()}")]
+    )
+    return {
+        "order_id": args.order_id,
+        "number": record.number if record else None,
+        "was": record.status if record else "never seen",
+        "held_reason": record.held_reason if record else None,
+        "queued": True,
+    }
+
+
+def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
+    connection = _connection(target, args.connection_id)
+    methods = dict(connection.payment_methods)
+    if args.remove:
+        if args.title not in methods:
+            raise _cli_error(f"{args.title!r} has no setting on {args.connection_id!r} (the default applies)")
+        del methods[args.title]
+    elif args.integrated:
+        methods[args.title] = PaymentMethodSetting(
+            mode="integrated", payment_type_id=args.payment_type_id, payment_type_name=args.payment_type
+        )
+    else:
+        methods[args.title] = PaymentMethodSetting(mode="unpaid")
+    data = {**connection.model_dump(), "payment_methods": methods}
+    data.pop("updated_at")
+    updated = Connection.model_validate(data)
+    target.store.save_connection(updated)
+    return {title: setting.model_dump(exclude_none=True) for title, setting in updated.payment_methods.items()}
+
+
+def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
+    connection = _connection(target, args.connection_id)
+    data = {**connection.model_dump(), "shipping_product_id": None if args.none else args.product_id}
+    data.pop("updated_at")
+    if not args.none and not args.product_id:
+        raise _cli_error("give the POS product id of the shipping line, or --none")
+    updated = Connection.model_validate(data)
+    target.store.save_connection(updated)
+    return {"connection_id": updated.connection_id, "shipping_product_id": updated.shipping_product_id}
+
+
+def add_orders_commands(groups: Any) -> None:
+    """Add the `orders` group to the CLI's sub-command groups."""
+    orders = groups.add_parser("orders", help="order import: held orders, retries, payment methods")
+    commands = orders.add_subparsers(dest="command", required=True)
+
+    held = commands.add_parser("held", help="list the held orders of a connection, with their reason")
+    held.add_argument("connection_id")
+    held.set_defaults(run=cmd_held)
+
+    retry = commands.add_parser("retry", help="queue a held (or failing) order again once its cause is fixed")
+    retry.add_argument("connection_id")
+    retry.add_argument("order_id", type=int, help="the eCom order id (not its number)")
+    retry.set_defaults(run=cmd_retry)
+
+    show = commands.add_parser("show", help="an order's ledger entry: status, POS sale, outlets, attempts")
+    show.add_argument("connection_id")
+    show.add_argument("order_id", type=int)
+    show.set_defaults(run=cmd_show)
+
+    payment = commands.add_parser("payment-method", help="how an eCom payment method arrives in the POS")
+    payment.add_argument("connection_id")
+    payment.add_argument("title", help="the eCom payment method title, e.g. 'PayPal'")
+    mode = payment.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--integrated", action="store_true", help="record a payment on a POS payment type")
+    mode.add_argument("--unpaid", action="store_true", help="arrive unpaid (taken on the sell screen)")
+    mode.add_argument("--remove", action="store_true", help="drop the setting (the default applies again)")
+    payment.add_argument("--payment-type", help="POS payment type name (default: the eCom title)")
+    payment.add_argument("--payment-type-id", help="POS payment type id (wins over the name)")
+    payment.set_defaults(run=cmd_payment_method)
+
+    shipping = commands.add_parser("shipping-product", help="the POS product imported orders carry shipping on")
+    shipping.add_argument("connection_id")
+    shipping.add_argument("product_id", nargs="?", help="POS product id (a non-inventory 'Shipping' product)")
+    shipping.add_argument("--none", action="store_true", help="no shipping line: the charge goes in the sale note")
+    shipping.set_defaults(run=cmd_shipping_product)

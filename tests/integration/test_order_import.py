@@ -1,0 +1,717 @@
+"""Order import through the real path: eCom order -> orders/created webhook (or the poller's sweep) -> orders queue
+-> order_import -> X-Series `register_sales`, with fulfillments, customer, payment and EventBridge notifications.
+
+The POS and eCom simulators speak the vendor APIs on 127.0.0.1; AWS is moto, provisioned from template.yaml; the
+webhook route is served by the template's webhook_ingest function; the catalog (and so the variant links) comes
+from the product_sync worker; order_import is loaded from functions/order_import/app.py and fed by the same SQS
+event source the local stack runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import botocore.client
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.orders.customers import customer_code, email_key
+from pos_ecom_sync.orders.importer import EventBridgeNotifier
+from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state.order_store import OrderStore
+
+from local_stack.api_server import LocalApi
+from local_stack.demo import DEMO_SECRETS
+from local_stack.event_sources import SqsPoller
+from local_stack.functions import LocalFunction
+from local_stack.lambda_events import sqs_event
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product, cmd_show
+from tests.integration.conftest import Deployment
+from tests.support import drain_queue
+
+CONNECTION = "shop"
+NEW_EMAIL = "ana.silva@example.com"
+
+
+class Killed(BaseException):
+    """The worker's process dying (nothing catches it)."""
+
+
+@pytest.fixture(autouse=True)
+def dynamodb_one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's in-process DynamoDB is not thread-safe (a transaction deep-copies a table another thread writes);
+    real DynamoDB serialises conflicting writes itself, so tests with concurrent workers serialise the calls."""
+    lock = threading.RLock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def serialised(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            with lock:
+                return original(self, operation, params)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", serialised)
+
+
+@dataclass
+class OrderRig:
+    deployment: Deployment
+    pos: XSeriesSimulator
+    ecom: EcomSimulator
+    api: LocalApi
+    products: SqsPoller
+    orders: SqsPoller
+    events_queue: str
+
+    # -- settings ------------------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        found = self.deployment.store.get_connection(CONNECTION)
+        assert found is not None
+        return found
+
+    def update_connection(self, **changes: Any) -> None:
+        data = {**self.connection.model_dump(), **changes}
+        self.deployment.store.save_connection(Connection.model_validate(data))
+
+    @property
+    def outlets(self) -> list[str]:
+        return self.connection.connected_outlet_ids
+
+    @property
+    def ledger(self) -> OrderStore:
+        return OrderStore(self.deployment.env["TABLE_NAME"], client=self.deployment.session.client("dynamodb"))
+
+    # -- driving the system --------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """One change_poller sweep: POS products reach the products queue, eCom orders the orders queue."""
+        pos = XSeriesClient(self.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        ecom = EcomClient(
+            self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        publisher = ChangePublisher(self.deployment.queue_url, client=self.deployment.sqs)
+        ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
+        for concern in ("stock", "statuses"):  # not this worker's
+            drain_queue(self.deployment.sqs, self.deployment.queue_url(concern))
+
+    def sync_catalog(self) -> None:
+        self.poll()
+        self._drain(self.products, "products")
+        drain_queue(self.deployment.sqs, self.deployment.queue_url("orders"))
+
+    def drain_orders(self) -> int:
+        return self._drain(self.orders, "orders")
+
+    def _drain(self, worker: SqsPoller, concern: str, max_batches: int = 300) -> int:
+        handled = 0
+        for _ in range(max_batches):
+            done = worker.poll_once(wait_seconds=0)
+            if not done and not self._visible(concern):
+                return handled
+            handled += done
+        raise AssertionError(f"{concern} queue did not drain")
+
+    def _visible(self, concern: str) -> int:
+        attributes = self.deployment.sqs.get_queue_attributes(
+            QueueUrl=self.deployment.queue_url(concern), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def receive_orders(self) -> list[dict[str, Any]]:
+        """The orders queue's visible messages, received (in flight) but not deleted."""
+        messages: list[dict[str, Any]] = []
+        url = self.deployment.queue_url("orders")
+        while batch := self.deployment.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            messages.extend(batch)
+        return messages
+
+    def redeliver(self, messages: list[dict[str, Any]]) -> None:
+        """SQS hands an unacknowledged message out again once its visibility timeout (360 s) ends: here, now."""
+        for message in messages:
+            self.deployment.sqs.change_message_visibility(
+                QueueUrl=self.deployment.queue_url("orders"),
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=0,
+            )
+
+    def expire_leases(self) -> None:
+        """A dead worker's claims expire (150 s) before SQS redelivers its message (360 s): fast-forward that."""
+        table = self.deployment.session.resource("dynamodb").Table(self.deployment.env["TABLE_NAME"])
+        items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"CONN#{CONNECTION}"})
+        for item in items["Items"]:
+            if str(item["sk"]).startswith(("ORDER#", "EMAIL#")) and "lease_until" in item:
+                table.update_item(
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="SET lease_until = :zero",
+                    ExpressionAttributeValues={":zero": 0},
+                )
+
+    def invoke(self, messages: list[dict[str, Any]], sandbox: LocalFunction | None = None) -> dict[str, Any]:
+        """One invocation; another `sandbox` runs at the same time as this one (Lambda scales out per batch)."""
+        function = sandbox or self.orders.function
+        result: dict[str, Any] = function.invoke(sqs_event(messages, self.orders.subscription.queue_arn))
+        return result
+
+    def invoke_at_once(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each message in its own invocation, all at the same moment, each in its own sandbox."""
+        results: list[dict[str, Any]] = []
+        sandboxes = [LocalFunction(self.orders.function.spec) for _ in messages]
+        threads = [
+            threading.Thread(target=lambda m=m, f=f: results.append(self.invoke([m], f)))
+            for m, f in zip(messages, sandboxes, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return results
+
+    # -- the shop --------------------------------------------------------------------------------------
+
+    def variant_of(self, pos_product_id: str) -> int:
+        link = self.deployment.store.variant_link(CONNECTION, pos_product_id=pos_product_id)
+        assert link is not None, "the catalog worker links every POS variant it syncs"
+        return link.ecom_variant_id
+
+    def place(self, lines: dict[str, int], email: str = "mira.okafor@example.com", **kwargs: Any) -> dict[str, Any]:
+        """A shopper orders `{POS product id: quantity}` (eCom stock is the stock worker's, so backorders are on)."""
+        order = self.ecom.place_order(
+            [{"variant_id": self.variant_of(pid), "quantity": n} for pid, n in lines.items()],
+            email=email,
+            allow_backorder=True,
+            **kwargs,
+        )
+        assert self.ecom.wait_for_webhooks()
+        return order
+
+    def sales_of(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in self.pos.sales() if s.get("source_id") == f"ecom-{order['id']}"]
+
+    def sale_of(self, order: dict[str, Any]) -> dict[str, Any]:
+        sales = self.sales_of(order)
+        assert len(sales) == 1, f"{len(sales)} POS sales for order {order['number']}"
+        return sales[0]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"])["detail"] for m in drain_queue(self.deployment.sqs, self.events_queue)]
+
+    def variants(self) -> list[dict[str, Any]]:
+        """Sellable POS variants, in a stable order."""
+        shipping = self.connection.shipping_product_id
+        return sorted(
+            (p for p in self.pos.products() if not p["has_variants"] and p["id"] != shipping), key=lambda p: p["sku"]
+        )
+
+    def stock_only_at(self, product_id: str, outlet: str, level: int) -> None:
+        for other in self.outlets:
+            self.pos.set_inventory(product_id, other, level if other == outlet else 0)
+
+    def cli(self, command: Callable[[argparse.Namespace, Any], Any], **args: Any) -> Any:
+        target = SimpleNamespace(
+            session=self.deployment.session,
+            table_name=self.deployment.env["TABLE_NAME"],
+            store=self.deployment.store,
+        )
+        return command(argparse.Namespace(stack="test", connection_id=CONNECTION, **args), target)
+
+
+@pytest.fixture
+def rig(deployment: Deployment) -> Iterator[OrderRig]:
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=21, outlets=3)
+    ecom = EcomSimulator(
+        api_key=DEMO_SECRETS["ecom_api_key"],
+        api_secret=DEMO_SECRETS["ecom_api_secret"],
+        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+        seed=21,
+    )
+    pos_url, ecom_url = pos.start(), ecom.start()
+    pos.seed_catalog(3, 2, seed=21)
+    pos.seed_catalog(1, 0, seed=22)  # a plain product: the shop's "Shipping" line
+    register = pos.registers()[0]
+    outlets = [register["outlet_id"], *(o["id"] for o in pos.outlets() if o["id"] != register["outlet_id"])]
+    shipping = next(p for p in pos.products() if not p["variant_parent_id"] and not p["has_variants"])
+    deployment.add_connection(
+        Connection(
+            connection_id=CONNECTION,
+            pos_base_url=pos_url,
+            ecom_base_url=ecom_url,
+            online_register_id=register["id"],
+            connected_outlet_ids=outlets,
+            primary_outlet_id=register["outlet_id"],
+            shipping_product_id=shipping["id"],
+        ),
+        DEMO_SECRETS,
+    )
+    functions = {name: LocalFunction(spec) for name, spec in deployment.resources.functions.items()}
+    api = LocalApi(deployment.resources.routes, functions, port=0)
+    api.start()
+    ecom_client = EcomClient(
+        ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+    ecom_client.create_webhook("orders", "created", f"{api.url}/connections/{CONNECTION}/webhooks/ecom")
+
+    def worker(function: str) -> SqsPoller:
+        subscription = next(s for s in deployment.resources.subscriptions if s.function == function)
+        return SqsPoller(deployment.sqs, subscription, functions[function], narrate=lambda line: None)
+
+    # Whoever staffs an outlet subscribes to its new fulfillments on the default bus; here a queue collects all.
+    sqs, events = deployment.sqs, deployment.session.client("events")
+    events_queue = sqs.create_queue(QueueName="fulfillment-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="new-fulfillments", EventPattern=json.dumps({"source": ["pos-ecom-sync.orders"]}))
+    events.put_targets(Rule="new-fulfillments", Targets=[{"Id": "collect", "Arn": events_arn}])
+
+    rig = OrderRig(
+        deployment, pos, ecom, api, worker("ProductSyncFunction"), worker("OrderImportFunction"), events_queue
+    )
+    rig.sync_catalog()
+    yield rig
+    api.stop()
+    pos.stop()
+    ecom.stop()
+
+
+# -- the sale ------------------------------------------------------------------------------------------------
+
+
+def test_an_online_order_becomes_one_pos_sale_with_its_fulfillment_customer_payment_and_event(rig: OrderRig) -> None:
+    variant = rig.variants()[0]
+    home = rig.outlets[1]
+    rig.stock_only_at(variant["id"], home, 5)
+    shipping_id = rig.connection.shipping_product_id
+    assert shipping_id is not None
+
+    order = rig.place({variant["id"]: 2}, email="Mira.Okafor@Example.com ")  # webhook -> orders queue
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    assert sale["status"] == "AWAITING_DISPATCH" and sale["register_id"] == rig.connection.online_register_id
+    assert order["number"] in sale["note"]  # the eCom order number is the sale's reference
+    mira = next(c for c in rig.pos.customers() if c["email"] == "mira.okafor@example.com")
+    assert sale["customer_id"] == mira["id"]  # matched case-insensitively and trimmed, not created
+    lines = {li["product_id"]: li for li in sale["line_items"]}
+    assert lines[variant["id"]]["quantity"] == 2 and lines[variant["id"]]["fulfillment_outlet_id"] == home
+    line = rig.ecom.order_products(order["id"])[0]
+    assert lines[variant["id"]]["unit_price"] == pytest.approx(line["basePriceExcl"], abs=0.01)
+    assert lines[shipping_id]["quantity"] == 1 and lines[shipping_id]["fulfillment_outlet_id"] == home  # shipping
+    total = round(sale["total_price"] + sale["total_tax"], 2)
+    assert total == pytest.approx(order["priceIncl"], abs=0.02)
+    [payment] = sale["payments"]
+    assert payment["name"] == "Lightspeed Payments" and payment["amount"] == pytest.approx(total, abs=0.01)
+
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["status"] == "NEW" and fulfillment["outlet_id"] == home
+    assert rig.pos.level(variant["id"], home) == 3  # the sale took the stock at the fulfilling outlet
+
+    [event] = rig.events()
+    assert event["connection_id"] == CONNECTION and event["outlet_id"] == home and event["sale_id"] == sale["id"]
+    assert event["order_number"] == order["number"] and "email" not in json.dumps(event)
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.status == "imported" and record.sale_id == sale["id"]
+    assert not record.notifications_pending
+
+
+def test_a_pickup_order_goes_to_the_outlet_its_method_is_tied_to_and_awaits_pickup(rig: OrderRig) -> None:
+    variant = rig.variants()[1]
+    store = rig.outlets[2]
+    rig.stock_only_at(variant["id"], rig.outlets[0], 9)  # stock elsewhere: the buyer chose this store anyway
+    rig.ecom.add_shipping_method("Pick up at Airport Kiosk", is_pickup=True, pos_outlet_id=store)
+
+    order = rig.place({variant["id"]: 1}, shipment_title="Pick up at Airport Kiosk")
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    assert sale["status"] == "AWAITING_PICKUP"
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["outlet_id"] == store and fulfillment["type"] == "PICKUP" and fulfillment["status"] == "NEW"
+    assert [e["outlet_id"] for e in rig.events()] == [store]
+
+
+def test_an_order_no_outlet_can_fill_alone_is_split_by_stock_with_one_fulfillment_and_event_per_outlet(
+    rig: OrderRig,
+) -> None:
+    first, second = rig.variants()[2], rig.variants()[3]
+    rig.stock_only_at(first["id"], rig.outlets[1], 2)
+    rig.stock_only_at(second["id"], rig.outlets[2], 4)
+
+    order = rig.place({first["id"]: 2, second["id"]: 3})
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    by_outlet = {f["outlet_id"]: f for f in rig.pos.fulfillments(sale["id"])}
+    assert set(by_outlet) == {rig.outlets[1], rig.outlets[2]}
+    shipping = rig.connection.shipping_product_id  # a line of the first fulfillment
+    assert [li["product_id"] for li in by_outlet[rig.outlets[1]]["line_items"]] == [first["id"], shipping]
+    assert [li["product_id"] for li in by_outlet[rig.outlets[2]]["line_items"]] == [second["id"]]
+    assert rig.pos.level(first["id"], rig.outlets[1]) == 0 and rig.pos.level(second["id"], rig.outlets[2]) == 1
+    assert sorted(e["outlet_id"] for e in rig.events()) == sorted(by_outlet)  # each outlet hears of its own only
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and set(record.outlet_ids) == set(by_outlet)
+
+
+def test_one_outlet_that_holds_everything_takes_the_whole_order_and_nothing_in_stock_goes_to_the_primary(
+    rig: OrderRig,
+) -> None:
+    first, second = rig.variants()[0], rig.variants()[1]
+    for product in (first, second):
+        rig.stock_only_at(product["id"], rig.outlets[2], 5)
+    whole = rig.place({first["id"]: 1, second["id"]: 1})
+    empty = rig.variants()[4]
+    rig.stock_only_at(empty["id"], rig.outlets[1], 0)
+    unstocked = rig.place({empty["id"]: 1})
+    rig.drain_orders()
+
+    assert {f["outlet_id"] for f in rig.pos.fulfillments(rig.sale_of(whole)["id"])} == {rig.outlets[2]}
+    [fulfillment] = rig.pos.fulfillments(rig.sale_of(unstocked)["id"])
+    assert fulfillment["outlet_id"] == rig.connection.primary_outlet_id
+    assert "not in stock at import" in rig.sale_of(unstocked)["note"]
+
+
+# -- customers -----------------------------------------------------------------------------------------------
+
+
+def test_same_email_with_another_name_is_assigned_to_the_existing_customer_and_overwrites_nothing(
+    rig: OrderRig,
+) -> None:
+    before = {c["id"]: dict(c) for c in rig.pos.customers()}
+    order = rig.place({rig.variants()[0]["id"]: 1}, email="tama.ngata@example.com", firstname="T.", lastname="N.")
+    rig.drain_orders()
+
+    tama = next(c for c in before.values() if c["email"] == "tama.ngata@example.com")
+    assert rig.sale_of(order)["customer_id"] == tama["id"]
+    assert {c["id"]: c for c in rig.pos.customers()} == before  # nobody created, nobody changed
+
+
+def test_a_new_email_creates_one_customer_with_the_order_name_and_no_name_means_the_email(rig: OrderRig) -> None:
+    named = rig.place({rig.variants()[0]["id"]: 1}, email=NEW_EMAIL, firstname="Ana", lastname="Silva")
+    nameless = rig.place({rig.variants()[1]["id"]: 1}, email="no.name@example.com", firstname="", lastname="")
+    rig.drain_orders()
+
+    ana = next(c for c in rig.pos.customers() if c["email"] == NEW_EMAIL)
+    assert (ana["first_name"], ana["last_name"], ana["customer_code"]) == ("Ana", "Silva", customer_code(NEW_EMAIL))
+    assert rig.sale_of(named)["customer_id"] == ana["id"]
+    anon = next(c for c in rig.pos.customers() if c["email"] == "no.name@example.com")
+    assert anon["name"] == "no.name@example.com"  # the POS shows the email as the name
+    assert rig.sale_of(nameless)["customer_id"] == anon["id"]
+    entry = rig.ledger.customer_entry(CONNECTION, email_key(NEW_EMAIL))
+    assert entry is not None and entry["customer_id"] == ana["id"] and NEW_EMAIL not in json.dumps(entry, default=str)
+
+
+def test_two_orders_from_a_new_email_imported_at_once_create_one_customer(rig: OrderRig) -> None:
+    first = rig.place({rig.variants()[0]["id"]: 1}, email=NEW_EMAIL, firstname="Ana", lastname="Silva")
+    second = rig.place({rig.variants()[1]["id"]: 1}, email=NEW_EMAIL.upper(), firstname="Ana", lastname="Silva")
+    messages = rig.receive_orders()
+    assert len(messages) == 2  # two orders, two message groups: Lambda may run them at the same moment
+    started = threading.Barrier(2)
+    original = XSeriesClient.search_customers
+
+    def search_together(self: XSeriesClient, email: str) -> list[dict[str, Any]]:
+        found = original(self, email)
+        started.wait(10)  # both have searched (and found no one) before either creates
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XSeriesClient, "search_customers", search_together)
+        results = rig.invoke_at_once(messages)
+    assert results == [{"batchItemFailures": []}] * 2  # the loser waited for the winner's customer, then used it
+
+    created = [c for c in rig.pos.customers() if c["email"].lower() == NEW_EMAIL]
+    assert len(created) == 1
+    assert rig.sale_of(first)["customer_id"] == rig.sale_of(second)["customer_id"] == created[0]["id"]
+
+
+# -- payments ------------------------------------------------------------------------------------------------
+
+
+PAYMENT_CASES = [
+    # (eCom payment title, payment status, the connection's payment_methods, the POS payment type expected)
+    ("Lightspeed Payments", "paid", {}, "Lightspeed Payments"),
+    ("Lightspeed Payments - iDEAL", "paid", {}, "Lightspeed Payments"),
+    ("Lightspeed Payments", "not_paid", {}, None),
+    ("Cash on pickup", "paid", {}, None),
+    ("Bank Deposit", "paid", {}, None),
+    ("Cheque", "paid", {}, None),
+    ("Klarna", "paid", {}, None),  # nobody marked it integrated
+    ("PayPal", "paid", {"PayPal": {"mode": "integrated", "payment_type_name": "Credit Card"}}, "Credit Card"),
+    ("Lightspeed Payments", "paid", {"Lightspeed Payments": {"mode": "unpaid"}}, None),
+    ("Gift voucher", "paid", {"Gift voucher": {"mode": "integrated"}}, None),  # no such POS type: unpaid, flagged
+]
+
+
+def test_integrated_methods_record_a_payment_on_the_processor_and_others_arrive_unpaid(rig: OrderRig) -> None:
+    for title, status, settings, paid_on in PAYMENT_CASES:  # one rig, the setting changed between orders
+        rig.update_connection(payment_methods=settings)
+        order = rig.place({rig.variants()[0]["id"]: 1}, payment_title=title, payment_status=status)
+        rig.drain_orders()
+
+        sale = rig.sale_of(order)
+        case = f"{title} / {status} / {settings}"
+        if paid_on is None:
+            assert sale["payments"] == [], case
+            assert "Unpaid in POS" in sale["note"], case
+        else:
+            [payment] = sale["payments"]
+            assert payment["name"] == paid_on, case
+            assert payment["amount"] == pytest.approx(round(sale["total_price"] + sale["total_tax"], 2), abs=0.01)
+
+    # The operator sets a method from the CLI (the connection's setting, read by the next order).
+    rig.update_connection(payment_methods={})
+    mode = {"integrated": True, "unpaid": False, "remove": False, "payment_type_id": None}
+    shown = rig.cli(cmd_payment_method, title="PayPal", payment_type="Credit Card", **mode)
+    assert shown == {"PayPal": {"mode": "integrated", "payment_type_name": "Credit Card"}}
+    order = rig.place({rig.variants()[0]["id"]: 1}, payment_title="PayPal")
+    rig.drain_orders()
+    assert [p["name"] for p in rig.sale_of(order)["payments"]] == ["Credit Card"]
+
+
+def test_an_order_cancelled_before_import_arrives_voided_without_stock_or_fulfillment(rig: OrderRig) -> None:
+    variant = rig.variants()[0]
+    rig.stock_only_at(variant["id"], rig.outlets[0], 4)
+    order = rig.place({variant["id"]: 1})
+    drain_queue(rig.deployment.sqs, rig.deployment.queue_url("orders"))  # the webhook was lost
+    rig.ecom.update_order_status(order["id"], payment_status="cancelled")
+    rig.poll()  # the sweep finds it
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    assert sale["status"] == "VOIDED" and rig.pos.fulfillments(sale["id"]) == []
+    assert rig.pos.level(variant["id"], rig.outlets[0]) == 4 and rig.events() == []
+
+
+def test_notifications_switched_off_send_no_event_and_without_a_shipping_product_the_charge_is_noted(
+    rig: OrderRig,
+) -> None:
+    rig.update_connection(notifications_enabled=False)
+    assert rig.cli(cmd_shipping_product, product_id=None, none=True)["shipping_product_id"] is None
+    order = rig.place({rig.variants()[0]["id"]: 1})
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    assert rig.events() == []
+    assert "Shipping charged online: 8.50 incl. tax (not on this sale)" in sale["note"]
+    assert len(sale["line_items"]) == 1
+
+
+# -- exactly once ---------------------------------------------------------------------------------------------
+
+
+def test_the_same_order_by_webhook_and_by_sweep_makes_one_sale(rig: OrderRig) -> None:
+    order = rig.place({rig.variants()[0]["id"]: 1})
+    rig.poll()  # the sweep queues the same order again (another deduplication id: both are delivered)
+    assert rig.drain_orders() == 2
+
+    assert len(rig.sales_of(order)) == 1
+    assert len(rig.events()) == 1
+
+
+def test_the_same_order_by_webhook_and_by_sweep_in_two_workers_at_the_same_moment_makes_one_sale(
+    rig: OrderRig,
+) -> None:
+    order = rig.place({rig.variants()[0]["id"]: 1}, email=NEW_EMAIL)
+    drain_queue(rig.deployment.sqs, rig.deployment.queue_url("orders"))
+    rig.ecom.update_order_status(order["id"], status="processing_awaiting_shipment")
+    rig.poll()
+    webhook_body = {
+        "connection_id": CONNECTION, "source": "ecom", "entity": "order", "entity_id": str(order["id"]),
+        "via": "webhook", "received_at": "2026-11-23T00:00:00Z", "payload": {"id": order["id"]},
+        "action": "created", "concern": "orders",
+    }  # fmt: skip
+    rig.deployment.sqs.send_message(
+        QueueUrl=rig.deployment.queue_url("orders"),
+        MessageBody=json.dumps(webhook_body),
+        MessageGroupId=f"{CONNECTION}:ecom:order:{order['id']}:webhook",  # not serialised behind the sweep's
+        MessageDeduplicationId="webhook-delivery",
+    )
+    messages = rig.receive_orders()
+    assert len(messages) == 2
+    both_read, reads = threading.Barrier(2), iter(range(2))
+    original = OrderStore.get_order
+
+    def read_together(self: OrderStore, connection_id: str, order_id: int) -> Any:
+        found = original(self, connection_id, order_id)
+        if next(reads, None) is not None:
+            both_read.wait(10)  # both saw the order as new: both race for the claim
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(OrderStore, "get_order", read_together)
+        results = rig.invoke_at_once(messages)
+
+    # One imports; the other finds the live claim and leaves the order to it (or, later, finds it imported).
+    assert results == [{"batchItemFailures": []}] * 2
+    assert len(rig.sales_of(order)) == 1
+    assert len([c for c in rig.pos.customers() if c["email"] == NEW_EMAIL]) == 1
+    assert len(rig.events()) == 1
+
+
+def _dies_after(cls: Any, name: str) -> Callable[..., Any]:
+    original = getattr(cls, name)
+    deaths = {"left": 1}
+
+    def run_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        if deaths["left"]:
+            deaths["left"] -= 1
+            raise Killed(f"died right after {name}")
+        return result
+
+    return run_then_die
+
+
+CRASH_POINTS = {
+    "after the intent is recorded": (OrderStore, "claim_order"),
+    "after the customer is created": (XSeriesClient, "create_customer"),
+    "after the sale is created, before the ledger write": (XSeriesClient, "create_register_sale"),
+    "after the ledger write, before the events": (OrderStore, "complete_order"),
+    "after the events, before they are recorded as sent": (EventBridgeNotifier, "publish"),
+}
+
+
+@pytest.mark.parametrize("crash", list(CRASH_POINTS))
+def test_a_worker_dying_at_any_step_leaves_exactly_one_sale_customer_and_set_of_fulfillments(
+    rig: OrderRig, crash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = rig.variants()[2], rig.variants()[3]
+    rig.stock_only_at(first["id"], rig.outlets[1], 3)
+    rig.stock_only_at(second["id"], rig.outlets[2], 3)
+    order = rig.place({first["id"]: 1, second["id"]: 1}, email=NEW_EMAIL, firstname="Ana", lastname="Silva")
+    cls, name = CRASH_POINTS[crash]
+    monkeypatch.setattr(cls, name, _dies_after(cls, name))
+
+    messages = rig.receive_orders()
+    with pytest.raises(Killed):
+        rig.invoke(messages)
+    rig.expire_leases()
+    rig.redeliver(messages)
+    rig.poll()  # and the sweep brings the order once more
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)  # exactly one
+    assert len([c for c in rig.pos.customers() if c["email"] == NEW_EMAIL]) == 1
+    assert sale["customer_id"] == next(c["id"] for c in rig.pos.customers() if c["email"] == NEW_EMAIL)
+    fulfillments = rig.pos.fulfillments(sale["id"])
+    assert sorted(f["outlet_id"] for f in fulfillments) == sorted([rig.outlets[1], rig.outlets[2]])
+    assert rig.pos.level(first["id"], rig.outlets[1]) == 2 and rig.pos.level(second["id"], rig.outlets[2]) == 2
+    outlets_notified = sorted(e["outlet_id"] for e in rig.events())
+    if crash == "after the events, before they are recorded as sent":
+        assert outlets_notified == sorted(2 * [rig.outlets[1], rig.outlets[2]])  # at least once: same event ids
+    else:
+        assert outlets_notified == sorted([rig.outlets[1], rig.outlets[2]])
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.status == "imported" and record.sale_id == sale["id"]
+
+
+def test_a_lost_answer_to_the_sale_create_is_retried_and_adopts_the_sale_instead_of_making_another(
+    rig: OrderRig,
+) -> None:
+    order = rig.place({rig.variants()[0]["id"]: 1})
+    rig.pos.set_faults(lost_response_rate=1.0)  # every POS write is applied, then answered 503
+    messages = rig.receive_orders()
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: Lambda retries it
+        rig.invoke(messages)
+    rig.pos.set_faults(lost_response_rate=0.0)
+    rig.redeliver(messages)
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.adopted and record.sale_id == sale["id"]
+    assert len(rig.events()) == 1
+
+
+# -- held orders ---------------------------------------------------------------------------------------------
+
+
+def test_an_order_for_an_unknown_product_is_held_with_its_reason_blocks_nothing_and_imports_on_retry(
+    rig: OrderRig,
+) -> None:
+    ecom = EcomClient(rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget())
+    product = rig.ecom.products()[0]
+    online_only = ecom.create_variant({"product": product["id"], "title": "Gift box", "sku": "GIFT-BOX-1"})
+    held = rig.ecom.place_order(
+        [{"variant_id": online_only["id"], "quantity": 1}], email="mira.okafor@example.com", allow_backorder=True
+    )
+    fine = rig.place({rig.variants()[0]["id"]: 1})
+    rig.drain_orders()
+
+    assert rig.sales_of(held) == [] and rig.sale_of(fine)  # held, and the other order went through
+    [listed] = rig.cli(cmd_held)
+    assert listed["order_id"] == held["id"] and listed["number"] == held["number"]
+    assert "Gift box" in listed["reason"] and "no POS product has SKU 'GIFT-BOX-1'" in listed["reason"]
+    assert not drain_queue(rig.deployment.sqs, rig.deployment.queue_url("orders").replace(".fifo", "-dlq.fifo"))
+
+    parent = next(p for p in rig.pos.products() if p["has_variants"])
+    rig.pos.add_variant(parent["id"], {"Colour": "Gift", "Size": "Box"}, sku="GIFT-BOX-1")  # now in the POS
+    queued = rig.cli(cmd_retry, order_id=held["id"])
+    assert queued["was"] == "held" and queued["queued"]
+    rig.drain_orders()
+
+    sale = rig.sale_of(held)
+    assert rig.cli(cmd_held) == []
+    shown = rig.cli(cmd_show, order_id=held["id"])
+    assert shown["status"] == "imported" and shown["sale_id"] == sale["id"] and shown["attempts"] == 2
+
+
+def test_an_order_for_a_variant_deleted_in_the_pos_is_held_and_never_dropped(rig: OrderRig) -> None:
+    doomed = rig.variants()[0]
+    order = rig.place({doomed["id"]: 1})
+    rig.pos.delete_product(doomed["id"])  # deleted after the shopper ordered it, before the import
+    rig.drain_orders()
+
+    assert rig.sales_of(order) == []
+    [listed] = rig.cli(cmd_held)
+    assert listed["order_id"] == order["id"] and f"POS product {doomed['id']} is deleted" in listed["reason"]
+    rig.poll()  # the sweep re-reads it: still held, still listed once
+    rig.drain_orders()
+    assert [h["order_id"] for h in rig.cli(cmd_held)] == [order["id"]]
+
+
+# -- the loop ------------------------------------------------------------------------------------------------
+
+
+def test_an_order_placed_online_lowers_the_pos_stock_through_its_sale_and_ecom_then_shows_the_pos_total(
+    rig: OrderRig,
+) -> None:
+    variant = rig.variants()[5]
+    for n, outlet in enumerate(rig.outlets):
+        rig.pos.set_inventory(variant["id"], outlet, 3 + n)
+    before = sum(rig.pos.level(variant["id"], o) for o in rig.outlets)
+
+    order = rig.place({variant["id"]: 2})
+    rig.drain_orders()
+
+    sale = rig.sale_of(order)
+    assert sum(rig.pos.level(variant["id"], o) for o in rig.outlets) == before - 2
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["line_items"][0]["quantity"] == 2
+    if "StockSyncFunction" in rig.deployment.resources.functions:  # once stock sync is wired (issue 4)
+        stock = next(s for s in rig.deployment.resources.subscriptions if s.function == "StockSyncFunction")
+        worker = SqsPoller(
+            rig.deployment.sqs, stock, LocalFunction(rig.deployment.resources.functions[stock.function]), lambda s: None
+        )
+        publisher = ChangePublisher(rig.deployment.queue_url, client=rig.deployment.sqs)
+        pos = XSeriesClient(rig.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        ecom = EcomClient(
+            rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        ChangePoller(rig.deployment.store, publisher).poll(rig.connection, pos, ecom)
+        while worker.poll_once(wait_seconds=0):
+            pass
+        ecom_variant = next(v for v in rig.ecom.variants() if v["id"] == rig.variant_of(variant["id"]))
+        assert ecom_variant["stockLevel"] == before - 2

@@ -1,0 +1,511 @@
+"""Stock sync through the real path: POS inventory change -> POS webhook (or poll) -> webhook API -> stock queue ->
+stock_sync -> eCom API; eCom variants/updated webhooks come back the same way.
+
+The POS and eCom simulators speak the vendor APIs on 127.0.0.1 and deliver their webhooks to the template's
+webhook route served locally (webhook_ingest loaded from functions/webhook_ingest/app.py); AWS is moto,
+provisioned from template.yaml; stock_sync is loaded from functions/stock_sync/app.py and fed by the SQS event
+source the local stack runs. Catalog mappings come from the real product_sync, except for the 1,000-variant
+catalog, whose links and starting stock are written directly (creating 1,000 variants is not what it tests).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.models.catalog import EcomVariantRef
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
+from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.stock_store import StockStore
+from pos_ecom_sync.stock.sync import request_outlet_change
+
+from local_stack.api_server import LocalApi
+from local_stack.demo import DEMO_SECRETS
+from local_stack.event_sources import SqsPoller
+from local_stack.functions import LocalFunction
+from local_stack.simulators.common import Faults
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+from tests.integration.conftest import Deployment
+from tests.support import drain_queue, pos_form
+
+CONNECTION = "shop"
+STOCK_PUT = "PUT /{lang}/variants/{id}.json"
+
+
+class SerialFunction(LocalFunction):
+    """One invocation at a time across every function of the rig: in-process moto is not thread-safe (a
+    transaction deep-copies the table while a webhook's PutItem, on the API's thread, changes it)."""
+
+    everything = threading.RLock()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self.everything:
+            return super().invoke(event)
+
+
+@dataclass
+class StockRig:
+    deployment: Deployment
+    pos: XSeriesSimulator
+    ecom: EcomSimulator
+    api: LocalApi
+    stock: SqsPoller
+    catalog: SqsPoller
+    # eCom stock writes made by each stock_sync invocation, and how many records it was given.
+    invocations: list[tuple[int, int]] = field(default_factory=list)
+
+    @functools.cached_property
+    def sqs(self) -> Any:
+        return self.deployment.sqs  # a new client on every access there
+
+    @property
+    def connection(self) -> Connection:
+        found = self.deployment.store.get_connection(CONNECTION)
+        assert found is not None
+        return found
+
+    @property
+    def stock_store(self) -> StockStore:
+        return StockStore(self.deployment.env["TABLE_NAME"], resource=self.deployment.session.resource("dynamodb"))
+
+    @property
+    def outlets(self) -> list[str]:
+        return [o["id"] for o in self.pos.outlets()]
+
+    def publisher(self) -> ChangePublisher:
+        return ChangePublisher(self.deployment.queue_url, client=self.sqs)
+
+    def stock_writes(self) -> int:
+        return self.ecom.calls_by_route[STOCK_PUT]
+
+    def poll(self) -> int:
+        """One change_poller sweep: POS products and inventory, eCom orders (dropped: not this worker's)."""
+        pos = XSeriesClient(self.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        ecom = EcomClient(
+            self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        report = ChangePoller(self.deployment.store, self.publisher()).poll(self.connection, pos, ecom)
+        for concern in ("orders", "statuses"):
+            drain_queue(self.sqs, self.deployment.queue_url(concern))
+        return report.queued
+
+    def _visible(self, concern: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.deployment.queue_url(concern), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def _quiet(self) -> None:
+        assert self.pos.wait_for_webhooks() and self.ecom.wait_for_webhooks()
+
+    def settle(self, max_batches: int = 2_000) -> int:
+        """Deliver webhooks and the stock queue to stock_sync until nothing is left (as Lambda would)."""
+        handled = 0
+        for _ in range(max_batches):
+            self._quiet()
+            before = self.stock_writes()
+            received = self._visible("stock")
+            done = self.stock.poll_once(wait_seconds=0)
+            if received or done:
+                self.invocations.append((self.stock_writes() - before, min(received, 10)))
+            handled += done
+            if not done:
+                self._quiet()
+                if not self._visible("stock"):
+                    return handled
+        raise AssertionError("stock queue did not settle")
+
+    def sync_catalog(self) -> None:
+        """Poll, then let product_sync create the eCom variants (their variants/created webhooks reach stock)."""
+        self.poll()
+        for _ in range(500):
+            if not self.catalog.poll_once(wait_seconds=0) and not self._visible("products"):
+                break
+        self.settle()
+
+    def ecom_variant_id(self, pos_product_id: str) -> int:
+        link = self.deployment.store.variant_link(CONNECTION, pos_product_id=pos_product_id)
+        assert link is not None, f"{pos_product_id} has no eCom variant"
+        return link.ecom_variant_id
+
+    def ecom_level(self, pos_product_id: str) -> int:
+        wanted = self.ecom_variant_id(pos_product_id)
+        return int(next(v for v in self.ecom.variants() if v["id"] == wanted)["stockLevel"])
+
+    def all_match(self, pos_ids: list[str], outlets: list[str]) -> bool:
+        """Every variant's eCom level is its POS total over `outlets` (one read of each side)."""
+        with self.ecom.lock:
+            levels = {vid: int(v["stockLevel"]) for vid, v in self.ecom.tables["variants"].items()}
+        wrong = [p for p in pos_ids if levels[self.ecom_variant_id(p)] != self.pos_total(p, outlets)]
+        assert not wrong, f"{len(wrong)} of {len(pos_ids)} differ, e.g. {wrong[:3]}"
+        return True
+
+    def pos_total(self, pos_product_id: str, outlets: list[str] | None = None) -> int:
+        chosen = outlets if outlets is not None else self.connection.connected_outlet_ids
+        return sum(max(0, self.pos.level(pos_product_id, outlet)) for outlet in chosen)
+
+    def variants(self) -> list[dict[str, Any]]:
+        return [p for p in self.pos.products() if p.get("variant_parent_id")]
+
+    def set_outlets(self, outlets: list[str], primary: str | None = None) -> Connection:
+        return request_outlet_change(self.deployment.store, self.publisher(), CONNECTION, outlets, primary)
+
+    def stock_dead_letters(self) -> list[str]:
+        """Why each dead-lettered record was parked (the DLQ message's `error` attribute, or "redriven")."""
+        url = self.deployment.env["STOCK_QUEUE_URL"].replace("-stock.fifo", "-stock-dlq.fifo")
+        messages = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            m.get("MessageAttributes", {}).get("error", {}).get("StringValue", "redriven")
+            + " | receives "
+            + m["Attributes"].get("ApproximateReceiveCount", "?")
+            for m in messages
+        ]
+
+
+def _make_rig(deployment: Deployment, *, outlets: int = 3, connect: int | None = None) -> Iterator[StockRig]:
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=21, outlets=outlets, rate_limit=0)
+    ecom = EcomSimulator(
+        api_key=DEMO_SECRETS["ecom_api_key"],
+        api_secret=DEMO_SECRETS["ecom_api_secret"],
+        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+        seed=21,
+        limits=None,
+    )
+    pos_url, ecom_url = pos.start(), ecom.start()
+    outlet_ids = [o["id"] for o in pos.outlets()][: connect or outlets]
+    register = pos.registers()[0]
+    deployment.add_connection(
+        Connection(
+            connection_id=CONNECTION,
+            pos_base_url=pos_url,
+            ecom_base_url=ecom_url,
+            online_register_id=register["id"],
+            connected_outlet_ids=outlet_ids,
+            primary_outlet_id=register["outlet_id"] if register["outlet_id"] in outlet_ids else None,
+        ),
+        DEMO_SECRETS,
+    )
+    # Failed records come back after 1 s here instead of the template's 360 s (what a retry sees is the same).
+    deployment.sqs.set_queue_attributes(QueueUrl=deployment.queue_url("stock"), Attributes={"VisibilityTimeout": "1"})
+    functions: dict[str, LocalFunction] = {
+        name: SerialFunction(spec) for name, spec in deployment.resources.functions.items()
+    }
+    api = LocalApi(deployment.resources.routes, functions, port=0)
+    api.start()
+    pollers = {
+        s.function: SqsPoller(deployment.sqs, s, functions[s.function], narrate=lambda line: None)
+        for s in deployment.resources.subscriptions
+    }
+    base = f"{api.url}/connections/{CONNECTION}/webhooks"
+    XSeriesClient(pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()).create_webhook(
+        f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", "inventory.update"
+    )
+    EcomClient(
+        ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    ).create_webhook("variants", "*", f"{base}/ecom")
+    yield StockRig(deployment, pos, ecom, api, pollers["StockSyncFunction"], pollers["ProductSyncFunction"])
+    pos.stop()
+    ecom.stop()
+    api.stop()
+
+
+@pytest.fixture
+def rig(deployment: Deployment) -> Iterator[StockRig]:
+    yield from _make_rig(deployment)
+
+
+@pytest.fixture
+def synced(rig: StockRig) -> StockRig:
+    """Two families of two variants, in eCom with their stock."""
+    rig.pos.seed_catalog(2, 2, seed=3)
+    rig.sync_catalog()
+    return rig
+
+
+def test_the_ecom_total_is_the_sum_over_connected_outlets_with_negatives_as_zero(rig: StockRig) -> None:
+    a, b, c = rig.outlets  # all three connected
+    rig.pos.seed_catalog(1, 2, seed=4)
+    first, second = (v["id"] for v in rig.variants())
+    for outlet, level in zip((a, b, c), (5, -3, 2), strict=True):
+        rig.pos.set_inventory(first, outlet, level)
+    rig.sync_catalog()
+
+    assert rig.ecom_level(first) == 7  # 5 + max(0, -3) + 2
+    assert rig.ecom_level(second) == rig.pos_total(second)
+    assert all(v["stockTracking"] == "enabled" for v in rig.ecom.variants())
+
+    rig.pos.set_inventory(first, a, -1)  # oversold in store: counts as 0, never below
+    rig.settle()
+    assert rig.ecom_level(first) == 2
+    state = rig.stock_store.get_stock(CONNECTION, first)
+    assert {outlet: held.level for outlet, held in state.levels.items()} == {a: -1, b: -3, c: 2}
+    assert not rig.stock_dead_letters()
+
+
+def test_a_pos_sale_lowers_the_ecom_stock(synced: StockRig) -> None:
+    variant = synced.variants()[0]
+    register = synced.pos.registers()[0]
+    synced.pos.set_inventory(variant["id"], register["outlet_id"], 6)
+    synced.settle()
+    before = synced.ecom_level(variant["id"])
+
+    synced.pos.create_sale([{"product_id": variant["id"], "quantity": 2}], register_id=register["id"])
+    synced.settle()
+
+    assert synced.ecom_level(variant["id"]) == before - 2 == synced.pos_total(variant["id"])
+
+
+def test_a_stock_edit_made_in_ecom_is_reverted_to_the_pos_total(synced: StockRig) -> None:
+    variant = synced.variants()[1]
+    total = synced.pos_total(variant["id"])
+    ecom_id = synced.ecom_variant_id(variant["id"])
+    synced.ecom.edit_variant(ecom_id, stockTracking="disabled")  # tracking switched off by hand too
+    synced.settle()
+    writes = synced.stock_writes()
+
+    synced.ecom.set_stock_manually(ecom_id, total + 40)
+    synced.settle()
+
+    reverted = next(v for v in synced.ecom.variants() if v["id"] == ecom_id)
+    assert (reverted["stockLevel"], reverted["stockTracking"]) == (total, "enabled")
+    # One write reverted it; its own variants/updated echo came back and cost nothing.
+    assert synced.stock_writes() == writes + 1
+
+
+def test_a_failed_or_untrusted_pos_read_never_writes_zero(synced: StockRig) -> None:
+    variant = synced.variants()[0]
+    outlet = synced.outlets[0]
+    total = synced.ecom_level(variant["id"])
+    assert total == synced.pos_total(variant["id"]) and total > 0
+    writes = synced.stock_writes()
+
+    # A 1.0-shaped webhook without a version: its count cannot be trusted, so the worker must read the POS...
+    payload = {"id": "inv-x", "product_id": variant["id"], "outlet_id": outlet, "count": 0}
+    synced.pos.set_faults(error_rate=1.0)  # ... and every POS read fails
+    # A failing attempt retries its GET for 3.5 s; the record must not come back while it does.
+    synced.deployment.sqs.set_queue_attributes(
+        QueueUrl=synced.deployment.queue_url("stock"), Attributes={"VisibilityTimeout": "6"}
+    )
+    url = f"{synced.api.url}/connections/{CONNECTION}/webhooks/pos?token={DEMO_SECRETS['pos_webhook_token']}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert httpx.post(url, content=pos_form("inventory.update", payload), headers=headers).status_code == 202
+    synced.settle()
+
+    assert synced.ecom_level(variant["id"]) == total  # not 0: nothing was written
+    assert synced.stock_writes() == writes
+    assert synced.invocations[-1][1] == 1  # the record was failed, so SQS keeps it
+
+    synced.pos.set_faults(Faults())
+    synced.pos.set_inventory(variant["id"], outlet, 9)  # what the POS really holds now
+    time.sleep(6.2)  # the failed record's visibility timeout
+    synced.settle()
+
+    assert synced.ecom_level(variant["id"]) == synced.pos_total(variant["id"])
+    assert not synced.stock_dead_letters()
+
+
+def test_fifty_rapid_changes_of_one_variant_cost_at_most_a_few_ecom_writes(synced: StockRig) -> None:
+    variant = synced.variants()[0]
+    outlet = synced.outlets[1]
+    writes = synced.stock_writes()
+
+    for level in range(50):
+        synced.pos.set_inventory(variant["id"], outlet, level)
+    synced.settle()
+
+    made = synced.stock_writes() - writes
+    assert made <= 5, f"{made} eCom writes for 50 changes"  # at most one per SQS batch of 10, echoes free
+    assert synced.ecom_level(variant["id"]) == synced.pos_total(variant["id"])
+
+
+def test_disconnecting_an_outlet_subtracts_its_stock_and_disables_its_shipping_methods(synced: StockRig) -> None:
+    a, b, c = synced.outlets
+    only_at_b, elsewhere = (v["id"] for v in synced.variants()[:2])
+    for outlet, level in ((a, 0), (b, 4), (c, 0)):
+        synced.pos.set_inventory(only_at_b, outlet, level)
+    synced.settle()
+    assert synced.ecom_level(only_at_b) == 4
+    pickup_b = synced.ecom.add_shipping_method("Pickup at B", is_pickup=True, pos_outlet_id=b)
+    pickup_c = synced.ecom.add_shipping_method("Pickup at C", is_pickup=True, pos_outlet_id=c)
+
+    synced.set_outlets([a, c], primary=a)
+    synced.settle()
+
+    assert synced.ecom_level(only_at_b) == 0  # out of stock online
+    assert synced.ecom_level(elsewhere) == synced.pos_total(elsewhere, [a, c])
+    methods = {m["id"]: m["isActive"] for m in synced.ecom.shipping_methods()}
+    assert methods[pickup_b["id"]] is False and methods[pickup_c["id"]] is True
+    assert all(active for mid, active in methods.items() if mid != pickup_b["id"])
+
+    synced.set_outlets([a, b, c])  # reconnecting adds the stock back; the shipping method stays off
+    synced.settle()
+    assert synced.ecom_level(only_at_b) == 4
+    assert {m["id"]: m["isActive"] for m in synced.ecom.shipping_methods()}[pickup_b["id"]] is False
+    assert not synced.stock_dead_letters()
+
+
+# ----------------------------------------------------------------------- 1,000 variants, bounded recomputation
+
+
+def _link_catalog(rig: StockRig, families: int, per_family: int, stocked_at_b: float, seed: int) -> list[str]:
+    """A catalog as product_sync and stock_sync leave it, written directly: POS levels (outlet A 0-6; outlet B
+    stocks a share of the variants, 0 or -1 elsewhere), eCom variants holding the totals, the links, the states."""
+    rng = random.Random(seed)
+    rig.pos.seed_catalog(families, per_family, seed=seed)
+    rig.ecom.seed_catalog(families, per_family, seed=seed)
+    a = rig.outlets[0]
+    with rig.pos.lock:  # seeding sends no webhook, and neither does this
+        for row in rig.pos.tables["inventory"].rows.values():
+            stocked = rng.random() < stocked_at_b
+            row["inventory_level"] = (
+                rng.randint(0, 6) if row["outlet_id"] == a else rng.randint(1, 9) if stocked else rng.choice((0, -1))
+            )
+    store, stock = rig.deployment.store, rig.stock_store
+    pos_by_family: dict[str, list[dict[str, Any]]] = {}
+    for row in rig.variants():
+        pos_by_family.setdefault(row["variant_parent_id"], []).append(row)
+    ecom_by_product: dict[int, list[dict[str, Any]]] = {}
+    for variant in rig.ecom.variants():
+        ecom_by_product.setdefault(variant["product"]["resource"]["id"], []).append(variant)
+    pos_ids: list[str] = []
+    synced: list[VariantStockState] = []
+    links: list[tuple[str, int, dict[str, EcomVariantRef]]] = []
+    for (family, rows), (product_id, ecom_rows) in zip(pos_by_family.items(), ecom_by_product.items(), strict=True):
+        refs = {
+            row["id"]: EcomVariantRef(ecom_product_id=product_id, ecom_variant_id=ev["id"])
+            for row, ev in zip(rows, ecom_rows, strict=True)
+        }
+        links.append((family, product_id, refs))
+        for row in rows:
+            levels = {
+                r["outlet_id"]: OutletLevel(level=r["inventory_level"], version=r["version"])
+                for r in rig.pos.inventory(row["id"])
+            }
+            total = sum(max(0, held.level) for held in levels.values())
+            ecom_id = refs[row["id"]].ecom_variant_id
+            with rig.ecom.lock:
+                rig.ecom.tables["variants"][ecom_id]["stockLevel"] = total
+            synced.append(
+                VariantStockState(
+                    product_id=row["id"], ecom_variant_id=ecom_id, levels=levels, last_written=total, revision=1
+                )
+            )
+            pos_ids.append(row["id"])
+    # The link items exactly as SyncStore.save_catalog_state writes them (its transactions make moto copy the whole
+    # table each time, minutes for a catalog this size); SyncStore.variant_link reads them back below.
+    with rig.deployment.session.resource("dynamodb").Table(rig.deployment.env["TABLE_NAME"]).batch_writer() as batch:
+        for family, product_id, refs in links:
+            for pos_id, ref in refs.items():
+                link = {"pos_product_id": pos_id, "family_key": family, "ecom_product_id": product_id}
+                link["ecom_variant_id"] = ref.ecom_variant_id
+                for sk in (keys.pos_variant_link_sk(pos_id), keys.ecom_variant_link_sk(ref.ecom_variant_id)):
+                    batch.put_item(Item={"pk": keys.connection_pk(CONNECTION), "sk": sk, **link})
+    for state in synced:
+        stock.save_stock(CONNECTION, 0, state)
+    assert store.variant_link(CONNECTION, pos_product_id=pos_ids[0]) is not None
+    return pos_ids
+
+
+@pytest.fixture
+def big_rig(deployment: Deployment) -> Iterator[StockRig]:
+    yield from _make_rig(deployment, outlets=2)
+
+
+@pytest.mark.slow
+def test_connecting_and_disconnecting_an_outlet_over_1000_variants_runs_in_bounded_chunks(big_rig: StockRig) -> None:
+    rig = big_rig
+    a, b = rig.outlets
+    pos_ids = _link_catalog(rig, 40, 25, stocked_at_b=0.1, seed=5)
+    assert len(pos_ids) == 1000
+    stocked_at_b = {p for p in pos_ids if rig.pos.level(p, b) > 0}
+    assert 50 < len(stocked_at_b) < 150
+    assert rig.all_match(pos_ids, [a, b])
+    writes = rig.stock_writes()
+
+    rig.set_outlets([a], primary=a)
+    rig.settle()
+
+    assert rig.all_match(pos_ids, [a])
+    assert rig.stock_writes() - writes == len(stocked_at_b)  # only the totals that changed
+    chunks = [(w, n) for w, n in rig.invocations if n]
+    assert len(chunks) >= 1000 // 50  # one message per chunk of 50, each queued by the one before
+    assert max(w for w, _ in rig.invocations) <= 50  # bounded work per message
+
+    rig.invocations.clear()
+    writes = rig.stock_writes()
+    rig.set_outlets([a, b], primary=a)
+    rig.settle()
+
+    assert rig.all_match(pos_ids, [a, b])
+    assert rig.stock_writes() - writes == len(stocked_at_b)
+    assert max(w for w, _ in rig.invocations) <= 50
+    assert not rig.stock_dead_letters()
+
+
+# ----------------------------------------------------------------------- randomized: any order, any duplication
+
+
+@pytest.fixture
+def partial_rig(deployment: Deployment) -> Iterator[StockRig]:
+    yield from _make_rig(deployment, outlets=3, connect=2)  # the third outlet is not connected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_changes_with_lost_duplicated_and_reordered_webhooks_end_at_the_pos_totals(
+    partial_rig: StockRig, seed: int
+) -> None:
+    rig = partial_rig
+    rig.pos.seed_catalog(1, 3, seed=seed)
+    rig.sync_catalog()
+    rng = random.Random(seed)
+    rig.pos.set_faults(webhook_loss_rate=0.2, webhook_duplicate_rate=0.3, webhook_reorder=True)
+    rig.ecom.set_faults(webhook_duplicate_rate=0.3, webhook_reorder=True)
+    variants = [v["id"] for v in rig.variants()]
+    register = rig.pos.registers()[0]
+    for _ in range(40):
+        pos_id = rng.choice(variants)
+        action = rng.random()
+        if action < 0.65:
+            rig.pos.set_inventory(pos_id, rng.choice(rig.outlets), rng.randint(-3, 12))
+        elif action < 0.8:
+            rig.pos.create_sale([{"product_id": pos_id, "quantity": rng.randint(1, 3)}], register_id=register["id"])
+        elif action < 0.9:
+            rig.ecom.set_stock_manually(rig.ecom_variant_id(pos_id), rng.randint(0, 99))
+        if rng.random() < 0.4:  # workers run while changes keep coming
+            for _ in range(rng.randint(1, 3)):
+                rig.stock.poll_once(wait_seconds=0)
+    assert rig.pos.deliveries.lost and rig.pos.deliveries.duplicated  # the faults did happen
+    rig.pos.set_faults(Faults())
+    rig.ecom.set_faults(Faults())
+    rig.settle()
+    rig.poll()  # the poller's inventory feed brings what the lost webhooks did not
+    rig.settle()
+
+    connected = rig.connection.connected_outlet_ids
+    assert {p: rig.ecom_level(p) for p in variants} == {p: rig.pos_total(p, connected) for p in variants}
+    assert not rig.stock_dead_letters()
+
+
+def test_stock_sync_is_wired_in_the_template_on_the_stock_queue(deployment: Deployment) -> None:
+    subscription = next(s for s in deployment.resources.subscriptions if s.function == "StockSyncFunction")
+    assert subscription.queue_url == deployment.queue_url("stock")
+    assert subscription.report_batch_item_failures
+    assert Counter(s.function for s in deployment.resources.subscriptions)["StockSyncFunction"] == 1

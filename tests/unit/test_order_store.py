@@ -1,0 +1,124 @@
+"""OrderStore transitions against moto: every one conditional, a lost race reported, never overwritten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.state.order_store import (
+    CustomerBusy,
+    CustomerClaimed,
+    CustomerKnown,
+    OrderBusy,
+    OrderStore,
+)
+
+CID = "shop"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(sync_table: str, clock: Clock) -> OrderStore:
+    return OrderStore(sync_table, client=boto3.client("dynamodb", region_name="us-east-1"), clock=clock)
+
+
+def _complete(store: OrderStore, claim: Any, **overrides: Any) -> Any:
+    fields = {"number": "ORD1", "sale_id": "sale-1", "customer_id": "c-1", "outlet_ids": ("o-1",)}
+    return store.complete_order(CID, claim, adopted=False, notify=True, **{**fields, **overrides})
+
+
+def test_the_first_claim_records_the_intent_and_a_live_claim_keeps_others_out(store: OrderStore) -> None:
+    claim = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
+    assert claim.previous is None and not claim.may_have_created_a_sale
+    record = store.get_order(CID, 7)
+    assert record is not None and record.status == "importing" and record.source_id == "ecom-7"
+
+    with pytest.raises(OrderBusy):
+        store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
+
+
+def test_an_expired_claim_is_taken_over_and_the_next_attempt_looks_for_the_sale(
+    store: OrderStore, clock: Clock
+) -> None:
+    dead = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
+    clock.now += 152
+    retry = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
+    assert retry.may_have_created_a_sale and retry.previous is not None and retry.previous.attempts == 1
+
+    with pytest.raises(Conflict):  # the dead worker's claim is gone: it can record nothing any more
+        _complete(store, dead)
+    _complete(store, retry)
+    with pytest.raises(Conflict, match="already imported"):
+        store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
+
+
+def test_a_held_order_is_listed_until_imported_and_its_retry_needs_no_sale_lookup(store: OrderStore) -> None:
+    claim = store.claim_order(CID, 9, source_id="ecom-9", lease_seconds=150)
+    store.hold_order(CID, claim, number="ORD9", reason="line 1 (Gift box): no POS product has SKU 'GIFT-1'")
+    [held] = store.held_orders(CID)
+    assert (held.order_id, held.number, held.attempts) == (9, "ORD9", 1) and "GIFT-1" in held.reason
+
+    retry = store.claim_order(CID, 9, source_id="ecom-9", lease_seconds=150)  # a held order is free at once
+    assert not retry.may_have_created_a_sale
+    record = _complete(store, retry)
+    assert record.status == "imported" and store.held_orders(CID) == []
+    stored = store.get_order(CID, 9)
+    assert stored is not None and stored.held_reason is None and stored.notifications_pending
+    store.mark_notified(CID, 9)
+    stored = store.get_order(CID, 9)
+    assert stored is not None and not stored.notifications_pending
+
+
+def test_a_released_claim_frees_the_order_at_once(store: OrderStore) -> None:
+    claim = store.claim_order(CID, 5, source_id="ecom-5", lease_seconds=150)
+    store.release(CID, claim)
+    assert store.claim_order(CID, 5, source_id="ecom-5", lease_seconds=150).may_have_created_a_sale
+
+
+def test_one_order_at_a_time_may_create_the_customer_of_an_email(store: OrderStore, clock: Clock) -> None:
+    assert isinstance(store.claim_customer(CID, "k", owner="order:1", lease_seconds=150), CustomerClaimed)
+    busy = store.claim_customer(CID, "k", owner="order:2", lease_seconds=150)
+    assert isinstance(busy, CustomerBusy)
+    # the same order again (its worker died after the create): it may go on
+    assert isinstance(store.claim_customer(CID, "k", owner="order:1", lease_seconds=150), CustomerClaimed)
+
+    store.record_customer(CID, "k", owner="order:1", customer_id="cust-1")
+    assert store.claim_customer(CID, "k", owner="order:2", lease_seconds=150) == CustomerKnown("cust-1")
+    clock.now += 3601  # past the trust window the POS search is the truth again
+    assert isinstance(store.claim_customer(CID, "k", owner="order:3", lease_seconds=150), CustomerClaimed)
+
+
+def test_a_dead_creators_customer_lock_expires(store: OrderStore, clock: Clock) -> None:
+    store.claim_customer(CID, "k", owner="order:1", lease_seconds=150)
+    clock.now += 152
+    assert isinstance(store.claim_customer(CID, "k", owner="order:2", lease_seconds=150), CustomerClaimed)
+
+
+def test_the_order_lease_outlives_the_order_worker_and_sqs_redelivery_outlives_the_lease() -> None:
+    """An expired claim must belong to a stopped worker (no live create can race the next attempt), and SQS must
+    not hand a dead worker's message out before its claim expired (the retry would only find it busy)."""
+    from pos_ecom_sync.orders.importer import LEASE_SECONDS
+
+    from local_stack.cfn_yaml import load_template
+    from local_stack.provision import TEMPLATE_PATH
+
+    resources = load_template(TEMPLATE_PATH)["Resources"]
+    function = resources["OrderImportFunction"]["Properties"]
+    queue = resources[function["Events"]["OrderChanges"]["Properties"]["Queue"]["Fn::GetAtt"][0]]["Properties"]
+    assert 2 * function["Timeout"] < LEASE_SECONDS
+    assert queue["VisibilityTimeout"] > LEASE_SECONDS
+    assert function["Environment"]["Variables"]["ORDER_EVENTS_BUS_NAME"] == "default"
