@@ -69,6 +69,8 @@ test: lint typecheck cfn-lint sam-build
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_intake
+	$(BIN)/python -m tests.perf.bench_stock
+	$(BIN)/python -m tests.perf.bench_orders
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,8 @@ from pos_ecom_sync.settings import RuntimeSettings
 from pos_ecom_sync.state.store import Cursor, StoredCatalogState
 from pos_ecom_sync.workers import MAX_VISIBILITY_S
 
+from local_stack.cfn_yaml import load_template
+from local_stack.provision import TEMPLATE_PATH
 from local_stack.simulators.common import Request as SimRequest
 from local_stack.simulators.common import Response, VendorSimulator
 from local_stack.simulators.ecom import EcomSimulator
@@ -82,7 +84,10 @@ POLL_PAGE_SIZE = int(SETTINGS["POLL_PAGE_SIZE"].default)
 MAX_PRODUCTS_BACKLOG = int(SETTINGS["POLL_MAX_PRODUCTS_BACKLOG"].default)
 # template.yaml, ProductsQueue / ProductSyncFunction.
 QUEUE_VISIBILITY_S = 360
-MAX_RECEIVE_COUNT = 5
+# What template.yaml gives the products queue (a throttled delivery counts as a receive).
+MAX_RECEIVE_COUNT = int(
+    load_template(TEMPLATE_PATH)["Resources"]["ProductsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+)
 BATCH_SIZE = 10
 POLL_EVERY_S = 60.0
 START = datetime(2025, 3, 3, tzinfo=UTC).timestamp()
