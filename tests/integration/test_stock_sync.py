@@ -11,16 +11,21 @@ catalog, whose links and starting stock are written directly (creating 1,000 var
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from moto.server import ThreadedMotoServer
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
@@ -31,15 +36,18 @@ from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.stock_store import StockStore
+from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.stock.sync import request_outlet_change
 
 from local_stack.api_server import LocalApi
 from local_stack.demo import DEMO_SECRETS
 from local_stack.event_sources import SqsPoller
 from local_stack.functions import LocalFunction
+from local_stack.provision import provision
 from local_stack.simulators.common import Faults
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
+from pos_ecom_sync_cli.main import main as cli_main
 from tests.integration.conftest import Deployment
 from tests.support import drain_queue, pos_form
 
@@ -509,3 +517,49 @@ def test_stock_sync_is_wired_in_the_template_on_the_stock_queue(deployment: Depl
     assert subscription.queue_url == deployment.queue_url("stock")
     assert subscription.report_batch_item_failures
     assert Counter(s.function for s in deployment.resources.subscriptions)["StockSyncFunction"] == 1
+
+
+def test_the_cli_saves_the_outlets_and_queues_their_application(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pos-ecom-sync connections set-outlets` against a stack on a moto server, as an operator runs it."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        session = boto3.Session(region_name="us-east-1")
+        env = provision(session, stack_name="local").shared_environment()  # the stack `make run` starts
+        outputs = {"Endpoint": endpoint, "Region": "us-east-1", "TableName": env["TABLE_NAME"]}
+        (tmp_path / ".local-stack").mkdir()
+        (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps({**outputs, "SecretPrefix": "p/"}))
+        monkeypatch.chdir(tmp_path)
+        store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
+        store.save_connection(
+            Connection(
+                connection_id="dockside",
+                pos_base_url="http://pos",
+                ecom_base_url="http://ecom",
+                connected_outlet_ids=["o-1", "o-2"],
+                primary_outlet_id="o-1",
+            ),
+            create=True,
+        )
+
+        code = cli_main(["connections", "set-outlets", "dockside", "--outlets", "o-1,o-3", "--primary-outlet", "o-3"])
+        out = capsys.readouterr().out
+
+        assert code == 0, out
+        assert json.loads(out)["connected_outlet_ids"] == ["o-1", "o-3"]
+        saved = store.get_connection("dockside")
+        assert saved is not None and (saved.connected_outlet_ids, saved.primary_outlet_id) == (["o-1", "o-3"], "o-3")
+        queued = drain_queue(session.client("sqs"), env["STOCK_QUEUE_URL"])
+        bodies = [json.loads(m["Body"]) for m in queued]
+        assert [(b["entity"], b["via"], b["payload"]["previous_outlets"]) for b in bodies] == [
+            ("outlets", "operator", ["o-1", "o-2"])
+        ]
+        assert cli_main(["connections", "set-outlets", "nobody", "--outlets", "o-1"]) == 2
+    finally:
+        server.stop()

@@ -8,7 +8,7 @@ from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict, InvalidInput
 from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
-from pos_ecom_sync.state.stock_store import AppliedOutlets, StockStore
+from pos_ecom_sync.state.stock_store import AppliedOutlets, StockEntry, StockStore
 from pos_ecom_sync.state.store import StoredCatalogState, SyncStore
 
 
@@ -67,7 +67,9 @@ def test_chunks_walk_every_linked_variant_once_in_id_order_with_its_state(stores
         "other", "f", StoredCatalogState(CatalogState(), 0), CatalogState(variants={"zz": refs[ids[-1]]})
     )
 
-    walked, after, sizes = [], None, []
+    walked: list[StockEntry] = []
+    sizes: list[int] = []
+    after: str | None = None
     while True:
         chunk = stock.stock_chunk("shop", after, 5)
         sizes.append(len(chunk.entries))
