@@ -35,6 +35,7 @@ from pos_ecom_sync.ratelimit import (
     wait_for_slot,
 )
 from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import is_condition_failure
 
 # Idle budget items expire (table TTL) a day after their longest window would have ended.
 IDLE_TTL_S = 86_400
@@ -238,7 +239,7 @@ class DynamoRateBudget:
                 TableName=self._table, Key=self._key, ReturnValues="ALL_NEW", **update.kwargs()
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 raise _LostRace from exc
             raise UpstreamUnavailable(f"dynamodb write rate budget failed: {exc}") from exc
         except BotoCoreError as exc:

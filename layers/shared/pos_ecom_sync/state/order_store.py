@@ -27,8 +27,9 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict
 from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import error_code, unavailable
 
 OrderStatus = Literal["importing", "held", "imported"]
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
@@ -45,14 +46,6 @@ def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
-
-
-def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
-    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class OrderBusy(Conflict):
@@ -175,7 +168,7 @@ class OrderStore:
                 TableName=self._table, Key=self._key(connection_id, keys.order_sk(order_id)), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get order", exc) from exc
+            raise unavailable("get order", exc) from exc
         return OrderRecord.from_item(item) if item else None
 
     def claim_order(self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float) -> Claim:
@@ -215,14 +208,14 @@ class OrderStore:
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise _unavailable("claim order", exc) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise unavailable("claim order", exc) from exc
             current = self.get_order(connection_id, order_id)
             if current is not None and current.status == "imported":
                 raise Conflict(f"order {order_id} is already imported as sale {current.sale_id}") from exc
             raise OrderBusy(order_id, current.lease_until if current else until) from exc
         except BotoCoreError as exc:
-            raise _unavailable("claim order", exc) from exc
+            raise unavailable("claim order", exc) from exc
         old = response.get("Attributes")
         return Claim(order_id, source_id, token, int(until) + 1, OrderRecord.from_item(old) if old else None)
 
@@ -355,11 +348,11 @@ class OrderStore:
                 ExpressionAttributeValues=_attrs({":no": False, ":now": int(self._clock()), ":imported": "imported"}),
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise Conflict(f"order {order_id} is not imported: nothing to mark notified") from exc
-            raise _unavailable("mark order notified", exc) from exc
+            raise unavailable("mark order notified", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("mark order notified", exc) from exc
+            raise unavailable("mark order notified", exc) from exc
 
     def held_orders(self, connection_id: str) -> list[HeldOrder]:
         """Every held order of the connection, oldest order id first."""
@@ -390,17 +383,17 @@ class OrderStore:
                     return held
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("list held orders", exc) from exc
+            raise unavailable("list held orders", exc) from exc
 
     def _transact(self, action: str, items: list[dict[str, Any]]) -> None:
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _error_code(exc) == "TransactionCanceledException":
+            if error_code(exc) == "TransactionCanceledException":
                 raise Conflict(f"{action}: this worker's claim on the order was lost (lease expired)") from exc
-            raise _unavailable(action, exc) from exc
+            raise unavailable(action, exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable(action, exc) from exc
+            raise unavailable(action, exc) from exc
 
     # -- the customer email index -------------------------------------------------------------------------
 
@@ -435,14 +428,14 @@ class OrderStore:
                 ),
             )
         except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise _unavailable("claim customer", exc) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise unavailable("claim customer", exc) from exc
             current = self._get_email(connection_id, email_key)
             if current and current.get("status") == "created" and current.get("customer_id"):
                 return CustomerKnown(str(current["customer_id"]))
             return CustomerBusy(float(current.get("lease_until", now)) if current else now)
         except BotoCoreError as exc:
-            raise _unavailable("claim customer", exc) from exc
+            raise unavailable("claim customer", exc) from exc
         return CustomerClaimed()
 
     def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None:
@@ -458,7 +451,7 @@ class OrderStore:
         try:
             self._client.put_item(TableName=self._table, Item=_attrs(item))
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("record customer", exc) from exc
+            raise unavailable("record customer", exc) from exc
 
     def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None:
         """Best effort, like `release`."""
@@ -484,5 +477,5 @@ class OrderStore:
                 ConsistentRead=True,
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get customer index", exc) from exc
+            raise unavailable("get customer index", exc) from exc
         return _plain(item) if item else None

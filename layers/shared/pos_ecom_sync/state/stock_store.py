@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pos_ecom_sync.errors import Conflict, InvalidInput, UpstreamUnavailable
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
 
 # BatchGetItem takes at most 100 keys per call.
 BATCH_GET_LIMIT = 100
@@ -60,14 +61,6 @@ class StockChunk:
     next_after: str | None
 
 
-def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
-    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
-
 class StockStore:
     def __init__(self, table_name: str, *, resource: Any = None, clock: Any = time.time) -> None:
         self._resource = resource or boto3.resource("dynamodb")
@@ -84,7 +77,7 @@ class StockStore:
                 ConsistentRead=True,
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get stock state", exc) from exc
+            raise unavailable("get stock state", exc) from exc
         return self._parse(item, pos_product_id)
 
     def save_stock(self, connection_id: str, loaded_revision: int, new_state: VariantStockState) -> None:
@@ -108,11 +101,11 @@ class StockStore:
         try:
             self._table.put_item(Item=item, **condition)
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 raise Conflict(f"stock state of {new_state.product_id} changed since it was read") from exc
-            raise _unavailable("save stock state", exc) from exc
+            raise unavailable("save stock state", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("save stock state", exc) from exc
+            raise unavailable("save stock state", exc) from exc
 
     # -- outlet settings applied ----------------------------------------------------------------------------
 
@@ -122,7 +115,7 @@ class StockStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.STOCK_OUTLETS_SK}, ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get applied outlets", exc) from exc
+            raise unavailable("get applied outlets", exc) from exc
         if not item:
             return AppliedOutlets()
         primary = item.get("primary_outlet_id")
@@ -156,11 +149,11 @@ class StockStore:
         try:
             self._table.put_item(Item=item, **condition)
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 raise Conflict("the applied outlets changed while an outlet change was being applied") from exc
-            raise _unavailable("save applied outlets", exc) from exc
+            raise unavailable("save applied outlets", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("save applied outlets", exc) from exc
+            raise unavailable("save applied outlets", exc) from exc
         return saved
 
     # -- recomputation chunks ---------------------------------------------------------------------------------
@@ -194,7 +187,7 @@ class StockStore:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("list variant links", exc) from exc
+            raise unavailable("list variant links", exc) from exc
         states = self._get_many(connection_id, [pos_id for pos_id, _ in links])
         entries = tuple(StockEntry(pos_id, ecom_id, states[pos_id]) for pos_id, ecom_id in links)
         return StockChunk(entries, links[-1][0] if more else None)
@@ -211,7 +204,7 @@ class StockStore:
                 try:
                     response = self._resource.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
-                    raise _unavailable("get stock states", exc) from exc
+                    raise unavailable("get stock states", exc) from exc
                 for item in response.get("Responses", {}).get(self._table.name, []):
                     found[str(item["sk"])] = item
                 wanted = response.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])

@@ -15,9 +15,10 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,6 @@ class Cursor:
     value: str | None
 
 
-def _unavailable(action: str, exc: Exception) -> UpstreamUnavailable:
-    return UpstreamUnavailable(f"dynamodb {action} failed: {exc}")
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
-
 class SyncStore:
     def __init__(self, table_name: str, *, resource: Any = None, clock: Any = time.time) -> None:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
@@ -69,7 +62,7 @@ class SyncStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.CONFIG_SK}, ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get connection", exc) from exc
+            raise unavailable("get connection", exc) from exc
         return Connection.model_validate_json(item["settings"]) if item else None
 
     def save_connection(self, connection: Connection, *, create: bool = False) -> None:
@@ -86,11 +79,11 @@ class SyncStore:
         try:
             self._table.put_item(Item=item, **condition)
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 raise Conflict(f"connection {connection.connection_id!r} already exists") from exc
-            raise _unavailable("save connection", exc) from exc
+            raise unavailable("save connection", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("save connection", exc) from exc
+            raise unavailable("save connection", exc) from exc
 
     def iter_connections(self, *, active_only: bool = False) -> Iterator[Connection]:
         query: dict[str, Any] = {
@@ -108,7 +101,7 @@ class SyncStore:
                     return
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("list connections", exc) from exc
+            raise unavailable("list connections", exc) from exc
 
     # -- change-feed cursors -----------------------------------------------------------------------
 
@@ -118,7 +111,7 @@ class SyncStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(feed)}, ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get cursor", exc) from exc
+            raise unavailable("get cursor", exc) from exc
         return Cursor(feed=feed, value=item.get("value") if item else None)
 
     def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
@@ -140,11 +133,11 @@ class SyncStore:
                 ExpressionAttributeValues={**values, ":now": int(self._clock())},
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
-            raise _unavailable("advance cursor", exc) from exc
+            raise unavailable("advance cursor", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("advance cursor", exc) from exc
+            raise unavailable("advance cursor", exc) from exc
         return True
 
     # -- webhook delivery de-duplication -------------------------------------------------------------
@@ -155,7 +148,7 @@ class SyncStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.delivery_sk(delivery_key)}
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("read delivery mark", exc) from exc
+            raise unavailable("read delivery mark", exc) from exc
         # TTL deletion is lazy (up to days late), so an expired mark must be ignored here.
         return bool(item) and int(item.get("expires_at", 0)) > self._clock()
 
@@ -171,7 +164,7 @@ class SyncStore:
                 }
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("write delivery mark", exc) from exc
+            raise unavailable("write delivery mark", exc) from exc
 
     # -- catalog state (one item per POS family) ------------------------------------------------------
 
@@ -181,7 +174,7 @@ class SyncStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.family_sk(family_key)}, ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get catalog state", exc) from exc
+            raise unavailable("get catalog state", exc) from exc
         if not item:
             return StoredCatalogState(CatalogState(), revision=0)
         intent_at = item.get("intent_at")
@@ -235,9 +228,9 @@ class SyncStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise Conflict(f"catalog state of {family_key} changed while it was being synced") from exc
-            raise _unavailable("save catalog state", exc) from exc
+            raise unavailable("save catalog state", exc) from exc
         except BotoCoreError as exc:
-            raise _unavailable("save catalog state", exc) from exc
+            raise unavailable("save catalog state", exc) from exc
         return StoredCatalogState(new_state, revision, intent_at)
 
     def _variant_link_changes(
@@ -276,7 +269,7 @@ class SyncStore:
         try:
             item = self._table.get_item(Key={"pk": keys.connection_pk(connection_id), "sk": sk}).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get variant link", exc) from exc
+            raise unavailable("get variant link", exc) from exc
         if not item:
             return None
         return VariantLink(
@@ -292,5 +285,5 @@ class SyncStore:
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.CATALOG_COUNT_SK}, ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("get catalog count", exc) from exc
+            raise unavailable("get catalog count", exc) from exc
         return int(item.get("variants", 0)) if item else 0
