@@ -50,6 +50,8 @@ class PosCatalog(Protocol):
 
 
 class EcomCatalog(Protocol):
+    @property
+    def calls(self) -> int: ...  # HTTP requests sent so far (the worker reports its own share)
     def create_product(self, fields: JsonObject) -> JsonObject: ...
     def update_product(self, product_id: int, fields: JsonObject) -> JsonObject: ...
     def delete_product(self, product_id: int) -> bool: ...
@@ -81,7 +83,7 @@ class CatalogStateStore(Protocol):
 class FamilySyncResult:
     family_key: str
     outcome: str  # "applied", "unchanged", "stale", "not found"
-    ecom_calls: int = 0
+    ecom_calls: int = 0  # HTTP requests to eCom (reads included), not planned actions
     refused: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -162,7 +164,7 @@ class CatalogSync:
         )
         if plan.stale:
             return FamilySyncResult(family_key, "stale", note=plan.note)
-        executed = 0
+        executed, calls_before = 0, self.ecom.calls
         if plan.actions and self._images_edited_in_ecom(stored.state, plan):
             stored = self._restore_images(cid, family_key, stored, desired)
             executed += 1
@@ -182,7 +184,7 @@ class CatalogSync:
         return FamilySyncResult(
             family_key,
             "applied" if executed else "unchanged",
-            ecom_calls=executed,
+            ecom_calls=self.ecom.calls - calls_before,
             refused=[r.reason for r in plan.refused],
             note=plan.note,
         )
