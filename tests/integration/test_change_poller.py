@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from local_stack.simulators.ecom import EcomSimulator
-from local_stack.simulators.xseries import XSeriesSimulator
 from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import XSeriesClient
@@ -22,6 +20,8 @@ from pos_ecom_sync.state.store import Cursor, SyncStore
 
 from local_stack.demo import DEMO_SECRETS
 from local_stack.lambda_events import LambdaContext, scheduled_event
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
 from tests.integration.conftest import Deployment
 from tests.support import drain_queue
 
