@@ -340,12 +340,21 @@ def _scheduled() -> dict[str, Any]:
     return event
 
 
+def _reconcile_tick() -> dict[str, Any]:
+    event = scheduled_event(f"{STACK_NAME}-ReconcileFunctionReconcileTick-7D8E9F0A1B2C", REGION)
+    event.update({"id": "0b5e2f5c-6a4d-4f1e-9f43-2f7c1d9e8a61", "time": "2026-11-22T09:15:00Z"})
+    return event
+
+
 def build_events() -> dict[str, dict[str, Any]]:
     """Every sample event, keyed by its path relative to events/."""
     events = {f"webhook_ingest/{s.name}.json": _as_delivered(s) for s in API_SAMPLES}
     events["change_poller/scheduled.json"] = _scheduled()
     # An operator's run for one connection, e.g. `aws lambda invoke --payload file://one_connection.json`.
     events["change_poller/one_connection.json"] = {"connection_id": DEMO_CONNECTION_ID}
+    events["reconcile/scheduled.json"] = _reconcile_tick()
+    # An operator's full compare of one connection now, whatever the interval says.
+    events["reconcile/one_connection.json"] = {"connection_id": DEMO_CONNECTION_ID, "force": True}
     return events
 
 

@@ -209,7 +209,13 @@ class LocalStack:
         """Make the kind of changes a retailer makes, so the flow is visible."""
         assert self.pos is not None and self.ecom is not None
         rng = random.Random(7)
-        actions = [self._demo_stock_change, self._demo_product_edit, self._demo_online_order, self._demo_outlets]
+        actions = [
+            self._demo_stock_change,
+            self._demo_product_edit,
+            self._demo_online_order,
+            self._demo_outlets,
+            self._demo_order_shipped,
+        ]
         step = 0
         while not self.stopping.wait(self.config.demo_every_seconds):
             try:
@@ -328,6 +334,38 @@ class LocalStack:
                 f"({sale['status']}, {paid}) for {who}; fulfillment(s): {fulfillments or 'none'}"
             )
             return
+
+    def _demo_order_shipped(self, rng: random.Random) -> None:
+        """The merchant ships an imported online order in eCom: status_sync completes its POS fulfillment."""
+        assert self.pos is not None and self.ecom is not None
+        sales = {s.get("source_id"): s for s in self.pos.sales() if s.get("status") == "AWAITING_DISPATCH"}
+        orders = [o for o in self.ecom.orders() if f"ecom-{o['id']}" in sales and o["shipmentStatus"] == "not_shipped"]
+        if not orders:
+            narrate("demo | no imported online order awaits dispatch yet, so nothing to ship this round")
+            return
+        order = orders[-1]
+        sale = sales[f"ecom-{order['id']}"]
+        narrate(f"demo | merchant ships online order {order['number']} in eCom (out for delivery)")
+        shipped_at = time.time()
+        self.ecom.create_shipment(order["id"])
+        threading.Thread(target=self._narrate_fulfilled, args=(order, sale, shipped_at), daemon=True).start()
+
+    def _narrate_fulfilled(
+        self, order: dict[str, Any], sale: dict[str, Any], since: float, timeout_s: float = 60.0
+    ) -> None:
+        assert self.pos is not None
+        while not self.stopping.wait(0.5):
+            statuses = [f["status"] for f in self.pos.fulfillments(sale["id"])]
+            if statuses and all(s in ("SHIPPED", "PICKED_UP") for s in statuses):
+                current = next(s for s in self.pos.sales() if s["id"] == sale["id"])
+                narrate(
+                    f"POS  | sale {sale['invoice_number']} of order {order['number']}: fulfillment completed "
+                    f"({current['status']}) {time.time() - since:.1f}s after eCom shipped it"
+                )
+                return
+            if time.time() > since + timeout_s:
+                narrate(f"POS  | ! order {order['number']}: fulfillment still {statuses} after {timeout_s:.0f}s")
+                return
 
     def _narrate_queue_depths(self) -> None:
         sqs = self.session.client("sqs")

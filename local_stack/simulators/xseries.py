@@ -543,6 +543,20 @@ class XSeriesSimulator(VendorSimulator):
             self._set_fulfillments(self._get("sales", sale_id), status, outlet_id)
         self.narrate(f"fulfillment of sale {sale_id[:8]} set to {status}")
 
+    def pay_sale(self, sale_id: str, payment_type_name: str = "Cash") -> dict[str, Any]:
+        """Staff take the outstanding amount on the sell screen (the sale keeps its status)."""
+        with self.lock:
+            sale = self._get("sales", sale_id)
+            kind = next(p for p in self.tables["payment_types"].rows.values() if p["name"] == payment_type_name)
+            owed = round(sale["total_price"] + sale["total_tax"] - sum(p["amount"] for p in sale["payments"]), 2)
+            payments = [
+                {k: p[k] for k in ("retailer_payment_type_id", "amount", "payment_date")} for p in sale["payments"]
+            ]
+            payments.append({"retailer_payment_type_id": kind["id"], "amount": owed})
+            sale = self._register_sale({"id": sale_id, "status": sale["status"], "register_sale_payments": payments})
+        self.narrate(f"sale {sale['invoice_number']} paid {owed:.2f} on the sell screen ({payment_type_name})")
+        return dict(sale)
+
     def void_sale(self, sale_id: str) -> dict[str, Any]:
         with self.lock:
             sale = self._register_sale({"id": sale_id, "status": "VOIDED"})
@@ -812,6 +826,7 @@ class XSeriesSimulator(VendorSimulator):
                 "outlet_id": outlet,
                 "type": kind,
                 "status": "NEW",
+                "version": 1,
                 "line_items": [
                     {
                         "id": self._uuid(),
@@ -837,6 +852,7 @@ class XSeriesSimulator(VendorSimulator):
         for fulfillment in chosen:
             done = {"DISPATCH": "SHIPPED", "PICKUP": "PICKED_UP"}[fulfillment["type"]]
             fulfillment.update(status=done if status in ("SHIPPED", "PICKED_UP") else status, updated_at=self._now())
+            fulfillment["version"] = fulfillment.get("version", 1) + 1
         if all(f["status"] in ("SHIPPED", "PICKED_UP") for f in fulfillments):
             sale["status"] = "DISPATCHED_CLOSED" if fulfillments[0]["type"] == "DISPATCH" else "PICKED_UP_CLOSED"
             self._apply_stock(sale)
@@ -1080,6 +1096,7 @@ class XSeriesSimulator(VendorSimulator):
         add("GET", f"{api}/sales/{{id}}/fulfillments", self._sale_fulfillments)
         add("POST", f"{api}/sales/{{id}}/fulfill", self._fulfill)
         add("PUT", f"{api}/sales/{{id}}/actions/return", self._return_sale)
+        add("POST", f"{api}/fulfillments/{{id}}/pack", self._pack_fulfillment)
         add("POST", "/api/register_sales", self._post_register_sale)
         add("GET", f"{api}/webhooks", lambda r: Response(200, {"data": [dict(h) for h in self._webhooks.values()]}))
         add("POST", f"{api}/webhooks", self._post_webhook)
@@ -1155,6 +1172,25 @@ class XSeriesSimulator(VendorSimulator):
         sale = self._get("sales", request.params["id"])
         outlet = request.json_object().get("outlet_id")
         return Response(200, {"data": self._set_fulfillments(sale, "SHIPPED", outlet)})
+
+    def _pack_fulfillment(self, request: Request) -> Response:
+        """Pack a whole fulfillment; a stale `version` is refused with 409 like the 2027-01 fulfillments API."""
+        found = [
+            (sale_id, f)
+            for sale_id, rows in self._fulfillments.items()
+            for f in rows
+            if f["id"] == request.params["id"]
+        ]
+        if not found:
+            raise ApiError(404, f"fulfillment {request.params['id']} not found")
+        sale_id, fulfillment = found[0]
+        version = request.json_object().get("version")
+        if version is not None and version != fulfillment["version"]:
+            raise ApiError(409, f"fulfillment version {version} is stale (now {fulfillment['version']})")
+        if fulfillment["status"] != "NEW":
+            raise ApiError(400, f"a {fulfillment['status']} fulfillment cannot be packed")
+        self._set_fulfillments(self._get("sales", sale_id), "PACKED", fulfillment["outlet_id"])
+        return Response(200, {"data": {"id": fulfillment["id"], "version": fulfillment["version"]}})
 
     def _return_sale(self, request: Request) -> Response:
         sale = self._get("sales", request.params["id"])

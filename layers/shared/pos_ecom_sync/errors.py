@@ -56,13 +56,21 @@ class UpstreamUnavailable(SyncError):
     """A vendor API failed in a way that may pass (5xx, timeout, connection error): retry later."""
 
 
-class RateLimited(SyncError):
-    """The shared rate budget (or the vendor) says wait until `retry_at` (epoch seconds).
+class RetryLater(SyncError):
+    """The work cannot be done yet but will be by `retry_at` (epoch seconds): another worker holds the entity,
+    or a step it depends on is still in flight.
 
     Workers turn this into a message visibility delay: the work is postponed, never dropped.
     """
 
-    def __init__(self, api: str, retry_at: float, reason: str = "rate budget exhausted") -> None:
-        super().__init__(f"{api}: {reason}; retry at {retry_at:.0f}")
-        self.api = api
+    def __init__(self, message: str, retry_at: float) -> None:
+        super().__init__(message)
         self.retry_at = retry_at
+
+
+class RateLimited(RetryLater):
+    """The shared rate budget (or the vendor) says wait until `retry_at` (epoch seconds)."""
+
+    def __init__(self, api: str, retry_at: float, reason: str = "rate budget exhausted") -> None:
+        super().__init__(f"{api}: {reason}; retry at {retry_at:.0f}", retry_at)
+        self.api = api

@@ -216,6 +216,68 @@ def stock_sync(connection: Connection) -> StockSync:
     )
 
 
+if TYPE_CHECKING:
+    from pos_ecom_sync.status.sync import StatusSync
+
+
+def status_sync(connection: Connection) -> StatusSync:
+    """A status worker for `connection`: status writes are live traffic, so they hold nothing in reserve."""
+    from pos_ecom_sync.state.status_store import StatusStore
+    from pos_ecom_sync.status.sync import StatusSync
+
+    wait = get_settings().WORKER_MAX_RATE_WAIT_SECONDS
+    return StatusSync(
+        connection,
+        pos_client(connection, max_wait_s=wait),
+        ecom_client(connection, max_wait_s=wait),
+        order_store(),
+        StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
+    )
+
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.reconcile.service import Reconciler
+    from pos_ecom_sync.state.reconcile_store import ReconcileStore
+
+
+def reconcile_store() -> ReconcileStore:
+    """The reconciliation store; cached alongside `sync_store()`, so `reset()` replaces both."""
+    return _reconcile_store_beside(sync_store())
+
+
+@lru_cache(maxsize=1)
+def _reconcile_store_beside(store: SyncStore) -> ReconcileStore:
+    from pos_ecom_sync.state.reconcile_store import ReconcileStore
+
+    return ReconcileStore(get_settings().TABLE_NAME, resource=boto3.resource("dynamodb"))
+
+
+def reconciler() -> Reconciler:
+    from pos_ecom_sync.reconcile.service import Reconciler
+
+    settings = get_settings()
+    return Reconciler(
+        reconcile_store(),
+        change_publisher(),
+        interval=timedelta(hours=settings.RECONCILE_INTERVAL_HOURS),
+        order_lookback=timedelta(hours=settings.RECONCILE_ORDER_LOOKBACK_HOURS),
+        max_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
+        pos_page_size=settings.RECONCILE_POS_PAGE_SIZE,
+        ecom_page_size=settings.RECONCILE_ECOM_PAGE_SIZE,
+    )
+
+
+def reconcile_clients(connection: Connection) -> tuple[XSeriesClient, EcomClient]:
+    """Vendor clients for a full compare: low priority like the catalog import, so stock and orders keep their share
+    of every rate window; a slot that is not free soon ends the invocation's reading (the next tick resumes)."""
+    settings = get_settings()
+    wait, reserve = settings.WORKER_MAX_RATE_WAIT_SECONDS, settings.CATALOG_RATE_RESERVE_SHARE
+    return (
+        pos_client(connection, max_wait_s=wait, reserve_share=reserve),
+        ecom_client(connection, max_wait_s=wait, reserve_share=reserve),
+    )
+
+
 def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
     cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)

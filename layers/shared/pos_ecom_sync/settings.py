@@ -46,6 +46,15 @@ class RuntimeSettings(BaseModel):
     WORKER_MAX_RATE_WAIT_SECONDS: Annotated[float, Field(ge=0, le=300)] = 20.0
     # order_import only: the EventBridge bus new-fulfillment notifications go to ("default" is the account's bus).
     ORDER_EVENTS_BUS_NAME: str | None = None
+    # reconcile only: a full compare starts this long after the last one completed (0: on every schedule tick
+    # once the previous run is done); an unfinished run continues from its checkpoint on every tick.
+    RECONCILE_INTERVAL_HOURS: Annotated[float, Field(ge=0)] = 24.0
+    # eCom orders updated this far back are swept again for orders the ledger lacks.
+    RECONCILE_ORDER_LOOKBACK_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 48.0
+    # An invocation stops reading when less than this is left (one page plus its publish fits well inside it).
+    RECONCILE_SAFETY_MARGIN_MS: Annotated[int, Field(ge=1000)] = 30_000
+    RECONCILE_POS_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 200
+    RECONCILE_ECOM_PAGE_SIZE: Annotated[int, Field(ge=1, le=250)] = 250
 
     def queue_url(self, concern: str) -> str:
         urls = {

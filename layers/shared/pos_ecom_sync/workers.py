@@ -2,8 +2,9 @@
 
 - A record that fails for a reason that may pass (vendor down, race lost) is reported as a batch item failure:
   SQS redelivers it, and after `maxReceiveCount` receives moves it to the dead-letter queue.
-- A throttled record (`RateLimited`) is failed too, with its visibility extended to the moment the shared budget
-  frees up, so it is delayed, never dropped, and does not spin.
+- A throttled record (`RateLimited`), or one whose entity is busy elsewhere (`RetryLater`), is failed too, with its
+  visibility extended to the moment the budget frees up or the other worker's lease ends: delayed, never dropped,
+  and it does not spin.
 - A record that can never succeed as sent (the vendor refused it with a 4xx, bad settings) goes straight to the
   dead-letter queue with the upstream error in its message attributes, so the operator sees why.
 - Later records of a failed record's message group are failed unprocessed, keeping each entity in order.
@@ -24,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Json
 
-from pos_ecom_sync.errors import ConfigurationError, InvalidInput, Paused, RateLimited, UpstreamError
+from pos_ecom_sync.errors import ConfigurationError, InvalidInput, Paused, RateLimited, RetryLater, UpstreamError
 from pos_ecom_sync.models.messages import ChangeMessage
 
 # SQS caps a visibility timeout at 12 hours.
@@ -83,10 +84,11 @@ def consume_changes(
         logger.append_keys(connection_id=message.connection_id, entity=message.entity, entity_id=message.entity_id)
         try:
             return handle(message)
-        except RateLimited as exc:
+        except RetryLater as exc:
             delay = int(min(MAX_VISIBILITY_S, max(1, exc.retry_at - clock() + 1)))
-            metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=1)
-            logger.info("throttled: delayed", extra={"api": exc.api, "delay_s": delay})
+            if isinstance(exc, RateLimited):
+                metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=1)
+            logger.info("not yet: delayed", extra={"reason": exc.message, "delay_s": delay})
             try:
                 sqs.change_message_visibility(
                     QueueUrl=_queue_url(sqs, record.eventSourceARN),

@@ -138,6 +138,10 @@ class EcomClient:
     def update_order(self, order_id: int, fields: JsonObject) -> JsonObject:
         return _one(self.http.json("PUT", self._path("orders", order_id), json={"order": fields}), "order")
 
+    def get_shipment(self, shipment_id: int) -> JsonObject | None:
+        body = self.http.json("GET", self._path("shipments", shipment_id), absent_ok=True)
+        return _one(body, "shipment") if body is not None else None
+
     # -- products and variants ------------------------------------------------------------------------
 
     def get_product(self, product_id: int) -> JsonObject | None:
@@ -167,6 +171,15 @@ class EcomClient:
         if sku is not None:
             rows = [v for v in rows if v.get("sku") == sku]
         return rows
+
+    def list_variants_since(self, since_id: int | None, limit: int = MAX_LIMIT) -> list[JsonObject]:
+        """One page of every variant with an id above `since_id`, by id: walks the whole catalog (reconciliation).
+
+        The next page starts after the last id; an empty page is the end (never a short one: a cap lower than
+        `limit` would look like the end)."""
+        params: Params = {"since_id": since_id, "limit": max(1, min(limit, MAX_LIMIT))}
+        rows = _list(self.http.json("GET", self._path("variants"), params=params), "variants")
+        return sorted(rows, key=lambda variant: _number(variant.get("id")))
 
     def create_variant(self, fields: JsonObject) -> JsonObject:
         return _one(self.http.json("POST", self._path("variants"), json={"variant": fields}), "variant")

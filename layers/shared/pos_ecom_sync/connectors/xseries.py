@@ -218,6 +218,25 @@ class XSeriesClient:
         body = self.http.json("GET", f"/api/2.0/sales/{_segment(sale_id)}/fulfillments")
         return _rows(body)
 
+    def update_register_sale(self, sale: JsonObject) -> JsonObject:
+        """Change an existing sale (its `id` set) through API 0.9: void it, or add a payment.
+
+        Not retried once sent; the status worker re-reads the sale before deciding again, so a repeat is harmless.
+        """
+        return self.create_register_sale(sale)
+
+    def fulfill_sale(self, sale_id: str, outlet_id: str) -> list[JsonObject]:
+        """Complete the sale's fulfillment at `outlet_id` (shipped or picked up, by its type)."""
+        body = self.http.json("POST", f"/api/2.0/sales/{_segment(sale_id)}/fulfill", json={"outlet_id": outlet_id})
+        return _rows(body)
+
+    def pack_fulfillment(self, fulfillment_id: str, version: int | None) -> JsonObject:
+        """Mark a fulfillment PACKED. The path and the optimistic `version` follow the 2027-01 fulfillments API
+        (`POST /fulfillments/{id}/pack`, 409 on a stale version); on 2.0 this is inferred, not confirmed."""
+        payload: JsonObject = {} if version is None else {"version": version}
+        body = self.http.json("POST", f"/api/2.0/fulfillments/{_segment(fulfillment_id)}/pack", json=payload)
+        return _object(body)
+
     # -- webhooks -------------------------------------------------------------------------------------
 
     def list_webhooks(self) -> list[JsonObject]:

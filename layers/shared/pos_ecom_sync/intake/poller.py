@@ -86,8 +86,10 @@ def _pos_message(connection_id: str, entity: Entity, row: dict[str, Any], now: d
     )
 
 
-def _order_message(connection_id: str, order: dict[str, Any], now: datetime) -> ChangeMessage:
-    return ChangeMessage(
+def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[Outgoing]:
+    """An order to import (a no-op once imported) and, when it changed after it was placed, a status change: the
+    sweep is how a status change whose webhook was lost still reaches the POS."""
+    message = ChangeMessage(
         connection_id=connection_id,
         source="ecom",
         entity="order",
@@ -98,6 +100,9 @@ def _order_message(connection_id: str, order: dict[str, Any], now: datetime) -> 
         payload=order,
         concern="orders",
     )
+    changed = order.get("updatedAt") and order.get("createdAt") and order["updatedAt"] != order["createdAt"]
+    status = [Outgoing(message.model_copy(update={"concern": "statuses"}))] if changed else []
+    return [Outgoing(message), *status]
 
 
 def _parse_time(value: str) -> datetime:
@@ -202,7 +207,7 @@ class ChangePoller:
                 return report
             if orders:
                 now = self._clock()
-                self._publisher.publish([Outgoing(_order_message(connection.connection_id, o, now)) for o in orders])
+                self._publisher.publish([m for o in orders for m in _order_messages(connection.connection_id, o, now)])
                 report.queued += len(orders)
                 report.pages += 1
                 stamps = [_parse_time(o["updatedAt"]) for o in orders if o.get("updatedAt")]

@@ -109,6 +109,11 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
+# What a large webhook payload is cut down to: ids and versions, and the fields that tell an online sale
+# (`source_id`, `return_for`) so the status worker skips in-store sales without reading them.
+POS_PAYLOAD_KEEP = ("id", "product_id", "outlet_id", "count", "version", "source_id", "return_for")
+
+
 def _payload_copy(obj: dict[str, Any], raw_size: int, keep: tuple[str, ...]) -> dict[str, Any]:
     if raw_size <= MAX_PAYLOAD_COPY_BYTES:
         return obj
@@ -167,7 +172,7 @@ def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> Change
         updated_at=payload.get("updated_at") if isinstance(payload.get("updated_at"), str) else None,
         via="webhook",
         received_at=received_at,
-        payload=_payload_copy(payload, len(webhook.body), ("id", "product_id", "outlet_id", "count", "version")),
+        payload=_payload_copy(payload, len(webhook.body), POS_PAYLOAD_KEEP),
         concern=CONCERN_OF[("pos", entity)],
         group_key=_family_key(payload, entity_id) if entity == "product" else None,
     )
@@ -217,7 +222,7 @@ def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> Chang
         updated_at=updated_at if isinstance(updated_at, str) else None,
         via="webhook",
         received_at=received_at,
-        payload=_payload_copy(resource, len(webhook.body), ("id", "number", "updatedAt", "stockLevel")),
+        payload=_payload_copy(resource, len(webhook.body), ("id", "number", "updatedAt", "stockLevel", "order")),
         action=action,
         concern=concern,
     )

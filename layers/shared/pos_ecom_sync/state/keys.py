@@ -54,6 +54,12 @@ def stock_sk(pos_product_id: str) -> str:
 STOCK_OUTLETS_SK = "STOCK#OUTLETS"
 
 
+# -- reconciliation (state/reconcile_store.py) ------------------------------------------------------------------
+
+# The connection's reconciliation checkpoint: run id, phase and the cursor inside the phase.
+RECONCILE_SK = "RECONCILE#RUN"
+
+
 # -- orders (state/order_store.py) ------------------------------------------------------------------------------
 
 
@@ -74,3 +80,12 @@ def customer_email_sk(email_key: str) -> str:
     """Customer email index (sha256 of the normalised email, never the address): the lock for creating a
     customer and the POS customer id it produced."""
     return f"EMAIL#{email_key}"
+
+
+# -- statuses (state/status_store.py) ---------------------------------------------------------------------------
+
+
+def status_sk(ecom_order_id: int) -> str:
+    """The status ledger of one order: the worker's lease, whether the order is frozen, what was applied or
+    ignored (and why), and both sides as last seen."""
+    return f"STATUS#{ecom_order_id}"

@@ -1,0 +1,51 @@
+"""Every 15 minutes: start a due full compare of each active connection, or continue the unfinished one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pos_ecom_sync import runtime
+from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileTrigger
+from pos_ecom_sync.reconcile.service import reconcile_connections
+from pos_ecom_sync.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# Metric name per drift kind (e.g. catalog_outdated -> DriftCatalogOutdated).
+DRIFT_METRICS = {kind: "Drift" + "".join(part.capitalize() for part in kind.split("_")) for kind in DRIFT_KINDS}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=ReconcileTrigger)
+def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str, Any]:
+    margin_ms = get_settings().RECONCILE_SAFETY_MARGIN_MS
+    store = runtime.sync_store()
+    if event.connection_id:
+        found = store.get_connection(event.connection_id)
+        connections = [found] if found and found.is_active else []
+    else:
+        connections = list(store.iter_connections(active_only=True))
+    summary = reconcile_connections(
+        connections,
+        runtime.reconciler(),
+        runtime.reconcile_clients,
+        lambda: context.get_remaining_time_in_millis() > margin_ms,
+        force=event.force,
+    )
+    for kind, count in summary.drift.items():
+        metrics.add_metric(name=DRIFT_METRICS[kind], unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="ReconcilePagesRead", unit=MetricUnit.Count, value=summary.pages)
+    metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(summary.failures))
+    for report in summary.reports:
+        logger.info("reconcile", extra={"connection_id": report.connection_id, **report.as_dict()})
+    for connection_id, reason in summary.failures.items():
+        logger.error("reconcile failed", extra={"connection_id": connection_id, "error": reason})
+    return summary.as_dict()

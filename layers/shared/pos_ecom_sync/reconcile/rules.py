@@ -1,0 +1,351 @@
+"""What counts as drift, and how a reconciliation run moves through its phases (pure: no I/O).
+
+Drift rules (DESIGN §1 "reconciliation", §2 "webhooks are hints, polling is the truth"):
+- Catalog: a POS family whose highest row version is above the version our state applied is outdated; a live
+  family with no eCom product in our state was never created (this also retries families refused by the plan
+  cap, so raising the cap heals them). A family deleted in the POS and never created needs nothing.
+- Stock: a linked eCom variant whose `stockLevel` differs from the total we last wrote (or, when no write is
+  confirmed, the total our per-outlet levels give) was edited by hand or missed a write; one the stock worker
+  never settled (its state does not point at this eCom variant) is queued so it gets its first total. A variant
+  with a write in flight is left to the worker that claimed it. eCom variants we did not create are not ours.
+- A linked eCom variant that eCom no longer lists was deleted there: its POS family is queued, and catalog sync
+  recreates it.
+- Orders: a recent eCom order the ledger shows neither imported nor held is queued for import.
+
+Each finding becomes one change message (via "reconcile") for the worker that owns the concern; it is only a hint
+(workers re-read the truth), so a finding that the worker then judges stale costs nothing but the message.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pos_ecom_sync.catalog.planning import CatalogState
+from pos_ecom_sync.models.connection import ConnectionId
+from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source
+from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.stock.rules import desired_total
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.state.store import VariantLink
+
+Phase = Literal["catalog", "variants", "orders", "done"]
+# The order a run walks through; "done" is the state between runs.
+PHASES: tuple[Phase, ...] = ("catalog", "variants", "orders")
+DriftKind = Literal[
+    "catalog_outdated", "catalog_missing", "variant_gone", "stock_differs", "stock_unsettled", "order_missing"
+]
+DRIFT_KINDS: tuple[DriftKind, ...] = (
+    "catalog_outdated",
+    "catalog_missing",
+    "variant_gone",
+    "stock_differs",
+    "stock_unsettled",
+    "order_missing",
+)
+# Ledger states that need no import message: done, or parked for the operator (`orders retry`).
+SETTLED_ORDER_STATUSES = frozenset({"imported", "held"})
+RunStep = Literal["start", "continue", "idle"]
+
+
+class ReconcileTrigger(BaseModel):
+    """The schedule's event (its content does not matter), or an operator's `{"connection_id": "x", "force": true}`:
+    `force` starts a new run now, whatever the interval says."""
+
+    model_config = ConfigDict(extra="allow")
+
+    connection_id: ConnectionId | None = None
+    force: bool = False
+
+
+class ReconcileCheckpoint(BaseModel):
+    """Where a connection's reconciliation stands: the run, its phase, and the cursor inside the phase.
+
+    The cursor moves only after the messages of the page it covers are queued (as the poller's cursors do), so an
+    invocation that dies re-reads at most one page. `revision` grows with every save; the store writes a new
+    checkpoint only over the revision it loaded, so two overlapping invocations never both advance one run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str | None = None
+    phase: Phase = "done"
+    # catalog: the POS version read up to; variants: the last eCom variant id; orders: the next page number.
+    cursor: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    # Orders updated since this moment are swept (fixed when the run starts, so the order pages stay stable).
+    orders_since: datetime | None = None
+    pages: dict[str, int] = Field(default_factory=dict)  # per phase, this run
+    drift: dict[str, int] = Field(default_factory=dict)  # per kind, this run
+    revision: int = Field(default=0, ge=0)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.phase != "done" and self.run_id is not None
+
+
+def run_step(
+    checkpoint: ReconcileCheckpoint,
+    now: datetime,
+    interval: timedelta,
+    connection_created_at: datetime,
+    *,
+    force: bool = False,
+) -> RunStep:
+    """Start a run when the last one completed `interval` ago (or the operator forces one), continue an unfinished
+    one, otherwise wait. A new connection counts from its creation: its initial import is the poller's job."""
+    if force:
+        return "start"
+    if checkpoint.in_progress:
+        return "continue"
+    return "start" if now >= next_due(checkpoint, interval, connection_created_at) else "idle"
+
+
+def next_due(checkpoint: ReconcileCheckpoint, interval: timedelta, connection_created_at: datetime) -> datetime:
+    return (checkpoint.completed_at or connection_created_at) + interval
+
+
+def start_run(
+    checkpoint: ReconcileCheckpoint,
+    run_id: str,
+    now: datetime,
+    order_lookback: timedelta,
+    connection_created_at: datetime,
+) -> ReconcileCheckpoint:
+    """A fresh run at the first phase (the previous run's completion time is kept until this one completes)."""
+    return ReconcileCheckpoint(
+        run_id=run_id,
+        phase=PHASES[0],
+        started_at=now,
+        completed_at=checkpoint.completed_at,
+        # Orders placed before the connection existed are not ours to import (the poller starts there too).
+        orders_since=max(now - order_lookback, connection_created_at),
+        revision=checkpoint.revision + 1,
+    )
+
+
+def advance(
+    checkpoint: ReconcileCheckpoint,
+    now: datetime,
+    *,
+    cursor: str | None,
+    phase_finished: bool,
+    found: Sequence[Drift] = (),
+) -> ReconcileCheckpoint:
+    """The checkpoint after one page of the current phase was read and its findings queued."""
+    if not checkpoint.in_progress:
+        raise ValueError("no reconciliation run in progress")
+    pages = {**checkpoint.pages, checkpoint.phase: checkpoint.pages.get(checkpoint.phase, 0) + 1}
+    drift = dict(Counter(checkpoint.drift) + Counter(d.kind for d in found))
+    update: dict[str, Any] = {"pages": pages, "drift": drift, "cursor": cursor, "revision": checkpoint.revision + 1}
+    if phase_finished:
+        following = PHASES.index(checkpoint.phase) + 1
+        update["phase"] = PHASES[following] if following < len(PHASES) else "done"
+        update["cursor"] = None
+        if update["phase"] == "done":
+            update["completed_at"] = now
+    return checkpoint.model_copy(update=update)
+
+
+# -- findings ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One entity that drifted, and the change message that makes its worker repair it."""
+
+    kind: DriftKind
+    concern: Concern
+    source: Source
+    entity: Entity
+    entity_id: str
+    group_key: str | None = None
+    version: int | None = None
+    updated_at: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    def message(self, connection_id: str, now: datetime) -> ChangeMessage:
+        return ChangeMessage(
+            connection_id=connection_id,
+            source=self.source,
+            entity=self.entity,
+            entity_id=self.entity_id,
+            version=self.version,
+            updated_at=self.updated_at,
+            via="reconcile",
+            received_at=now,
+            payload=self.payload,
+            concern=self.concern,
+            group_key=self.group_key,
+        )
+
+    def delivery_key(self, run_id: str) -> str:
+        """One message per finding and run: a page re-read after a crash is dropped by SQS FIFO de-duplication."""
+        return f"reconcile|{run_id}|{self.kind}|{self.entity_id}"
+
+
+def count_by_kind(found: Iterable[Drift]) -> dict[str, int]:
+    counts = Counter(d.kind for d in found)
+    return {kind: counts.get(kind, 0) for kind in DRIFT_KINDS}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def family_key(row: Mapping[str, Any]) -> str:
+    """The POS family a product row belongs to: its parent's id, or its own (the catalog state's key)."""
+    return str(row.get("variant_parent_id") or row["id"])
+
+
+def _family_drift(kind: DriftKind, key: str, version: int | None, detail: str, **payload: Any) -> Drift:
+    return Drift(
+        kind=kind,
+        concern="products",
+        source="pos",
+        entity="product",
+        entity_id=key,
+        group_key=key,  # the poller's group for every row of the family: one worker syncs it at a time
+        version=version,
+        payload={"id": key, "reconcile": kind, **payload},
+        detail=detail,
+    )
+
+
+def catalog_drift(rows: Sequence[Mapping[str, Any]], states: Mapping[str, CatalogState]) -> list[Drift]:
+    """Families of a page of POS product rows (deleted rows included) that are outdated or missing in eCom.
+
+    A family may straddle pages: each page judges the rows it holds (a later row with a higher version, or a live
+    row of a family seen only deleted so far, is found on its own page).
+    """
+    versions: dict[str, int] = {}
+    live: set[str] = set()
+    for row in rows:
+        key = family_key(row)
+        version = _int(row.get("version"))
+        if version is not None:
+            versions[key] = max(version, versions.get(key, version))
+        else:
+            versions.setdefault(key, -1)
+        if not row.get("deleted_at"):
+            live.add(key)
+    found: list[Drift] = []
+    for key, version in versions.items():
+        state = states.get(key) or CatalogState()
+        if state.ecom_product_id is None:
+            if key in live and not state.deleted_in_pos:
+                found.append(_family_drift("catalog_missing", key, version, "no eCom product for this POS family"))
+            continue
+        if state.applied_version is None or version > state.applied_version:
+            detail = f"POS version {version} > applied {state.applied_version}"
+            found.append(_family_drift("catalog_outdated", key, version, detail))
+    return found
+
+
+def stock_finding(
+    state: VariantStockState, ecom_variant_id: int, level: int | None, connected_outlets: Sequence[str]
+) -> DriftKind | None:
+    """Whether one linked eCom variant's `stockLevel` drifted from what the stock worker settled."""
+    if level is None or state.claims:
+        return None  # nothing to compare, or a write is in flight and its worker settles it
+    if state.ecom_variant_id != ecom_variant_id:
+        return "stock_unsettled"  # the stock worker never wrote this variant (its created webhook was lost)
+    expected = state.last_written
+    if expected is None and connected_outlets:
+        expected = desired_total(state, connected_outlets)
+    if expected is None or expected == level:
+        return None
+    return "stock_differs"
+
+
+def stock_drift(
+    variants: Sequence[Mapping[str, Any]],
+    links: Mapping[int, VariantLink],
+    states: Mapping[str, VariantStockState],
+    connected_outlets: Sequence[str],
+) -> list[Drift]:
+    """Linked variants of a page of eCom variants whose stock drifted: each goes to the stock worker as an eCom
+    variant change, the path that reverts a hand edit (it writes the POS total if the level differs)."""
+    found: list[Drift] = []
+    for row in variants:
+        ecom_id = _int(row.get("id"))
+        link = links.get(ecom_id) if ecom_id is not None else None
+        if ecom_id is None or link is None:
+            continue  # a variant the merchant added in eCom: not ours
+        state = states.get(link.pos_product_id) or VariantStockState(product_id=link.pos_product_id)
+        level = _int(row.get("stockLevel"))
+        kind = stock_finding(state, ecom_id, level, connected_outlets)
+        if kind is None:
+            continue
+        found.append(
+            Drift(
+                kind=kind,
+                concern="stock",
+                source="ecom",
+                entity="variant",
+                entity_id=str(ecom_id),
+                # No `updated_at`: this level was read just now, so the worker must not take it for a late echo
+                # of an older write of ours (that check is for webhooks); eCom's stamp stays in the payload.
+                payload={"id": ecom_id, "stockLevel": level, "updatedAt": row.get("updatedAt")},
+                detail=f"eCom shows {level}, we last wrote {state.last_written}",
+            )
+        )
+    return found
+
+
+def gone_variants(
+    links: Mapping[int, VariantLink],
+    linked_ids: Sequence[int],
+    seen: Iterable[int],
+    after: int | None,
+    upto: int | None,
+) -> list[Drift]:
+    """Linked eCom variants in the id range a page covered, `(after, upto]` (`upto` None: to the end), that eCom did
+    not list: deleted in eCom. One products message per POS family; `linked_ids` is sorted."""
+    start = 0 if after is None else bisect.bisect_right(linked_ids, after)
+    stop = len(linked_ids) if upto is None else bisect.bisect_right(linked_ids, upto)
+    listed = set(seen)
+    families: dict[str, list[int]] = {}
+    for ecom_id in linked_ids[start:stop]:
+        if ecom_id not in listed:
+            families.setdefault(links[ecom_id].family_key, []).append(ecom_id)
+    return [
+        _family_drift("variant_gone", key, None, f"eCom variant(s) {ids} gone", ecom_variant_ids=ids)
+        for key, ids in families.items()
+    ]
+
+
+def order_drift(orders: Sequence[Mapping[str, Any]], statuses: Mapping[int, str]) -> list[Drift]:
+    """Orders of a page the ledger does not show imported or held."""
+    found: list[Drift] = []
+    for order in orders:
+        order_id = _int(order.get("id"))
+        if order_id is None or statuses.get(order_id) in SETTLED_ORDER_STATUSES:
+            continue
+        updated_at = order.get("updatedAt")
+        found.append(
+            Drift(
+                kind="order_missing",
+                concern="orders",
+                source="ecom",
+                entity="order",
+                entity_id=str(order_id),
+                updated_at=updated_at if isinstance(updated_at, str) else None,
+                payload=dict(order),
+                detail=f"ledger: {statuses.get(order_id, 'no entry')}",
+            )
+        )
+    return found

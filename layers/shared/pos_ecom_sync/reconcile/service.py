@@ -1,0 +1,336 @@
+"""The reconciler: pages both vendors, compares with the sync state (`reconcile.rules`), queues what drifted.
+
+One connection at a time, one page at a time, in phases: catalog (POS products by version), variants (eCom
+variants by `since_id`: stock and variants deleted in eCom), orders (eCom orders updated in the lookback window).
+After each page its findings are queued and only then is the checkpoint moved (conditionally), so a run stopped
+anywhere (time, throttling, a full queue, a crash) resumes where it stopped and never skips a page.
+
+Priority: the vendor clients come from the same factories as the workers, with the catalog's reserve share, so
+reconciliation never takes the share of a rate window that stock and orders rely on. A throttled page stops the
+connection's run for this invocation (the next tick resumes), instead of waiting for a slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pos_ecom_sync.catalog.planning import CatalogState
+from pos_ecom_sync.errors import Conflict, RateLimited, SyncError
+from pos_ecom_sync.intake.poller import ChangePageLike
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import Concern
+from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.reconcile.rules import (
+    DRIFT_KINDS,
+    Drift,
+    ReconcileCheckpoint,
+    advance,
+    catalog_drift,
+    count_by_kind,
+    family_key,
+    gone_variants,
+    next_due,
+    order_drift,
+    run_step,
+    start_run,
+    stock_drift,
+)
+from pos_ecom_sync.state.store import VariantLink
+
+JsonObject = dict[str, Any]
+
+
+class PosCatalogFeed(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> ChangePageLike: ...
+
+
+class EcomReader(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def list_variants_since(self, since_id: int | None, limit: int = 250) -> list[JsonObject]: ...
+    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[JsonObject]: ...
+
+
+class ReconcileStateStore(Protocol):
+    def get_checkpoint(self, connection_id: str) -> ReconcileCheckpoint: ...
+    def save_checkpoint(self, connection_id: str, loaded_revision: int, checkpoint: ReconcileCheckpoint) -> None: ...
+    def catalog_states(self, connection_id: str, family_keys: Sequence[str]) -> Mapping[str, CatalogState]: ...
+    def stock_states(self, connection_id: str, pos_product_ids: Sequence[str]) -> Mapping[str, VariantStockState]: ...
+    def order_statuses(self, connection_id: str, order_ids: Sequence[int]) -> Mapping[int, str]: ...
+    def ecom_links(self, connection_id: str) -> Mapping[int, VariantLink]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
+    def backlog(self, concern: Concern) -> int: ...
+
+
+@dataclass
+class ReconcileReport:
+    """What one invocation did for one connection."""
+
+    connection_id: str
+    step: str = "idle"  # "start", "continue" or "idle"
+    run_id: str | None = None
+    phase: str = "done"  # where the run stands when this invocation stopped
+    cursor: str | None = None
+    pages: dict[str, int] = field(default_factory=dict)  # read in this invocation, per phase
+    drift: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRIFT_KINDS, 0))
+    queued: int = 0
+    pos_calls: int = 0
+    ecom_calls: int = 0
+    completed: bool = False  # the run finished in this invocation
+    run_drift: dict[str, int] = field(default_factory=dict)  # the whole run's findings so far
+    stopped: str | None = None  # why this invocation stopped before the run finished
+    next_due: datetime | None = None
+
+    @property
+    def found(self) -> int:
+        return sum(self.drift.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "run_id": self.run_id,
+            "phase": self.phase,
+            "cursor": self.cursor,
+            "pages": self.pages,
+            "drift": self.drift,
+            "queued": self.queued,
+            "pos_calls": self.pos_calls,
+            "ecom_calls": self.ecom_calls,
+            "completed": self.completed,
+            "run_drift": self.run_drift,
+            "stopped": self.stopped,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+        }
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    found: list[Drift]
+    cursor: str | None
+    finished: bool
+
+
+class _Stop(Exception):
+    """Ends an invocation's reading early (control flow inside the reconciler, never raised out of it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: ReconcileStateStore,
+        publisher: Publisher,
+        *,
+        interval: timedelta = timedelta(hours=24),
+        order_lookback: timedelta = timedelta(hours=48),
+        max_backlog: int | None = None,
+        pos_page_size: int = 200,
+        ecom_page_size: int = 250,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._interval = interval
+        self._order_lookback = order_lookback
+        # Like the poller: findings are queued only while the concern's queue holds fewer than this, so a large
+        # drift (e.g. after an outage) is fed to the workers as fast as they drain, never as a flood.
+        self._max_backlog = max_backlog
+        self._pos_page_size = pos_page_size
+        self._ecom_page_size = ecom_page_size
+        self._clock = clock
+        self._new_run_id = new_run_id
+
+    def reconcile(
+        self,
+        connection: Connection,
+        pos: PosCatalogFeed,
+        ecom: EcomReader,
+        has_time: Callable[[], bool] = lambda: True,
+        *,
+        force: bool = False,
+    ) -> ReconcileReport:
+        cid = connection.connection_id
+        report = ReconcileReport(cid)
+        pos_before, ecom_before = pos.calls, ecom.calls
+        loaded = self._store.get_checkpoint(cid)
+        now = self._clock()
+        report.step = run_step(loaded, now, self._interval, connection.created_at, force=force)
+        if report.step == "idle":
+            report.next_due = next_due(loaded, self._interval, connection.created_at)
+            report.run_drift = loaded.drift
+            return report
+        checkpoint = loaded
+        if report.step == "start":
+            checkpoint = start_run(loaded, self._new_run_id(), now, self._order_lookback, connection.created_at)
+            try:
+                self._store.save_checkpoint(cid, loaded.revision, checkpoint)
+            except Conflict:
+                report.stopped = "another invocation moved this connection's reconciliation"
+                return report
+        walk = _Walk(connection, pos, ecom, self._store)
+        try:
+            while checkpoint.in_progress:
+                if not has_time():
+                    raise _Stop("out of time: the next tick resumes from the checkpoint")
+                checkpoint = self._one_page(walk, checkpoint, report)
+        except _Stop as stop:
+            report.stopped = stop.reason
+        except RateLimited as exc:
+            report.stopped = f"throttled ({exc.message}): the next tick resumes from the checkpoint"
+        finally:
+            report.run_id, report.phase, report.cursor = checkpoint.run_id, checkpoint.phase, checkpoint.cursor
+            report.run_drift = checkpoint.drift
+            report.pos_calls, report.ecom_calls = pos.calls - pos_before, ecom.calls - ecom_before
+        report.completed = checkpoint.phase == "done"
+        if report.completed:
+            report.next_due = next_due(checkpoint, self._interval, connection.created_at)
+        return report
+
+    def _one_page(self, walk: _Walk, checkpoint: ReconcileCheckpoint, report: ReconcileReport) -> ReconcileCheckpoint:
+        """Read one page of the current phase, queue its findings, then move the checkpoint past it."""
+        phase = checkpoint.phase
+        if phase == "catalog":
+            self._check_backlog("products")
+            outcome = walk.catalog_page(checkpoint.cursor, self._pos_page_size)
+        elif phase == "variants":
+            self._check_backlog("stock")
+            outcome = walk.variants_page(checkpoint.cursor, self._ecom_page_size)
+        else:
+            outcome = walk.orders_page(checkpoint, self._ecom_page_size)
+        run_id = checkpoint.run_id or ""
+        if outcome.found:
+            now = self._clock()
+            self._publisher.publish([Outgoing(d.message(walk.cid, now), d.delivery_key(run_id)) for d in outcome.found])
+        moved = advance(
+            checkpoint, self._clock(), cursor=outcome.cursor, phase_finished=outcome.finished, found=outcome.found
+        )
+        try:
+            self._store.save_checkpoint(walk.cid, checkpoint.revision, moved)
+        except Conflict as exc:
+            raise _Stop("another invocation advanced this run") from exc
+        report.pages[phase] = report.pages.get(phase, 0) + 1
+        report.queued += len(outcome.found)
+        for kind, n in count_by_kind(outcome.found).items():
+            report.drift[kind] += n
+        return moved
+
+    def _check_backlog(self, concern: Concern) -> None:
+        if self._max_backlog is not None and self._publisher.backlog(concern) >= self._max_backlog:
+            raise _Stop(f"{concern} queue is full: resumes from the checkpoint as it drains")
+
+
+class _Walk:
+    """The reads of one invocation for one connection (links are loaded once, on the first variants page)."""
+
+    def __init__(
+        self, connection: Connection, pos: PosCatalogFeed, ecom: EcomReader, store: ReconcileStateStore
+    ) -> None:
+        self.connection = connection
+        self.cid = connection.connection_id
+        self.pos = pos
+        self.ecom = ecom
+        self.store = store
+        self._links: Mapping[int, VariantLink] | None = None
+        self._linked_ids: list[int] = []
+
+    def catalog_page(self, cursor: str | None, page_size: int) -> PageOutcome:
+        page = self.pos.list_changes("products", int(cursor) if cursor else None, page_size, include_deleted=True)
+        # Only an empty page ends the walk: a short one may just be a server-side page cap below `page_size`.
+        if not page.items or page.max_version is None:
+            return PageOutcome([], cursor, finished=True)
+        keys = sorted({family_key(row) for row in page.items})
+        states = self.store.catalog_states(self.cid, keys)
+        return PageOutcome(catalog_drift(page.items, states), str(page.max_version), finished=False)
+
+    def variants_page(self, cursor: str | None, page_size: int) -> PageOutcome:
+        if self._links is None:
+            self._links = self.store.ecom_links(self.cid)
+            self._linked_ids = sorted(self._links)
+        links = self._links
+        after = int(cursor) if cursor else None
+        rows = self.ecom.list_variants_since(after, limit=page_size)
+        ids = [int(row["id"]) for row in rows if isinstance(row.get("id"), int)]
+        upto = max(ids) if ids else None
+        # An empty page covers every id above the cursor: links there are variants deleted in eCom.
+        found = gone_variants(links, self._linked_ids, ids, after, upto)
+        linked = [links[i] for i in ids if i in links]
+        if linked:
+            states = self.store.stock_states(self.cid, [link.pos_product_id for link in linked])
+            found = stock_drift(rows, links, states, self.connection.connected_outlet_ids) + found
+        if not ids:
+            return PageOutcome(found, cursor, finished=True)
+        return PageOutcome(found, str(upto), finished=False)
+
+    def orders_page(self, checkpoint: ReconcileCheckpoint, page_size: int) -> PageOutcome:
+        page = int(checkpoint.cursor or 1)
+        orders = self.ecom.list_orders(checkpoint.orders_since, page=page, limit=page_size)
+        ids = [int(o["id"]) for o in orders if str(o.get("id", "")).isdigit()]
+        statuses = self.store.order_statuses(self.cid, ids) if ids else {}
+        finished = len(orders) < page_size
+        return PageOutcome(order_drift(orders, statuses), None if finished else str(page + 1), finished=finished)
+
+
+@dataclass
+class ReconcileRunSummary:
+    reports: list[ReconcileReport] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def drift(self) -> dict[str, int]:
+        return {kind: sum(r.drift[kind] for r in self.reports) for kind in DRIFT_KINDS}
+
+    @property
+    def pages(self) -> int:
+        return sum(sum(r.pages.values()) for r in self.reports)
+
+    @property
+    def queued(self) -> int:
+        return sum(r.queued for r in self.reports)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "pages": self.pages,
+            "drift": self.drift,
+            "connections": {r.connection_id: r.as_dict() for r in self.reports},
+            "failures": self.failures,
+        }
+
+
+def reconcile_connections(
+    connections: Sequence[Connection],
+    reconciler: Reconciler,
+    clients_for: Callable[[Connection], tuple[PosCatalogFeed, EcomReader]],
+    has_time: Callable[[], bool],
+    *,
+    force: bool = False,
+) -> ReconcileRunSummary:
+    """Reconcile each connection in turn; one connection's failure is recorded and never stops the others (its
+    checkpoint holds, so the next tick resumes it)."""
+    summary = ReconcileRunSummary()
+    for connection in connections:
+        if not has_time():
+            summary.failures[connection.connection_id] = "skipped: out of time (reconciled on the next tick)"
+            continue
+        try:
+            pos, ecom = clients_for(connection)
+            summary.reports.append(reconciler.reconcile(connection, pos, ecom, has_time, force=force))
+        except SyncError as exc:
+            summary.failures[connection.connection_id] = exc.message
+    return summary

@@ -1,0 +1,177 @@
+"""The status ledger: the only code touching DynamoDB for order statuses.
+
+One item per eCom order (`STATUS#<order id>`, keys in `state/keys.py`) holds
+- a lease: the POS sale webhook and the eCom order webhook of one order travel in different message groups, so two
+  workers may look at one order at once; only the lease holder reads, decides and writes,
+- `frozen`: the order is voided and cancelled; every later change is recorded and ignored,
+- both sides as last seen, and a short history of what was applied or ignored and why (newest last, capped), so an
+  operator can answer "why did this status not sync?" from `pos-ecom-sync` or the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+
+HISTORY_LIMIT = 25
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+class StatusBusy(Conflict):
+    """Another worker holds the order's status lease until `lease_until`."""
+
+    def __init__(self, order_id: int, lease_until: float) -> None:
+        super().__init__(f"order {order_id}: another worker is syncing its statuses")
+        self.lease_until = lease_until
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    order_id: int
+    frozen: bool = False
+    ecom_seen: str | None = None
+    pos_seen: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    updated_at: int | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> StatusRecord:
+        data = {name: _deserializer.deserialize(value) for name, value in item.items()}
+        return cls(
+            order_id=int(data["order_id"]),
+            frozen=bool(data.get("frozen", False)),
+            ecom_seen=data.get("ecom_seen"),
+            pos_seen=data.get("pos_seen"),
+            history=tuple(dict(h) for h in data.get("history", []) or []),
+            updated_at=int(data["updated_at"]) if data.get("updated_at") is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class StatusLease:
+    order_id: int
+    token: str
+    previous: StatusRecord | None
+
+    @property
+    def frozen(self) -> bool:
+        return self.previous is not None and self.previous.frozen
+
+
+class StatusStore:
+    def __init__(self, table_name: str, *, client: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self._table = table_name
+        self._client = client or boto3.client("dynamodb")
+        self._clock = clock
+
+    def _key(self, connection_id: str, order_id: int) -> dict[str, Any]:
+        return _attrs({"pk": keys.connection_pk(connection_id), "sk": keys.status_sk(order_id)})
+
+    def get(self, connection_id: str, order_id: int) -> StatusRecord | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=self._key(connection_id, order_id), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("get order status", exc) from exc
+        return StatusRecord.from_item(item) if item else None
+
+    def lease(self, connection_id: str, order_id: int, *, seconds: float) -> StatusLease:
+        """Take the order's lease (free, or expired because its holder died); `StatusBusy` when it is live."""
+        now = self._clock()
+        token = uuid.uuid4().hex
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, order_id),
+                UpdateExpression=(
+                    "SET lease_token = :token, lease_until = :until, order_id = :oid, "
+                    "created_at = if_not_exists(created_at, :now)"
+                ),
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
+                ExpressionAttributeValues=_attrs(
+                    {":token": token, ":until": int(now + seconds) + 1, ":oid": order_id, ":now": int(now)}
+                ),
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise unavailable("lease order status", exc) from exc
+            current = self._client.get_item(TableName=self._table, Key=self._key(connection_id, order_id)).get("Item")
+            until = float(_deserializer.deserialize(current["lease_until"])) if current else now + seconds
+            raise StatusBusy(order_id, until) from exc
+        except BotoCoreError as exc:
+            raise unavailable("lease order status", exc) from exc
+        old = response.get("Attributes")
+        return StatusLease(order_id, token, StatusRecord.from_item(old) if old and "order_id" in old else None)
+
+    def settle(
+        self,
+        connection_id: str,
+        lease: StatusLease,
+        *,
+        frozen: bool,
+        ecom_seen: str,
+        pos_seen: str,
+        entries: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Record the outcome and free the lease, only while this worker still holds it."""
+        now = int(self._clock())
+        previous = list(lease.previous.history) if lease.previous else []
+        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, lease.order_id),
+                UpdateExpression=(
+                    "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
+                    "updated_at = :now, lease_until = :zero"
+                ),
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeValues=_attrs(
+                    {
+                        ":frozen": frozen,
+                        ":ecom": ecom_seen,
+                        ":pos": pos_seen,
+                        ":history": history,
+                        ":now": now,
+                        ":zero": 0,
+                        ":token": lease.token,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise Conflict(f"order {lease.order_id}: the status lease was lost before settling") from exc
+            raise unavailable("settle order status", exc) from exc
+        except BotoCoreError as exc:
+            raise unavailable("settle order status", exc) from exc
+
+    def release(self, connection_id: str, lease: StatusLease) -> None:
+        """Free the lease after a failure (best effort: an expired lease frees the order anyway)."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, lease.order_id),
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeValues=_attrs({":zero": 0, ":token": lease.token}),
+            )

@@ -1,0 +1,297 @@
+"""Status worker: the I/O around the pure status rules (`status.rules`).
+
+A message on the statuses queue only says "this order may have changed state": an eCom order update (webhook or
+the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the same way:
+1. Find the eCom order it concerns (a POS sale names it in its `source_id`, "ecom-<order id>"; a shipment in its
+   `order` reference). A POS sale that did not come from eCom is ignored: POS sales never go to eCom.
+2. Check the order ledger: a status can only be synced once the order is a POS sale. An order never claimed is left
+   to its import, which reads the order as it is then; an import in flight delays this message until it ends.
+3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
+4. Re-read both sides, plan with `plan_status_sync`, apply, and record what was applied or ignored in the status
+   ledger. Every write moves a status forward to where the other side already is, so repeating it (after a crash,
+   or for the echo of our own write) re-reads, finds both sides agree and writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pos_ecom_sync.errors import RetryLater
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.orders.payments import method_key, setting_for
+from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
+from pos_ecom_sync.state.order_store import OrderRecord
+from pos_ecom_sync.state.status_store import StatusBusy, StatusLease, StatusRecord
+from pos_ecom_sync.status.rules import (
+    CompleteFulfillments,
+    EcomOrderState,
+    PackFulfillments,
+    PosSaleState,
+    RecordPosPayment,
+    StatusAction,
+    UpdateEcomOrder,
+    VoidSale,
+    describe,
+    plan_status_sync,
+)
+
+JsonObject = dict[str, Any]
+# Outlives the worker's 60 s timeout, so an unexpired lease always belongs to a live worker.
+LEASE_SECONDS = 90.0
+# How long a message waits for an order import in flight before it looks again.
+IMPORT_WAIT_SECONDS = 30.0
+
+
+class PosSales(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def get_sale(self, sale_id: str) -> JsonObject | None: ...
+    def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
+    def list_payment_types(self) -> list[JsonObject]: ...
+    def update_register_sale(self, sale: JsonObject) -> JsonObject: ...
+    def fulfill_sale(self, sale_id: str, outlet_id: str) -> list[JsonObject]: ...
+    def pack_fulfillment(self, fulfillment_id: str, version: int | None) -> JsonObject: ...
+
+
+class EcomOrders(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def get_order(self, order_id: int) -> JsonObject | None: ...
+    def get_shipment(self, shipment_id: int) -> JsonObject | None: ...
+    def update_order(self, order_id: int, fields: JsonObject) -> JsonObject: ...
+
+
+class OrderLedger(Protocol):
+    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
+
+
+class StatusLedger(Protocol):
+    def lease(self, connection_id: str, order_id: int, *, seconds: float) -> StatusLease: ...
+    def settle(
+        self,
+        connection_id: str,
+        lease: StatusLease,
+        *,
+        frozen: bool,
+        ecom_seen: str,
+        pos_seen: str,
+        entries: Sequence[Mapping[str, Any]],
+    ) -> None: ...
+    def release(self, connection_id: str, lease: StatusLease) -> None: ...
+    def get(self, connection_id: str, order_id: int) -> StatusRecord | None: ...
+
+
+@dataclass
+class StatusResult:
+    subject: str  # "order <id>" or what the message named
+    # "synced", "in step" (nothing to change), "frozen", or why the message was ignored
+    outcome: str
+    applied: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    pos_calls: int = 0
+    ecom_calls: int = 0
+
+
+class _Ignore(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StatusSync:
+    def __init__(
+        self,
+        connection: Connection,
+        pos: PosSales,
+        ecom: EcomOrders,
+        orders: OrderLedger,
+        statuses: StatusLedger,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.connection = connection
+        self.pos = pos
+        self.ecom = ecom
+        self.orders = orders
+        self.statuses = statuses
+        self._clock = clock
+
+    @property
+    def _cid(self) -> str:
+        return self.connection.connection_id
+
+    def handle(self, message: ChangeMessage) -> StatusResult:
+        pos_before, ecom_before = self.pos.calls, self.ecom.calls
+        try:
+            result = self._handle(message)
+        except _Ignore as ignored:
+            result = StatusResult(f"{message.source} {message.entity} {message.entity_id}", ignored.reason)
+        result.pos_calls = self.pos.calls - pos_before
+        result.ecom_calls = self.ecom.calls - ecom_before
+        return result
+
+    def _handle(self, message: ChangeMessage) -> StatusResult:
+        order_id, sale_hint = self._order_of(message)
+        record = self.orders.get_order(self._cid, order_id)
+        if record is None:
+            raise _Ignore(f"order {order_id} is not imported yet: its import applies the order's state as it is then")
+        if record.status == "held":
+            raise _Ignore(f"order {order_id} is held ({record.held_reason}): its import applies the current state")
+        if record.status != "imported" or not record.sale_id:
+            raise RetryLater(f"order {order_id} is being imported", self._clock() + IMPORT_WAIT_SECONDS)
+        try:
+            lease = self.statuses.lease(self._cid, order_id, seconds=LEASE_SECONDS)
+        except StatusBusy as busy:
+            raise RetryLater(str(busy), busy.lease_until) from busy
+        try:
+            result = self._sync(order_id, sale_hint if sale_hint is not None else record.sale_id, lease)
+        except BaseException:
+            self.statuses.release(self._cid, lease)
+            raise
+        return result
+
+    def _order_of(self, message: ChangeMessage) -> tuple[int, JsonObject | None]:
+        """The eCom order a message concerns, and the POS sale when reading it was needed to tell."""
+        if message.source == "ecom" and message.entity == "order":
+            return int(message.entity_id), None
+        if message.source == "ecom" and message.entity == "shipment":
+            shipment = self.ecom.get_shipment(int(message.entity_id))
+            order_id = _reference_id((shipment or {}).get("order"))
+            if order_id is None:
+                raise _Ignore(f"shipment {message.entity_id} names no order")
+            return order_id, None
+        if message.source == "pos" and message.entity == "sale":
+            hinted = message.payload.get("source_id")
+            if isinstance(hinted, str) and not hinted.startswith(SOURCE_ID_PREFIX):
+                raise _Ignore("an in-store sale: POS sales never go to eCom")
+            sale = self.pos.get_sale(message.entity_id)
+            source_id = str((sale or {}).get("source_id") or "")
+            if sale is None or not source_id.startswith(SOURCE_ID_PREFIX):
+                raise _Ignore("an in-store sale: POS sales never go to eCom")
+            if sale.get("return_for"):
+                raise _Ignore("a return of an online sale: refunds are not synced to eCom yet")
+            suffix = source_id.removeprefix(SOURCE_ID_PREFIX)
+            if not suffix.isdigit():
+                raise _Ignore(f"sale source_id {source_id!r} names no eCom order")
+            return int(suffix), sale
+        raise _Ignore(f"{message.source} {message.entity} changes are not status changes")
+
+    def _sync(self, order_id: int, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
+        order = self.ecom.get_order(order_id)
+        sale = self.pos.get_sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
+        if order is None or sale is None:
+            missing = f"eCom order {order_id}" if order is None else "its POS sale"
+            self.statuses.release(self._cid, lease)
+            raise _Ignore(f"{missing} no longer exists: nothing to sync")
+        ecom = EcomOrderState.of(order)
+        pos = PosSaleState.of(sale, self.pos.list_fulfillments(str(sale["id"])))
+        plan = plan_status_sync(ecom, pos, frozen=lease.frozen)
+
+        applied: list[str] = []
+        ignored = list(plan.ignored)
+        for action in plan.actions:
+            skipped = self._apply(action, ecom, pos, sale)
+            if skipped:
+                ignored.append(skipped)
+            else:
+                applied.append(describe(action))
+        entries = [{"kind": "applied", "detail": a} for a in applied] + [
+            {"kind": "ignored", "detail": i} for i in ignored
+        ]
+        # A freezing plan (void or cancel) freezes the order only once its action went through.
+        frozen = plan.frozen and len(applied) == len(plan.actions)
+        self.statuses.settle(
+            self._cid, lease, frozen=frozen, ecom_seen=ecom.summary(), pos_seen=pos.summary(), entries=entries
+        )
+        if lease.frozen:
+            outcome = "frozen"
+        elif applied:
+            outcome = "synced"
+        elif ignored:
+            outcome = "ignored"
+        else:
+            outcome = "in step"
+        return StatusResult(f"order {order_id}", outcome, applied, ignored)
+
+    def _apply(self, action: StatusAction, ecom: EcomOrderState, pos: PosSaleState, sale: JsonObject) -> str | None:
+        """Carry out one action; returns why it was skipped instead, if it was."""
+        match action:
+            case VoidSale():
+                self.pos.update_register_sale(_sale_update(sale, status="VOIDED"))
+            case RecordPosPayment(amount=amount, method_title=title):
+                type_id = self._payment_type_for(title)
+                if type_id is None:
+                    return f"eCom marked paid by {title or 'an unnamed method'}, but no POS payment type matches it"
+                payments = [*_existing_payments(sale), {"retailer_payment_type_id": type_id, "amount": float(amount)}]
+                self.pos.update_register_sale(_sale_update(sale, status=pos.status, payments=payments))
+            case CompleteFulfillments(outlet_ids=outlets):
+                for outlet in outlets:
+                    self.pos.fulfill_sale(pos.sale_id, outlet)
+            case PackFulfillments(fulfillments=fulfillments):
+                for fulfillment in fulfillments:
+                    self.pos.pack_fulfillment(fulfillment.fulfillment_id, fulfillment.version)
+            case UpdateEcomOrder():
+                self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
+        return None
+
+    def _payment_type_for(self, title: str) -> str | None:
+        """The POS payment type for a payment eCom confirmed: the connection's setting for the method (its
+        processor for an integrated one), else a POS payment type named like the method. Never a guess."""
+        setting = setting_for(title, self.connection.payment_methods) if title else None
+        types = [t for t in self.pos.list_payment_types() if not t.get("deleted_at") and t.get("id")]
+        if setting is not None and setting.payment_type_id:
+            return setting.payment_type_id if any(str(t["id"]) == setting.payment_type_id for t in types) else None
+        wanted = {method_key(n) for n in (setting.payment_type_name if setting else None, title) if n}
+        for kind in sorted(types, key=lambda t: str(t["id"])):
+            if method_key(str(kind.get("name") or "")) in wanted:
+                return str(kind["id"])
+        return None
+
+
+def _reference_id(ref: Any) -> int | None:
+    """eCom relation `{"resource": {"id": ...}}` (or a bare id) -> the id."""
+    if isinstance(ref, dict):
+        ref = (ref.get("resource") or {}).get("id") if isinstance(ref.get("resource"), dict) else ref.get("id")
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ref
+    return int(ref) if isinstance(ref, str) and ref.isdigit() else None
+
+
+def _existing_payments(sale: JsonObject) -> list[JsonObject]:
+    return [
+        {k: p[k] for k in ("retailer_payment_type_id", "amount", "payment_date") if k in p}
+        for p in sale.get("payments") or []
+        if isinstance(p, dict)
+    ]
+
+
+def _sale_update(sale: JsonObject, *, status: str, payments: list[JsonObject] | None = None) -> JsonObject:
+    """A 0.9 `register_sales` body that re-states the sale as it is (lines, payments) with the change applied:
+    API 0.9 updates by re-posting the sale with its `id`."""
+    lines = [
+        {
+            "id": li.get("id"),
+            "product_id": li.get("product_id"),
+            "quantity": li.get("quantity"),
+            "price": li.get("price"),
+            "tax": li.get("unit_tax", li.get("tax")),
+            "tax_id": li.get("tax_id"),
+        }
+        for li in sale.get("line_items") or sale.get("register_sale_products") or []
+        if isinstance(li, dict)
+    ]
+    body: JsonObject = {
+        "id": sale["id"],
+        "register_id": sale.get("register_id"),
+        "user_id": sale.get("user_id"),
+        "customer_id": sale.get("customer_id"),
+        "status": status,
+        "note": sale.get("note") or "",
+        "register_sale_products": lines,
+        "register_sale_payments": payments if payments is not None else _existing_payments(sale),
+    }
+    return {k: v for k, v in body.items() if v is not None}

@@ -1,0 +1,339 @@
+"""Status sync through the real path: a change made in one back office -> its webhook (POS sale.update, eCom
+orders/updated or shipments/created) or the poller's order sweep -> statuses queue -> status_sync -> the other
+vendor's API; both simulators on 127.0.0.1, AWS in moto provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state.status_store import StatusStore
+
+from local_stack.demo import DEMO_SECRETS
+from local_stack.event_sources import SqsPoller
+from local_stack.functions import LocalFunction
+from local_stack.lambda_events import sqs_event
+from local_stack.simulators.common import Faults
+from tests.integration.conftest import Deployment
+from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
+from tests.support import drain_queue
+
+
+@pytest.fixture(autouse=True)
+def dynamodb_one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    serialise_dynamodb_calls(monkeypatch)
+
+
+@dataclass
+class StatusRig:
+    orders: OrderRig
+    statuses: SqsPoller
+
+    @property
+    def pos(self) -> Any:
+        return self.orders.pos
+
+    @property
+    def ecom(self) -> Any:
+        return self.orders.ecom
+
+    def order(self, *, pickup: bool = False, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A shopper orders one item; the order is imported; returns (eCom order, POS sale)."""
+        variant = self.orders.variants()[0]
+        self.orders.stock_only_at(variant["id"], self.orders.outlets[0], 5)
+        if pickup:
+            title = "Pick up in store"
+            if not any(m["title"] == title for m in self.ecom.shipping_methods()):
+                self.ecom.add_shipping_method(title, is_pickup=True, pos_outlet_id=self.orders.outlets[0])
+            kwargs["shipment_title"] = title
+        order = self.orders.place({variant["id"]: 1}, **kwargs)
+        self.orders.drain_orders()
+        self.drain()  # the import's own echoes (sale.update of the new sale) settle as "in step"
+        return order, self.orders.sale_of(order)
+
+    def drain(self, max_batches: int = 50) -> int:
+        assert self.pos.wait_for_webhooks() and self.ecom.wait_for_webhooks()
+        handled = 0
+        for _ in range(max_batches):
+            done = self.statuses.poll_once(wait_seconds=0)
+            if not done:
+                assert self.pos.wait_for_webhooks() and self.ecom.wait_for_webhooks()
+                if not self.statuses.poll_once(wait_seconds=0):
+                    return handled
+            handled += done
+        raise AssertionError("statuses queue did not drain")
+
+    def ecom_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        return next(o for o in self.ecom.orders() if o["id"] == order["id"])
+
+    def sale(self, sale: dict[str, Any]) -> dict[str, Any]:
+        return next(s for s in self.pos.sales() if s["id"] == sale["id"])
+
+    def ledger(self, order: dict[str, Any]) -> Any:
+        deployment = self.orders.deployment
+        store = StatusStore(deployment.env["TABLE_NAME"], client=deployment.session.client("dynamodb"))
+        return store.get(CONNECTION, order["id"])
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        deployment = self.orders.deployment
+        url = deployment.queue_url("statuses").replace("-statuses.fifo", "-statuses-dlq.fifo")
+        return drain_queue(deployment.sqs, url)
+
+
+@pytest.fixture
+def rig(deployment: Deployment) -> Iterator[StatusRig]:
+    with open_order_rig(deployment) as orders:
+        base = f"{orders.api.url}/connections/{CONNECTION}/webhooks"
+        XSeriesClient(orders.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()).create_webhook(
+            f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", "sale.update"
+        )
+        ecom = EcomClient(
+            orders.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
+        ecom.create_webhook("orders", "updated", f"{base}/ecom")
+        ecom.create_webhook("shipments", "created", f"{base}/ecom")
+        subscription = next(s for s in deployment.resources.subscriptions if s.function == "StatusSyncFunction")
+        function = LocalFunction(deployment.resources.functions["StatusSyncFunction"])
+        yield StatusRig(orders, SqsPoller(deployment.sqs, subscription, function, narrate=lambda line: None))
+
+
+# -- Canceled <-> Voided -------------------------------------------------------------------------------------
+
+
+def test_ecom_payment_cancelled_voids_the_pos_sale_gives_the_stock_back_and_freezes_the_order(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    shipping = rig.orders.connection.shipping_product_id
+    [line] = [li for li in sale["line_items"] if li["product_id"] != shipping]
+    outlet = line["fulfillment_outlet_id"]
+    before = rig.pos.level(line["product_id"], outlet)
+
+    rig.ecom.update_order_status(order["id"], payment_status="cancelled")
+    rig.drain()
+
+    assert rig.sale(sale)["status"] == "VOIDED"
+    assert rig.pos.level(line["product_id"], outlet) == before + 1
+    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["CANCELLED"]
+    ledger = rig.ledger(order)
+    assert ledger.frozen
+    assert any(h["kind"] == "applied" and "void" in h["detail"] for h in ledger.history)
+    assert rig.dead_letters() == []  # the void's own sale.update echo planned nothing
+
+
+def test_pos_void_cancels_the_ecom_order_with_its_delivery(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.pos.void_sale(sale["id"])
+    rig.drain()
+
+    ecom_order = rig.ecom_order(order)
+    assert (ecom_order["paymentStatus"], ecom_order["shipmentStatus"], ecom_order["status"]) == (
+        "cancelled",
+        "cancelled",
+        "cancelled",
+    )
+    assert rig.ledger(order).frozen
+
+
+def test_a_change_to_a_frozen_order_is_recorded_and_ignored(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    rig.pos.void_sale(sale["id"])
+    rig.drain()
+    # The staff then take a payment on the voided sale's order in eCom's back office: refused there (frozen) ...
+    with pytest.raises(Exception, match="cancelled"):
+        rig.ecom.update_order_status(order["id"], payment_status="paid")
+    # ... and a late duplicate of an order update, replayed from a stale delivery, changes nothing either.
+    rig.orders.deployment.sqs.send_message(
+        QueueUrl=rig.orders.deployment.queue_url("statuses"),
+        MessageBody=_status_message(order["id"]),
+        MessageGroupId=f"{CONNECTION}:ecom:order:{order['id']}",
+        MessageDeduplicationId="replay-1",
+    )
+    rig.drain()
+    assert rig.sale(sale)["status"] == "VOIDED" and rig.sale(sale)["payments"] == []
+    history = rig.ledger(order).history
+    assert history[-1]["kind"] == "ignored" and "frozen" in history[-1]["detail"]
+    assert rig.dead_letters() == []
+
+
+def test_ecom_cancel_after_the_pos_sale_was_finalized_is_recorded_and_not_applied(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.pos.set_fulfillment_status(sale["id"], "SHIPPED")  # dispatched: DISPATCHED_CLOSED, final
+    rig.drain()
+    rig.ecom.update_order_status(order["id"], payment_status="cancelled")
+    rig.drain()
+
+    assert rig.sale(sale)["status"] == "DISPATCHED_CLOSED"
+    ledger = rig.ledger(order)
+    assert not ledger.frozen
+    assert ledger.history[-1]["kind"] == "ignored" and "finalized" in ledger.history[-1]["detail"]
+
+
+# -- payment -------------------------------------------------------------------------------------------------
+
+
+def test_an_unpaid_order_marked_paid_in_ecom_gets_its_payment_in_the_pos(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    assert sale["payments"] == []
+
+    rig.ecom.update_order_status(order["id"], payment_status="paid")
+    rig.drain()
+
+    paid = rig.sale(sale)
+    [payment] = paid["payments"]
+    assert payment["name"] == "Bank Deposit"
+    assert payment["amount"] == pytest.approx(paid["total_price"] + paid["total_tax"], abs=0.01)
+    assert paid["status"] == "AWAITING_DISPATCH"  # still to be shipped
+
+
+def test_a_sale_paid_on_the_pos_sell_screen_marks_the_ecom_order_paid(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Cash on pickup", payment_status="not_paid")
+    rig.pos.pay_sale(sale["id"], "Cash")
+    rig.drain()
+    assert rig.ecom_order(order)["paymentStatus"] == "paid"
+
+
+def test_a_paid_order_whose_method_has_no_pos_payment_type_is_recorded_not_guessed(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Crypto wallet", payment_status="not_paid")
+    rig.ecom.update_order_status(order["id"], payment_status="paid")
+    rig.drain()
+    assert rig.sale(sale)["payments"] == []
+    assert "no POS payment type" in rig.ledger(order).history[-1]["detail"]
+
+
+# -- fulfillment ---------------------------------------------------------------------------------------------
+
+
+def test_out_for_delivery_in_ecom_completes_the_pos_fulfillment(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.ecom.create_shipment(order["id"])  # shipments/created + orders/updated (completed_shipped)
+    rig.drain()
+    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["SHIPPED"]
+    assert rig.sale(sale)["status"] == "DISPATCHED_CLOSED"
+
+
+def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom(rig: StatusRig) -> None:
+    order, sale = rig.order(pickup=True)
+    assert sale["status"] == "AWAITING_PICKUP"
+    rig.pos.set_fulfillment_status(sale["id"], "PACKED")
+    rig.drain()
+    assert rig.ecom_order(order)["status"] == "processing_ready_for_pickup"
+
+
+def test_ready_for_pickup_in_ecom_packs_the_pos_pickup_fulfillment(rig: StatusRig) -> None:
+    order, sale = rig.order(pickup=True)
+    rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
+    rig.drain()
+    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["PACKED"]
+
+
+def test_ready_for_pickup_on_a_shipment_and_processing_never_reach_the_pos(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
+    rig.drain()
+    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["NEW"]
+    assert rig.sale(sale)["status"] == "AWAITING_DISPATCH"
+
+
+def test_in_store_sales_never_reach_ecom(rig: StatusRig) -> None:
+    variant = rig.orders.variants()[0]
+    orders_before = len(rig.ecom.orders())
+    sale = rig.pos.create_sale([{"product_id": variant["id"], "quantity": 1}], source_id="till-7")
+    rig.pos.void_sale(sale["id"])
+    assert rig.drain() >= 1
+    assert len(rig.ecom.orders()) == orders_before
+    assert rig.dead_letters() == []
+
+
+# -- never lost, never doubled --------------------------------------------------------------------------------
+
+
+def test_a_status_change_whose_webhook_was_lost_arrives_through_the_poller_sweep(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    rig.ecom.set_faults(webhook_loss_rate=1.0)
+    rig.ecom.update_order_status(order["id"], payment_status="paid")
+    rig.ecom.set_faults(Faults())
+    assert rig.drain() == 0  # nothing arrived
+
+    deployment = rig.orders.deployment
+    pos = XSeriesClient(rig.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+    ecom = EcomClient(rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget())
+    ChangePoller(deployment.store, ChangePublisher(deployment.queue_url, client=deployment.sqs)).poll(
+        rig.orders.connection, pos, ecom
+    )
+    drain_queue(deployment.sqs, deployment.queue_url("products"))
+    drain_queue(deployment.sqs, deployment.queue_url("stock"))
+    rig.orders.drain_orders()
+    rig.drain()
+    assert len(rig.sale(sale)["payments"]) == 1
+
+
+def test_the_same_change_delivered_many_times_and_at_once_is_applied_once(rig: StatusRig) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    rig.ecom.set_faults(webhook_loss_rate=1.0)
+    rig.ecom.update_order_status(order["id"], payment_status="paid")
+    rig.ecom.set_faults(Faults())
+    deployment = rig.orders.deployment
+    for n in range(4):  # webhook retries and a sweep: separate messages, outside FIFO deduplication
+        deployment.sqs.send_message(
+            QueueUrl=deployment.queue_url("statuses"),
+            MessageBody=_status_message(order["id"]),
+            MessageGroupId=f"{CONNECTION}:ecom:order:{order['id']}:{n}",
+            MessageDeduplicationId=f"dup-{n}",
+        )
+    messages = deployment.sqs.receive_message(
+        QueueUrl=deployment.queue_url("statuses"), MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    assert len(messages) == 4
+    # All four at once, each in its own sandbox: the lease lets one apply the payment and turns the others into
+    # delayed retries; once retried they find both sides in step.
+    arn = rig.statuses.subscription.queue_arn
+    outcomes: list[str] = []
+
+    def invoke(message: dict[str, Any]) -> None:
+        try:
+            result = LocalFunction(rig.statuses.function.spec).invoke(sqs_event([message], arn))
+            outcomes.append("retry" if result["batchItemFailures"] else "done")
+        except BatchProcessingError:  # a batch whose every record failed fails the invocation: all retried
+            outcomes.append("retry")
+
+    threads = [threading.Thread(target=invoke, args=(m,)) for m in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert "done" in outcomes and len(outcomes) == 4
+    for message in messages:  # the retry delay (the lease, 90 s) has passed
+        deployment.sqs.change_message_visibility(
+            QueueUrl=deployment.queue_url("statuses"), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    rig.drain()
+    assert len(rig.sale(sale)["payments"]) == 1
+    applied = [h for h in rig.ledger(order).history if h["kind"] == "applied"]
+    assert len(applied) == 1
+    assert rig.dead_letters() == []
+
+
+def _status_message(order_id: int) -> str:
+    from datetime import UTC, datetime
+
+    from pos_ecom_sync.models.messages import ChangeMessage
+
+    return ChangeMessage(
+        connection_id=CONNECTION,
+        source="ecom",
+        entity="order",
+        entity_id=str(order_id),
+        via="webhook",
+        received_at=datetime.now(UTC),
+        payload={"id": order_id},
+        action="updated",
+        concern="statuses",
+    ).model_dump_json()

@@ -1,0 +1,308 @@
+"""The fixed status mapping (seed 004) as pure rules: each row, the finalized/frozen exceptions, and the invariants
+that make a status message a hint (re-planning after applying plans nothing; message timing does not matter)."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pos_ecom_sync.status.rules import (
+    CompleteFulfillments,
+    EcomOrderState,
+    PackFulfillments,
+    PosFulfillment,
+    PosSaleState,
+    RecordPosPayment,
+    StatusAction,
+    UpdateEcomOrder,
+    VoidSale,
+    plan_status_sync,
+)
+
+
+def ecom(
+    status: str = "processing_awaiting_shipment",
+    payment: str = "paid",
+    shipment: str = "not_shipped",
+    pickup: bool = False,
+    title: str = "Bank transfer",
+) -> EcomOrderState:
+    return EcomOrderState(7, status, payment, shipment, pickup, title)
+
+
+def pos(
+    status: str = "AWAITING_DISPATCH",
+    paid: bool = True,
+    fulfillments: tuple[str, ...] = ("NEW",),
+    kind: str = "DISPATCH",
+) -> PosSaleState:
+    rows = tuple(PosFulfillment(f"f{n}", f"o{n}", kind, s, 1) for n, s in enumerate(fulfillments))
+    total = Decimal("50.00")
+    return PosSaleState("s1", status, total, total if paid else Decimal(0), rows)
+
+
+# -- each row of the mapping ---------------------------------------------------------------------------------
+
+
+def test_ecom_payment_cancelled_voids_the_pos_sale_and_freezes_the_order() -> None:
+    plan = plan_status_sync(ecom(payment="cancelled", status="cancelled"), pos(), frozen=False)
+    assert plan.actions == (VoidSale("eCom payment cancelled"),)
+    assert plan.frozen
+
+
+def test_pos_void_cancels_the_ecom_payment_and_freezes_the_order() -> None:
+    plan = plan_status_sync(ecom(), pos(status="VOIDED", fulfillments=("CANCELLED",)), frozen=False)
+    assert plan.actions == (UpdateEcomOrder((("paymentStatus", "cancelled"),), "the POS sale was voided"),)
+    assert plan.frozen
+
+
+def test_a_frozen_order_takes_no_change_and_says_why() -> None:
+    plan = plan_status_sync(ecom(payment="paid"), pos(paid=False), frozen=True)
+    assert plan.actions == ()
+    assert plan.frozen and "frozen" in plan.ignored[0]
+
+
+def test_ecom_cancel_after_the_pos_sale_is_finalized_is_recorded_and_ignored() -> None:
+    plan = plan_status_sync(
+        ecom(payment="cancelled"), pos(status="DISPATCHED_CLOSED", fulfillments=("SHIPPED",)), frozen=False
+    )
+    assert plan.actions == ()
+    assert not plan.frozen
+    assert "finalized" in plan.ignored[0]
+
+
+def test_unpaid_order_marked_paid_in_ecom_records_the_outstanding_amount_in_the_pos() -> None:
+    plan = plan_status_sync(ecom(payment="paid", title="Bank transfer"), pos(paid=False), frozen=False)
+    assert plan.actions == (RecordPosPayment(Decimal("50.00"), "Bank transfer"),)
+
+
+def test_sale_paid_on_the_pos_sell_screen_marks_the_ecom_order_paid() -> None:
+    plan = plan_status_sync(
+        ecom(payment="not_paid", status="processing_awaiting_payment"), pos(paid=True), frozen=False
+    )
+    assert plan.actions == (UpdateEcomOrder((("paymentStatus", "paid"),), "paid in the POS"),)
+
+
+def test_ecom_marked_paid_after_finalization_is_ignored() -> None:
+    plan = plan_status_sync(
+        ecom(payment="paid"), pos(status="PICKED_UP_CLOSED", paid=False, fulfillments=()), frozen=False
+    )
+    assert plan.actions == ()
+    assert "finalized" in plan.ignored[0]
+
+
+def test_out_for_delivery_in_ecom_completes_every_open_dispatch_fulfillment() -> None:
+    order = ecom(status="completed_shipped", shipment="shipped")
+    plan = plan_status_sync(order, pos(fulfillments=("NEW", "PACKED", "SHIPPED")), frozen=False)
+    assert plan.actions == (CompleteFulfillments(("o0", "o1")),)
+
+
+def test_ready_for_pickup_in_ecom_packs_the_new_pickup_fulfillments() -> None:
+    order = ecom(status="processing_ready_for_pickup", pickup=True)
+    sale = pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("NEW",))
+    plan = plan_status_sync(order, sale, frozen=False)
+    assert plan.actions == (PackFulfillments(sale.fulfillments),)
+
+
+def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom() -> None:
+    order = ecom(status="processing_awaiting_pickup", pickup=True)
+    plan = plan_status_sync(order, pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("PACKED",)), frozen=False)
+    assert plan.actions == (UpdateEcomOrder((("status", "processing_ready_for_pickup"),), "packed in the POS"),)
+
+
+def test_ready_for_pickup_is_never_synced_for_a_shipment() -> None:
+    plan = plan_status_sync(ecom(status="processing_ready_for_pickup"), pos(fulfillments=("NEW",)), frozen=False)
+    assert plan.actions == ()
+    assert plan.ignored == ("ready for pickup is never synced for a shipment",)
+    packed = plan_status_sync(ecom(), pos(fulfillments=("PACKED",)), frozen=False)
+    assert packed.actions == ()
+
+
+@pytest.mark.parametrize("status", ["processing_awaiting_shipment", "on_hold", "processing_awaiting_payment"])
+def test_processing_and_in_progress_are_never_synced(status: str) -> None:
+    assert plan_status_sync(ecom(status=status), pos(), frozen=False).actions == ()
+
+
+def test_a_ready_pickup_order_is_never_moved_back_when_one_of_two_fulfillments_is_still_new() -> None:
+    order = ecom(status="completed_picked_up", pickup=True)
+    plan = plan_status_sync(
+        order, pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("PACKED", "NEW")), frozen=False
+    )
+    assert plan.actions == ()
+
+
+def test_sale_state_reads_the_vendor_rows() -> None:
+    sale = {
+        "id": "s1",
+        "status": "AWAITING_PICKUP",
+        "total_price": 40.0,
+        "total_tax": 6.0,
+        "payments": [{"amount": 20.0}, {"amount": 26.0}],
+    }
+    state = PosSaleState.of(sale, [{"id": "f1", "outlet_id": "o1", "type": "PICKUP", "status": "packed", "version": 3}])
+    assert state.paid and state.outstanding == 0
+    assert state.fulfillments == (PosFulfillment("f1", "o1", "PICKUP", "PACKED", 3),)
+    assert state.packed_for_pickup
+    order = EcomOrderState.of(
+        {"id": 5, "status": "completed_shipped", "paymentStatus": "paid", "shipmentStatus": "shipped"}
+    )
+    assert order.out_for_delivery and not order.is_pickup
+
+
+# -- a model of both vendors, to check the rules as a whole --------------------------------------------------
+
+
+@dataclasses.dataclass
+class Vendors:
+    ecom: EcomOrderState
+    pos: PosSaleState
+
+
+def _set_fulfillments(sale: PosSaleState, status: str, which: set[str] | None = None) -> PosSaleState:
+    rows = tuple(
+        dataclasses.replace(f, status=status) if which is None or f.outlet_id in which else f for f in sale.fulfillments
+    )
+    sale = dataclasses.replace(sale, fulfillments=rows)
+    if rows and all(f.done for f in rows):
+        sale = dataclasses.replace(sale, status="PICKED_UP_CLOSED" if rows[0].kind == "PICKUP" else "DISPATCHED_CLOSED")
+    return sale
+
+
+def apply_action(world: Vendors, action: StatusAction) -> None:
+    """What the simulators do with each action; refusing what they would refuse."""
+    match action:
+        case VoidSale():
+            assert world.pos.status != "VOIDED", "voided twice"
+            world.pos = dataclasses.replace(_set_fulfillments(world.pos, "CANCELLED"), status="VOIDED")
+        case RecordPosPayment(amount=amount):
+            assert not world.pos.finalized and not world.pos.voided
+            world.pos = dataclasses.replace(world.pos, paid_amount=world.pos.paid_amount + amount)
+        case CompleteFulfillments(outlet_ids=outlets):
+            world.pos = _set_fulfillments(world.pos, "SHIPPED", set(outlets))
+        case PackFulfillments(fulfillments=rows):
+            assert all(f.status == "NEW" for f in rows)
+            world.pos = _set_fulfillments(world.pos, "PACKED", {f.outlet_id for f in rows})
+        case UpdateEcomOrder():
+            assert not world.ecom.cancelled, "wrote to a cancelled (frozen) eCom order"
+            fields = action.as_dict()
+            update = {"status": fields.get("status", world.ecom.status)}
+            update["payment_status"] = fields.get("paymentStatus", world.ecom.payment_status)
+            if update["payment_status"] == "cancelled":
+                update.update(status="cancelled", shipment_status="cancelled")
+            world.ecom = dataclasses.replace(world.ecom, **update)
+
+
+def sync(world: Vendors, frozen: bool) -> bool:
+    plan = plan_status_sync(world.ecom, world.pos, frozen=frozen)
+    for action in plan.actions:
+        apply_action(world, action)
+    return plan.frozen
+
+
+MERCHANT_ACTIONS = ["ecom_pay", "ecom_cancel", "ecom_ready", "ecom_ship", "pos_pay", "pos_void", "pos_pack", "pos_done"]
+MONOTONIC_ACTIONS = ["ecom_pay", "ecom_cancel", "ecom_ready", "pos_pay", "pos_void", "pos_pack"]
+
+
+def merchant(world: Vendors, what: str) -> None:
+    """A person changes one side, as its back office allows."""
+    e, p = world.ecom, world.pos
+    ecom_open = not e.cancelled
+    pos_open = not p.voided and not p.finalized
+    if what == "ecom_pay" and ecom_open:
+        world.ecom = dataclasses.replace(e, payment_status="paid")
+    elif what == "ecom_cancel" and ecom_open:
+        world.ecom = dataclasses.replace(e, payment_status="cancelled", status="cancelled", shipment_status="cancelled")
+    elif what == "ecom_ready" and ecom_open and e.is_pickup and e.status not in ("completed_picked_up",):
+        world.ecom = dataclasses.replace(e, status="processing_ready_for_pickup")
+    elif what == "ecom_ship" and ecom_open and not e.is_pickup:
+        world.ecom = dataclasses.replace(e, status="completed_shipped", shipment_status="shipped")
+    elif what == "pos_pay" and pos_open:
+        world.pos = dataclasses.replace(p, paid_amount=p.total)
+    elif what == "pos_void" and not p.voided:
+        world.pos = dataclasses.replace(_set_fulfillments(p, "CANCELLED"), status="VOIDED")
+    elif what == "pos_pack" and pos_open and any(f.status == "NEW" for f in p.fulfillments):
+        world.pos = _set_fulfillments(p, "PACKED", {f.outlet_id for f in p.fulfillments if f.status == "NEW"})
+    elif what == "pos_done" and pos_open:
+        world.pos = _set_fulfillments(p, "PICKED_UP" if p.fulfillments[0].kind == "PICKUP" else "SHIPPED")
+
+
+def new_world(pickup: bool, paid: bool, outlets: int) -> Vendors:
+    status = "processing_awaiting_pickup" if pickup else "processing_awaiting_shipment"
+    order = ecom(status=status, payment="paid" if paid else "not_paid", pickup=pickup)
+    kind = "PICKUP" if pickup else "DISPATCH"
+    sale = pos(
+        status=f"AWAITING_{'PICKUP' if pickup else 'DISPATCH'}", paid=paid, fulfillments=("NEW",) * outlets, kind=kind
+    )
+    return Vendors(order, sale)
+
+
+worlds = st.builds(new_world, st.booleans(), st.booleans(), st.integers(min_value=1, max_value=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(world=worlds, steps=st.lists(st.tuples(st.sampled_from(MERCHANT_ACTIONS), st.booleans()), max_size=10))
+def test_after_any_history_a_second_sync_plans_nothing_and_the_sides_agree(
+    world: Vendors, steps: list[tuple[str, bool]]
+) -> None:
+    frozen = False
+    for what, sync_now in steps:
+        merchant(world, what)
+        if sync_now:  # a message arrives, maybe twice: the repeat must change nothing
+            frozen = sync(world, frozen)
+            assert plan_status_sync(world.ecom, world.pos, frozen=frozen).actions == ()
+    frozen = sync(world, frozen)
+    assert plan_status_sync(world.ecom, world.pos, frozen=frozen).actions == ()
+
+    e, p = world.ecom, world.pos
+    if e.cancelled and not p.finalized:
+        assert p.voided
+    if p.voided:
+        assert e.cancelled
+    if e.paid and not p.finalized and not p.voided:
+        assert p.paid
+    if p.paid and not e.cancelled:
+        assert e.payment_status == "paid"
+    if e.out_for_delivery and not (p.finalized or p.voided):
+        assert not any(f.open for f in p.fulfillments)
+    if e.is_pickup and p.packed_for_pickup and not e.cancelled:
+        assert e.status in ("processing_ready_for_pickup", "completed_picked_up")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    world=worlds,
+    steps=st.lists(st.sampled_from(MONOTONIC_ACTIONS), max_size=8),
+    sync_points=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_when_messages_arrive_does_not_change_where_the_order_ends(
+    world: Vendors, steps: list[str], sync_points: list[bool]
+) -> None:
+    """Each merchant action happens once, in order; status messages arrive at arbitrary moments (late, batched,
+    duplicated). Without a finalization race, the end state is the same as syncing after every single change."""
+    eager, lazy = dataclasses.replace(world), dataclasses.replace(world)
+    eager_frozen = lazy_frozen = False
+    for what, sync_now in zip(steps, sync_points, strict=False):
+        merchant(eager, what)
+        eager_frozen = sync(eager, eager_frozen)
+        merchant(lazy, what)
+        if sync_now:
+            lazy_frozen = sync(lazy, lazy_frozen)
+    lazy_frozen = sync(lazy, lazy_frozen)
+
+    def outcome(world: Vendors) -> tuple[object, ...]:
+        # A voided sale's payments are moot (voiding reverses them), so they are not compared.
+        packed = tuple(f.status for f in world.pos.fulfillments)
+        return (
+            world.ecom.status,
+            world.ecom.payment_status,
+            world.pos.voided,
+            world.pos.voided or world.pos.paid,
+            packed,
+        )
+
+    assert outcome(lazy) == outcome(eager)
+    assert lazy.ecom.cancelled == eager.ecom.cancelled
+    assert lazy_frozen == eager_frozen
