@@ -47,7 +47,7 @@ from urllib.parse import parse_qs
 
 import httpx
 from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.catalog.sync import CatalogSync
+from pos_ecom_sync.catalog.sync import CatalogNames, CatalogSync, NamedIds
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
@@ -537,6 +537,8 @@ class Bench:
             plan="unlimited", created_at=now, updated_at=now,
         )  # fmt: skip
         self.store = MemoryCatalogStore(self.clock)
+        # A warm worker's brand/category ids (runtime.catalog_names), expiring on the virtual clock.
+        self.names = CatalogNames(NamedIds(clock=self.clock), NamedIds(clock=self.clock))
         self.queue = ProductsQueue(self.clock)
         self.poller = ChangePoller(
             self.store, self.queue, page_size=POLL_PAGE_SIZE, max_products_backlog=MAX_PRODUCTS_BACKLOG,
@@ -606,7 +608,9 @@ class Bench:
                 item.visible_at = self.clock() + QUEUE_VISIBILITY_S
                 continue
             while True:
-                sync = CatalogSync(self.connection, self.pos_catalog, self.ecom_catalog, self.store, clock=self.clock)
+                sync = CatalogSync(
+                    self.connection, self.pos_catalog, self.ecom_catalog, self.store, clock=self.clock, names=self.names
+                )
                 try:
                     result = sync.sync(item.message.entity_id)
                     break

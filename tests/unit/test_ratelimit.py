@@ -76,9 +76,27 @@ def test_an_expired_window_starts_again_from_zero() -> None:
 
 
 def test_the_safety_reserve_keeps_slots_back() -> None:
-    state = _state(WindowState(10, 8, T0 + 50))
+    state = _state(WindowState(10, 8, T0 + 300))  # the whole window still to run
     assert not take(SMALL, state, T0, reserve_share=0.2).granted
     assert take(SMALL, state, T0, reserve_share=0.1).granted
+
+
+def test_the_reserve_shrinks_with_the_time_the_window_has_left_so_no_slot_is_left_idle() -> None:
+    """A 30% reserve of 100 slots: 30 held back with the whole window to run, 15 at half-time, none at the end;
+    live callers (no reserve) can always take what is left."""
+    policy = RatePolicy("ecom", (WindowSpec("day", 100, 1_000.0),))
+
+    def granted_at(used: int, left_s: float) -> bool:
+        return take(policy, _state(WindowState(100, used, T0 + left_s)), T0, reserve_share=0.3).granted
+
+    assert granted_at(69, 1_000.0) and not granted_at(70, 1_000.0)
+    assert granted_at(84, 500.0) and not granted_at(85, 500.0)
+    assert granted_at(98, 10.0) and not granted_at(99, 10.0)
+    assert take(policy, _state(WindowState(100, 99, T0 + 10.0)), T0).granted
+    # Refused for now, a reserve-holding caller learns when the shrinking reserve lets it in, not the window's end.
+    retry_at = take(policy, _state(WindowState(100, 85, T0 + 500.0)), T0, reserve_share=0.3).retry_at
+    assert retry_at is not None and T0 < retry_at < T0 + 500.0
+    assert take(policy, _state(WindowState(100, 85, T0 + 500.0)), retry_at, reserve_share=0.3).granted
 
 
 def test_a_reserve_larger_than_the_limit_still_lets_one_call_through() -> None:

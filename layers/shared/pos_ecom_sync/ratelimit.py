@@ -137,13 +137,29 @@ def roll(window: WindowState, now: float) -> WindowState:
     return window if window.active(now) else WindowState(limit=window.limit)
 
 
-def capacity(window: WindowState, reserve_share: float) -> int:
-    """Slots a window may grant a caller that leaves `reserve_share` of every window to others.
+def capacity(window: WindowState, spec: WindowSpec, reserve_share: float, now: float) -> int:
+    """Slots a window may grant a caller that leaves `reserve_share` of the window's rate to others.
 
-    Low-priority work (the catalog import) holds back a share for stock and orders; a share, not a count, so
-    it scales with each window (20/s as well as 12,000/day). Never below one, or nothing could ever run.
+    Low-priority work (the catalog import, reconciliation) holds back, for stock and orders, `reserve_share` of the
+    window for the time the window has left: the whole share when it starts, shrinking to nothing at its end. Live
+    traffic arriving at any moment can still use `reserve_share` of the window's rate until it resets, while slots
+    nobody claimed are not left idle at the reset (a fixed share kept 30% of eCom's 12,000/day unused). A share,
+    not a count, so it scales with each window (20/s as well as 12,000/day). Never below one, or nothing could run.
     """
-    return max(window.limit - math.ceil(window.limit * reserve_share), 1)
+    if reserve_share <= 0:
+        return window.limit
+    left = window.end - now if window.active(now) else spec.length_s
+    fraction = min(1.0, max(0.0, left / spec.length_s))
+    return max(window.limit - math.ceil(window.limit * reserve_share * fraction), 1)
+
+
+def _frees_at(window: WindowState, spec: WindowSpec, reserve_share: float, n: int) -> float:
+    """When a window refusing `n` more slots to a reserve-holding caller grants them: at its end when the slots are
+    simply used up, else as soon as its shrinking reserve leaves room (see `capacity`)."""
+    room = window.limit - window.used - n
+    if reserve_share <= 0 or room < 0 or not window.end:
+        return window.end
+    return window.end - room * spec.length_s / (window.limit * reserve_share) + 0.001
 
 
 def take(policy: RatePolicy, state: BudgetState, now: float, *, n: int = 1, reserve_share: float = 0.0) -> Take:
@@ -151,7 +167,11 @@ def take(policy: RatePolicy, state: BudgetState, now: float, *, n: int = 1, rese
     if state.blocked_until > now:
         return Take(None, state.blocked_until)
     windows = [roll(w, now) for w in state.windows]
-    full = [w.end for w in windows if w.used + n > capacity(w, reserve_share)]
+    full = [
+        _frees_at(w, spec, reserve_share, n)
+        for w, spec in zip(windows, policy.windows, strict=True)
+        if w.used + n > capacity(w, spec, reserve_share, now)
+    ]
     if full:
         # A full window that was never started cannot free up by waiting (n exceeds the capacity): wait one
         # full length so the caller backs off instead of spinning.

@@ -22,7 +22,7 @@ from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.workers import DeadLetters
 
 if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vendors pay for the import
-    from pos_ecom_sync.catalog.sync import CatalogSync
+    from pos_ecom_sync.catalog.sync import CatalogNames, CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.orders.importer import OrderImporter, ReferenceCache
@@ -144,7 +144,16 @@ def catalog_sync(connection: Connection) -> CatalogSync:
         pos_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         ecom_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         sync_store(),
+        names=catalog_names(connection.connection_id),
     )
+
+
+@lru_cache(maxsize=64)
+def catalog_names(connection_id: str) -> CatalogNames:
+    """Brand and category ids of a connection, kept by this warm sandbox (each list re-read after 5 minutes)."""
+    from pos_ecom_sync.catalog.sync import CatalogNames
+
+    return CatalogNames()
 
 
 @lru_cache(maxsize=1)
@@ -282,6 +291,7 @@ def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
     cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
     order_reference_cache.cache_clear()
+    catalog_names.cache_clear()
     for cached in (*cached_services, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

@@ -99,20 +99,34 @@ def _is_blank_default(variant: JsonObject) -> bool:
     return not variant.get("sku") and not variant.get("articleCode")
 
 
-class _NamedRefs:
-    """Brand and category names -> eCom ids, listed once per worker and created when missing."""
+class NamedIds:
+    """eCom brand or category titles -> ids, listed once and created when missing.
 
-    def __init__(self, list_all: Callable[[], list[JsonObject]], create: Callable[[str], JsonObject]) -> None:
-        self._list_all, self._create = list_all, create
+    A warm worker keeps one per connection for `ttl_s` (see `runtime.catalog_names`), so the families it syncs
+    do not list every brand and category again (two reads per family at import time); past the TTL the list is
+    read again and picks up what the merchant added or renamed in eCom meanwhile."""
+
+    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s, self._clock = ttl_s, clock
         self._ids: dict[str, int] | None = None
+        self._loaded_at = 0.0
 
-    def id_of(self, title: str) -> int:
-        if self._ids is None:
-            self._ids = {str(r.get("title", "")).strip().lower(): int(r["id"]) for r in self._list_all()}
+    def id_of(self, title: str, list_all: Callable[[], list[JsonObject]], create: Callable[[str], JsonObject]) -> int:
+        if self._ids is None or self._clock() - self._loaded_at > self._ttl_s:
+            self._ids = {str(r.get("title", "")).strip().lower(): int(r["id"]) for r in list_all()}
+            self._loaded_at = self._clock()
         key = title.strip().lower()
         if key not in self._ids:
-            self._ids[key] = int(self._create(title.strip())["id"])
+            self._ids[key] = int(create(title.strip())["id"])
         return self._ids[key]
+
+
+@dataclass
+class CatalogNames:
+    """The brand and category ids of one connection."""
+
+    brands: NamedIds = field(default_factory=NamedIds)
+    categories: NamedIds = field(default_factory=NamedIds)
 
 
 class CatalogSync:
@@ -126,14 +140,14 @@ class CatalogSync:
         store: CatalogStateStore,
         *,
         clock: Callable[[], float] = time.time,
+        names: CatalogNames | None = None,
     ) -> None:
         self.connection = connection
         self.pos = pos
         self.ecom = ecom
         self.store = store
         self.clock = clock
-        self._brands = _NamedRefs(ecom.list_brands, ecom.create_brand)
-        self._categories = _NamedRefs(ecom.list_categories, ecom.create_category)
+        self._names = names or CatalogNames()
         # eCom product id -> its variants as listed (and since changed) during this worker's life.
         self._siblings: dict[int, list[JsonObject]] = {}
 
@@ -275,7 +289,8 @@ class CatalogSync:
 
     def _product_body(self, payload: ProductPayload) -> JsonObject:
         body = payload.ecom_body()
-        body["brand"] = self._brands.id_of(payload.brand) if payload.brand else False
+        brands, ecom = self._names.brands, self.ecom
+        body["brand"] = brands.id_of(payload.brand, ecom.list_brands, ecom.create_brand) if payload.brand else False
         return body
 
     def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> None:
@@ -283,7 +298,9 @@ class CatalogSync:
         if not created:
             self.ecom.update_product(product_id, self._product_body(payload))
         if payload.category:
-            category_id = self._categories.id_of(payload.category)
+            category_id = self._names.categories.id_of(
+                payload.category, self.ecom.list_categories, self.ecom.create_category
+            )
             links = [] if created else self.ecom.list_category_links(product_id)
             if category_id not in {_ref_id(link.get("category")) for link in links}:
                 # Other links stay: the merchant may file the product under eCom-only categories too.

@@ -189,7 +189,7 @@ class DynamoRateBudget:
             used, end, limit = _window_names(update, index, policy)
             if window.active(now):
                 # DynamoDB conditions have no arithmetic: `used + 1 <= capacity` is written `used <= capacity - 1`.
-                update.values[f":max{index}"] = _num(capacity(window, self._reserve_share) - 1)
+                update.values[f":max{index}"] = _num(capacity(window, spec, self._reserve_share, now) - 1)
                 update.values[f":lim{index}"] = _num(window.limit)
                 update.sets.append(f"{used} = {used} + :one")
                 update.conditions.append(f"{used} <= :max{index} AND {end} > :now AND {limit} = :lim{index}")
