@@ -160,6 +160,17 @@ def cmd_update(args: argparse.Namespace, target: Target) -> Any:
     changes = _settings_from(args)
     if not changes:
         raise CliError("nothing to update: pass at least one setting option")
+    outlets_before = (current.connected_outlet_ids, current.primary_outlet_id)
+    outlets_after = (
+        changes.get("connected_outlet_ids", current.connected_outlet_ids),
+        changes.get("primary_outlet_id", current.primary_outlet_id),
+    )
+    if outlets_after != outlets_before:
+        # Saving outlets alone would leave every eCom total computed over the old ones.
+        raise CliError(
+            "outlets are changed with `connections set-outlets <id> --outlets a,b [--primary-outlet a]`, "
+            "which also recomputes every eCom stock total; nothing was updated"
+        )
     data = {**current.model_dump(), **changes}
     data.pop("updated_at")
     updated = _validated(data)

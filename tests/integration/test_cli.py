@@ -200,11 +200,14 @@ def test_show_prints_the_settings_and_never_a_secret_value(stack: LocalStack) ->
 # -------------------------------------------------------------------------------------------- change
 
 
-def test_update_pauses_and_changes_outlets_and_delete_policy_keeping_the_rest(stack: LocalStack) -> None:
-    stack.create("dockside", "--outlets", OUTLET_A, "--ecom-language", "nl")
+def test_update_pauses_and_changes_the_delete_policy_keeping_the_rest(stack: LocalStack) -> None:
+    stack.create(
+        "dockside", "--outlets", f"{OUTLET_A},{OUTLET_B}", "--primary-outlet", OUTLET_A, "--ecom-language", "nl"
+    )
     before = stack.store.get_connection("dockside")
     assert before is not None
 
+    # Restating the current outlets is allowed; changing them is set-outlets' job (see below).
     run = stack.cli(
         "connections",
         "update",
@@ -213,8 +216,6 @@ def test_update_pauses_and_changes_outlets_and_delete_policy_keeping_the_rest(st
         "paused",
         "--outlets",
         f"{OUTLET_A},{OUTLET_B}",
-        "--primary-outlet",
-        OUTLET_A,
         "--delete-policy",
         "hide",
     )
@@ -296,14 +297,24 @@ def test_invalid_settings_are_refused_and_nothing_is_written(stack: LocalStack, 
     assert stack.secret(argv[2]) is None
 
 
-def test_update_to_invalid_settings_is_refused_and_leaves_the_connection_unchanged(stack: LocalStack) -> None:
+def test_update_refuses_an_outlet_change_and_points_to_set_outlets_which_recomputes_stock(stack: LocalStack) -> None:
     stack.create("dockside", "--outlets", OUTLET_A, "--primary-outlet", OUTLET_A)
 
-    run = stack.cli("connections", "update", "dockside", "--outlets", OUTLET_B, "--status", "paused")
+    run = stack.cli("connections", "update", "dockside", "--outlets", f"{OUTLET_A},{OUTLET_B}", "--status", "paused")
 
-    assert run.code == 2 and "primary_outlet_id must be one of connected_outlet_ids" in run.err
+    assert run.code == 2 and "connections set-outlets" in run.err
     current = stack.store.get_connection("dockside")
     assert current is not None and current.connected_outlet_ids == [OUTLET_A] and current.status == "active"
+
+
+def test_update_to_invalid_settings_is_refused_and_leaves_the_connection_unchanged(stack: LocalStack) -> None:
+    stack.create("dockside", "--plan", "custom")
+
+    run = stack.cli("connections", "update", "dockside", "--product-cap", "-5", "--status", "paused")
+
+    assert run.code == 2 and "invalid connection settings" in run.err
+    current = stack.store.get_connection("dockside")
+    assert current is not None and current.status == "active"
 
 
 def test_update_without_any_setting_is_refused(stack: LocalStack) -> None:
