@@ -3,6 +3,8 @@
 Every event is deterministic (fixed request ids and times), so the checked-in JSON only changes when a
 body changes, and `--check` (run by tests/integration/test_sample_events.py) fails when a file is stale.
 eCom signatures are computed here from the demo secret, so editing a body can never leave a wrong one.
+The workers' SQS records carry `ChangeMessage`s made by the intake's own code (a webhook sample's message is
+exactly what webhook_ingest queues for that delivery), so a model change can never leave a stale body.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
+from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
+from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.state.store import Cursor
+
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
-from local_stack.lambda_events import scheduled_event
+from local_stack.lambda_events import scheduled_event, sqs_event
 from tests.support import ecom_signature, ecom_webhook_event, pos_form, pos_webhook_event
 
 EVENTS_DIR = Path(__file__).resolve().parent
@@ -27,6 +37,7 @@ REGION = "us-east-1"
 API_ID = "a1b2c3d4e5"
 API_HOST = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 STACK_NAME = "pos-ecom-sync"
+ACCOUNT_ID = "123456789012"
 # Documentation address ranges (RFC 5737) stand for the vendors' webhook senders.
 POS_SENDER_IP = "203.0.113.10"
 ECOM_SENDER_IP = "198.51.100.20"
@@ -167,6 +178,95 @@ POS_SALE = {
         }
     ],
     "taxes": [{"id": "tax-gst", "name": "GST", "rate": 0.15, "tax": 8.35}],
+}
+
+# The change feed (API 2.0, vendor-apis.md §1.4) the poller walks: `version` orders every row; ids stay the same.
+POS_VERSION = 8_812_361_205  # the version stamp of the variant row below; the parent's is older
+CATEGORY_ID = "0a1b0000-bbbb-11ee-8c90-000000000010"
+
+POS_PRODUCT_ROW = {
+    "id": PRODUCT_ID,
+    "source": "USER",
+    "source_id": None,
+    "source_variant_id": None,
+    "variant_parent_id": PARENT_ID,
+    "family_id": "0a1b0000-aaaa-11ee-8c90-0000000000f1",
+    "name": "Harbor Tee",
+    "variant_name": "Harbor Tee / Navy / M",
+    "handle": "harbortee",
+    "sku": "HT-NAVY-M",
+    "description": "<p>Heavyweight cotton tee.</p>",
+    "active": True,
+    "is_active": True,
+    "has_inventory": True,
+    "has_variants": False,
+    "variant_count": None,
+    "is_composite": False,
+    "brand_id": "0a1b0000-bbbb-11ee-8c90-000000000001",
+    "brand": {"id": "0a1b0000-bbbb-11ee-8c90-000000000001", "name": "Dockside"},
+    "product_type_id": CATEGORY_ID,
+    "product_category": {"id": CATEGORY_ID, "name": "Tees"},
+    "categories": [],
+    "tag_ids": [],
+    "variant_options": [
+        {"id": "0a1b0000-9999-11ee-8c90-000000000001", "name": "Colour", "value": "Navy"},
+        {"id": "0a1b0000-9999-11ee-8c90-000000000002", "name": "Size", "value": "M"},
+    ],
+    "product_codes": [{"id": "0a1b0000-7777-11ee-8c90-000000000002", "type": "EAN", "code": "9400000000012"}],
+    "price_including_tax": 35.0,
+    "price_excluding_tax": 30.43478,
+    "supply_price": 12.0,
+    "weight": 0.2,
+    "weight_unit": "KG",
+    "length": 30.0,
+    "width": 25.0,
+    "height": 2.0,
+    "dimensions_unit": "CM",
+    "images": [
+        {
+            "id": "0a1b0000-6666-11ee-8c90-000000000002",
+            "url": "https://images.example.com/harbor-tee-navy.jpg",
+            "sizes": {
+                "original": "https://images.example.com/harbor-tee-navy.jpg",
+                "standard": "https://images.example.com/harbor-tee-navy.jpg",
+                "thumb": "https://images.example.com/harbor-tee-navy.jpg",
+            },
+        }
+    ],
+    "image_url": "https://images.example.com/harbor-tee-navy.jpg",
+    "created_at": "2026-03-01T10:00:00+00:00",
+    "updated_at": "2026-11-22T08:58:30+00:00",
+    "deleted_at": None,
+    "version": POS_VERSION,
+}
+
+# The family's parent, changed by the same edit (the name and description live on the family) and read on the
+# same page: it shares the variant's message group, so one worker syncs the family.
+POS_PARENT_ROW = {
+    **POS_PRODUCT_ROW,
+    "id": PARENT_ID,
+    "variant_parent_id": None,
+    "variant_name": "Harbor Tee",
+    "sku": "HT",
+    "has_inventory": False,
+    "has_variants": True,
+    "variant_count": 6,
+    "variant_options": [],
+    "product_codes": [{"id": "0a1b0000-7777-11ee-8c90-000000000001", "type": "CUSTOM", "code": "HT"}],
+    "version": POS_VERSION - 3,
+}
+
+POS_INVENTORY_ROW = {
+    "id": "inv-0001",
+    "product_id": PRODUCT_ID,
+    "outlet_id": OUTLET_ID,
+    "inventory_level": 5,
+    "current_amount": 5,
+    "average_cost": 12.0,
+    "reorder_point": 2,
+    "reorder_amount": 10,
+    "deleted_at": None,
+    "version": POS_VERSION + 7,
 }
 
 # ---------------------------------------------------------------------------------------------- eCom
@@ -346,6 +446,193 @@ def _reconcile_tick() -> dict[str, Any]:
     return event
 
 
+# ---------------------------------------------------------------------------------------------- SQS workers
+# Each worker's batch is what Lambda's SQS event source delivers from its FIFO queue (template.yaml names them
+# `${AWS::StackName}-<concern>.fifo`). The messages come from the intake's own code: WebhookIntake.accept on a
+# webhook_ingest sample (so its body is what that delivery queued) or ChangePoller.poll on a page of the feed.
+DEMO_CONNECTION = Connection(
+    connection_id=DEMO_CONNECTION_ID,
+    pos_base_url="https://demo.retail.lightspeed.app",
+    ecom_base_url="https://api.webshopapp.com",
+    created_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+)
+# The Lambda's gap between API Gateway receiving a delivery and the intake stamping `received_at`.
+INGEST_LAG = timedelta(milliseconds=142)
+# A message is sent a few ms after it is made; the worker's event source receives it shortly after.
+SEND_LAG = timedelta(milliseconds=38)
+RECEIVE_LAG = timedelta(milliseconds=61)
+
+
+def queue_arn(concern: Concern) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{STACK_NAME}-{concern}.fifo"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message as the intake sent it."""
+
+    outgoing: Outgoing
+    at: datetime  # SentTimestamp
+    function: str  # the sending function (logical id): SenderId is its role id and session (the function name)
+    trace_root: str  # the X-Ray trace the send belongs to
+
+
+class _Intake:
+    """The demo connection as WebhookIntake sees it; records what it publishes instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        return DEMO_CONNECTION if connection_id == DEMO_CONNECTION_ID else None
+
+    def delivery_seen(self, connection_id: str, delivery_key: str) -> bool:
+        return False
+
+    def remember_delivery(self, connection_id: str, delivery_key: str, ttl_seconds: int) -> None:
+        return None
+
+    def get(self, connection_id: str) -> ConnectionSecrets:
+        return ConnectionSecrets.model_validate(DEMO_SECRETS)
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> int:
+        self.sent.extend(outgoing)
+        return len(outgoing)
+
+    def backlog(self, concern: Concern) -> int:
+        return 0
+
+
+def _trace_root(at: datetime, name: str) -> str:
+    return f"Root=1-{int(at.timestamp()):08x}-{_digest(name, 12).hex()}"
+
+
+def _delivered(name: str) -> Sent:
+    """The one message webhook_ingest queues for the webhook_ingest sample `name` (authenticated and parsed)."""
+    sample = next(s for s in API_SAMPLES if s.name == name)
+    event = sample.build()
+    body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
+    source: Source = "pos" if event["rawPath"].endswith("/pos") else "ecom"
+    webhook = IncomingWebhook(source, DEMO_CONNECTION_ID, body, event["headers"], event["queryStringParameters"] or {})
+    intake = _Intake()
+    received_at = sample.at + INGEST_LAG
+    WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600).accept(webhook, now=received_at)
+    [outgoing] = intake.sent
+    return Sent(outgoing, received_at + SEND_LAG, "WebhookIngestFunction", _trace_root(sample.at, sample.name))
+
+
+@dataclass(frozen=True)
+class _Page:
+    items: list[dict[str, Any]]
+
+    @property
+    def max_version(self) -> int | None:
+        return max((int(row["version"]) for row in self.items), default=None)
+
+
+class _Feeds:
+    """One poll of the demo connection's feeds: `rows` per X-Series resource, no eCom order changed."""
+
+    def __init__(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        self.rows = rows
+
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> _Page:
+        return _Page(self.rows.get(resource, []))
+
+    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]:
+        return []
+
+    def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+        return Cursor(feed, None)
+
+    def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
+        return True
+
+
+def _polled(tick: datetime, resource: str, rows: list[dict[str, Any]]) -> list[Sent]:
+    """What the EveryMinute poll at `tick` queues for one page of an X-Series feed."""
+    feeds, intake = _Feeds({resource: rows}), _Intake()
+    read_at = tick + timedelta(milliseconds=412)  # the poller stamps a page when it has read it
+    ChangePoller(feeds, intake, clock=lambda: read_at).poll(DEMO_CONNECTION, feeds, feeds)
+    root = _trace_root(tick, f"poll/{tick.isoformat()}")
+    return [Sent(outgoing, read_at + SEND_LAG, "ChangePollerFunction", root) for outgoing in intake.sent]
+
+
+@dataclass(frozen=True)
+class SqsSample:
+    path: str  # under events/, e.g. "order_import/ecom_order_created.json"
+    concern: Concern
+    build: Callable[[], list[Sent]]
+
+
+SQS_SAMPLES = [
+    # The poll after the product edit: the family's page (parent and variant) in the family's message group.
+    SqsSample(
+        "product_sync/pos_product_changed.json",
+        "products",
+        lambda: _polled(_at(8, 59, 0), "products", [POS_PARENT_ROW, POS_PRODUCT_ROW]),
+    ),
+    # The next poll reads the outlet's new level with its version (the webhook's 1.0 `count` has none).
+    SqsSample(
+        "stock_sync/pos_inventory_changed.json",
+        "stock",
+        lambda: _polled(_at(9, 0, 0), "inventory", [POS_INVENTORY_ROW]),
+    ),
+    # stockLevel 7 typed in the eCom back office where the POS total is 5: the worker puts 5 back.
+    SqsSample("stock_sync/ecom_variant_edited.json", "stock", lambda: [_delivered("ecom_variant_updated")]),
+    SqsSample("order_import/ecom_order_created.json", "orders", lambda: [_delivered("ecom_order_created")]),
+    SqsSample("status_sync/ecom_order_updated.json", "statuses", lambda: [_delivered("ecom_order_updated")]),
+    SqsSample("status_sync/pos_sale_updated.json", "statuses", lambda: [_delivered("pos_sale_update")]),
+]
+
+
+def _epoch_ms(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _sender_id(function: str) -> str:
+    """An assumed role's SenderId: the role's unique id (AROA + 17) and the session, i.e. the function's name."""
+    role_id = "AROA" + base64.b32encode(_digest(f"role/{function}", 15)).decode()[:17]
+    return f"{role_id}:{STACK_NAME}-{function}-{_digest(function, 6).hex().upper()}"
+
+
+def _sqs_batch(sample: SqsSample) -> dict[str, Any]:
+    """The batch as Lambda delivers it: one ReceiveMessage of the whole page, in send order."""
+    sent = sample.build()
+    concerns = {s.outgoing.message.concern for s in sent}
+    if concerns != {sample.concern}:
+        raise ValueError(f"{sample.path}: the intake queued on {sorted(concerns)}, not on {sample.concern}")
+    received = _epoch_ms(max(s.at for s in sent) + RECEIVE_LAG)
+    messages = []
+    for index, item in enumerate(sent):
+        key = f"{sample.path}#{index}"
+        message: ChangeMessage = item.outgoing.message
+        sent_ms = _epoch_ms(item.at)
+        messages.append(
+            {
+                "MessageId": str(uuid.UUID(bytes=_digest(key, 16), version=4)),
+                # Receipt handles are long opaque base64 strings starting "AQEB".
+                "ReceiptHandle": "AQEB"
+                + base64.b64encode(b"".join(_digest(f"{key}/{n}", 32) for n in range(6))).decode(),
+                "Body": message.model_dump_json(),
+                "Attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "AWSTraceHeader": f"{item.trace_root};Parent={_digest(f'{key}/span', 8).hex()};Sampled=1",
+                    "SentTimestamp": str(sent_ms),
+                    # FIFO sequence numbers: 20 digits, growing with each send to the queue.
+                    "SequenceNumber": str(18_849_000_000_000_000_000 + sent_ms * 1000 + index),
+                    "MessageGroupId": message.message_group_id,
+                    "SenderId": _sender_id(item.function),
+                    "MessageDeduplicationId": message.deduplication_id(item.outgoing.delivery_key),
+                    "ApproximateFirstReceiveTimestamp": str(received),
+                },
+            }
+        )
+    return sqs_event(messages, queue_arn(sample.concern), REGION)
+
+
 def build_events() -> dict[str, dict[str, Any]]:
     """Every sample event, keyed by its path relative to events/."""
     events = {f"webhook_ingest/{s.name}.json": _as_delivered(s) for s in API_SAMPLES}
@@ -355,6 +642,7 @@ def build_events() -> dict[str, dict[str, Any]]:
     events["reconcile/scheduled.json"] = _reconcile_tick()
     # An operator's full compare of one connection now, whatever the interval says.
     events["reconcile/one_connection.json"] = {"connection_id": DEMO_CONNECTION_ID, "force": True}
+    events.update({sample.path: _sqs_batch(sample) for sample in SQS_SAMPLES})
     return events
 
 
