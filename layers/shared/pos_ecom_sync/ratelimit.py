@@ -137,29 +137,41 @@ def roll(window: WindowState, now: float) -> WindowState:
     return window if window.active(now) else WindowState(limit=window.limit)
 
 
+# The reserve shrinks in this many steps per window (hourly on eCom's day window): slots free in blocks, so the
+# throttled catalog messages waiting for them come back at a step and mostly succeed, instead of each coming back
+# for every single slot (a receive each on SQS). At most share/steps of a window (1.25% at 30%) is left idle.
+RESERVE_STEPS = 24
+
+
+def _reserved_fraction(window: WindowState, spec: WindowSpec, now: float) -> float:
+    left = window.end - now if window.active(now) else spec.length_s
+    return math.ceil(min(1.0, max(0.0, left / spec.length_s)) * RESERVE_STEPS) / RESERVE_STEPS
+
+
 def capacity(window: WindowState, spec: WindowSpec, reserve_share: float, now: float) -> int:
     """Slots a window may grant a caller that leaves `reserve_share` of the window's rate to others.
 
     Low-priority work (the catalog import, reconciliation) holds back, for stock and orders, `reserve_share` of the
-    window for the time the window has left: the whole share when it starts, shrinking to nothing at its end. Live
-    traffic arriving at any moment can still use `reserve_share` of the window's rate until it resets, while slots
-    nobody claimed are not left idle at the reset (a fixed share kept 30% of eCom's 12,000/day unused). A share,
-    not a count, so it scales with each window (20/s as well as 12,000/day). Never below one, or nothing could run.
+    window for the time the window has left (in `RESERVE_STEPS` steps): the whole share when it starts, shrinking
+    to almost nothing at its end. Live traffic arriving at any moment can still use `reserve_share` of the window's
+    rate until it resets, while slots nobody claimed are not left idle at the reset (a fixed share kept 30% of
+    eCom's 12,000/day unused). A share, not a count, so it scales with each window (20/s as well as 12,000/day).
+    Never below one, or nothing could run.
     """
     if reserve_share <= 0:
         return window.limit
-    left = window.end - now if window.active(now) else spec.length_s
-    fraction = min(1.0, max(0.0, left / spec.length_s))
-    return max(window.limit - math.ceil(window.limit * reserve_share * fraction), 1)
+    reserved = math.ceil(window.limit * reserve_share * _reserved_fraction(window, spec, now) - 1e-9)
+    return max(window.limit - reserved, 1)
 
 
 def _frees_at(window: WindowState, spec: WindowSpec, reserve_share: float, n: int) -> float:
     """When a window refusing `n` more slots to a reserve-holding caller grants them: at its end when the slots are
-    simply used up, else as soon as its shrinking reserve leaves room (see `capacity`)."""
+    simply used up, else at the step where its shrinking reserve leaves room (see `capacity`)."""
     room = window.limit - window.used - n
     if reserve_share <= 0 or room < 0 or not window.end:
         return window.end
-    return window.end - room * spec.length_s / (window.limit * reserve_share) + 0.001
+    steps_allowed = min(RESERVE_STEPS, math.floor(room * RESERVE_STEPS / (window.limit * reserve_share) + 1e-9))
+    return window.end - steps_allowed * spec.length_s / RESERVE_STEPS + 0.001
 
 
 def take(policy: RatePolicy, state: BudgetState, now: float, *, n: int = 1, reserve_share: float = 0.0) -> Take:
