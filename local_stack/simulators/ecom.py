@@ -1016,6 +1016,7 @@ class EcomSimulator(VendorSimulator):
         add("PUT", "variants/{id}.json", self._write_route("variants", "updated", self._update_variant_route))
         add("DELETE", "variants/{id}.json", self._delete_variant)
         add("PUT", "orders/{id}.json", self._write_route("orders", "updated", self._update_order_route))
+        add("POST", "orders/{id}/credit.json", self._credit_order_route)
         add("PUT", "shipments/{id}.json", self._write_route("shipments", "updated", self._update_shipment))
         add("PUT", "shippingmethods/{id}.json", self._write_route("shippingmethods", "updated", self._update_method))
         add("POST", "webhooks.json", self._write_route("webhooks", "created", lambda r, b: self._create_webhook(b)))
@@ -1166,6 +1167,42 @@ class EcomSimulator(VendorSimulator):
         self._emit("variants", "deleted", variant)
         self.narrate(f"variant {variant['sku'] or variant['id']} deleted")
         return Response(204)
+
+    def _credit_order_route(self, request: Request, lang: str) -> Response:
+        """A credit (refund) of order lines: `{"credit": {"products": [{"orderProduct": id, "quantity": n}],
+        "comment": ...}}`. The endpoint is named by the community SDK; this body shape is inferred. Raises each
+        line's `quantityRefunded`; eCom stock is not touched (the POS owns stock). Sends orders/updated."""
+        order = self._row("orders", request.params["id"])
+        if order["paymentStatus"] == "cancelled":
+            raise ApiError(400, f"order {order['number']} is cancelled and can no longer be updated")
+        body = request.json_object("credit")
+        lines = body.get("products")
+        if not isinstance(lines, list) or not lines:
+            raise ApiError(400, "credit.products must list at least one order product")
+        own = set(self._order_lines.get(order["id"], []))
+        planned: list[tuple[dict[str, Any], int]] = []
+        for n, line in enumerate(lines):
+            if not isinstance(line, dict) or line.get("orderProduct") not in own:
+                raise ApiError(400, f"credit.products[{n}].orderProduct is not a line of order {order['number']}")
+            row, quantity = self.tables["orderProducts"][line["orderProduct"]], line.get("quantity")
+            left = row["quantityOrdered"] - row["quantityRefunded"]
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
+                raise ApiError(400, f"credit.products[{n}].quantity must be 1..{left}")
+            planned.append((row, quantity))
+        amount = 0.0
+        for row, quantity in planned:
+            self._touch(row, {"quantityRefunded": row["quantityRefunded"] + quantity})
+            amount += row["basePriceIncl"] * quantity
+        self._touch(order)
+        self._emit("orders", "updated", order)
+        self.narrate(f"order {order['number']} credited {amount:.2f} for {sum(q for _, q in planned)} item(s)")
+        credit = {
+            "order": order["id"],
+            "priceIncl": round(amount, 2),
+            "comment": str(body.get("comment") or ""),
+            "products": [{"orderProduct": row["id"], "quantity": q} for row, q in planned],
+        }
+        return Response(201, {"credit": credit})
 
     def _update_order_route(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         return self._update_order(self._row("orders", request.params["id"]), body)

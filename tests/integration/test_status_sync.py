@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pos_ecom_sync.connectors.ecom import EcomClient
@@ -240,6 +241,50 @@ def test_ready_for_pickup_on_a_shipment_and_processing_never_reach_the_pos(rig: 
     rig.drain()
     assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["NEW"]
     assert rig.sale(sale)["status"] == "AWAITING_DISPATCH"
+
+
+# -- refunds -------------------------------------------------------------------------------------------------
+
+
+def test_a_return_of_the_online_sale_in_the_pos_credits_the_ecom_order_once_and_restocks_once(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.ecom.create_shipment(order["id"])  # delivered: the POS sale is final, so it can be returned
+    rig.drain()
+    shipping = rig.orders.connection.shipping_product_id
+    [line] = [li for li in rig.sale(sale)["line_items"] if li["product_id"] != shipping]
+    outlet = line["fulfillment_outlet_id"]
+    before = rig.pos.level(line["product_id"], outlet)
+
+    # Staff return the items on the sell screen (Sales history > Return items); X-Series sends sale.update.
+    response = httpx.put(
+        f"{rig.pos.url}/api/2.0/sales/{sale['id']}/actions/return",
+        headers={"Authorization": f"Bearer {DEMO_SECRETS['pos_access_token']}"},
+        json={},
+    )
+    assert response.status_code == 200, response.text
+    return_id = response.json()["data"]["id"]
+    rig.drain()
+
+    [ordered] = rig.ecom.order_products(order["id"])
+    assert ordered["quantityRefunded"] == ordered["quantityOrdered"] == 1
+    assert rig.pos.level(line["product_id"], outlet) == before + 1  # back in stock once, by the return itself
+    # The return's webhook again, and the sweep's copy of the order: nothing is credited twice.
+    deployment = rig.orders.deployment
+    for n, (source, entity, entity_id) in enumerate((("pos", "sale", return_id), ("ecom", "order", str(order["id"])))):
+        deployment.sqs.send_message(
+            QueueUrl=deployment.queue_url("statuses"),
+            MessageBody=_status_message(order["id"])
+            .replace('"source":"ecom"', f'"source":"{source}"')
+            .replace('"entity":"order"', f'"entity":"{entity}"')
+            .replace(f'"entity_id":"{order["id"]}"', f'"entity_id":"{entity_id}"'),
+            MessageGroupId=f"replay-{n}",
+            MessageDeduplicationId=f"replay-return-{n}",
+        )
+    rig.drain()
+    [ordered] = rig.ecom.order_products(order["id"])
+    assert ordered["quantityRefunded"] == 1
+    assert [h["detail"] for h in rig.ledger(order).history if h["kind"] == "applied"][-1].startswith("credit 1 item")
+    assert rig.dead_letters() == []
 
 
 def test_in_store_sales_never_reach_ecom(rig: StatusRig) -> None:

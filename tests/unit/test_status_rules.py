@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
+    CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
     PosFulfillment,
@@ -19,6 +20,7 @@ from pos_ecom_sync.status.rules import (
     StatusAction,
     UpdateEcomOrder,
     VoidSale,
+    plan_refund,
     plan_status_sync,
 )
 
@@ -306,3 +308,51 @@ def test_when_messages_arrive_does_not_change_where_the_order_ends(
     assert outcome(lazy) == outcome(eager)
     assert lazy.ecom.cancelled == eager.ecom.cancelled
     assert lazy_frozen == eager_frozen
+
+
+# -- refunds (POS returns -> eCom credit) ---------------------------------------------------------------------
+
+
+def test_a_pos_return_credits_what_ecom_has_not_refunded_yet() -> None:
+    assert plan_refund({11: 2, 12: 1}, {11: 0, 12: 0}) == CreditEcomOrder(((11, 2), (12, 1)))
+    assert plan_refund({11: 2, 12: 1}, {11: 1, 12: 1}) == CreditEcomOrder(((11, 1),))
+
+
+def test_a_repeated_return_message_credits_nothing_twice() -> None:
+    assert plan_refund({11: 2}, {11: 2}) is None
+    assert plan_refund({}, {11: 0}) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    returns=st.lists(st.dictionaries(st.integers(1, 4), st.integers(1, 3), min_size=1), max_size=5),
+    deliveries=st.lists(st.integers(0, 4), max_size=15),
+)
+def test_any_order_and_repetition_of_return_messages_ends_with_exactly_the_returned_items_refunded(
+    returns: list[dict[int, int]], deliveries: list[int]
+) -> None:
+    """Each delivery re-reads eCom and credits the difference to all returns recorded so far; in the end eCom
+    shows exactly the sum of the returns, however the messages were duplicated or reordered."""
+    refunded: dict[int, int] = {}
+    recorded: set[int] = set()
+
+    def deliver(n: int) -> None:
+        recorded.add(n)
+        wanted: dict[int, int] = {}
+        for index in recorded:
+            for line, quantity in returns[index].items():
+                wanted[line] = wanted.get(line, 0) + quantity
+        credit = plan_refund(wanted, refunded)
+        for line, quantity in credit.lines if credit else ():
+            refunded[line] = refunded.get(line, 0) + quantity
+
+    for n in deliveries:
+        if n < len(returns):
+            deliver(n)
+    for n in range(len(returns)):  # the poller's sweep brings every return at least once
+        deliver(n)
+    total: dict[int, int] = {}
+    for items in returns:
+        for line, quantity in items.items():
+            total[line] = total.get(line, 0) + quantity
+    assert refunded == total

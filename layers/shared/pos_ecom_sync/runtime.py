@@ -241,6 +241,7 @@ def status_sync(connection: Connection) -> StatusSync:
         ecom_client(connection, max_wait_s=wait),
         order_store(),
         StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
+        sync_store(),
     )
 
 

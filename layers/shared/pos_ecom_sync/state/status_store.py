@@ -4,6 +4,8 @@ One item per eCom order (`STATUS#<order id>`, keys in `state/keys.py`) holds
 - a lease: the POS sale webhook and the eCom order webhook of one order travel in different message groups, so two
   workers may look at one order at once; only the lease holder reads, decides and writes,
 - `frozen`: the order is voided and cancelled; every later change is recorded and ignored,
+- `pos_returns`: the POS returns of the order's sale seen so far (return sale id -> POS product id -> quantity), whose
+  sum is what eCom must show refunded,
 - both sides as last seen, and a short history of what was applied or ignored and why (newest last, capped), so an
   operator can answer "why did this status not sync?" from `pos-ecom-sync` or the table.
 """
@@ -14,7 +16,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -51,6 +53,7 @@ class StatusRecord:
     pos_seen: str | None = None
     history: tuple[dict[str, Any], ...] = ()
     updated_at: int | None = None
+    returns: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> StatusRecord:
@@ -62,6 +65,10 @@ class StatusRecord:
             pos_seen=data.get("pos_seen"),
             history=tuple(dict(h) for h in data.get("history", []) or []),
             updated_at=int(data["updated_at"]) if data.get("updated_at") is not None else None,
+            returns={
+                str(sale): {str(p): int(q) for p, q in dict(lines).items()}
+                for sale, lines in dict(data.get("pos_returns") or {}).items()
+            },
         )
 
 
@@ -132,10 +139,13 @@ class StatusStore:
         ecom_seen: str,
         pos_seen: str,
         entries: Sequence[Mapping[str, Any]],
+        returns: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         """Record the outcome and free the lease, only while this worker still holds it."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
+        if returns is None:  # unchanged: keep what earlier messages recorded
+            returns = lease.previous.returns if lease.previous else {}
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
         try:
             self._client.update_item(
@@ -143,7 +153,7 @@ class StatusStore:
                 Key=self._key(connection_id, lease.order_id),
                 UpdateExpression=(
                     "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
-                    "updated_at = :now, lease_until = :zero"
+                    "pos_returns = :returns, updated_at = :now, lease_until = :zero"
                 ),
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
@@ -152,6 +162,7 @@ class StatusStore:
                         ":ecom": ecom_seen,
                         ":pos": pos_seen,
                         ":history": history,
+                        ":returns": {k: dict(v) for k, v in returns.items()},
                         ":now": now,
                         ":zero": 0,
                         ":token": lease.token,

@@ -7,6 +7,7 @@
 | Processing                            | In progress                | never synced                                |
 | payment Paid (order was unpaid)       | sale paid                  | eCom -> POS; POS -> eCom once paid in POS   |
 | payment Canceled                      | sale VOIDED                | both ways; the order is then frozen         |
+| Refunded (credit of the lines)        | return of the sale         | POS -> eCom                                 |
 
 Every synced status only moves forward (unpaid -> paid, new -> packed -> completed, live -> voided/cancelled), so the
 rules compare the two sides as they are now and move the one that is behind. That makes a status message a hint:
@@ -19,7 +20,7 @@ A status change the POS can no longer take (its sale is finalized: `*_CLOSED`) o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -194,7 +195,16 @@ class UpdateEcomOrder:
         return dict(self.fields)
 
 
-StatusAction: TypeAlias = VoidSale | RecordPosPayment | CompleteFulfillments | PackFulfillments | UpdateEcomOrder
+@dataclass(frozen=True)
+class CreditEcomOrder:
+    """Refund these eCom order lines: `(order product id, quantity)`."""
+
+    lines: tuple[tuple[int, int], ...]
+
+
+StatusAction: TypeAlias = (
+    VoidSale | RecordPosPayment | CompleteFulfillments | PackFulfillments | UpdateEcomOrder | CreditEcomOrder
+)
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,8 @@ def describe(action: StatusAction) -> str:
             return f"mark {len(fulfillments)} POS fulfillment(s) packed"
         case UpdateEcomOrder(fields=fields, reason=reason):
             return f"set eCom order {', '.join(f'{k}={v}' for k, v in fields)} ({reason})"
+        case CreditEcomOrder(lines=lines):
+            return f"credit {sum(q for _, q in lines)} item(s) on the eCom order (returned in the POS)"
     raise AssertionError(action)  # pragma: no cover
 
 
@@ -279,3 +291,17 @@ def _plan_delivery(ecom: EcomOrderState, pos: PosSaleState, actions: list[Status
         ignored.append(f"eCom out for delivery after the POS sale was finalized ({pos.status})")
     elif pending:
         actions.append(CompleteFulfillments(tuple(sorted(set(pending)))))
+
+
+def plan_refund(returned: Mapping[int, int], refunded: Mapping[int, int]) -> CreditEcomOrder | None:
+    """Credit what the POS took back (all returns of the sale, per eCom order line) and eCom has not refunded yet.
+
+    Both counts only grow, so a repeated or late return message credits nothing twice: the difference is what is
+    still owed. Items are back in POS stock through the return itself; stock sync carries that to eCom.
+    """
+    lines = tuple(
+        (line, quantity - refunded.get(line, 0))
+        for line, quantity in sorted(returned.items())
+        if quantity > refunded.get(line, 0)
+    )
+    return CreditEcomOrder(lines) if lines else None

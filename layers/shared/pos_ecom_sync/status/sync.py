@@ -8,8 +8,10 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    to its import, which reads the order as it is then; an import in flight delays this message until it ends.
 3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
 4. Re-read both sides, plan with `plan_status_sync`, apply, and record what was applied or ignored in the status
-   ledger. Every write moves a status forward to where the other side already is, so repeating it (after a crash,
-   or for the echo of our own write) re-reads, finds both sides agree and writes nothing.
+   ledger. A return of the sale in the POS (a sale whose `return_for` is ours) is recorded in the ledger, and the
+   eCom order is credited what all the returns took back minus what eCom already shows refunded (`plan_refund`).
+   Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
+   the echo of our own write) re-reads, finds both sides agree and writes nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
 from pos_ecom_sync.state.order_store import OrderRecord
 from pos_ecom_sync.state.status_store import StatusBusy, StatusLease, StatusRecord
+from pos_ecom_sync.state.store import VariantLink
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
+    CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
     PosSaleState,
@@ -36,6 +40,7 @@ from pos_ecom_sync.status.rules import (
     UpdateEcomOrder,
     VoidSale,
     describe,
+    plan_refund,
     plan_status_sync,
 )
 
@@ -55,6 +60,7 @@ class PosSales(Protocol):
     def update_register_sale(self, sale: JsonObject) -> JsonObject: ...
     def fulfill_sale(self, sale_id: str, outlet_id: str) -> list[JsonObject]: ...
     def pack_fulfillment(self, fulfillment_id: str, version: int | None) -> JsonObject: ...
+    def get_product(self, product_id: str) -> JsonObject | None: ...
 
 
 class EcomOrders(Protocol):
@@ -63,10 +69,18 @@ class EcomOrders(Protocol):
     def get_order(self, order_id: int) -> JsonObject | None: ...
     def get_shipment(self, shipment_id: int) -> JsonObject | None: ...
     def update_order(self, order_id: int, fields: JsonObject) -> JsonObject: ...
+    def list_order_products(self, order_id: int) -> list[JsonObject]: ...
+    def credit_order(self, order_id: int, lines: list[tuple[int, int]], comment: str) -> JsonObject: ...
 
 
 class OrderLedger(Protocol):
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
+
+
+class VariantLinks(Protocol):
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None: ...
 
 
 class StatusLedger(Protocol):
@@ -80,6 +94,7 @@ class StatusLedger(Protocol):
         ecom_seen: str,
         pos_seen: str,
         entries: Sequence[Mapping[str, Any]],
+        returns: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None: ...
     def release(self, connection_id: str, lease: StatusLease) -> None: ...
     def get(self, connection_id: str, order_id: int) -> StatusRecord | None: ...
@@ -96,6 +111,15 @@ class StatusResult:
     ecom_calls: int = 0
 
 
+@dataclass(frozen=True)
+class _Target:
+    """The eCom order a status message concerns; the POS sale and the return when the message was about them."""
+
+    order_id: int
+    sale: JsonObject | None = None
+    returned: JsonObject | None = None
+
+
 class _Ignore(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -110,6 +134,7 @@ class StatusSync:
         ecom: EcomOrders,
         orders: OrderLedger,
         statuses: StatusLedger,
+        links: VariantLinks,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -118,6 +143,7 @@ class StatusSync:
         self.ecom = ecom
         self.orders = orders
         self.statuses = statuses
+        self.links = links
         self._clock = clock
 
     @property
@@ -135,7 +161,8 @@ class StatusSync:
         return result
 
     def _handle(self, message: ChangeMessage) -> StatusResult:
-        order_id, sale_hint = self._order_of(message)
+        target = self._order_of(message)
+        order_id = target.order_id
         record = self.orders.get_order(self._cid, order_id)
         if record is None:
             raise _Ignore(f"order {order_id} is not imported yet: its import applies the order's state as it is then")
@@ -148,39 +175,45 @@ class StatusSync:
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
         try:
-            result = self._sync(order_id, sale_hint if sale_hint is not None else record.sale_id, lease)
+            result = self._sync(target, target.sale if target.sale is not None else record.sale_id, lease)
         except BaseException:
             self.statuses.release(self._cid, lease)
             raise
         return result
 
-    def _order_of(self, message: ChangeMessage) -> tuple[int, JsonObject | None]:
-        """The eCom order a message concerns, and the POS sale when reading it was needed to tell."""
+    def _order_of(self, message: ChangeMessage) -> _Target:
+        """The eCom order a message concerns, with the POS sale (and return) when reading them was needed to tell."""
         if message.source == "ecom" and message.entity == "order":
-            return int(message.entity_id), None
+            return _Target(int(message.entity_id))
         if message.source == "ecom" and message.entity == "shipment":
             shipment = self.ecom.get_shipment(int(message.entity_id))
             order_id = _reference_id((shipment or {}).get("order"))
             if order_id is None:
                 raise _Ignore(f"shipment {message.entity_id} names no order")
-            return order_id, None
+            return _Target(order_id)
         if message.source == "pos" and message.entity == "sale":
             hinted = message.payload.get("source_id")
-            if isinstance(hinted, str) and not hinted.startswith(SOURCE_ID_PREFIX):
+            if (
+                isinstance(hinted, str)
+                and not hinted.startswith(SOURCE_ID_PREFIX)
+                and not message.payload.get("return_for")
+            ):
                 raise _Ignore("an in-store sale: POS sales never go to eCom")
             sale = self.pos.get_sale(message.entity_id)
+            returned = None
+            if sale is not None and sale.get("return_for"):
+                returned, sale = sale, self.pos.get_sale(str(sale["return_for"]))
             source_id = str((sale or {}).get("source_id") or "")
             if sale is None or not source_id.startswith(SOURCE_ID_PREFIX):
-                raise _Ignore("an in-store sale: POS sales never go to eCom")
-            if sale.get("return_for"):
-                raise _Ignore("a return of an online sale: refunds are not synced to eCom yet")
+                raise _Ignore("an in-store sale (or its return): POS sales never go to eCom")
             suffix = source_id.removeprefix(SOURCE_ID_PREFIX)
             if not suffix.isdigit():
                 raise _Ignore(f"sale source_id {source_id!r} names no eCom order")
-            return int(suffix), sale
+            return _Target(int(suffix), sale, returned)
         raise _Ignore(f"{message.source} {message.entity} changes are not status changes")
 
-    def _sync(self, order_id: int, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
+    def _sync(self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
+        order_id = target.order_id
         order = self.ecom.get_order(order_id)
         sale = self.pos.get_sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
         if order is None or sale is None:
@@ -199,13 +232,23 @@ class StatusSync:
                 ignored.append(skipped)
             else:
                 applied.append(describe(action))
-        entries = [{"kind": "applied", "detail": a} for a in applied] + [
-            {"kind": "ignored", "detail": i} for i in ignored
-        ]
+        returns = dict(lease.previous.returns) if lease.previous else {}
+        if target.returned is not None:
+            returns[str(target.returned["id"])] = _returned_quantities(target.returned)
+        if returns:
+            self._refund(ecom, returns, applied, ignored)
+        entries = [{"kind": "applied", "detail": a} for a in applied]
+        entries += [{"kind": "ignored", "detail": i} for i in ignored]
         # A freezing plan (void or cancel) freezes the order only once its action went through.
         frozen = plan.frozen and len(applied) == len(plan.actions)
         self.statuses.settle(
-            self._cid, lease, frozen=frozen, ecom_seen=ecom.summary(), pos_seen=pos.summary(), entries=entries
+            self._cid,
+            lease,
+            frozen=frozen,
+            ecom_seen=ecom.summary(),
+            pos_seen=pos.summary(),
+            entries=entries,
+            returns=returns,
         )
         if lease.frozen:
             outcome = "frozen"
@@ -217,7 +260,45 @@ class StatusSync:
             outcome = "in step"
         return StatusResult(f"order {order_id}", outcome, applied, ignored)
 
-    def _apply(self, action: StatusAction, ecom: EcomOrderState, pos: PosSaleState, sale: JsonObject) -> str | None:
+    def _refund(
+        self, ecom: EcomOrderState, returns: Mapping[str, Mapping[str, int]], applied: list[str], ignored: list[str]
+    ) -> None:
+        """Credit the eCom order for every item the POS returns took back that eCom has not refunded yet."""
+        lines = self.ecom.list_order_products(ecom.order_id)
+        line_of: dict[str, int] = {}
+        returned: dict[int, int] = {}
+        for quantities in returns.values():
+            for product_id, quantity in quantities.items():
+                if product_id == self.connection.shipping_product_id:
+                    continue  # the shipping line is not an order product
+                if product_id not in line_of:
+                    line = self._order_line_of(product_id, lines)
+                    if line is None:
+                        ignored.append(f"returned POS product {product_id} matches no line of the eCom order")
+                        continue
+                    line_of[product_id] = line
+                returned[line_of[product_id]] = returned.get(line_of[product_id], 0) + quantity
+        refunded = {int(line["id"]): int(line.get("quantityRefunded") or 0) for line in lines}
+        credit = plan_refund(returned, refunded)
+        if credit is not None:
+            self._apply(credit, ecom, None, {})
+            applied.append(describe(credit))
+
+    def _order_line_of(self, pos_product_id: str, lines: Sequence[JsonObject]) -> int | None:
+        """The eCom order line a POS product was sold as: through our variant link, else by SKU."""
+        link = self.links.variant_link(self._cid, pos_product_id=pos_product_id)
+        if link is not None:
+            for line in lines:
+                if _reference_id(line.get("variant")) == link.ecom_variant_id:
+                    return int(line["id"])
+        product = self.pos.get_product(pos_product_id)
+        sku = str((product or {}).get("sku") or "")
+        matches = [int(line["id"]) for line in lines if sku and str(line.get("sku") or "") == sku]
+        return matches[0] if matches else None
+
+    def _apply(
+        self, action: StatusAction, ecom: EcomOrderState, pos: PosSaleState | None, sale: JsonObject
+    ) -> str | None:
         """Carry out one action; returns why it was skipped instead, if it was."""
         match action:
             case VoidSale():
@@ -227,15 +308,17 @@ class StatusSync:
                 if type_id is None:
                     return f"eCom marked paid by {title or 'an unnamed method'}, but no POS payment type matches it"
                 payments = [*_existing_payments(sale), {"retailer_payment_type_id": type_id, "amount": float(amount)}]
-                self.pos.update_register_sale(_sale_update(sale, status=pos.status, payments=payments))
+                self.pos.update_register_sale(_sale_update(sale, status=str(sale["status"]), payments=payments))
             case CompleteFulfillments(outlet_ids=outlets):
                 for outlet in outlets:
-                    self.pos.fulfill_sale(pos.sale_id, outlet)
+                    self.pos.fulfill_sale(str(sale["id"]), outlet)
             case PackFulfillments(fulfillments=fulfillments):
                 for fulfillment in fulfillments:
                     self.pos.pack_fulfillment(fulfillment.fulfillment_id, fulfillment.version)
             case UpdateEcomOrder():
                 self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
+            case CreditEcomOrder(lines=lines):
+                self.ecom.credit_order(ecom.order_id, list(lines), "returned in the POS (pos-ecom-sync)")
         return None
 
     def _payment_type_for(self, title: str) -> str | None:
@@ -259,6 +342,16 @@ def _reference_id(ref: Any) -> int | None:
     if isinstance(ref, int) and not isinstance(ref, bool):
         return ref
     return int(ref) if isinstance(ref, str) and ref.isdigit() else None
+
+
+def _returned_quantities(return_sale: JsonObject) -> dict[str, int]:
+    """POS product id -> items a return sale took back (its lines carry negative quantities)."""
+    taken: dict[str, int] = {}
+    for line in return_sale.get("line_items") or return_sale.get("register_sale_products") or []:
+        quantity = line.get("quantity") if isinstance(line, dict) else None
+        if isinstance(quantity, int | float) and quantity < 0 and line.get("product_id"):
+            taken[str(line["product_id"])] = taken.get(str(line["product_id"]), 0) + int(-quantity)
+    return taken
 
 
 def _existing_payments(sale: JsonObject) -> list[JsonObject]:
