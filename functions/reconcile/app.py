@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import runtime
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileTrigger
-from pos_ecom_sync.reconcile.service import reconcile_connections
+from pos_ecom_sync.reconcile.service import connections_to_reconcile, reconcile_connections
 from pos_ecom_sync.settings import get_settings
 
 logger = Logger()
@@ -27,14 +27,8 @@ DRIFT_METRICS = {kind: "Drift" + "".join(part.capitalize() for part in kind.spli
 @event_parser(model=ReconcileTrigger)
 def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str, Any]:
     margin_ms = get_settings().RECONCILE_SAFETY_MARGIN_MS
-    store = runtime.sync_store()
-    if event.connection_id:
-        found = store.get_connection(event.connection_id)
-        connections = [found] if found and found.is_active else []
-    else:
-        connections = list(store.iter_connections(active_only=True))
     summary = reconcile_connections(
-        connections,
+        connections_to_reconcile(runtime.sync_store(), event.connection_id),
         runtime.reconciler(),
         runtime.reconcile_clients,
         lambda: context.get_remaining_time_in_millis() > margin_ms,

@@ -13,7 +13,7 @@ connection's run for this invocation (the next tick resumes), instead of waiting
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -311,6 +311,19 @@ class ReconcileRunSummary:
             "connections": {r.connection_id: r.as_dict() for r in self.reports},
             "failures": self.failures,
         }
+
+
+class ConnectionSource(Protocol):
+    def get_connection(self, connection_id: str) -> Connection | None: ...
+    def iter_connections(self, *, active_only: bool = False) -> Iterable[Connection]: ...
+
+
+def connections_to_reconcile(store: ConnectionSource, connection_id: str | None) -> list[Connection]:
+    """Every active connection, or only the one an operator named (when it is active)."""
+    if connection_id is None:
+        return list(store.iter_connections(active_only=True))
+    found = store.get_connection(connection_id)
+    return [found] if found is not None and found.is_active else []
 
 
 def reconcile_connections(
