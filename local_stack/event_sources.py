@@ -57,7 +57,7 @@ class SqsPoller:
             result = self.function.invoke(sqs_event(messages, sub.queue_arn))
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception as exc:
-            self.narrate(f"! {self.function.spec.logical_id} failed a batch of {len(messages)}: {exc}")
+            self.narrate(_batch_failure(self.function.spec.logical_id, len(messages), exc))
             return 0
         if not sub.report_batch_item_failures and failed:
             return 0
@@ -104,3 +104,16 @@ class ScheduleTimer:
             if queued:
                 took = time.monotonic() - started
                 self.narrate(f"poll: {self.function.spec.logical_id} queued {queued} change(s) in {took:.1f}s")
+
+
+def _batch_failure(function: str, size: int, exc: Exception) -> str:
+    """One line for a batch whose every record failed (Lambda then retries the whole batch). A throttled or busy
+    record is normal (delayed, not lost), so it is told as such, without the tracebacks Powertools attaches."""
+    from pos_ecom_sync.errors import RetryLater
+
+    children = getattr(exc, "child_exceptions", None) or []
+    errors = [child[1] for child in children if isinstance(child, tuple) and len(child) > 1]
+    if errors and all(isinstance(error, RetryLater) for error in errors):
+        return f"{function} delayed a batch of {size}: {errors[0]}"
+    first = errors[0] if errors else exc
+    return f"! {function} failed a batch of {size}: {type(first).__name__}: {first}"
