@@ -14,18 +14,30 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS = ["webhook_ingest", "change_poller", "product_sync"]
-
 COLD_INIT = """
 import os, sys, time
 t0 = time.perf_counter()
 sys.path[:0] = [{code!r}, {layer!r}]
 import app
-from pos_ecom_sync import runtime
-runtime.{service}()
+{first_call}
 print(time.perf_counter() - t0)
 """
-SERVICES = {"webhook_ingest": "webhook_intake", "change_poller": "change_poller", "product_sync": "sync_store"}
+# What each function's first invocation sets up beyond its module import: the cached services it builds, or (for
+# the workers, whose services need a connection read from DynamoDB) the modules their first record imports.
+FIRST_CALL = {
+    "webhook_ingest": "from pos_ecom_sync import runtime; runtime.webhook_intake()",
+    "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller()",
+    "product_sync": "from pos_ecom_sync import runtime; runtime.sync_store(); import pos_ecom_sync.catalog.sync, "
+    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "stock_sync": "from pos_ecom_sync import runtime; runtime.stock_store(); import pos_ecom_sync.stock.sync, "
+    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "order_import": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.orders.importer, "
+    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
+    "pos_ecom_sync.state.status_store, pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom",
+    "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler()",
+}
+FUNCTIONS = list(FIRST_CALL)
 
 
 def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
@@ -44,7 +56,7 @@ def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
         "PYTHONPATH": "",
     }
     code = COLD_INIT.format(
-        code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), service=SERVICES[function]
+        code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), first_call=FIRST_CALL[function]
     )
     times = []
     for _ in range(runs):
