@@ -20,15 +20,14 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.errors import Conflict, InvalidInput, UpstreamUnavailable
+from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.reconcile.rules import ReconcileCheckpoint
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.dynamodb_errors import unavailable
 from pos_ecom_sync.state.store import VariantLink
+from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 
-BATCH_GET_LIMIT = 100
-BATCH_GET_ATTEMPTS = 5
 ECOM_LINK_PREFIX = keys.ecom_variant_link_sk(0).removesuffix("0")
 # Sorts right after every `LINK#ecom#...` key ('$' follows '#'), closing the range query.
 ECOM_LINK_RANGE_END = ECOM_LINK_PREFIX[:-1] + "$"
@@ -64,21 +63,8 @@ class ReconcileStore:
             "phase": checkpoint.phase,
             "updated_at": int(time.time()),
         }
-        if loaded_revision:
-            condition: dict[str, Any] = {
-                "ConditionExpression": "revision = :seen",
-                "ExpressionAttributeValues": {":seen": loaded_revision},
-            }
-        else:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        try:
-            self._table.put_item(Item=item, **condition)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise Conflict(f"reconciliation of {connection_id!r} was advanced by another invocation") from exc
-            raise unavailable("save reconcile checkpoint", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("save reconcile checkpoint", exc) from exc
+        conflict = f"reconciliation of {connection_id!r} was advanced by another invocation"
+        put_over_revision(self._table, item, loaded_revision, conflict=conflict, action="save reconcile checkpoint")
 
     # -- bulk reads -----------------------------------------------------------------------------------------
 
@@ -137,22 +123,4 @@ class ReconcileStore:
             raise unavailable("list eCom variant links", exc) from exc
 
     def _get_many(self, connection_id: str, sort_keys: Sequence[str], what: str) -> dict[str, dict[str, Any]]:
-        pk = keys.connection_pk(connection_id)
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
-            wanted: list[dict[str, str]] = [{"pk": pk, "sk": sk} for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(BATCH_GET_ATTEMPTS):
-                request = {self._table.name: {"Keys": wanted, "ConsistentRead": True}}
-                try:
-                    response = self._resource.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise unavailable(f"get {what}", exc) from exc
-                for item in response.get("Responses", {}).get(self._table.name, []):
-                    found[str(item["sk"])] = item
-                wanted = response.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
-                if not wanted:
-                    break
-                self._sleep(min(0.05 * 2**attempt, 1.0))
-            if wanted:
-                raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} {what} read(s) unprocessed")
-        return found
+        return get_many(self._resource, self._table, connection_id, sort_keys, what, sleep=self._sleep)

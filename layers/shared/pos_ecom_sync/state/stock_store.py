@@ -22,15 +22,12 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict, InvalidInput, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict, InvalidInput
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 
-# BatchGetItem takes at most 100 keys per call.
-BATCH_GET_LIMIT = 100
-# Unprocessed keys of a throttled BatchGetItem are asked again this many times before giving up.
-BATCH_GET_ATTEMPTS = 5
 LINK_PREFIX = keys.pos_variant_link_sk("")
 # Sorts right after every `LINK#pos#...` key ('$' follows '#'), closing the range query.
 LINK_RANGE_END = LINK_PREFIX[:-1] + "$"
@@ -91,21 +88,8 @@ class StockStore:
             "revision": new_state.revision,
             "updated_at": int(self._clock()),
         }
-        if loaded_revision:
-            condition: dict[str, Any] = {
-                "ConditionExpression": "revision = :seen",
-                "ExpressionAttributeValues": {":seen": loaded_revision},
-            }
-        else:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        try:
-            self._table.put_item(Item=item, **condition)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise Conflict(f"stock state of {new_state.product_id} changed since it was read") from exc
-            raise unavailable("save stock state", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("save stock state", exc) from exc
+        conflict = f"stock state of {new_state.product_id} changed since it was read"
+        put_over_revision(self._table, item, loaded_revision, conflict=conflict, action="save stock state")
 
     # -- outlet settings applied ----------------------------------------------------------------------------
 
@@ -193,26 +177,8 @@ class StockStore:
         return StockChunk(entries, links[-1][0] if more else None)
 
     def _get_many(self, connection_id: str, pos_ids: Sequence[str]) -> dict[str, VariantStockState]:
-        pk = keys.connection_pk(connection_id)
-        found: dict[str, Any] = {}
-        for start in range(0, len(pos_ids), BATCH_GET_LIMIT):
-            wanted: list[dict[str, str]] = [
-                {"pk": pk, "sk": keys.stock_sk(pos_id)} for pos_id in pos_ids[start : start + BATCH_GET_LIMIT]
-            ]
-            for attempt in range(BATCH_GET_ATTEMPTS):
-                request = {self._table.name: {"Keys": wanted, "ConsistentRead": True}}
-                try:
-                    response = self._resource.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise unavailable("get stock states", exc) from exc
-                for item in response.get("Responses", {}).get(self._table.name, []):
-                    found[str(item["sk"])] = item
-                wanted = response.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
-                if not wanted:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            if wanted:
-                raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} stock state read(s) unprocessed")
+        sort_keys = [keys.stock_sk(pos_id) for pos_id in pos_ids]
+        found = get_many(self._resource, self._table, connection_id, sort_keys, "stock state")
         return {pos_id: self._parse(found.get(keys.stock_sk(pos_id)), pos_id) for pos_id in pos_ids}
 
     @staticmethod

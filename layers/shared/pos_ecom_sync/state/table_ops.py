@@ -1,0 +1,71 @@
+"""Two DynamoDB operations several stores share: a conditional put over the revision a caller loaded, and a
+consistent bulk read of one connection's items. Failures are mapped as everywhere in `state/` (a lost condition
+is `Conflict`, anything else `UpstreamUnavailable`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
+from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
+BATCH_GET_ATTEMPTS = 5  # rounds for keys DynamoDB leaves unprocessed (throttling), with backoff
+
+
+def put_over_revision(table: Any, item: dict[str, Any], loaded_revision: int, *, conflict: str, action: str) -> None:
+    """Write `item` only if the stored one is still at `loaded_revision` (0: none may exist yet).
+
+    The item carries its new `revision`; a writer that lost the race gets `Conflict(conflict)` and re-reads."""
+    if loaded_revision:
+        condition: dict[str, Any] = {
+            "ConditionExpression": "revision = :seen",
+            "ExpressionAttributeValues": {":seen": loaded_revision},
+        }
+    else:
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+    try:
+        table.put_item(Item=item, **condition)
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            raise Conflict(conflict) from exc
+        raise unavailable(action, exc) from exc
+    except BotoCoreError as exc:
+        raise unavailable(action, exc) from exc
+
+
+def get_many(
+    resource: Any,
+    table: Any,
+    connection_id: str,
+    sort_keys: Sequence[str],
+    what: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, dict[str, Any]]:
+    """Sort key -> item for those of `sort_keys` that exist in the connection's partition (consistent reads,
+    100 keys a call, unprocessed keys retried with backoff)."""
+    pk = keys.connection_pk(connection_id)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
+        wanted: list[dict[str, str]] = [{"pk": pk, "sk": sk} for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            request = {table.name: {"Keys": wanted, "ConsistentRead": True}}
+            try:
+                response = resource.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(f"get {what}", exc) from exc
+            for item in response.get("Responses", {}).get(table.name, []):
+                found[str(item["sk"])] = item
+            wanted = response.get("UnprocessedKeys", {}).get(table.name, {}).get("Keys", [])
+            if not wanted:
+                break
+            sleep(min(0.05 * 2**attempt, 1.0))
+        if wanted:
+            raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} {what} read(s) unprocessed")
+    return found
