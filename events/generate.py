@@ -568,7 +568,7 @@ class SqsSample:
 
 
 SQS_SAMPLES = [
-    # The poll after the product edit: the family's page (parent and variant) in the family's message group.
+    # The poll after the product edit: the family's page (parent and variant) queued as one message for the family.
     SqsSample(
         "product_sync/pos_product_changed.json",
         "products",

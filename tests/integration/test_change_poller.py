@@ -80,6 +80,18 @@ class QueueCollector:
     def ids(self, entity: str) -> set[str]:
         return {b["entity_id"] for b in self.bodies if b["entity"] == entity}
 
+    def products(self) -> list[dict[str, Any]]:
+        return [b for b in self.bodies if b["entity"] == "product"]
+
+
+def _family(row: dict[str, Any]) -> str:
+    """A product row's family key: its parent's id, or its own (the products messages' entity id and group)."""
+    return str(row["variant_parent_id"] or row["id"])
+
+
+def _families(pos: XSeriesSimulator) -> set[str]:
+    return {_family(p) for p in pos.products()}
+
 
 def _clients(connection: Connection) -> tuple[XSeriesClient, EcomClient]:
     pos = XSeriesClient(connection.pos_base_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
@@ -100,8 +112,9 @@ def _version_of_last_product(pos: XSeriesSimulator) -> str:
 
 @pytest.mark.slow
 def test_one_poll_enqueues_1000_pos_changes(deployment: Deployment, vendors: Vendors) -> None:
-    vendors.pos.seed_catalog(250, 3, seed=3)  # 250 parents + 750 variants = 1,000 product rows
-    assert len(vendors.pos.products()) == 1000
+    vendors.pos.seed_catalog(250, 3, seed=3)  # 250 families of a parent + 3 variants: 1,000 product rows
+    vendors.pos.seed_catalog(750, 0, seed=13)  # and 750 simple products: 1,000 families in 1,750 rows
+    assert len(vendors.pos.products()) == 1750 and len(_families(vendors.pos)) == 1000
 
     with QueueCollector(deployment, ("products",)) as queued:
         from functions.change_poller import app
@@ -110,8 +123,11 @@ def test_one_poll_enqueues_1000_pos_changes(deployment: Deployment, vendors: Ven
             scheduled_event("poll"), LambdaContext(function_name="change_poller", timeout_s=120)
         )
 
-    assert queued.ids("product") == {p["id"] for p in vendors.pos.products()}
-    assert result["connections"]["shop"]["pos:products"]["queued"] == 1000
+    # One message per family and page: a family split by a page boundary (200 rows) gets one on each side.
+    assert queued.ids("product") == _families(vendors.pos)
+    pages = -(-1750 // 200)
+    assert 1000 <= len(queued.products()) <= 1000 + pages - 1
+    assert result["connections"]["shop"]["pos:products"]["queued"] == len(queued.products())
     assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
 
 
@@ -137,28 +153,33 @@ class DiesOnFirstCursorWrite:
 def test_poller_killed_between_enqueue_and_cursor_write_loses_and_skips_nothing(
     deployment: Deployment, vendors: Vendors
 ) -> None:
-    vendors.pos.seed_catalog(10, 2, seed=4)  # 30 rows, polled in pages of 10
-    all_ids = {p["id"] for p in vendors.pos.products()}
+    vendors.pos.seed_catalog(10, 2, seed=4)  # 10 families, 30 rows, polled in pages of 10
+    families = _families(vendors.pos)
     pos, ecom = _clients(vendors.connection)
     dying = DiesOnFirstCursorWrite(deployment.store)
 
     with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as first, pytest.raises(Killed):
         _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
-    assert len(first.ids("product")) == 10  # the first page was queued ...
+    # The feed is in version order: its first page holds 3 whole families and the 4th one's parent.
+    first_page = sorted(vendors.pos.products(), key=lambda r: r["version"])[:10]
+    assert first.ids("product") == {_family(r) for r in first_page}  # the first page was queued ...
+    assert len(first.products()) == 4
     assert deployment.store.get_cursor("shop", "pos:products").value is None  # ... but the cursor never moved
 
     with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as second:
         _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
 
-    assert first.ids("product") | second.ids("product") == all_ids
+    assert first.ids("product") | second.ids("product") == families
     assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
 
     # A later change is picked up alone: the sweep resumes exactly after the cursor.
-    changed = sorted(all_ids)[0]
-    vendors.pos.update_product(changed, name="Renamed")
+    changed = next(r for r in vendors.pos.products() if r["variant_parent_id"])
+    vendors.pos.update_product(changed["id"], name="Renamed")
     with QueueCollector(deployment, ("products",)) as third:
         _poller(deployment, page_size=10).poll(vendors.connection, pos, ecom)
-    assert third.ids("product") == {changed}
+    [message] = third.products()
+    assert message["entity_id"] == message["group_key"] == _family(changed)
+    assert message["payload"]["id"] == changed["id"]
 
 
 class RecordingStore:
@@ -201,7 +222,7 @@ def test_two_concurrent_pollers_never_skip_or_double_advance(deployment: Deploym
             t.join()
 
     assert not errors
-    assert queued.ids("product") == {p["id"] for p in vendors.pos.products()}
+    assert queued.ids("product") == _families(vendors.pos)
     starts = [old for old, _ in moves]
     assert len(starts) == len(set(starts)), "two pollers advanced from the same cursor value"
     chain = {old: new for old, new in moves}

@@ -6,6 +6,7 @@ worker is loaded from functions/product_sync/app.py and fed by the same SQS even
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ class CatalogRig:
         self.deployment.store.save_connection(Connection.model_validate(updated.model_dump()))
 
     def poll(self) -> int:
-        """One change_poller sweep (only the POS product feed matters here)."""
+        """One change_poller sweep (only the POS product feed matters here): the products messages it queued."""
         pos = XSeriesClient(self.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
         ecom = EcomClient(
             self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
@@ -60,7 +61,7 @@ class CatalogRig:
         report = ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
         for concern in ("stock", "orders", "statuses"):  # not this worker's: keep those queues out of the way
             drain_queue(self.deployment.sqs, self.deployment.queue_url(concern))
-        return report.queued
+        return next(feed.queued for feed in report.feeds if feed.feed == "pos:products")
 
     def drain(self, max_batches: int = 500) -> int:
         """Deliver the products queue to product_sync until it is empty (as Lambda's event source would)."""
@@ -85,6 +86,26 @@ class CatalogRig:
     def dead_letters(self) -> list[dict[str, Any]]:
         url = self.deployment.env["PRODUCTS_QUEUE_URL"].replace("-products.fifo", "-products-dlq.fifo")
         return drain_queue(self.deployment.sqs, url)
+
+    def queued(self) -> list[dict[str, Any]]:
+        """The products queue's messages, left on the queue (they become visible again at once)."""
+        sqs, url = self.deployment.sqs, self.deployment.queue_url("products")
+        bodies: list[dict[str, Any]] = []
+        handles: list[str] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            bodies.extend(json.loads(m["Body"]) for m in batch)
+            handles.extend(m["ReceiptHandle"] for m in batch)
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return bodies
+
+    def queued_after_poll(self) -> list[dict[str, Any]]:
+        self.poll()
+        return self.queued()
+
+    def families_by_parent(self) -> set[str]:
+        """Every POS family's key: its parent's id (or a simple product's own)."""
+        return {r["variant_parent_id"] or r["id"] for r in self.pos.products()}
 
     def families(self) -> dict[str, list[PosProduct]]:
         rows = [PosProduct.model_validate(r) for r in self.pos.tables["products"].rows.values()]
@@ -141,7 +162,10 @@ def test_seeded_catalog_arrives_in_ecom_exactly_as_mapped(rig: CatalogRig) -> No
     rig.pos.seed_catalog(4, 3, seed=1)
     rig.pos.seed_catalog(2, 0, seed=2)  # simple products: a family of one
 
-    rig.sync_all()
+    # 18 rows in one page: one message per family (a parent and its variants share it), each syncing it whole.
+    assert rig.poll() == 6
+    assert sorted(m["entity_id"] for m in rig.queued()) == sorted(rig.families_by_parent())
+    assert rig.drain() == 6
 
     expected = _expected_variant_bodies(rig)
     in_ecom = _ecom_by_sku(rig)
@@ -185,7 +209,10 @@ def test_a_product_edited_in_the_pos_updates_ecom_and_keeps_ecom_only_fields(rig
     rig.ecom.edit_variant(ecom_variant["id"], oldPriceIncl=99.0)  # the merchant's compare-at price
 
     rig.pos.update_product(variant_row["id"], price_including_tax=42.0, price_excluding_tax=36.52)
-    rig.sync_all()
+    # Only the variant row changed: its family is queued (the parent's id) and synced whole.
+    [message] = rig.queued_after_poll()
+    assert message["entity_id"] == variant_row["variant_parent_id"] and message["payload"]["id"] == variant_row["id"]
+    rig.drain()
 
     updated = _ecom_by_sku(rig)[variant_row["sku"]]
     assert updated["priceIncl"] == 42.0
@@ -217,12 +244,34 @@ def test_variants_added_and_removed_in_the_pos_follow_in_ecom(rig: CatalogRig) -
 
     added = rig.pos.add_variant(parent["id"], {"Colour": "Teal", "Size": "XL"}, sku="NEW-TEAL-XL")
     rig.pos.delete_product(doomed["id"])
-    rig.sync_all()
+    assert rig.poll() == 1  # the new variant, the deleted one and the parent (its variant count): one family
+    rig.drain()
 
     skus = set(_ecom_by_sku(rig))
     assert added["sku"] in skus and doomed["sku"] not in skus
     assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=doomed["id"]) is None
     assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=added["id"]) is not None
+
+
+def test_a_variant_deleted_in_a_page_with_other_rows_of_its_family_is_removed_in_ecom(rig: CatalogRig) -> None:
+    rig.pos.seed_catalog(1, 3, seed=12)
+    rig.sync_all()
+    parent = next(r for r in rig.pos.products() if not r["variant_parent_id"])
+    doomed, edited, _ = (r for r in rig.pos.products() if r["variant_parent_id"])
+
+    rig.pos.delete_product(doomed["id"])  # its row comes back with deleted_at set (and the parent's count)
+    rig.pos.update_product(edited["id"], price_including_tax=19.0, price_excluding_tax=16.52)
+    family_rows = [r for r in rig.pos.tables["products"].rows.values() if r["family_id"] == parent["family_id"]]
+    [message] = rig.queued_after_poll()  # the deleted row, the parent and the edited variant: one message
+    assert message["entity_id"] == message["group_key"] == parent["id"]
+    assert message["version"] == max(r["version"] for r in family_rows)
+    rig.drain()
+
+    in_ecom = _ecom_by_sku(rig)
+    assert doomed["sku"] not in in_ecom and in_ecom[edited["sku"]]["priceIncl"] == 19.0
+    assert len(in_ecom) == 2
+    assert rig.deployment.store.variant_link(CONNECTION, pos_product_id=doomed["id"]) is None
+    assert not rig.dead_letters()
 
 
 @pytest.mark.parametrize("policy", ["delete", "hide"])

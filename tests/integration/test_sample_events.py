@@ -214,9 +214,9 @@ class ExpectedBatch:
 
 PARENT, VARIANT = "0a1b0000-aaaa-11ee-8c90-000000000001", "0a1b0000-aaaa-11ee-8c90-000000000002"
 EXPECTED_BATCHES = {
-    # The family is re-read from the POS before anything is written.
+    # One message for the family's page (parent and variant rows); the family is re-read before anything is written.
     "product_sync/pos_product_changed.json": ExpectedBatch(
-        "products", (("pos", "product", PARENT, "poll"), ("pos", "product", VARIANT, "poll")), needs_vendor=True
+        "products", (("pos", "product", PARENT, "poll"),), needs_vendor=True
     ),
     # The versioned level is recorded; no eCom variant is linked yet and no outlet connected: nothing to write.
     "stock_sync/pos_inventory_changed.json": ExpectedBatch(

@@ -12,7 +12,8 @@ What runs, and what stands in for AWS:
 - One virtual clock shared by the simulators, the budgets and the clients: `sleep()` moves it forward at once,
   so weeks of rate-limited traffic run in minutes of CPU. Each call costs `--latency-ms` of simulated time.
 - The real ChangePoller walks the POS products feed from cursor None (the initial import), paced by
-  POLL_MAX_PRODUCTS_BACKLOG, every simulated minute. It queues one message per POS row, as in production.
+  POLL_MAX_PRODUCTS_BACKLOG, every simulated minute. It queues one message per product family and page, as in
+  production (a family split by a page boundary gets one message on each page).
 - No SQS/moto (far too slow at this scale): an in-memory FIFO queue keeps message groups in order, hides records
   skipped behind a failed one for the queue's visibility timeout, and counts receives against maxReceiveCount.
 - One worker handles batches of 10 like product_sync: a new CatalogSync per message (runtime.catalog_sync),
@@ -734,7 +735,7 @@ def report(bench: Bench, first: PassFigures, second: PassFigures, stock: StockWr
     )
     print(
         f"  POS: {first.pos_calls:,} calls ({first.pos_calls / families:.1f} per family); {first.messages:,} messages "
-        f"(one per POS row), {first.syncs:,} syncs {dict(first.outcomes)}; {first.rate_limited_deliveries:,} "
+        f"(one per family and page), {first.syncs:,} syncs {dict(first.outcomes)}; {first.rate_limited_deliveries:,} "
         f"RateLimited (message back at retry_at)"
     )
     print(

@@ -3,6 +3,9 @@
 Cursor rule: a cursor moves only after the messages of the page it covers are queued, and only from
 the value this poller read (conditional write). A poller killed in between re-queues the page next
 time (duplicates are harmless; workers are idempotent); two pollers racing never skip a change.
+
+Products feed: one message per product family and page, not per row (product_sync syncs the whole family
+whichever row names it); see `_family_messages`.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class Publisher(Protocol):
 @dataclass
 class FeedReport:
     feed: str
-    queued: int = 0
+    queued: int = 0  # changes queued: a POS row, or on the products feed a family per page; an eCom order
+    rows: int = 0  # POS feed rows read (more than `queued` when a page holds several rows of one product family)
     pages: int = 0
     cursor: str | None = None
     stopped: str | None = None  # why the feed stopped early (time, throttled, lost race)
@@ -69,21 +73,48 @@ class PollReport:
         return sum(f.queued for f in self.feeds)
 
 
-def _pos_message(connection_id: str, entity: Entity, row: dict[str, Any], now: datetime) -> ChangeMessage:
-    entity_id = row["product_id"] if entity == "inventory" else row["id"]
+def _pos_message(
+    connection_id: str, entity: Entity, row: dict[str, Any], now: datetime, *, entity_id: str | None = None
+) -> ChangeMessage:
+    """The message for one feed row; `entity_id` overrides the row's own id (a product family's message)."""
+    if entity_id is None:
+        entity_id = str(row["product_id"] if entity == "inventory" else row["id"])
     return ChangeMessage(
         connection_id=connection_id,
         source="pos",
         entity=entity,
-        entity_id=str(entity_id),
+        entity_id=entity_id,
         version=int(row["version"]),
         updated_at=row.get("updated_at"),
         via="poll",
         received_at=now,
         payload=row,
         concern=CONCERN_OF[("pos", entity)],
-        group_key=(row.get("variant_parent_id") or str(entity_id)) if entity == "product" else None,
+        group_key=_family_key(row) if entity == "product" else None,
     )
+
+
+def _family_key(row: dict[str, Any]) -> str:
+    """The POS family a product row belongs to: its parent's id, or its own (product_sync's catalog state key)."""
+    return str(row.get("variant_parent_id") or row["id"])
+
+
+def _family_messages(connection_id: str, rows: Sequence[dict[str, Any]], now: datetime) -> list[ChangeMessage]:
+    """One message per product family in a page of the products feed, in the order the families first appear.
+
+    product_sync re-reads and syncs the whole family whichever row a message names, so one message per family and
+    page carries every change the page holds: its worker runs after all of them and reads the family as it is then
+    (deleted rows included). The message names the family (its parent's id, as reconciliation does) and carries
+    the version, `updated_at` and row of the family's newest row in the page, so its deduplication id is the same
+    whenever the same page is queued again (a poller that died before moving the cursor) and a family seen again on
+    a later page, with newer rows, is never taken for a duplicate.
+    """
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = _family_key(row)
+        if key not in newest or int(row["version"]) > int(newest[key]["version"]):
+            newest[key] = row
+    return [_pos_message(connection_id, "product", row, now, entity_id=key) for key, row in newest.items()]
 
 
 def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[Outgoing]:
@@ -167,8 +198,13 @@ class ChangePoller:
             if not page.items or page.max_version is None:
                 return report
             now = self._clock()
-            self._publisher.publish([Outgoing(_pos_message(connection_id, entity, row, now)) for row in page.items])
-            report.queued += len(page.items)
+            if entity == "product":  # one message per family: its worker syncs the whole family anyway
+                messages = _family_messages(connection_id, page.items, now)
+            else:
+                messages = [_pos_message(connection_id, entity, row, now) for row in page.items]
+            self._publisher.publish([Outgoing(message) for message in messages])
+            report.queued += len(messages)
+            report.rows += len(page.items)
             report.pages += 1
             new_value = str(page.max_version)
             if not self._store.advance_cursor(connection_id, cursor, new_value):
