@@ -216,34 +216,51 @@ class OrderRig:
         return command(argparse.Namespace(stack="test", connection_id=CONNECTION, **args), target)
 
 
-@contextmanager
-def open_order_rig(deployment: Deployment) -> Iterator[OrderRig]:
-    """Both simulators, the connection, the webhook API with orders/created registered, and the catalog synced."""
-    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=21, outlets=3)
+def start_shop(
+    deployment: Deployment,
+    *,
+    seed: int,
+    outlets: int,
+    families: int,
+    pos_options: dict[str, Any] | None = None,
+    ecom_options: dict[str, Any] | None = None,
+    **connection: Any,
+) -> tuple[XSeriesSimulator, EcomSimulator]:
+    """Start both simulators (POS seeded with `families` x 2 variants and one plain "Shipping" product) and add the
+    connection `shop` between them: the online register's outlet first and primary, every outlet connected.
+    The caller stops the simulators."""
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=seed, outlets=outlets, **(pos_options or {}))
     ecom = EcomSimulator(
         api_key=DEMO_SECRETS["ecom_api_key"],
         api_secret=DEMO_SECRETS["ecom_api_secret"],
         webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
-        seed=21,
+        seed=seed,
+        **(ecom_options or {}),
     )
     pos_url, ecom_url = pos.start(), ecom.start()
-    pos.seed_catalog(3, 2, seed=21)
-    pos.seed_catalog(1, 0, seed=22)  # a plain product: the shop's "Shipping" line
+    pos.seed_catalog(families, 2, seed=seed)
+    pos.seed_catalog(1, 0, seed=seed + 1)  # a plain product: the shop's "Shipping" line
     register = pos.registers()[0]
-    outlets = [register["outlet_id"], *(o["id"] for o in pos.outlets() if o["id"] != register["outlet_id"])]
+    connected = [register["outlet_id"], *(o["id"] for o in pos.outlets() if o["id"] != register["outlet_id"])]
     shipping = next(p for p in pos.products() if not p["variant_parent_id"] and not p["has_variants"])
-    deployment.add_connection(
-        Connection(
-            connection_id=CONNECTION,
-            pos_base_url=pos_url,
-            ecom_base_url=ecom_url,
-            online_register_id=register["id"],
-            connected_outlet_ids=outlets,
-            primary_outlet_id=register["outlet_id"],
-            shipping_product_id=shipping["id"],
-        ),
-        DEMO_SECRETS,
-    )
+    settings: dict[str, Any] = {
+        "connection_id": CONNECTION,
+        "pos_base_url": pos_url,
+        "ecom_base_url": ecom_url,
+        "online_register_id": register["id"],
+        "connected_outlet_ids": connected,
+        "primary_outlet_id": register["outlet_id"],
+        "shipping_product_id": shipping["id"],
+    }
+    deployment.add_connection(Connection.model_validate({**settings, **connection}), DEMO_SECRETS)
+    return pos, ecom
+
+
+@contextmanager
+def open_order_rig(deployment: Deployment) -> Iterator[OrderRig]:
+    """Both simulators, the connection, the webhook API with orders/created registered, and the catalog synced."""
+    pos, ecom = start_shop(deployment, seed=21, outlets=3, families=3)
+    ecom_url = ecom.url
     functions = {name: LocalFunction(spec) for name, spec in deployment.resources.functions.items()}
     api = LocalApi(deployment.resources.routes, functions, port=0)
     api.start()

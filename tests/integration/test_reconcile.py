@@ -37,9 +37,9 @@ from local_stack.simulators.common import Faults
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from tests.integration.conftest import Deployment, demo_connection
+from tests.integration.order_rig import CONNECTION, start_shop
 from tests.support import drain_queue
 
-CONNECTION = "shop"
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 CONCERNS = ("products", "stock", "orders", "statuses")
 WORKERS = {"products": "ProductSyncFunction", "stock": "StockSyncFunction", "orders": "OrderImportFunction"}
@@ -162,33 +162,16 @@ def rig(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rec
     monkeypatch.setenv("RECONCILE_ECOM_PAGE_SIZE", "3")
     runtime.reset()
     deployment.store.save_connection(demo_connection(status="paused"))  # its vendors are not running here
-    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=31, outlets=2, rate_limit=0)
-    ecom = EcomSimulator(
-        api_key=DEMO_SECRETS["ecom_api_key"],
-        api_secret=DEMO_SECRETS["ecom_api_secret"],
-        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+    pos, ecom = start_shop(
+        deployment,
         seed=31,
-        limits=None,
+        outlets=2,
+        families=4,
+        pos_options={"rate_limit": 0},
+        ecom_options={"limits": None},
+        created_at=datetime.now(UTC) - timedelta(days=10),
     )
-    pos_url, ecom_url = pos.start(), ecom.start()
-    pos.seed_catalog(4, 2, seed=31)
-    pos.seed_catalog(1, 0, seed=32)  # a plain product: the shop's "Shipping" line
-    register = pos.registers()[0]
-    outlets = [register["outlet_id"], *(o["id"] for o in pos.outlets() if o["id"] != register["outlet_id"])]
-    shipping = next(p for p in pos.products() if not p["variant_parent_id"] and not p["has_variants"])
-    deployment.add_connection(
-        Connection(
-            connection_id=CONNECTION,
-            pos_base_url=pos_url,
-            ecom_base_url=ecom_url,
-            online_register_id=register["id"],
-            connected_outlet_ids=outlets,
-            primary_outlet_id=register["outlet_id"],
-            shipping_product_id=shipping["id"],
-            created_at=datetime.now(UTC) - timedelta(days=10),
-        ),
-        DEMO_SECRETS,
-    )
+    pos_url, ecom_url = pos.url, ecom.url
     functions: dict[str, LocalFunction] = {n: SerialFunction(s) for n, s in deployment.resources.functions.items()}
     api = LocalApi(deployment.resources.routes, functions, port=0)
     api.start()
