@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pos_ecom_sync.catalog import DesiredProduct, map_family
 from pos_ecom_sync.catalog.actions import CreateVariant, HideProduct
-from pos_ecom_sync.catalog.mapping import ECOM_OWNED_FIELDS, content_hash
+from pos_ecom_sync.catalog.mapping import ECOM_OWNED_FIELDS, DesiredProduct, content_hash, map_family
 from pos_ecom_sync.models.catalog import PosProduct
 
 PARENT_ROW: dict[str, Any] = {

@@ -9,22 +9,23 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pos_ecom_sync.catalog import (
+from pos_ecom_sync.catalog.actions import (
     Action,
-    CatalogPlan,
-    CatalogSettings,
-    CatalogState,
     CreateProduct,
     CreateVariant,
     DeleteProduct,
     DeleteVariant,
-    DesiredProduct,
     HideProduct,
     RefuseCreate,
     ReplaceProductImages,
     UpdateProduct,
     UpdateVariant,
-    map_family,
+)
+from pos_ecom_sync.catalog.mapping import DesiredProduct, map_family
+from pos_ecom_sync.catalog.planning import (
+    CatalogPlan,
+    CatalogSettings,
+    CatalogState,
     plan_catalog_sync,
     state_after,
     state_after_plan,

@@ -12,19 +12,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.messages import ChangeMessage, Entity, Source
-from pos_ecom_sync.stock import (
-    CLAIM_TTL_SECONDS,
-    Chunk,
+from pos_ecom_sync.models.stock import (
     InventoryChange,
-    NoWrite,
     OutletLevel,
     RecomputeJob,
     ShippingMethodRef,
     VariantStockState,
     WriteClaim,
+)
+from pos_ecom_sync.stock.outlets import (
+    Chunk,
+    advance,
+    is_superseded,
+    next_chunk,
+    plan_outlet_change,
+    plan_recompute,
+    recompute_chunks,
+    start_recompute,
+    totals_changed,
+)
+from pos_ecom_sync.stock.rules import (
+    CLAIM_TTL_SECONDS,
+    NoWrite,
     WriteStock,
     abandon_write,
-    advance,
     apply_changes,
     apply_inventory_change,
     apply_inventory_read,
@@ -34,16 +45,9 @@ from pos_ecom_sync.stock import (
     ecom_level_from_message,
     finish_write,
     inventory_change_from_message,
-    is_superseded,
     link_ecom_variant,
-    next_chunk,
-    plan_outlet_change,
-    plan_recompute,
-    recompute_chunks,
     record_ecom_level,
-    start_recompute,
     stock_write_decision,
-    totals_changed,
 )
 
 OUTLETS = ("o1", "o2", "o3", "o4")
