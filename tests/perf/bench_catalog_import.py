@@ -48,7 +48,7 @@ from urllib.parse import parse_qs
 
 import httpx
 from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.catalog.sync import CatalogNames, CatalogSync, NamedIds
+from pos_ecom_sync.catalog.sync import CatalogSync
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
@@ -66,6 +66,7 @@ from pos_ecom_sync.ratelimit import (
     take,
     wait_for_slot,
 )
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.settings import RuntimeSettings
 from pos_ecom_sync.state.store import Cursor, StoredCatalogState
 from pos_ecom_sync.workers import MAX_VISIBILITY_S
@@ -538,8 +539,8 @@ class Bench:
             plan="unlimited", created_at=now, updated_at=now,
         )  # fmt: skip
         self.store = MemoryCatalogStore(self.clock)
-        # A warm worker's brand/category ids (runtime.catalog_names), expiring on the virtual clock.
-        self.names = CatalogNames(NamedIds(clock=self.clock), NamedIds(clock=self.clock))
+        # A warm worker's brand/category lists (runtime.reference_cache), expiring on the virtual clock.
+        self.reference = ReferenceCache(clock=self.clock)
         self.queue = ProductsQueue(self.clock)
         self.poller = ChangePoller(
             self.store, self.queue, page_size=POLL_PAGE_SIZE, max_products_backlog=MAX_PRODUCTS_BACKLOG,
@@ -610,7 +611,12 @@ class Bench:
                 continue
             while True:
                 sync = CatalogSync(
-                    self.connection, self.pos_catalog, self.ecom_catalog, self.store, clock=self.clock, names=self.names
+                    self.connection,
+                    self.pos_catalog,
+                    self.ecom_catalog,
+                    self.store,
+                    clock=self.clock,
+                    reference=self.reference,
                 )
                 try:
                     result = sync.sync(item.message.entity_id)

@@ -34,19 +34,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "POWERTOOLS_SERVICE_NAME": "pos-ecom-sync",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from tests.perf.offline import use_offline_aws
+
+use_offline_aws("CRITICAL")
 
 import boto3
 import botocore.client
@@ -420,7 +410,8 @@ def burst(orders: int, speed: float, workers: int = 5) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
-    from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter, ReferenceCache
+    from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
+    from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
     from pos_ecom_sync.state.store import SyncStore

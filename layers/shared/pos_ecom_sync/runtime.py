@@ -22,10 +22,11 @@ from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.workers import DeadLetters
 
 if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vendors pay for the import
-    from pos_ecom_sync.catalog.sync import CatalogNames, CatalogSync
+    from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
-    from pos_ecom_sync.orders.importer import OrderImporter, ReferenceCache
+    from pos_ecom_sync.orders.importer import OrderImporter
+    from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
 
@@ -144,16 +145,8 @@ def catalog_sync(connection: Connection) -> CatalogSync:
         pos_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         ecom_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         sync_store(),
-        names=catalog_names(connection.connection_id),
+        reference=reference_cache(),
     )
-
-
-@lru_cache(maxsize=64)
-def catalog_names(connection_id: str) -> CatalogNames:
-    """Brand and category ids of a connection, kept by this warm sandbox (each list re-read after 5 minutes)."""
-    from pos_ecom_sync.catalog.sync import CatalogNames
-
-    return CatalogNames()
 
 
 @lru_cache(maxsize=1)
@@ -162,9 +155,10 @@ def _events_client() -> Any:
 
 
 @lru_cache(maxsize=1)
-def order_reference_cache() -> ReferenceCache:
-    """POS registers and payment types, eCom shipping methods: read once per cold start and connection (5 min)."""
-    from pos_ecom_sync.orders.importer import ReferenceCache
+def reference_cache() -> ReferenceCache:
+    """Vendor reference lists (registers, payment types, shipping methods, brands, categories) kept by this warm
+    sandbox for 5 minutes, keyed by connection."""
+    from pos_ecom_sync.reference import ReferenceCache
 
     return ReferenceCache()
 
@@ -189,7 +183,7 @@ def order_importer(connection: Connection) -> OrderImporter:
         order_store(),
         sync_store(),
         notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
-        reference=order_reference_cache(),
+        reference=reference_cache(),
     )
 
 
@@ -242,6 +236,7 @@ def status_sync(connection: Connection) -> StatusSync:
         order_store(),
         StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
         sync_store(),
+        reference=reference_cache(),
     )
 
 
@@ -291,8 +286,7 @@ def reconcile_clients(connection: Connection) -> tuple[XSeriesClient, EcomClient
 def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
     cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
-    order_reference_cache.cache_clear()
-    catalog_names.cache_clear()
+    reference_cache.cache_clear()
     for cached in (*cached_services, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

@@ -37,6 +37,7 @@ from pos_ecom_sync.catalog.planning import (
 from pos_ecom_sync.errors import NotFound
 from pos_ecom_sync.models.catalog import PosProduct
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.store import StoredCatalogState
 
 JsonObject = dict[str, Any]
@@ -99,36 +100,6 @@ def _is_blank_default(variant: JsonObject) -> bool:
     return not variant.get("sku") and not variant.get("articleCode")
 
 
-class NamedIds:
-    """eCom brand or category titles -> ids, listed once and created when missing.
-
-    A warm worker keeps one per connection for `ttl_s` (see `runtime.catalog_names`), so the families it syncs
-    do not list every brand and category again (two reads per family at import time); past the TTL the list is
-    read again and picks up what the merchant added or renamed in eCom meanwhile."""
-
-    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl_s, self._clock = ttl_s, clock
-        self._ids: dict[str, int] | None = None
-        self._loaded_at = 0.0
-
-    def id_of(self, title: str, list_all: Callable[[], list[JsonObject]], create: Callable[[str], JsonObject]) -> int:
-        if self._ids is None or self._clock() - self._loaded_at > self._ttl_s:
-            self._ids = {str(r.get("title", "")).strip().lower(): int(r["id"]) for r in list_all()}
-            self._loaded_at = self._clock()
-        key = title.strip().lower()
-        if key not in self._ids:
-            self._ids[key] = int(create(title.strip())["id"])
-        return self._ids[key]
-
-
-@dataclass
-class CatalogNames:
-    """The brand and category ids of one connection."""
-
-    brands: NamedIds = field(default_factory=NamedIds)
-    categories: NamedIds = field(default_factory=NamedIds)
-
-
 class CatalogSync:
     """Syncs families of one connection (one instance per connection and invocation)."""
 
@@ -140,16 +111,34 @@ class CatalogSync:
         store: CatalogStateStore,
         *,
         clock: Callable[[], float] = time.time,
-        names: CatalogNames | None = None,
+        reference: ReferenceCache | None = None,
     ) -> None:
         self.connection = connection
         self.pos = pos
         self.ecom = ecom
         self.store = store
         self.clock = clock
-        self._names = names or CatalogNames()
+        # Brand and category lists: a warm worker's cache (runtime.reference_cache), else this worker's own.
+        self.reference = reference or ReferenceCache()
         # eCom product id -> its variants as listed (and since changed) during this worker's life.
         self._siblings: dict[int, list[JsonObject]] = {}
+
+    def _named_id(
+        self,
+        kind: str,
+        title: str,
+        list_all: Callable[[], list[JsonObject]],
+        create: Callable[[str], JsonObject],
+    ) -> int:
+        """The eCom id of a brand or category title (case-insensitive), created when eCom has none."""
+        key = f"{self.connection.connection_id}|{self.connection.ecom_base_url}|{kind}"
+        wanted = title.strip().lower()
+        for row in self.reference.get(key, list_all):
+            if str(row.get("title", "")).strip().lower() == wanted:
+                return int(row["id"])
+        created = create(title.strip())
+        self.reference.add(key, created)
+        return int(created["id"])
 
     # -- entry point ----------------------------------------------------------------------------------
 
@@ -289,8 +278,10 @@ class CatalogSync:
 
     def _product_body(self, payload: ProductPayload) -> JsonObject:
         body = payload.ecom_body()
-        brands, ecom = self._names.brands, self.ecom
-        body["brand"] = brands.id_of(payload.brand, ecom.list_brands, ecom.create_brand) if payload.brand else False
+        ecom = self.ecom
+        body["brand"] = (
+            self._named_id("brands", payload.brand, ecom.list_brands, ecom.create_brand) if payload.brand else False
+        )
         return body
 
     def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> None:
@@ -298,8 +289,8 @@ class CatalogSync:
         if not created:
             self.ecom.update_product(product_id, self._product_body(payload))
         if payload.category:
-            category_id = self._names.categories.id_of(
-                payload.category, self.ecom.list_categories, self.ecom.create_category
+            category_id = self._named_id(
+                "categories", payload.category, self.ecom.list_categories, self.ecom.create_category
             )
             links = [] if created else self.ecom.list_category_links(product_id)
             if category_id not in {_ref_id(link.get("category")) for link in links}:

@@ -32,7 +32,6 @@ connection without connected outlets routes to that register's outlet.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from pos_ecom_sync.orders.customers import CreateCustomer, CustomerMatch, NoCust
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
 from pos_ecom_sync.orders.routing import LineDemand, route_order
 from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX, Hold, Unmatched, build_register_sale, match_lines
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.order_store import (
     Claim,
     CustomerBusy,
@@ -176,32 +176,6 @@ class EventBridgeNotifier:
 
 
 # -- reference data -------------------------------------------------------------------------------------------
-
-
-class ReferenceCache:
-    """Data that rarely changes (POS registers and payment types, eCom shipping methods), kept per cold start
-    for `ttl_s` so a steady stream of orders pays nothing for it."""
-
-    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, list[JsonObject]]] = {}
-
-    def get(self, key: str, load: Callable[[], list[JsonObject]]) -> list[JsonObject]:
-        now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        rows = load()
-        with self._lock:
-            self._entries[key] = (now + self._ttl_s, rows)
-        return rows
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 # -- the result -----------------------------------------------------------------------------------------------

@@ -118,11 +118,12 @@ class StatusStore:
                     {":token": token, ":until": int(now + seconds) + 1, ":oid": order_id, ":now": int(now)}
                 ),
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the live lease, without a second read
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise unavailable("lease order status", exc) from exc
-            current = self._client.get_item(TableName=self._table, Key=self._key(connection_id, order_id)).get("Item")
+            current = exc.response.get("Item")
             until = float(_deserializer.deserialize(current["lease_until"])) if current else now + seconds
             raise StatusBusy(order_id, until) from exc
         except BotoCoreError as exc:

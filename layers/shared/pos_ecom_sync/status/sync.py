@@ -26,6 +26,7 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.order_store import OrderRecord
 from pos_ecom_sync.state.status_store import StatusBusy, StatusLease, StatusRecord
 from pos_ecom_sync.state.store import VariantLink
@@ -136,6 +137,7 @@ class StatusSync:
         statuses: StatusLedger,
         links: VariantLinks,
         *,
+        reference: ReferenceCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
@@ -144,6 +146,7 @@ class StatusSync:
         self.orders = orders
         self.statuses = statuses
         self.links = links
+        self.reference = reference or ReferenceCache()
         self._clock = clock
 
     @property
@@ -186,8 +189,10 @@ class StatusSync:
         if message.source == "ecom" and message.entity == "order":
             return _Target(int(message.entity_id))
         if message.source == "ecom" and message.entity == "shipment":
-            shipment = self.ecom.get_shipment(int(message.entity_id))
-            order_id = _reference_id((shipment or {}).get("order"))
+            # The webhook carries the shipment, its order reference included; a sweep's message may not.
+            order_id = _reference_id(message.payload.get("order"))
+            if order_id is None:
+                order_id = _reference_id((self.ecom.get_shipment(int(message.entity_id)) or {}).get("order"))
             if order_id is None:
                 raise _Ignore(f"shipment {message.entity_id} names no order")
             return _Target(order_id)
@@ -218,7 +223,6 @@ class StatusSync:
         sale = self.pos.get_sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
         if order is None or sale is None:
             missing = f"eCom order {order_id}" if order is None else "its POS sale"
-            self.statuses.release(self._cid, lease)
             raise _Ignore(f"{missing} no longer exists: nothing to sync")
         ecom = EcomOrderState.of(order)
         pos = PosSaleState.of(sale, self.pos.list_fulfillments(str(sale["id"])))
@@ -325,7 +329,10 @@ class StatusSync:
         """The POS payment type for a payment eCom confirmed: the connection's setting for the method (its
         processor for an integrated one), else a POS payment type named like the method. Never a guess."""
         setting = setting_for(title, self.connection.payment_methods) if title else None
-        types = [t for t in self.pos.list_payment_types() if not t.get("deleted_at") and t.get("id")]
+        key = f"{self._cid}|{self.connection.pos_base_url}|payment_types"  # shared with the order importer
+        types = [
+            t for t in self.reference.get(key, self.pos.list_payment_types) if not t.get("deleted_at") and t.get("id")
+        ]
         if setting is not None and setting.payment_type_id:
             return setting.payment_type_id if any(str(t["id"]) == setting.payment_type_id for t in types) else None
         wanted = {method_key(n) for n in (setting.payment_type_name if setting else None, title) if n}
