@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.perf.offline import use_offline_aws
+
 REPO = Path(__file__).resolve().parents[2]
 COLD_INIT = """
 import os, sys, time
@@ -66,17 +68,7 @@ def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
 
 
 def webhook_throughput(requests: int = 400) -> dict[str, float]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        }
-    )
+    use_offline_aws()
     import boto3
     from moto import mock_aws
 
