@@ -28,7 +28,7 @@ from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.order_store import OrderRecord
-from pos_ecom_sync.state.status_store import StatusBusy, StatusLease, StatusRecord
+from pos_ecom_sync.state.status_store import StatusBusy, StatusLease
 from pos_ecom_sync.state.store import VariantLink
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
@@ -98,7 +98,6 @@ class StatusLedger(Protocol):
         returns: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None: ...
     def release(self, connection_id: str, lease: StatusLease) -> None: ...
-    def get(self, connection_id: str, order_id: int) -> StatusRecord | None: ...
 
 
 @dataclass
