@@ -190,7 +190,6 @@ POS_PRODUCT_ROW = {
     "source_id": None,
     "source_variant_id": None,
     "variant_parent_id": PARENT_ID,
-    "family_id": "0a1b0000-aaaa-11ee-8c90-0000000000f1",
     "name": "Harbor Tee",
     "variant_name": "Harbor Tee / Navy / M",
     "handle": "harbortee",
@@ -200,19 +199,18 @@ POS_PRODUCT_ROW = {
     "is_active": True,
     "has_inventory": True,
     "has_variants": False,
-    "variant_count": None,
     "is_composite": False,
     "brand_id": "0a1b0000-bbbb-11ee-8c90-000000000001",
     "brand": {"id": "0a1b0000-bbbb-11ee-8c90-000000000001", "name": "Dockside"},
     "product_type_id": CATEGORY_ID,
-    "product_category": {"id": CATEGORY_ID, "name": "Tees"},
+    "type": {"id": CATEGORY_ID, "name": "Tees"},
     "categories": [],
     "tag_ids": [],
     "variant_options": [
         {"id": "0a1b0000-9999-11ee-8c90-000000000001", "name": "Colour", "value": "Navy"},
         {"id": "0a1b0000-9999-11ee-8c90-000000000002", "name": "Size", "value": "M"},
     ],
-    "product_codes": [{"id": "0a1b0000-7777-11ee-8c90-000000000002", "type": "EAN", "code": "9400000000012"}],
+    "product_codes": [{"type": "EAN", "code": "9400000000012"}],
     "price_including_tax": 35.0,
     "price_excluding_tax": 30.43478,
     "supply_price": 12.0,
@@ -252,7 +250,7 @@ POS_PARENT_ROW = {
     "has_variants": True,
     "variant_count": 6,
     "variant_options": [],
-    "product_codes": [{"id": "0a1b0000-7777-11ee-8c90-000000000001", "type": "CUSTOM", "code": "HT"}],
+    "product_codes": [{"type": "CUSTOM", "code": "HT"}],
     "version": POS_VERSION - 3,
 }
 
@@ -265,7 +263,6 @@ POS_INVENTORY_ROW = {
     "average_cost": 12.0,
     "reorder_point": 2,
     "reorder_amount": 10,
-    "deleted_at": None,
     "version": POS_VERSION + 7,
 }
 

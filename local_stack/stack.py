@@ -325,7 +325,7 @@ class LocalStack:
                 who = f"customer {customer['name']} ({'created' if new else 'matched by email'})"
             paid = ", ".join(f"{p['name']} {p['amount']:.2f}" for p in sale.get("payments", [])) or "unpaid"
             fulfillments = ", ".join(
-                f"{outlets.get(f['outlet_id'], f['outlet_id'][:8])} {f['status']}"
+                f"{outlets.get(f['outlet_id'], f['outlet_id'][:8])} {f['type']} {f['state']}"
                 for f in self.pos.fulfillments(sale["id"])
             )
             took = time.time() - placed_at
@@ -355,8 +355,8 @@ class LocalStack:
     ) -> None:
         assert self.pos is not None
         while not self.stopping.wait(0.5):
-            statuses = [f["status"] for f in self.pos.fulfillments(sale["id"])]
-            if statuses and all(s in ("SHIPPED", "PICKED_UP") for s in statuses):
+            statuses = [f["state"] for f in self.pos.fulfillments(sale["id"])]
+            if statuses and all(s == "FULFILLED" for s in statuses):
                 current = next(s for s in self.pos.sales() if s["id"] == sale["id"])
                 narrate(
                     f"POS  | sale {sale['invoice_number']} of order {order['number']}: fulfillment completed "

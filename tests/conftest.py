@@ -29,6 +29,9 @@ import moto  # noqa: F401
 import pytest
 from moto import mock_aws
 
+# Vendor requests and simulator answers are recorded for the contract checks (tests/contract_recording.py).
+pytest_plugins = ["tests.contract_recording"]
+
 TABLE_NAME = "test-sync-table"
 
 

@@ -2,12 +2,15 @@
 rate-limit windows, and the asynchronous webhook delivery worker.
 
 Request pipeline (`VendorSimulator.handle`): count -> injected latency -> auth (401) -> rate limit (429)
--> injected 429 -> injected 5xx -> route (404) -> handler under the state lock -> injected lost response.
+-> injected 429 -> injected 5xx -> route (404) -> the vendor's contract (undeclared query parameters dropped, as the
+real API ignores them; a body the vendor refuses answered with its error) -> handler under the state lock -> injected
+lost response.
 Everything time-based reads the injected `clock`, so tests can run the windows on an accelerated clock.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
 import re
@@ -22,7 +25,9 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+
+from local_stack.contract import CONTRACTS_DIR, Contract, ContractRoute
 
 Narrate = Callable[[str], None]
 Clock = Callable[[], float]
@@ -211,6 +216,8 @@ class Delivery:
     url: str
     body: bytes
     headers: dict[str, str]
+    # Seconds (vendor time) before each retry of a failed delivery; None: the dispatcher's default.
+    retry_delays: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -219,11 +226,33 @@ class DeliveryRecord:
     url: str
     status: int | None  # final HTTP status, None when the receiver could not be reached
     attempts: int
+    # (vendor seconds since the first attempt, by the retry schedule; status) of every attempt.
+    history: list[tuple[float, int | None]] = field(default_factory=list)
+    waited_s: float = 0.0  # real seconds from the first attempt to the last
+
+
+def backoff_schedule(retries: int, window_s: float, factor: float = 1.5) -> tuple[float, ...]:
+    """`retries` exponentially growing delays (each `factor` times the last) that add up to `window_s`."""
+    first = window_s * (factor - 1) / (factor**retries - 1)
+    return tuple(first * factor**n for n in range(retries))
+
+
+@dataclass(order=True)
+class _Retry:
+    due: float  # time.monotonic()
+    seq: int
+    delivery: Delivery = field(compare=False)
+    record: DeliveryRecord = field(compare=False)
+    started: float = field(compare=False)  # monotonic time of the first attempt
+    offset: float = field(compare=False)  # vendor seconds of this attempt after the first, by the schedule
 
 
 class WebhookDispatcher:
-    """Delivers webhooks from one worker thread, as the vendors do: after the API call has returned,
-    with a 5 s timeout and a few quick retries on non-2xx, possibly lost, duplicated or reordered."""
+    """Delivers webhooks from one worker thread, as the vendors do: after the API call has returned, with a 5 s
+    timeout, possibly lost, duplicated or reordered. A non-2xx (or no) answer is retried after each of the
+    delivery's `retry_delays` (default: two quick retries), scheduled so other deliveries keep flowing meanwhile.
+    `time_scale` speeds the vendor's clock up (3600: an hour of back-off passes in a second), so a 48-hour
+    schedule can run in a test."""
 
     def __init__(
         self,
@@ -235,12 +264,16 @@ class WebhookDispatcher:
         attempts: int = 3,
         backoff_s: float = 0.2,
         batch: int = 5,
+        time_scale: float = 1.0,
     ) -> None:
         self._faults = faults
         self._rng = rng
         self._narrate = narrate
         self.timeout_s, self.attempts, self.backoff_s, self.batch = timeout_s, attempts, backoff_s, batch
+        self.time_scale = time_scale
         self._queue: deque[Delivery] = deque()
+        self._retries: list[_Retry] = []  # heap by due time
+        self._seq = 0
         self._cond = threading.Condition()
         self._in_flight = 0
         self._stopped = False
@@ -251,7 +284,10 @@ class WebhookDispatcher:
         self.failed = 0  # deliveries given up after all attempts
         self.lost = 0
         self.duplicated = 0
-        self.log: list[DeliveryRecord] = []
+        self.log: list[DeliveryRecord] = []  # finished deliveries (acknowledged or given up)
+
+    def default_delays(self) -> tuple[float, ...]:
+        return tuple(self.backoff_s * 2**n for n in range(self.attempts - 1))
 
     def enqueue(self, delivery: Delivery) -> None:
         faults = self._faults()
@@ -279,55 +315,80 @@ class WebhookDispatcher:
             self._thread.join(timeout=self.timeout_s + 1)
             self._thread = None
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until nothing is queued or being delivered; False on timeout."""
+    @property
+    def pending_retries(self) -> int:
+        with self._cond:
+            return len(self._retries)
+
+    def wait_idle(self, timeout: float = 10.0, *, include_retries: bool = False) -> bool:
+        """Block until nothing is queued or being delivered (and, with `include_retries`, no failed delivery waits
+        for its next attempt); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._in_flight:
+            while self._queue or self._in_flight or (include_retries and self._retries):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
         return True
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopped:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                reorder = self._faults().webhook_reorder
-            if reorder:
-                time.sleep(0.05)  # let a burst accumulate so there is something to shuffle
-            with self._cond:
-                take = min(self.batch if reorder else 1, len(self._queue))
-                batch = [self._queue.popleft() for _ in range(take)]
-                self._in_flight += take
-            if reorder:
-                self._rng.shuffle(batch)
-            for delivery in batch:
-                record = self._deliver(delivery)
-                with self._cond:
-                    self.log.append(record)
-                    self._in_flight -= 1
-                    self._cond.notify_all()
-
-    def _deliver(self, delivery: Delivery) -> DeliveryRecord:
-        status: int | None = None
-        for attempt in range(1, self.attempts + 1):
-            status = self._post(delivery)
-            if status is not None and 200 <= status < 300:
-                with self._cond:
-                    self.sent += 1
-                return DeliveryRecord(delivery.event, delivery.url, status, attempt)
-            if self._stopped:
-                break
-            time.sleep(self.backoff_s * 2 ** (attempt - 1))
+    def _next_work(self) -> tuple[list[Delivery], list[_Retry]] | None:
+        """Wait for new deliveries or a retry that is due; None once stopped."""
         with self._cond:
-            self.failed += 1
-        self._narrate(f"webhook {delivery.event} to {delivery.url} failed ({status or 'unreachable'}), gave up")
-        return DeliveryRecord(delivery.event, delivery.url, status, self.attempts)
+            while not self._stopped:
+                now = time.monotonic()
+                if self._retries and self._retries[0].due <= now:
+                    due = heapq.heappop(self._retries)
+                    self._in_flight += 1
+                    return [], [due]
+                if self._queue:
+                    reorder = self._faults().webhook_reorder
+                    if reorder:
+                        self._cond.wait(0.05)  # let a burst accumulate so there is something to shuffle
+                    take = min(self.batch if reorder else 1, len(self._queue))
+                    batch = [self._queue.popleft() for _ in range(take)]
+                    self._in_flight += take
+                    if reorder:
+                        self._rng.shuffle(batch)
+                    return batch, []
+                self._cond.wait(self._retries[0].due - now if self._retries else None)
+            return None
+
+    def _run(self) -> None:
+        while (work := self._next_work()) is not None:
+            fresh, retries = work
+            for delivery in fresh:
+                record = DeliveryRecord(delivery.event, delivery.url, None, 0)
+                self._attempt(delivery, record, time.monotonic(), 0.0)
+            for retry in retries:
+                self._attempt(retry.delivery, retry.record, retry.started, retry.offset)
+
+    def _attempt(self, delivery: Delivery, record: DeliveryRecord, started: float, offset: float) -> None:
+        status = self._post(delivery)
+        now = time.monotonic()
+        record.attempts += 1
+        record.status = status
+        record.history.append((offset, status))
+        record.waited_s = now - started
+        delays = self.default_delays() if delivery.retry_delays is None else delivery.retry_delays
+        with self._cond:
+            self._in_flight -= 1
+            if status is not None and 200 <= status < 300:
+                self.sent += 1
+                self.log.append(record)
+            elif record.attempts <= len(delays) and not self._stopped:
+                delay = delays[record.attempts - 1]
+                self._seq += 1
+                retry = _Retry(now + delay / self.time_scale, self._seq, delivery, record, started, offset + delay)
+                heapq.heappush(self._retries, retry)
+            else:
+                self.failed += 1
+                self.log.append(record)
+                self._narrate(
+                    f"webhook {delivery.event} to {delivery.url} failed ({status or 'unreachable'}), gave up "
+                    f"after {record.attempts} attempt(s)"
+                )
+            self._cond.notify_all()
 
     def _post(self, delivery: Delivery) -> int | None:
         request = urllib.request.Request(delivery.url, data=delivery.body, headers=delivery.headers, method="POST")
@@ -383,10 +444,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request and the simulator's answer, kept while `record_exchanges` is on (contract tests)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    body: bytes
+
+
 class VendorSimulator:
     """HTTP server + pipeline; subclasses add routes, auth, rate headers and their error shape."""
 
     vendor = "vendor"
+    contract_api: str | None = None  # contracts/<contract_api>.json: the vendor's documented routes
 
     def __init__(self, *, seed: int, narrate: Narrate | None, faults: Faults | None, clock: Clock) -> None:
         self.lock = threading.RLock()  # guards all vendor state; handlers run under it
@@ -403,6 +476,12 @@ class VendorSimulator:
         self.errors_injected = 0  # injected 5xx, including lost responses
         self.writes = 0  # POST/PUT/PATCH/DELETE that reached a handler
         self.calls_by_route: Counter[str] = Counter()
+        self.contract = self._load_contract()
+        # What the real API would have silently ignored (undeclared query parameters), per route: a connector that
+        # relies on one of these is relying on something the vendor never does.
+        self.ignored_params: Counter[str] = Counter()
+        self.record_exchanges = False
+        self.exchanges: deque[Exchange] = deque(maxlen=10_000)
         self.url = ""
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -457,6 +536,39 @@ class VendorSimulator:
                 "webhooks_duplicated": self.deliveries.duplicated,
             }
 
+    def _load_contract(self) -> Contract | None:
+        if self.contract_api is None or not (CONTRACTS_DIR / f"{self.contract_api}.json").exists():
+            return None
+        return Contract.load(self.contract_api)
+
+    def _contract_refusal(self, request: Request, route: ContractRoute) -> Response | None:
+        """Apply the vendor's contract to a routed request: drop what it ignores, refuse what it refuses."""
+        assert self.contract is not None
+        request.query, ignored = self.contract.split_query(route, request.query)
+        if ignored:
+            with self._stats_lock:
+                for name in ignored:
+                    self.ignored_params[f"{request.method} {route.path} ?{name}"] += 1
+        if route.request_schema is None:
+            return None
+        body = self._contract_body(request, route)
+        if body is None:
+            return None  # not parseable: the handler answers the vendor's "invalid body" error
+        refusal = self.contract.body_refusal(route, body)
+        if refusal is None:
+            return None
+        status = self.contract.refusal_status
+        return Response(status, self._error_body(request, status, refusal))
+
+    @staticmethod
+    def _contract_body(request: Request, route: ContractRoute) -> Any:
+        if "form" in route.request_content_type:
+            return dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            return json.loads(request.body) if request.body.strip() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
     # -- subclass hooks ----------------------------------------------------------------------------
 
     def _authenticate(self, request: Request) -> bool:
@@ -506,6 +618,10 @@ class VendorSimulator:
         if matched is None:
             return self._encode(Response(404, self._error_body(request, 404, "no such route"), decision.headers))
         route, request.params = matched
+        contract_route = self.contract.route(request.method, request.path) if self.contract else None
+        refusal = self._contract_refusal(request, contract_route) if contract_route is not None else None
+        if refusal is not None:
+            return self._record(request, self._encode(refusal, decision.headers))
         if request.method in WRITE_METHODS:
             self._count("writes")
         with self.lock:
@@ -520,7 +636,12 @@ class VendorSimulator:
         if request.method in WRITE_METHODS and status < 300 and self._fault_rng.random() < faults.lost_response_rate:
             self._count("errors_injected")
             return self._encode(Response(503, self._error_body(request, 503, "injected fault"), decision.headers))
-        return status, headers, payload
+        return self._record(request, (status, headers, payload))
+
+    def _record(self, request: Request, answer: tuple[int, dict[str, str], bytes]) -> tuple[int, dict[str, str], bytes]:
+        if self.record_exchanges:
+            self.exchanges.append(Exchange(request.method, request.path, dict(request.query), answer[0], answer[2]))
+        return answer
 
     @staticmethod
     def _encode(response: Response, base_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

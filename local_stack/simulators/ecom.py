@@ -10,6 +10,9 @@ Shapes follow reference/vendor-apis.md §3. Choices the reference leaves open (o
 - Orders lower variant stock (stockTracking "enabled") but, like stock movements, send no variants webhook;
   a merchant's back-office edit (`set_stock_manually`, `edit_variant`) sends variants/updated.
   Cancelling the payment cancels the order and freezes it (seed 004). No default variant is auto-created.
+- Shapes are NT's live-validated ones: every relation NT requires is a `{"resource": {id, url, link}}` (id false for
+  a collection, false for an unset set/brand/deliverydate/supplier/type), a variant always has a `tax` rate
+  ([I] one default rate) and both `stockBuyMininum` (sic, live) and `stockBuyMinimum`.
 - Shipping methods: envelope `shippingmethod(s)`, fields isActive, isPickup, and our `posOutletId` (the X-Series
   outlet a method is tied to, or null).
 - Webhooks: JSON body `{"<singular>": {...}}`, `x-signature` = md5(raw body + webhook_secret), plus our
@@ -20,9 +23,9 @@ Shapes follow reference/vendor-apis.md §3. Choices the reference leaves open (o
   (NickTacke's input) or `attachment` (the official PHP client sends image URLs that way), an http(s) URL either
   way (base64 uploads are not simulated: 400). Like the real shop, the image is re-hosted: `src`/`thumb` read back
   as cdn.webshopapp.com URLs, never the URL sent; `image_sources()` keeps the sent URLs for tests. Adding or
-  deleting an image sends products/updated. A product reads `image` (its first image, inline, or false) and
-  `images` (a relation, or false when it has none). A variant's `image` is written as the id of one of its
-  product's images (or false) and read inline (live shape) or false; deleting the image clears it. Variant
+  deleting an image sends products/updated. A product reads `image` (its first image inline as an NT `fileObject`:
+  no id, no sortOrder; or false) and `images` (always a relation). A variant's `image` is written as the id of one
+  of its product's images (or false) and read inline (`fileObject`) or false; deleting the image clears it. Variant
   `options` are read-only (a write is a 400): option values live in the variant title.
   Brands (`brand(s)`) and categories (`category`/`categories`) are plain lists (filters `title`/`isVisible`,
   `parent`/`isVisible`; titles need not be unique). A product's `brand` must be an existing brand id (or false).
@@ -118,17 +121,35 @@ FIRST_IDS = {
     "categories": 9_001,
     "categoriesProducts": 120_001,
 }
-# Stored on a row but not part of the vendor's shape.
-HIDDEN = {"productImages": ("product", "source")}
+# Stored on a row but not part of the vendor's shape (NT categoriesProduct and orderProduct have no timestamps).
+HIDDEN = {
+    "productImages": ("product", "source"),
+    "categoriesProducts": ("createdAt", "updatedAt"),
+    "orderProducts": ("createdAt", "updatedAt"),
+}
 # Relation fields: "{v}" is the id stored in the field (none -> false), "{id}" the row's own id (ref id false).
+# Paths of the relations NT product.ts/variant.ts require: the official PHP client's resources (ApiResourceSets,
+# ...Deliverydates, ...Suppliers, ...Types, ...ProductsRelations, ...ProductsAttributes, ...Reviews, ...TagsProducts,
+# ...VariantsMovements, ...Taxes).
 RELATIONS = {
     "products": {
+        "set": "sets/{v}",
         "brand": "brands/{v}",
+        "deliverydate": "deliverydates/{v}",
+        "supplier": "suppliers/{v}",
+        "type": "types/{v}",
         "variants": "variants?product={id}",
         "categories": "categories/products?product={id}",
+        "images": "products/{id}/images",
+        "relations": "products/{id}/relations",
         "metafields": "products/{id}/metafields",
+        "reviews": "reviews?product={id}",
+        "attributes": "products/{id}/attributes",
+        "tags": "tags/products?product={id}",
+        "movements": "variants/movements?product={id}",
     },
     "variants": {
+        "tax": "taxes/{v}",
         "product": "products/{v}",
         "movements": "variants/movements?variant={id}",
         "metafields": "variants/{id}/metafields",
@@ -190,6 +211,7 @@ CATEGORY_FIELDS: dict[str, Any] = {
 }
 CATEGORY_LINK_FIELDS: dict[str, Any] = {"category": REF, "product": REF, "sortOrder": int}
 SHOP_ID = 300_001  # [I] the shop's id in its CDN URLs
+DEFAULT_TAX_ID = 1_201  # [I] the shop's default tax rate (`taxes/{id}`): every variant has one (NT variant `tax`)
 CDN = "https://cdn.webshopapp.com"
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 LANGUAGES = {"en": ("en_GB", "English"), "nl": ("nl_NL", "Nederlands"), "de": ("de_DE", "Deutsch")}
@@ -212,6 +234,11 @@ def _typed(body: Mapping[str, Any], schema: Mapping[str, Any], what: str) -> dic
             expected = {float: "a number", int: "an integer", str: "a string", bool: "a boolean", REF: "an id"}
             raise ApiError(400, f"{what} field {name} must be {expected.get(kind, 'a string or null')}")
     return dict(body)
+
+
+def _file(image: Mapping[str, Any]) -> dict[str, Any]:
+    """A product image inline on a product or variant: NT `fileObject` (no id, no sortOrder)."""
+    return {name: image[name] for name in ("createdAt", "updatedAt", "extension", "size", "title", "thumb", "src")}
 
 
 def _changes(fields: Mapping[str, Any]) -> str:
@@ -251,6 +278,7 @@ def _name_from_email(email: str) -> tuple[str, str]:
 
 class EcomSimulator(VendorSimulator):
     vendor = "ecom"
+    contract_api = "ecom"
 
     def __init__(
         self,
@@ -329,14 +357,12 @@ class EcomSimulator(VendorSimulator):
             out["language"] = {"id": 1, "code": row["language"], "locale": locale, "title": title}
         elif table == "products":
             images = self._images_of(row["id"])
-            path = f"products/{row['id']}/images"
-            out["image"] = self._render("productImages", images[0], lang) if images else False
-            out["images"] = (
-                {"resource": {"id": False, "url": path, "link": self._link(lang, path)}} if images else False
-            )
+            out["image"] = _file(images[0]) if images else False
+            out["templateDataFields"] = {}
         elif table == "variants":
             image = self.tables["productImages"].get(row["image"]) if row.get("image") else None
-            out["image"] = self._render("productImages", image, lang) if image else False
+            out["image"] = _file(image) if image else False
+            out["stockBuyMininum"] = row["stockBuyMinimum"]  # both spellings are live fields (NT variant.ts)
         for name in HIDDEN.get(table, ()):
             out.pop(name, None)
         return out
@@ -588,7 +614,7 @@ class EcomSimulator(VendorSimulator):
                 "description": "",
                 "content": "",
                 **dict.fromkeys(("data01", "data02", "data03"), ""),
-                **dict.fromkeys(("brand", "supplier", "type"), None),
+                **dict.fromkeys(("set", "brand", "deliverydate", "supplier", "type"), None),
                 **fields,
             },
         )
@@ -616,10 +642,14 @@ class EcomSimulator(VendorSimulator):
         fields = _typed(body, VARIANT_FIELDS, "variant")
         if fields.get("stockTracking", "enabled") not in ("enabled", "disabled", "indicator"):
             raise ApiError(400, "stockTracking must be enabled, disabled or indicator")
+        if fields.get("tax", DEFAULT_TAX_ID) is False:
+            raise ApiError(400, "variant field tax must be a tax id (a variant always has a tax rate)")
         _derive_prices(fields)
         for name in ("weight", "sizeX", "sizeY", "sizeZ"):
             if name in fields:
                 fields[f"{name}Value"] = str(fields[name])
+        if "volume" in fields:
+            fields["volumeValue"] = fields["volume"]  # a number, unlike weightValue (NT variant.ts)
         return fields
 
     def _create_variant(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -649,6 +679,7 @@ class EcomSimulator(VendorSimulator):
                 "weightValue": "0",
                 "weightUnit": "kg",
                 "volume": 0,
+                "volumeValue": 0,
                 "volumeUnit": "l",
                 "colli": 1,
                 **dict.fromkeys(("sizeX", "sizeY", "sizeZ"), 0),
@@ -659,7 +690,7 @@ class EcomSimulator(VendorSimulator):
                 "image": False,
                 "additionalcost": False,
                 "options": [],
-                "tax": None,
+                "tax": DEFAULT_TAX_ID,
                 **fields,
             },
         )
@@ -1169,38 +1200,51 @@ class EcomSimulator(VendorSimulator):
         return Response(204)
 
     def _credit_order_route(self, request: Request, lang: str) -> Response:
-        """A credit (refund) of order lines: `{"credit": {"products": [{"orderProduct": id, "quantity": n}],
-        "comment": ...}}`. The endpoint is named by the community SDK; this body shape is inferred. Raises each
-        line's `quantityRefunded`; eCom stock is not touched (the POS owns stock). Sends orders/updated."""
+        """A credit (refund) of order lines: `{"credit": {"creditPayment", "creditShipment", "notifyNew",
+        "updateStock", "orderProducts": [{"id": order product id, "quantity": n}]}}` (NickTacke/lightspeed-client
+        `orderCreditInputSchema`, "docs + Postman-confirmed"; envelope `credit` also in the official PHP client).
+        Raises each line's `quantityRefunded`; stock moves only with `updateStock` (default false). Sends
+        orders/updated. [I] the answer (`credit` with what was credited, 201) and refusing a credit without
+        `orderProducts` (no source shows a credit of the whole order) are ours."""
         order = self._row("orders", request.params["id"])
         if order["paymentStatus"] == "cancelled":
             raise ApiError(400, f"order {order['number']} is cancelled and can no longer be updated")
         body = request.json_object("credit")
-        lines = body.get("products")
+        for flag in ("creditPayment", "creditShipment", "notifyNew", "updateStock"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ApiError(400, f"credit.{flag} must be a boolean")
+        lines = body.get("orderProducts")
         if not isinstance(lines, list) or not lines:
-            raise ApiError(400, "credit.products must list at least one order product")
+            raise ApiError(400, "credit.orderProducts must list at least one order product")
         own = set(self._order_lines.get(order["id"], []))
         planned: list[tuple[dict[str, Any], int]] = []
         for n, line in enumerate(lines):
-            if not isinstance(line, dict) or line.get("orderProduct") not in own:
-                raise ApiError(400, f"credit.products[{n}].orderProduct is not a line of order {order['number']}")
-            row, quantity = self.tables["orderProducts"][line["orderProduct"]], line.get("quantity")
+            if not isinstance(line, dict) or line.get("id") not in own:
+                raise ApiError(400, f"credit.orderProducts[{n}].id is not a line of order {order['number']}")
+            row, quantity = self.tables["orderProducts"][line["id"]], line.get("quantity")
             left = row["quantityOrdered"] - row["quantityRefunded"]
             if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
-                raise ApiError(400, f"credit.products[{n}].quantity must be 1..{left}")
+                raise ApiError(400, f"credit.orderProducts[{n}].quantity must be 1..{left}")
             planned.append((row, quantity))
         amount = 0.0
         for row, quantity in planned:
             self._touch(row, {"quantityRefunded": row["quantityRefunded"] + quantity})
             amount += row["basePriceIncl"] * quantity
+        if body.get("updateStock") is True:  # [I] back into the variant's stock, as an order took it
+            for row, quantity in planned:
+                variant = self.tables["variants"].get(row["variant"])
+                if variant is not None and variant["stockTracking"] == "enabled":
+                    self._touch(variant, {"stockLevel": variant["stockLevel"] + quantity})
+                    self._emit("variants", "updated", variant)
         self._touch(order)
         self._emit("orders", "updated", order)
         self.narrate(f"order {order['number']} credited {amount:.2f} for {sum(q for _, q in planned)} item(s)")
         credit = {
             "order": order["id"],
-            "priceIncl": round(amount, 2),
-            "comment": str(body.get("comment") or ""),
-            "products": [{"orderProduct": row["id"], "quantity": q} for row, q in planned],
+            "priceIncl": round(amount, 2) if body.get("creditPayment", False) else 0.0,
+            "creditPayment": bool(body.get("creditPayment", False)),
+            "creditShipment": bool(body.get("creditShipment", False)),
+            "orderProducts": [{"id": row["id"], "quantity": q} for row, q in planned],
         }
         return Response(201, {"credit": credit})
 

@@ -7,28 +7,45 @@ Shapes follow reference/vendor-apis.md §1. Choices the reference leaves open (o
 - PUT /products/{id}: `{"common": {...}, "details": {...}}` writes `common` (name, handle, description, brand_id...)
   to every family member and `details` to this row; a flat body changes this row only.
 - Deletes answer 204. DELETE on a family parent deletes the family; on a variant, that variant only.
+- Rows carry only their X20 schema's fields (contracts/xseries.json `$defs`): a product's category is its `type`
+  (ProductTypeSample), its family the parent plus the rows naming it in `variant_parent_id`; `variant_count` is on
+  parents only. Inventory rows have no `deleted_at`, so deleting a product leaves them as they are ([I]).
 - Sales: `price`/`tax` are per unit, tax-exclusive. Every status except SAVED, OPEN and VOIDED holds stock
   (taken at the register's outlet, or at a line's `fulfillment_outlet_id`); voiding gives it back.
   A closed status may only move to VOIDED. 0.9 updates are a POST with the sale's `id`.
-  AWAITING_DISPATCH/AWAITING_PICKUP sales get one fulfillment per outlet with status NEW
-  (then PACKED, SHIPPED, PICKED_UP or CANCELLED); `POST /sales/{id}/fulfill` completes them.
-- Webhooks: form fields domain_prefix, environment, retailer_id, type, payload (1.0-shape JSON). The 1.0
-  inventory payload embeds small `product`/`outlet` objects. 1.0 timestamps are "YYYY-MM-DD HH:MM:SS".
+- Fulfilments are the 2026-07 Fulfillments API's `FulfillmentSummaryItem` (`GET /api/2026-07/fulfillments`): a sale
+  for delivery or pickup gets one per (type, outlet) of its lines, `state` OPEN, then STARTED ("In progress", a POS
+  user at work), PICKED, PACKED (`POST /fulfillments/{id}/pack`, 409 on a stale `version`), FULFILLED
+  (`POST /fulfillments/fulfill {sale_id}` completes all of a sale's; then the sale is DISPATCHED/PICKED_UP_CLOSED).
+  [I] numeric-string ids from a counter; a voided sale's fulfilments leave the list (the schema has no cancelled
+  state); every fulfilment change saves the sale and sends sale.update (the vendor names no fulfilment webhook).
+- Returns (`PUT /api/2.0/sales/{id}/actions/return`, `POST /api/2026-07/...`) start SAVED/parked with SAVED lines,
+  taking no stock; the POS user completes (CLOSED: restocked, refunded in cash) or voids them.
+- Webhooks: form field `payload` (1.0-shape JSON, no `version`); domain_prefix, environment, retailer_id and type
+  only sometimes ("may be present"); signed (`X-Signature`, HMAC-SHA256, hex, keyed with the client secret [I]) when
+  an OAuth app created the webhook; retried up to 20 times over 48 h (1.5x back-off [I]). The 1.0 inventory payload
+  embeds small `product`/`outlet` objects. 1.0 timestamps are "YYYY-MM-DD HH:MM:SS".
+- Auth: the personal token, or OAuth apps (`self.oauth`): `POST /api/1.0/token` grants expiring access tokens and
+  rotating refresh tokens; an expired or unknown token answers 401 `{"error": "Access token is not valid"}`.
 - Rate limit 0 turns the window off (no X-RateLimit-* headers then).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import random
+import threading
 import time
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from local_stack.simulators.catalog import FamilySpec, generate_catalog
 from local_stack.simulators.common import (
@@ -43,8 +60,10 @@ from local_stack.simulators.common import (
     Response,
     VendorSimulator,
     acquire,
+    backoff_schedule,
     int_param,
     iso_utc,
+    parse_iso,
     reject_unknown,
 )
 
@@ -82,7 +101,13 @@ ATTRIBUTE_OF = {
     "PICKED_UP": "pickup",
     "SERVICE": "service",
 }
-FULFILLMENT_STATUSES = frozenset({"NEW", "PACKED", "SHIPPED", "PICKED_UP", "CANCELLED"})
+# FulfillmentSummaryItem (2026-07 Fulfillments API): `state` in this order, `type`.
+FULFILLMENT_STATES = ("OPEN", "STARTED", "PICKED", "PACKED", "FULFILLED")
+FULFILLMENT_TYPES = ("PICKUP", "DISPATCH", "SERVICE")
+FULFILLMENT_TYPE_OF_STATUS = {"AWAITING_DISPATCH": "DISPATCH", "AWAITING_PICKUP": "PICKUP", "SERVICE": "SERVICE"}
+CLOSED_STATUS_OF_TYPE = {"DISPATCH": "DISPATCHED_CLOSED", "PICKUP": "PICKED_UP_CLOSED", "SERVICE": "SERVICE_CLOSED"}
+FULFILLMENT_ID_START = 1_947_700_198_720_344_064  # [I] ids are numeric strings (spec example '1947700198720344064')
+FULFILLMENTS_PAGE_SIZE, FULFILLMENTS_MAX_PAGE_SIZE = 10, 100
 # The update body's `common` part is written to the whole family (vendor-apis.md §1.3).
 COMMON_FIELDS = frozenset({"name", "handle", "description", "brand_id", "product_type_id", "tag_ids", "categories"})
 DETAIL_FIELDS = frozenset(
@@ -102,8 +127,54 @@ CUSTOMER_FIELDS = frozenset(
         "custom_field_3", "custom_field_4",
     }
 )  # fmt: skip
+# List routes that declare `deleted` (X20 `/products`, `/customers`, `/outlets`, `/registers`); elsewhere it is
+# ignored like any undeclared parameter (the list then holds live rows only).
+DELETED_PARAM_TABLES = frozenset({"products", "customers", "outlets", "registers"})
+# `/search` attributes per type (X20 `/search`: "Supported resource types and attributes"); `-<name>` excludes.
+SEARCH_ATTRIBUTES = {
+    "sales": ("date_from", "date_to", "status", "invoice_number", "customer_id", "user_id", "outlet_id"),
+    "products": ("sku", "supplier_id", "brand_id", "tag_id", "product_type_id", "variant_parent_id"),
+    "customers": ("customer_code", "first_name", "last_name", "company_name", "mobile", "phone", "email"),
+}
+SEARCH_EXCLUDABLE = frozenset({"sku", "supplier_id", "brand_id", "tag_id", "product_type_id", "variant_parent_id"})
+# 2026-07 SaleRequest `state` (X26 sales) and its attributes -> the legacy 2.0 status (docs "States and attributes").
+SALE_STATES = ("parked", "pending", "voided", "closed")
+PENDING_STATUS_OF = {"delivery": "AWAITING_DISPATCH", "pickup": "AWAITING_PICKUP", "onaccount": "ONACCOUNT",
+                     "layby": "LAYBY", "service": "SERVICE"}  # fmt: skip
+FULFILLMENT_ATTRIBUTE_OF_METHOD = {"DISPATCH": "delivery", "PICKUP": "pickup"}
+# What a 2.0 sale shows (X20 `Sale`, `LineItem`, `Payment`); the stored sale keeps more for the 2026-07 view and
+# the fulfilments (state, per-line outlet and method).
+SALE_V20_FIELDS = frozenset(
+    {
+        "adjustments", "attributes", "created_at", "customer_id", "deleted_at", "ecom_custom_charges", "id",
+        "invoice_number", "invoice_sequence", "line_items", "note", "outlet_id", "payments", "register_id",
+        "return_for", "sale_date", "short_code", "source", "source_id", "status", "taxes", "total_loyalty",
+        "total_price", "total_tax", "updated_at", "user_id", "version",
+    }
+)  # fmt: skip
+LINE_ITEM_V20_FIELDS = frozenset(
+    {
+        "cost", "cost_total", "discount", "discount_total", "id", "is_return", "loyalty_value", "note", "price",
+        "price_set", "price_total", "product_id", "quantity", "salesperson_id", "sequence", "status", "surcharges",
+        "tax", "tax_components", "tax_id", "tax_total",
+    }
+)  # fmt: skip
+PAYMENT_V20_FIELDS = frozenset(
+    {"amount", "name", "payment_date", "payment_type_id", "register_id", "retailer_payment_type_id", "surcharge"}
+)
 OUTLET_NAMES = ("Main Street", "Harbour Road", "Airport Kiosk", "Warehouse", "Pop-up Store", "Mall")
 PAYMENT_TYPES = (("Cash", 1), ("Credit Card", 2), ("Lightspeed Payments", 2), ("Bank Deposit", 4), ("Gift Card", 5))
+# A product without images shows the placeholder (X20 `GET /products` example `image_url`).
+NO_IMAGE_URL = "https://secure.retail.lightspeed.app/images/placeholder/product/no-image-white-standard.png"
+
+
+def _decimal(value: float) -> str:
+    """FulfillmentSummaryLineItem quantities are decimal strings ("5.00")."""
+    return f"{float(value):.2f}"
+
+
+def _copy_fulfillment(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "user_ids": list(row["user_ids"]), "line_items": [dict(li) for li in row["line_items"]]}
 
 
 def _v1_time(iso: str | None) -> str | None:
@@ -151,16 +222,21 @@ class VersionedTable:
         return out
 
 
-def _page_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _page_body(rows: list[dict[str, Any]], after: int | None = None) -> dict[str, Any]:
+    """A 2.0 collection page. `version.min/max` are required integers on 2.0 (X20 `Version`); what an empty page
+    carries is undocumented ([I] unverified): the `after` asked for (0 without one), so a cursor never moves back."""
     versions = [r["version"] for r in rows]
+    empty = after or 0
     return {
         "data": [dict(r) for r in rows],
-        "version": {"min": min(versions) if rows else None, "max": max(versions) if rows else None},
+        "version": {"min": min(versions) if rows else empty, "max": max(versions) if rows else empty},
     }
 
 
 class XSeriesSimulator(VendorSimulator):
     vendor = "xseries"
+    lost_sale_answers = 0  # `lose_next_sale_answers`: creates whose answer is dropped after they are applied
+    contract_api = "xseries"
 
     def __init__(
         self,
@@ -185,9 +261,14 @@ class XSeriesSimulator(VendorSimulator):
         self._version = VERSION_START
         self.tables = {name: VersionedTable() for name in TABLES}
         self._inventory_ids: dict[str, dict[str, str]] = {}  # product id -> outlet id -> inventory row id
-        self._fulfillments: dict[str, list[dict[str, Any]]] = {}  # sale id -> fulfillments
+        self._fulfillments: dict[str, list[dict[str, Any]]] = {}  # sale id -> FulfillmentSummaryItem rows
+        self._fulfillment_seq = FULFILLMENT_ID_START
+        self._before_pack: list[Callable[[dict[str, Any]], None]] = []  # POS users acting as a pack arrives
         self._stock_taken: set[str] = set()  # sales whose lines are currently out of stock
         self._webhooks: dict[str, dict[str, Any]] = {}
+        self.oauth = OAuthApps(domain_prefix, clock, random.Random(f"{seed}:oauth"))  # apps, tokens (personal: token)
+        self._webhook_form_rng = random.Random(f"{seed}:webhook-form")  # which optional form fields a delivery has
+        self.optional_form_field_rate = OPTIONAL_FORM_FIELD_RATE
         self._attributes: dict[str, str] = {}  # variant attribute name -> id
         self._families = 0
         self._seed_retailer(outlets, registers)
@@ -224,7 +305,7 @@ class XSeriesSimulator(VendorSimulator):
             name = OUTLET_NAMES[n % len(OUTLET_NAMES)] + (
                 f" {n // len(OUTLET_NAMES) + 1}" if n >= len(OUTLET_NAMES) else ""
             )
-            self._new(
+            self._save(
                 "outlets",
                 {
                     "id": self._uuid(),
@@ -242,11 +323,12 @@ class XSeriesSimulator(VendorSimulator):
                     "physical_country_id": "NZ",
                     "email": f"outlet{n + 1}@example.com",
                     "attributes": [],
+                    "deleted_at": None,
                 },
             )
         outlet_ids = list(self.tables["outlets"].rows)
         for n in range(registers):
-            self._new(
+            self._save(
                 "registers",
                 {
                     "id": self._uuid(),
@@ -256,10 +338,11 @@ class XSeriesSimulator(VendorSimulator):
                     "invoice_prefix": "" if n == 0 else f"R{n + 1}-",
                     "invoice_suffix": "",
                     "invoice_sequence": 1000,
+                    "deleted_at": None,
                 },
             )
-        for name, type_id in PAYMENT_TYPES:
-            self._new("payment_types", {"id": self._uuid(), "name": name, "type_id": type_id, "config": None})
+        for name, type_id in PAYMENT_TYPES:  # `config` only where a type has one (X20 example: Gift Card has none)
+            self._save("payment_types", {"id": self._uuid(), "name": name, "type_id": type_id, "deleted_at": None})
         self._new(
             "users",
             {
@@ -268,9 +351,14 @@ class XSeriesSimulator(VendorSimulator):
                 "display_name": "Store Owner",
                 "email": "owner@example.com",
                 "account_type": "admin",
+                "enabled": True,
+                "is_primary_user": True,
             },
         )
-        self._new("taxes", {"id": self._uuid(), "name": "GST", "rate": TAX_RATE, "is_default": True})
+        tax_id = self._uuid()
+        rate = {"id": self._uuid(), "name": "GST", "display_name": "GST", "rate": TAX_RATE}
+        tax = {"id": tax_id, "name": "GST", "display_name": "GST", "is_default": True, "rates": [rate]}
+        self._save("taxes", {**tax, "deleted_at": None})
         for first, last in (("Mira", "Okafor"), ("Tama", "Ngata"), ("Lena", "Berg")):
             email = f"{first.lower()}.{last.lower()}@example.com"
             self._new("customers", self._customer_row({"first_name": first, "last_name": last, "email": email}))
@@ -296,23 +384,35 @@ class XSeriesSimulator(VendorSimulator):
         for brand in self.tables["brands"].rows.values():
             if brand["name"] == name:
                 return brand
-        return self._new("brands", {"id": self._uuid(rng), "name": name, "description": ""})
+        return self._save("brands", {"id": self._uuid(rng), "name": name, "deleted_at": None})  # X20 Brand
 
     def _attribute_id(self, name: str) -> str:
         return self._attributes.setdefault(name, str(uuid.uuid5(uuid.UUID(self.retailer_id), name)))
 
+    def _family(self, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The live rows of `row`'s family: its parent (`variant_parent_id`, or itself) and the parent's variants."""
+        parent_id = row["variant_parent_id"] or row["id"]
+        return [r for r in self.tables["products"].live() if parent_id in (r["id"], r["variant_parent_id"])]
+
+    def _product_type(self, type_id: str | None) -> dict[str, Any]:
+        """The `type` (X20 `ProductTypeSample`, "now product category") of a `product_type_id`; {} for none."""
+        if not type_id:
+            return {}
+        for row in self.tables["products"].rows.values():
+            if row["type"].get("id") == type_id:
+                return dict(row["type"])
+        raise ApiError(400, f"product_type_id {type_id} does not exist")
+
     def _add_family(self, spec: FamilySpec, rng: random.Random) -> None:
         brand = self._brand(spec.brand, rng)
-        family_id = self._uuid(rng)
         category = {"id": str(uuid.uuid5(uuid.UUID(self.retailer_id), spec.category)), "name": spec.category}
         common = {
             "name": spec.name,
             "handle": spec.handle,
             "description": spec.description,
-            "family_id": family_id,
             "brand": {"id": brand["id"], "name": brand["name"]},
             "brand_id": brand["id"],
-            "product_category": category,
+            "type": category,
             "product_type_id": category["id"],
             "categories": [],
             "tag_ids": [],
@@ -329,7 +429,7 @@ class XSeriesSimulator(VendorSimulator):
                 has_variants=True,
                 variant_count=len(spec.variants),
                 has_inventory=False,
-                product_codes=[{"id": self._uuid(rng), "type": "CUSTOM", "code": spec.sku}],
+                product_codes=[{"type": "CUSTOM", "code": spec.sku}],
             )
             parent_id = self._new("products", parent)["id"]
         for variant in spec.variants:
@@ -358,10 +458,9 @@ class XSeriesSimulator(VendorSimulator):
             "sku": sku,
             "variant_name": common["name"],
             "variant_parent_id": None,
-            "has_variants": False,
-            "variant_count": None,
+            "has_variants": False,  # `variant_count` only on a family parent (X20 examples: absent elsewhere)
             "variant_options": [],
-            "product_codes": [{"id": self._uuid(rng), "type": "EAN", "code": spec.ean}],
+            "product_codes": [{"type": "EAN", "code": spec.ean}],
             "active": True,
             "is_active": True,
             "has_inventory": True,
@@ -375,7 +474,7 @@ class XSeriesSimulator(VendorSimulator):
             "height": height,
             "dimensions_unit": "CM",
             "images": image_rows,
-            "image_url": image_rows[0]["url"] if image_rows else None,
+            "image_url": image_rows[0]["url"] if image_rows else NO_IMAGE_URL,
         }
 
     def _new_inventory(self, product: dict[str, Any], outlet_id: str, level: int, rng: random.Random) -> None:
@@ -388,7 +487,6 @@ class XSeriesSimulator(VendorSimulator):
             "average_cost": product["supply_price"],
             "reorder_point": 2,
             "reorder_amount": 10,
-            "deleted_at": None,
         }
         self._inventory_ids.setdefault(product["id"], {})[outlet_id] = row["id"]
         self._save("inventory", row)
@@ -425,8 +523,9 @@ class XSeriesSimulator(VendorSimulator):
             return int(self._inventory_row(product_id, outlet_id)["inventory_level"])
 
     def fulfillments(self, sale_id: str) -> list[dict[str, Any]]:
+        """The sale's fulfilments, as `GET /api/2026-07/fulfillments?sale_id=` shows them."""
         with self.lock:
-            return [dict(f) for f in self._fulfillments.get(sale_id, [])]
+            return [_copy_fulfillment(f) for f in self._fulfillments.get(sale_id, [])]
 
     # -- Python API: changes a retailer makes in the POS --------------------------------------------
 
@@ -448,7 +547,7 @@ class XSeriesSimulator(VendorSimulator):
         with self.lock:
             row = self._get("products", product_id)
             self._update_product(row, {}, fields)
-            family = [dict(r) for r in self.tables["products"].live() if r["family_id"] == row["family_id"]]
+            family = [dict(r) for r in self._family(row)]
         self.narrate(f"family {row['handle']} updated: {', '.join(sorted(fields))}")
         return family
 
@@ -474,16 +573,19 @@ class XSeriesSimulator(VendorSimulator):
                 raise ValueError(f"{parent['sku']} is not a family parent")
             rng = random.Random(f"variant:{parent_id}:{parent['variant_count']}")
             row = {
-                **{k: v for k, v in parent.items() if k not in ("id", "version", "created_at", "updated_at")},
+                **{
+                    k: v
+                    for k, v in parent.items()
+                    if k not in ("id", "version", "created_at", "updated_at", "variant_count")
+                },
                 "id": self._uuid(rng),
                 "variant_parent_id": parent_id,
                 "has_variants": False,
-                "variant_count": None,
                 "has_inventory": True,
                 "sku": sku or f"{parent['sku']}-{'-'.join(options.values())}".upper(),
                 "variant_options": [{"id": self._attribute_id(k), "name": k, "value": v} for k, v in options.items()],
                 "variant_name": " / ".join([parent["name"], *options.values()]),
-                "product_codes": [{"id": self._uuid(rng), "type": "CUSTOM", "code": sku or parent["sku"]}],
+                "product_codes": [{"type": "CUSTOM", "code": sku or parent["sku"]}],
             }
             if price_including_tax is not None:
                 row["price_including_tax"] = price_including_tax
@@ -537,11 +639,62 @@ class XSeriesSimulator(VendorSimulator):
         self.narrate(f"in-store sale {sale['invoice_number']} ({status}) with {len(lines)} line(s)")
         return dict(sale)
 
-    def set_fulfillment_status(self, sale_id: str, status: str, outlet_id: str | None = None) -> None:
-        """What staff do on the Fulfillments page (e.g. PACKED); completing all closes the sale."""
+    def set_fulfillment_status(self, sale_id: str, state: str, outlet_id: str | None = None) -> None:
+        """What staff do on the Fulfillments page: move the sale's fulfilments (at `outlet_id`, or all) to `state`
+        (OPEN, STARTED, PICKED, PACKED, FULFILLED); fulfilling all of them closes the sale."""
         with self.lock:
-            self._set_fulfillments(self._get("sales", sale_id), status, outlet_id)
-        self.narrate(f"fulfillment of sale {sale_id[:8]} set to {status}")
+            self._set_fulfillments(self._get("sales", sale_id), state, outlet_id)
+        self.narrate(f"fulfillment of sale {sale_id[:8]} set to {state}")
+
+    def start_fulfillment(self, sale_id: str, outlet_id: str | None = None) -> None:
+        """A POS user starts picking ("In progress" = STARTED): never synced to eCom."""
+        self.set_fulfillment_status(sale_id, "STARTED", outlet_id)
+
+    def pack_fulfillments(self, sale_id: str, outlet_id: str | None = None) -> None:
+        """A POS user packs the order (PACKED): for a pickup order, it is now ready to collect."""
+        self.set_fulfillment_status(sale_id, "PACKED", outlet_id)
+
+    def before_next_pack(self, act: Callable[[dict[str, Any]], None]) -> None:
+        """Test hook: `act(fulfillment)` runs as the next pack request arrives, before its version is checked, as a
+        POS user changing the fulfilment at that very moment would (e.g. `start_fulfillment`)."""
+        with self.lock:
+            self._before_pack.append(act)
+
+    def start_return(self, sale_id: str) -> dict[str, Any]:
+        """Sales history > Return items: a parked (SAVED) return of the whole sale, as the return action makes it."""
+        with self.lock:
+            sale = self._init_return(self._get("sales", sale_id))
+        self.narrate(f"return {sale['invoice_number']} of sale {sale_id[:8]} started (parked)")
+        return dict(sale)
+
+    def complete_return(self, return_id: str) -> dict[str, Any]:
+        """The POS user completes a parked return: refunded in cash, the items go back into stock."""
+        with self.lock:
+            sale = self._get("sales", return_id)
+            if not sale.get("return_for") or sale["status"] != "SAVED":
+                raise ApiError(400, f"sale {return_id} is not a parked return")
+            cash = next(p["id"] for p in self.tables["payment_types"].rows.values() if p["name"] == "Cash")
+            refund = round(sale["total_price"] + sale["total_tax"], 2)
+            sale = self._register_sale(
+                {
+                    "id": return_id,
+                    "status": "CLOSED",
+                    "register_sale_payments": [{"retailer_payment_type_id": cash, "amount": refund}],
+                }
+            )
+            self._set_line_status(sale, "CONFIRMED")
+        self.narrate(f"return {sale['invoice_number']} completed ({refund:.2f} refunded in cash)")
+        return dict(sale)
+
+    def void_return(self, return_id: str) -> dict[str, Any]:
+        """The POS user abandons a parked return: voided, nothing taken back, nothing refunded."""
+        with self.lock:
+            sale = self._get("sales", return_id)
+            if not sale.get("return_for") or sale["status"] != "SAVED":
+                raise ApiError(400, f"sale {return_id} is not a parked return")
+            sale = self._register_sale({"id": return_id, "status": "VOIDED"})
+        self.narrate(f"parked return {sale['invoice_number']} voided")
+        return dict(sale)
 
     def pay_sale(self, sale_id: str, payment_type_name: str = "Cash") -> dict[str, Any]:
         """Staff take the outstanding amount on the sell screen (the sale keeps its status)."""
@@ -562,6 +715,12 @@ class XSeriesSimulator(VendorSimulator):
             sale = self._register_sale({"id": sale_id, "status": "VOIDED"})
         self.narrate(f"sale {sale['invoice_number']} voided")
         return dict(sale)
+
+    def lose_next_sale_answers(self, count: int = 1) -> None:
+        """The next `count` creates (`POST /api/2026-07/sales`) are applied, then answered 503 as if the answer was
+        lost on the way back: the client cannot tell whether its sale exists."""
+        with self.lock:
+            self.lost_sale_answers = count
 
     # -- state changes shared by the Python API and the routes --------------------------------------
 
@@ -587,7 +746,9 @@ class XSeriesSimulator(VendorSimulator):
             changes["price_including_tax"] = round(float(changes["price_excluding_tax"]) * (1 + TAX_RATE), 2)
         if "brand_id" in changes:
             brand = self._get("brands", changes["brand_id"]) if changes["brand_id"] else None
-            changes["brand"] = {"id": brand["id"], "name": brand["name"]} if brand else None
+            changes["brand"] = {"id": brand["id"], "name": brand["name"]} if brand else {}  # X20 example: {}
+        if "product_type_id" in changes:
+            changes["type"] = self._product_type(changes["product_type_id"])
         return changes
 
     def _update_product(
@@ -598,7 +759,7 @@ class XSeriesSimulator(VendorSimulator):
         inventory = details.pop("inventory", None)
         details = self._product_changes(details, COMMON_FIELDS | DETAIL_FIELDS, "product")
         shared = self._product_changes(common or {}, COMMON_FIELDS, "common product")
-        family = [r for r in self.tables["products"].live() if r["family_id"] == row["family_id"]] if shared else []
+        family = self._family(row) if shared else []
         for member in family or [row]:
             member.update(shared)
             if member is row:
@@ -615,15 +776,13 @@ class XSeriesSimulator(VendorSimulator):
         return dict(row)
 
     def _delete_product(self, row: dict[str, Any], *, family: bool) -> None:
-        members = [r for r in self.tables["products"].live() if r["family_id"] == row["family_id"]] if family else []
+        members = self._family(row) if family else []
         now = self._now()
+        # Inventory rows stay as they are: X20 `Inventory` has no `deleted_at`, and what the real feed does with a
+        # deleted product's rows is undocumented ([I] unverified); the product row carries the deletion.
         for member in members or [row]:
             member["deleted_at"] = now
             self._save("products", member)
-            for inventory_id in self._inventory_ids.get(member["id"], {}).values():
-                inventory = self.tables["inventory"].rows[inventory_id]
-                inventory["deleted_at"] = now
-                self._save("inventory", inventory)
             self._emit_product(member)
         parent_id = row["variant_parent_id"]
         if not family and parent_id and parent_id in self.tables["products"].rows:
@@ -657,12 +816,16 @@ class XSeriesSimulator(VendorSimulator):
     def _register_sale(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST /api/register_sales: create, or update the sale named by `id`."""
         status = body.get("status", "CLOSED")
-        if status not in SALE_STATUSES:
-            raise ApiError(400, f"status must be one of {', '.join(sorted(SALE_STATUSES))}")
+        if status not in SALE_STATUSES or status == "OPEN":  # X20 `Sale.status` has no OPEN
+            raise ApiError(400, f"status must be one of {', '.join(sorted(SALE_STATUSES - {'OPEN'}))}")
         if body.get("id"):
             sale = self._update_sale(self._get("sales", str(body["id"])), body, status)
         else:
             sale = self._create_sale(body, status)
+        return self._commit_sale(sale)
+
+    def _commit_sale(self, sale: dict[str, Any]) -> dict[str, Any]:
+        """Stock, state, fulfilments, save, `sale.update`: what every sale write ends with."""
         self._apply_stock(sale)
         sale["state"], sale["attributes"] = _state_of(sale["status"])
         if sale["status"] in ("AWAITING_DISPATCH", "AWAITING_PICKUP") and not self._fulfillments.get(sale["id"]):
@@ -671,7 +834,127 @@ class XSeriesSimulator(VendorSimulator):
         self._emit("sale.update", self._sale_v09(sale))
         return sale
 
-    def _create_sale(self, body: Mapping[str, Any], status: str) -> dict[str, Any]:
+    def _create_sale_2026(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A 2026-07 `SaleRequest` as a sale: validated as the spec requires (`source.author_id`, `state`; per line
+        `product.id`, `quantity`, `pricing.price`, `tax.id` + `tax.amount`; per payment `amount`, `type.config_id`),
+        then stored in the shape the 2.0 routes show. A user-provided `id` that already exists is refused with 400
+        ([I] unverified: the spec does not say what a duplicate id gets; a refusal is the most plausible answer, as
+        `PUT /sales/{id}` is the documented update)."""
+        source = body.get("source")
+        if not isinstance(source, dict) or not isinstance(source.get("author_id"), str):
+            raise ApiError(400, "source.author_id is required")
+        if source["author_id"] not in self.tables["users"].rows:
+            raise ApiError(400, f"source.author_id {source['author_id']} is not a user of this retailer")
+        state = body.get("state")
+        if state not in SALE_STATES:
+            raise ApiError(400, f"state is required and must be one of {', '.join(SALE_STATES)}")
+        sale_id = body.get("id")
+        if sale_id is not None:
+            try:
+                sale_id = str(uuid.UUID(str(sale_id)))
+            except ValueError as exc:
+                raise ApiError(400, "id must be a UUID") from exc
+            if sale_id in self.tables["sales"].rows:
+                raise ApiError(400, f"a sale with id {sale_id} already exists")
+        lines = body.get("line_items") or []
+        if not isinstance(lines, list):
+            raise ApiError(400, "line_items must be a list")
+        items = [self._line_item_2026(n, line) for n, line in enumerate(lines)]
+        payments = body.get("payments") or []
+        if not isinstance(payments, list):
+            raise ApiError(400, "payments must be a list")
+        legacy_payments = [self._payment_2026(n, payment) for n, payment in enumerate(payments)]
+        register_id = source.get("register_id") or next(iter(self.tables["registers"].rows))  # [I] when none is named
+        legacy = {
+            "register_id": register_id,
+            "user_id": source["author_id"],
+            "customer_id": body.get("customer_id"),
+            "invoice_number": body.get("invoice_number"),
+            "source_id": source.get("id"),
+            "note": body.get("note", ""),
+            "sale_date": body.get("date"),
+            "register_sale_products": items,
+            "register_sale_payments": legacy_payments,
+        }
+        sale = self._create_sale(legacy, self._status_of(state, body.get("attributes"), lines), sale_id=sale_id)
+        for line, item in zip(sale["line_items"], lines, strict=True):
+            metadata = item.get("_metadata") if isinstance(item.get("_metadata"), dict) else {}
+            line["_metadata"] = {k: metadata[k] for k in ("fulfillment_method",) if k in metadata}
+            line["fulfilment_outlet_id"] = line["fulfillment_outlet_id"]
+        sale["source_type"] = source.get("type")
+        if body.get("fulfillment_outlet_id"):
+            sale["fulfillment_outlet_id"] = body["fulfillment_outlet_id"]
+        if isinstance(body.get("fulfillment_details"), list):
+            sale["fulfillment_details"] = body["fulfillment_details"]
+        return self._commit_sale(sale)
+
+    @staticmethod
+    def _status_of(state: str, attributes: Any, lines: Sequence[Any]) -> str:
+        """2026-07 state + attributes -> the legacy status (docs "States and attributes"). Without a fulfilment
+        attribute, the lines' `_metadata.fulfillment_method` names it ([I]: the spec says only "create only")."""
+        named = [a for a in attributes or [] if isinstance(a, str)]
+        if "pickup" in named and "delivery" in named:
+            raise ApiError(400, "attributes pickup and delivery are mutually exclusive")
+        if not any(a in ("pickup", "delivery", "service") for a in named):
+            methods = {
+                str(line["_metadata"].get("fulfillment_method"))
+                for line in lines
+                if isinstance(line, dict) and isinstance(line.get("_metadata"), dict)
+            }
+            named += [attribute for m, attribute in FULFILLMENT_ATTRIBUTE_OF_METHOD.items() if m in methods]
+        if state == "parked":
+            return "SAVED"
+        if state == "voided":
+            return "VOIDED"
+        kind = next((a for a in ("delivery", "pickup", "service", "onaccount", "layby") if a in named), None)
+        if state == "closed":
+            base = PENDING_STATUS_OF.get(kind or "", "CLOSED")
+            return {"AWAITING_DISPATCH": "DISPATCHED_CLOSED", "AWAITING_PICKUP": "PICKED_UP_CLOSED"}.get(
+                base, base if base == "CLOSED" else f"{base}_CLOSED"
+            )
+        return PENDING_STATUS_OF.get(kind or "", "OPEN")  # pending without an attribute: the legacy OPEN
+
+    def _line_item_2026(self, n: int, line: Any) -> dict[str, Any]:
+        """A `SaleLineItem` as the legacy line `_sale_line` reads."""
+        where = f"line_items[{n}]"
+        if not isinstance(line, dict):
+            raise ApiError(400, f"{where} must be an object")
+        product, pricing, tax = line.get("product"), line.get("pricing"), line.get("tax")
+        if not isinstance(product, dict) or not isinstance(product.get("id"), str):
+            raise ApiError(400, f"{where}.product.id is required")
+        if "quantity" not in line:
+            raise ApiError(400, f"{where}.quantity is required")
+        if not isinstance(pricing, dict) or "price" not in pricing:
+            raise ApiError(400, f"{where}.pricing.price is required")
+        if not isinstance(tax, dict) or not isinstance(tax.get("id"), str) or "amount" not in tax:
+            raise ApiError(400, f"{where}.tax.id and {where}.tax.amount are required")
+        if tax["id"] not in self.tables["taxes"].rows:
+            raise ApiError(400, f"{where}.tax.id {tax['id']} is not a tax of this retailer")
+        if not isinstance(tax["amount"], int | float) or isinstance(tax["amount"], bool):
+            raise ApiError(400, f"{where}.tax.amount must be a number")
+        legacy = {
+            "product_id": product["id"],
+            "quantity": line["quantity"],
+            "price": pricing["price"],
+            "tax": tax["amount"],
+            "tax_id": tax["id"],
+        }
+        if line.get("fulfilment_outlet_id"):
+            legacy["fulfilment_outlet_id"] = line["fulfilment_outlet_id"]
+        return legacy
+
+    def _payment_2026(self, n: int, payment: Any) -> dict[str, Any]:
+        """A `SalePayment` as the legacy payment `_payments` reads."""
+        kind = payment.get("type") if isinstance(payment, dict) else None
+        if not isinstance(kind, dict) or not isinstance(kind.get("config_id"), str) or "amount" not in payment:
+            raise ApiError(400, f"payments[{n}] needs amount and type.config_id")
+        return {
+            "retailer_payment_type_id": kind["config_id"],
+            "amount": payment["amount"],
+            "payment_date": payment.get("date"),
+        }
+
+    def _create_sale(self, body: Mapping[str, Any], status: str, sale_id: str | None = None) -> dict[str, Any]:
         register = self.tables["registers"].rows.get(str(body.get("register_id")))
         if register is None:
             raise ApiError(400, f"register_id {body.get('register_id')!r} does not exist")
@@ -681,7 +964,7 @@ class XSeriesSimulator(VendorSimulator):
         payments = self._payments(register["id"], body.get("register_sale_payments", []))
         register["invoice_sequence"] += 1
         self._save("registers", register)
-        sale_id = self._uuid()
+        sale_id = sale_id or self._uuid()
         now = self._now()
         sale = {
             "id": sale_id,
@@ -772,10 +1055,10 @@ class XSeriesSimulator(VendorSimulator):
                     "name": kind["name"],
                     "register_id": register_id,
                     "retailer_payment_type_id": kind["id"],
-                    "payment_type_id": kind["type_id"],
+                    "payment_type_id": str(kind["type_id"]),  # X20 `Payment.payment_type_id`: a string
                     "payment_date": payment.get("payment_date") or self._now(),
                     "amount": payment["amount"],
-                    "surcharge": 0,
+                    "surcharge": {"amount": 0.0},  # X20 `SaleSurcharge` object
                 }
             )
         return rows
@@ -797,8 +1080,7 @@ class XSeriesSimulator(VendorSimulator):
                 sale[key] = body[key]
         sale["status"] = status
         if status == "VOIDED":
-            for fulfillment in self._fulfillments.get(sale["id"], []):
-                fulfillment.update(status="CANCELLED", updated_at=self._now())
+            self._void_fulfillments(sale)
         return sale
 
     def _apply_stock(self, sale: dict[str, Any]) -> None:
@@ -814,67 +1096,159 @@ class XSeriesSimulator(VendorSimulator):
         (self._stock_taken.add if holds else self._stock_taken.discard)(sale["id"])
 
     def _open_fulfillments(self, sale: dict[str, Any]) -> None:
-        kind = "DISPATCH" if sale["status"] == "AWAITING_DISPATCH" else "PICKUP"
-        by_outlet: dict[str, list[dict[str, Any]]] = {}
+        """Open the fulfilments of a sale made for delivery or pickup: one per (type, outlet) of its lines, OPEN.
+
+        A line's outlet is its `fulfilment_outlet_id` (2026-07), else the sale's `fulfillment_outlet_id`, else the
+        register's outlet; its type is its `_metadata.fulfillment_method` (2026-07, create only), else the sale's
+        (AWAITING_DISPATCH -> DISPATCH, AWAITING_PICKUP -> PICKUP). Called again, it opens nothing new."""
+        if self._fulfillments.get(sale["id"]):
+            return
+        register = self.tables["registers"].rows.get(str(sale.get("register_id")))
+        default_outlet = sale.get("fulfillment_outlet_id") or (register or {}).get("outlet_id") or sale["outlet_id"]
+        default_type = FULFILLMENT_TYPE_OF_STATUS.get(str(sale.get("status")))
+        details = {d.get("type"): d for d in sale.get("fulfillment_details") or [] if isinstance(d, dict)}
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for line in sale["line_items"]:
-            by_outlet.setdefault(line["fulfillment_outlet_id"], []).append(line)
+            metadata = line.get("_metadata") if isinstance(line.get("_metadata"), dict) else {}
+            kind = metadata.get("fulfillment_method") or default_type
+            if kind is None or float(line.get("quantity") or 0) <= 0:
+                continue
+            outlet = line.get("fulfilment_outlet_id") or line.get("fulfillment_outlet_id") or default_outlet
+            groups.setdefault((kind, outlet), []).append(line)
         now = self._now()
-        self._fulfillments[sale["id"]] = [
-            {
-                "id": self._uuid(),
-                "sale_id": sale["id"],
+        rows = []
+        for (kind, outlet), lines in groups.items():
+            self._fulfillment_seq += 1
+            detail = details.get(kind) or {}
+            row: dict[str, Any] = {
+                "id": str(self._fulfillment_seq),
                 "outlet_id": outlet,
+                "sale_id": sale["id"],
                 "type": kind,
-                "status": "NEW",
+                "state": "OPEN",
+                "user_ids": [],
+                "note": str(detail.get("note") or ""),
+                "created_at": now,
+                "updated_at": now,
                 "version": 1,
                 "line_items": [
                     {
-                        "id": self._uuid(),
-                        "line_item_id": li["id"],
-                        "product_id": li["product_id"],
-                        "quantity": li["quantity"],
+                        "sale_line_item_id": li["id"],
+                        "product_id": li.get("product_id") or (li.get("product") or {}).get("id"),
+                        "quantity": _decimal(li["quantity"]),
+                        "picked_quantity": _decimal(0),
+                        "packed_quantity": _decimal(0),
+                        "fulfilled_quantity": _decimal(0),
                     }
                     for li in lines
                 ],
-                "created_at": now,
-                "updated_at": now,
             }
-            for outlet, lines in by_outlet.items()
-        ]
+            if kind == "DISPATCH":
+                row["shipping_address_id"] = detail.get("shipping_address_id")
+            rows.append(row)
+        self._fulfillments[sale["id"]] = rows
 
-    def _set_fulfillments(self, sale: dict[str, Any], status: str, outlet_id: str | None) -> list[dict[str, Any]]:
-        if status not in FULFILLMENT_STATUSES:
-            raise ApiError(400, f"fulfillment status must be one of {', '.join(sorted(FULFILLMENT_STATUSES))}")
+    def _void_fulfillments(self, sale: dict[str, Any]) -> None:
+        """A voided sale has nothing left to fulfil: its fulfilments leave the list ([I]: no cancelled state)."""
+        self._fulfillments.pop(sale["id"], None)
+
+    def _change_fulfillment(self, fulfillment: dict[str, Any], state: str) -> None:
+        """Move one fulfilment to `state`, its line quantities with it, and bump its version."""
+        for line in fulfillment["line_items"]:
+            quantity, fulfilled = float(line["quantity"]), float(line["fulfilled_quantity"])
+            if state == "FULFILLED":
+                line["fulfilled_quantity"] = _decimal(quantity)
+            elif state == "PACKED":
+                line["packed_quantity"] = _decimal(quantity - fulfilled)
+            elif state == "PICKED":
+                line["picked_quantity"] = _decimal(quantity - fulfilled)
+            elif state == "OPEN":
+                line.update(picked_quantity=_decimal(0), packed_quantity=_decimal(0))
+        fulfillment.update(state=state, version=fulfillment["version"] + 1, updated_at=self._now())
+
+    def _fulfillments_changed(self, sale: dict[str, Any]) -> None:
+        """Close the sale once every fulfilment is FULFILLED; save it and send sale.update ([I] as the vendor names
+        no fulfilment webhook, a fulfilment change shows as a change of its sale)."""
         fulfillments = self._fulfillments.get(sale["id"], [])
-        chosen = [f for f in fulfillments if outlet_id in (None, f["outlet_id"])]
-        if not chosen:
-            raise ApiError(400, f"sale {sale['id']} has no fulfillment to update")
-        for fulfillment in chosen:
-            done = {"DISPATCH": "SHIPPED", "PICKUP": "PICKED_UP"}[fulfillment["type"]]
-            fulfillment.update(status=done if status in ("SHIPPED", "PICKED_UP") else status, updated_at=self._now())
-            fulfillment["version"] = fulfillment.get("version", 1) + 1
-        if all(f["status"] in ("SHIPPED", "PICKED_UP") for f in fulfillments):
-            sale["status"] = "DISPATCHED_CLOSED" if fulfillments[0]["type"] == "DISPATCH" else "PICKED_UP_CLOSED"
-            self._apply_stock(sale)
-            sale["state"], sale["attributes"] = _state_of(sale["status"])
+        if fulfillments and all(f["state"] == "FULFILLED" for f in fulfillments) and sale["status"] != "VOIDED":
+            kinds = {f["type"] for f in fulfillments}
+            closed = next(CLOSED_STATUS_OF_TYPE[k] for k in ("DISPATCH", "PICKUP", "SERVICE") if k in kinds)
+            if sale["status"] != closed:
+                sale["status"] = closed
+                self._apply_stock(sale)
+                sale["state"], sale["attributes"] = _state_of(sale["status"])
         self._save("sales", sale)
         self._emit("sale.update", self._sale_v09(sale))
-        return [dict(f) for f in chosen]
+
+    def _set_fulfillments(self, sale: dict[str, Any], state: str, outlet_id: str | None) -> list[dict[str, Any]]:
+        if state not in FULFILLMENT_STATES:
+            raise ApiError(400, f"fulfillment state must be one of {', '.join(FULFILLMENT_STATES)}")
+        fulfillments = self._fulfillments.get(sale["id"], [])
+        chosen = [f for f in fulfillments if outlet_id in (None, f["outlet_id"]) and f["state"] != "FULFILLED"]
+        if not chosen:
+            raise ApiError(400, f"sale {sale['id']} has no open fulfillment to update")
+        for fulfillment in chosen:
+            self._change_fulfillment(fulfillment, state)
+        self._fulfillments_changed(sale)
+        return [_copy_fulfillment(f) for f in chosen]
+
+    def _init_return(self, sale: dict[str, Any]) -> dict[str, Any]:
+        """The return action: a new SAVED (parked) sale returning every line, `return_for` the sale; no stock moves
+        until the POS user completes it."""
+        if sale["status"] not in CLOSED_STATUSES:
+            raise ApiError(400, "only a closed sale can be returned")
+        lines = [
+            {
+                "product_id": li["product_id"],
+                "quantity": -li["quantity"],
+                "price": li["price"],
+                "tax": li["unit_tax"],
+                "fulfillment_outlet_id": li["fulfillment_outlet_id"],
+            }
+            for li in sale["line_items"]
+        ]
+        body = {
+            "register_id": sale["register_id"],
+            "customer_id": sale["customer_id"],
+            "status": "SAVED",
+            "return_for": sale["id"],
+            "register_sale_products": lines,
+        }
+        returned = self._register_sale({k: v for k, v in body.items() if v is not None})
+        self._set_line_status(returned, "SAVED")
+        return returned
+
+    def _set_line_status(self, sale: dict[str, Any], status: str) -> None:
+        for line in sale["line_items"]:
+            line["status"] = status
+        self._save("sales", sale)
 
     # -- 1.0 / 0.9 shapes and webhook emission -------------------------------------------------------
 
     def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        """One form-encoded delivery per subscribed webhook (XDOC docs/webhooks): `payload` = the 1.0-shape JSON
+        (no `version`), each other field only sometimes ("may be present but are not guaranteed"); deliveries of
+        webhooks an OAuth app created carry `X-Signature: signature=<hex HMAC-SHA256 of the body>,algorithm=
+        HMAC-SHA256` (XDOC tutorials/guides/webhooks/introduction; [I] the key is the app's client secret, hex);
+        failures are retried with back-off up to 20 times over 48 h."""
         hooks = [h for h in self._webhooks.values() if h["active"] and h["type"] == event]
         for hook in hooks:
-            form = {
+            optional = {
                 "domain_prefix": self.domain_prefix,
                 "environment": "prod",
                 "retailer_id": self.retailer_id,
                 "type": event,
-                "payload": json.dumps(payload),
             }
+            rate = self.optional_form_field_rate
+            form = {k: v for k, v in optional.items() if self._webhook_form_rng.random() < rate}
+            form["payload"] = json.dumps(_without_version(payload))
+            body = urlencode(form).encode()
             headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
-            self.deliveries.enqueue(Delivery(event, hook["url"], urlencode(form).encode(), headers))
+            secret = self.oauth.webhook_signing_secret(hook["id"])
+            if secret is not None:
+                digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                headers["X-Signature"] = f"signature={digest},algorithm=HMAC-SHA256"
+            self.deliveries.enqueue(Delivery(event, hook["url"], body, headers, retry_delays=WEBHOOK_RETRY_DELAYS))
 
     def _emit_product(self, row: dict[str, Any]) -> None:
         if any(h["type"] == "product.update" for h in self._webhooks.values()):
@@ -958,6 +1332,83 @@ class XSeriesSimulator(VendorSimulator):
             ],
         }
 
+    def _sale_v20(self, sale: Mapping[str, Any]) -> dict[str, Any]:
+        """A sale as the 2.0 routes show it (X20 `Sale`): only its declared fields; `taxes` as `SaleTax`."""
+        view = {k: v for k, v in sale.items() if k in SALE_V20_FIELDS}
+        for key in ("source_id", "customer_id"):  # X20 types them string, not nullable
+            view[key] = view.get(key) or ""
+        view["line_items"] = [
+            {**{k: v for k, v in li.items() if k in LINE_ITEM_V20_FIELDS}, "tax": li.get("tax", li.get("unit_tax"))}
+            for li in sale.get("line_items") or []
+        ]
+        view["payments"] = [{k: v for k, v in p.items() if k in PAYMENT_V20_FIELDS} for p in sale.get("payments") or []]
+        taxes = self.tables["taxes"].rows
+        view["taxes"] = [
+            {
+                "name": taxes.get(t.get("id"), {}).get("name", ""),
+                "rate": sum(r["rate"] for r in taxes.get(t.get("id"), {}).get("rates", [])),
+                "amount": t.get("tax", t.get("amount", 0)),
+            }
+            for t in sale.get("taxes") or []
+        ]
+        return view
+
+    def _sale_2026(self, sale: Mapping[str, Any]) -> dict[str, Any]:
+        """A sale as 2026-07 `GET /sales/{id}` and `POST /sales` show it (X26 sales `Sale`)."""
+        register = self.tables["registers"].rows.get(str(sale.get("register_id"))) or {}
+        return {
+            "id": sale["id"],
+            "state": sale["state"],
+            "attributes": list(sale["attributes"]),
+            "source": {
+                "id": sale["source_id"] or "",
+                "type": sale.get("source_type") or "",
+                "outlet_id": register.get("outlet_id") or sale["outlet_id"],
+                "register_id": sale["register_id"],
+                "author": {"id": sale["user_id"]},
+            },
+            "customer_id": sale["customer_id"] or "",
+            "date": sale["sale_date"],
+            "created_at": sale["created_at"],
+            "updated_at": sale["updated_at"],
+            "invoice_number": sale["invoice_number"],
+            "receipt_number": sale["invoice_number"],
+            "short_code": sale["short_code"],
+            "note": sale["note"] or "",
+            "line_items": [
+                {
+                    "id": li["id"],
+                    "product": {"id": li["product_id"]},
+                    "quantity": li["quantity"],
+                    "pricing": {"price": li["unit_price"], "cost": li["cost"], "total": li["price_total"]},
+                    "tax": {"id": li["tax_id"], "amount": li["unit_tax"], "total": li["tax_total"]},
+                    "status": li["status"],
+                    "_metadata": {"sequence": li["sequence"]},
+                }
+                for li in sale["line_items"]
+            ],
+            "payments": [
+                {
+                    "id": p["id"],
+                    "amount": p["amount"],
+                    "date": p["payment_date"],
+                    "type": {"config_id": p["retailer_payment_type_id"], "name": p["name"]},
+                    "source": {"register_id": p["register_id"]},
+                }
+                for p in sale["payments"]
+            ],
+            "totals": {
+                "price": sale["total_price"],
+                "tax": sale["total_tax"],
+                "price_incl_tax": round(sale["total_price"] + sale["total_tax"], 2),
+                "loyalty": sale["total_loyalty"],
+                "surcharge": 0.0,
+            },
+            "taxes": [{"id": t["id"], "tax": t["tax"]} for t in sale["taxes"]],  # X26 `SaleResponseTax`
+            "return": {"is_return": bool(sale.get("return_for")), "original_sale_id": sale.get("return_for") or ""},
+            "_metadata": {"version": sale["version"]},
+        }
+
     def _sale_v09(self, sale: Mapping[str, Any]) -> dict[str, Any]:
         products = []
         for li in sale["line_items"]:
@@ -1037,13 +1488,35 @@ class XSeriesSimulator(VendorSimulator):
     # -- HTTP ----------------------------------------------------------------------------------------
 
     def _authenticate(self, request: Request) -> bool:
-        return request.headers.get("authorization", "") == f"Bearer {self.token}"
+        """A personal token (never expires), or a live OAuth access token; the token endpoint authenticates the app
+        by the client credentials in its body instead."""
+        if request.path == TOKEN_PATH:
+            return True
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return hmac.compare_digest(token.encode(), self.token.encode()) or self.oauth.client_of(token) is not None
+
+    def _oauth_client(self, request: Request) -> str | None:
+        """The OAuth app whose access token made `request` (None: the personal token)."""
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        return self.oauth.client_of(token) if token else None
+
+    def _token_route(self, request: Request) -> Response:
+        """`POST /api/1.0/token`, form-encoded (XPM "Token request", "Refresh Token request")."""
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        response = self.oauth.token_request(form)
+        if response.status == 200:
+            self.narrate(f"OAuth token granted ({form.get('grant_type')})")
+        return response
 
     def _rate_limit(self, now: float) -> RateDecision:
         if self._window is None:
             return RateDecision(True, {})
         full = acquire([self._window], now)
         reset_at = self._window.reset_at(now)
+        # XDOC rate_limiting names Limit and Remaining on API answers; Reset is unverified there (the contract says
+        # how the budget survives without it: Retry-After on a 429). Sent here so the budget tests see a full window.
         headers = {
             "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": str(self._window.remaining(now)),
@@ -1058,6 +1531,8 @@ class XSeriesSimulator(VendorSimulator):
         return {"error": "Too Many Requests", "message": "Rate limiting enforced"}
 
     def _error_body(self, request: Request, status: int, message: str) -> Any:
+        if status == 401:  # X20 paths./services.get.responses.401 example
+            return {"error": "Access token is not valid"}
         titles = {
             400: "Bad Request",
             401: "Unauthorized",
@@ -1085,19 +1560,28 @@ class XSeriesSimulator(VendorSimulator):
         ):
             add("GET", f"{api}/{name}", self._list_route(name))
         add("GET", f"{api}/products/{{id}}", self._get_route("products"))
-        add("PUT", f"{api}/products/{{id}}", self._put_product)
+        add("PUT", "/api/2.1/products/{id}", self._put_product)  # XPM "API 2.1 / Products / Update a product"
         add("DELETE", f"{api}/products/{{id}}", self._delete_product_route(family=False))
         add("DELETE", f"{api}/products/{{id}}/all", self._delete_product_route(family=True))
         add("GET", f"{api}/products/{{id}}/inventory", self._product_inventory)
         add("POST", f"{api}/customers", self._post_customer)
         add("GET", f"{api}/customers/{{id}}", self._get_route("customers"))
         add("GET", f"{api}/search", self._search)
-        add("GET", f"{api}/sales/{{id}}", self._get_route("sales"))
-        add("GET", f"{api}/sales/{{id}}/fulfillments", self._sale_fulfillments)
-        add("POST", f"{api}/sales/{{id}}/fulfill", self._fulfill)
+        add(
+            "GET",
+            f"{api}/sales/{{id}}",
+            lambda r: Response(200, {"data": self._sale_v20(self._get("sales", r.params["id"], deleted_ok=True))}),
+        )
         add("PUT", f"{api}/sales/{{id}}/actions/return", self._return_sale)
-        add("POST", f"{api}/fulfillments/{{id}}/pack", self._pack_fulfillment)
+        # The dated 2026-07 APIs, for what 2.0 does not have: open fulfilments, packing, fulfilling (X26).
+        add("GET", "/api/2026-07/fulfillments", self._list_fulfillments)
+        add("POST", "/api/2026-07/fulfillments/fulfill", self._fulfill)
+        add("POST", "/api/2026-07/fulfillments/{id}/pack", self._pack_fulfillment)
+        add("POST", "/api/2026-07/sales/{id}/actions/return", self._return_sale)
         add("POST", "/api/register_sales", self._post_register_sale)
+        add("POST", TOKEN_PATH, self._token_route)
+        add("POST", "/api/2026-07/sales", self._post_sale)
+        add("GET", "/api/2026-07/sales/{id}", self._get_sale_2026)
         add("GET", f"{api}/webhooks", lambda r: Response(200, {"data": [dict(h) for h in self._webhooks.values()]}))
         add("POST", f"{api}/webhooks", self._post_webhook)
         add("GET", f"{api}/webhooks/{{id}}", lambda r: Response(200, {"data": dict(self._webhook(r))}))
@@ -1105,17 +1589,23 @@ class XSeriesSimulator(VendorSimulator):
         add("DELETE", f"{api}/webhooks/{{id}}", self._delete_webhook)
 
     def _list_route(self, table: str) -> Callable[[Request], Response]:
+        """A 2.0 list paged by version. Only declared parameters act: `deleted` where the route declares it, and
+        `/products?sku=` ("all other query params are ignored if this is provided", X20). Anything else, such as a
+        `family_id`, is ignored as the real API ignores it: the whole list comes back."""
+
         def handler(request: Request) -> Response:
             q = request.query
-            deleted = q.get("deleted", "").lower() == "true"
-            if table == "products" and ("sku" in q or "family_id" in q):
-                # Filters by exact value; `family_id` returns a whole family (parent + variants) in one call.
-                key = "sku" if "sku" in q else "family_id"
-                rows = [r for r in self.tables["products"].rows.values() if r[key] == q[key]]
-                return Response(200, _page_body([r for r in rows if deleted or r["deleted_at"] is None]))
+            deleted = table in DELETED_PARAM_TABLES and q.get("deleted", "").lower() == "true"
+            if table == "products" and "sku" in q:
+                rows = [r for r in self.tables["products"].rows.values() if r["sku"] == q["sku"]]
+                return Response(200, _page_body([r for r in rows if r["deleted_at"] is None]))
             size = min(int_param(q, "page_size", DEFAULT_PAGE_SIZE, minimum=1) or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-            rows = self.tables[table].page(int_param(q, "after"), int_param(q, "before"), size, deleted)
-            return Response(200, _page_body(rows))
+            after = int_param(q, "after")
+            rows = self.tables[table].page(after, int_param(q, "before"), size, deleted)
+            body = _page_body(rows, after)
+            if table == "sales":
+                body["data"] = [self._sale_v20(r) for r in rows]
+            return Response(200, body)
 
         return handler
 
@@ -1133,7 +1623,7 @@ class XSeriesSimulator(VendorSimulator):
         def handler(request: Request) -> Response:
             row = self._get("products", request.params["id"])
             self._delete_product(row, family=family or row["has_variants"])
-            return Response(204)
+            return Response(200)  # X20 `DELETE /products/{product_id}`: 200 "OK"
 
         return handler
 
@@ -1145,79 +1635,149 @@ class XSeriesSimulator(VendorSimulator):
     def _post_customer(self, request: Request) -> Response:
         customer = self._new("customers", self._customer_row(request.json_object()))
         self._emit("customer.update", {**customer, "updated_at": _v1_time(customer["updated_at"])})
-        return Response(200, {"data": dict(customer)})
+        return Response(201, {"data": dict(customer)})  # X20 `POST /customers`: 201
 
     def _search(self, request: Request) -> Response:
-        q = dict(request.query)
-        table = {"customers": "customers", "sales": "sales", "products": "products"}.get(q.pop("type", ""))
-        if table is None:
+        """`GET /api/2.0/search`: only the attributes X20 declares for the `type` filter (exact, case-insensitive
+        [I]); `deleted`, `_id`/`-_id`, `offset`, `page_size` (at most 1000). Other parameters are ignored."""
+        q = request.query
+        table = q.get("type", "")
+        if table not in SEARCH_ATTRIBUTES:
             raise ApiError(400, "type must be customers, sales or products")
-        size = int_param(q, "page_size", 1000, minimum=1) or 1000
+        size = min(int_param(q, "page_size", MAX_PAGE_SIZE, minimum=1) or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         offset = int_param(q, "offset", 0) or 0
-        filters = {k: v for k, v in q.items() if k not in ("page_size", "offset", "order_by", "order_direction")}
-        code = filters.pop("product_code", None)  # products: any of `product_codes` (EAN, UPC...) equals it
-        matches = [
-            r
-            for r in self.tables[table].live()
-            if all(str(r.get(k) if r.get(k) is not None else "").lower() == v.lower() for k, v in filters.items())
-            and (code is None or any(c.get("code") == code for c in r.get("product_codes") or []))
-        ]
-        return Response(200, {"data": [dict(r) for r in matches[offset : offset + size]]})
+        rows = list(self.tables[table].rows.values())
+        if q.get("deleted", "").lower() != "true":
+            rows = [r for r in rows if r.get("deleted_at") is None]
+        if q.get("_id"):
+            rows = [r for r in rows if r["id"] == q["_id"]]
+        if q.get("-_id"):
+            rows = [r for r in rows if r["id"] != q["-_id"]]
+        for name in SEARCH_ATTRIBUTES[table]:
+            if name in q:
+                rows = [r for r in rows if self._search_match(table, r, name, q[name])]
+            if f"-{name}" in q and name in SEARCH_EXCLUDABLE:
+                rows = [r for r in rows if not self._search_match(table, r, name, q[f"-{name}"])]
+        view = self._sale_v20 if table == "sales" else dict
+        return Response(200, {"data": [view(r) for r in rows[offset : offset + size]]})
 
-    def _sale_fulfillments(self, request: Request) -> Response:
-        sale = self._get("sales", request.params["id"], deleted_ok=True)
-        return Response(200, {"data": [dict(f) for f in self._fulfillments.get(sale["id"], [])]})
+    @staticmethod
+    def _search_match(table: str, row: Mapping[str, Any], name: str, wanted: str) -> bool:
+        if table == "sales" and name in ("date_from", "date_to"):
+            moment, bound = parse_iso(str(row.get("sale_date"))), parse_iso(wanted)
+            return moment >= bound if name == "date_from" else moment <= bound
+        if name == "tag_id":
+            return wanted in (row.get("tag_ids") or [])
+        value = row.get(name)
+        return value is not None and str(value).lower() == wanted.lower()
+
+    def _list_fulfillments(self, request: Request) -> Response:
+        """`GET /fulfillments`: filters sale_id, outlet_id, fulfillment_type, fulfillment_state (each may repeat in
+        the vendor's API; here the last value counts), 1-based `page_number`, `page_size` 1..100 (default 10)."""
+        q = request.query
+        size = int_param(q, "page_size", FULFILLMENTS_PAGE_SIZE, minimum=1) or FULFILLMENTS_PAGE_SIZE
+        if size > FULFILLMENTS_MAX_PAGE_SIZE:
+            raise ApiError(400, f"page_size must be at most {FULFILLMENTS_MAX_PAGE_SIZE}")
+        page = int_param(q, "page_number", 1, minimum=1) or 1
+        for name, allowed in (("fulfillment_type", FULFILLMENT_TYPES), ("fulfillment_state", FULFILLMENT_STATES)):
+            if q.get(name) and q[name] not in allowed:
+                raise ApiError(400, f"{name} must be one of {', '.join(allowed)}")
+        fields = {"sale_id": "sale_id", "outlet_id": "outlet_id", "fulfillment_type": "type"}
+        fields["fulfillment_state"] = "state"
+        wanted = {field: q[name] for name, field in fields.items() if q.get(name)}
+        rows = [
+            f
+            for rows in self._fulfillments.values()
+            for f in rows
+            if all(str(f[field]) == value for field, value in wanted.items())
+        ]
+        rows.sort(key=lambda f: int(f["id"]))
+        return Response(200, {"data": [_copy_fulfillment(f) for f in rows[(page - 1) * size : page * size]]})
 
     def _fulfill(self, request: Request) -> Response:
-        sale = self._get("sales", request.params["id"])
-        outlet = request.json_object().get("outlet_id")
-        return Response(200, {"data": self._set_fulfillments(sale, "SHIPPED", outlet)})
+        """`POST /fulfillments/fulfill {sale_id}`: completes every fulfilment of the sale; idempotent (a fulfilled
+        sale answers 200 with nothing updated). Answers the updated fulfilments' `{id, version}`."""
+        sale_id = request.json_object().get("sale_id")
+        if not isinstance(sale_id, str) or not sale_id:
+            raise ApiError(400, "sale_id is required")
+        sale = self._get("sales", sale_id)
+        if sale["status"] == "VOIDED":
+            raise ApiError(409, f"sale {sale_id} is voided")  # [I] the spec lists 409 without saying when
+        chosen = [f for f in self._fulfillments.get(sale_id, []) if f["state"] != "FULFILLED"]
+        for fulfillment in chosen:
+            self._change_fulfillment(fulfillment, "FULFILLED")
+        if chosen:
+            self._fulfillments_changed(sale)
+        return Response(200, {"data": [{"id": f["id"], "version": f["version"]} for f in chosen]})
 
     def _pack_fulfillment(self, request: Request) -> Response:
-        """Pack a whole fulfillment; a stale `version` is refused with 409 like the 2027-01 fulfillments API."""
-        found = [
-            (sale_id, f)
-            for sale_id, rows in self._fulfillments.items()
-            for f in rows
-            if f["id"] == request.params["id"]
-        ]
+        """`POST /fulfillments/{id}/pack {version, line_items[{sale_line_item_id, quantity}]}`: packs (a negative
+        quantity unpacks) those quantities; a `version` other than the fulfilment's is refused with 409. Answers the
+        new `{id, version}`. All lines packed: PACKED; some: STARTED (in progress)."""
+        found = [f for rows in self._fulfillments.values() for f in rows if f["id"] == request.params["id"]]
         if not found:
             raise ApiError(404, f"fulfillment {request.params['id']} not found")
-        sale_id, fulfillment = found[0]
-        version = request.json_object().get("version")
-        if version is not None and version != fulfillment["version"]:
+        fulfillment = found[0]
+        body = request.json_object()
+        version, items = body.get("version"), body.get("line_items")
+        if not isinstance(version, int) or isinstance(version, bool) or not isinstance(items, list):
+            raise ApiError(400, "version (integer) and line_items (array) are required")
+        while self._before_pack:
+            self._before_pack.pop(0)(fulfillment)
+        if version != fulfillment["version"]:
             raise ApiError(409, f"fulfillment version {version} is stale (now {fulfillment['version']})")
-        if fulfillment["status"] != "NEW":
-            raise ApiError(400, f"a {fulfillment['status']} fulfillment cannot be packed")
-        self._set_fulfillments(self._get("sales", sale_id), "PACKED", fulfillment["outlet_id"])
+        if fulfillment["state"] == "FULFILLED":
+            raise ApiError(400, "a FULFILLED fulfillment cannot be packed")
+        lines = {li["sale_line_item_id"]: li for li in fulfillment["line_items"]}
+        packed: dict[str, float] = {}
+        for n, item in enumerate(items):
+            line = lines.get(item.get("sale_line_item_id")) if isinstance(item, dict) else None
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if line is None or not isinstance(quantity, int | float) or isinstance(quantity, bool):
+                raise ApiError(400, f"line_items[{n}] needs a sale_line_item_id of this fulfillment and a quantity")
+            now = packed.get(line["sale_line_item_id"], float(line["packed_quantity"])) + quantity
+            if not 0 <= now <= float(line["quantity"]) - float(line["fulfilled_quantity"]):
+                raise ApiError(400, f"line_items[{n}]: quantity {quantity} would pack {now} of {line['quantity']}")
+            packed[line["sale_line_item_id"]] = now
+        for line_id, quantity in packed.items():
+            lines[line_id]["packed_quantity"] = _decimal(quantity)
+        complete = all(
+            float(li["packed_quantity"]) + float(li["fulfilled_quantity"]) >= float(li["quantity"])
+            for li in fulfillment["line_items"]
+        )
+        state = "PACKED" if complete else ("STARTED" if fulfillment["state"] in ("OPEN", "PACKED") else None)
+        fulfillment.update(state=state or fulfillment["state"], version=fulfillment["version"] + 1)
+        fulfillment["updated_at"] = self._now()
+        self._fulfillments_changed(self._get("sales", fulfillment["sale_id"]))
         return Response(200, {"data": {"id": fulfillment["id"], "version": fulfillment["version"]}})
 
     def _return_sale(self, request: Request) -> Response:
-        sale = self._get("sales", request.params["id"])
-        if sale["status"] not in CLOSED_STATUSES:
-            raise ApiError(400, "only a closed sale can be returned")
-        lines = [
-            {
-                "product_id": li["product_id"],
-                "quantity": -li["quantity"],
-                "price": li["price"],
-                "tax": li["unit_tax"],
-                "fulfillment_outlet_id": li["fulfillment_outlet_id"],
-            }
-            for li in sale["line_items"]
-        ]
-        body = {
-            "register_id": sale["register_id"],
-            "customer_id": sale["customer_id"],
-            "status": "CLOSED",
-            "return_for": sale["id"],
-            "register_sale_products": lines,
-        }
-        return Response(200, {"data": dict(self._register_sale(body))})
+        """The return action (2.0 PUT, 2026-07 POST): "Initializes a return ... and returns the SAVED return"."""
+        returned = self._init_return(self._get("sales", request.params["id"]))
+        shown = self._sale_v20(returned)
+        if not request.path.startswith("/api/2.0/"):
+            # The 2026-07 example answers the 2.0 shape plus `state` (X26 sales, return example: state parked).
+            shown = {k: v for k, v in shown.items() if k not in ("source", "source_id", "deleted_at")}
+            shown["state"] = returned["state"]
+            shown["taxes"] = [{"id": t.get("id"), "tax": t.get("tax", 0)} for t in returned.get("taxes") or []]
+        return Response(200, {"data": shown})
 
     def _post_register_sale(self, request: Request) -> Response:
         sale = self._register_sale(request.json_object())
         return Response(200, {"register_sale": self._sale_v09(sale)})
+
+    def _post_sale(self, request: Request) -> Response:
+        """`POST /api/2026-07/sales` (X26 sales `CreateSale`, `SaleRequest`); answers `{"data": Sale}`."""
+        sale = self._create_sale_2026(request.json_object())
+        if self.lost_sale_answers > 0:
+            # The sale is committed; its answer never reaches the client (as `Faults.lost_response_rate`, targeted).
+            self.lost_sale_answers -= 1
+            self._count("errors_injected")
+            raise ApiError(503, "injected fault: the answer to this create was lost")
+        return Response(200, {"data": self._sale_2026(sale)})
+
+    def _get_sale_2026(self, request: Request) -> Response:
+        return Response(200, {"data": self._sale_2026(self._get("sales", request.params["id"], deleted_ok=True))})
 
     def _webhook(self, request: Request) -> dict[str, Any]:
         hook = self._webhooks.get(request.params["id"])
@@ -1249,8 +1809,9 @@ class XSeriesSimulator(VendorSimulator):
             "active": body.get("active", True),
         }
         self._webhooks[hook["id"]] = hook
+        self.oauth.remember_webhook(hook["id"], self._oauth_client(request))
         self.narrate(f"webhook {hook['type']} subscribed")
-        return Response(200, {"data": dict(hook)})
+        return Response(201, {"data": dict(hook)})
 
     def _put_webhook(self, request: Request) -> Response:
         hook, body = self._webhook(request), request.json_object()
@@ -1259,5 +1820,172 @@ class XSeriesSimulator(VendorSimulator):
         return Response(200, {"data": dict(hook)})
 
     def _delete_webhook(self, request: Request) -> Response:
-        del self._webhooks[self._webhook(request)["id"]]
-        return Response(204)
+        hook = self._webhooks.pop(self._webhook(request)["id"])
+        return Response(200, {"data": dict(hook)})  # X26 webhooks: DELETE answers 200
+
+
+# -- OAuth apps and their tokens ------------------------------------------------------------------------------------
+
+# Webhook deliveries are retried "up to 20 times over 48h" (XDOC docs/webhooks); the exact delays are not published
+# ([I] exponential, each 1.5x the last: the first retry after ~26 s, the last ~16 h after the one before).
+WEBHOOK_RETRY_DELAYS = backoff_schedule(20, 48 * 3600)
+# Each of the form fields other than `payload` "may be present but [is] not guaranteed" (XDOC docs/webhooks).
+OPTIONAL_FORM_FIELD_RATE = 0.5
+TOKEN_PATH = "/api/1.0/token"
+# `expires_in` of the example token answers (XDOC changelog 2025-03-refresh-token-flow-update): one week.
+ACCESS_TOKEN_TTL_S = 604_800
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass
+class _AccessToken:
+    client_id: str
+    expires_at: float
+    parent_refresh: str | None  # the refresh token this one was granted for: revoked when this one is first used
+    used: bool = False
+
+
+class OAuthApps:
+    """The X-Series side of OAuth (XDOC docs/authorization; changelog 2025-03; XPM "Token request", "Refresh Token
+    request"): apps with a client id and secret, authorization codes, `POST /api/1.0/token` for both grants.
+
+    Access tokens expire after `ttl_s`. A refresh answers a new access AND a new refresh token; the refresh token
+    it was given is revoked once the new access token is first used ([I] the changelog says "once a new one is
+    issued"; the first use is when the vendor can tell the new pair was received). Revoked, unknown or
+    wrong-client grants answer 400 `invalid_grant` and a bad client 401 `invalid_client` ([I] the RFC 6749 §5.2
+    error bodies: the vendor follows RFC 6749 and publishes none of its own)."""
+
+    def __init__(self, domain_prefix: str, clock: Clock, rng: random.Random, ttl_s: float = ACCESS_TOKEN_TTL_S) -> None:
+        self.domain_prefix = domain_prefix
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._rng = rng
+        self._lock = threading.Lock()
+        self._apps: dict[str, str] = {}  # client id -> client secret
+        self._codes: dict[str, str] = {}  # authorization code -> client id
+        self._access: dict[str, _AccessToken] = {}
+        self._refresh: dict[str, str] = {}  # live refresh token -> client id
+        self._webhook_apps: dict[str, str] = {}  # webhook id -> the client id of the app that created it
+        self.refresh_grants = 0  # refresh_token grants answered 200
+        self.refused_grants = 0
+
+    def register(self, client_id: str, client_secret: str) -> None:
+        with self._lock:
+            self._apps[client_id] = client_secret
+
+    def secret(self, client_id: str) -> str | None:
+        with self._lock:
+            return self._apps.get(client_id)
+
+    def authorization_code(self, client_id: str) -> str:
+        """What the retailer's consent at `secure.retail.lightspeed.app/connect` hands the app's redirect URI."""
+        with self._lock:
+            if client_id not in self._apps:
+                raise KeyError(f"no OAuth app {client_id!r}")
+            code = self._token()
+            self._codes[code] = client_id
+            return code
+
+    def authorize(self, client_id: str) -> dict[str, Any]:
+        """Code grant in one step (the operator's one-off connect): the first token answer."""
+        with self._lock:
+            if client_id not in self._apps:
+                raise KeyError(f"no OAuth app {client_id!r}")
+            return self._issue(client_id, None)
+
+    def expire_access_tokens(self) -> int:
+        """Every access token issued so far expires now (as a week passing would); returns how many."""
+        with self._lock:
+            now = self._clock()
+            for token in self._access.values():
+                token.expires_at = min(token.expires_at, now)
+            return len(self._access)
+
+    def revoke_refresh_tokens(self) -> None:
+        """The retailer disconnects the app: no refresh token works any more."""
+        with self._lock:
+            self._refresh.clear()
+
+    def client_of(self, access_token: str) -> str | None:
+        """The app a live access token belongs to; the first use of a refreshed token revokes its parent."""
+        with self._lock:
+            token = self._access.get(access_token)
+            if token is None or token.expires_at <= self._clock():
+                return None
+            if not token.used:
+                token.used = True
+                if token.parent_refresh is not None:
+                    self._refresh.pop(token.parent_refresh, None)
+            return token.client_id
+
+    def access_token_used(self, access_token: str) -> bool:
+        with self._lock:
+            token = self._access.get(access_token)
+            return token is not None and token.used
+
+    def remember_webhook(self, webhook_id: str, client_id: str | None) -> None:
+        with self._lock:
+            if client_id is not None:
+                self._webhook_apps[webhook_id] = client_id
+
+    def webhook_signing_secret(self, webhook_id: str) -> str | None:
+        """Deliveries of webhooks an OAuth app created are signed with that app's client secret ([I] the key)."""
+        with self._lock:
+            client_id = self._webhook_apps.get(webhook_id)
+            return self._apps.get(client_id) if client_id else None
+
+    def token_request(self, form: Mapping[str, str]) -> Response:
+        grant = form.get("grant_type", "")
+        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+        if grant not in ("authorization_code", "refresh_token"):
+            return self._error(400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+        needed = ("code",) if grant == "authorization_code" else ("refresh_token",)
+        missing = [name for name in ("client_id", "client_secret", *needed) if not form.get(name)]
+        if missing:
+            return self._error(400, "invalid_request", f"missing {', '.join(missing)}")
+        with self._lock:
+            if not hmac.compare_digest(self._apps.get(client_id, "\0").encode(), client_secret.encode()):
+                self.refused_grants += 1
+                return self._error(401, "invalid_client", "client authentication failed")
+            if grant == "authorization_code":
+                if self._codes.pop(form["code"], None) != client_id:
+                    self.refused_grants += 1
+                    return self._error(400, "invalid_grant", "the authorization code is invalid or was used")
+                return Response(200, self._issue(client_id, None))
+            refresh = form["refresh_token"]
+            if self._refresh.get(refresh) != client_id:
+                self.refused_grants += 1
+                return self._error(400, "invalid_grant", "the refresh token is invalid or has been revoked")
+            self.refresh_grants += 1
+            return Response(200, self._issue(client_id, refresh))
+
+    def _issue(self, client_id: str, parent_refresh: str | None) -> dict[str, Any]:
+        access, refresh = self._token(), self._token()
+        expires = math.floor(self._clock() + self.ttl_s)
+        self._access[access] = _AccessToken(client_id, expires, parent_refresh)
+        self._refresh[refresh] = client_id
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires": expires,
+            "expires_in": int(self.ttl_s),
+            "refresh_token": refresh,
+            "domain_prefix": self.domain_prefix,
+            "scope": "",
+        }
+
+    def _token(self) -> str:
+        return "".join(self._rng.choice(TOKEN_ALPHABET) for _ in range(40))
+
+    @staticmethod
+    def _error(status: int, error: str, description: str) -> Response:
+        return Response(status, {"error": error, "error_description": description})
+
+
+def _without_version(value: Any) -> Any:
+    """A 1.0 payload has no `version` (no source shows one): drop it, nested rows included."""
+    if isinstance(value, dict):
+        return {k: _without_version(v) for k, v in value.items() if k != "version"}
+    if isinstance(value, list):
+        return [_without_version(v) for v in value]
+    return value

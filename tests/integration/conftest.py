@@ -15,6 +15,7 @@ from pos_ecom_sync.secrets import secret_name
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.provision import LocalStackResources, provision
+from tests.contract_recording import ContractRecorder
 from tests.support import DEMO_SECRETS
 
 
@@ -48,6 +49,12 @@ def demo_connection(connection_id: str = "demo", **overrides: Any) -> Connection
         **overrides,
     }
     return Connection(**settings)
+
+
+@pytest.fixture(autouse=True)
+def _conforms_to_vendor_contracts(vendor_contracts: ContractRecorder) -> ContractRecorder:
+    """Every vendor request a test makes, and every simulator answer, must be what the vendors document."""
+    return vendor_contracts
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Order import through the real path: eCom order -> orders/created webhook (or the poller's sweep) -> orders queue
--> order_import -> X-Series `register_sales`, with fulfillments, customer, payment and EventBridge notifications.
+-> order_import -> X-Series 2026-07 `POST /sales` (our own sale id), with fulfillments, customer, payment and
+EventBridge notifications.
 
 The POS and eCom simulators speak the vendor APIs on 127.0.0.1; AWS is moto, provisioned from template.yaml; the
 webhook route is served by the template's webhook_ingest function; the catalog (and so the variant links) comes
@@ -80,7 +81,7 @@ def test_an_online_order_becomes_one_pos_sale_with_its_fulfillment_customer_paym
     assert payment["name"] == "Lightspeed Payments" and payment["amount"] == pytest.approx(total, abs=0.01)
 
     [fulfillment] = rig.pos.fulfillments(sale["id"])
-    assert fulfillment["status"] == "NEW" and fulfillment["outlet_id"] == home
+    assert fulfillment["state"] == "OPEN" and fulfillment["outlet_id"] == home
     assert rig.pos.level(variant["id"], home) == 3  # the sale took the stock at the fulfilling outlet
 
     [event] = rig.events()
@@ -103,7 +104,7 @@ def test_a_pickup_order_goes_to_the_outlet_its_method_is_tied_to_and_awaits_pick
     sale = rig.sale_of(order)
     assert sale["status"] == "AWAITING_PICKUP"
     [fulfillment] = rig.pos.fulfillments(sale["id"])
-    assert fulfillment["outlet_id"] == store and fulfillment["type"] == "PICKUP" and fulfillment["status"] == "NEW"
+    assert fulfillment["outlet_id"] == store and fulfillment["type"] == "PICKUP" and fulfillment["state"] == "OPEN"
     assert [e["outlet_id"] for e in rig.events()] == [store]
 
 
@@ -341,7 +342,7 @@ def _dies_after(cls: Any, name: str) -> Callable[..., Any]:
 CRASH_POINTS = {
     "after the intent is recorded": (OrderStore, "claim_order"),
     "after the customer is created": (XSeriesClient, "create_customer"),
-    "after the sale is created, before the ledger write": (XSeriesClient, "create_register_sale"),
+    "after the sale is created, before the ledger write": (XSeriesClient, "create_sale"),
     "after the ledger write, before the events": (OrderStore, "complete_order"),
     "after the events, before they are recorded as sent": (EventBridgeNotifier, "publish"),
 }
@@ -384,19 +385,65 @@ def test_a_worker_dying_at_any_step_leaves_exactly_one_sale_customer_and_set_of_
 def test_a_lost_answer_to_the_sale_create_is_retried_and_adopts_the_sale_instead_of_making_another(
     rig: OrderRig,
 ) -> None:
-    order = rig.place({rig.variants()[0]["id"]: 1})
-    rig.pos.set_faults(lost_response_rate=1.0)  # every POS write is applied, then answered 503
+    variant = rig.variants()[0]
+    rig.stock_only_at(variant["id"], rig.outlets[1], 4)
+    order = rig.place({variant["id"]: 1})
+    rig.pos.lose_next_sale_answers(1)  # POST /sales is applied, then its answer is lost
     messages = rig.receive_orders()
     with pytest.raises(BatchProcessingError):  # the whole batch failed: Lambda retries it
         rig.invoke(messages)
-    rig.pos.set_faults(lost_response_rate=0.0)
+    [made] = rig.sales_of(order)  # the sale exists, the ledger does not know it yet
+    pending = rig.ledger.get_order(CONNECTION, order["id"])
+    assert pending is not None and pending.status == "importing" and pending.sale_id == made["id"]
     rig.redeliver(messages)
     rig.drain_orders()
 
-    sale = rig.sale_of(order)
+    sale = rig.sale_of(order)  # still exactly one
     record = rig.ledger.get_order(CONNECTION, order["id"])
     assert record is not None and record.adopted and record.sale_id == sale["id"]
+    assert rig.pos.level(variant["id"], rig.outlets[1]) == 3  # taken once
+    assert rig.ledger.order_for_sale(CONNECTION, sale["id"]) == record
     assert len(rig.events()) == 1
+    creates = rig.pos.stats()["calls_by_route"]["POST /api/2026-07/sales"]
+    assert creates == 1  # the retry read the sale by its id and created nothing
+
+
+def test_a_worker_that_outlived_its_lease_meets_the_vendor_refusing_a_second_sale_with_the_same_id(
+    rig: OrderRig,
+) -> None:
+    """Worker A stalls right before its create; its lease runs out and worker B imports the order; then A sends the
+    same create. The POS holds one sale per id (the simulator refuses it with 400: unverified), A reads the sale back
+    and finds the order imported: still one sale, and neither worker fails."""
+    order = rig.place({rig.variants()[1]["id"]: 1})
+    messages = rig.receive_orders()
+    at_create, resume = threading.Event(), threading.Event()
+    original = XSeriesClient.create_sale
+    calls = iter(range(2))
+
+    def stall_first(self: XSeriesClient, sale: dict[str, Any]) -> Any:
+        if next(calls, None) == 0:
+            at_create.set()
+            assert resume.wait(30)
+        return original(self, sale)
+
+    results: list[Any] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XSeriesClient, "create_sale", stall_first)
+        sandbox = LocalFunction(rig.orders.function.spec)  # worker A runs in its own sandbox
+        stalled = threading.Thread(target=lambda: results.append(rig.invoke(messages, sandbox)))
+        stalled.start()
+        assert at_create.wait(30)
+        rig.expire_leases()
+        rig.redeliver(messages)
+        rig.drain_orders()  # worker B: finds no sale under the id, creates it, records it
+        resume.set()
+        stalled.join(30)
+
+    assert results == [{"batchItemFailures": []}]
+    assert len(rig.sales_of(order)) == 1
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.status == "imported"
+    assert rig.pos.stats()["calls_by_route"]["POST /api/2026-07/sales"] == 2  # the second create was refused
 
 
 # -- held orders ---------------------------------------------------------------------------------------------
@@ -432,6 +479,24 @@ def test_an_order_for_an_unknown_product_is_held_with_its_reason_blocks_nothing_
     assert shown["status"] == "imported" and shown["sale_id"] == sale["id"] and shown["attempts"] == 2
 
 
+def test_a_line_only_its_ean_could_match_is_held_because_x_series_has_no_barcode_filter(rig: OrderRig) -> None:
+    ean = next(c["code"] for v in rig.variants() for c in v["product_codes"] if c["type"] == "EAN")
+    ecom = EcomClient(rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget())
+    product = rig.ecom.products()[0]
+    same_barcode = ecom.create_variant(
+        {"product": product["id"], "title": "Same item", "sku": "NOT-IN-POS", "ean": ean}
+    )
+    order = rig.ecom.place_order(
+        [{"variant_id": same_barcode["id"], "quantity": 1}], email="mira.okafor@example.com", allow_backorder=True
+    )
+    assert rig.ecom.wait_for_webhooks()
+    rig.drain_orders()
+
+    assert rig.sales_of(order) == []  # the POS does have a product with that EAN: it is never guessed at
+    [listed] = rig.cli(cmd_held)
+    assert f"EAN {ean!r}: matching by EAN is not possible: the X-Series API has no barcode filter" in listed["reason"]
+
+
 def test_an_order_for_a_variant_deleted_in_the_pos_is_held_and_never_dropped(rig: OrderRig) -> None:
     doomed = rig.variants()[0]
     order = rig.place({doomed["id"]: 1})
@@ -463,7 +528,7 @@ def test_an_order_placed_online_lowers_the_pos_stock_through_its_sale_and_ecom_t
     sale = rig.sale_of(order)
     assert sum(rig.pos.level(variant["id"], o) for o in rig.outlets) == before - 2
     [fulfillment] = rig.pos.fulfillments(sale["id"])
-    assert fulfillment["line_items"][0]["quantity"] == 2
+    assert float(fulfillment["line_items"][0]["quantity"]) == 2  # a decimal string on the Fulfillments API
     if "StockSyncFunction" in rig.deployment.resources.functions:  # once stock sync is wired (issue 4)
         stock = next(s for s in rig.deployment.resources.subscriptions if s.function == "StockSyncFunction")
         worker = SqsPoller(

@@ -24,6 +24,10 @@ from local_stack.simulators.common import Faults
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 
+# These tests drive the simulators directly, including with requests the vendors refuse or ignore, to prove the
+# simulators refuse or ignore them too; their answers are still held to the contracts.
+pytestmark = pytest.mark.vendor_contract_exempt
+
 TOKEN = "pos-token"
 KEY, SECRET, HOOK_SECRET = "ecom-key", "ecom-secret", "ecom-hook-secret"
 
@@ -102,7 +106,7 @@ def walk(client: httpx.Client, path: str, page_size: int, after: int | None = No
     while True:
         body = client.get(path, params={"page_size": page_size, **params, **({"after": after} if after else {})}).json()
         if not body["data"]:
-            assert body["version"] == {"min": None, "max": None}
+            assert body["version"] == {"min": after or 0, "max": after or 0}  # integers on 2.0 (X20 `Version`)
             return rows
         assert body["version"]["min"] == body["data"][0]["version"] and body["version"]["max"] > (after or 0)
         rows.extend(body["data"])
@@ -122,7 +126,8 @@ def test_seeded_catalog_has_a_parent_row_and_variant_rows_per_family(pos: XSerie
     assert len({p["sku"] for p in products}) == 1000
     variant = variants[0]
     parent = next(p for p in parents if p["id"] == variant["variant_parent_id"])
-    assert variant["family_id"] == parent["family_id"] and parent["variant_count"] == 3
+    assert parent["variant_count"] == 3 and "variant_count" not in variant  # X20 shows it on a parent only
+    assert variant["type"] == parent["type"] and set(parent["type"]) == {"id", "name"}  # X20 ProductTypeSample
     assert [o["name"] for o in variant["variant_options"]] == ["Colour", "Size"]
     [code] = variant["product_codes"]
     assert code["type"] == "EAN" and ean13(code["code"][:12]) == code["code"]
@@ -203,7 +208,7 @@ def test_xseries_rate_limit_headers_and_429_with_an_http_date_retry_after() -> N
         assert [r.status_code for r in answers] == [200, 200, 200, 429]
         assert [r.headers["X-RateLimit-Remaining"] for r in answers[:3]] == ["2", "1", "0"]
         assert answers[0].headers["X-RateLimit-Limit"] == "3"
-        assert int(answers[0].headers["X-RateLimit-Reset"]) == clock.now + 300
+        assert int(answers[0].headers["X-RateLimit-Reset"]) == clock.now + 300  # unverified on API answers: contract
         throttled = answers[3]
         assert throttled.json() == {"error": "Too Many Requests", "message": "Rate limiting enforced"}
         assert parsedate_to_datetime(throttled.headers["Retry-After"]).timestamp() == clock.now + 300
@@ -281,7 +286,7 @@ def test_register_sale_lowers_inventory_at_the_register_outlet_and_bumps_its_ver
     [after] = [r for r in pos.inventory(variant["id"]) if r["outlet_id"] == register["outlet_id"]]
     assert after["inventory_level"] == before["inventory_level"] - 2 and after["version"] > before["version"]
     [listed] = client.get("/api/2.0/sales").json()["data"]
-    assert listed["id"] == sale["id"] and listed["state"] == "closed" and listed["version"] > after["version"]
+    assert listed["id"] == sale["id"] and listed["status"] == "CLOSED" and listed["version"] > after["version"]
     found = client.get("/api/2.0/search", params={"type": "sales", "invoice_number": "WEB-1"}).json()["data"]
     assert [s["id"] for s in found] == [sale["id"]]
 
@@ -302,39 +307,160 @@ def test_register_sale_with_an_unknown_product_is_a_400_with_a_reason(pos: XSeri
     assert pos.sales() == []
 
 
-def test_dispatch_sale_gets_fulfillments_per_outlet_and_fulfil_closes_it(pos: XSeriesSimulator) -> None:
+def _dispatch_sale(pos: XSeriesSimulator, status: str = "AWAITING_DISPATCH") -> tuple[dict[str, Any], str]:
     pos.seed_catalog(1, 2, seed=10)
-    client = pos_client(pos)
     first, second = (p for p in pos.products() if p["variant_parent_id"])
     other_outlet = pos.outlets()[1]["id"]
     sale = pos.create_sale(
         [
-            {"product_id": first["id"], "quantity": 1},
+            {"product_id": first["id"], "quantity": 2},
             {"product_id": second["id"], "quantity": 1, "fulfillment_outlet_id": other_outlet},
         ],
-        status="AWAITING_DISPATCH",
+        status=status,
     )
+    return sale, other_outlet
 
-    fulfillments = client.get(f"/api/2.0/sales/{sale['id']}/fulfillments").json()["data"]
-    assert [f["status"] for f in fulfillments] == ["NEW", "NEW"]
-    assert {f["outlet_id"] for f in fulfillments} == {pos.registers()[0]["outlet_id"], other_outlet}
 
-    assert client.post(f"/api/2.0/sales/{sale['id']}/fulfill", json={}).status_code == 200
+def test_a_dispatch_sale_gets_open_fulfilments_per_outlet_shaped_as_the_2026_07_summary(pos: XSeriesSimulator) -> None:
+    sale, other_outlet = _dispatch_sale(pos)
+    client = pos_client(pos)
+    response = client.get("/api/2026-07/fulfillments", params={"sale_id": sale["id"], "page_size": 100})
+    assert response.status_code == 200
+    rows = response.json()["data"]
+    assert [(f["type"], f["state"], f["version"]) for f in rows] == [("DISPATCH", "OPEN", 1)] * 2
+    assert {f["outlet_id"] for f in rows} == {pos.registers()[0]["outlet_id"], other_outlet}
+    required = {"id", "outlet_id", "sale_id", "type", "state", "user_ids", "note", "created_at", "updated_at"}
+    assert all(required | {"version", "line_items"} <= set(f) and f["id"].isdigit() for f in rows)
+    line = rows[0]["line_items"][0]
+    assert {k: line[k] for k in ("quantity", "picked_quantity", "packed_quantity", "fulfilled_quantity")} == {
+        "quantity": "2.00",
+        "picked_quantity": "0.00",
+        "packed_quantity": "0.00",
+        "fulfilled_quantity": "0.00",
+    }
+    # The 2.0 routes the project once invented are gone.
+    assert client.get(f"/api/2.0/sales/{sale['id']}/fulfillments").status_code == 404
+    assert client.post(f"/api/2.0/fulfillments/{rows[0]['id']}/pack", json={}).status_code == 404
+
+
+def test_fulfilments_list_filters_by_its_declared_params_and_pages_by_number(pos: XSeriesSimulator) -> None:
+    _, other_outlet = _dispatch_sale(pos)
+    client = pos_client(pos)
+    by_outlet = client.get("/api/2026-07/fulfillments", params={"outlet_id": other_outlet}).json()["data"]
+    assert [f["outlet_id"] for f in by_outlet] == [other_outlet]
+    assert client.get("/api/2026-07/fulfillments", params={"fulfillment_type": "PICKUP"}).json()["data"] == []
+    first = client.get("/api/2026-07/fulfillments", params={"page_size": 1, "page_number": 1}).json()["data"]
+    second = client.get("/api/2026-07/fulfillments", params={"page_size": 1, "page_number": 2}).json()["data"]
+    assert len(first) == len(second) == 1 and first[0]["id"] != second[0]["id"]
+    assert client.get("/api/2026-07/fulfillments", params={"page_size": 101}).status_code == 400
+
+
+def test_pack_checks_the_version_packs_the_lines_and_answers_the_new_version(pos: XSeriesSimulator) -> None:
+    sale, _ = _dispatch_sale(pos, status="AWAITING_PICKUP")
+    client = pos_client(pos)
+    fulfillment = pos.fulfillments(sale["id"])[0]
+    path = f"/api/2026-07/fulfillments/{fulfillment['id']}/pack"
+    items = [{"sale_line_item_id": li["sale_line_item_id"], "quantity": 2} for li in fulfillment["line_items"]]
+
+    assert client.post(path, json={"line_items": items}).status_code == 400  # version is required
+    stale = client.post(path, json={"version": 0, "line_items": items})
+    assert stale.status_code == 409 and stale.json()["error"] == "Conflict"
+    packed = client.post(path, json={"version": 1, "line_items": items})
+    assert packed.status_code == 200 and packed.json()["data"] == {"id": fulfillment["id"], "version": 2}
+    assert pos.fulfillments(sale["id"])[0]["state"] == "PACKED"
+    again = client.post(path, json={"version": 1, "line_items": items})  # a repeat after a lost answer
+    assert again.status_code == 409 and pos.fulfillments(sale["id"])[0]["line_items"][0]["packed_quantity"] == "2.00"
+
+
+def test_a_pos_user_starting_a_fulfilment_makes_it_in_progress_and_moves_its_version(pos: XSeriesSimulator) -> None:
+    sale, _ = _dispatch_sale(pos, status="AWAITING_PICKUP")
+    pos.start_fulfillment(sale["id"])
+    assert [(f["state"], f["version"]) for f in pos.fulfillments(sale["id"])] == [("STARTED", 2)] * 2
+
+
+def test_fulfil_completes_every_fulfilment_of_the_sale_once_and_closes_it(pos: XSeriesSimulator) -> None:
+    sale, _ = _dispatch_sale(pos)
+    client = pos_client(pos)
+    assert client.post("/api/2026-07/fulfillments/fulfill", json={}).status_code == 400  # sale_id is required
+    done = client.post("/api/2026-07/fulfillments/fulfill", json={"sale_id": sale["id"]})
+    assert done.status_code == 200 and [r["version"] for r in done.json()["data"]] == [2, 2]
+    assert {f["state"] for f in pos.fulfillments(sale["id"])} == {"FULFILLED"}
     closed = client.get(f"/api/2.0/sales/{sale['id']}").json()["data"]
-    assert closed["status"] == "DISPATCHED_CLOSED" and closed["state"] == "closed"
+    assert closed["status"] == "DISPATCHED_CLOSED"
+    again = client.post("/api/2026-07/fulfillments/fulfill", json={"sale_id": sale["id"]})
+    assert again.status_code == 200 and again.json()["data"] == []  # idempotent
+
+
+def test_a_voided_sale_has_no_fulfilments_left(pos: XSeriesSimulator) -> None:
+    sale, _ = _dispatch_sale(pos)
+    pos.void_sale(sale["id"])
+    assert pos.fulfillments(sale["id"]) == []
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/api/2.0"), ("POST", "/api/2026-07")])
+def test_a_return_starts_parked_takes_no_stock_and_is_then_completed_or_voided(
+    pos: XSeriesSimulator, method: str, path: str
+) -> None:
+    pos.seed_catalog(1, 1, seed=10)
+    [product] = [p for p in pos.products() if p["variant_parent_id"]]
+    outlet = pos.registers()[0]["outlet_id"]
+    sale = pos.create_sale([{"product_id": product["id"], "quantity": 1}])
+    client = pos_client(pos)
+    level = pos.level(product["id"], outlet)
+
+    first = client.request(method, f"{path}/sales/{sale['id']}/actions/return").json()["data"]
+    assert (first["status"], first["return_for"]) == ("SAVED", sale["id"])
+    assert first.get("state", "parked") == "parked"  # 2026-07 also shows the state; 2.0 has none
+    assert [(li["quantity"], li["status"], li["is_return"]) for li in first["line_items"]] == [(-1, "SAVED", True)]
+    assert pos.level(product["id"], outlet) == level  # parked: nothing back in stock yet
+    pos.void_return(first["id"])
+    assert pos.level(product["id"], outlet) == level
+
+    second = client.request(method, f"{path}/sales/{sale['id']}/actions/return").json()["data"]
+    completed = pos.complete_return(second["id"])
+    assert completed["status"] == "CLOSED" and [li["status"] for li in completed["line_items"]] == ["CONFIRMED"]
+    assert pos.level(product["id"], outlet) == level + 1
+    assert completed["payments"][0]["amount"] == pytest.approx(completed["total_price"] + completed["total_tax"])
+
+
+def test_ecom_credit_takes_the_documented_body_and_refuses_the_old_one(ecom: EcomSimulator) -> None:
+    ecom.seed_catalog(1, 1, stock=5)
+    variant = ecom.variants()[0]
+    order = ecom.place_order([{"variant_id": variant["id"], "quantity": 2}], email="credit@example.com")
+    [line] = ecom.order_products(order["id"])
+    client = ecom_client(ecom)
+    path = f"/nl/orders/{order['id']}/credit.json"
+
+    old = client.post(path, json={"credit": {"products": [{"orderProduct": line["id"], "quantity": 1}], "comment": ""}})
+    assert old.status_code == 400 and {"code", "message"} <= set(old.json()["error"])  # eCom's error body
+    assert ecom.order_products(order["id"])[0]["quantityRefunded"] == 0
+    body = {
+        "credit": {
+            "creditPayment": True,
+            "creditShipment": False,
+            "notifyNew": False,
+            "updateStock": False,
+            "orderProducts": [{"id": line["id"], "quantity": 1}],
+        }
+    }
+    assert client.post(path, json=body).status_code in (200, 201)
+    assert ecom.order_products(order["id"])[0]["quantityRefunded"] == 1
+    too_many = {"credit": {**body["credit"], "orderProducts": [{"id": line["id"], "quantity": 2}]}}
+    assert client.post(path, json=too_many).status_code == 400
+    assert ecom.order_products(order["id"])[0]["quantityRefunded"] == 1
 
 
 # -- webhooks ----------------------------------------------------------------------------------------
 
 
-def test_xseries_webhooks_are_form_encoded_unsigned_with_a_1_0_json_payload(
+def test_xseries_webhooks_are_form_encoded_unsigned_with_an_unversioned_1_0_json_payload(
     pos: XSeriesSimulator, receiver: Receiver
 ) -> None:
     pos.seed_catalog(1, 1, seed=12)
     client = pos_client(pos)
     body = {"url": receiver.url, "active": True, "type": "inventory.update"}
     created = client.post("/api/2.0/webhooks", json=body)
-    assert created.status_code == 200 and created.json()["data"]["retailer_id"] == pos.retailer_id
+    assert created.status_code == 201 and created.json()["data"]["retailer_id"] == pos.retailer_id
     assert client.post("/api/2.0/webhooks", json=body).status_code == 409
     variant = next(p for p in pos.products() if p["variant_parent_id"])
     outlet = pos.outlets()[0]["id"]
@@ -346,8 +472,11 @@ def test_xseries_webhooks_are_form_encoded_unsigned_with_a_1_0_json_payload(
     assert headers["content-type"].startswith("application/x-www-form-urlencoded")
     assert not any("signature" in name for name in headers)
     [form] = receiver.forms()
-    assert form["type"] == "inventory.update" and form["domain_prefix"] == "demo"
+    # Only `payload` is guaranteed; the others "may be present" (docs/webhooks).
+    assert set(form) <= {"payload", "type", "domain_prefix", "environment", "retailer_id"}
+    assert form.get("type", "inventory.update") == "inventory.update" and form.get("domain_prefix", "demo") == "demo"
     payload = json.loads(form["payload"])
+    assert "version" not in payload  # no source shows a version in a 1.0 payload
     assert (payload["product_id"], payload["outlet_id"], payload["count"]) == (variant["id"], outlet, 7)
     assert isinstance(payload["reorder_point"], str) and isinstance(payload["attributed_cost"], str)
 
@@ -373,14 +502,14 @@ def test_ecom_webhook_signature_verifies_and_api_writes_echo_back(ecom: EcomSimu
 
 def test_failed_webhook_delivery_is_retried_until_acknowledged(pos: XSeriesSimulator) -> None:
     flaky = Receiver(statuses=[500, 503])
-    pos.deliveries.backoff_s = 0.01
+    pos.deliveries.time_scale = 3600.0  # the vendor's back-off (up to 20 retries over 48 h), an hour a second
     try:
         pos.seed_catalog(1, 0, seed=13)
-        pos_client(pos).post("/api/2.0/webhooks", json={"url": flaky.url, "type": "product.update"})
+        pos_client(pos).post("/api/2.0/webhooks", json={"url": flaky.url, "active": True, "type": "product.update"})
 
         pos.update_product(pos.products()[0]["id"], name="Renamed")
 
-        assert pos.wait_for_webhooks()
+        assert pos.deliveries.wait_idle(timeout=10, include_retries=True)
         assert len(flaky.deliveries) == 1 and pos.deliveries.log[-1].attempts == 3
     finally:
         flaky.server.shutdown()
@@ -398,7 +527,9 @@ def test_webhook_loss_and_duplication_faults(receiver: Receiver, faults: Faults,
     simulator.start()
     try:
         simulator.seed_catalog(3, 0, seed=14)
-        pos_client(simulator).post("/api/2.0/webhooks", json={"url": receiver.url, "type": "product.update"})
+        pos_client(simulator).post(
+            "/api/2.0/webhooks", json={"url": receiver.url, "active": True, "type": "product.update"}
+        )
 
         for product in simulator.products():
             simulator.update_product(product["id"], name="Renamed")
@@ -415,7 +546,9 @@ def test_reordered_webhooks_all_arrive_but_not_in_change_order(receiver: Receive
     simulator.start()
     try:
         simulator.seed_catalog(5, 0, seed=15)
-        pos_client(simulator).post("/api/2.0/webhooks", json={"url": receiver.url, "type": "inventory.update"})
+        pos_client(simulator).post(
+            "/api/2.0/webhooks", json={"url": receiver.url, "active": True, "type": "inventory.update"}
+        )
         products = simulator.products()
 
         simulator.create_sale([{"product_id": p["id"], "quantity": 1} for p in products])  # 5 inventory changes
@@ -436,9 +569,9 @@ def test_injected_errors_change_nothing_but_lost_responses_do_apply_the_write(po
     client = pos_client(pos)
 
     pos.set_faults(error_rate=1.0)
-    failed = client.put(f"/api/2.0/products/{product['id']}", json={"name": "First"})
+    failed = client.put(f"/api/2.1/products/{product['id']}", json={"name": "First"})
     pos.set_faults(error_rate=0.0, lost_response_rate=1.0)
-    lost = client.put(f"/api/2.0/products/{product['id']}", json={"name": "Second"})
+    lost = client.put(f"/api/2.1/products/{product['id']}", json={"name": "Second"})
 
     assert failed.status_code in (500, 503) and lost.status_code == 503
     assert pos.products()[0]["name"] == "Second"  # the "failed" second write did happen: retries must be safe
@@ -511,7 +644,7 @@ def test_ecom_lists_page_by_limit_and_since_id_and_count(ecom: EcomSimulator) ->
         ("POST", "/en/products.json", {"product": {"name": "T"}}, 400, "unknown"),
         ("GET", "/en/orders/999.json", None, 404, "not found"),
         ("GET", "/english/orders.json", None, 404, ""),
-        ("POST", "/en/brands.json", {"brand": {"name": "Acme"}}, 400, "unknown brand field(s): name"),
+        ("POST", "/en/brands.json", {"brand": {"name": "Acme"}}, 400, "'title' is a required property"),
         ("POST", "/en/brands.json", {"brand": {"title": ""}}, 400, "title is required"),
         ("POST", "/en/categories.json", {"category": {"title": "Tees", "parent": 1}}, 400, "parent 1"),
         ("POST", "/en/categories/products.json", {"categoriesProduct": {"product": 40001}}, 400, "category"),
@@ -532,10 +665,10 @@ def test_ecom_rejects_invalid_writes_and_unknown_ids(
 def test_common_fields_are_written_to_the_whole_family_and_details_to_one_row(pos: XSeriesSimulator) -> None:
     pos.seed_catalog(2, 3, seed=18)
     variant = next(p for p in pos.products() if p["variant_parent_id"])
-    family = {p["id"] for p in pos.products() if p["family_id"] == variant["family_id"]}
+    family = {p["id"] for p in pos.products() if variant["variant_parent_id"] in (p["id"], p["variant_parent_id"])}
 
     response = pos_client(pos).put(
-        f"/api/2.0/products/{variant['id']}",
+        f"/api/2.1/products/{variant['id']}",  # product update is API 2.1 (XPM "Update a product")
         json={"common": {"name": "Renamed Tee"}, "details": {"sku": "NEW-SKU"}},
     )
 
@@ -565,7 +698,8 @@ def test_product_images_are_rehosted_listed_in_order_and_deleted(ecom: EcomSimul
     product = _ecom_product(client)
     _hook(client, receiver, "products")
     images = f"/en/products/{product['id']}/images"
-    assert client.get(f"/en/products/{product['id']}.json").json()["product"]["images"] is False
+    no_images = client.get(f"/en/products/{product['id']}.json").json()["product"]
+    assert no_images["image"] is False and no_images["images"]["resource"]["id"] is False  # NT: images is a ref
     writes = ecom.writes
 
     first = client.post(f"{images}.json", json={"productImage": {"src": "https://img.example.com/tee/Front View.jpg"}})
@@ -587,7 +721,8 @@ def test_product_images_are_rehosted_listed_in_order_and_deleted(ecom: EcomSimul
     assert client.get(f"{images}/count.json").json() == {"count": 2}
     assert client.get(f"{images}/{front['id']}.json").json()["productImage"] == front
     read = client.get(f"/en/products/{product['id']}.json").json()["product"]
-    assert read["image"] == front and read["images"]["resource"]["url"] == f"products/{product['id']}/images"
+    inline = {k: v for k, v in front.items() if k not in ("id", "sortOrder")}  # NT fileObject: no id, no sortOrder
+    assert read["image"] == inline and read["images"]["resource"]["url"] == f"products/{product['id']}/images"
 
     assert client.delete(f"{images}/{front['id']}.json").status_code == 204
     assert client.delete(f"{images}/{front['id']}.json").status_code == 404
@@ -637,7 +772,8 @@ def test_a_variant_image_must_be_one_of_its_products_images(ecom: EcomSimulator)
     assert foreign.status_code == 400 and f"not an image of product {tee['id']}" in foreign.json()["error"]["message"]
     assert unknown.status_code == 400 and "variant image 1" in unknown.json()["error"]["message"]
     assert options.status_code == 400 and "options is read-only" in options.json()["error"]["message"]
-    assert own.status_code == 200 and own.json()["variant"]["image"] == tee_image  # read back inline (live shape)
+    inline = {k: v for k, v in tee_image.items() if k not in ("id", "sortOrder")}  # NT fileObject (live shape)
+    assert own.status_code == 200 and own.json()["variant"]["image"] == inline
     client.delete(f"/en/products/{tee['id']}/images/{tee_image['id']}.json")
     assert client.get(variant_url).json()["variant"]["image"] is False
     assert client.put(variant_url, json={"variant": {"image": False}}).status_code == 200
@@ -664,8 +800,9 @@ def test_a_product_brand_must_exist_and_brands_filter_by_title(ecom: EcomSimulat
     assert client.get(f"/en/brands/{brand['id']}.json").json()["brand"]["title"] == "Harbor & Co"
     by_brand = client.get("/en/products.json", params={"brand": brand["id"]}).json()["products"]
     assert [p["id"] for p in by_brand] == [product["id"]]
+    # The eCom client schema types `brand` as a number: clearing with `false` is refused (unverified: issue 12).
     cleared = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": False}})
-    assert cleared.json()["product"]["brand"] is False
+    assert cleared.status_code == 400 and "brand" in cleared.json()["error"]["message"]
 
 
 def test_category_links_join_products_to_categories_once(ecom: EcomSimulator) -> None:
@@ -776,7 +913,7 @@ def test_connector_update_variant_links_an_image(ecom: EcomSimulator, connector:
 
     updated = connector.update_variant(variant["id"], {"image": image["id"]})
 
-    assert updated["image"]["id"] == image["id"] and updated["image"]["src"] == image["src"]
+    assert updated["image"]["src"] == image["src"] and "id" not in updated["image"]  # inline NT fileObject
     assert connector.update_variant(variant["id"], {"image": False})["image"] is False
 
 

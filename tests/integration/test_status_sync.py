@@ -1,6 +1,8 @@
 """Status sync through the real path: a change made in one back office -> its webhook (POS sale.update, eCom
 orders/updated or shipments/created) or the poller's order sweep -> statuses queue -> status_sync -> the other
-vendor's API; both simulators on 127.0.0.1, AWS in moto provisioned from template.yaml."""
+vendor's API; both simulators on 127.0.0.1, AWS in moto provisioned from template.yaml. POS fulfilments are read,
+packed and fulfilled through the 2026-07 Fulfillments API; returns start parked, as the vendor's return action
+makes them."""
 
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ def test_ecom_payment_cancelled_voids_the_pos_sale_gives_the_stock_back_and_free
 
     assert rig.sale(sale)["status"] == "VOIDED"
     assert rig.pos.level(line["product_id"], outlet) == before + 1
-    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["CANCELLED"]
+    assert rig.pos.fulfillments(sale["id"]) == []  # a voided sale has nothing left to fulfil
     ledger = rig.ledger(order)
     assert ledger.frozen
     assert any(h["kind"] == "applied" and "void" in h["detail"] for h in ledger.history)
@@ -166,7 +168,7 @@ def test_a_change_to_a_frozen_order_is_recorded_and_ignored(rig: StatusRig) -> N
 
 def test_ecom_cancel_after_the_pos_sale_was_finalized_is_recorded_and_not_applied(rig: StatusRig) -> None:
     order, sale = rig.order()
-    rig.pos.set_fulfillment_status(sale["id"], "SHIPPED")  # dispatched: DISPATCHED_CLOSED, final
+    rig.pos.set_fulfillment_status(sale["id"], "FULFILLED")  # dispatched: DISPATCHED_CLOSED, final
     rig.drain()
     rig.ecom.update_order_status(order["id"], payment_status="cancelled")
     rig.drain()
@@ -212,57 +214,139 @@ def test_a_paid_order_whose_method_has_no_pos_payment_type_is_recorded_not_guess
 # -- fulfillment ---------------------------------------------------------------------------------------------
 
 
+def states(rig: StatusRig, sale: dict[str, Any]) -> list[str]:
+    return [f["state"] for f in rig.pos.fulfillments(sale["id"])]
+
+
 def test_out_for_delivery_in_ecom_completes_the_pos_fulfillment(rig: StatusRig) -> None:
     order, sale = rig.order()
+    assert [(f["type"], f["state"]) for f in rig.pos.fulfillments(sale["id"])] == [("DISPATCH", "OPEN")]
+    rig.pos.record_exchanges = True
     rig.ecom.create_shipment(order["id"])  # shipments/created + orders/updated (completed_shipped)
     rig.drain()
-    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["SHIPPED"]
+    assert states(rig, sale) == ["FULFILLED"]
     assert rig.sale(sale)["status"] == "DISPATCHED_CLOSED"
+    fulfils = [x for x in rig.pos.exchanges if x.path == "/api/2026-07/fulfillments/fulfill"]
+    assert [x.status for x in fulfils] == [200]  # once, though two eCom webhooks and the echo arrived
 
 
 def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom(rig: StatusRig) -> None:
     order, sale = rig.order(pickup=True)
     assert sale["status"] == "AWAITING_PICKUP"
-    rig.pos.set_fulfillment_status(sale["id"], "PACKED")
+    rig.pos.pack_fulfillments(sale["id"])
     rig.drain()
     assert rig.ecom_order(order)["status"] == "processing_ready_for_pickup"
+
+
+def test_in_progress_in_the_pos_causes_no_ecom_write(rig: StatusRig) -> None:
+    order, sale = rig.order(pickup=True)
+    writes_before = sum(n for route, n in rig.ecom.calls_by_route.items() if not route.startswith("GET"))
+    rig.pos.start_fulfillment(sale["id"])  # "In progress": STARTED
+    assert rig.drain() >= 1  # its sale.update was handled
+    assert states(rig, sale) == ["STARTED"]
+    assert sum(n for route, n in rig.ecom.calls_by_route.items() if not route.startswith("GET")) == writes_before
+    assert rig.ecom_order(order)["status"] == "processing_awaiting_pickup"
 
 
 def test_ready_for_pickup_in_ecom_packs_the_pos_pickup_fulfillment(rig: StatusRig) -> None:
     order, sale = rig.order(pickup=True)
     rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
     rig.drain()
-    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["PACKED"]
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["state"] == "PACKED"
+    assert all(li["packed_quantity"] == li["quantity"] for li in fulfillment["line_items"])
+
+
+def _pack_statuses(rig: StatusRig) -> list[int]:
+    return [x.status for x in rig.pos.exchanges if x.method == "POST" and x.path.endswith("/pack")]
+
+
+def test_a_pack_at_a_stale_version_is_re_read_and_packed_at_the_new_one(rig: StatusRig) -> None:
+    order, sale = rig.order(pickup=True)
+    rig.pos.record_exchanges = True
+    # A POS user starts the fulfilment just as our pack arrives: its version moves on, the pack gets 409.
+    rig.pos.before_next_pack(lambda fulfillment: rig.pos.start_fulfillment(sale["id"]))
+    rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
+    rig.drain()
+    assert _pack_statuses(rig) == [409, 200]
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["state"] == "PACKED" and fulfillment["version"] == 3  # started, then packed: no third change
+    assert rig.dead_letters() == []
+
+
+def test_a_pack_refused_because_the_pos_user_packed_it_meanwhile_is_settled_without_packing_again(
+    rig: StatusRig,
+) -> None:
+    order, sale = rig.order(pickup=True)
+    rig.pos.record_exchanges = True
+    rig.pos.before_next_pack(lambda fulfillment: rig.pos.pack_fulfillments(sale["id"]))
+    rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
+    rig.drain()
+    assert _pack_statuses(rig) == [409]
+    [fulfillment] = rig.pos.fulfillments(sale["id"])
+    assert fulfillment["state"] == "PACKED" and fulfillment["version"] == 2
+    assert rig.ecom_order(order)["status"] == "processing_ready_for_pickup"
+    assert rig.dead_letters() == []
 
 
 def test_ready_for_pickup_on_a_shipment_and_processing_never_reach_the_pos(rig: StatusRig) -> None:
     order, sale = rig.order()
     rig.ecom.update_order_status(order["id"], status="processing_ready_for_pickup")
     rig.drain()
-    assert [f["status"] for f in rig.pos.fulfillments(sale["id"])] == ["NEW"]
+    assert states(rig, sale) == ["OPEN"]
     assert rig.sale(sale)["status"] == "AWAITING_DISPATCH"
 
 
 # -- refunds -------------------------------------------------------------------------------------------------
 
 
-def test_a_return_of_the_online_sale_in_the_pos_credits_the_ecom_order_once_and_restocks_once(rig: StatusRig) -> None:
+def _delivered(rig: StatusRig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An order shipped in eCom (its POS sale fulfilled and closed, so it can be returned) and its one item line."""
     order, sale = rig.order()
-    rig.ecom.create_shipment(order["id"])  # delivered: the POS sale is final, so it can be returned
+    rig.ecom.create_shipment(order["id"])
     rig.drain()
     shipping = rig.orders.connection.shipping_product_id
     [line] = [li for li in rig.sale(sale)["line_items"] if li["product_id"] != shipping]
-    outlet = line["fulfillment_outlet_id"]
-    before = rig.pos.level(line["product_id"], outlet)
+    return order, sale, line
 
-    # Staff return the items on the sell screen (Sales history > Return items); X-Series sends sale.update.
+
+def _start_return(rig: StatusRig, sale: dict[str, Any]) -> dict[str, Any]:
+    """Staff start a return (Sales history > Return items) through the 2.0 return action: a parked return."""
     response = httpx.put(
         f"{rig.pos.url}/api/2.0/sales/{sale['id']}/actions/return",
         headers={"Authorization": f"Bearer {DEMO_SECRETS['pos_access_token']}"},
-        json={},
     )
     assert response.status_code == 200, response.text
-    return_id = response.json()["data"]["id"]
+    returned = dict(response.json()["data"])
+    assert (returned["status"], returned["return_for"]) == ("SAVED", sale["id"])  # parked
+    return returned
+
+
+def test_a_parked_return_refunds_nothing_and_once_voided_never_will(rig: StatusRig) -> None:
+    order, sale, line = _delivered(rig)
+    before = rig.pos.level(line["product_id"], line["fulfillment_outlet_id"])
+    returned = _start_return(rig, sale)
+    rig.drain()
+    [ordered] = rig.ecom.order_products(order["id"])
+    assert ordered["quantityRefunded"] == 0
+    assert "parked" in rig.ledger(order).history[-1]["detail"]
+
+    rig.pos.void_return(returned["id"])
+    rig.drain()
+    [ordered] = rig.ecom.order_products(order["id"])
+    assert ordered["quantityRefunded"] == 0
+    assert rig.pos.level(line["product_id"], line["fulfillment_outlet_id"]) == before  # nothing came back either
+    assert not any(route.startswith("POST") and "credit" in route for route in rig.ecom.calls_by_route)
+    assert rig.dead_letters() == []
+
+
+def test_a_completed_return_credits_the_ecom_order_once_and_restocks_once(rig: StatusRig) -> None:
+    order, sale, line = _delivered(rig)
+    outlet = line["fulfillment_outlet_id"]
+    before = rig.pos.level(line["product_id"], outlet)
+    returned = _start_return(rig, sale)
+    rig.drain()
+    rig.pos.complete_return(returned["id"])  # the POS user finishes it: refunded in cash, items back in stock
     rig.drain()
 
     [ordered] = rig.ecom.order_products(order["id"])
@@ -270,6 +354,7 @@ def test_a_return_of_the_online_sale_in_the_pos_credits_the_ecom_order_once_and_
     assert rig.pos.level(line["product_id"], outlet) == before + 1  # back in stock once, by the return itself
     # The return's webhook again, and the sweep's copy of the order: nothing is credited twice.
     deployment = rig.orders.deployment
+    return_id = returned["id"]
     for n, (source, entity, entity_id) in enumerate((("pos", "sale", return_id), ("ecom", "order", str(order["id"])))):
         deployment.sqs.send_message(
             QueueUrl=deployment.queue_url("statuses"),
@@ -283,6 +368,7 @@ def test_a_return_of_the_online_sale_in_the_pos_credits_the_ecom_order_once_and_
     rig.drain()
     [ordered] = rig.ecom.order_products(order["id"])
     assert ordered["quantityRefunded"] == 1
+    assert sum(n for route, n in rig.ecom.calls_by_route.items() if route.endswith("/credit.json")) == 1
     assert [h["detail"] for h in rig.ledger(order).history if h["kind"] == "applied"][-1].startswith("credit 1 item")
     assert rig.dead_letters() == []
 

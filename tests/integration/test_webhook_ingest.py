@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from pos_ecom_sync.intake.webhooks import MAX_BODY_BYTES
@@ -11,6 +15,7 @@ from pos_ecom_sync.intake.webhooks import MAX_BODY_BYTES
 from functions.webhook_ingest import app
 from tests.integration.conftest import Deployment, demo_connection
 from tests.support import (
+    DEMO_SECRETS,
     INVENTORY_PAYLOAD,
     ORDER_BODY,
     LambdaContext,
@@ -194,3 +199,127 @@ def test_missing_secret_is_reported_as_retryable_without_leaking_detail(deployme
     status, body = invoke(pos_webhook_event("no-secret", pos_form("inventory.update", INVENTORY_PAYLOAD)))
 
     assert status == 503 and "secret" not in body["error"]
+
+
+# -- X-Series signatures (OAuth apps) and the 1.0 payload shape ---------------------------------------------------
+
+SIGNING_SECRET = "oauth-app-client-secret-0001"
+
+
+def xseries_signature(body: bytes, secret: str = SIGNING_SECRET, *, encoding: str = "hex") -> str:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    value = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+    return f"signature={value},algorithm=HMAC-SHA256"
+
+
+@pytest.fixture
+def signed_shop(deployment: Deployment) -> str:
+    secrets = {**DEMO_SECRETS, "pos_webhook_signing_secret": SIGNING_SECRET}
+    deployment.add_connection(demo_connection("signed-shop"), secrets)
+    return "signed-shop"
+
+
+def _nothing_queued(deployment: Deployment) -> bool:
+    return all(drain_queue(deployment.sqs, deployment.queue_url(c)) == [] for c in ("products", "stock", "statuses"))
+
+
+@pytest.mark.parametrize("encoding", ["hex", "base64"])
+def test_a_correctly_signed_delivery_is_accepted(deployment: Deployment, signed_shop: str, encoding: str) -> None:
+    body = pos_form("inventory.update", INVENTORY_PAYLOAD)
+    headers = {"X-Signature": xseries_signature(body, encoding=encoding)}
+
+    status, result = invoke(pos_webhook_event(signed_shop, body, headers=headers))
+
+    assert status == 202 and result["outcome"] == "queued"
+    assert len(drain_queue(deployment.sqs, deployment.queue_url("stock"))) == 1
+
+
+SIGNATURE_FORGERIES = [
+    pytest.param({}, "missing X-Signature", id="missing-signature"),
+    pytest.param({"X-Signature": xseries_signature(b"another body")}, "does not match", id="signature-of-another-body"),
+    pytest.param(
+        {"X-Signature": xseries_signature(pos_form("inventory.update", INVENTORY_PAYLOAD), "another-app-secret-01")},
+        "does not match",
+        id="signed-with-another-secret",
+    ),
+    pytest.param({"X-Signature": "signature=,algorithm=HMAC-SHA256"}, "does not match", id="empty-signature"),
+    pytest.param(
+        {"X-Signature": xseries_signature(pos_form("inventory.update", INVENTORY_PAYLOAD)).replace("256", "1")},
+        "algorithm",
+        id="other-algorithm",
+    ),
+]
+
+
+@pytest.mark.parametrize(("headers", "reason"), SIGNATURE_FORGERIES)
+def test_a_connection_with_a_signing_secret_refuses_unsigned_or_forged_deliveries_and_queues_nothing(
+    deployment: Deployment, signed_shop: str, headers: dict[str, str], reason: str
+) -> None:
+    body = pos_form("inventory.update", INVENTORY_PAYLOAD)
+
+    status, result = invoke(pos_webhook_event(signed_shop, body, headers=headers))
+
+    assert status == 401 and reason in result["error"]
+    assert _nothing_queued(deployment)
+
+
+def test_a_valid_signature_does_not_replace_the_url_token(deployment: Deployment, signed_shop: str) -> None:
+    body = pos_form("inventory.update", INVENTORY_PAYLOAD)
+    event = pos_webhook_event(
+        signed_shop, body, token="demo-pos-webhook-tokeX", headers={"X-Signature": xseries_signature(body)}
+    )
+
+    status, _ = invoke(event)
+
+    assert status == 401 and _nothing_queued(deployment)
+
+
+def test_without_a_signing_secret_a_signature_header_is_not_required(deployment: Deployment) -> None:
+    status, result = invoke(pos_webhook_event("demo", pos_form("inventory.update", INVENTORY_PAYLOAD)))
+
+    assert status == 202 and result["outcome"] == "queued"
+
+
+def _bare_form(payload: dict[str, Any]) -> bytes:
+    """Only `payload`: the one form field the vendor guarantees, in the 1.0 shape (which has no `version`)."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+UNVERSIONED_1_0 = [
+    pytest.param(INVENTORY_PAYLOAD, "stock", f"demo:pos:inventory:{INVENTORY_PAYLOAD['product_id']}", id="inventory"),
+    pytest.param(
+        {"id": "v-2", "handle": "tee", "base_name": "Tee", "variant_parent_id": "p-1", "sku": "TEE-M"},
+        "products",
+        "demo:pos:product:p-1",
+        id="product-variant",
+    ),
+    pytest.param(
+        {"id": "s-1", "invoice_number": "7", "status": "CLOSED", "register_sale_products": []},
+        "statuses",
+        "demo:pos:sale:s-1",
+        id="sale",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "concern", "group"), UNVERSIONED_1_0)
+def test_a_1_0_payload_without_version_or_type_is_routed_by_its_shape_for_a_re_read(
+    deployment: Deployment, payload: dict[str, Any], concern: str, group: str
+) -> None:
+    assert "version" not in payload
+
+    status, result = invoke(pos_webhook_event("demo", _bare_form(payload)))
+
+    assert status == 202 and result["concern"] == concern
+    [message] = drain_queue(deployment.sqs, deployment.queue_url(concern))
+    change = json.loads(message["Body"])
+    assert change["version"] is None  # nothing to trust: the worker re-reads the entity
+    assert message["Attributes"]["MessageGroupId"] == group
+
+
+def test_a_customer_payload_without_type_is_acknowledged_not_refused(deployment: Deployment) -> None:
+    payload = {"id": "c-1", "customer_code": "MIRA-0001", "first_name": "Mira", "email": "mira@example.com"}
+
+    status, result = invoke(pos_webhook_event("demo", _bare_form(payload)))
+
+    assert status == 200 and result["outcome"] == "ignored"  # a 4xx would make the vendor retry it for 48 h

@@ -77,7 +77,6 @@ from local_stack.simulators.common import Request as SimRequest
 from local_stack.simulators.common import Response, VendorSimulator
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
-from local_stack.simulators.xseries import _page_body as xseries_page_body
 
 SETTINGS = RuntimeSettings.model_fields
 RESERVE_SHARE = float(SETTINGS["CATALOG_RATE_RESERVE_SHARE"].default)
@@ -282,34 +281,33 @@ class IndexedEcomSimulator(EcomSimulator):
 
 
 class IndexedXSeriesSimulator(XSeriesSimulator):
-    """The X-Series simulator plus an index for `GET /products?family_id=` (the plain one scans every row)."""
+    """The X-Series simulator plus an index for `GET /search?type=products&variant_parent_id=` (the plain search
+    scans every row), answering what the plain one would."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self._families_index: defaultdict[str, set[str]] = defaultdict(set)
+        self._variants_index: defaultdict[str, set[str]] = defaultdict(set)
         super().__init__(**kwargs)
 
     def _save(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         saved = super()._save(table, row)
-        if table == "products" and saved.get("family_id"):
-            self._families_index[saved["family_id"]].add(saved["id"])
+        if table == "products" and saved.get("variant_parent_id"):
+            self._variants_index[saved["variant_parent_id"]].add(saved["id"])
         return saved
 
-    def _list_route(self, table: str) -> Callable[[SimRequest], Response]:
-        plain = super()._list_route(table)
-        if table != "products":
-            return plain
-
-        def handler(request: SimRequest) -> Response:
-            family_id = request.query.get("family_id")
-            if family_id is None or "sku" in request.query:
-                return plain(request)
-            rows = self.tables["products"].rows
-            found = [rows[i] for i in self._families_index.get(family_id, ()) if rows[i]["family_id"] == family_id]
-            found.sort(key=lambda r: r["version"])  # the table's own order: a saved row moves to the end
-            deleted = request.query.get("deleted", "").lower() == "true"
-            return Response(200, xseries_page_body([r for r in found if deleted or r["deleted_at"] is None]))
-
-        return handler
+    def _search(self, request: SimRequest) -> Response:
+        q = request.query
+        parent = q.get("variant_parent_id")
+        others = {"sku", "supplier_id", "brand_id", "tag_id", "product_type_id", "_id", "-_id"} & set(q)
+        if q.get("type") != "products" or parent is None or others or any(k.startswith("-") for k in q):
+            return super()._search(request)
+        rows = self.tables["products"].rows
+        found = [rows[i] for i in self._variants_index.get(parent, ()) if rows[i]["variant_parent_id"] == parent]
+        found.sort(key=lambda r: r["version"])  # the table's own order: a saved row moves to the end
+        if q.get("deleted", "").lower() != "true":
+            found = [r for r in found if r["deleted_at"] is None]
+        offset = int(q.get("offset") or 0)
+        size = min(int(q.get("page_size") or 1000), 1000)
+        return Response(200, {"data": [dict(r) for r in found[offset : offset + size]]})
 
 
 # -- stand-ins for DynamoDB and SQS ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ Prints figures; asserts only that nothing was lost or doubled.
 
 1. Throughput, vendor limits off: orders queued by the poller's sweep, drained by order_import (the function
    from functions/order_import/app.py) one batch at a time; orders/s, and POS calls per order by route against
-   the minimum (one `register_sales` per order, plus one customer create per new email).
+   the minimum (one 2026-07 `POST /sales` per order, plus one customer create per new email).
 2. Latency, order placed -> POS sale: the eCom simulator's orders/created webhook -> the template's API route ->
    webhook_ingest -> orders queue -> order_import (long-polling event source) -> POS sale; p50/p95 over
    sequential orders.
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
             t = throughput(args.orders)
             lat = latency(args.latency)
         pos_total = sum(t["pos_calls"].values())
-        creates = t["pos_calls"]["POST /api/register_sales"]
+        creates = t["pos_calls"]["POST /api/2026-07/sales"]
         minimum = creates + t["customers_created"]
         print(
             f"\n1. throughput, limits off, 1 worker: {t['orders_per_s']:.1f} orders/s "
@@ -552,7 +552,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"   POS calls per order: {pos_total / t['orders']:.2f} vs minimum {minimum / t['orders']:.2f} "
-            f"(1 register_sales per order + 1 customer create per new email: {t['customers_created']} created)"
+            f"(1 POST /sales per order + 1 customer create per new email: {t['customers_created']} created)"
         )
         for route, n in sorted(t["pos_calls"].items(), key=lambda kv: -kv[1]):
             print(f"     {n / t['orders']:5.2f}  {route}")

@@ -6,7 +6,7 @@ change arrived.
 Orders are placed in the eCom simulator and imported by order_import first. Then, one order at a time, a person
 changes it in one back office, and the benchmark waits until the other side shows it:
 - eCom marks an unpaid order paid          -> a POS payment (POS `register_sales` update)
-- eCom ships a delivery order              -> the POS fulfillment completes (`POST /sales/{id}/fulfill`)
+- eCom ships a delivery order              -> the POS fulfilment completes (2026-07 `POST /fulfillments/fulfill`)
 - eCom cancels the payment                 -> the POS sale is voided
 - the POS voids the sale                   -> the eCom order is cancelled
 - the POS packs a pickup order             -> eCom "ready for pickup"
@@ -79,7 +79,7 @@ def _change(shop: Shop, scenario: str, order: dict[str, Any], sale: dict[str, An
         return lambda: bool(pos_sale()["payments"])
     if scenario == "ecom_shipped":
         ecom.create_shipment(order["id"])
-        return lambda: all(f["status"] == "SHIPPED" for f in pos.fulfillments(sale["id"]))
+        return lambda: all(f["state"] == "FULFILLED" for f in pos.fulfillments(sale["id"]))
     if scenario == "ecom_cancelled":
         ecom.update_order_status(order["id"], payment_status="cancelled")
         return lambda: pos_sale()["status"] == "VOIDED"
@@ -87,7 +87,7 @@ def _change(shop: Shop, scenario: str, order: dict[str, Any], sale: dict[str, An
         pos.void_sale(sale["id"])
         return lambda: ecom_order()["paymentStatus"] == "cancelled"
     if scenario == "pos_packed":
-        pos.set_fulfillment_status(sale["id"], "PACKED")
+        pos.pack_fulfillments(sale["id"])
         return lambda: ecom_order()["status"] == "processing_ready_for_pickup"
     if scenario == "pos_paid":
         pos.pay_sale(sale["id"], "Cash")

@@ -1,4 +1,4 @@
-"""Catalog mapping POS -> eCom, field by field, from X-Series rows shaped like vendor-apis.md §1.10."""
+"""Catalog mapping POS -> eCom, field by field, from X-Series rows shaped as X20 `Product` (contracts/xseries.json)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ PARENT_ROW: dict[str, Any] = {
     "has_variants": True,
     "variant_count": 2,
     "variant_parent_id": None,
-    "family_id": "0a1b0000-aaaa-11ee-8c90-0000000000f1",
     "variant_options": [],
     "active": True,
     "is_active": True,
@@ -30,9 +29,10 @@ PARENT_ROW: dict[str, Any] = {
     "price_including_tax": 35.0,
     "price_excluding_tax": 30.43478,
     "supply_price": 12.0,
-    "product_codes": [{"id": "pc-1", "type": "CUSTOM", "code": "HT-PARENT"}],
+    "product_codes": [{"type": "CUSTOM", "code": "HT-PARENT"}],
     "brand": {"id": "0a1b0000-bbbb-11ee-8c90-000000000001", "name": "Dockside"},
-    "product_category": {"id": "cat-1", "name": "Tees"},
+    "product_type_id": "cat-1",
+    "type": {"id": "cat-1", "name": "Tees"},
     "description": "<p>Heavy cotton.</p>",
     "tag_ids": [],
     "categories": [],
@@ -51,12 +51,11 @@ VARIANT_ROW: dict[str, Any] = {
     "sku": "HT-NAVY-M",
     "has_variants": False,
     "variant_parent_id": "0a1b0000-aaaa-11ee-8c90-000000000001",
-    "family_id": "0a1b0000-aaaa-11ee-8c90-0000000000f1",
     "variant_options": [
         {"id": "va-colour", "name": "Colour", "value": "Navy"},
         {"id": "va-size", "name": "Size", "value": "M"},
     ],
-    "product_codes": [{"id": "pc-2", "type": "EAN", "code": "9400000000012"}],
+    "product_codes": [{"type": "EAN", "code": "9400000000012"}],
     "active": True,
     "is_active": True,
     "has_inventory": True,
@@ -93,7 +92,7 @@ def family(**variant_changes: Any) -> DesiredProduct:
 
 
 def simple(**changes: Any) -> DesiredProduct:
-    values = {"has_variants": False, "sku": "MUG-1", "family_id": None, **changes}
+    values = {"has_variants": False, "sku": "MUG-1", **changes}
     return map_family(row(PARENT_ROW, **values), [])
 
 
@@ -137,8 +136,17 @@ def test_brand_category_and_description_map_by_name() -> None:
     assert payload.brand == "Dockside"
     assert payload.category == "Tees"
     assert payload.description == "<p>Heavy cotton.</p>"
-    bare = map_family(row(PARENT_ROW, brand=None, product_category=None, description=None), []).payload
+    # An untyped, unbranded product shows `{}` samples (X20 `GET /products` example).
+    bare = map_family(row(PARENT_ROW, brand={}, type={}, product_type_id=None, description=None), []).payload
     assert (bare.brand, bare.category, bare.description) == (None, None, "")
+
+
+def test_the_category_is_the_product_type_and_never_a_tag() -> None:
+    # X20 `categories` are tags (X20 `Tag`); the eCom category comes from the product type alone.
+    tagged = row(PARENT_ROW, categories=[{"id": "tag-1", "name": "Sale"}], tag_ids=["tag-1"])
+    assert map_family(tagged, []).payload.category == "Tees"
+    untyped = row(PARENT_ROW, type={}, categories=[{"id": "tag-1", "name": "Sale"}])
+    assert map_family(untyped, []).payload.category is None
 
 
 @pytest.mark.parametrize(("active", "visibility"), [(True, "visible"), (False, "hidden")])
@@ -153,9 +161,16 @@ def test_deleted_parent_marks_the_family_deleted() -> None:
 
 
 def test_rows_of_another_family_are_refused() -> None:
-    stranger = row(VARIANT_ROW, variant_parent_id="other", family_id="other-family")
+    stranger = row(VARIANT_ROW, variant_parent_id="other")
     with pytest.raises(ValueError, match="not a variant"):
         map_family(row(PARENT_ROW), [stranger])
+
+
+def test_family_membership_is_read_from_variant_parent_id_only() -> None:
+    # A field no X20 source documents (the simulator's old `family_id`) never makes a row a member.
+    stranger = row(VARIANT_ROW, variant_parent_id=None, family_id=PARENT_ROW["id"])
+    with pytest.raises(ValueError, match="not a variant"):
+        map_family(row(PARENT_ROW, family_id=PARENT_ROW["id"]), [stranger])
 
 
 # --- variant level -------------------------------------------------------------------------------------------------
@@ -259,14 +274,18 @@ def test_new_variants_are_created_with_stock_tracking_but_stock_is_never_mapped(
 
 
 def images(prefix: str, count: int) -> list[dict[str, Any]]:
-    return [{"url": f"https://img/{prefix}{i}.jpg", "position": i} for i in range(count)]
+    """X20 `ImageSample` rows: id, url, sizes; no position (the list order is the image order)."""
+    return [
+        {"id": f"img-{prefix}{i}", "url": f"https://img/{prefix}{i}.jpg", "sizes": {"thumb": f"https://img/t{i}.jpg"}}
+        for i in range(count)
+    ]
 
 
-def test_images_follow_position_and_are_capped_at_twelve_per_pos_item() -> None:
-    shuffled = list(reversed(images("p", 15)))
-    desired = simple(images=shuffled)
-    assert desired.image_urls == tuple(f"https://img/p{i}.jpg" for i in range(12))
-    assert desired.variants[0].payload.image_url == "https://img/p0.jpg"
+def test_images_keep_the_vendors_list_order_and_are_capped_at_twelve_per_pos_item() -> None:
+    reversed_order = list(reversed(images("p", 15)))
+    desired = simple(images=reversed_order)
+    assert desired.image_urls == tuple(f"https://img/p{i}.jpg" for i in range(14, 2, -1))
+    assert desired.variants[0].payload.image_url == "https://img/p14.jpg"
 
 
 def test_family_images_are_the_parents_twelve_plus_each_variants_twelve() -> None:

@@ -134,6 +134,15 @@ def test_xseries_first_page_has_no_after_and_an_empty_page_has_no_cursor(budget,
     assert page == ChangePage([], None)
 
 
+def test_xseries_asks_for_deleted_rows_only_on_feeds_that_declare_the_parameter(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": [], "version": {"min": 5, "max": 5}}))
+    client = xseries(vendor, budget, clock)
+    for feed in ("products", "customers", "inventory", "sales"):
+        client.list_changes(feed, after=5)
+    sent = {r.url.path.rsplit("/", 1)[-1]: "deleted" in r.url.query.decode() for r in vendor.requests}
+    assert sent == {"products": True, "customers": True, "inventory": False, "sales": False}
+
+
 def test_xseries_refuses_a_feed_it_does_not_know(budget, clock) -> None:
     with pytest.raises(ValueError, match="change feed"):
         xseries(FakeVendor(ok({})), budget, clock).list_changes("registers", after=None)
@@ -172,23 +181,53 @@ def test_xseries_find_by_sku_and_customer_search_match_exactly(budget, clock) ->
     assert vendor.query(1) == {"type": "customers", "email": "mira@example.com"}
 
 
-def test_xseries_creates_customers_and_register_sales_with_their_bodies(budget, clock) -> None:
-    vendor = FakeVendor(ok({"data": {"id": "c9", "first_name": "Mira"}}), ok({"register_sale": {"id": "s1"}}))
+def test_xseries_creates_customers_and_sales_with_their_bodies(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": {"id": "c9", "first_name": "Mira"}}, 201), ok({"data": {"id": "s1"}}))
     client = xseries(vendor, budget, clock)
-    assert client.create_customer("Mira", "Okafor", "mira@example.com")["id"] == "c9"
-    assert client.create_register_sale({"register_id": "r1", "source_id": "ecom-1"}) == {"id": "s1"}
+    assert client.create_customer("Mira", "Okafor", "mira@example.com")["id"] == "c9"  # 201, as X20 documents
+    sale = {"id": "s1", "source": {"author_id": "u1", "id": "ecom-1"}, "state": "pending"}
+    assert client.create_sale(sale) == {"id": "s1"}
     assert json.loads(vendor.requests[0].content) == {
         "first_name": "Mira",
         "last_name": "Okafor",
         "email": "mira@example.com",
     }
-    assert vendor.requests[1].url.path == "/api/register_sales"
+    assert vendor.requests[1].url.path == "/api/2026-07/sales" and json.loads(vendor.requests[1].content) == sale
 
 
-def test_xseries_finds_a_sale_by_its_source_id(budget, clock) -> None:
-    vendor = FakeVendor(ok({"data": [{"id": "s1", "source_id": "ecom-10"}, {"id": "s2", "source_id": "ecom-1"}]}))
-    assert xseries(vendor, budget, clock).find_sale_by_source_id("ecom-1") == {"id": "s2", "source_id": "ecom-1"}
-    assert vendor.query() == {"type": "sales", "source_id": "ecom-1"}
+def test_xseries_reads_a_sale_by_the_id_we_chose_and_none_when_the_pos_has_none(budget, clock) -> None:
+    vendor = FakeVendor(ok({"data": {"id": "s2", "source": {"id": "ecom-1"}}}), ok({"error": "Not Found"}, 404))
+    client = xseries(vendor, budget, clock)
+    assert client.find_sale("s2") == {"id": "s2", "source": {"id": "ecom-1"}}
+    assert client.find_sale("s3") is None
+    assert [r.url.path for r in vendor.requests] == ["/api/2026-07/sales/s2", "/api/2026-07/sales/s3"]
+    assert all(not r.url.query for r in vendor.requests)  # a read by id: no search, no filter
+
+
+def test_xseries_payments_and_voids_go_through_0_9_register_sales(budget, clock) -> None:
+    vendor = FakeVendor(ok({"register_sale": {"id": "s1", "status": "VOIDED"}}))
+    assert xseries(vendor, budget, clock).update_register_sale({"id": "s1", "status": "VOIDED"})["status"] == "VOIDED"
+    assert vendor.requests[0].url.path == "/api/register_sales"
+
+
+def test_xseries_reads_a_family_from_its_parent_and_the_variant_search_never_a_family_filter(budget, clock) -> None:
+    parent = {"id": "p", "has_variants": True, "variant_parent_id": None}
+    variants = [{"id": f"v{n}", "variant_parent_id": "p"} for n in range(3)]
+    stranger = {"id": "x", "variant_parent_id": "other"}  # a vendor answering more than asked is filtered here
+    vendor = FakeVendor(ok({"data": parent}), ok({"data": [*variants, stranger]}))
+    family = xseries(vendor, budget, clock).list_family("p")
+    assert [row["id"] for row in family] == ["p", "v0", "v1", "v2"]
+    assert vendor.requests[0].url.path == "/api/2.0/products/p"
+    assert vendor.requests[1].url.path == "/api/2.0/search"
+    assert vendor.query(1) == {"type": "products", "variant_parent_id": "p", "deleted": "true", "page_size": "1000"}
+
+
+def test_xseries_family_search_walks_offset_pages_until_a_short_one(budget, clock) -> None:
+    page = [{"id": f"v{n}", "variant_parent_id": "p"} for n in range(1000)]
+    rest = [{"id": "v1000", "variant_parent_id": "p"}]
+    vendor = FakeVendor(ok({"data": {"id": "p", "has_variants": True}}), ok({"data": page}), ok({"data": rest}))
+    assert len(xseries(vendor, budget, clock).list_family("p")) == 1002
+    assert vendor.query(2)["offset"] == "1000"
 
 
 def test_xseries_webhook_subscription_is_idempotent(budget, clock) -> None:
@@ -230,13 +269,13 @@ def test_a_post_that_may_have_been_applied_is_never_sent_twice(budget, clock) ->
     for failure in (ok({}, 500), httpx.ReadTimeout("read timed out")):
         vendor = FakeVendor(failure)
         with pytest.raises(UpstreamUnavailable):
-            xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"})
+            xseries(vendor, budget, clock).create_sale({"id": "s1"})
         assert len(vendor.requests) == 1
 
 
 def test_a_post_whose_connection_never_opened_is_retried(budget, clock) -> None:
-    vendor = FakeVendor(httpx.ConnectError("refused"), ok({"register_sale": {"id": "s1"}}))
-    assert xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"}) == {"id": "s1"}
+    vendor = FakeVendor(httpx.ConnectError("refused"), ok({"data": {"id": "s1"}}))
+    assert xseries(vendor, budget, clock).create_sale({"id": "s1"}) == {"id": "s1"}
     assert len(vendor.requests) == 2
 
 
@@ -278,8 +317,8 @@ def test_a_429_with_a_long_retry_after_raises_rate_limited_with_the_vendors_time
 
 
 def test_a_throttled_post_is_retried_because_the_vendor_did_nothing(budget, clock) -> None:
-    vendor = FakeVendor(throttled(http_date(T0 + 1)), ok({"register_sale": {"id": "s1"}}))
-    assert xseries(vendor, budget, clock).create_register_sale({"register_id": "r1"}) == {"id": "s1"}
+    vendor = FakeVendor(throttled(http_date(T0 + 1)), ok({"data": {"id": "s1"}}))
+    assert xseries(vendor, budget, clock).create_sale({"id": "s1"}) == {"id": "s1"}
     assert len(vendor.requests) == 2
 
 

@@ -1,7 +1,8 @@
-"""The X-Series 0.9 register_sales body of an imported eCom order, and the line matching that precedes it."""
+"""The X-Series 2026-07 `POST /sales` body of an imported eCom order, and the line matching that precedes it."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -12,18 +13,24 @@ from pos_ecom_sync.models.orders import EcomOrder, EcomOrderLine, FulfillmentPla
 from pos_ecom_sync.orders.payments import LeaveUnpaid, RecordPayment
 from pos_ecom_sync.orders.routing import LineDemand, route_order
 from pos_ecom_sync.orders.sale import (
+    EAN_NOT_SEARCHABLE,
     Hold,
+    TaxTable,
     Unmatched,
-    build_register_sale,
+    build_sale,
     match_line,
     match_lines,
     pos_datetime,
+    sale_uuid,
     source_id,
     unit_amounts,
 )
 
 MAIN, HARBOUR = "out-main", "out-harbour"
 REGISTER = "reg-online"
+AUTHOR = "user-owner"
+SALE_ID = sale_uuid("demo", 5501042)
+TAXES = TaxTable(by_rate={1500: "tax-gst", 0: "tax-none"}, default_id="tax-gst")
 TEE, CAP, SHIPPING = "pos-tee-navy-m", "pos-cap", "pos-shipping"
 LSP = RecordPayment(retailer_payment_type_id="pt-lsp", name="Lightspeed Payments", method_title="Lightspeed Payments")
 
@@ -90,42 +97,80 @@ def build(order: EcomOrder | None = None, lines: list[EcomOrderLine] | None = No
     order = order or make_order()
     lines = lines or [make_line()]
     options: dict[str, Any] = {
+        "sale_id": SALE_ID,
         "plan": plan_for(lines),
         "payment": LSP,
         "register_id": REGISTER,
+        "author_id": AUTHOR,
+        "taxes": TAXES,
         "customer_id": "cust-mira",
         "shipping_product_id": SHIPPING,
     }
-    return build_register_sale(order, lines, **{**options, **kwargs})
+    return build_sale(order, lines, **{**options, **kwargs})
 
 
-# -- status and reference --------------------------------------------------------------------------------------
+def line(product_id: str, quantity: int, price: float, tax: float, outlet: str, tax_id: str = "tax-gst") -> Any:
+    return {
+        "product": {"id": product_id},
+        "quantity": quantity,
+        "pricing": {"price": price},
+        "tax": {"id": tax_id, "amount": tax},
+        "fulfilment_outlet_id": outlet,
+        "_metadata": {"fulfillment_method": "DISPATCH"},
+    }
 
 
-def test_delivery_order_awaits_dispatch() -> None:
-    assert build().body["status"] == "AWAITING_DISPATCH"
+def rows(sale: Any) -> list[dict[str, Any]]:
+    """The line items without their sequence (tested once, below)."""
+    return [
+        {**li, "_metadata": {k: v for k, v in li["_metadata"].items() if k != "sequence"}}
+        for li in sale.body["line_items"]
+    ]
 
 
-def test_pickup_order_awaits_pickup() -> None:
-    assert build(make_order(shipmentIsPickup=True, shipmentPriceIncl=0, shipmentPriceExcl=0)).body["status"] == (
-        "AWAITING_PICKUP"
-    )
+# -- identity, state and reference ----------------------------------------------------------------------------
 
 
-def test_source_id_is_derived_from_the_ecom_order_id_so_retries_find_the_same_sale() -> None:
+def test_the_sale_id_is_ours_and_the_same_for_every_attempt_of_one_connection() -> None:
+    assert sale_uuid("demo", 5501042) == sale_uuid("demo", 5501042) == build().body["id"] == SALE_ID
+    assert sale_uuid("demo", 5501043) != SALE_ID and sale_uuid("other-shop", 5501042) != SALE_ID
+    assert str(uuid.UUID(SALE_ID)) == SALE_ID  # `SaleRequest.id` is a uuid
+
+
+def test_delivery_order_is_pending_with_the_delivery_attribute_and_each_line_says_dispatch() -> None:
+    body = build().body
+    assert body["state"] == "pending" and body["attributes"] == ["delivery"]  # legacy AWAITING_DISPATCH
+    assert {li["_metadata"]["fulfillment_method"] for li in body["line_items"]} == {"DISPATCH"}
+    assert "fulfillment_details" not in body  # a DISPATCH detail needs a POS shipping address we do not have
+
+
+def test_pickup_order_is_pending_with_the_pickup_attribute() -> None:
+    body = build(make_order(shipmentIsPickup=True, shipmentPriceIncl=0, shipmentPriceExcl=0)).body
+    assert body["state"] == "pending" and body["attributes"] == ["pickup"]
+    assert {li["_metadata"]["fulfillment_method"] for li in body["line_items"]} == {"PICKUP"}
+
+
+def test_a_cancelled_order_becomes_a_voided_sale_without_fulfilment_or_payment() -> None:
+    body = build(make_order(paymentStatus="cancelled")).body
+    assert body["state"] == "voided" and "attributes" not in body and "payments" not in body
+    assert all("_metadata" not in li or "fulfillment_method" not in li["_metadata"] for li in body["line_items"])
+
+
+def test_source_names_the_author_the_register_and_the_order_so_people_can_tell_which_order_it_is() -> None:
     first, again = build(), build()
-    assert first.source_id == first.body["source_id"] == "ecom-5501042" == source_id(make_order())
+    assert first.body["source"] == {
+        "author_id": AUTHOR, "id": "ecom-5501042", "type": "Lightspeed eCom", "register_id": REGISTER,
+    }  # fmt: skip
+    assert first.source_id == "ecom-5501042" == source_id(make_order())
     assert first.body == again.body
     # The number is a display string the merchant may renumber; the id is the identity.
     assert build(make_order(number="WEB-77")).source_id == "ecom-5501042"
 
 
-def test_body_carries_register_customer_date_and_leaves_the_invoice_number_to_the_pos() -> None:
-    body = build(user_id="user-web").body
-    assert body["register_id"] == REGISTER
+def test_body_carries_customer_and_rfc3339_date_and_leaves_the_invoice_number_to_the_pos() -> None:
+    body = build().body
     assert body["customer_id"] == "cust-mira"
-    assert body["user_id"] == "user-web"
-    assert body["sale_date"] == "2024-05-02 09:59:58"  # UTC, 0.9 format
+    assert body["date"] == "2024-05-02T09:59:58Z"  # UTC, the vendor's example format
     assert "invoice_number" not in body
     assert body["note"].startswith("eCom order ORD10042\nShipping: Courier NZ\nPayment: Lightspeed Payments (paid)")
 
@@ -134,24 +179,50 @@ def test_sale_without_a_customer_leaves_customer_id_out() -> None:
     assert "customer_id" not in build(customer_id=None).body
 
 
+def test_every_required_field_of_the_vendor_request_is_present() -> None:
+    body = build().body
+    assert body["source"]["author_id"] and body["state"]
+    for item in body["line_items"]:
+        assert item["product"]["id"] and item["quantity"] and "price" in item["pricing"]
+        assert item["tax"]["id"] and "amount" in item["tax"]
+    for payment in body["payments"]:
+        assert "amount" in payment and payment["type"]["config_id"]
+    with pytest.raises(ValueError, match="author_id"):
+        build(author_id="")
+
+
 # -- prices and taxes ------------------------------------------------------------------------------------------
 
 
 def test_lines_carry_the_tax_exclusive_unit_price_and_the_unit_tax() -> None:
     sale = build(make_order(shipmentPriceIncl=0, shipmentPriceExcl=0, priceIncl=64.0), shipping_product_id=None)
-    assert sale.body["register_sale_products"] == [
-        {"product_id": TEE, "quantity": 2, "price": 27.82609, "tax": 4.17392, "fulfilment_outlet_id": MAIN}
-    ]
+    assert rows(sale) == [line(TEE, 2, 27.82609, 4.17392, MAIN)]
+    assert [li["_metadata"]["sequence"] for li in sale.body["line_items"]] == [0]
     assert sale.total_incl == Decimal("64.00")
     assert sale.warnings == ()
 
 
-def test_tax_id_is_chosen_by_the_lines_tax_rate() -> None:
+def test_tax_id_is_chosen_by_the_lines_tax_rate_and_an_unknown_rate_takes_the_default_with_a_warning() -> None:
     lines = [make_line(), make_line(id=9002, sku="CAP", taxRate=0.0, priceIncl=10.0, priceExcl=10.0, quantityOrdered=1)]
-    sale = build(lines=lines, tax_ids={1500: "tax-gst", 0: "tax-none"})
-    taxes = [(row["product_id"], row.get("tax_id")) for row in sale.body["register_sale_products"]]
+    sale = build(lines=lines)
+    taxes = [(row["product"]["id"], row["tax"]["id"]) for row in sale.body["line_items"]]
     assert taxes == [(TEE, "tax-gst"), (CAP, "tax-none"), (SHIPPING, "tax-gst")]
-    assert "tax_id" not in build(tax_ids={900: "tax-reduced"}).body["register_sale_products"][0]
+    reduced = build(taxes=TaxTable(by_rate={900: "tax-reduced"}, default_id="tax-default"))
+    assert reduced.body["line_items"][0]["tax"]["id"] == "tax-default"
+    assert "no POS tax has the rate 15%: those lines use the POS default tax" in reduced.warnings
+
+
+def test_the_tax_table_reads_the_rates_of_each_pos_tax_and_its_default() -> None:
+    table = TaxTable.from_taxes(
+        [
+            {"id": "t-none", "name": "No Tax", "is_default": False, "rates": [{"id": "r0", "rate": 0}]},
+            {"id": "t-gst", "name": "GST", "is_default": True, "rates": [{"id": "r1", "rate": 0.15}]},
+            {"id": "t-old", "name": "Old", "deleted_at": "2020-01-01T00:00:00Z", "rates": [{"id": "r2", "rate": 0.09}]},
+        ]
+    )
+    assert table.by_rate == {0: "t-none", 1500: "t-gst"} and table.default_id == "t-gst"
+    with pytest.raises(ValueError, match="no tax"):
+        TaxTable.from_taxes([])
 
 
 def test_line_discount_is_taken_off_when_ecom_totals_are_before_discount() -> None:
@@ -185,47 +256,41 @@ def test_sale_line_total_matches_the_ecom_line_total_to_the_cent(
 
 def test_shipping_is_a_line_on_the_configured_shipping_product() -> None:
     sale = build()
-    assert sale.body["register_sale_products"][-1] == {
-        "product_id": SHIPPING,
-        "quantity": 1,
-        "price": 7.3913,
-        "tax": 1.1087,
-        "fulfilment_outlet_id": MAIN,
-    }
+    assert rows(sale)[-1] == line(SHIPPING, 1, 7.3913, 1.1087, MAIN)
     assert sale.total_incl == Decimal("72.50")
     assert sale.warnings == ()
 
 
 def test_without_a_shipping_product_shipping_goes_in_the_note_and_a_warning() -> None:
     sale = build(shipping_product_id=None)
-    assert [row["product_id"] for row in sale.body["register_sale_products"]] == [TEE]
+    assert [row["product"]["id"] for row in sale.body["line_items"]] == [TEE]
     assert "Shipping charged online: 8.50 incl. tax (not on this sale)" in sale.body["note"]
     assert sale.warnings == ("shipping 8.50 is not on the sale: the connection has no shipping product configured",)
-    assert sale.body["register_sale_payments"][0]["amount"] == 64.0  # the sale balances
+    assert sale.body["payments"][0]["amount"] == 64.0  # the sale balances
 
 
 def test_free_shipping_adds_no_line() -> None:
     sale = build(make_order(shipmentPriceIncl=0, shipmentPriceExcl=0, priceIncl=64.0))
-    assert [row["product_id"] for row in sale.body["register_sale_products"]] == [TEE]
+    assert [row["product"]["id"] for row in sale.body["line_items"]] == [TEE]
 
 
 # -- payments --------------------------------------------------------------------------------------------------
 
 
 def test_integrated_paid_order_carries_one_payment_of_the_sale_total() -> None:
-    assert build().body["register_sale_payments"] == [
+    assert build().body["payments"] == [
         {
-            "register_id": REGISTER,
-            "retailer_payment_type_id": "pt-lsp",
             "amount": 72.5,
-            "payment_date": "2024-05-02 09:59:58",
+            "type": {"config_id": "pt-lsp"},
+            "source": {"register_id": REGISTER},
+            "date": "2024-05-02T09:59:58Z",
         }
     ]
 
 
 def test_unpaid_order_has_no_payment_and_says_why_in_the_note() -> None:
     sale = build(payment=LeaveUnpaid(reason="Cash is not an integrated payment method"))
-    assert sale.body["register_sale_payments"] == []
+    assert "payments" not in sale.body
     assert "Unpaid in POS: Cash is not an integrated payment method" in sale.body["note"]
 
 
@@ -239,8 +304,7 @@ def test_total_that_differs_from_the_ecom_order_is_reported() -> None:
 
 def test_line_split_over_outlets_becomes_one_sale_line_per_outlet() -> None:
     sale = build(lines=[make_line()], plan=plan_for([make_line()], stock={MAIN: {TEE: 1}, HARBOUR: {TEE: 1}}))
-    rows = sale.body["register_sale_products"]
-    assert [(r["product_id"], r["quantity"], r["fulfilment_outlet_id"]) for r in rows] == [
+    assert [(r["product"]["id"], r["quantity"], r["fulfilment_outlet_id"]) for r in sale.body["line_items"]] == [
         (TEE, 1, MAIN),
         (TEE, 1, HARBOUR),
         (SHIPPING, 1, MAIN),
@@ -268,9 +332,10 @@ def test_customer_comment_is_kept_in_a_bounded_note() -> None:
     assert len(note) <= 1000
 
 
-def test_pos_datetime_converts_to_utc() -> None:
-    assert pos_datetime("2024-05-02T08:59:58Z") == "2024-05-02 08:59:58"
-    assert pos_datetime("2024-05-02T08:59:58") == "2024-05-02 08:59:58"
+def test_pos_datetime_converts_to_rfc3339_utc() -> None:
+    assert pos_datetime("2024-05-02T08:59:58Z") == "2024-05-02T08:59:58Z"
+    assert pos_datetime("2024-05-02T20:59:58+12:00") == "2024-05-02T08:59:58Z"
+    assert pos_datetime("2024-05-02T08:59:58") == "2024-05-02T08:59:58Z"
 
 
 # -- line matching ---------------------------------------------------------------------------------------------
@@ -285,6 +350,15 @@ def test_line_is_matched_through_the_variant_mapping_first() -> None:
 def test_line_without_a_mapping_is_matched_by_sku_then_by_ean() -> None:
     assert match_line(make_line(), variant_map={}, by_sku={"HT-NAVY-M": TEE}, by_ean={"9400000000012": "x"}) == TEE
     assert match_line(make_line(), variant_map={}, by_sku={}, by_ean={"9400000000012": TEE}) == TEE
+
+
+def test_an_ean_the_pos_cannot_be_searched_by_holds_the_line_with_that_reason() -> None:
+    unmatched = match_line(make_line(), variant_map={}, by_sku={}, by_ean=None)
+    assert isinstance(unmatched, Unmatched)
+    assert unmatched.reason == (
+        f"variant 880001 is not mapped, no POS product has SKU 'HT-NAVY-M', EAN '9400000000012': {EAN_NOT_SEARCHABLE}"
+    )
+    assert match_line(make_line(), variant_map={}, by_sku={"HT-NAVY-M": TEE}, by_ean=None) == TEE
 
 
 def test_sku_shared_by_several_pos_products_falls_through_to_the_ean() -> None:

@@ -122,3 +122,29 @@ def test_the_order_lease_outlives_the_order_worker_and_sqs_redelivery_outlives_t
     assert 2 * function["Timeout"] < LEASE_SECONDS
     assert queue["VisibilityTimeout"] > LEASE_SECONDS
     assert function["Environment"]["Variables"]["ORDER_EVENTS_BUS_NAME"] == "default"
+
+
+def test_the_sale_id_is_recorded_with_the_claim_so_a_sale_leads_back_to_its_order_before_it_exists(
+    store: OrderStore, clock: Clock
+) -> None:
+    claim = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150, sale_id="sale-7")
+    record = store.get_order(CID, 7)
+    assert claim.sale_id == "sale-7" and record is not None and record.sale_id == "sale-7"
+    assert store.order_for_sale(CID, "sale-7") == record  # before the POS has the sale
+    clock.now += 152
+    retry = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150, sale_id="sale-7")
+    assert retry.previous is not None and retry.previous.sale_id == "sale-7"  # the retry knows which sale to read
+    done = _complete(store, retry, sale_id="sale-7")
+    found = store.order_for_sale(CID, "sale-7")
+    assert found is not None and found.status == "imported" and found.order_id == done.order_id == 7
+
+
+def test_a_sale_this_sync_did_not_make_leads_to_no_order(store: OrderStore) -> None:
+    assert store.order_for_sale(CID, "in-store-sale") is None
+
+
+def test_completing_with_a_sale_id_the_pos_chose_records_that_sale_too(store: OrderStore) -> None:
+    claim = store.claim_order(CID, 8, source_id="ecom-8", lease_seconds=150, sale_id="ours-8")
+    _complete(store, claim, sale_id="theirs-8")
+    found = store.order_for_sale(CID, "theirs-8")
+    assert found is not None and found.order_id == 8 and found.sale_id == "theirs-8"

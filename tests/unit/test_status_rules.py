@@ -1,5 +1,7 @@
 """The fixed status mapping (seed 004) as pure rules: each row, the finalized/frozen exceptions, and the invariants
-that make a status message a hint (re-planning after applying plans nothing; message timing does not matter)."""
+that make a status message a hint (re-planning after applying plans nothing; message timing does not matter).
+POS fulfilments are 2026-07 `FulfillmentSummaryItem`s: type PICKUP|DISPATCH|SERVICE, state OPEN|STARTED|PICKED|
+PACKED|FULFILLED."""
 
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from pos_ecom_sync.status.rules import (
     StatusAction,
     UpdateEcomOrder,
     VoidSale,
+    completed_return,
     plan_refund,
     plan_status_sync,
+    returned_quantities,
 )
 
 
@@ -35,13 +39,18 @@ def ecom(
     return EcomOrderState(7, status, payment, shipment, pickup, title)
 
 
+def fulfillment(n: int, state: str, kind: str = "DISPATCH") -> PosFulfillment:
+    to_pack = () if state in ("PACKED", "FULFILLED") else ((f"line{n}", Decimal(1)),)
+    return PosFulfillment(f"f{n}", f"o{n}", kind, state, 1, to_pack)
+
+
 def pos(
     status: str = "AWAITING_DISPATCH",
     paid: bool = True,
-    fulfillments: tuple[str, ...] = ("NEW",),
+    fulfillments: tuple[str, ...] = ("OPEN",),
     kind: str = "DISPATCH",
 ) -> PosSaleState:
-    rows = tuple(PosFulfillment(f"f{n}", f"o{n}", kind, s, 1) for n, s in enumerate(fulfillments))
+    rows = tuple(fulfillment(n, s, kind) for n, s in enumerate(fulfillments))
     total = Decimal("50.00")
     return PosSaleState("s1", status, total, total if paid else Decimal(0), rows)
 
@@ -56,7 +65,7 @@ def test_ecom_payment_cancelled_voids_the_pos_sale_and_freezes_the_order() -> No
 
 
 def test_pos_void_cancels_the_ecom_payment_and_freezes_the_order() -> None:
-    plan = plan_status_sync(ecom(), pos(status="VOIDED", fulfillments=("CANCELLED",)), frozen=False)
+    plan = plan_status_sync(ecom(), pos(status="VOIDED", fulfillments=()), frozen=False)
     assert plan.actions == (UpdateEcomOrder((("paymentStatus", "cancelled"),), "the POS sale was voided"),)
     assert plan.frozen
 
@@ -69,7 +78,7 @@ def test_a_frozen_order_takes_no_change_and_says_why() -> None:
 
 def test_ecom_cancel_after_the_pos_sale_is_finalized_is_recorded_and_ignored() -> None:
     plan = plan_status_sync(
-        ecom(payment="cancelled"), pos(status="DISPATCHED_CLOSED", fulfillments=("SHIPPED",)), frozen=False
+        ecom(payment="cancelled"), pos(status="DISPATCHED_CLOSED", fulfillments=("FULFILLED",)), frozen=False
     )
     assert plan.actions == ()
     assert not plan.frozen
@@ -98,15 +107,36 @@ def test_ecom_marked_paid_after_finalization_is_ignored() -> None:
 
 def test_out_for_delivery_in_ecom_completes_every_open_dispatch_fulfillment() -> None:
     order = ecom(status="completed_shipped", shipment="shipped")
-    plan = plan_status_sync(order, pos(fulfillments=("NEW", "PACKED", "SHIPPED")), frozen=False)
-    assert plan.actions == (CompleteFulfillments(("o0", "o1")),)
-
-
-def test_ready_for_pickup_in_ecom_packs_the_new_pickup_fulfillments() -> None:
-    order = ecom(status="processing_ready_for_pickup", pickup=True)
-    sale = pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("NEW",))
+    sale = pos(fulfillments=("OPEN", "STARTED", "PACKED", "FULFILLED"))
     plan = plan_status_sync(order, sale, frozen=False)
-    assert plan.actions == (PackFulfillments(sale.fulfillments),)
+    assert plan.actions == (CompleteFulfillments(sale.fulfillments[:3]),)
+
+
+def test_out_for_delivery_never_completes_a_sale_that_also_has_open_pickup_fulfillments() -> None:
+    """The fulfil call completes all of a sale's fulfilments: it would hand over the pickup part as collected."""
+    order = ecom(status="completed_shipped", shipment="shipped")
+    sale = dataclasses.replace(pos(), fulfillments=(fulfillment(0, "OPEN"), fulfillment(1, "OPEN", "PICKUP")))
+    plan = plan_status_sync(order, sale, frozen=False)
+    assert plan.actions == ()
+    assert plan.ignored == ("eCom out for delivery, but the sale also has open PICKUP fulfilments",)
+
+
+@pytest.mark.parametrize("state", ["OPEN", "STARTED", "PICKED"])
+def test_ready_for_pickup_in_ecom_packs_every_pickup_fulfillment_not_packed_yet(state: str) -> None:
+    order = ecom(status="processing_ready_for_pickup", pickup=True)
+    sale = pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=(state, "PACKED"))
+    plan = plan_status_sync(order, sale, frozen=False)
+    assert plan.actions == (PackFulfillments(sale.fulfillments[:1]),)
+
+
+@pytest.mark.parametrize("state", ["STARTED", "PICKED"])
+def test_in_progress_in_the_pos_never_reaches_ecom(state: str) -> None:
+    for pickup in (True, False):
+        status = "processing_awaiting_pickup" if pickup else "processing_awaiting_shipment"
+        kind = "PICKUP" if pickup else "DISPATCH"
+        sale = pos(status=f"AWAITING_{kind}", kind=kind, fulfillments=(state,))
+        plan = plan_status_sync(ecom(status=status, pickup=pickup), sale, frozen=False)
+        assert plan.actions == () and plan.ignored == ()
 
 
 def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom() -> None:
@@ -115,8 +145,14 @@ def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom() -> No
     assert plan.actions == (UpdateEcomOrder((("status", "processing_ready_for_pickup"),), "packed in the POS"),)
 
 
+def test_one_of_two_pickup_fulfillments_packed_does_not_make_the_order_ready() -> None:
+    order = ecom(status="processing_awaiting_pickup", pickup=True)
+    sale = pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("PACKED", "STARTED"))
+    assert plan_status_sync(order, sale, frozen=False).actions == ()
+
+
 def test_ready_for_pickup_is_never_synced_for_a_shipment() -> None:
-    plan = plan_status_sync(ecom(status="processing_ready_for_pickup"), pos(fulfillments=("NEW",)), frozen=False)
+    plan = plan_status_sync(ecom(status="processing_ready_for_pickup"), pos(fulfillments=("OPEN",)), frozen=False)
     assert plan.actions == ()
     assert plan.ignored == ("ready for pickup is never synced for a shipment",)
     packed = plan_status_sync(ecom(), pos(fulfillments=("PACKED",)), frozen=False)
@@ -128,10 +164,10 @@ def test_processing_and_in_progress_are_never_synced(status: str) -> None:
     assert plan_status_sync(ecom(status=status), pos(), frozen=False).actions == ()
 
 
-def test_a_ready_pickup_order_is_never_moved_back_when_one_of_two_fulfillments_is_still_new() -> None:
+def test_a_ready_pickup_order_is_never_moved_back_when_one_of_two_fulfillments_is_still_open() -> None:
     order = ecom(status="completed_picked_up", pickup=True)
     plan = plan_status_sync(
-        order, pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("PACKED", "NEW")), frozen=False
+        order, pos(status="AWAITING_PICKUP", kind="PICKUP", fulfillments=("PACKED", "OPEN")), frozen=False
     )
     assert plan.actions == ()
 
@@ -144,10 +180,25 @@ def test_sale_state_reads_the_vendor_rows() -> None:
         "total_tax": 6.0,
         "payments": [{"amount": 20.0}, {"amount": 26.0}],
     }
-    state = PosSaleState.of(sale, [{"id": "f1", "outlet_id": "o1", "type": "PICKUP", "status": "packed", "version": 3}])
+    row = {
+        "id": "1947700198720344064",
+        "outlet_id": "o1",
+        "sale_id": "s1",
+        "type": "PICKUP",
+        "state": "PACKED",
+        "version": 3,
+        "line_items": [
+            {"sale_line_item_id": "l1", "quantity": "2.00", "packed_quantity": "2.00", "fulfilled_quantity": "0.00"}
+        ],
+    }
+    state = PosSaleState.of(sale, [row])
     assert state.paid and state.outstanding == 0
-    assert state.fulfillments == (PosFulfillment("f1", "o1", "PICKUP", "PACKED", 3),)
+    assert state.fulfillments == (PosFulfillment("1947700198720344064", "o1", "PICKUP", "PACKED", 3, ()),)
     assert state.packed_for_pickup
+    started = PosFulfillment.of(
+        {**row, "state": "STARTED", "line_items": [{**row["line_items"][0], "packed_quantity": "0.50"}]}
+    )
+    assert started.packable and started.to_pack == (("l1", Decimal("1.50")),)
     order = EcomOrderState.of(
         {"id": 5, "status": "completed_shipped", "paymentStatus": "paid", "shipmentStatus": "shipped"}
     )
@@ -163,9 +214,12 @@ class Vendors:
     pos: PosSaleState
 
 
-def _set_fulfillments(sale: PosSaleState, status: str, which: set[str] | None = None) -> PosSaleState:
+def _set_fulfillments(sale: PosSaleState, state: str, which: set[str] | None = None) -> PosSaleState:
     rows = tuple(
-        dataclasses.replace(f, status=status) if which is None or f.outlet_id in which else f for f in sale.fulfillments
+        dataclasses.replace(f, state=state, version=(f.version or 0) + 1)
+        if (which is None or f.fulfillment_id in which) and not f.done
+        else f
+        for f in sale.fulfillments
     )
     sale = dataclasses.replace(sale, fulfillments=rows)
     if rows and all(f.done for f in rows):
@@ -178,15 +232,15 @@ def apply_action(world: Vendors, action: StatusAction) -> None:
     match action:
         case VoidSale():
             assert world.pos.status != "VOIDED", "voided twice"
-            world.pos = dataclasses.replace(_set_fulfillments(world.pos, "CANCELLED"), status="VOIDED")
+            world.pos = dataclasses.replace(world.pos, status="VOIDED", fulfillments=())
         case RecordPosPayment(amount=amount):
             assert not world.pos.finalized and not world.pos.voided
             world.pos = dataclasses.replace(world.pos, paid_amount=world.pos.paid_amount + amount)
-        case CompleteFulfillments(outlet_ids=outlets):
-            world.pos = _set_fulfillments(world.pos, "SHIPPED", set(outlets))
+        case CompleteFulfillments():
+            world.pos = _set_fulfillments(world.pos, "FULFILLED")  # the fulfil call completes all of them
         case PackFulfillments(fulfillments=rows):
-            assert all(f.status == "NEW" for f in rows)
-            world.pos = _set_fulfillments(world.pos, "PACKED", {f.outlet_id for f in rows})
+            assert all(f.packable for f in rows)
+            world.pos = _set_fulfillments(world.pos, "PACKED", {f.fulfillment_id for f in rows})
         case UpdateEcomOrder():
             assert not world.ecom.cancelled, "wrote to a cancelled (frozen) eCom order"
             fields = action.as_dict()
@@ -204,8 +258,10 @@ def sync(world: Vendors, frozen: bool) -> bool:
     return plan.frozen
 
 
-MERCHANT_ACTIONS = ["ecom_pay", "ecom_cancel", "ecom_ready", "ecom_ship", "pos_pay", "pos_void", "pos_pack", "pos_done"]
-MONOTONIC_ACTIONS = ["ecom_pay", "ecom_cancel", "ecom_ready", "pos_pay", "pos_void", "pos_pack"]
+MERCHANT_ACTIONS = [
+    "ecom_pay", "ecom_cancel", "ecom_ready", "ecom_ship", "pos_pay", "pos_void", "pos_start", "pos_pack", "pos_done",
+]  # fmt: skip
+MONOTONIC_ACTIONS = ["ecom_pay", "ecom_cancel", "ecom_ready", "pos_pay", "pos_void", "pos_start", "pos_pack"]
 
 
 def merchant(world: Vendors, what: str) -> None:
@@ -224,11 +280,13 @@ def merchant(world: Vendors, what: str) -> None:
     elif what == "pos_pay" and pos_open:
         world.pos = dataclasses.replace(p, paid_amount=p.total)
     elif what == "pos_void" and not p.voided:
-        world.pos = dataclasses.replace(_set_fulfillments(p, "CANCELLED"), status="VOIDED")
-    elif what == "pos_pack" and pos_open and any(f.status == "NEW" for f in p.fulfillments):
-        world.pos = _set_fulfillments(p, "PACKED", {f.outlet_id for f in p.fulfillments if f.status == "NEW"})
+        world.pos = dataclasses.replace(p, status="VOIDED", fulfillments=())
+    elif what == "pos_start" and pos_open and any(f.state == "OPEN" for f in p.fulfillments):
+        world.pos = _set_fulfillments(p, "STARTED", {f.fulfillment_id for f in p.fulfillments if f.state == "OPEN"})
+    elif what == "pos_pack" and pos_open and any(f.packable for f in p.fulfillments):
+        world.pos = _set_fulfillments(p, "PACKED", {f.fulfillment_id for f in p.fulfillments if f.packable})
     elif what == "pos_done" and pos_open:
-        world.pos = _set_fulfillments(p, "PICKED_UP" if p.fulfillments[0].kind == "PICKUP" else "SHIPPED")
+        world.pos = _set_fulfillments(p, "FULFILLED")
 
 
 def new_world(pickup: bool, paid: bool, outlets: int) -> Vendors:
@@ -236,7 +294,7 @@ def new_world(pickup: bool, paid: bool, outlets: int) -> Vendors:
     order = ecom(status=status, payment="paid" if paid else "not_paid", pickup=pickup)
     kind = "PICKUP" if pickup else "DISPATCH"
     sale = pos(
-        status=f"AWAITING_{'PICKUP' if pickup else 'DISPATCH'}", paid=paid, fulfillments=("NEW",) * outlets, kind=kind
+        status=f"AWAITING_{'PICKUP' if pickup else 'DISPATCH'}", paid=paid, fulfillments=("OPEN",) * outlets, kind=kind
     )
     return Vendors(order, sale)
 
@@ -296,7 +354,7 @@ def test_when_messages_arrive_does_not_change_where_the_order_ends(
 
     def outcome(world: Vendors) -> tuple[object, ...]:
         # A voided sale's payments are moot (voiding reverses them), so they are not compared.
-        packed = tuple(f.status for f in world.pos.fulfillments)
+        packed = tuple(f.state for f in world.pos.fulfillments)
         return (
             world.ecom.status,
             world.ecom.payment_status,
@@ -356,3 +414,72 @@ def test_any_order_and_repetition_of_return_messages_ends_with_exactly_the_retur
         for line, quantity in items.items():
             total[line] = total.get(line, 0) + quantity
     assert refunded == total
+
+
+# -- which returns count ---------------------------------------------------------------------------------------
+
+
+def _return(status: str, state: str, quantity: int = -1) -> dict[str, object]:
+    return {
+        "id": "r1",
+        "status": status,
+        "state": state,
+        "return_for": "s1",
+        "line_items": [
+            {"product_id": "p1", "quantity": quantity, "status": status if status == "SAVED" else "CONFIRMED"}
+        ],
+    }
+
+
+def test_only_a_completed_return_counts_as_items_taken_back() -> None:
+    assert not completed_return(_return("SAVED", "parked"))  # as the return action answers it (X20/X26 example)
+    assert not completed_return(_return("VOIDED", "voided"))
+    assert completed_return(_return("CLOSED", "closed"))
+    assert completed_return({"status": "CLOSED"})  # a 2.0 read without `state`
+    assert returned_quantities(_return("CLOSED", "closed", quantity=-2)) == {"p1": 2}
+
+
+RETURN_EVENTS = ["start", "complete", "void", "deliver"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plans=st.lists(st.tuples(st.integers(1, 3), st.booleans()), min_size=1, max_size=4),
+    schedule=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(RETURN_EVENTS)), max_size=30),
+)
+def test_returns_refund_exactly_what_completed_returns_took_back_whatever_the_messages_order(
+    plans: list[tuple[int, bool]], schedule: list[tuple[int, str]]
+) -> None:
+    """Each return is started (parked), then completed or voided by the POS user; each of its sale.update
+    messages may arrive late, twice, or out of order, and the worker reads the return as it is when the message is
+    handled. In the end eCom shows refunded exactly the items of the completed returns: never a parked or voided
+    one, never twice."""
+    states = ["none"] * len(plans)  # none -> parked -> closed | voided
+    recorded: dict[int, int] = {}  # the ledger: completed returns seen (return -> quantity), as status sync keeps it
+    refunded: dict[int, int] = {}  # eCom: order line 1 -> quantity refunded
+
+    def deliver(n: int) -> None:
+        if states[n] == "none":
+            return
+        sale = _return({"parked": "SAVED", "closed": "CLOSED", "voided": "VOIDED"}[states[n]], states[n], -plans[n][0])
+        if completed_return(sale):
+            recorded[n] = returned_quantities(sale)["p1"]
+        credit = plan_refund({1: sum(recorded.values())} if recorded else {}, refunded)
+        for line, quantity in credit.lines if credit else ():
+            refunded[line] = refunded.get(line, 0) + quantity
+
+    for n, event in schedule:
+        if n >= len(plans):
+            continue
+        if event == "start" and states[n] == "none":
+            states[n] = "parked"
+        elif event in ("complete", "void") and states[n] == "parked":
+            states[n] = "closed" if event == "complete" else "voided"
+        deliver(n)
+    for n in range(len(plans)):  # the POS user finishes each return as planned; the sweep delivers them all
+        if states[n] == "parked":
+            states[n] = "closed" if plans[n][1] else "voided"
+        deliver(n)
+        deliver(n)
+    completed = sum(q for n, (q, _) in enumerate(plans) if states[n] == "closed")
+    assert refunded.get(1, 0) == completed

@@ -20,6 +20,12 @@ class ConfigurationError(SyncError):
     """Settings or secrets are missing or invalid; retrying will not help until an operator acts."""
 
 
+class AuthorizationRefused(ConfigurationError):
+    """The vendor refused our stored OAuth grant (e.g. `invalid_grant`: the refresh token was revoked or the app
+    disconnected). Parked with the vendor's reason: only re-authorizing the app (a new refresh token in the
+    connection's secret) can fix it."""
+
+
 class InvalidInput(SyncError):
     """A request or message we cannot accept as sent (answered 400, never retried)."""
 

@@ -13,7 +13,10 @@ Conventions the vendor docs leave open, chosen here:
   `weightValue` are the shop's display choice and are left alone. Dimensions go to sizeX/Y/Z (length, width,
   height) in centimetres. A row without weight or dimensions takes the parent's; a missing unit means KG / CM.
 - POS description -> eCom `description`; eCom `content` (long text) stays the merchant's.
-- Brand and category are carried by name; the worker resolves them to eCom brand / category ids.
+- Brand and category are carried by name; the worker resolves them to eCom brand / category ids. The category is
+  the X-Series product type (`type.name`: X20 calls product types "now product category"); X-Series `categories`
+  are tags (X20 `Tag`) and are not synced.
+- A family is a parent row and the rows naming it in `variant_parent_id`; no other field says who belongs to it.
 - Variants are ordered by POS id, so the order the worker reads rows in never changes a hash.
 """
 
@@ -227,7 +230,7 @@ def map_product(parent: PosProduct) -> ProductPayload:
         visibility="visible" if parent.active else "hidden",
         is_visible=parent.active,
         brand=_ref_name(parent.brand),
-        category=_ref_name(parent.product_category),
+        category=_ref_name(parent.product_type),
     )
 
 
@@ -307,9 +310,8 @@ def choose_variant_image(row: PosProduct, index: int, parent_images: Sequence[st
 
 
 def _ordered_image_urls(row: PosProduct) -> list[str]:
-    # By `position` when given (unpositioned last, in list order), at most 12 per POS item.
-    ranked = sorted(enumerate(row.images), key=lambda item: (item[1].position is None, item[1].position or 0, item[0]))
-    return _unique(image.url for _, image in ranked if image.url)[:MAX_IMAGES_PER_POS_ITEM]
+    # In the vendor's list order (a product's embedded images carry no position), at most 12 per POS item.
+    return _unique(image.url for image in row.images if image.url)[:MAX_IMAGES_PER_POS_ITEM]
 
 
 def _unique(urls: Iterable[str]) -> list[str]:
@@ -317,7 +319,7 @@ def _unique(urls: Iterable[str]) -> list[str]:
 
 
 def _same_family(parent: PosProduct, row: PosProduct) -> bool:
-    return row.variant_parent_id == parent.id or (row.family_id is not None and row.family_id == parent.family_id)
+    return row.variant_parent_id == parent.id
 
 
 def _ref_name(ref: dict[str, Any] | None) -> str | None:

@@ -47,7 +47,7 @@ INTENT_LOOKBACK = timedelta(minutes=5)
 
 class PosCatalog(Protocol):
     def get_product(self, product_id: str) -> JsonObject | None: ...
-    def list_family(self, family_id: str) -> list[JsonObject]: ...
+    def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]: ...
 
 
 class EcomCatalog(Protocol):
@@ -147,7 +147,10 @@ class CatalogSync:
         row = self.pos.get_product(product_id)
         if row is None:
             return FamilySyncResult(product_id, "not found", note="the POS has no such product")
-        family_rows = self.pos.list_family(str(row["family_id"])) if row.get("family_id") else [row]
+        # A family is read from its parent (the parent row and its variants, deleted ones included), never through a
+        # `family_id` filter: no X-Series list declares one. A product without variants is a family of one.
+        parent_id = str(row.get("variant_parent_id") or (row["id"] if row.get("has_variants") else ""))
+        family_rows = self.pos.list_family(parent_id, parent=row) if parent_id else [row]
         family = [PosProduct.model_validate(r) for r in family_rows] or [PosProduct.model_validate(row)]
         parent = next((p for p in family if p.variant_parent_id is None and p.has_variants), None)
         parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])

@@ -138,13 +138,22 @@ class EcomClient:
     def update_order(self, order_id: int, fields: JsonObject) -> JsonObject:
         return _one(self.http.json("PUT", self._path("orders", order_id), json={"order": fields}), "order")
 
-    def credit_order(self, order_id: int, lines: list[tuple[int, int]], comment: str) -> JsonObject:
-        """Refund order lines (`(order product id, quantity)`) with a credit. The endpoint is the community SDK's
-        `POST /orders/{id}/credit.json`; the body shape is inferred. Not retried once sent: the caller re-reads
-        `quantityRefunded` before crediting again."""
-        products = [{"orderProduct": line, "quantity": quantity} for line, quantity in lines]
-        body = {"credit": {"products": products, "comment": comment}}
-        return _one(self.http.json("POST", self._path("orders", order_id, "credit"), json=body), "credit")
+    def credit_order(self, order_id: int, lines: list[tuple[int, int]]) -> JsonObject:
+        """Refund order lines (`(order product id, quantity)`) with a credit: `POST /orders/{id}/credit.json`, body
+        `{"credit": {creditPayment, creditShipment, notifyNew, updateStock, orderProducts[{id, quantity}]}}` (the
+        NickTacke client's "docs + Postman-confirmed" `orderCreditInputSchema`; the envelope also in the official PHP
+        client). The money goes back (`creditPayment`), shipping is not credited, and `updateStock` is off: the POS
+        return restocked the items and stock sync carries that to eCom. The answer's shape is undocumented: returned
+        as sent back, never relied on. Not retried once sent: the caller re-reads `quantityRefunded` first."""
+        credit = {
+            "creditPayment": True,
+            "creditShipment": False,
+            "notifyNew": False,
+            "updateStock": False,
+            "orderProducts": [{"id": line, "quantity": quantity} for line, quantity in lines],
+        }
+        body = self.http.json("POST", self._path("orders", order_id, "credit"), json={"credit": credit})
+        return _one(body, "credit")
 
     def get_shipment(self, shipment_id: int) -> JsonObject | None:
         body = self.http.json("GET", self._path("shipments", shipment_id), absent_ok=True)

@@ -2,27 +2,39 @@
 
 API 2.0 collections page by version: `?after=<version>&page_size=N` answers `{"data":[...],
 "version":{"min","max"}}` and the next page starts after `version.max`. Sales are created through
-API 0.9 (`POST /api/register_sales`). Auth is a bearer token; it never appears in errors or logs.
+API 2026-07 (`POST /api/2026-07/sales` with a sale id we choose); a payment or a void of an existing sale goes
+through API 0.9 (`POST /api/register_sales`, as the official Postman collection documents it). Auth is a bearer
+token; it never appears in errors or logs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from pos_ecom_sync.connectors.http import VendorHttp
-from pos_ecom_sync.errors import NotFound, UpstreamError
+from pos_ecom_sync.connectors.xseries_auth import BearerAuth, TokenProvider
+from pos_ecom_sync.errors import Conflict, NotFound, UpstreamError
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, xseries_observation
 
 CHANGE_FEEDS = frozenset({"products", "inventory", "sales", "customers"})
+# Feeds whose list declares `deleted` (X20 `/products`, `/customers`); `/inventory` and `/sales` do not.
+DELETED_PARAM_FEEDS = frozenset({"products", "customers"})
+# `/search` answers at most this many rows per call and pages by `offset` (X20 `/search` page_size).
+SEARCH_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 200  # the 0.x cap; 2.0 accepts more but nothing gains from it under a 350 / 5 min budget
 # Walking a whole collection stops here even if the vendor keeps answering full pages (a broken cursor).
 MAX_PAGES = 10_000
+# The dated Fulfillments API (2026-07): the only API with open fulfilments (type, state, version).
+API_2026_07 = "/api/2026-07"
+FULFILLMENT_PAGE_SIZE = 100  # its maximum
+CONFLICT = frozenset({409})
 
 JsonObject = dict[str, Any]
 
@@ -54,6 +66,11 @@ def _object(body: Any) -> JsonObject:
     return obj if isinstance(obj, dict) else {}
 
 
+def _number(value: Decimal) -> int | float:
+    """A JSON number: whole quantities as integers."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _max_version(body: Any) -> int | None:
     version = body.get("version") if isinstance(body, dict) else None
     value = version.get("max") if isinstance(version, dict) else None
@@ -64,9 +81,10 @@ class XSeriesClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         budget: RateBudget,
         *,
+        token_provider: TokenProvider | None = None,
         max_wait_s: float = 2.0,
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -75,12 +93,22 @@ class XSeriesClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`token` is a personal token (static); an OAuth connection passes `token_provider` instead, which
+        refreshes an expired or refused (401) access token once per call (see `connectors.xseries_auth`)."""
+        if token_provider is None and not token:
+            raise ValueError("XSeriesClient needs a personal token or a token_provider")
+        auth = (
+            BearerAuth(token_provider, before_retry=lambda: budget.acquire(XSERIES_POLICY, max_wait_s=max_wait_s))
+            if token_provider is not None
+            else None
+        )
         self.http = VendorHttp(
             base_url,
             XSERIES_POLICY,
             budget,
             xseries_observation,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={} if auth is not None else {"Authorization": f"Bearer {token}"},
+            auth=auth,
             max_wait_s=max_wait_s,
             client=client,
             transport=transport,
@@ -108,7 +136,11 @@ class XSeriesClient:
         body = self.http.json(
             "GET",
             f"/api/2.0/{resource}",
-            params={"after": after, "page_size": page_size, "deleted": True if include_deleted else None},
+            params={
+                "after": after,
+                "page_size": page_size,
+                "deleted": True if include_deleted and resource in DELETED_PARAM_FEEDS else None,
+            },
         )
         items = _rows(body)
         max_version = _max_version(body)
@@ -139,6 +171,12 @@ class XSeriesClient:
     def list_payment_types(self) -> list[JsonObject]:
         return list(self._walk("/api/2.0/payment_types"))
 
+    def list_users(self) -> list[JsonObject]:
+        return list(self._walk("/api/2.0/users"))
+
+    def list_taxes(self) -> list[JsonObject]:
+        return list(self._walk("/api/2.0/taxes"))
+
     # -- products and stock ---------------------------------------------------------------------------
 
     def get_product(self, product_id: str) -> JsonObject | None:
@@ -150,23 +188,41 @@ class XSeriesClient:
         body = self.http.json("GET", "/api/2.0/products", params={"sku": sku})
         return [row for row in _rows(body) if row.get("sku") == sku]
 
-    def find_products_by_code(self, code: str) -> list[JsonObject]:
-        """Live products carrying `code` among their `product_codes` (EAN, UPC...). [I] the search filter name
-        `product_code` is ours (the simulator's); the rows are filtered again here."""
-        body = self.http.json("GET", "/api/2.0/search", params={"type": "products", "product_code": code})
-        return [
-            row
-            for row in _rows(body)
-            if any(str(c.get("code")) == code for c in row.get("product_codes") or [] if isinstance(c, dict))
-        ]
+    def search_products(self, **attributes: str | bool) -> list[JsonObject]:
+        """Every product `GET /api/2.0/search?type=products` finds for declared attributes (sku, supplier_id,
+        brand_id, tag_id, product_type_id, variant_parent_id; `deleted`), walking `offset` pages."""
+        rows: list[JsonObject] = []
+        for page in range(MAX_PAGES):
+            params: dict[str, str | int | bool | None] = {
+                "type": "products",
+                **attributes,
+                "page_size": SEARCH_PAGE_SIZE,
+                "offset": page * SEARCH_PAGE_SIZE or None,
+            }
+            found = _rows(self.http.json("GET", "/api/2.0/search", params=params))
+            rows.extend(found)
+            if len(found) < SEARCH_PAGE_SIZE:
+                break
+        return rows
 
-    def list_family(self, family_id: str) -> list[JsonObject]:
-        """Every row of a family (parent and variants), deleted rows included so a removal carries its version.
+    def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]:
+        """The family of `parent_id`: the parent row (`GET /products/{id}`) and every variant
+        (`search?type=products&variant_parent_id=`, deleted ones included so a removal carries its version).
 
-        `family_id` is the filter the 2.0 Product schema announces as the successor of `variant_parent_id`.
+        There is no family filter on `/products` (`family_id` is only a field; the list ignores unknown filters and
+        would answer the whole catalog), so the rows are checked again here: a row that is not this parent's
+        variant is dropped whatever the vendor sends. A caller that just read the parent passes it (one call less).
         """
-        body = self.http.json("GET", "/api/2.0/products", params={"family_id": family_id, "deleted": True})
-        return [row for row in _rows(body) if row.get("family_id") == family_id]
+        if parent is None or str(parent.get("id")) != parent_id:
+            parent = self.get_product(parent_id)
+        if parent is None:
+            return []
+        variants = self.search_products(variant_parent_id=parent_id, deleted=True)
+        rows = {str(parent["id"]): parent}
+        for row in variants:
+            if str(row.get("variant_parent_id") or "") == parent_id and row.get("id"):
+                rows.setdefault(str(row["id"]), row)
+        return list(rows.values())
 
     def list_product_inventory(self, product_id: str) -> list[JsonObject]:
         """Inventory rows (one per outlet). An unknown product raises NotFound, never an empty list: reading
@@ -194,48 +250,73 @@ class XSeriesClient:
 
     # -- sales ----------------------------------------------------------------------------------------
 
-    def create_register_sale(self, sale: JsonObject) -> JsonObject:
-        """Create a sale through API 0.9; returns the `register_sale` object the vendor answers with.
+    def create_sale(self, sale: JsonObject) -> JsonObject:
+        """Create a sale with `POST /api/2026-07/sales` (`SaleRequest`, our own `id`); returns the `data` object the
+        vendor answers with, which may hold no more than the id ("Returns the ID of the created sale").
 
-        Never retried once sent: callers make it idempotent by looking the sale up by `source_id` first.
+        Never retried once sent: the caller chose the sale id first, so it can look the sale up after any failure.
         """
-        body = self.http.json("POST", "/api/register_sales", json=sale)
-        if isinstance(body, dict) and isinstance(body.get("register_sale"), dict):
-            return dict(body["register_sale"])
-        return _object(body)
+        return _object(self.http.json("POST", "/api/2026-07/sales", json=sale))
+
+    def find_sale(self, sale_id: str) -> JsonObject | None:
+        """The sale with this id (`GET /api/2026-07/sales/{id}`, any state), None when the POS has none."""
+        body = self.http.json("GET", f"/api/2026-07/sales/{_segment(sale_id)}", absent_ok=True)
+        return (_object(body) or None) if body is not None else None
 
     def get_sale(self, sale_id: str) -> JsonObject | None:
+        """The API 2.0 view of a sale (`status`, `line_items`, `payments`, `source_id`...)."""
         body = self.http.json("GET", f"/api/2.0/sales/{_segment(sale_id)}", absent_ok=True)
         return _object(body) if body is not None else None
 
-    def find_sale_by_source_id(self, source_id: str) -> JsonObject | None:
-        """The sale we created for an external order (our deterministic `source_id`), if any."""
-        body = self.http.json("GET", "/api/2.0/search", params={"type": "sales", "source_id": source_id})
-        matches = [row for row in _rows(body) if row.get("source_id") == source_id]
-        return matches[0] if matches else None
-
     def list_fulfillments(self, sale_id: str) -> list[JsonObject]:
-        body = self.http.json("GET", f"/api/2.0/sales/{_segment(sale_id)}/fulfillments")
-        return _rows(body)
+        """The sale's fulfilments as 2026-07 `FulfillmentSummaryItem` rows (`type`, `state`, `version`, line items
+        with decimal-string quantities). The `sale_id` filter is declared; the rows are filtered again here."""
+        rows: list[JsonObject] = []
+        for page in range(1, MAX_PAGES + 1):
+            params = {"sale_id": sale_id, "page_number": page, "page_size": FULFILLMENT_PAGE_SIZE}
+            found = _rows(self.http.json("GET", f"{API_2026_07}/fulfillments", params=params))
+            rows += [row for row in found if str(row.get("sale_id")) == sale_id]
+            if len(found) < FULFILLMENT_PAGE_SIZE:
+                break
+        return rows
 
     def update_register_sale(self, sale: JsonObject) -> JsonObject:
         """Change an existing sale (its `id` set) through API 0.9: void it, or add a payment.
 
         Not retried once sent; the status worker re-reads the sale before deciding again, so a repeat is harmless.
         """
-        return self.create_register_sale(sale)
-
-    def fulfill_sale(self, sale_id: str, outlet_id: str) -> list[JsonObject]:
-        """Complete the sale's fulfillment at `outlet_id` (shipped or picked up, by its type)."""
-        body = self.http.json("POST", f"/api/2.0/sales/{_segment(sale_id)}/fulfill", json={"outlet_id": outlet_id})
-        return _rows(body)
-
-    def pack_fulfillment(self, fulfillment_id: str, version: int | None) -> JsonObject:
-        """Mark a fulfillment PACKED. The path and the optimistic `version` follow the 2027-01 fulfillments API
-        (`POST /fulfillments/{id}/pack`, 409 on a stale version); on 2.0 this is inferred, not confirmed."""
-        payload: JsonObject = {} if version is None else {"version": version}
-        body = self.http.json("POST", f"/api/2.0/fulfillments/{_segment(fulfillment_id)}/pack", json=payload)
+        body = self.http.json("POST", "/api/register_sales", json=sale)
+        if isinstance(body, dict) and isinstance(body.get("register_sale"), dict):
+            return dict(body["register_sale"])
         return _object(body)
+
+    def fulfill_sale(self, sale_id: str) -> list[JsonObject]:
+        """Complete every fulfilment of the sale (2026-07 `POST /fulfillments/fulfill`, idempotent); answers the
+        updated fulfilments' `{id, version}`. A 409 raises Conflict: the caller re-reads."""
+        response = self.http.request(
+            "POST", f"{API_2026_07}/fulfillments/fulfill", json={"sale_id": sale_id}, accept_statuses=CONFLICT
+        )
+        assert response is not None  # absent_ok is off: a 404 raised
+        if response.status_code == 409:
+            raise Conflict(f"xseries: fulfilling sale {sale_id} conflicted: {response.text[:200]}")
+        return _rows(response.json()) if response.content else []
+
+    def pack_fulfillment(
+        self, fulfillment_id: str, version: int, line_items: Sequence[tuple[str, Decimal]]
+    ) -> JsonObject:
+        """Pack these quantities of the fulfilment's sale lines (2026-07 `POST /fulfillments/{id}/pack`). `version`
+        is the fulfilment's as last read: a stale one is refused with 409, raised as Conflict, so a repeat after a
+        lost answer never packs twice. Answers `{id, version}`."""
+        body = {
+            "version": version,
+            "line_items": [{"sale_line_item_id": line, "quantity": _number(qty)} for line, qty in line_items],
+        }
+        path = f"{API_2026_07}/fulfillments/{_segment(fulfillment_id)}/pack"
+        response = self.http.request("POST", path, json=body, accept_statuses=CONFLICT)
+        assert response is not None  # absent_ok is off: a 404 raised
+        if response.status_code == 409:
+            raise Conflict(f"xseries: fulfillment {fulfillment_id} version {version} is stale")
+        return _object(response.json()) if response.content else {}
 
     # -- webhooks -------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ re-read the entity anyway. Every refusal is an `InvalidInput`/`Unauthorized`/`No
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -128,6 +129,41 @@ def verify_pos_token(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> No
         raise Unauthorized("token does not match this connection")
 
 
+SIGNATURE_ALGORITHM = "HMAC-SHA256"
+
+
+def _signature_fields(header: str) -> dict[str, str]:
+    """`signature=<digest>,algorithm=HMAC-SHA256` -> fields (split at the first `=`: base64 ends in `=`)."""
+    fields: dict[str, str] = {}
+    for part in header.split(","):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def verify_pos_signature(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> None:
+    """X-Series signs deliveries to OAuth apps: `X-Signature: signature=...,algorithm=HMAC-SHA256` over the raw
+    body. Required only when the connection has a signing secret. [unverified] the key (the app's client secret)
+    and the digest encoding: hex (any case) and base64 are both accepted, each compared in constant time."""
+    if secrets.pos_webhook_signing_secret is None:
+        return
+    header = webhook.header("x-signature")
+    if not header:
+        raise Unauthorized("missing X-Signature header: this connection accepts signed deliveries only")
+    fields = _signature_fields(header)
+    algorithm = fields.get("algorithm", SIGNATURE_ALGORITHM)
+    if algorithm.upper() != SIGNATURE_ALGORITHM:
+        raise Unauthorized(f"X-Signature algorithm {algorithm[:40]!r} is not {SIGNATURE_ALGORITHM}")
+    given = fields.get("signature", "").encode("utf-8", "replace")
+    key = secrets.pos_webhook_signing_secret.get_secret_value().encode()
+    digest = hmac.new(key, webhook.body, hashlib.sha256).digest()
+    as_hex = hmac.compare_digest(digest.hex().encode(), given.lower())
+    as_base64 = hmac.compare_digest(base64.b64encode(digest), given)
+    if not (as_hex | as_base64):  # both compared: no early exit on which encoding matched
+        raise Unauthorized("X-Signature does not match the body")
+
+
 def verify_ecom_signature(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> None:
     signature = webhook.header("x-signature")
     if not signature:
@@ -140,7 +176,9 @@ def verify_ecom_signature(webhook: IncomingWebhook, secrets: ConnectionSecrets) 
 
 
 def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
-    """X-Series: form-encoded, `payload` holds a JSON object in the API 1.0 shape; `type` names the event."""
+    """X-Series: form-encoded, `payload` holds a JSON object in the API 1.0 shape. Only `payload` is guaranteed
+    (docs/webhooks): `type` may be missing (the event is inferred from the payload's shape) and 1.0 payloads carry
+    no `version` (the message then has none and the worker re-reads the entity)."""
     _require_content_type(webhook, "application/x-www-form-urlencoded")
     text = _decode_utf8(webhook.body)
     try:
@@ -192,6 +230,8 @@ def _infer_pos_type(payload: dict[str, Any]) -> str | None:
         return "sale.update"
     if "handle" in payload or "base_name" in payload:
         return "product.update"
+    if "customer_code" in payload:
+        return "customer.update"
     return None
 
 
@@ -246,6 +286,7 @@ class WebhookIntake:
         secrets = self._secrets.get(connection.connection_id)
         if webhook.source == "pos":
             verify_pos_token(webhook, secrets)
+            verify_pos_signature(webhook, secrets)
         else:
             verify_ecom_signature(webhook, secrets)
 

@@ -23,9 +23,10 @@ class ProductCode(BaseModel):
 
 
 class ProductImage(BaseModel):
+    """X20 `ImageSample` (id, url, version, sizes): it has no position, so the list order is the image order."""
+
     model_config = ConfigDict(extra="ignore")
     url: str
-    position: int | None = None
 
 
 class PosProduct(BaseModel):
@@ -40,8 +41,8 @@ class PosProduct(BaseModel):
     handle: str | None = None
     sku: str | None = None
     description: str | None = None
+    # The family is the parent row (`variant_parent_id` None) and the rows naming it in `variant_parent_id`.
     variant_parent_id: str | None = None
-    family_id: str | None = None
     has_variants: bool = False
     variant_options: list[VariantOption] = Field(default_factory=list)
     product_codes: list[ProductCode] = Field(default_factory=list)
@@ -57,7 +58,8 @@ class PosProduct(BaseModel):
     active: bool = True
     has_inventory: bool = True
     brand: dict[str, Any] | None = None
-    product_category: dict[str, Any] | None = None
+    # X20 Product `type` (ProductTypeSample {id, name, ...}): the product type, "now product category".
+    product_type: dict[str, Any] | None = Field(default=None, alias="type")
     images: list[ProductImage] = Field(default_factory=list)
     weight: float | None = None
     weight_unit: WeightUnit | None = None

@@ -73,24 +73,54 @@ class Connection(BaseModel):
 
 
 class ConnectionSecrets(BaseModel):
-    """Credentials of a connection, stored as one JSON secret `<SECRET_PREFIX><connection_id>`."""
+    """Credentials of a connection, stored as one JSON secret `<SECRET_PREFIX><connection_id>`.
+
+    X-Series authorizes either with a personal token (`pos_access_token` alone, static) or as an OAuth app
+    (`pos_client_id`, `pos_client_secret`, `pos_refresh_token`; `pos_access_token` is then the optional first
+    access token). OAuth access tokens expire and every refresh rotates the refresh token, so after the first
+    refresh the live pair is kept in the sync table (`state.token_store`), not here; putting a new
+    `pos_refresh_token` here (re-authorizing) supersedes the stored pair.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    pos_access_token: SecretStr
-    # Shared token X-Series webhooks carry in their URL (X-Series does not sign deliveries).
+    pos_access_token: SecretStr | None = None
+    pos_client_id: SecretStr | None = None
+    pos_client_secret: SecretStr | None = None
+    pos_refresh_token: SecretStr | None = None
+    # Shared token X-Series webhooks carry in their URL (checked on every delivery).
     pos_webhook_token: Annotated[SecretStr, Field()]
+    # When set, X-Series deliveries must also carry `X-Signature: signature=<HMAC-SHA256 of the raw body>,...`
+    # keyed with this secret: the OAuth app's client secret for webhooks the app created.
+    pos_webhook_signing_secret: SecretStr | None = None
     ecom_api_key: SecretStr
     ecom_api_secret: SecretStr
     # eCom signs deliveries with md5(raw body + this secret).
     ecom_webhook_secret: SecretStr
 
-    @field_validator("pos_webhook_token", "ecom_webhook_secret")
+    @field_validator("pos_webhook_token", "ecom_webhook_secret", "pos_webhook_signing_secret")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 16:
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("webhook credentials must be at least 16 characters")
         return value
 
+    @model_validator(mode="after")
+    def _one_pos_authorization(self) -> ConnectionSecrets:
+        oauth = (self.pos_client_id, self.pos_client_secret, self.pos_refresh_token)
+        if any(oauth) and not all(oauth):
+            raise ValueError("an OAuth connection needs pos_client_id, pos_client_secret and pos_refresh_token")
+        if not any(oauth) and self.pos_access_token is None:
+            raise ValueError("set pos_access_token (personal token) or the OAuth fields")
+        return self
+
+    @property
+    def pos_uses_oauth(self) -> bool:
+        return self.pos_refresh_token is not None
+
     def to_json_dict(self) -> dict[str, str]:
-        return {name: getattr(self, name).get_secret_value() for name in type(self).model_fields}
+        return {
+            name: value.get_secret_value()
+            for name in type(self).model_fields
+            if (value := getattr(self, name)) is not None
+        }

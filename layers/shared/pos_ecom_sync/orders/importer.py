@@ -3,23 +3,28 @@ the pure rules of this package).
 
 Steps, each safe to repeat after a crash at any point:
 1. Ledger first. An imported order costs one DynamoDB read and nothing else (the poller re-sweeps every order
-   that changes). Otherwise `claim_order` records the intent (with the deterministic `source_id`
-   "ecom-<order id>") and takes a lease before anything is written to the POS. An order another invocation holds
-   a live claim on is left to it (its own message settles the order, whatever happens to that invocation).
-2. If an earlier claim on the order ended neither held nor imported (its worker died or failed), the sale may
-   exist: look it up by `source_id` and adopt it instead of creating another. A first claim skips this lookup
-   (no sale can exist without an earlier claim), which saves a POS call on nearly every order.
+   that changes). Otherwise `claim_order` records the intent with the sale id the sale will be created with (ours:
+   uuid5 of the connection and the order id, `sale_uuid`) and its reverse item (sale -> order), and takes a lease
+   before anything is written to the POS. An order another invocation holds a live claim on is left to it (its own
+   message settles the order, whatever happens to that invocation).
+2. If an earlier claim on the order ended neither held nor imported (its worker died or failed, or the create's
+   answer was lost), the sale may exist: read it by its id (`GET /api/2026-07/sales/{id}`) and adopt it instead of
+   creating another. A first claim skips this read (no sale can exist without an earlier claim), which saves a POS
+   call on nearly every order. No search is involved: the vendor declares no search by external reference.
 3. Re-read the order and its lines from eCom (the message is only a hint), match each line to a POS product
-   (variant link, then SKU, then EAN) and read its stock per outlet, which also proves the product still exists.
+   (variant link, then SKU; an EAN cannot be looked up, the X-Series API has no barcode filter) and read its stock
+   per outlet, which also proves the product still exists.
    Any line that matches nothing, or a deleted product, holds the whole order with the reason: nothing is
    written to the POS, the message is acknowledged (a held order never blocks others), and the order is listed
    by `pos-ecom-sync orders held` until a retry (operator, or the poller seeing the order change) imports it.
 4. Route (ship-method outlet / one outlet in full / split), decide the payment, then match or create the
    customer. Creating takes the email-index lock first, so two orders from a new email create one customer; a
    crash after the create is healed by the next attempt's email search finding that customer.
-5. Create the sale through API 0.9 `register_sales` on the online register, then record it in the ledger
-   (conditional on still owning the lease). The lease (`LEASE_SECONDS`) outlives the function timeout, so an
-   expired claim always belongs to a dead worker and can never race a live create.
+5. Create the sale with `POST /api/2026-07/sales` and our sale id, on the online register, made by the POS user
+   chosen in `_author_id`, then record it in the ledger (conditional on still owning the lease). The lease
+   (`LEASE_SECONDS`) outlives the function timeout, so an expired claim always belongs to a dead worker. Should two
+   creates of one id still meet (a worker stalled past its lease), the POS holds one sale per id: whether it refuses
+   the second (a 4xx) or answers 200 is undocumented, so after a refusal the sale is read back and adopted.
 6. One EventBridge event per new fulfillment (per outlet), when the connection has notifications on. Events are
    at least once: a crash between sending and recording re-sends them; `event_id` lets consumers drop repeats.
 
@@ -37,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import (
     EcomOrder,
@@ -50,7 +55,15 @@ from pos_ecom_sync.models.orders import (
 from pos_ecom_sync.orders.customers import CreateCustomer, CustomerMatch, NoCustomer, match_customer
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
 from pos_ecom_sync.orders.routing import LineDemand, route_order
-from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX, Hold, Unmatched, build_register_sale, match_lines
+from pos_ecom_sync.orders.sale import (
+    SOURCE_ID_PREFIX,
+    Hold,
+    TaxTable,
+    Unmatched,
+    build_sale,
+    match_lines,
+    sale_uuid,
+)
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.order_store import (
     Claim,
@@ -78,18 +91,20 @@ Outcome = Literal["imported", "adopted", "already imported", "held", "in progres
 class PosOrders(Protocol):
     @property
     def calls(self) -> int: ...
-    def find_sale_by_source_id(self, source_id: str) -> JsonObject | None: ...
+    def find_sale(self, sale_id: str) -> JsonObject | None: ...
     def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
     def search_customers(self, email: str) -> list[JsonObject]: ...
     def create_customer(
         self, first_name: str, last_name: str, email: str, customer_code: str | None = None
     ) -> JsonObject: ...
-    def create_register_sale(self, sale: JsonObject) -> JsonObject: ...
+    def create_sale(self, sale: JsonObject) -> JsonObject: ...
     def find_products_by_sku(self, sku: str) -> list[JsonObject]: ...
-    def find_products_by_code(self, code: str) -> list[JsonObject]: ...
+    def get_product(self, product_id: str) -> JsonObject | None: ...
     def list_product_inventory(self, product_id: str) -> list[JsonObject]: ...
     def list_payment_types(self) -> list[JsonObject]: ...
     def list_registers(self) -> list[JsonObject]: ...
+    def list_users(self) -> list[JsonObject]: ...
+    def list_taxes(self) -> list[JsonObject]: ...
 
 
 class EcomOrders(Protocol):
@@ -102,7 +117,9 @@ class EcomOrders(Protocol):
 
 class OrderLedger(Protocol):
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
-    def claim_order(self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float) -> Claim: ...
+    def claim_order(
+        self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float, sale_id: str | None = None
+    ) -> Claim: ...
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord: ...
     def complete_order(
         self,
@@ -208,6 +225,8 @@ class _Draft:
     order: EcomOrder
     lines: list[EcomOrderLine]
     register_id: str = ""
+    author_id: str = ""
+    taxes: TaxTable | None = None
     plan: FulfillmentPlan | None = None
     payment: PaymentDecision | None = None
     customer_id: str | None = None
@@ -225,6 +244,22 @@ def _level(row: Mapping[str, Any]) -> int:
     value = row.get("inventory_level", row.get("current_inventory_level"))
     try:
         return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _sale_reference(sale: Mapping[str, Any]) -> str:
+    """The external reference of a sale: `source.id` (2026-07) or `source_id` (2.0)."""
+    source = sale.get("source")
+    if isinstance(source, Mapping) and source.get("id"):
+        return str(source["id"])
+    return str(sale.get("source_id") or "")
+
+
+def _quantity(value: Any) -> int:
+    """A fulfilment line quantity: a number, or a decimal string ("5.00") on the 2026-07 Fulfillments API."""
+    try:
+        return int(float(value or 0))
     except (TypeError, ValueError):
         return 0
 
@@ -263,6 +298,7 @@ class OrderImporter:
         self._sleep = sleep
         self._clock = clock
         self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
+        self._linked: set[str] = set()  # POS products the last match found through our variant links
 
     @property
     def _cid(self) -> str:
@@ -283,7 +319,11 @@ class OrderImporter:
             return self._already_imported(record)
         try:
             claim = self.ledger.claim_order(
-                self._cid, order_id, source_id=f"{SOURCE_ID_PREFIX}{order_id}", lease_seconds=LEASE_SECONDS
+                self._cid,
+                order_id,
+                source_id=f"{SOURCE_ID_PREFIX}{order_id}",
+                lease_seconds=LEASE_SECONDS,
+                sale_id=sale_uuid(self._cid, order_id),
             )
         except OrderBusy as busy:
             # Another invocation holds a live claim (the same order by webhook and by sweep at once). Its own
@@ -325,7 +365,7 @@ class OrderImporter:
 
     def _import_claimed(self, claim: Claim) -> OrderImportResult:
         if claim.may_have_created_a_sale:
-            existing = self.pos.find_sale_by_source_id(claim.source_id)
+            existing = self._existing_sale(claim)
             if existing is not None:
                 return self._adopt(claim, existing)
         raw = self.ecom.get_order(claim.order_id)
@@ -354,8 +394,10 @@ class OrderImporter:
         matched = self._match(lines)
         if isinstance(matched, Hold):
             raise _Held(matched.reason)
-        stock = self._stock(matched, lines)
+        stock = self._stock(matched, lines, linked=self._linked)
         draft.register_id, connected, primary = self._register_and_outlets()
+        draft.author_id = self._author_id()
+        draft.taxes = self._taxes()
         draft.plan = route_order(
             matched,
             stock=stock,
@@ -366,11 +408,27 @@ class OrderImporter:
         draft.payment = self._payment(order)
         self._customer(draft)
 
+    def _existing_sale(self, claim: Claim) -> JsonObject | None:
+        """The sale an earlier attempt created under this claim's sale id, if the POS has it. A sale with that id but
+        another reference is not ours to adopt: the order fails loudly instead of taking it over."""
+        if not claim.sale_id:
+            return None
+        sale = self.pos.find_sale(claim.sale_id)
+        if sale is None:
+            return None
+        reference = _sale_reference(sale)
+        if reference and reference != claim.source_id:
+            raise InvalidInput(
+                f"POS sale {claim.sale_id} carries the reference {reference!r}, not {claim.source_id!r}: not adopted"
+            )
+        return {**sale, "id": str(sale.get("id") or claim.sale_id)}
+
     def _match(self, lines: Sequence[EcomOrderLine]) -> list[LineDemand] | Hold:
-        """Variant link first; only lines it does not resolve cost a POS lookup (SKU, then EAN)."""
+        """Variant link first; only lines it does not resolve cost a POS lookup (SKU). An EAN is never looked up:
+        no X-Series search or list declares a barcode filter, and an undeclared one would be ignored."""
         variant_map: dict[int, str] = {}
         by_sku: dict[str, list[str]] = {}
-        by_ean: dict[str, list[str]] = {}
+        self._linked = set[str]()
         for line in lines:
             if line.quantity_ordered <= 0:
                 continue
@@ -379,22 +437,31 @@ class OrderImporter:
                 link = self.links.variant_link(self._cid, ecom_variant_id=variant_id)
                 if link is not None:
                     variant_map[variant_id] = link.pos_product_id
+                    self._linked.add(link.pos_product_id)
                     continue
             sku = (line.sku or "").strip()
             if sku and sku not in by_sku:
                 by_sku[sku] = _sellable(self.pos.find_products_by_sku(sku))
-            if sku and len(by_sku[sku]) == 1:
-                continue
-            ean = (line.ean or "").strip()
-            if ean and ean not in by_ean:
-                by_ean[ean] = _sellable(self.pos.find_products_by_code(ean))
-        return match_lines(lines, variant_map=variant_map, by_sku=by_sku, by_ean=by_ean)
+        return match_lines(lines, variant_map=variant_map, by_sku=by_sku, by_ean=None)
 
-    def _stock(self, demands: Sequence[LineDemand], lines: Sequence[EcomOrderLine]) -> dict[str, dict[str, int]]:
-        """Outlet -> POS product -> level. Reading it also proves each product still exists in the POS."""
+    def _stock(
+        self,
+        demands: Sequence[LineDemand],
+        lines: Sequence[EcomOrderLine],
+        *,
+        linked: set[str] | frozenset[str] = frozenset(),
+    ) -> dict[str, dict[str, int]]:
+        """Outlet -> POS product -> level, for products that still exist in the POS. A product matched by our variant
+        link is read first (it may have been deleted since we linked it; whether its inventory still answers then is
+        undocumented); one matched by SKU came from a live list."""
         stock: dict[str, dict[str, int]] = {}
         gone: set[str] = set()
         for product_id in dict.fromkeys(d.product_id for d in demands):
+            if product_id in linked:
+                product = self.pos.get_product(product_id)
+                if product is None or product.get("deleted_at"):
+                    gone.add(product_id)
+                    continue
             try:
                 rows = self.pos.list_product_inventory(product_id)
             except NotFound:
@@ -445,6 +512,27 @@ class OrderImporter:
             primary = register_outlet if register_outlet in connected else connected[0]
         assert register_id is not None
         return register_id, connected, primary
+
+    def _author_id(self) -> str:
+        """The POS user the sale is made by (`source.author_id`, required; ids from `GET /api/2.0/users`): the
+        account's primary user, else an admin, else any enabled user. Cached with the other reference lists."""
+        users = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|users", self.pos.list_users)
+        live = [u for u in users if u.get("id") and not u.get("deleted_at") and u.get("enabled", True) is not False]
+        chosen = (
+            next((u for u in live if u.get("is_primary_user")), None)
+            or next((u for u in live if u.get("account_type") == "admin"), None)
+            or (live[0] if live else None)
+        )
+        if chosen is None:
+            raise InvalidInput("the POS lists no enabled user to make online sales with (source.author_id)")
+        return str(chosen["id"])
+
+    def _taxes(self) -> TaxTable:
+        taxes = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|taxes", self.pos.list_taxes)
+        try:
+            return TaxTable.from_taxes(taxes)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
 
     def _shipping_method_outlet(self, order: EcomOrder) -> str | None:
         method_id = order.shipping_method_id
@@ -510,36 +598,41 @@ class OrderImporter:
 
     def _create(self, claim: Claim, draft: _Draft) -> OrderImportResult:
         order, plan, payment = draft.order, draft.plan, draft.payment
-        assert plan is not None and payment is not None
-        sale = build_register_sale(
+        assert plan is not None and payment is not None and draft.taxes is not None and claim.sale_id
+        sale = build_sale(
             order,
             draft.lines,
+            sale_id=claim.sale_id,
             plan=plan,
             payment=payment,
             register_id=draft.register_id,
+            author_id=draft.author_id,
+            taxes=draft.taxes,
             customer_id=draft.customer_id,
             shipping_product_id=self.connection.shipping_product_id,
         )
-        body = sale.body
+        try:
+            created = self.pos.create_sale(sale.body)
+        except UpstreamError as refused:
+            # A 4xx: either the body is refused, or a sale with our id exists already (a create whose answer was
+            # lost, or a worker that outlived its lease). Only the sale itself tells which.
+            existing = self._existing_sale(claim)
+            if existing is None:
+                raise
+            note = f"the POS refused a second create ({refused.status}): the sale with our id was adopted"
+            return self._adopt(claim, existing, note=note, number=order.number)
+        sale_id = str(created.get("id") or claim.sale_id)
+        warnings = [*sale.warnings, *self.notes]
+        if sale_id != claim.sale_id:
+            warnings.append(f"the POS gave the sale its own id {sale_id} instead of ours {claim.sale_id}")
         cancelled = order.payment_status == "cancelled"
-        if cancelled:
-            body = {**body, "status": "VOIDED", "register_sale_payments": []}
-        created = self.pos.create_register_sale(body)
-        sale_id = str(created.get("id") or "")
-        if not sale_id:
-            raise UpstreamUnavailable(f"the POS created a sale for order {order.number} but returned no id")
         outlets = () if cancelled else tuple(plan.outlet_ids)
         notify = self._notifications_on and not cancelled
-        record = self.ledger.complete_order(
-            self._cid,
-            claim,
-            number=order.number,
-            sale_id=sale_id,
-            customer_id=draft.customer_id,
-            outlet_ids=outlets,
-            adopted=False,
-            notify=notify,
+        record = self._complete(
+            claim, number=order.number, sale_id=sale_id, customer_id=draft.customer_id, outlets=outlets, notify=notify
         )
+        if record is None:
+            return self._lost_to_another(claim)
         sent = self._notify(record.order_id, plan.notifications(self._cid, sale_id, order.number)) if notify else 0
         return OrderImportResult(
             claim.order_id,
@@ -551,29 +644,62 @@ class OrderImporter:
             strategy="voided (payment cancelled in eCom)" if cancelled else plan.strategy,
             outlet_ids=outlets,
             payment=self._describe(payment),
-            warnings=[*sale.warnings, *self.notes],
+            warnings=warnings,
             events_sent=sent,
             customers_created=draft.customers_created,
             payment_needs_attention=isinstance(payment, LeaveUnpaid) and payment.needs_attention,
         )
 
-    def _adopt(self, claim: Claim, sale: JsonObject) -> OrderImportResult:
-        """An earlier attempt created the sale and died before recording it: record it, create nothing."""
+    def _complete(
+        self,
+        claim: Claim,
+        *,
+        number: str | None,
+        sale_id: str,
+        customer_id: str | None,
+        outlets: tuple[str, ...],
+        notify: bool,
+        adopted: bool = False,
+    ) -> OrderRecord | None:
+        """Record the sale for this claim; None when the claim was lost meanwhile and another worker recorded it."""
+        try:
+            return self.ledger.complete_order(
+                self._cid,
+                claim,
+                number=number,
+                sale_id=sale_id,
+                customer_id=customer_id,
+                outlet_ids=outlets,
+                adopted=adopted,
+                notify=notify,
+            )
+        except Conflict:
+            current = self.ledger.get_order(self._cid, claim.order_id)
+            if current is not None and current.status == "imported":
+                return None
+            raise
+
+    def _lost_to_another(self, claim: Claim) -> OrderImportResult:
+        current = self.ledger.get_order(self._cid, claim.order_id)
+        assert current is not None
+        result = self._already_imported(current)
+        result.warnings.append("this worker's lease expired; another worker recorded the same sale")
+        return result
+
+    def _adopt(self, claim: Claim, sale: JsonObject, note: str = "", number: str | None = None) -> OrderImportResult:
+        """An earlier attempt created the sale and did not record it (it died, or lost the create's answer): record
+        it, create nothing."""
         sale_id = str(sale["id"])
         fulfillments = self.pos.list_fulfillments(sale_id)
-        number = claim.previous.number if claim.previous else None
-        outlets = tuple(dict.fromkeys(str(f.get("outlet_id")) for f in fulfillments))
+        number = number or (claim.previous.number if claim.previous else None)
+        outlets = tuple(dict.fromkeys(str(f.get("outlet_id")) for f in fulfillments if f.get("outlet_id")))
         notify = self._notifications_on and bool(fulfillments)
-        record = self.ledger.complete_order(
-            self._cid,
-            claim,
-            number=number,
-            sale_id=sale_id,
-            customer_id=str(sale.get("customer_id") or "") or None,
-            outlet_ids=outlets,
-            adopted=True,
-            notify=notify,
+        customer_id = str(sale.get("customer_id") or "") or None
+        record = self._complete(
+            claim, number=number, sale_id=sale_id, customer_id=customer_id, outlets=outlets, notify=notify, adopted=True
         )
+        if record is None:
+            return self._lost_to_another(claim)
         sent = self._notify(record.order_id, self._events_from(sale_id, number or "", fulfillments)) if notify else 0
         return OrderImportResult(
             claim.order_id,
@@ -582,6 +708,7 @@ class OrderImporter:
             sale_id=sale_id,
             customer_id=record.customer_id,
             outlet_ids=outlets,
+            warnings=[note] if note else [],
             events_sent=sent,
         )
 
@@ -610,12 +737,13 @@ class OrderImporter:
                 sale_id=sale_id,
                 order_number=number,
                 lines=[
-                    NotifiedLine(product_id=str(li.get("product_id")), quantity=int(li.get("quantity") or 0))
+                    NotifiedLine(product_id=str(li.get("product_id")), quantity=_quantity(li.get("quantity")))
                     for li in f.get("line_items") or []
                 ],
             )
             for f in fulfillments
-            if str(f.get("status", "NEW")).upper() == "NEW"
+            # New = nothing done yet: state OPEN on the 2026-07 Fulfillments API (status NEW on older shapes).
+            if str(f.get("state") or f.get("status") or "OPEN").upper() in ("OPEN", "NEW")
         ]
 
     @staticmethod

@@ -1,32 +1,37 @@
-"""An eCom order as an X-Series API 0.9 `POST /api/register_sales` body, plus the line matching before it.
+"""An eCom order as an X-Series 2026-07 `POST /api/2026-07/sales` body (`SaleRequest`), and the line matching.
 
 Line matching: the variant mapping first, then SKU, then EAN. An order with any line that matches no POS product
 is held as a whole (`Hold`, listing every unmatched line and why); it is never imported with lines missing.
 
-Choices the vendor docs leave open ([I] where the API itself is unconfirmed):
-- `source_id` is `ecom-<eCom order id>`: the worker searches for it before creating, so an order makes exactly one
-  sale. The id, not the number: ids never change, while the merchant can change the numbering prefix.
-- `status` is AWAITING_PICKUP for pickup orders (`shipmentIsPickup`) and AWAITING_DISPATCH otherwise; the POS then
-  opens one fulfillment per outlet with status New. `invoice_number` is left to the POS.
+Exactly once: the sale id is ours, chosen before anything is written (`sale_uuid`: uuid5 of the connection and the
+eCom order id; `SaleRequest.id` is "User-provided sale ID", X26 sales), so a retry looks the sale up by that id
+(`GET /api/2026-07/sales/{id}`) instead of searching for it. `source.id` carries "ecom-<order id>" (the order's
+reference on the sale; `source.type` names the system), `source.author_id` the POS user the sale is made by.
+
+Choices the vendor docs leave open:
+- `state` pending with attribute `delivery` (shipped orders) or `pickup` (`shipmentIsPickup`): the legacy
+  AWAITING_DISPATCH / AWAITING_PICKUP (X-Series docs "States and attributes"). Each line says its outlet
+  (`fulfilment_outlet_id`, the vendor's spelling on SaleLineItem) and `_metadata.fulfillment_method` DISPATCH|PICKUP,
+  so the POS opens one fulfilment per outlet. `fulfillment_details` is left out: a DISPATCH detail needs a POS
+  shipping address id or token, which this sync does not create; the address stays on the eCom order.
 - Prices: eCom order lines carry line totals (`priceExcl`/`priceIncl`). The sale line gets the unit price excluding
-  tax (`price`) and the unit tax (`tax`), both with 5 decimals like X-Series prices. Whether eCom's line totals
-  already have `discountExcl` taken off is not documented: if `priceExcl` still equals `basePriceExcl` x quantity,
-  the discount is subtracted here, otherwise the totals are taken as net.
-- A line split over outlets becomes one sale line per outlet, each with its `fulfilment_outlet_id` (the vendor's
-  spelling on 2.0 sale lines; [I] for 0.9).
-- `tax_id` comes from `tax_ids`, keyed by the line's tax rate in basis points (15% -> 1500); an unknown rate leaves
-  `tax_id` out and the POS uses the product's tax.
-- Shipping: 0.9 has no documented shipping charge field (`ecom_custom_charges` is read-only), so shipping is a sale
-  line on the connection's shipping product (quantity 1, fulfilled by the first outlet of the plan). Without a
+  tax (`pricing.price`) and the unit tax (`tax.amount`), both with 5 decimals like X-Series prices. Whether eCom's
+  line totals already have `discountExcl` taken off is not documented: if `priceExcl` still equals `basePriceExcl` x
+  quantity, the discount is subtracted here, otherwise the totals are taken as net.
+- `tax.id` (required) is the POS tax of the line's rate (`TaxTable`, from `GET /api/2.0/taxes`); a rate no POS tax has
+  takes the default tax, with a warning (the amount sent is still the order's).
+- Shipping: the sale request has no shipping charge field (`ecom_custom_charges` is read-only), so shipping is a
+  sale line on the connection's shipping product (quantity 1, fulfilled by the first outlet of the plan). Without a
   shipping product the charge is written in the note and left off the sale, with a warning: the order still
   imports (and takes its stock) instead of waiting for configuration.
 - A payment, when recorded, is the sale's own total (what the POS will compute from the lines), so the sale
   balances exactly; a difference from the eCom order total is reported in `warnings`.
-- Dates are sent as UTC "YYYY-MM-DD HH:MM:SS", the 0.9 format.
+- Dates are RFC 3339 in UTC ("2009-11-10T23:00:00Z", the vendor's example for `date` and for 0.9 `sale_date`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,17 +82,22 @@ def _candidates(refs: ProductRefs, key: str | None) -> list[str]:
     return [found] if isinstance(found, str) else sorted(set(found))
 
 
+# Why a line is not matched by its EAN on X-Series (held with this reason rather than guessed).
+EAN_NOT_SEARCHABLE = "matching by EAN is not possible: the X-Series API has no barcode filter"
+
+
 def match_line(
     line: EcomOrderLine,
     *,
     variant_map: Mapping[int, str],
     by_sku: ProductRefs,
-    by_ean: ProductRefs,
+    by_ean: ProductRefs | None,
 ) -> str | Unmatched:
     """The POS product id of an order line: through the variant mapping, then SKU, then EAN.
 
     `by_sku`/`by_ean` map a code to one POS product id or to all products carrying it; a code shared by several
-    products matches none of them (guessing would sell the wrong item).
+    products matches none of them (guessing would sell the wrong item). `by_ean` None: the POS cannot be searched
+    by barcode (X-Series), so a line with only an EAN to go by is unmatched with that reason.
     """
     tried: list[str] = []
     variant_id = line.variant_id
@@ -95,6 +105,12 @@ def match_line(
         return variant_map[variant_id]
     tried.append(f"variant {variant_id} is not mapped" if variant_id is not None else "no variant")
     for label, refs, code in (("SKU", by_sku, line.sku), ("EAN", by_ean, line.ean)):
+        if refs is None:
+            if code and code.strip():
+                tried.append(f"EAN {code.strip()!r}: {EAN_NOT_SEARCHABLE}")
+            else:
+                tried.append(f"no {label}")
+            continue
         found = _candidates(refs, code)
         if len(found) == 1:
             return found[0]
@@ -112,7 +128,7 @@ def match_lines(
     *,
     variant_map: Mapping[int, str],
     by_sku: ProductRefs,
-    by_ean: ProductRefs,
+    by_ean: ProductRefs | None,
 ) -> list[LineDemand] | Hold:
     """Every line with a quantity matched to its POS product, ready for routing; or a Hold listing the misses."""
     demands: list[LineDemand] = []
@@ -130,27 +146,71 @@ def match_lines(
 
 # -- the sale --------------------------------------------------------------------------------------------------
 
+# uuid5 namespace of the sale ids we choose (any fixed uuid works; this one is ours and never changes).
+SALE_ID_NAMESPACE = uuid.UUID("6f3a2f0e-4c1b-5d2a-9e7f-0b8c1d2e3f40")
+# `source.type`: "the identifier of the 3rd party system" the sale came from (X26 sales SaleRequestSource).
+SOURCE_TYPE = "Lightspeed eCom"
+
+
+def sale_uuid(connection_id: str, order_id: int) -> str:
+    """The sale id of an eCom order: the same for every attempt of one connection, different across connections."""
+    return str(uuid.uuid5(SALE_ID_NAMESPACE, f"{connection_id}:{order_id}"))
+
 
 def source_id(order: EcomOrder) -> str:
-    """The deterministic reference the worker looks a sale up by before creating it (exactly one sale per order)."""
+    """The order's reference on the sale (`source.id`): how a person (or the status worker) tells which order it is."""
     return f"{SOURCE_ID_PREFIX}{order.id}"
 
 
-def sale_status(order: EcomOrder) -> str:
-    return "AWAITING_PICKUP" if order.shipment_is_pickup else "AWAITING_DISPATCH"
+def sale_attribute(order: EcomOrder) -> str:
+    """The fulfilment attribute of a pending sale (docs "States and attributes": pending + delivery is the legacy
+    AWAITING_DISPATCH, pending + pickup AWAITING_PICKUP)."""
+    return "pickup" if order.shipment_is_pickup else "delivery"
+
+
+def fulfillment_method(order: EcomOrder) -> str:
+    return "PICKUP" if order.shipment_is_pickup else "DISPATCH"
 
 
 def pos_datetime(iso: str) -> str:
-    """ISO-8601 with offset -> UTC "YYYY-MM-DD HH:MM:SS" (the 0.9 API's date format); naive input is taken as UTC."""
+    """ISO-8601 with offset -> RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" (the vendor's example); naive input is UTC."""
     moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rate_basis_points(rate: Decimal | float) -> int:
     """A tax rate as an integer key: 0.15 -> 1500."""
     return int((Decimal(str(rate)) * 10000).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class TaxTable:
+    """POS taxes by rate (basis points), and the default tax for a rate no POS tax has."""
+
+    by_rate: Mapping[int, str]
+    default_id: str
+
+    @classmethod
+    def from_taxes(cls, taxes: Sequence[Mapping[str, Any]]) -> TaxTable:
+        """From `GET /api/2.0/taxes` rows: a Tax has `rates[{rate}]` (X20 `Tax`, `TaxRate`); a flat `rate` is read too.
+        Raises ValueError when the POS lists no live tax (every sale line needs a `tax.id`)."""
+        live = [t for t in taxes if t.get("id") and not t.get("deleted_at")]
+        if not live:
+            raise ValueError("the POS lists no tax: every sale line needs one (X-Series has a 'No Tax' tax)")
+        by_rate: dict[int, str] = {}
+        for tax in live:
+            rates = [r.get("rate") for r in tax.get("rates") or [] if isinstance(r, Mapping)]
+            total = sum(Decimal(str(r)) for r in rates if r is not None) if rates else tax.get("rate")
+            if total is not None:
+                by_rate.setdefault(rate_basis_points(Decimal(str(total))), str(tax["id"]))
+        default = next((t for t in live if t.get("is_default")), live[0])
+        return cls(by_rate=by_rate, default_id=str(default["id"]))
+
+    def tax_id(self, rate: int | None) -> str | None:
+        """The POS tax of `rate`, or None when no POS tax has it."""
+        return self.by_rate.get(rate) if rate is not None else None
 
 
 def _money(value: float | int) -> Decimal:
@@ -187,62 +247,75 @@ def _rate_of(excl: Decimal, incl: Decimal, stated: float | None) -> int | None:
     return rate_basis_points(((incl - excl) / excl).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
-def _tax_id(tax_ids: Mapping[int, str], rate: int | None) -> str | None:
-    return tax_ids.get(rate) if rate is not None else None
-
-
 def _line_total(price: Decimal, tax: Decimal, quantity: int) -> Decimal:
     # What the POS stores per line: price x quantity and tax x quantity, each rounded to cents.
     return (price * quantity).quantize(CENT, ROUND_HALF_UP) + (tax * quantity).quantize(CENT, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
-class RegisterSale:
-    """The 0.9 body and what the worker needs around it."""
+class NewSale:
+    """The `POST /api/2026-07/sales` body and what the worker needs around it."""
 
     body: dict[str, Any]
+    sale_id: str
     source_id: str
     total_incl: Decimal
     warnings: tuple[str, ...] = field(default=())
 
 
-def build_register_sale(
+def build_sale(
     order: EcomOrder,
     lines: Sequence[EcomOrderLine],
     *,
+    sale_id: str,
     plan: FulfillmentPlan,
     payment: PaymentDecision,
     register_id: str,
+    author_id: str,
+    taxes: TaxTable,
     customer_id: str | None = None,
-    user_id: str | None = None,
     shipping_product_id: str | None = None,
-    tax_ids: Mapping[int, str] | None = None,
-) -> RegisterSale:
-    """Build the `POST /api/register_sales` body of `order`.
+) -> NewSale:
+    """Build the 2026-07 `SaleRequest` of `order` with our own `sale_id`.
 
     `plan` comes from `route_order` on the matched lines and says which POS product and outlet each unit goes to;
-    `lines` give the prices. Every line with a quantity must be assigned in full by the plan.
+    `lines` give the prices. Every line with a quantity must be assigned in full by the plan. A cancelled order
+    becomes a voided sale: it shows in sales history, takes no stock, opens no fulfilment and records no payment.
     """
     if not register_id:
         raise ValueError("a sale needs the online register")
+    if not author_id:
+        raise ValueError("a sale needs the POS user it is made by (source.author_id)")
     by_id = {line.id: line for line in lines}
     _check_plan_covers(lines, plan, by_id)
-    tax_ids = tax_ids or {}
+    cancelled = order.payment_status == "cancelled"
+    method = None if cancelled else fulfillment_method(order)
     warnings: list[str] = []
+    untaxed: set[int] = set()
 
-    products: list[dict[str, Any]] = []
+    def tax_id(rate: int | None) -> str:
+        found = taxes.tax_id(rate)
+        if found is None:
+            if rate is not None:
+                untaxed.add(rate)
+            return taxes.default_id
+        return found
+
+    items: list[dict[str, Any]] = []
     total = Decimal(0)
     for line in lines:
         if line.quantity_ordered <= 0:
             continue
         price, tax = unit_amounts(line)
         excl, incl = _net_totals(line)
-        tax_id = _tax_id(tax_ids, _rate_of(excl, incl, line.tax_rate))
+        line_tax = tax_id(_rate_of(excl, incl, line.tax_rate))
         for assignment in plan.assignments:
             for part in assignment.lines:
                 if part.line_id != line.id:
                     continue
-                products.append(_sale_line(part.product_id, part.quantity, price, tax, assignment.outlet_id, tax_id))
+                items.append(
+                    _sale_line(part.product_id, part.quantity, price, tax, line_tax, assignment.outlet_id, method)
+                )
                 total += _line_total(price, tax, part.quantity)
 
     shipping_excl, shipping_incl = _money(order.shipment_price_excl), _money(order.shipment_price_incl)
@@ -250,58 +323,70 @@ def build_register_sale(
     if shipping_incl > 0 and shipping_product_id:
         price = shipping_excl.quantize(UNIT_PLACES, ROUND_HALF_UP)
         tax = (shipping_incl - shipping_excl).quantize(UNIT_PLACES, ROUND_HALF_UP)
-        tax_id = _tax_id(tax_ids, _rate_of(shipping_excl, shipping_incl, None))
-        products.append(_sale_line(shipping_product_id, 1, price, tax, plan.assignments[0].outlet_id, tax_id))
+        shipping_tax = tax_id(_rate_of(shipping_excl, shipping_incl, None))
+        outlet = plan.assignments[0].outlet_id
+        items.append(_sale_line(shipping_product_id, 1, price, tax, shipping_tax, outlet, method))
         total += _line_total(price, tax, 1)
     elif shipping_left_off:
         warnings.append(
             f"shipping {shipping_incl:.2f} is not on the sale: the connection has no shipping product configured"
         )
+    for rate in sorted(untaxed):
+        warnings.append(f"no POS tax has the rate {rate / 100:g}%: those lines use the POS default tax")
+    for n, item in enumerate(items):
+        item["_metadata"] = {**item.get("_metadata", {}), "sequence": n}
 
     if order.price_incl is not None:
         expected = _money(order.price_incl) - (shipping_incl if shipping_left_off else 0)
         if abs(expected - total) > CENT:
             warnings.append(f"sale total {total:.2f} differs from the eCom order total {expected:.2f}")
 
-    sale_date = pos_datetime(order.created_at) if order.created_at else None
+    reference = source_id(order)
     body: dict[str, Any] = {
-        "register_id": register_id,
-        "status": sale_status(order),
-        "source_id": source_id(order),
+        "id": sale_id,
+        "source": {"author_id": author_id, "id": reference, "type": SOURCE_TYPE, "register_id": register_id},
+        "state": "voided" if cancelled else "pending",
         "note": _note(order, plan, payment, shipping_incl if shipping_left_off else None),
-        "register_sale_products": products,
-        "register_sale_payments": [],
+        "line_items": items,
     }
+    if not cancelled:
+        body["attributes"] = [sale_attribute(order)]
     if customer_id:
         body["customer_id"] = customer_id
-    if user_id:
-        body["user_id"] = user_id
+    sale_date = pos_datetime(order.created_at) if order.created_at else None
     if sale_date:
-        body["sale_date"] = sale_date
-    if isinstance(payment, RecordPayment):
+        body["date"] = sale_date
+    if isinstance(payment, RecordPayment) and not cancelled:
         recorded: dict[str, Any] = {
-            "register_id": register_id,
-            "retailer_payment_type_id": payment.retailer_payment_type_id,
             "amount": float(total),
+            "type": {"config_id": payment.retailer_payment_type_id},
+            "source": {"register_id": register_id},
         }
         if sale_date:
-            recorded["payment_date"] = sale_date
-        body["register_sale_payments"] = [recorded]
-    return RegisterSale(body=body, source_id=body["source_id"], total_incl=total, warnings=tuple(warnings))
+            recorded["date"] = sale_date
+        body["payments"] = [recorded]
+    return NewSale(body=body, sale_id=sale_id, source_id=reference, total_incl=total, warnings=tuple(warnings))
 
 
 def _sale_line(
-    product_id: str, quantity: int, price: Decimal, tax: Decimal, outlet_id: str, tax_id: str | None
+    product_id: str,
+    quantity: int,
+    price: Decimal,
+    tax: Decimal,
+    tax_id: str,
+    outlet_id: str,
+    method: str | None,
 ) -> dict[str, Any]:
+    """One `SaleLineItem`: product, quantity, pricing and tax are required (X26 sales); outlet and method route it."""
     row: dict[str, Any] = {
-        "product_id": product_id,
+        "product": {"id": product_id},
         "quantity": quantity,
-        "price": float(price),
-        "tax": float(tax),
+        "pricing": {"price": float(price)},
+        "tax": {"id": tax_id, "amount": float(tax)},
         "fulfilment_outlet_id": outlet_id,
     }
-    if tax_id:
-        row["tax_id"] = tax_id
+    if method is not None:
+        row["_metadata"] = {"fulfillment_method": method}
     return row
 
 

@@ -6,9 +6,14 @@ DynamoDB or botocore is `UpstreamUnavailable`, which workers retry and the webho
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from collections.abc import Callable
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import UpstreamUnavailable
+
+T = TypeVar("T")
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -23,3 +28,16 @@ def error_code(exc: ClientError) -> str:
 
 def is_condition_failure(exc: ClientError) -> bool:
     return error_code(exc) == CONDITION_FAILED
+
+
+def conditional_write(action: str, write: Callable[[], T]) -> T | None:
+    """One conditional DynamoDB write: its answer, None when its condition did not hold (a race lost: the caller
+    decides), UpstreamUnavailable for any other failure."""
+    try:
+        return write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return None
+        raise unavailable(action, exc) from exc
+    except BotoCoreError as exc:
+        raise unavailable(action, exc) from exc

@@ -76,6 +76,12 @@ def held_order_sk(ecom_order_id: int) -> str:
     return f"{HELD_ORDER_PREFIX}{ecom_order_id:012d}"
 
 
+def sale_order_sk(pos_sale_id: str) -> str:
+    """POS sale id -> the eCom order it was made for: written when the order's sale id is chosen (before the sale
+    exists), so a POS sale can always be traced back to its order (the status worker does)."""
+    return f"SALE#{pos_sale_id}"
+
+
 def customer_email_sk(email_key: str) -> str:
     """Customer email index (sha256 of the normalised email, never the address): the lock for creating a
     customer and the POS customer id it produced."""
@@ -89,3 +95,11 @@ def status_sk(ecom_order_id: int) -> str:
     """The status ledger of one order: the worker's lease, whether the order is frozen, what was applied or
     ignored (and why), and both sides as last seen."""
     return f"STATUS#{ecom_order_id}"
+
+
+# -- vendor OAuth tokens (state/token_store.py) -----------------------------------------------------------------
+
+
+def token_sk(api: str) -> str:
+    """The live OAuth token pair of one vendor API and the refresh lease that makes a refresh single-flight."""
+    return f"TOKEN#{api}"

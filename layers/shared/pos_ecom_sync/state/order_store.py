@@ -4,6 +4,8 @@ Items, all in the connection's partition of the one sync table (keys in `state/k
 - `ORDER#<eCom order id>`: the ledger. `importing` (an intent with a lease: the worker holding `attempt` may act
   until `lease_until`), `held` (why, and since when) or `imported` (the POS sale, its customer and outlets, and
   whether the new-fulfillment events went out). Created by the first claim, before any POS write.
+- `SALE#<POS sale id>`: the reverse of the ledger (sale -> eCom order), written with the claim that chooses the sale
+  id, before the sale exists, and again with the completion (covers a sale id the POS chose itself).
 - `HELD#<eCom order id>`: present exactly while the order is held, written and removed in the same transaction as
   the ledger item, so listing held orders is one query.
 - `EMAIL#<sha256 of the email>`: the lock two orders from one new email race for; the winner creates the POS
@@ -64,13 +66,14 @@ class OrderRecord:
     order_id: int
     status: OrderStatus
     source_id: str
+    # While importing: the id the sale is (being) created with; once imported: the POS sale.
+    sale_id: str | None = None
     attempts: int = 0
     attempt: str | None = None
     lease_until: float = 0.0
     number: str | None = None
     held_reason: str | None = None
     held_at: int | None = None
-    sale_id: str | None = None
     customer_id: str | None = None
     outlet_ids: tuple[str, ...] = ()
     adopted: bool = False
@@ -115,6 +118,7 @@ class Claim:
     attempt: str
     lease_until: float
     previous: OrderRecord | None
+    sale_id: str | None = None  # the id the sale is created with (chosen before the claim)
 
     @property
     def may_have_created_a_sale(self) -> bool:
@@ -171,23 +175,29 @@ class OrderStore:
             raise unavailable("get order", exc) from exc
         return OrderRecord.from_item(item) if item else None
 
-    def claim_order(self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float) -> Claim:
+    def claim_order(
+        self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float, sale_id: str | None = None
+    ) -> Claim:
         """Record the intent to import (before any POS write) and take the lease.
 
         Succeeds on an order never seen, a held one, or one whose earlier claim expired (its worker is gone: the
         lease outlives the function timeout). An imported order raises `Conflict`; a live claim raises `OrderBusy`.
+        `sale_id` (the id the sale will be created with) is recorded with the intent, and its reverse item first.
         """
         now = self._clock()
         token = uuid.uuid4().hex
         until = now + lease_seconds
+        if sale_id:
+            self._put_sale_order(connection_id, sale_id, order_id)
+        sale_set = ", sale_id = :sale" if sale_id else ""
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, keys.order_sk(order_id)),
                 UpdateExpression=(
                     "SET #s = :importing, attempt = :token, lease_until = :until, source_id = :source, "
-                    "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now) "
-                    "ADD attempts :one"
+                    "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now)"
+                    f"{sale_set} ADD attempts :one"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR #s = :held OR (#s = :importing AND lease_until < :now)"
@@ -203,6 +213,7 @@ class OrderStore:
                         ":oid": order_id,
                         ":now": int(now),
                         ":one": 1,
+                        **({":sale": sale_id} if sale_id else {}),
                     }
                 ),
                 ReturnValues="ALL_OLD",
@@ -217,7 +228,8 @@ class OrderStore:
         except BotoCoreError as exc:
             raise unavailable("claim order", exc) from exc
         old = response.get("Attributes")
-        return Claim(order_id, source_id, token, int(until) + 1, OrderRecord.from_item(old) if old else None)
+        previous = OrderRecord.from_item(old) if old else None
+        return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id=sale_id)
 
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord:
         """Park the order with `reason` (nothing was written to the POS); it stays listed until imported."""
@@ -308,7 +320,8 @@ class OrderStore:
             "ExpressionAttributeValues": _attrs(values),
         }
         delete = {"TableName": self._table, "Key": self._key(connection_id, keys.held_order_sk(claim.order_id))}
-        self._transact("complete order", [{"Update": update}, {"Delete": delete}])
+        reverse = {"TableName": self._table, "Item": self._sale_order_item(connection_id, sale_id, claim.order_id)}
+        self._transact("complete order", [{"Update": update}, {"Delete": delete}, {"Put": reverse}])
         return OrderRecord(
             order_id=claim.order_id,
             status="imported",
@@ -323,6 +336,30 @@ class OrderStore:
             notifications_pending=notify,
             updated_at=now,
         )
+
+    def order_for_sale(self, connection_id: str, sale_id: str) -> OrderRecord | None:
+        """The ledger of the eCom order a POS sale was made for; None for a sale this sync did not make (in-store).
+        Two reads: the reverse item, then the order."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=self._key(connection_id, keys.sale_order_sk(sale_id)), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("get order of sale", exc) from exc
+        if not item:
+            return None
+        return self.get_order(connection_id, int(_plain(item)["order_id"]))
+
+    def _sale_order_item(self, connection_id: str, sale_id: str, order_id: int) -> dict[str, Any]:
+        values = {**_plain(self._key(connection_id, keys.sale_order_sk(sale_id))), "order_id": order_id}
+        return _attrs({**values, "sale_id": sale_id, "updated_at": int(self._clock())})
+
+    def _put_sale_order(self, connection_id: str, sale_id: str, order_id: int) -> None:
+        # Same content on every attempt (the sale id is derived from the order), so an unconditional put is safe.
+        try:
+            self._client.put_item(TableName=self._table, Item=self._sale_order_item(connection_id, sale_id, order_id))
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("record sale of order", exc) from exc
 
     def release(self, connection_id: str, claim: Claim) -> None:
         """Give the lease up early (the attempt failed and its record will be retried). Best effort: an expired

@@ -2,14 +2,17 @@
 
 | eCom                                  | POS                        | direction                                   |
 |---------------------------------------|----------------------------|---------------------------------------------|
-| Out for delivery (shipped)            | fulfillment completed      | eCom -> POS                                 |
-| Ready for pickup (pickup orders only) | fulfillment PACKED         | both ways; never for shipments              |
-| Processing                            | In progress                | never synced                                |
+| Out for delivery (shipped)            | DISPATCH fulfilments FULFILLED | eCom -> POS                             |
+| Ready for pickup (pickup orders only) | PICKUP fulfilments PACKED  | both ways; never for shipments              |
+| Processing                            | In progress (STARTED/PICKED) | never synced                              |
 | payment Paid (order was unpaid)       | sale paid                  | eCom -> POS; POS -> eCom once paid in POS   |
 | payment Canceled                      | sale VOIDED                | both ways; the order is then frozen         |
-| Refunded (credit of the lines)        | return of the sale         | POS -> eCom                                 |
+| Refunded (credit of the lines)        | completed return of the sale | POS -> eCom; a parked or voided return never |
 
-Every synced status only moves forward (unpaid -> paid, new -> packed -> completed, live -> voided/cancelled), so the
+POS fulfilments are the 2026-07 Fulfillments API's `FulfillmentSummaryItem`: `type` PICKUP|DISPATCH|SERVICE and `state`
+OPEN -> STARTED ("In progress") -> PICKED -> PACKED -> FULFILLED, with a `version` for optimistic locking.
+
+Every synced status only moves forward (unpaid -> paid, open -> packed -> fulfilled, live -> voided/cancelled), so the
 rules compare the two sides as they are now and move the one that is behind. That makes a status message a hint:
 duplicated, late or reordered deliveries re-read both sides and reach the same end, and our own writes echo back as
 changes that plan nothing.
@@ -28,7 +31,10 @@ from typing import Any, TypeAlias
 FINALIZED_SALE_STATUSES = frozenset(
     {"CLOSED", "ONACCOUNT_CLOSED", "LAYBY_CLOSED", "DISPATCHED_CLOSED", "PICKED_UP_CLOSED", "SERVICE_CLOSED"}
 )
-DONE_FULFILLMENT_STATUSES = frozenset({"SHIPPED", "PICKED_UP", "COMPLETED", "FULFILLED"})
+# FulfillmentSummaryItem.state, in the order a fulfilment moves through them.
+FULFILLMENT_STATES = ("OPEN", "STARTED", "PICKED", "PACKED", "FULFILLED")
+# Not yet packed: eCom "ready for pickup" packs these. STARTED and PICKED are "In progress": never synced to eCom.
+PACKABLE_STATES = frozenset({"OPEN", "STARTED", "PICKED"})
 # eCom order statuses at or past "ready for pickup": never moved back to it.
 PICKUP_READY_OR_LATER = frozenset({"processing_ready_for_pickup", "completed", "completed_picked_up", "cancelled"})
 OUT_FOR_DELIVERY_STATUSES = frozenset({"completed_shipped"})
@@ -85,30 +91,46 @@ class EcomOrderState:
 
 @dataclass(frozen=True)
 class PosFulfillment:
+    """One `FulfillmentSummaryItem`; `to_pack` is what each of its sale lines still needs packed."""
+
     fulfillment_id: str
     outlet_id: str
-    kind: str  # DISPATCH | PICKUP
-    status: str  # NEW, PACKED, SHIPPED, PICKED_UP, CANCELLED
+    kind: str  # PICKUP | DISPATCH | SERVICE
+    state: str  # OPEN | STARTED | PICKED | PACKED | FULFILLED
     version: int | None = None
+    to_pack: tuple[tuple[str, Decimal], ...] = ()  # (sale_line_item_id, quantity not yet packed or fulfilled)
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> PosFulfillment:
+    def of(cls, row: Mapping[str, Any]) -> PosFulfillment:
         version = row.get("version")
+        to_pack = []
+        for line in row.get("line_items") or []:
+            if not isinstance(line, Mapping) or not line.get("sale_line_item_id"):
+                continue
+            left = _money(line.get("quantity")) - _money(line.get("packed_quantity"))
+            left -= _money(line.get("fulfilled_quantity"))
+            if left > 0:
+                to_pack.append((str(line["sale_line_item_id"]), left))
         return cls(
             fulfillment_id=str(row["id"]),
             outlet_id=str(row.get("outlet_id") or ""),
-            kind=str(row.get("type") or ""),
-            status=str(row.get("status") or "").upper(),
-            version=int(version) if isinstance(version, int) else None,
+            kind=str(row.get("type") or "").upper(),
+            state=str(row.get("state") or "").upper(),
+            version=int(version) if isinstance(version, int) and not isinstance(version, bool) else None,
+            to_pack=tuple(to_pack),
         )
 
     @property
     def done(self) -> bool:
-        return self.status in DONE_FULFILLMENT_STATUSES
+        return self.state == "FULFILLED"
 
     @property
     def open(self) -> bool:
-        return not self.done and self.status != "CANCELLED"
+        return not self.done
+
+    @property
+    def packable(self) -> bool:
+        return self.state in PACKABLE_STATES
 
 
 @dataclass(frozen=True)
@@ -120,7 +142,7 @@ class PosSaleState:
     fulfillments: tuple[PosFulfillment, ...] = ()
 
     @classmethod
-    def of(cls, sale: dict[str, Any], fulfillments: Sequence[dict[str, Any]]) -> PosSaleState:
+    def of(cls, sale: Mapping[str, Any], fulfillments: Sequence[Mapping[str, Any]]) -> PosSaleState:
         total = _money(sale.get("total_price")) + _money(sale.get("total_tax"))
         paid = sum((_money(p.get("amount")) for p in sale.get("payments") or [] if isinstance(p, dict)), Decimal(0))
         return cls(
@@ -149,14 +171,16 @@ class PosSaleState:
 
     @property
     def packed_for_pickup(self) -> bool:
-        """Every live pickup fulfillment is packed (or already collected), and at least one is packed."""
-        live = [f for f in self.fulfillments if f.kind == "PICKUP" and f.status != "CANCELLED"]
+        """Every pickup fulfilment is packed (or already collected), and at least one is packed."""
+        pickups = [f for f in self.fulfillments if f.kind == "PICKUP"]
         return (
-            bool(live) and all(f.status == "PACKED" or f.done for f in live) and any(f.status == "PACKED" for f in live)
+            bool(pickups)
+            and all(f.state in ("PACKED", "FULFILLED") for f in pickups)
+            and any(f.state == "PACKED" for f in pickups)
         )
 
     def summary(self) -> str:
-        fulfillments = ",".join(sorted(f.status for f in self.fulfillments)) or "-"
+        fulfillments = ",".join(sorted(f"{f.kind}:{f.state}" for f in self.fulfillments)) or "-"
         return f"{self.status}/{'paid' if self.paid else 'unpaid'}/{fulfillments}"
 
 
@@ -178,7 +202,10 @@ class RecordPosPayment:
 
 @dataclass(frozen=True)
 class CompleteFulfillments:
-    outlet_ids: tuple[str, ...]
+    """Fulfil the sale: the vendor's call completes every fulfilment of it, so this is planned only when all its
+    open fulfilments are these (DISPATCH) ones."""
+
+    fulfillments: tuple[PosFulfillment, ...]
 
 
 @dataclass(frozen=True)
@@ -220,8 +247,9 @@ def describe(action: StatusAction) -> str:
             return f"void POS sale ({reason})"
         case RecordPosPayment(amount=amount, method_title=title):
             return f"record POS payment {amount} ({title or 'no method'})"
-        case CompleteFulfillments(outlet_ids=outlets):
-            return f"complete POS fulfillment(s) at {', '.join(outlets)}"
+        case CompleteFulfillments(fulfillments=fulfillments):
+            outlets = ", ".join(sorted({f.outlet_id for f in fulfillments}))
+            return f"complete {len(fulfillments)} POS dispatch fulfillment(s) at {outlets}"
         case PackFulfillments(fulfillments=fulfillments):
             return f"mark {len(fulfillments)} POS fulfillment(s) packed"
         case UpdateEcomOrder(fields=fields, reason=reason):
@@ -271,12 +299,12 @@ def _plan_payment(ecom: EcomOrderState, pos: PosSaleState, actions: list[StatusA
 
 
 def _plan_pickup(ecom: EcomOrderState, pos: PosSaleState, actions: list[StatusAction], ignored: list[str]) -> None:
-    new = tuple(f for f in pos.fulfillments if f.kind == "PICKUP" and f.status == "NEW")
-    if ecom.ready_for_pickup and new:
+    unpacked = tuple(f for f in pos.fulfillments if f.kind == "PICKUP" and f.packable)
+    if ecom.ready_for_pickup and unpacked:
         if pos.finalized:
             ignored.append(f"eCom ready for pickup after the POS sale was finalized ({pos.status})")
         else:
-            actions.append(PackFulfillments(new))
+            actions.append(PackFulfillments(unpacked))
     elif pos.packed_for_pickup and ecom.status not in PICKUP_READY_OR_LATER:
         actions.append(UpdateEcomOrder((("status", "processing_ready_for_pickup"),), "packed in the POS"))
 
@@ -286,11 +314,15 @@ def _plan_delivery(ecom: EcomOrderState, pos: PosSaleState, actions: list[Status
         ignored.append("ready for pickup is never synced for a shipment")
     if not ecom.out_for_delivery:
         return
-    pending = tuple(f.outlet_id for f in pos.fulfillments if f.kind == "DISPATCH" and f.open)
+    pending = tuple(f for f in pos.fulfillments if f.kind == "DISPATCH" and f.open)
+    others = sorted({f.kind for f in pos.fulfillments if f.kind != "DISPATCH" and f.open})
     if pending and pos.finalized:
         ignored.append(f"eCom out for delivery after the POS sale was finalized ({pos.status})")
+    elif pending and others:
+        # The fulfil call completes every fulfilment of the sale: it would hand over the other kinds too.
+        ignored.append(f"eCom out for delivery, but the sale also has open {'/'.join(others)} fulfilments")
     elif pending:
-        actions.append(CompleteFulfillments(tuple(sorted(set(pending)))))
+        actions.append(CompleteFulfillments(pending))
 
 
 def plan_refund(returned: Mapping[int, int], refunded: Mapping[int, int]) -> CreditEcomOrder | None:
@@ -305,3 +337,22 @@ def plan_refund(returned: Mapping[int, int], refunded: Mapping[int, int]) -> Cre
         if quantity > refunded.get(line, 0)
     )
     return CreditEcomOrder(lines) if lines else None
+
+
+def completed_return(return_sale: Mapping[str, Any]) -> bool:
+    """A return took items back only once it is completed (closed) in the POS. It starts SAVED (parked); a parked
+    return may still be changed or voided, and a voided one took nothing."""
+    status = str(return_sale.get("status") or "").upper()
+    if status == "VOIDED" or str(return_sale.get("state") or "").lower() == "voided":
+        return False
+    return status in FINALIZED_SALE_STATUSES or str(return_sale.get("state") or "").lower() == "closed"
+
+
+def returned_quantities(return_sale: Mapping[str, Any]) -> dict[str, int]:
+    """POS product id -> items a return sale took back (its lines carry negative quantities)."""
+    taken: dict[str, int] = {}
+    for line in return_sale.get("line_items") or return_sale.get("register_sale_products") or []:
+        quantity = line.get("quantity") if isinstance(line, Mapping) else None
+        if isinstance(quantity, int | float) and quantity < 0 and line.get("product_id"):
+            taken[str(line["product_id"])] = taken.get(str(line["product_id"]), 0) + int(-quantity)
+    return taken

@@ -2,14 +2,18 @@
 
 A message on the statuses queue only says "this order may have changed state": an eCom order update (webhook or
 the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the same way:
-1. Find the eCom order it concerns (a POS sale names it in its `source_id`, "ecom-<order id>"; a shipment in its
-   `order` reference). A POS sale that did not come from eCom is ignored: POS sales never go to eCom.
+1. Find the eCom order it concerns. A POS sale is looked up in the order ledger by its sale id
+   (`OrderStore.order_for_sale`, when the ledger has it), else by the sale's `source_id` "ecom-<order id>"; a return
+   by the sale it returns (`return_for`); a shipment by its `order` reference. A POS sale that did not come from eCom
+   is ignored: POS sales never go to eCom.
 2. Check the order ledger: a status can only be synced once the order is a POS sale. An order never claimed is left
    to its import, which reads the order as it is then; an import in flight delays this message until it ends.
 3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
-4. Re-read both sides, plan with `plan_status_sync`, apply, and record what was applied or ignored in the status
-   ledger. A return of the sale in the POS (a sale whose `return_for` is ours) is recorded in the ledger, and the
-   eCom order is credited what all the returns took back minus what eCom already shows refunded (`plan_refund`).
+4. Re-read both sides (the sale, its 2026-07 fulfilments, the order), plan with `plan_status_sync`, apply, and
+   record what was applied or ignored in the status ledger. Packing sends the fulfilment's `version`: a stale one
+   (409) is re-read and retried once, or found already done. A return of the sale counts only once it is completed
+   in the POS (a return starts parked and may be voided): it is recorded in the ledger, and the eCom order is
+   credited what all completed returns took back minus what eCom already shows refunded (`plan_refund`).
    Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
    the echo of our own write) re-reads, finds both sides agree and writes nothing.
 """
@@ -19,9 +23,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
-from pos_ecom_sync.errors import RetryLater
+from pos_ecom_sync.errors import Conflict, RetryLater
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.orders.payments import method_key, setting_for
@@ -35,14 +40,17 @@ from pos_ecom_sync.status.rules import (
     CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
+    PosFulfillment,
     PosSaleState,
     RecordPosPayment,
     StatusAction,
     UpdateEcomOrder,
     VoidSale,
+    completed_return,
     describe,
     plan_refund,
     plan_status_sync,
+    returned_quantities,
 )
 
 JsonObject = dict[str, Any]
@@ -50,6 +58,8 @@ JsonObject = dict[str, Any]
 LEASE_SECONDS = 90.0
 # How long a message waits for an order import in flight before it looks again.
 IMPORT_WAIT_SECONDS = 30.0
+# How long a message waits when a fulfilment keeps changing under it (a POS user at work on it).
+BUSY_FULFILLMENT_WAIT_SECONDS = 15.0
 
 
 class PosSales(Protocol):
@@ -59,8 +69,10 @@ class PosSales(Protocol):
     def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
     def list_payment_types(self) -> list[JsonObject]: ...
     def update_register_sale(self, sale: JsonObject) -> JsonObject: ...
-    def fulfill_sale(self, sale_id: str, outlet_id: str) -> list[JsonObject]: ...
-    def pack_fulfillment(self, fulfillment_id: str, version: int | None) -> JsonObject: ...
+    def fulfill_sale(self, sale_id: str) -> list[JsonObject]: ...
+    def pack_fulfillment(
+        self, fulfillment_id: str, version: int, line_items: Sequence[tuple[str, Decimal]]
+    ) -> JsonObject: ...
     def get_product(self, product_id: str) -> JsonObject | None: ...
 
 
@@ -71,10 +83,12 @@ class EcomOrders(Protocol):
     def get_shipment(self, shipment_id: int) -> JsonObject | None: ...
     def update_order(self, order_id: int, fields: JsonObject) -> JsonObject: ...
     def list_order_products(self, order_id: int) -> list[JsonObject]: ...
-    def credit_order(self, order_id: int, lines: list[tuple[int, int]], comment: str) -> JsonObject: ...
+    def credit_order(self, order_id: int, lines: list[tuple[int, int]]) -> JsonObject: ...
 
 
 class OrderLedger(Protocol):
+    """`order_for_sale(connection_id, sale_id) -> OrderRecord | None` is used too when the ledger has it."""
+
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
 
 
@@ -196,25 +210,36 @@ class StatusSync:
                 raise _Ignore(f"shipment {message.entity_id} names no order")
             return _Target(order_id)
         if message.source == "pos" and message.entity == "sale":
-            hinted = message.payload.get("source_id")
-            if (
-                isinstance(hinted, str)
-                and not hinted.startswith(SOURCE_ID_PREFIX)
-                and not message.payload.get("return_for")
-            ):
-                raise _Ignore("an in-store sale: POS sales never go to eCom")
-            sale = self.pos.get_sale(message.entity_id)
-            returned = None
-            if sale is not None and sale.get("return_for"):
-                returned, sale = sale, self.pos.get_sale(str(sale["return_for"]))
-            source_id = str((sale or {}).get("source_id") or "")
-            if sale is None or not source_id.startswith(SOURCE_ID_PREFIX):
-                raise _Ignore("an in-store sale (or its return): POS sales never go to eCom")
-            suffix = source_id.removeprefix(SOURCE_ID_PREFIX)
-            if not suffix.isdigit():
-                raise _Ignore(f"sale source_id {source_id!r} names no eCom order")
-            return _Target(int(suffix), sale, returned)
+            return self._order_of_sale(message)
         raise _Ignore(f"{message.source} {message.entity} changes are not status changes")
+
+    def _order_of_sale(self, message: ChangeMessage) -> _Target:
+        """The eCom order of a POS sale (or of the sale a return returns): by the ledger's sale id, else `source_id`."""
+        hinted = message.payload.get("source_id")
+        record = self._record_for_sale(message.entity_id)
+        if record is not None:
+            return _Target(record.order_id)
+        in_store = isinstance(hinted, str) and hinted and not hinted.startswith(SOURCE_ID_PREFIX)
+        if in_store and not message.payload.get("return_for"):
+            raise _Ignore("an in-store sale: POS sales never go to eCom")
+        sale = self.pos.get_sale(message.entity_id)
+        returned = None
+        if sale is not None and sale.get("return_for"):
+            original = str(sale["return_for"])
+            returned, sale = sale, None
+            record = self._record_for_sale(original)
+            if record is not None:
+                return _Target(record.order_id, None, returned)
+            sale = self.pos.get_sale(original)
+        order_id = _order_in_source_id(sale)
+        if sale is None or order_id is None:
+            raise _Ignore("an in-store sale (or its return): POS sales never go to eCom")
+        return _Target(order_id, sale, returned)
+
+    def _record_for_sale(self, sale_id: str) -> OrderRecord | None:
+        """The ledger's record of the order imported as this sale, when the ledger can say (`order_for_sale`)."""
+        lookup: Callable[[str, str], OrderRecord | None] | None = getattr(self.orders, "order_for_sale", None)
+        return lookup(self._cid, sale_id) if lookup is not None else None
 
     def _sync(self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
         order_id = target.order_id
@@ -237,7 +262,12 @@ class StatusSync:
                 applied.append(describe(action))
         returns = dict(lease.previous.returns) if lease.previous else {}
         if target.returned is not None:
-            returns[str(target.returned["id"])] = _returned_quantities(target.returned)
+            return_id = str(target.returned["id"])
+            if completed_return(target.returned):
+                returns[return_id] = returned_quantities(target.returned)
+            elif return_id not in returns:
+                state = "voided" if str(target.returned.get("status")).upper() == "VOIDED" else "parked, not completed"
+                ignored.append(f"POS return {return_id} is {state}: nothing is refunded for it")
         if returns:
             self._refund(ecom, returns, applied, ignored)
         entries = [{"kind": "applied", "detail": a} for a in applied]
@@ -312,17 +342,50 @@ class StatusSync:
                     return f"eCom marked paid by {title or 'an unnamed method'}, but no POS payment type matches it"
                 payments = [*_existing_payments(sale), {"retailer_payment_type_id": type_id, "amount": float(amount)}]
                 self.pos.update_register_sale(_sale_update(sale, status=str(sale["status"]), payments=payments))
-            case CompleteFulfillments(outlet_ids=outlets):
-                for outlet in outlets:
-                    self.pos.fulfill_sale(str(sale["id"]), outlet)
+            case CompleteFulfillments():
+                return self._fulfill(str(sale["id"]))
             case PackFulfillments(fulfillments=fulfillments):
-                for fulfillment in fulfillments:
-                    self.pos.pack_fulfillment(fulfillment.fulfillment_id, fulfillment.version)
+                skipped = [why for f in fulfillments if (why := self._pack(str(sale["id"]), f))]
+                return "; ".join(skipped) if len(skipped) == len(fulfillments) else None
             case UpdateEcomOrder():
                 self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
             case CreditEcomOrder(lines=lines):
-                self.ecom.credit_order(ecom.order_id, list(lines), "returned in the POS (pos-ecom-sync)")
+                self.ecom.credit_order(ecom.order_id, list(lines))
         return None
+
+    def _fulfill(self, sale_id: str) -> str | None:
+        """Complete the sale's (DISPATCH) fulfilments. The call is idempotent; a 409 is settled by re-reading."""
+        try:
+            self.pos.fulfill_sale(sale_id)
+        except Conflict as conflict:
+            fresh = [PosFulfillment.of(row) for row in self.pos.list_fulfillments(sale_id)]
+            if all(f.done for f in fresh if f.kind == "DISPATCH"):
+                return "the POS fulfilments were completed meanwhile (409 on fulfil): nothing more to do"
+            raise RetryLater(str(conflict), self._clock() + BUSY_FULFILLMENT_WAIT_SECONDS) from conflict
+        return None
+
+    def _pack(self, sale_id: str, fulfillment: PosFulfillment) -> str | None:
+        """Pack one fulfilment at the version read. A stale version (409: someone changed it since) is re-read: if
+        it is packed (or further) by now, that is the end; if not, pack once more at its new version. A second 409
+        retries the message later. Never a second pack of the same quantities: each try names a version."""
+        current: PosFulfillment | None = fulfillment
+        for attempt in range(2):
+            if current is None or not current.packable:
+                state = current.state if current is not None else "gone"
+                return f"POS fulfillment {fulfillment.fulfillment_id} is {state} by now (stale version): not packed"
+            if current.version is None or not current.to_pack:
+                return f"POS fulfillment {fulfillment.fulfillment_id} names no version or no lines: not packed"
+            try:
+                self.pos.pack_fulfillment(current.fulfillment_id, current.version, current.to_pack)
+                return None
+            except Conflict as conflict:
+                if attempt:
+                    raise RetryLater(str(conflict), self._clock() + BUSY_FULFILLMENT_WAIT_SECONDS) from conflict
+                rows = self.pos.list_fulfillments(sale_id)
+                current = next(
+                    (PosFulfillment.of(r) for r in rows if str(r.get("id")) == fulfillment.fulfillment_id), None
+                )
+        return None  # pragma: no cover - the loop always returns or raises
 
     def _payment_type_for(self, title: str) -> str | None:
         """The POS payment type for a payment eCom confirmed: the connection's setting for the method (its
@@ -350,14 +413,11 @@ def _reference_id(ref: Any) -> int | None:
     return int(ref) if isinstance(ref, str) and ref.isdigit() else None
 
 
-def _returned_quantities(return_sale: JsonObject) -> dict[str, int]:
-    """POS product id -> items a return sale took back (its lines carry negative quantities)."""
-    taken: dict[str, int] = {}
-    for line in return_sale.get("line_items") or return_sale.get("register_sale_products") or []:
-        quantity = line.get("quantity") if isinstance(line, dict) else None
-        if isinstance(quantity, int | float) and quantity < 0 and line.get("product_id"):
-            taken[str(line["product_id"])] = taken.get(str(line["product_id"]), 0) + int(-quantity)
-    return taken
+def _order_in_source_id(sale: JsonObject | None) -> int | None:
+    """The eCom order id in a sale's `source_id` "ecom-<order id>" (sales imported before the ledger's sale index)."""
+    source_id = str((sale or {}).get("source_id") or "")
+    suffix = source_id.removeprefix(SOURCE_ID_PREFIX)
+    return int(suffix) if source_id.startswith(SOURCE_ID_PREFIX) and suffix.isdigit() else None
 
 
 def _existing_payments(sale: JsonObject) -> list[JsonObject]:

@@ -1,0 +1,131 @@
+"""The whole local stack in this process: moto server, both simulators, the template's API, queues and functions.
+
+`make run` starts the same `LocalStack` in a subprocess (tests/e2e/test_local_stack.py proves that path); here the
+tests also hold the simulators' Python API, so they can act as a POS user or a shopper and then watch the change
+travel the real path: webhook or poll -> queue -> worker -> vendor API.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from local_stack.demo import DEMO_CONNECTION_ID
+from local_stack.functions import LocalFunction
+from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.xseries import XSeriesSimulator
+from local_stack.stack import LocalStack, StackConfig
+from tests.contract_recording import ContractRecorder
+
+T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveStack:
+    stack: LocalStack
+    connection_id: str = DEMO_CONNECTION_ID
+
+    @property
+    def pos(self) -> XSeriesSimulator:
+        assert self.stack.pos is not None
+        return self.stack.pos
+
+    @property
+    def ecom(self) -> EcomSimulator:
+        assert self.stack.ecom is not None
+        return self.stack.ecom
+
+    @property
+    def api_url(self) -> str:
+        assert self.stack.api is not None
+        return self.stack.api.url
+
+    @property
+    def session(self) -> Any:
+        return self.stack.session
+
+    def function(self, logical_id: str) -> LocalFunction:
+        return self.stack.functions[logical_id]
+
+    def sandbox(self, logical_id: str) -> LocalFunction:
+        """A second warm sandbox of a function: Lambda runs concurrent invocations in separate sandboxes."""
+        return LocalFunction(self.stack.functions[logical_id].spec)
+
+    def _fire(self, logical_id: str) -> Any:
+        timer = next(t for t in self.stack.timers if t.function.spec.logical_id == logical_id)
+        return timer.fire()
+
+    def poll(self) -> Any:
+        """One run of the change poller, as its EventBridge schedule would start it."""
+        return self._fire("ChangePollerFunction")
+
+    def reconcile(self) -> Any:
+        return self._fire("ReconcileFunction")
+
+    def wait_until(self, predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:g}s waiting for: {what}")
+            time.sleep(0.2)
+
+
+@pytest.fixture(autouse=True)
+def _conforms_to_vendor_contracts(vendor_contracts: ContractRecorder) -> ContractRecorder:
+    """Every vendor request a test makes, and every simulator answer, must be what the vendors document."""
+    return vendor_contracts
+
+
+@pytest.fixture(scope="module")
+def live_stack() -> Iterator[LiveStack]:
+    saved = dict(os.environ)
+    config = StackConfig(
+        api_port=_free_port(),
+        pos_port=_free_port(),
+        ecom_port=_free_port(),
+        moto_port=_free_port(),
+        schedule_seconds=3600.0,  # the tests fire the schedules themselves (live_stack.poll / .reconcile)
+        families=2,
+        variants_per_family=3,
+        run_demo=False,
+        # moto's backends live in this process for its whole run: each module's stack gets its own resource names.
+        stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
+    )
+    # The stack exports the AWS endpoint and the template's function environment: restored afterwards, so later
+    # in-process moto tests do not talk to a stopped server.
+    stack = LocalStack(config)
+    from pos_ecom_sync import runtime
+
+    runtime.reset()
+    try:
+        stack.start()
+        yield LiveStack(stack)
+    finally:
+        # Let in-flight invocations and webhook deliveries finish before the servers and environment go away.
+        for worker in stack.pollers:
+            worker.stop()
+        for worker in stack.pollers:
+            worker.thread.join(timeout=10)
+        for simulator in (stack.pos, stack.ecom):
+            if simulator is not None:
+                simulator.wait_for_webhooks(timeout=5)
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()
