@@ -8,7 +8,6 @@ travel the real path: webhook or poll -> queue -> worker -> vendor API.
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from pos_ecom_sync.state.order_store import OrderStore
 
 from local_stack.demo import DEMO_CONNECTION_ID
 from local_stack.functions import LocalFunction
@@ -23,14 +23,9 @@ from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from local_stack.stack import LocalStack, StackConfig
 from tests.contract_recording import ContractRecorder
+from tests.support import free_port
 
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -75,6 +70,18 @@ class LiveStack:
     def reconcile(self) -> Any:
         return self._fire("ReconcileFunction")
 
+    def order_store(self) -> OrderStore:
+        return OrderStore(os.environ["TABLE_NAME"], client=self.session.client("dynamodb"))
+
+    def variants_in_stock(self, minimum: int = 2) -> list[dict[str, Any]]:
+        """eCom variants with at least `minimum` in stock: what a shopper can order."""
+        return [v for v in self.ecom.variants() if v.get("stockLevel", 0) >= minimum]
+
+    def import_catalog(self) -> None:
+        """The first poll imports the POS catalog; wait until eCom shows it with stock."""
+        self.poll()
+        self.wait_until(self.variants_in_stock, timeout=90, what="the catalog with stock in eCom")
+
     def wait_until(self, predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
         deadline = time.monotonic() + timeout
         while True:
@@ -96,10 +103,10 @@ def _conforms_to_vendor_contracts(vendor_contracts: ContractRecorder) -> Contrac
 def live_stack() -> Iterator[LiveStack]:
     saved = dict(os.environ)
     config = StackConfig(
-        api_port=_free_port(),
-        pos_port=_free_port(),
-        ecom_port=_free_port(),
-        moto_port=_free_port(),
+        api_port=free_port(),
+        pos_port=free_port(),
+        ecom_port=free_port(),
+        moto_port=free_port(),
         schedule_seconds=3600.0,  # the tests fire the schedules themselves (live_stack.poll / .reconcile)
         families=2,
         variants_per_family=3,

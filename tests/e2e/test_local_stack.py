@@ -17,16 +17,10 @@ import boto3
 import httpx
 import pytest
 
-from tests.support import DEMO_SECRETS, INVENTORY_PAYLOAD, ORDER_BODY, drain_queue, ecom_signature, pos_form
+from tests.support import DEMO_SECRETS, INVENTORY_PAYLOAD, ORDER_BODY, drain_queue, ecom_signature, free_port, pos_form
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -46,7 +40,7 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    ports = {name: _free_port() for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT")}
+    ports = {name: free_port() for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT")}
     env = {
         **os.environ,
         **{k: str(v) for k, v in ports.items()},

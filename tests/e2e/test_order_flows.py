@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from pos_ecom_sync.orders.sale import sale_uuid
-from pos_ecom_sync.state.order_store import OrderRecord, OrderStore
+from pos_ecom_sync.state.order_store import OrderRecord
 
 from local_stack.lambda_events import sqs_event
 from tests.e2e.conftest import LiveStack
@@ -34,21 +33,12 @@ CREATE = "POST /api/2026-07/sales"
 @pytest.fixture(scope="module")
 def live(live_stack: LiveStack) -> Iterator[LiveStack]:
     """The stack with the POS catalog in eCom (the first poll imports it)."""
-    live_stack.poll()
-    live_stack.wait_until(lambda: _in_stock(live_stack), timeout=90, what="the catalog with stock in eCom")
+    live_stack.import_catalog()
     yield live_stack
 
 
-def _in_stock(live: LiveStack) -> list[dict[str, Any]]:
-    return [v for v in live.ecom.variants() if v.get("stockLevel", 0) >= 2]
-
-
-def _orders(live: LiveStack) -> OrderStore:
-    return OrderStore(os.environ["TABLE_NAME"], client=live.session.client("dynamodb"))
-
-
 def _record(live: LiveStack, order: dict[str, Any]) -> OrderRecord | None:
-    return _orders(live).get_order(live.connection_id, order["id"])
+    return live.order_store().get_order(live.connection_id, order["id"])
 
 
 def _sales_of(live: LiveStack, order: dict[str, Any]) -> list[dict[str, Any]]:
@@ -94,7 +84,7 @@ def _orders_queue_arn(live: LiveStack) -> str:
 
 
 def test_a_lost_answer_to_the_sale_create_is_retried_and_the_sale_adopted_not_made_twice(live: LiveStack) -> None:
-    variant = _in_stock(live)[0]
+    variant = live.variants_in_stock()[0]
     product = _pos_variant(live, variant)
     stock_before, creates_before = _total_stock(live, product["id"]), _creates(live)
     live.pos.lose_next_sale_answers(1)  # the POS applies the create; its answer never arrives
@@ -117,11 +107,11 @@ def test_a_lost_answer_to_the_sale_create_is_retried_and_the_sale_adopted_not_ma
     assert [s["id"] for s in _sales_of(live, order)] == [made["id"]]  # one sale
     assert _creates(live) - creates_before == 1  # the retry read the sale by its id, sent no second create
     assert _total_stock(live, product["id"]) == stock_before - 1  # stock taken once
-    assert _orders(live).order_for_sale(live.connection_id, made["id"]) == record
+    assert live.order_store().order_for_sale(live.connection_id, made["id"]) == record
 
 
 def test_two_workers_given_the_same_order_message_at_once_make_one_sale(live: LiveStack) -> None:
-    variant = _in_stock(live)[1]
+    variant = live.variants_in_stock()[1]
     live.ecom.set_faults(webhook_loss_rate=1.0)  # this order reaches the stack only through the message below
     try:
         order = live.ecom.place_order([{"variant_id": variant["id"], "quantity": 1}], email=next(_emails))

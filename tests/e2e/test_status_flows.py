@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pos_ecom_sync.state.order_store import OrderStore
 from pos_ecom_sync.state.status_store import StatusRecord, StatusStore
 
 from local_stack.demo import DEMO_SECRETS
@@ -32,18 +31,9 @@ _emails = (f"status-flow-{n}@example.com" for n in itertools.count())
 @pytest.fixture(scope="module")
 def live(live_stack: LiveStack) -> Iterator[LiveStack]:
     """The stack with the POS catalog in eCom (the first poll imports it), every exchange recorded."""
-    live_stack.poll()
-    live_stack.wait_until(lambda: _in_stock(live_stack), timeout=90, what="the catalog with stock in eCom")
+    live_stack.import_catalog()
     live_stack.pos.record_exchanges = live_stack.ecom.record_exchanges = True
     yield live_stack
-
-
-def _in_stock(live: LiveStack) -> list[dict[str, Any]]:
-    return [v for v in live.ecom.variants() if v.get("stockLevel", 0) >= 2]
-
-
-def _order_store(live: LiveStack) -> OrderStore:
-    return OrderStore(os.environ["TABLE_NAME"], client=live.session.client("dynamodb"))
 
 
 def _ledger(live: LiveStack, order: dict[str, Any]) -> StatusRecord | None:
@@ -53,7 +43,7 @@ def _ledger(live: LiveStack, order: dict[str, Any]) -> StatusRecord | None:
 
 def _place(live: LiveStack, *, pickup: bool = False) -> tuple[dict[str, Any], str]:
     """A shopper orders one item online; returns the order and the POS sale the stack imported it as."""
-    variant = _in_stock(live)[0]
+    variant = live.variants_in_stock()[0]
     order = live.ecom.place_order(
         [{"variant_id": variant["id"], "quantity": 1}],
         email=next(_emails),
@@ -62,7 +52,7 @@ def _place(live: LiveStack, *, pickup: bool = False) -> tuple[dict[str, Any], st
     )
 
     def imported() -> str | None:
-        record = _order_store(live).get_order(live.connection_id, order["id"])
+        record = live.order_store().get_order(live.connection_id, order["id"])
         return record.sale_id if record is not None and record.status == "imported" else None
 
     sale_id = live.wait_until(imported, timeout=60, what=f"order {order['number']} imported as a POS sale")
