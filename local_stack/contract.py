@@ -101,6 +101,7 @@ class Contract:
         self.api = api
         self.document = document
         self.routes: list[ContractRoute] = []
+        self._validators: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
         for entry in document.get("routes", []):
             template = str(entry["path"])
             regex = _PARAM.sub(lambda _: "[^/]+?", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
@@ -127,7 +128,13 @@ class Contract:
         return None
 
     def _validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
-        return _validator(self.api, json.dumps(schema, sort_keys=True), json.dumps(self.document.get("$defs", {})))
+        """One compiled validator per schema object (the schemas live as long as the contract document); the
+        entry keeps the schema itself, so its id cannot be reused by another object while cached."""
+        cached = self._validators.get(id(schema))
+        if cached is None or cached[0] is not schema:
+            cached = (schema, Draft202012Validator({**schema, "$defs": self.document.get("$defs", {})}))
+            self._validators[id(schema)] = cached
+        return cached[1]
 
     def schema_errors(self, schema: Mapping[str, Any], value: Any) -> list[str]:
         errors = sorted(self._validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
@@ -202,12 +209,6 @@ class Contract:
 
 # Answers any route may give without listing them: bad request, auth, not found, refusal, throttling, server faults.
 _GENERIC_ERRORS = frozenset({400, 401, 403, 404, 422, 429, 500, 502, 503})
-
-
-@cache
-def _validator(api: str, schema_json: str, defs_json: str) -> Draft202012Validator:
-    schema = {**json.loads(schema_json), "$defs": json.loads(defs_json)}
-    return Draft202012Validator(schema)
 
 
 @cache
