@@ -166,13 +166,18 @@ class OrderStore:
 
     # -- the ledger ---------------------------------------------------------------------------------------
 
-    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
+    def _get(self, connection_id: str, sk: str, action: str) -> dict[str, Any] | None:
+        """One consistent read of a ledger item (raw attribute values), None when absent."""
         try:
             item = self._client.get_item(
-                TableName=self._table, Key=self._key(connection_id, keys.order_sk(order_id)), ConsistentRead=True
+                TableName=self._table, Key=self._key(connection_id, sk), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get order", exc) from exc
+            raise unavailable(action, exc) from exc
+        return dict(item) if item else None
+
+    def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
+        item = self._get(connection_id, keys.order_sk(order_id), "get order")
         return OrderRecord.from_item(item) if item else None
 
     def claim_order(
@@ -340,12 +345,7 @@ class OrderStore:
     def order_for_sale(self, connection_id: str, sale_id: str) -> OrderRecord | None:
         """The ledger of the eCom order a POS sale was made for; None for a sale this sync did not make (in-store).
         Two reads: the reverse item, then the order."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key=self._key(connection_id, keys.sale_order_sk(sale_id)), ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get order of sale", exc) from exc
+        item = self._get(connection_id, keys.sale_order_sk(sale_id), "get order of sale")
         if not item:
             return None
         return self.get_order(connection_id, int(_plain(item)["order_id"]))
@@ -507,12 +507,5 @@ class OrderStore:
         return self._get_email(connection_id, email_key)
 
     def _get_email(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
-        try:
-            item = self._client.get_item(
-                TableName=self._table,
-                Key=self._key(connection_id, keys.customer_email_sk(email_key)),
-                ConsistentRead=True,
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get customer index", exc) from exc
+        item = self._get(connection_id, keys.customer_email_sk(email_key), "get customer index")
         return _plain(item) if item else None

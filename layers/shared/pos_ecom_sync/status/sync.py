@@ -3,7 +3,7 @@
 A message on the statuses queue only says "this order may have changed state": an eCom order update (webhook or
 the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the same way:
 1. Find the eCom order it concerns. A POS sale is looked up in the order ledger by its sale id
-   (`OrderStore.order_for_sale`, when the ledger has it), else by the sale's `source_id` "ecom-<order id>"; a return
+   (`OrderStore.order_for_sale`), else by the sale's `source_id` "ecom-<order id>"; a return
    by the sale it returns (`return_for`); a shipment by its `order` reference. A POS sale that did not come from eCom
    is ignored: POS sales never go to eCom.
 2. Check the order ledger: a status can only be synced once the order is a POS sale. An order never claimed is left
@@ -87,9 +87,8 @@ class EcomOrders(Protocol):
 
 
 class OrderLedger(Protocol):
-    """`order_for_sale(connection_id, sale_id) -> OrderRecord | None` is used too when the ledger has it."""
-
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
+    def order_for_sale(self, connection_id: str, sale_id: str) -> OrderRecord | None: ...
 
 
 class VariantLinks(Protocol):
@@ -237,9 +236,8 @@ class StatusSync:
         return _Target(order_id, sale, returned)
 
     def _record_for_sale(self, sale_id: str) -> OrderRecord | None:
-        """The ledger's record of the order imported as this sale, when the ledger can say (`order_for_sale`)."""
-        lookup: Callable[[str, str], OrderRecord | None] | None = getattr(self.orders, "order_for_sale", None)
-        return lookup(self._cid, sale_id) if lookup is not None else None
+        """The ledger's record of the order imported as this sale (None for a sale this sync did not make)."""
+        return self.orders.order_for_sale(self._cid, sale_id)
 
     def _sync(self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
         order_id = target.order_id
