@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
@@ -358,10 +359,8 @@ def _pos(webhook_type: str, payload: dict[str, Any]) -> Callable[[], dict[str, A
     return lambda: pos_webhook_event(DEMO_CONNECTION_ID, pos_form(webhook_type, payload), base64_body=True)
 
 
-def _ecom(body: bytes, action: str, signature: str | None = None) -> Callable[[], dict[str, Any]]:
-    headers = {"x-action": action}
-    if signature is not None:
-        headers["x-signature"] = signature
+def _ecom(body: bytes, signature: str | None = None) -> Callable[[], dict[str, Any]]:
+    headers = {} if signature is None else {"x-signature": signature}
     return lambda: ecom_webhook_event(DEMO_CONNECTION_ID, body, headers=headers)
 
 
@@ -369,7 +368,7 @@ def _forged_order() -> Callable[[], dict[str, Any]]:
     """A genuine delivery's signature replayed on an edited body (an unpaid order claimed as paid)."""
     genuine = ecom_body("order", {**ECOM_ORDER, "paymentStatus": "not_paid"})
     edited = ecom_body("order", ECOM_ORDER)
-    return _ecom(edited, "updated", signature=ecom_signature(genuine, DEMO_SECRETS["ecom_webhook_secret"]))
+    return _ecom(edited, signature=ecom_signature(genuine, DEMO_SECRETS["ecom_webhook_secret"]))
 
 
 def _at(hour: int, minute: int, second: int) -> datetime:
@@ -380,13 +379,9 @@ API_SAMPLES = [
     ApiSample("pos_inventory_update", _at(8, 59, 31), POS_SENDER_IP, _pos("inventory.update", POS_INVENTORY)),
     ApiSample("pos_product_update", _at(8, 58, 31), POS_SENDER_IP, _pos("product.update", POS_PRODUCT)),
     ApiSample("pos_sale_update", _at(15, 42, 11), POS_SENDER_IP, _pos("sale.update", POS_SALE)),
-    ApiSample("ecom_order_created", _at(9, 0, 1), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER), "created")),
-    ApiSample(
-        "ecom_order_updated", _at(15, 42, 16), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER_SHIPPED), "updated")
-    ),
-    ApiSample(
-        "ecom_variant_updated", _at(9, 0, 7), ECOM_SENDER_IP, _ecom(ecom_body("variant", ECOM_VARIANT), "updated")
-    ),
+    ApiSample("ecom_order_created", _at(9, 0, 1), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER))),
+    ApiSample("ecom_order_updated", _at(15, 42, 16), ECOM_SENDER_IP, _ecom(ecom_body("order", ECOM_ORDER_SHIPPED))),
+    ApiSample("ecom_variant_updated", _at(9, 0, 7), ECOM_SENDER_IP, _ecom(ecom_body("variant", ECOM_VARIANT))),
     ApiSample("ecom_bad_signature", _at(9, 3, 0), ECOM_SENDER_IP, _forged_order()),
 ]
 
@@ -504,8 +499,9 @@ def _trace_root(at: datetime, name: str) -> str:
     return f"Root=1-{int(at.timestamp()):08x}-{_digest(name, 12).hex()}"
 
 
-def _delivered(name: str) -> Sent:
-    """The one message webhook_ingest queues for the webhook_ingest sample `name` (authenticated and parsed)."""
+def _delivered(name: str, concern: Concern | None = None) -> Sent:
+    """The message webhook_ingest queues for the webhook_ingest sample `name` (authenticated and parsed); an eCom
+    order delivery queues two (import and status hint): `concern` picks one."""
     sample = next(s for s in API_SAMPLES if s.name == name)
     event = sample.build()
     body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
@@ -514,7 +510,7 @@ def _delivered(name: str) -> Sent:
     intake = _Intake()
     received_at = sample.at + INGEST_LAG
     WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600).accept(webhook, now=received_at)
-    [outgoing] = intake.sent
+    [outgoing] = [o for o in intake.sent if concern is None or o.message.concern == concern]
     return Sent(outgoing, received_at + SEND_LAG, "WebhookIngestFunction", _trace_root(sample.at, sample.name))
 
 
@@ -538,8 +534,8 @@ class _Feeds:
     ) -> _Page:
         return _Page(self.rows.get(resource, []))
 
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]:
-        return []
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
+        return OrderPage([], None)
 
     def get_cursor(self, connection_id: str, feed: str) -> Cursor:
         return Cursor(feed, None)
@@ -579,8 +575,10 @@ SQS_SAMPLES = [
     ),
     # stockLevel 7 typed in the eCom back office where the POS total is 5: the worker puts 5 back.
     SqsSample("stock_sync/ecom_variant_edited.json", "stock", lambda: [_delivered("ecom_variant_updated")]),
-    SqsSample("order_import/ecom_order_created.json", "orders", lambda: [_delivered("ecom_order_created")]),
-    SqsSample("status_sync/ecom_order_updated.json", "statuses", lambda: [_delivered("ecom_order_updated")]),
+    SqsSample("order_import/ecom_order_created.json", "orders", lambda: [_delivered("ecom_order_created", "orders")]),
+    SqsSample(
+        "status_sync/ecom_order_updated.json", "statuses", lambda: [_delivered("ecom_order_updated", "statuses")]
+    ),
     SqsSample("status_sync/pos_sale_updated.json", "statuses", lambda: [_delivered("pos_sale_update")]),
 ]
 

@@ -126,7 +126,10 @@ class LocalStack:
         self.pos.seed_catalog(self.config.families, self.config.variants_per_family, seed=7)
 
     def _register_demo_connection(self) -> None:
+        from pos_ecom_sync.connectors.xseries import XSeriesClient
         from pos_ecom_sync.models.connection import Connection
+        from pos_ecom_sync.orders.shipping import ensure_shipping_product
+        from pos_ecom_sync.ratelimit import InMemoryRateBudget
         from pos_ecom_sync.secrets import secret_name
         from pos_ecom_sync.state.store import SyncStore
 
@@ -134,6 +137,9 @@ class LocalStack:
         env = os.environ
         outlets = [o["id"] for o in self.pos.outlets()]
         register = self.pos.registers()[0]
+        # Shipping is a sale line on a POS product, found or created at setup as `connections create` does.
+        pos = XSeriesClient(self.pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        shipping = ensure_shipping_product(pos)
         connection = Connection(
             connection_id=DEMO_CONNECTION_ID,
             pos_base_url=self.pos_url,
@@ -141,6 +147,7 @@ class LocalStack:
             online_register_id=register["id"],
             connected_outlet_ids=outlets,
             primary_outlet_id=register["outlet_id"],
+            shipping_product_id=shipping.product_id,
         )
         self.session.client("secretsmanager").create_secret(
             Name=secret_name(env["SECRET_PREFIX"], DEMO_CONNECTION_ID), SecretString=json.dumps(DEMO_SECRETS)
@@ -215,6 +222,7 @@ class LocalStack:
             self._demo_online_order,
             self._demo_outlets,
             self._demo_order_shipped,
+            self._demo_refund,
         ]
         step = 0
         while not self.stopping.wait(self.config.demo_every_seconds):
@@ -237,7 +245,8 @@ class LocalStack:
 
     def _demo_outlets(self, rng: random.Random) -> None:
         """The operator disconnects the second outlet (or connects it back), as `pos-ecom-sync connections
-        set-outlets` does: totals are recomputed in queued chunks; its pickup method is disabled (for good)."""
+        set-outlets` does: totals are recomputed in queued chunks; its pickup method stops routing orders there
+        (for good: eCom has no API to disable it, so stock_sync names it for the operator to disable)."""
         from pos_ecom_sync.queues import ChangePublisher
         from pos_ecom_sync.state.store import SyncStore
         from pos_ecom_sync.stock.sync import request_outlet_change
@@ -249,9 +258,14 @@ class LocalStack:
         names = {o["id"]: o["name"] for o in self.pos.outlets()}
         primary = connection.primary_outlet_id or next(iter(names))
         other = next(o for o in names if o != primary)
-        if not any(m.get("posOutletId") == other for m in self.ecom.shipping_methods()):
-            self.ecom.add_shipping_method(f"Pickup at {names[other]}", is_pickup=True, pos_outlet_id=other)
+        title = f"Pickup at {names[other]}"
+        method = next((m for m in self.ecom.shipping_methods() if m["title"] == title), None)
+        method = method or self.ecom.add_shipping_method(title, is_pickup=True)
         disconnect = other in connection.connected_outlet_ids
+        if disconnect and str(method["id"]) not in connection.shipping_method_outlets:
+            # As `pos-ecom-sync connections set-shipping-outlets demo <method>=<outlet>` does.
+            links = {**connection.shipping_method_outlets, str(method["id"]): other}
+            store.save_connection(connection.model_copy(update={"shipping_method_outlets": links}))
         wanted = [o for o in names if o != other] if disconnect else list(names)
         narrate(f"demo | operator {'disconnects' if disconnect else 'reconnects'} outlet {names[other]} (eCom stock)")
         queues = self.session.client("sqs")
@@ -279,9 +293,8 @@ class LocalStack:
             wanted = {pid: sum(max(0, pos.level(pid, o)) for o in outlets) for pid in skus}
             pending = [pid for pid, total in wanted.items() if online.get(skus[pid]) != total]
             if not pending:
-                methods = ", ".join(f"{m['title']} {'on' if m['isActive'] else 'off'}" for m in ecom.shipping_methods())
                 shown = f"{next(iter(wanted.values()))}" if len(wanted) == 1 else "their POS totals"
-                narrate(f"eCom | {what} now {shown}, {time.time() - since:.1f}s after the change (shipping: {methods})")
+                narrate(f"eCom | {what} now {shown}, {time.time() - since:.1f}s after the change")
                 return
             if time.time() > since + timeout_s:
                 narrate(f"eCom | ! {what}: {len(pending)} still differ from the POS after {timeout_s:.0f}s (see logs)")
@@ -365,6 +378,36 @@ class LocalStack:
                 return
             if time.time() > since + timeout_s:
                 narrate(f"POS  | ! order {order['number']}: fulfillment still {statuses} after {timeout_s:.0f}s")
+                return
+
+    def _demo_refund(self, rng: random.Random) -> None:
+        """A customer brings an online order back to the store: the POS return starts parked; once the cashier
+        completes it, status_sync credits the returned lines on the eCom order (the documented credit body)."""
+        assert self.pos is not None and self.ecom is not None
+        returned = {s.get("return_for") for s in self.pos.sales() if s.get("return_for")}
+        ecom_ids = {f"ecom-{o['id']}": o for o in self.ecom.orders()}
+        sales = [s for s in self.pos.sales() if s.get("source_id") in ecom_ids and s["id"] not in returned]
+        if not sales:
+            narrate("demo | no imported online order to return yet, so no refund this round")
+            return
+        sale, order = sales[0], ecom_ids[sales[0]["source_id"]]
+        narrate(f"demo | customer returns online order {order['number']} in store; the cashier completes the return")
+        since = time.time()
+        self.pos.complete_return(self.pos.start_return(sale["id"])["id"])
+        threading.Thread(target=self._narrate_refunded, args=(order, since), daemon=True).start()
+
+    def _narrate_refunded(self, order: dict[str, Any], since: float, timeout_s: float = 60.0) -> None:
+        assert self.ecom is not None
+        while not self.stopping.wait(0.5):
+            refunded = sum(int(line["quantityRefunded"]) for line in self.ecom.order_products(order["id"]))
+            if refunded:
+                narrate(
+                    f"eCom | order {order['number']}: {refunded} item(s) credited {time.time() - since:.1f}s after "
+                    "the POS return was completed"
+                )
+                return
+            if time.time() > since + timeout_s:
+                narrate(f"eCom | ! order {order['number']}: nothing credited after {timeout_s:.0f}s (see logs)")
                 return
 
     def _narrate_queue_depths(self) -> None:

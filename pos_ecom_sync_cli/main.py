@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pos_ecom_sync_cli.orders import add_orders_commands  # imports main's CliError: added once main is loaded
 
     add_orders_commands(groups)
+
+    from pos_ecom_sync_cli.catalog import add_catalog_commands  # imports main's CliError: added once main is loaded
+
+    add_catalog_commands(groups)
     return parser
 
 

@@ -6,7 +6,10 @@
 - `show <connection> <order id>` prints its ledger entry (sale, customer id, outlets, attempts).
 - `payment-method <connection> <eCom title> --integrated [--payment-type NAME] | --unpaid | --remove` sets how an
   eCom payment method arrives in the POS (overrides the defaults of `pos_ecom_sync.orders.payments`).
-- `shipping-product <connection> <POS product id> | --none`: the product shipping charges become a sale line on.
+- `shipping-product <connection> <POS product id> | --find-or-create | --none`: the product shipping charges become a
+  sale line on, so the POS sale totals the eCom order. `--find-or-create` finds the product with the SKU
+  `ECOM-SHIPPING` in the POS or creates it (`pos_ecom_sync.orders.shipping.ensure_shipping_product`); `--none` clears
+  it, and orders that charge shipping are then held with the reason until one is set.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentMethodSetting
+from pos_ecom_sync.orders.shipping import SHIPPING_SKU, ensure_shipping_product
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
+from pos_ecom_sync.secrets import ConnectionSecretsReader
+from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
 
 
@@ -121,7 +129,10 @@ def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
             mode="integrated", payment_type_id=args.payment_type_id, payment_type_name=args.payment_type
         )
     else:
-        methods[args.title] = PaymentMethodSetting(mode="unpaid")
+        # The POS type a later change to Paid in eCom is recorded on (seed 004); default: the type named like it.
+        methods[args.title] = PaymentMethodSetting(
+            mode="unpaid", payment_type_id=args.payment_type_id, payment_type_name=args.payment_type
+        )
     data = {**connection.model_dump(), "payment_methods": methods}
     data.pop("updated_at")
     updated = Connection.model_validate(data)
@@ -129,15 +140,61 @@ def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
     return {title: setting.model_dump(exclude_none=True) for title, setting in updated.payment_methods.items()}
 
 
+def pos_client(target: Any, connection: Connection) -> XSeriesClient:
+    """A POS client for an operator command: the connection's secret, its shared X-Series rate budget."""
+    secrets = ConnectionSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
+    dynamodb = target.session.client("dynamodb")
+    budget = DynamoRateBudget(target.table_name, connection.connection_id, "xseries", client=dynamodb)
+    if not secrets.pos_uses_oauth:
+        assert secrets.pos_access_token is not None  # the secrets model requires one or the other
+        return XSeriesClient(
+            connection.pos_base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=30.0
+        )
+    from pos_ecom_sync.connectors.xseries_auth import OAuthTokens
+    from pos_ecom_sync.state.token_store import TokenStore
+
+    assert secrets.pos_client_id and secrets.pos_client_secret and secrets.pos_refresh_token
+    tokens = OAuthTokens(
+        connection.pos_base_url,
+        secrets.pos_client_id.get_secret_value(),
+        secrets.pos_client_secret.get_secret_value(),
+        secrets.pos_refresh_token.get_secret_value(),
+        TokenStore(target.table_name, connection.connection_id, "xseries", client=dynamodb),
+        access_token=secrets.pos_access_token.get_secret_value() if secrets.pos_access_token else None,
+    )
+    return XSeriesClient(connection.pos_base_url, None, budget, token_provider=tokens, max_wait_s=30.0)
+
+
 def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
     connection = _connection(target, args.connection_id)
-    data = {**connection.model_dump(), "shipping_product_id": None if args.none else args.product_id}
+    find_or_create = bool(getattr(args, "find_or_create", False))
+    if sum((bool(args.product_id), bool(args.none), find_or_create)) != 1:
+        raise _cli_error("give one of: the POS product id of the shipping line, --find-or-create, or --none")
+    product_id: str | None = None if args.none else args.product_id
+    created = False
+    if find_or_create:
+        pos = pos_client(target, connection)
+        try:
+            found = ensure_shipping_product(pos)
+        except InvalidInput as exc:
+            raise _cli_error(str(exc)) from exc
+        finally:
+            pos.close()
+        product_id, created = found.product_id, found.created
+    data = {**connection.model_dump(), "shipping_product_id": product_id}
     data.pop("updated_at")
-    if not args.none and not args.product_id:
-        raise _cli_error("give the POS product id of the shipping line, or --none")
     updated = Connection.model_validate(data)
     target.store.save_connection(updated)
-    return {"connection_id": updated.connection_id, "shipping_product_id": updated.shipping_product_id}
+    result: dict[str, Any] = {
+        "connection_id": updated.connection_id,
+        "shipping_product_id": updated.shipping_product_id,
+    }
+    if find_or_create:
+        result["sku"] = SHIPPING_SKU
+        result["created"] = created
+    if product_id is None:
+        result["note"] = "orders that charge shipping are held until a shipping product is set"
+    return result
 
 
 def add_orders_commands(groups: Any) -> None:
@@ -166,12 +223,22 @@ def add_orders_commands(groups: Any) -> None:
     mode.add_argument("--integrated", action="store_true", help="record a payment on a POS payment type")
     mode.add_argument("--unpaid", action="store_true", help="arrive unpaid (taken on the sell screen)")
     mode.add_argument("--remove", action="store_true", help="drop the setting (the default applies again)")
-    payment.add_argument("--payment-type", help="POS payment type name (default: the eCom title)")
+    payment.add_argument(
+        "--payment-type",
+        help="POS payment type name (default: the eCom title); with --unpaid: the type a later Paid uses",
+    )
     payment.add_argument("--payment-type-id", help="POS payment type id (wins over the name)")
     payment.set_defaults(run=cmd_payment_method)
 
     shipping = commands.add_parser("shipping-product", help="the POS product imported orders carry shipping on")
     shipping.add_argument("connection_id")
     shipping.add_argument("product_id", nargs="?", help="POS product id (a non-inventory 'Shipping' product)")
-    shipping.add_argument("--none", action="store_true", help="no shipping line: the charge goes in the sale note")
+    shipping.add_argument(
+        "--find-or-create",
+        action="store_true",
+        help=f"use the POS product with the SKU {SHIPPING_SKU}, creating it if there is none",
+    )
+    shipping.add_argument(
+        "--none", action="store_true", help="no shipping product: orders that charge shipping are held until one is set"
+    )
     shipping.set_defaults(run=cmd_shipping_product)

@@ -1,18 +1,26 @@
 """`pos-ecom-sync connections set-outlets <id> --outlets a,b [--primary-outlet a]`: the operator's way to connect
-and disconnect outlets (seeds 001-003).
+and disconnect outlets (seeds 001-003), and `connections set-shipping-outlets <id> 12=a,13=b`: which POS outlet
+each eCom shipping method ships or is picked up from.
 
-The settings are saved, then one message on the stock queue makes the stock worker apply them: shipping methods
-tied to a disconnected outlet are disabled (only a person re-enables them) and every eCom total is recomputed as
-queued work, a bounded chunk of variants per message (`pos_ecom_sync.stock.sync`). Nothing here calls a vendor.
+Outlets: the settings are saved, then one message on the stock queue makes the stock worker apply them: every eCom
+total is recomputed as queued work, a bounded chunk of variants per message (`pos_ecom_sync.stock.sync`). Shipping
+methods linked to a disconnected outlet lose their link in the same save (orders with them are no longer routed
+to it) and are listed to be disabled in the eCom back office: eCom has no API to disable a shipping method.
+
+Shipping outlets: no eCom source documents an outlet on a shipping method (seed 002 sets it in the Lightspeed
+back office), so the link is this connection setting, read by order routing. Nothing here calls a vendor.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
+from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.stock.sync import request_outlet_change
+from pydantic import ValidationError
 
 
 def _cli_error(message: str) -> Exception:
@@ -35,13 +43,55 @@ def cmd_set_outlets(args: argparse.Namespace, target: Any) -> Any:
         raise _cli_error(f"no connection {args.connection_id!r}")
     url = stock_queue_url(args, target)
     publisher = ChangePublisher(lambda concern: url, client=target.session.client("sqs"))
+    before = target.store.get_connection(args.connection_id)
     updated = request_outlet_change(target.store, publisher, args.connection_id, outlets, args.primary_outlet)
+    retired = sorted(set(before.shipping_method_outlets) - set(updated.shipping_method_outlets), key=int)
     return {
         "connection_id": updated.connection_id,
         "connected_outlet_ids": updated.connected_outlet_ids,
         "primary_outlet_id": updated.primary_outlet_id,
-        "stock": "queued: shipping methods of disconnected outlets are disabled and totals recomputed in chunks",
+        "shipping_method_outlets": updated.shipping_method_outlets,
+        "stock": "queued: totals are recomputed in chunks",
+        **(
+            {"disable_in_ecom": f"shipping methods {retired} no longer route orders: disable them in eCom"}
+            if retired
+            else {}
+        ),
     }
+
+
+def parse_shipping_outlets(text: str) -> dict[str, str]:
+    """`12=outlet-a,13=outlet-b` -> {"12": "outlet-a", "13": "outlet-b"}."""
+    links: dict[str, str] = {}
+    for pair in (p.strip() for p in text.split(",") if p.strip()):
+        method, sep, outlet = pair.partition("=")
+        if not sep or not method.strip().isdigit() or not outlet.strip():
+            raise _cli_error(f"{pair!r}: expected <eCom shipping method id>=<POS outlet id>")
+        links[method.strip()] = outlet.strip()
+    return links
+
+
+def cmd_set_shipping_outlets(args: argparse.Namespace, target: Any) -> Any:
+    current = target.store.get_connection(args.connection_id)
+    if current is None:
+        raise _cli_error(f"no connection {args.connection_id!r}")
+    links = {} if args.none else {**current.shipping_method_outlets, **parse_shipping_outlets(args.links or "")}
+    for method in args.remove or []:
+        links.pop(method, None)
+    connected = current.connected_outlet_ids
+    strays = sorted({outlet for outlet in links.values() if connected and outlet not in connected})
+    if strays:
+        raise _cli_error(
+            f"outlets {strays} are not connected: connect them first (connections set-outlets); nothing was saved"
+        )
+    try:
+        updated = Connection.model_validate(
+            {**current.model_dump(), "shipping_method_outlets": links, "updated_at": datetime.now(UTC)}
+        )
+    except ValidationError as exc:
+        raise _cli_error(f"invalid shipping outlets: {exc.errors()[0]['msg']}") from exc
+    target.store.save_connection(updated)
+    return {"connection_id": updated.connection_id, "shipping_method_outlets": updated.shipping_method_outlets}
 
 
 def add_outlet_commands(connections: Any) -> None:
@@ -58,3 +108,17 @@ def add_outlet_commands(connections: Any) -> None:
         "--primary-outlet", help="serves shipping methods tied to no outlet (default: keep the current one)"
     )
     parser.set_defaults(run=cmd_set_outlets)
+
+    shipping = connections.add_parser(
+        "set-shipping-outlets",
+        help="link eCom shipping methods to the POS outlets that serve them (order routing)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    shipping.add_argument("connection_id")
+    shipping.add_argument(
+        "links", nargs="?", help="comma-separated <eCom shipping method id>=<POS outlet id>, added to the current ones"
+    )
+    shipping.add_argument("--remove", action="append", metavar="METHOD_ID", help="drop one method's link")
+    shipping.add_argument("--none", action="store_true", help="drop every link (orders are routed by stock)")
+    shipping.set_defaults(run=cmd_set_shipping_outlets)

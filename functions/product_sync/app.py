@@ -26,6 +26,10 @@ def sync_product(message: ChangeMessage) -> FamilySyncResult:
         # Past the plan's product cap: nothing was created; CatalogCapReached alarms so an operator acts.
         metrics.add_metric(name="CatalogCapReached", unit=MetricUnit.Count, value=1)
         logger.error("product creation refused", extra={"reasons": result.refused, "family": result.family_key})
+    if result.lost_in_ecom:
+        # Deleted by hand in eCom: re-created (policy "recreate") or left out with the reason ("unlink").
+        metrics.add_metric(name="CatalogLostInEcom", unit=MetricUnit.Count, value=1)
+        logger.warning("product deleted in eCom", extra={"family": result.family_key, "what": result.lost_in_ecom})
     logger.info("family synced", extra={"family": result.family_key, "outcome": result.outcome, "note": result.note})
     return result
 

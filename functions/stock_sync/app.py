@@ -1,5 +1,5 @@
 """Stock queue -> eCom: POS inventory levels become eCom stock totals; eCom stock edits are reverted; outlet
-changes disable shipping methods and recompute every total in queued, bounded chunks."""
+changes recompute every total in queued, bounded chunks and name the shipping methods to disable by hand."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def sync_stock(message: ChangeMessage, batch: StockBatch) -> StockResult:
     result = runtime.stock_sync(connection).handle(message, later_in_batch=later_in_batch)
     metrics.add_metric(name="EcomStockWrites", unit=MetricUnit.Count, value=result.ecom_writes)
     metrics.add_metric(name="PosInventoryReads", unit=MetricUnit.Count, value=result.pos_reads)
+    if result.shipping_methods_to_disable:
+        # eCom has no API to disable a shipping method: ShippingMethodsToDisableAlarm asks a person to.
+        metrics.add_metric(
+            name="ShippingMethodsToDisable", unit=MetricUnit.Count, value=len(result.shipping_methods_to_disable)
+        )
+        logger.warning(
+            "shipping methods of a disconnected outlet no longer route orders: disable them in the eCom back office",
+            extra={"shipping_methods": list(result.shipping_methods_to_disable)},
+        )
     logger.info(
         "stock settled",
         extra={

@@ -2,22 +2,31 @@
 
 Shapes follow reference/vendor-apis.md §3. Choices the reference leaves open (ours, [I]):
 - Lists: `page` (from 1), `limit` default 50, silently capped at 250, `since_id`, and `created_at_min/max`,
-  `updated_at_min/max` (ISO-8601) on every list; results in id order. Writes are strict: an unknown or
-  mistyped field is a 400 (so connector typos surface). Errors: `{"error": {"code", "method", "request",
-  "message"}}`. Creates answer 201, deletes 204. Any two-letter language is served (links use it).
-- Prices: 15% tax; send priceIncl or priceExcl and the other is derived. `weight` is stored as sent, in
-  `weightUnit`; `weightValue` is its string. Order lines: `basePriceIncl` per unit, `priceIncl` line total.
+  `updated_at_min/max` on every list; results in id order. Deep `page` paging is capped (NT README: "offset/page
+  paging is capped on deep pages", no depth given): past `page_cap` pages a list answers empty ([I] the depth and
+  the empty answer), while `since_id` reaches every row. Date filters are read in ONE format, `date_filter_format`
+  ("sql" = "YYYY-MM-DD HH:MM:SS" UTC, NT src/core/types.ts; "iso" = ISO 8601, NT README): a value in the other
+  format is ignored, so the whole list comes back (sources disagree; ignoring is the silent, costly case).
+  Writes are strict: an unknown or mistyped field is a 400 (so connector typos surface). Errors: `{"error":
+  {"code", "method", "request", "message"}}`. Creates answer 201, deletes 204. Any two-letter language is served.
+- Prices: 15% tax; send priceIncl or priceExcl and the other is derived. `weight` is grams; a shopper sees
+  `weightValue` (a string) in `weightUnit` (the shop's unit, `weight_unit`), derived from it (the vendor example:
+  weight 200, weightValue "0.2", weightUnit "kg"). Order lines: `basePriceIncl` per unit, `priceIncl` line total.
 - Orders lower variant stock (stockTracking "enabled") but, like stock movements, send no variants webhook;
   a merchant's back-office edit (`set_stock_manually`, `edit_variant`) sends variants/updated.
   Cancelling the payment cancels the order and freezes it (seed 004). No default variant is auto-created.
 - Shapes are NT's live-validated ones: every relation NT requires is a `{"resource": {id, url, link}}` (id false for
   a collection, false for an unset set/brand/deliverydate/supplier/type), a variant always has a `tax` rate
   ([I] one default rate) and both `stockBuyMininum` (sic, live) and `stockBuyMinimum`.
-- Shipping methods: envelope `shippingmethod(s)`, fields isActive, isPickup, and our `posOutletId` (the X-Series
-  outlet a method is tied to, or null).
-- Webhooks: JSON body `{"<singular>": {...}}`, `x-signature` = md5(raw body + webhook_secret), plus our
-  `x-action: created|updated|deleted`. Only `format: json` is supported. Deleting a product sends
+- Shipping methods: read-only (PHP ApiResourceShippingmethods: get/count), envelope `shippingmethod(s)`, showing
+  only what a source names (id, timestamps, title, price: NT quote.ts quoteShippingMethodSchema). Whether a method
+  is a pickup and its price incl. tax drive checkout here but are not shown; no method names a POS outlet.
+- Webhooks: JSON body `{"<singular>": {...}}`, `x-signature` = md5(raw body + webhook_secret), no other header
+  (F4574). Only `format: json` is supported. A hook's language is the URL path's. Deleting a product sends
   products/deleted only.
+- Unverified writes, one switch each (tests run both ways): `brand_false` ("accepted" | "refused") for clearing a
+  product's brand with `brand: false` (NT: brand is a number); `variant_image` ("accepted" | "refused" |
+  "ignored") for `image` on a variant (not in NT variantInputSchema).
 - Rate limits: three fixed windows plus `per_second`; `limits=None` turns every limit off.
 - Catalog extras. Product images (`products/{id}/images`, envelope `productImage(s)`): a write takes `src`
   (NickTacke's input) or `attachment` (the official PHP client sends image URLs that way), an http(s) URL either
@@ -26,7 +35,7 @@ Shapes follow reference/vendor-apis.md §3. Choices the reference leaves open (o
   deleting an image sends products/updated. A product reads `image` (its first image inline as an NT `fileObject`:
   no id, no sortOrder; or false) and `images` (always a relation). A variant's `image` is written as the id of one
   of its product's images (or false) and read inline (`fileObject`) or false; deleting the image clears it. Variant
-  `options` are read-only (a write is a 400): option values live in the variant title.
+  `options` are read-only (a write is a 400): option values live in the variant title (see `variant_image`).
   Brands (`brand(s)`) and categories (`category`/`categories`) are plain lists (filters `title`/`isVisible`,
   `parent`/`isVisible`; titles need not be unique). A product's `brand` must be an existing brand id (or false).
   Category links are `categories/products` (`categoriesProduct(s)`, filters `product`, `category`): linking a
@@ -124,6 +133,7 @@ FIRST_IDS = {
 # Stored on a row but not part of the vendor's shape (NT categoriesProduct and orderProduct have no timestamps).
 HIDDEN = {
     "productImages": ("product", "source"),
+    "shippingmethods": ("isActive", "isPickup", "priceIncl", "priceExcl"),  # checkout state; no source names them
     "categoriesProducts": ("createdAt", "updatedAt"),
     "orderProducts": ("createdAt", "updatedAt"),
 }
@@ -193,10 +203,9 @@ ORDER_FIELDS: dict[str, Any] = {
     "doNotify": bool,
 }
 SHIPMENT_FIELDS: dict[str, Any] = dict.fromkeys(("status", "trackingCode", "trackingUrl", "carrier"), str)
-SHIPPING_METHOD_FIELDS: dict[str, Any] = {"isActive": bool, "title": str, "posOutletId": (str, type(None))}
 WEBHOOK_FIELDS: dict[str, Any] = {
     "isActive": bool,
-    **dict.fromkeys(("url", "format", "itemGroup", "itemAction", "language"), str),
+    **dict.fromkeys(("url", "format", "itemGroup", "itemAction", "secret", "extra"), str),
 }
 PRODUCT_IMAGE_FIELDS: dict[str, Any] = {
     **dict.fromkeys(("src", "attachment", "filename", "title"), str),
@@ -216,6 +225,12 @@ CDN = "https://cdn.webshopapp.com"
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 LANGUAGES = {"en": ("en_GB", "English"), "nl": ("nl_NL", "Nederlands"), "de": ("de_DE", "Deutsch")}
 COUNTRY = {"id": 158, "code": "nz", "title": "New Zealand"}
+# Grams per weight unit a shop may display ([I] which units eCom offers; kg is the vendor example's).
+GRAMS_PER_UNIT = {"kg": 1000.0, "g": 1.0, "lb": 453.59237, "oz": 28.349523125}
+FILTER_FORMATS = {
+    "sql": re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"),  # NT src/core/types.ts: read as UTC
+    "iso": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"),  # NT README
+}
 
 
 def _typed(body: Mapping[str, Any], schema: Mapping[str, Any], what: str) -> dict[str, Any]:
@@ -239,6 +254,12 @@ def _typed(body: Mapping[str, Any], schema: Mapping[str, Any], what: str) -> dic
 def _file(image: Mapping[str, Any]) -> dict[str, Any]:
     """A product image inline on a product or variant: NT `fileObject` (no id, no sortOrder)."""
     return {name: image[name] for name in ("createdAt", "updatedAt", "extension", "size", "title", "thumb", "src")}
+
+
+def _weight_value(grams: float, unit: str) -> str:
+    """What a shopper sees: the gram `weight` in the display unit, as eCom's string (200 g in kg -> "0.2")."""
+    value = round(grams / GRAMS_PER_UNIT.get(unit, 1000.0), 3)
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
 def _changes(fields: Mapping[str, Any]) -> str:
@@ -294,8 +315,25 @@ class EcomSimulator(VendorSimulator):
         windows_s: tuple[float, float, float] = (300, 3600, 86400),
         per_second: int | None = 20,
         clock: Clock = time.time,
+        page_cap: int | None = 40,
+        date_filter_format: str = "sql",
+        brand_false: str = "accepted",
+        variant_image: str = "accepted",
+        weight_unit: str = "kg",
     ) -> None:
         super().__init__(seed=seed, narrate=narrate, faults=faults, clock=clock)
+        # Unverified vendor behaviours, one switch each (see the module docstring).
+        if date_filter_format not in FILTER_FORMATS:
+            raise ValueError(f"date_filter_format must be one of {sorted(FILTER_FORMATS)}")
+        if brand_false not in ("accepted", "refused") or variant_image not in ("accepted", "refused", "ignored"):
+            raise ValueError("brand_false: accepted|refused; variant_image: accepted|refused|ignored")
+        if weight_unit not in GRAMS_PER_UNIT:
+            raise ValueError(f"weight_unit must be one of {sorted(GRAMS_PER_UNIT)}")
+        self.page_cap = page_cap
+        self.date_filter_format = date_filter_format
+        self.brand_false = brand_false
+        self.variant_image = variant_image
+        self.weight_unit = weight_unit
         self._credentials = f"{api_key}:{api_secret}"
         self.webhook_secret = webhook_secret
         self.language = language
@@ -363,6 +401,7 @@ class EcomSimulator(VendorSimulator):
             image = self.tables["productImages"].get(row["image"]) if row.get("image") else None
             out["image"] = _file(image) if image else False
             out["stockBuyMininum"] = row["stockBuyMinimum"]  # both spellings are live fields (NT variant.ts)
+            out["weightValue"] = _weight_value(row["weight"], row["weightUnit"])  # what a shopper sees
         for name in HIDDEN.get(table, ()):
             out.pop(name, None)
         return out
@@ -383,7 +422,7 @@ class EcomSimulator(VendorSimulator):
             if hook["isActive"] and hook["itemGroup"] == table and hook["itemAction"] in (action, "*"):
                 body = json.dumps({singular: self._render(table, row, hook["language"])}).encode()
                 signature = hashlib.md5(body + self.webhook_secret.encode(), usedforsecurity=False).hexdigest()
-                headers = {"Content-Type": "application/json", "x-signature": signature, "x-action": action}
+                headers = {"Content-Type": "application/json", "x-signature": signature}
                 self.deliveries.enqueue(Delivery(f"{table}/{action}", hook["address"], body, headers))
 
     # -- Python API: reads ---------------------------------------------------------------------------
@@ -444,24 +483,24 @@ class EcomSimulator(VendorSimulator):
         title: str,
         *,
         is_pickup: bool = False,
-        pos_outlet_id: str | None = None,
         is_active: bool = True,
         price_incl: float = 0.0,
     ) -> dict[str, Any]:
+        """The merchant sets up a shipping method in the back office (the API cannot: it is read-only). Pickup,
+        active and the price incl. tax drive checkout; the API shows only the fields a source names."""
         with self.lock:
             row = self._insert(
                 "shippingmethods",
                 {
                     "title": title,
-                    "description": "",
+                    "price": price_incl,
                     "isActive": is_active,
                     "isPickup": is_pickup,
                     "priceIncl": price_incl,
                     "priceExcl": _excl(price_incl),
-                    "posOutletId": pos_outlet_id,
                 },
             )
-            return dict(row)
+            return self._render("shippingmethods", row, self.language)
 
     def seed_catalog(self, families: int, variants_per_family: int, seed: int = 0, stock: int = 0) -> None:
         """Products already in the shop (e.g. before the POS link): visible, `stock` units per variant.
@@ -476,7 +515,8 @@ class EcomSimulator(VendorSimulator):
                     for variant in spec.variants:
                         fields: dict[str, Any] = {"title": variant.label or spec.name, "sku": variant.sku}
                         fields |= {"articleCode": variant.sku, "ean": variant.ean, "priceIncl": variant.price_incl}
-                        fields |= {"stockLevel": stock, "product": product["id"], "weight": variant.weight_kg}
+                        grams = round(variant.weight_kg * 1000, 3)  # eCom `weight` is grams
+                        fields |= {"stockLevel": stock, "product": product["id"], "weight": grams}
                         self._create_variant(fields)
             finally:
                 self._quiet = False
@@ -573,7 +613,7 @@ class EcomSimulator(VendorSimulator):
             shipment = self._insert(
                 "shipments",
                 {
-                    "number": len(self.tables["shipments"]) + 1,
+                    "number": str(len(self.tables["shipments"]) + 1),  # a string (NT transcription, row 25)
                     "status": status,
                     "trackingCode": tracking_code,
                     "trackingUrl": "",
@@ -624,6 +664,8 @@ class EcomSimulator(VendorSimulator):
 
     def _check_brand(self, fields: Mapping[str, Any]) -> None:
         brand = fields.get("brand")
+        if brand is False and self.brand_false == "refused":
+            raise ApiError(400, "product field brand must be a brand id")
         if brand is not None and brand is not False and brand not in self.tables["brands"]:
             raise ApiError(400, f"product brand {brand} does not exist (create it with POST /brands.json)")
 
@@ -640,12 +682,18 @@ class EcomSimulator(VendorSimulator):
         if "options" in body:
             raise ApiError(400, "variant field options is read-only: eCom variants carry their option values in title")
         fields = _typed(body, VARIANT_FIELDS, "variant")
+        if fields.get("weightUnit", self.weight_unit) not in GRAMS_PER_UNIT:
+            raise ApiError(400, f"weightUnit must be one of {', '.join(sorted(GRAMS_PER_UNIT))}")
         if fields.get("stockTracking", "enabled") not in ("enabled", "disabled", "indicator"):
             raise ApiError(400, "stockTracking must be enabled, disabled or indicator")
         if fields.get("tax", DEFAULT_TAX_ID) is False:
             raise ApiError(400, "variant field tax must be a tax id (a variant always has a tax rate)")
+        if "image" in fields and self.variant_image != "accepted":
+            if self.variant_image == "refused":
+                raise ApiError(400, "unknown variant field(s): image")
+            fields.pop("image")  # "ignored": answered as if it had not been sent
         _derive_prices(fields)
-        for name in ("weight", "sizeX", "sizeY", "sizeZ"):
+        for name in ("sizeX", "sizeY", "sizeZ"):
             if name in fields:
                 fields[f"{name}Value"] = str(fields[name])
         if "volume" in fields:
@@ -676,8 +724,7 @@ class EcomSimulator(VendorSimulator):
                 "stockBuyMinimum": 1,
                 "stockBuyMaximum": 10000,
                 "weight": 0,
-                "weightValue": "0",
-                "weightUnit": "kg",
+                "weightUnit": self.weight_unit,
                 "volume": 0,
                 "volumeValue": 0,
                 "volumeUnit": "l",
@@ -1049,8 +1096,11 @@ class EcomSimulator(VendorSimulator):
         add("PUT", "orders/{id}.json", self._write_route("orders", "updated", self._update_order_route))
         add("POST", "orders/{id}/credit.json", self._credit_order_route)
         add("PUT", "shipments/{id}.json", self._write_route("shipments", "updated", self._update_shipment))
-        add("PUT", "shippingmethods/{id}.json", self._write_route("shippingmethods", "updated", self._update_method))
-        add("POST", "webhooks.json", self._write_route("webhooks", "created", lambda r, b: self._create_webhook(b)))
+        add(
+            "POST",
+            "webhooks.json",
+            self._write_route("webhooks", "created", lambda r, b: self._create_webhook(b, r.params["lang"])),
+        )
         add("PUT", "webhooks/{id}.json", self._write_route("webhooks", "updated", self._update_webhook))
         add("DELETE", "webhooks/{id}.json", self._delete_webhook)
 
@@ -1092,8 +1142,10 @@ class EcomSimulator(VendorSimulator):
             ("updated_at_min", "updatedAt", operator.ge),
             ("updated_at_max", "updatedAt", operator.le),
         ):
-            if query.get(param):
-                bound = parse_iso(query[param])
+            value = query.get(param, "").strip()
+            # One format is read; a value in another is ignored like an undeclared filter: the whole list comes back.
+            if value and FILTER_FORMATS[self.date_filter_format].fullmatch(value):
+                bound = parse_iso(value)
                 rows = [r for r in rows if keep(parse_iso(r[field]), bound)]
         for name, matches in filters.items():
             if name in query:
@@ -1103,7 +1155,8 @@ class EcomSimulator(VendorSimulator):
     def _page(self, table: str, rows: list[dict[str, Any]], query: Mapping[str, str], lang: str) -> Response:
         page = int_param(query, "page", 1, minimum=1) or 1
         limit = min(int_param(query, "limit", DEFAULT_LIMIT, minimum=1) or DEFAULT_LIMIT, MAX_LIMIT)
-        chosen = rows[(page - 1) * limit : page * limit]
+        capped = self.page_cap is not None and page > self.page_cap  # deep paging: looks like the end
+        chosen = [] if capped else rows[(page - 1) * limit : page * limit]
         return Response(200, {ENVELOPES[table][1]: [self._render(table, r, lang) for r in chosen]})
 
     def _list_route(self, table: str, filters: Mapping[str, Any]) -> Callable[[Request, str], Response]:
@@ -1256,10 +1309,6 @@ class EcomSimulator(VendorSimulator):
         self._emit("shipments", "updated", shipment)
         return shipment
 
-    def _update_method(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        fields = _typed(body, SHIPPING_METHOD_FIELDS, "shippingmethod")
-        return self._touch(self._row("shippingmethods", request.params["id"]), fields)
-
     def _webhook_fields(self, body: Mapping[str, Any]) -> dict[str, Any]:
         fields = _typed(body, WEBHOOK_FIELDS, "webhook")
         checks = (
@@ -1274,16 +1323,16 @@ class EcomSimulator(VendorSimulator):
             if not fields["url"].startswith(("http://", "https://")):
                 raise ApiError(400, "webhook url must be an http(s) URL")
             fields["address"] = fields.pop("url")  # written as url, read back as address
-        if "language" in fields and not re.fullmatch("[a-z]{2}", fields["language"]):
-            raise ApiError(400, "webhook language must be a two-letter code")
         return fields
 
-    def _create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _create_webhook(self, body: dict[str, Any], lang: str) -> dict[str, Any]:
         fields = self._webhook_fields(body)
         missing = [name for name in ("address", "itemGroup", "itemAction") if name not in fields]
         if missing:
             raise ApiError(400, f"webhook needs {', '.join('url' if m == 'address' else m for m in missing)}")
-        hook = self._insert("webhooks", {"isActive": True, "format": "json", "language": self.language, **fields})
+        fields.pop("secret", None)  # NT webhookSchema: docs-only, not present live
+        fields.pop("extra", None)
+        hook = self._insert("webhooks", {"isActive": True, "format": "json", **fields, "language": lang})
         self.narrate(f"webhook {hook['itemGroup']}/{hook['itemAction']} subscribed")
         return hook
 

@@ -166,6 +166,7 @@ OUTLET_NAMES = ("Main Street", "Harbour Road", "Airport Kiosk", "Warehouse", "Po
 PAYMENT_TYPES = (("Cash", 1), ("Credit Card", 2), ("Lightspeed Payments", 2), ("Bank Deposit", 4), ("Gift Card", 5))
 # A product without images shows the placeholder (X20 `GET /products` example `image_url`).
 NO_IMAGE_URL = "https://secure.retail.lightspeed.app/images/placeholder/product/no-image-white-standard.png"
+DIMENSION_FIELDS = ("weight", "weight_unit", "length", "width", "height", "dimensions_unit")
 
 
 def _decimal(value: float) -> str:
@@ -271,6 +272,9 @@ class XSeriesSimulator(VendorSimulator):
         self.optional_form_field_rate = OPTIONAL_FORM_FIELD_RATE
         self._attributes: dict[str, str] = {}  # variant attribute name -> id
         self._families = 0
+        # False: the token lacks `products:write` (X26 products: "Requires: `products:write` scope"), so a product
+        # create is refused with 403.
+        self.products_writable = True
         self._seed_retailer(outlets, registers)
         self._add_routes()
 
@@ -556,6 +560,74 @@ class XSeriesSimulator(VendorSimulator):
             row = self._get("products", product_id)
             self._delete_product(row, family=row["has_variants"])
         self.narrate(f"product {row['sku']} deleted")
+
+    # Price books (X20 `PriceBook`, `PriceBookProduct`): the online price. Whether changing an entry changes its
+    # product's `version` (and sends product.update) is undocumented ([I] unverified): this switch plays both answers.
+    price_book_change_bumps_product = False
+
+    def _price_table(self, name: str) -> VersionedTable:
+        return self.tables.setdefault(name, VersionedTable())
+
+    def add_price_book(self, name: str, *, restrict_to_platform_key: str = "2") -> dict[str, Any]:
+        """A price book made in Catalog > Price books (X20 `PriceBook`; "2" = ecommerce, "1" in store, "0" all)."""
+        labels = {"0": "All Platforms", "1": "In Store", "2": "Ecommerce"}
+        with self.lock:
+            self._price_table("price_books")
+            book = self._new(
+                "price_books",
+                {
+                    "id": self._uuid(),
+                    "name": name,
+                    "customer_group_id": str(uuid.uuid5(uuid.UUID(self.retailer_id), "All Customers")),
+                    "restrict_to_platform_key": restrict_to_platform_key,
+                    "restrict_to_platform_label": labels[restrict_to_platform_key],
+                    "valid_from": None,
+                    "valid_to": None,
+                    "outlet_id": None,
+                },
+            )
+        self.narrate(f"price book {name!r} created")
+        return dict(book)
+
+    def set_price_book_price(
+        self, price_book_id: str, product_id: str, price: float, *, min_units: float | None = None
+    ) -> dict[str, Any]:
+        """Set a product's price (tax exclusive, X20 "always tax exclusive") in a price book: one entry per
+        product and `min_units`."""
+        with self.lock:
+            self._price_table("price_books")
+            self._get("price_books", price_book_id)
+            product = self._get("products", product_id)
+            table = self._price_table("price_book_products")  # made on first use: no book, no entries
+            entry = next(
+                (
+                    e
+                    for e in table.rows.values()
+                    if (e["price_book_id"], e["product_id"], e["min_units"]) == (price_book_id, product_id, min_units)
+                    and e["deleted_at"] is None
+                ),
+                None,
+            )
+            fields = {"price": _money(price), "loyalty_value": None, "max_units": None}
+            if entry is None:
+                entry = self._new(
+                    "price_book_products",
+                    {
+                        "id": self._uuid(),
+                        "product_id": product_id,
+                        "price_book_id": price_book_id,
+                        "tax_id": self._default_tax["id"],
+                        "min_units": min_units,
+                        **fields,
+                    },
+                )
+            else:
+                entry = self._save("price_book_products", {**entry, **fields})
+            if self.price_book_change_bumps_product:
+                self._save("products", product)
+                self._emit_product(product)
+        self.narrate(f"price of {product['sku']} in price book {price_book_id[:8]} set to {price:.2f} (excl. tax)")
+        return dict(entry)
 
     def add_variant(
         self,
@@ -1560,10 +1632,13 @@ class XSeriesSimulator(VendorSimulator):
         ):
             add("GET", f"{api}/{name}", self._list_route(name))
         add("GET", f"{api}/products/{{id}}", self._get_route("products"))
+        add("POST", f"{api}/products", self._post_product)  # X20 "Create product"
         add("PUT", "/api/2.1/products/{id}", self._put_product)  # XPM "API 2.1 / Products / Update a product"
         add("DELETE", f"{api}/products/{{id}}", self._delete_product_route(family=False))
         add("DELETE", f"{api}/products/{{id}}/all", self._delete_product_route(family=True))
         add("GET", f"{api}/products/{{id}}/inventory", self._product_inventory)
+        add("GET", f"{api}/price_books/{{id}}/products", self._price_book_products)  # X20 price books
+        add("GET", f"{api}/price_book_products", self._list_price_book_products)
         add("POST", f"{api}/customers", self._post_customer)
         add("GET", f"{api}/customers/{{id}}", self._get_route("customers"))
         add("GET", f"{api}/search", self._search)
@@ -1619,6 +1694,62 @@ class XSeriesSimulator(VendorSimulator):
             return Response(200, {"data": self._update_product(row, body.get("details", {}), body.get("common", {}))})
         return Response(200, {"data": self._update_product(row, body)})
 
+    def _post_product(self, request: Request) -> Response:
+        """X20 `POST /products` for a plain product (no `variants`): one row, one inventory row per outlet (the body's
+        `inventory`, else 0: whether the vendor tracks stock then is undocumented), answered `{"data": [<id>]}`."""
+        if not self.products_writable:
+            raise ApiError(403, "this token lacks the products:write scope")
+        body = request.json_object()
+        if body.get("variants"):
+            raise ApiError(400, "the simulator creates plain products only (no variants)")
+        sku = str(body.get("sku") or "")  # X20: "Should be unique"; what a duplicate gets is undocumented (kept)
+        incl, excl = body.get("price_including_tax"), body.get("price_excluding_tax")
+        if incl is None:
+            incl = _money(float(excl or 0) * (1 + TAX_RATE))
+        excl = _money(float(incl) / (1 + TAX_RATE)) if excl is None else float(excl)
+        name = str(body["name"])
+        product_id = self._uuid()
+        row = {
+            "id": product_id,
+            "name": name,
+            "handle": str(body.get("handle") or name.lower().replace(" ", "-")),
+            "description": str(body.get("description") or ""),
+            "sku": sku or product_id[:8],
+            "brand": {},
+            "brand_id": body.get("brand_id"),
+            "type": {},
+            "product_type_id": body.get("product_type_id"),
+            "categories": [],
+            "tag_ids": list(body.get("tag_ids") or []),
+            "is_composite": False,
+            "source": str(body.get("source") or "USER"),
+            "source_id": body.get("source_id"),
+            "source_variant_id": body.get("source_variant_id"),
+            "variant_name": name,
+            "variant_parent_id": None,
+            "has_variants": False,
+            "variant_options": [],
+            "product_codes": list(body.get("product_codes") or ([{"type": "CUSTOM", "code": sku}] if sku else [])),
+            "active": bool(body.get("is_active", True)),
+            "is_active": bool(body.get("is_active", True)),
+            "has_inventory": True,
+            "price_including_tax": float(incl),
+            "price_excluding_tax": excl,
+            "supply_price": float(body.get("supply_price") or 0),
+            # No weight or size given: zero, in the seeded catalog's units (the vendor's defaults are undocumented).
+            **{"weight": 0, "weight_unit": "KG", "length": 0, "width": 0, "height": 0, "dimensions_unit": "CM"},
+            **{k: body[k] for k in DIMENSION_FIELDS if k in body},
+            "images": [],
+            "image_url": NO_IMAGE_URL,
+        }
+        product = self._new("products", row)
+        levels = {str(i["outlet_id"]): int(i["current_amount"]) for i in body.get("inventory") or []}
+        for outlet_id in self.tables["outlets"].rows:
+            self._new_inventory(product, outlet_id, levels.get(outlet_id, 0), self.rng)
+        self._emit_product(product)
+        self.narrate(f"product {product['sku']} created through the API")
+        return Response(200, {"data": [product_id]})
+
     def _delete_product_route(self, *, family: bool) -> Callable[[Request], Response]:
         def handler(request: Request) -> Response:
             row = self._get("products", request.params["id"])
@@ -1626,6 +1757,27 @@ class XSeriesSimulator(VendorSimulator):
             return Response(200)  # X20 `DELETE /products/{product_id}`: 200 "OK"
 
         return handler
+
+    def _price_book_products(self, request: Request) -> Response:
+        """X20 `GET /price_books/{price_book_id}/products` (`product_ids` comma-separated): the book's live entries.
+        An unknown book answers 404 ([I] X20 declares only 200)."""
+        self._price_table("price_books")
+        book = self._get("price_books", request.params["id"])
+        wanted = {i for i in request.query.get("product_ids", "").split(",") if i}
+        rows = [
+            dict(e)
+            for e in self._price_table("price_book_products").live()
+            if e["price_book_id"] == book["id"] and (not wanted or e["product_id"] in wanted)
+        ]
+        return Response(200, {"data": rows})
+
+    def _list_price_book_products(self, request: Request) -> Response:
+        """X20 `GET /price_book_products` (after/before/page_size): every book's entries by version, live ones ([I]
+        whether removed entries are listed is undocumented). `PriceBookProductCollection` has only `data`."""
+        q = request.query
+        size = min(int_param(q, "page_size", DEFAULT_PAGE_SIZE, minimum=1) or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        rows = self._price_table("price_book_products").page(int_param(q, "after"), int_param(q, "before"), size, False)
+        return Response(200, {"data": [dict(r) for r in rows]})
 
     def _product_inventory(self, request: Request) -> Response:
         product = self._get("products", request.params["id"], deleted_ok=True)

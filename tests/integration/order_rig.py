@@ -59,6 +59,7 @@ class OrderRig:
     products: SqsPoller
     orders: SqsPoller
     events_queue: str
+    seeded_shipping_product_id: str | None = None
 
     # -- settings ------------------------------------------------------------------------------------
 
@@ -197,10 +198,11 @@ class OrderRig:
         return [json.loads(m["Body"])["detail"] for m in drain_queue(self.deployment.sqs, self.events_queue)]
 
     def variants(self) -> list[dict[str, Any]]:
-        """Sellable POS variants, in a stable order."""
-        shipping = self.connection.shipping_product_id
+        """Sellable POS variants, in a stable order (the seeded "Shipping" line is not one, set or not)."""
+        shipping = {self.connection.shipping_product_id, self.seeded_shipping_product_id}
         return sorted(
-            (p for p in self.pos.products() if not p["has_variants"] and p["id"] != shipping), key=lambda p: p["sku"]
+            (p for p in self.pos.products() if not p["has_variants"] and p["id"] not in shipping),
+            key=lambda p: p["sku"],
         )
 
     def stock_only_at(self, product_id: str, outlet: str, level: int) -> None:
@@ -212,6 +214,8 @@ class OrderRig:
             session=self.deployment.session,
             table_name=self.deployment.env["TABLE_NAME"],
             store=self.deployment.store,
+            secret_prefix=self.deployment.env["SECRET_PREFIX"],
+            secrets=self.deployment.session.client("secretsmanager"),
         )
         return command(argparse.Namespace(stack="test", connection_id=CONNECTION, **args), target)
 
@@ -283,6 +287,7 @@ def open_order_rig(deployment: Deployment) -> Iterator[OrderRig]:
     rig = OrderRig(
         deployment, pos, ecom, api, worker("ProductSyncFunction"), worker("OrderImportFunction"), events_queue
     )
+    rig.seeded_shipping_product_id = rig.connection.shipping_product_id
     rig.sync_catalog()
     try:
         yield rig

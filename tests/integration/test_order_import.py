@@ -29,6 +29,7 @@ from pos_ecom_sync.state.order_store import OrderStore
 from local_stack.demo import DEMO_SECRETS
 from local_stack.event_sources import SqsPoller
 from local_stack.functions import LocalFunction
+from pos_ecom_sync_cli.main import CliError
 from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product, cmd_show
 from tests.integration.conftest import Deployment
 from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
@@ -96,7 +97,8 @@ def test_a_pickup_order_goes_to_the_outlet_its_method_is_tied_to_and_awaits_pick
     variant = rig.variants()[1]
     store = rig.outlets[2]
     rig.stock_only_at(variant["id"], rig.outlets[0], 9)  # stock elsewhere: the buyer chose this store anyway
-    rig.ecom.add_shipping_method("Pick up at Airport Kiosk", is_pickup=True, pos_outlet_id=store)
+    method = rig.ecom.add_shipping_method("Pick up at Airport Kiosk", is_pickup=True)
+    rig.update_connection(shipping_method_outlets={str(method["id"]): store})  # the operator's setting
 
     order = rig.place({variant["id"]: 1}, shipment_title="Pick up at Airport Kiosk")
     rig.drain_orders()
@@ -106,6 +108,23 @@ def test_a_pickup_order_goes_to_the_outlet_its_method_is_tied_to_and_awaits_pick
     [fulfillment] = rig.pos.fulfillments(sale["id"])
     assert fulfillment["outlet_id"] == store and fulfillment["type"] == "PICKUP" and fulfillment["state"] == "OPEN"
     assert [e["outlet_id"] for e in rig.events()] == [store]
+
+
+def test_a_shipping_method_tied_to_an_outlet_no_longer_connected_routes_the_order_by_stock(rig: OrderRig) -> None:
+    variant = rig.variants()[1]
+    home, gone = rig.outlets[0], rig.outlets[2]
+    rig.stock_only_at(variant["id"], home, 9)
+    method = rig.ecom.add_shipping_method("Pick up at Airport Kiosk", is_pickup=True)
+    # Seed 002: disconnecting a location disconnects its shipping methods; an entry left behind does not route.
+    rig.update_connection(
+        connected_outlet_ids=[o for o in rig.outlets if o != gone], shipping_method_outlets={str(method["id"]): gone}
+    )
+
+    order = rig.place({variant["id"]: 1}, shipment_title="Pick up at Airport Kiosk")
+    rig.drain_orders()
+
+    [fulfillment] = rig.pos.fulfillments(rig.sale_of(order)["id"])
+    assert fulfillment["outlet_id"] == home and fulfillment["type"] == "PICKUP"
 
 
 def test_an_order_no_outlet_can_fill_alone_is_split_by_stock_with_one_fulfillment_and_event_per_outlet(
@@ -259,18 +278,48 @@ def test_an_order_cancelled_before_import_arrives_voided_without_stock_or_fulfil
     assert rig.pos.level(variant["id"], rig.outlets[0]) == 4 and rig.events() == []
 
 
-def test_notifications_switched_off_send_no_event_and_without_a_shipping_product_the_charge_is_noted(
-    rig: OrderRig,
-) -> None:
+def test_notifications_switched_off_send_no_event(rig: OrderRig) -> None:
     rig.update_connection(notifications_enabled=False)
-    assert rig.cli(cmd_shipping_product, product_id=None, none=True)["shipping_product_id"] is None
     order = rig.place({rig.variants()[0]["id"]: 1})
     rig.drain_orders()
 
+    assert rig.sale_of(order) and rig.events() == []
+
+
+def test_an_order_charging_shipping_without_a_shipping_product_is_held_until_one_is_found_or_created(
+    rig: OrderRig,
+) -> None:
+    cleared = rig.cli(cmd_shipping_product, product_id=None, none=True, find_or_create=False)
+    assert cleared["shipping_product_id"] is None
+    order = rig.place({rig.variants()[0]["id"]: 2})
+    rig.drain_orders()
+
+    assert rig.sales_of(order) == []  # never a sale short of the order's total
+    [held] = rig.cli(cmd_held)
+    assert held["order_id"] == order["id"] and "charges shipping 8.50" in held["reason"]
+    assert "--find-or-create" in held["reason"]
+
+    find_or_create = {"product_id": None, "none": False, "find_or_create": True}
+    chosen = rig.cli(cmd_shipping_product, **find_or_create)
+    assert chosen["created"] and chosen["sku"] == "ECOM-SHIPPING"  # POST /api/2.0/products: none had that SKU
+    assert rig.cli(cmd_shipping_product, **find_or_create) == {**chosen, "created": False}  # found by SKU now
+    rig.cli(cmd_retry, order_id=order["id"])
+    rig.drain_orders()
+
     sale = rig.sale_of(order)
-    assert rig.events() == []
-    assert "Shipping charged online: 8.50 incl. tax (not on this sale)" in sale["note"]
-    assert len(sale["line_items"]) == 1
+    assert sale["total_price"] + sale["total_tax"] == pytest.approx(order["priceIncl"], abs=0.005)
+    assert chosen["shipping_product_id"] in [li["product_id"] for li in sale["line_items"]]
+
+
+def test_a_pos_that_refuses_the_shipping_product_create_leaves_orders_held_and_says_what_to_do(rig: OrderRig) -> None:
+    rig.update_connection(shipping_product_id=None)
+    rig.pos.products_writable = False  # a token without products:write
+    with pytest.raises(CliError, match="refused to create the shipping product \\(403\\)"):
+        rig.cli(cmd_shipping_product, product_id=None, none=False, find_or_create=True)
+    assert rig.connection.shipping_product_id is None
+    order = rig.place({rig.variants()[0]["id"]: 1})
+    rig.drain_orders()
+    assert rig.sales_of(order) == [] and "no POS shipping product" in rig.cli(cmd_held)[0]["reason"]
 
 
 # -- exactly once ---------------------------------------------------------------------------------------------

@@ -493,8 +493,9 @@ def test_ecom_webhook_signature_verifies_and_api_writes_echo_back(ecom: EcomSimu
     client.put(f"/en/variants/{variant['variant']['id']}.json", json={"variant": {"stockLevel": 4}})
 
     assert ecom.wait_for_webhooks()
-    assert [h["x-action"] for h, _ in receiver.deliveries] == ["created", "updated"]
+    assert [d.event for d in ecom.deliveries.log] == ["variants/created", "variants/updated"]
     for headers, raw in receiver.deliveries:
+        assert "x-action" not in headers  # no source documents a header besides x-signature (F4574)
         assert headers["content-type"] == "application/json"
         assert headers["x-signature"] == hashlib.md5(raw + HOOK_SECRET.encode(), usedforsecurity=False).hexdigest()
     assert json.loads(receiver.deliveries[-1][1])["variant"]["stockLevel"] == 4
@@ -599,7 +600,7 @@ def test_place_order_lowers_ecom_stock_and_sends_orders_created(ecom: EcomSimula
     assert line["quantityOrdered"] == 2 and line["variant"]["resource"]["id"] == variant["id"]
     assert ecom.wait_for_webhooks()
     [(headers, raw)] = receiver.deliveries
-    assert headers["x-action"] == "created" and json.loads(raw)["order"]["id"] == order["id"]
+    assert "x-action" not in headers and json.loads(raw)["order"]["id"] == order["id"]
     with pytest.raises(ValueError, match="in stock"):
         ecom.place_order([{"variant_id": variant["id"], "quantity": 8}], email="b@example.com")
 
@@ -611,9 +612,16 @@ def test_ecom_orders_filter_by_updated_at_min_and_cancelled_orders_are_frozen(ec
     clock.now += 3600
     new = ecom.place_order([], email="new@example.com")
     client = ecom_client(ecom)
+    sql = datetime.fromisoformat(new["createdAt"]).strftime("%Y-%m-%d %H:%M:%S")  # NT types.ts form, UTC
 
-    recent = client.get("/en/orders.json", params={"updated_at_min": new["createdAt"]}).json()["orders"]
-    assert [o["id"] for o in recent] == [new["id"]]
+    def listed(value: str) -> list[int]:
+        return [o["id"] for o in client.get("/en/orders.json", params={"updated_at_min": value}).json()["orders"]]
+
+    # The simulator reads one date format (sources disagree); the other is ignored: the whole list comes back.
+    assert ecom.date_filter_format == "sql"
+    assert (listed(sql), listed(new["createdAt"])) == ([new["id"]], [old["id"], new["id"]])
+    ecom.date_filter_format = "iso"
+    assert (listed(new["createdAt"]), listed(sql)) == ([new["id"]], [old["id"], new["id"]])
 
     ecom.update_order_status(old["id"], payment_status="cancelled")
     frozen = client.put(f"/en/orders/{old['id']}.json", json={"order": {"status": "completed"}})
@@ -728,7 +736,7 @@ def test_product_images_are_rehosted_listed_in_order_and_deleted(ecom: EcomSimul
     assert client.delete(f"{images}/{front['id']}.json").status_code == 404
     assert [i["sortOrder"] for i in ecom.product_images(product["id"])] == [2]
     assert ecom.wait_for_webhooks()
-    assert [h["x-action"] for h, _ in receiver.deliveries] == ["updated"] * 3  # two uploads and a delete
+    assert [d.event for d in ecom.deliveries.log] == ["products/updated"] * 3  # two uploads and a delete
 
 
 @pytest.mark.parametrize(
@@ -800,9 +808,14 @@ def test_a_product_brand_must_exist_and_brands_filter_by_title(ecom: EcomSimulat
     assert client.get(f"/en/brands/{brand['id']}.json").json()["brand"]["title"] == "Harbor & Co"
     by_brand = client.get("/en/products.json", params={"brand": brand["id"]}).json()["products"]
     assert [p["id"] for p in by_brand] == [product["id"]]
-    # The eCom client schema types `brand` as a number: clearing with `false` is refused (unverified: issue 12).
+    # Clearing with `false` is in no source (NT: brand is a number): one switch, both answers.
+    ecom.brand_false = "refused"
+    refused = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": False}})
+    assert refused.status_code == 400 and "brand" in refused.json()["error"]["message"]
+    assert client.get(f"/en/products/{product['id']}.json").json()["product"]["brand"] is not False
+    ecom.brand_false = "accepted"
     cleared = client.put(f"/en/products/{product['id']}.json", json={"product": {"brand": False}})
-    assert cleared.status_code == 400 and "brand" in cleared.json()["error"]["message"]
+    assert cleared.status_code == 200 and cleared.json()["product"]["brand"] is False
 
 
 def test_category_links_join_products_to_categories_once(ecom: EcomSimulator) -> None:
@@ -858,7 +871,7 @@ def test_merchant_replacing_an_image_in_the_back_office(ecom: EcomSimulator, rec
     ]
     assert ecom.variants(product["id"])[0]["image"] is False
     assert ecom.wait_for_webhooks()
-    assert [h["x-action"] for h, _ in receiver.deliveries] == ["updated"]
+    assert [d.event for d in ecom.deliveries.log] == ["products/updated"]
 
 
 # -- the eCom connector against the simulator ----------------------------------------------------------
@@ -990,3 +1003,125 @@ def test_connector_list_products_created_since(ecom: EcomSimulator, connector: E
     found = connector.list_products_created_since(datetime.fromtimestamp(clock.now - 60, UTC))
 
     assert [p["id"] for p in found] == [new["id"]]
+
+
+# -- eCom points no source settles: the simulator's switches, and the connector surviving each answer ----------
+
+
+def test_ecom_deep_pages_are_capped_and_since_id_reaches_every_row_past_the_cap(ecom: EcomSimulator) -> None:
+    ecom.seed_catalog(6, 50, seed=17)  # 300 variants
+    ecom.page_cap = 1  # the sources give no depth: a switch
+    client = ecom_client(ecom)
+    deep = client.get("/en/variants.json", params={"limit": 250, "page": 2}).json()["variants"]
+    assert deep == []  # past the cap: looks like the end
+    first = client.get("/en/variants.json", params={"limit": 250}).json()["variants"]
+    rest = client.get("/en/variants.json", params={"limit": 250, "since_id": first[-1]["id"]}).json()["variants"]
+    assert len(first) + len(rest) == 300
+
+
+def test_connector_walks_every_list_and_the_order_sweep_past_the_page_cap(
+    ecom: EcomSimulator, connector: EcomClient
+) -> None:
+    ecom.seed_catalog(3, 200, seed=5)  # 600 variants: three pages of 250
+    for n in range(260):
+        ecom.place_order([], email=f"shopper{n}@example.com")
+    ecom.page_cap = 1
+
+    assert len(connector.list_variants()) == 600
+    ids, since_id, calls = [], None, 0
+    while True:
+        page = connector.list_orders(None, since_id=since_id)
+        ids += [o["id"] for o in page.orders]
+        calls += 1
+        if page.next_since_id is None:
+            break
+        since_id = page.next_since_id
+    assert (len(ids), len(set(ids)), calls) == (260, 260, 2)
+
+
+@pytest.mark.parametrize("shop_reads", ["sql", "iso"])
+def test_connector_order_sweep_returns_only_updated_orders_whichever_date_format_the_shop_reads(
+    ecom: EcomSimulator, connector: EcomClient, shop_reads: str
+) -> None:
+    clock = FakeClock()
+    ecom.clock = clock
+    ecom.date_filter_format = shop_reads
+    old = [ecom.place_order([], email=f"old{n}@example.com") for n in range(3)]
+    clock.now += 3600
+    ecom.update_order_status(old[1]["id"], payment_status="paid", status="completed")
+    new = ecom.place_order([], email="new@example.com")
+    ecom.record_exchanges, before = True, ecom.requests
+
+    page = connector.list_orders(datetime.fromtimestamp(clock.now - 60, UTC))
+
+    assert sorted(o["id"] for o in page.orders) == [old[1]["id"], new["id"]]
+    assert page.next_since_id is None and ecom.requests - before == 1
+    # "sql" reads the connector's format and filters; "iso" ignores it and answers every order, which the connector
+    # re-checks on updatedAt: the cost is rows (and calls, on a big shop), never a missed or extra order.
+    answered = json.loads(ecom.exchanges[-1].body)["orders"]
+    assert len(answered) == (2 if shop_reads == "sql" else 4)
+
+
+@pytest.mark.parametrize("answer", ["accepted", "refused"])
+def test_connector_clearing_a_brand_lands_the_update_either_way(
+    ecom: EcomSimulator, connector: EcomClient, answer: str
+) -> None:
+    ecom.brand_false = answer
+    brand = connector.create_brand("Harbor")
+    product = connector.create_product({"title": "Tee", "brand": brand["id"]})
+
+    updated = connector.update_product(product["id"], {"title": "Tee v2", "brand": None})
+
+    assert updated["title"] == "Tee v2"  # the rest of the update always lands
+    assert (updated["brand"] is False) == (answer == "accepted")
+    assert bool(connector.limits) == (answer == "refused")
+
+
+@pytest.mark.parametrize("answer", ["accepted", "refused", "ignored"])
+def test_connector_variant_image_survives_each_answer(ecom: EcomSimulator, connector: EcomClient, answer: str) -> None:
+    ecom.variant_image = answer
+    product = connector.create_product({"title": "Tee"})
+    image = connector.create_product_image(product["id"], "https://i.example.com/a.jpg")
+
+    body = {"product": product["id"], "sku": "T-1", "priceIncl": 20.0, "image": image["id"]}
+    variant = connector.create_variant(body)
+    updated = connector.update_variant(variant["id"], {"priceIncl": 25.0, "image": image["id"]})
+    shown = connector.set_variant_image(variant["id"], image["id"])
+
+    assert variant["sku"] == "T-1" and updated["priceIncl"] == 25.0  # the other fields always land
+    assert shown == (answer == "accepted") and (ecom.variants(product["id"])[0]["image"] is not False) == shown
+    assert bool(connector.limits) == (answer != "accepted")
+
+
+def test_ecom_weight_is_grams_and_a_shopper_sees_it_in_the_shops_unit(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    product = _ecom_product(client)
+    url = f"/en/variants/{product['variant']['id']}.json"
+
+    in_kg = client.put(url, json={"variant": {"weight": 350}}).json()["variant"]
+    in_lb = client.put(url, json={"variant": {"weightUnit": "lb"}}).json()["variant"]
+    refused = client.put(url, json={"variant": {"weightUnit": "stone"}})
+
+    assert (in_kg["weight"], in_kg["weightValue"], in_kg["weightUnit"]) == (350, "0.35", "kg")  # vendor example's way
+    assert (in_lb["weight"], in_lb["weightValue"]) == (350, "0.772")
+    assert refused.status_code == 400
+
+
+def test_ecom_shipping_methods_are_read_only_and_name_no_outlet(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    pickup = ecom.add_shipping_method("Pick up in store", is_pickup=True)
+    listed = client.get("/en/shippingmethods.json").json()["shippingmethods"]
+
+    assert pickup in listed and set(pickup) == {"id", "createdAt", "updatedAt", "title", "price"}
+    write = client.put(f"/en/shippingmethods/{pickup['id']}.json", json={"shippingmethod": {"isActive": False}})
+    assert write.status_code == 404  # no such route: PHP ApiResourceShippingmethods has get/count only
+
+
+def test_ecom_a_webhook_takes_the_url_paths_language(ecom: EcomSimulator) -> None:
+    client = ecom_client(ecom)
+    hook = {"url": "https://hooks.example.com/e", "itemGroup": "orders", "itemAction": "*"}
+    created = client.post("/nl/webhooks.json", json={"webhook": hook}).json()["webhook"]
+    with_language = client.post("/en/webhooks.json", json={"webhook": {**hook, "language": "en"}})
+
+    assert created["language"]["code"] == "nl"
+    assert with_language.status_code == 400 and "language" in with_language.json()["error"]["message"]

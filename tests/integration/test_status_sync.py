@@ -7,6 +7,7 @@ makes them."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,8 @@ class StatusRig:
         if pickup:
             title = "Pick up in store"
             if not any(m["title"] == title for m in self.ecom.shipping_methods()):
-                self.ecom.add_shipping_method(title, is_pickup=True, pos_outlet_id=self.orders.outlets[0])
+                method = self.ecom.add_shipping_method(title, is_pickup=True)
+                self.orders.update_connection(shipping_method_outlets={str(method["id"]): self.orders.outlets[0]})
             kwargs["shipment_title"] = title
         order = self.orders.place({variant["id"]: 1}, **kwargs)
         self.orders.drain_orders()
@@ -194,6 +196,32 @@ def test_an_unpaid_order_marked_paid_in_ecom_gets_its_payment_in_the_pos(rig: St
     assert payment["name"] == "Bank Deposit"
     assert payment["amount"] == pytest.approx(paid["total_price"] + paid["total_tax"], abs=0.01)
     assert paid["status"] == "AWAITING_DISPATCH"  # still to be shipped
+
+
+def test_an_order_already_paid_in_ecom_by_bank_deposit_at_import_stays_unpaid_in_the_pos_through_every_hint(
+    rig: StatusRig,
+) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="paid")
+    assert sale["payments"] == []  # unintegrated: arrives unpaid (seed 004)
+    record = rig.orders.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.ecom_payment_status == "paid"
+    # Intake drops a delivery whose body it has queued before; eCom stamps whole seconds, so each change below
+    # waits for the next second to be a delivery of its own (as the merchant's clicks would be).
+    for _ in range(2):  # the merchant saves the order again (orders/updated): a status hint each time
+        time.sleep(1.1)
+        rig.ecom.update_order_status(order["id"], payment_status="paid")
+        rig.drain()
+    assert rig.sale(sale)["payments"] == []
+    history = rig.ledger(order).history
+    assert "already said paid (Bank deposit) when the order was imported" in history[-1]["detail"]
+
+    time.sleep(1.1)
+    rig.ecom.update_order_status(order["id"], payment_status="not_paid")  # the deposit bounced ...
+    rig.drain()
+    time.sleep(1.1)
+    rig.ecom.update_order_status(order["id"], payment_status="paid")  # ... and was paid again: a change to Paid
+    rig.drain()
+    assert [p["name"] for p in rig.sale(sale)["payments"]] == ["Bank Deposit"]
 
 
 def test_a_sale_paid_on_the_pos_sell_screen_marks_the_ecom_order_paid(rig: StatusRig) -> None:

@@ -343,29 +343,34 @@ def test_fifty_rapid_changes_of_one_variant_cost_at_most_a_few_ecom_writes(synce
     assert synced.ecom_level(variant["id"]) == synced.pos_total(variant["id"])
 
 
-def test_disconnecting_an_outlet_subtracts_its_stock_and_disables_its_shipping_methods(synced: StockRig) -> None:
+def test_disconnecting_an_outlet_subtracts_its_stock_and_stops_routing_by_its_shipping_methods(
+    synced: StockRig, caplog: pytest.LogCaptureFixture
+) -> None:
     a, b, c = synced.outlets
     only_at_b, elsewhere = (v["id"] for v in synced.variants()[:2])
     for outlet, level in ((a, 0), (b, 4), (c, 0)):
         synced.pos.set_inventory(only_at_b, outlet, level)
     synced.settle()
     assert synced.ecom_level(only_at_b) == 4
-    pickup_b = synced.ecom.add_shipping_method("Pickup at B", is_pickup=True, pos_outlet_id=b)
-    pickup_c = synced.ecom.add_shipping_method("Pickup at C", is_pickup=True, pos_outlet_id=c)
+    pickup_b = synced.ecom.add_shipping_method("Pickup at B", is_pickup=True)
+    pickup_c = synced.ecom.add_shipping_method("Pickup at C", is_pickup=True)
+    links = {str(pickup_b["id"]): b, str(pickup_c["id"]): c}
+    synced.deployment.store.save_connection(synced.connection.model_copy(update={"shipping_method_outlets": links}))
 
     synced.set_outlets([a, c], primary=a)
     synced.settle()
 
     assert synced.ecom_level(only_at_b) == 0  # out of stock online
     assert synced.ecom_level(elsewhere) == synced.pos_total(elsewhere, [a, c])
-    methods = {m["id"]: m["isActive"] for m in synced.ecom.shipping_methods()}
-    assert methods[pickup_b["id"]] is False and methods[pickup_c["id"]] is True
-    assert all(active for mid, active in methods.items() if mid != pickup_b["id"])
+    # Seed 002: B's method no longer routes orders to B; eCom has no API to disable it, so the operator is told.
+    assert synced.connection.shipping_method_outlets == {str(pickup_c["id"]): c}
+    warnings = [r for r in caplog.records if "disable them in the eCom back office" in r.getMessage()]
+    assert [getattr(w, "shipping_methods", None) for w in warnings] == [[str(pickup_b["id"])]]
 
-    synced.set_outlets([a, b, c])  # reconnecting adds the stock back; the shipping method stays off
+    synced.set_outlets([a, b, c])  # reconnecting adds the stock back; the method's link stays gone
     synced.settle()
     assert synced.ecom_level(only_at_b) == 4
-    assert {m["id"]: m["isActive"] for m in synced.ecom.shipping_methods()}[pickup_b["id"]] is False
+    assert str(pickup_b["id"]) not in synced.connection.shipping_method_outlets
     assert not synced.stock_dead_letters()
 
 
@@ -519,10 +524,11 @@ def test_stock_sync_is_wired_in_the_template_on_the_stock_queue(deployment: Depl
     assert Counter(s.function for s in deployment.resources.subscriptions)["StockSyncFunction"] == 1
 
 
-def test_the_cli_saves_the_outlets_and_queues_their_application(
+def test_the_cli_links_shipping_methods_saves_the_outlets_and_queues_their_application(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`pos-ecom-sync connections set-outlets` against a stack on a moto server, as an operator runs it."""
+    """`pos-ecom-sync connections set-shipping-outlets` and `set-outlets` against a stack on a moto server, as an
+    operator runs them."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -548,11 +554,22 @@ def test_the_cli_saves_the_outlets_and_queues_their_application(
             create=True,
         )
 
+        assert cli_main(["connections", "set-shipping-outlets", "dockside", "12=o-1,13=o-2"]) == 0
+        assert json.loads(capsys.readouterr().out)["shipping_method_outlets"] == {"12": "o-1", "13": "o-2"}
+        # A method linked to an outlet that is not connected could never route: refused, nothing saved.
+        assert cli_main(["connections", "set-shipping-outlets", "dockside", "14=o-9"]) == 2
+        assert "not connected" in capsys.readouterr().err
+        assert cli_main(["connections", "set-shipping-outlets", "dockside", "pickup=o-1"]) == 2
+        capsys.readouterr()
+
         code = cli_main(["connections", "set-outlets", "dockside", "--outlets", "o-1,o-3", "--primary-outlet", "o-3"])
         out = capsys.readouterr().out
 
         assert code == 0, out
         assert json.loads(out)["connected_outlet_ids"] == ["o-1", "o-3"]
+        # o-2's method no longer routes; eCom has no API to disable it, so the operator is told to.
+        assert json.loads(out)["shipping_method_outlets"] == {"12": "o-1"}
+        assert "['13']" in json.loads(out)["disable_in_ecom"]
         saved = store.get_connection("dockside")
         assert saved is not None and (saved.connected_outlet_ids, saved.primary_outlet_id) == (["o-1", "o-3"], "o-3")
         queued = drain_queue(session.client("sqs"), env["STOCK_QUEUE_URL"])
@@ -560,6 +577,7 @@ def test_the_cli_saves_the_outlets_and_queues_their_application(
         assert [(b["entity"], b["via"], b["payload"]["previous_outlets"]) for b in bodies] == [
             ("outlets", "operator", ["o-1", "o-2"])
         ]
+        assert bodies[0]["payload"]["retired_shipping_methods"] == ["13"]
         assert cli_main(["connections", "set-outlets", "nobody", "--outlets", "o-1"]) == 2
     finally:
         server.stop()

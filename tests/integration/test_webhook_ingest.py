@@ -52,13 +52,16 @@ def test_base64_form_body_from_api_gateway_is_decoded(deployment: Deployment) ->
     assert len(drain_queue(deployment.sqs, deployment.queue_url("products"))) == 1
 
 
-def test_ecom_order_created_is_queued_for_import(deployment: Deployment) -> None:
+def test_every_ecom_order_delivery_is_queued_for_import_and_as_a_status_hint(deployment: Deployment) -> None:
+    # No eCom source documents a header or field saying "created" or "updated": both queues get the order, and
+    # each worker is idempotent (import is a no-op once imported, status sync ignores an order not imported yet).
     raw = json.dumps(ORDER_BODY).encode()
-    status, body = invoke(ecom_webhook_event("demo", raw, headers={"x-action": "created"}))
+    status, body = invoke(ecom_webhook_event("demo", raw))
 
     assert status == 202 and body["concern"] == "orders"
     [message] = drain_queue(deployment.sqs, deployment.queue_url("orders"))
-    assert json.loads(message["Body"])["entity_id"] == "5501042"
+    [hint] = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    assert json.loads(message["Body"])["entity_id"] == json.loads(hint["Body"])["entity_id"] == "5501042"
 
 
 @pytest.mark.parametrize("source", ["pos", "ecom"])

@@ -49,7 +49,7 @@ from urllib.parse import parse_qs
 import httpx
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.catalog.sync import CatalogSync
-from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.connectors.ecom import EcomClient, OrderPage
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, FeedReport
@@ -422,8 +422,8 @@ class ProductsFeedOnly:
 
 
 class NoOrders:
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]:
-        return []
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
+        return OrderPage([], None)
 
 
 # -- the live stock writer ---------------------------------------------------------------------------------

@@ -132,7 +132,10 @@ def open_shop(
     sync_catalog: bool = True,
 ) -> Shop:
     from pos_ecom_sync import runtime
+    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.models.connection import Connection
+    from pos_ecom_sync.orders.shipping import ensure_shipping_product
+    from pos_ecom_sync.ratelimit import InMemoryRateBudget
     from pos_ecom_sync.secrets import secret_name
     from pos_ecom_sync.state.store import SyncStore
 
@@ -163,7 +166,8 @@ def open_shop(
     register = pos.registers()[0]
     outlets = [register["outlet_id"], *(o["id"] for o in pos.outlets() if o["id"] != register["outlet_id"])]
     pickup_outlet = outlets[1]
-    ecom.add_shipping_method("Pick up in store", is_pickup=True, pos_outlet_id=pickup_outlet)
+    pickup = ecom.add_shipping_method("Pick up in store", is_pickup=True)
+    shipping = ensure_shipping_product(XSeriesClient(pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()))
     connection = Connection(
         connection_id=CONNECTION,
         pos_base_url=pos.url,
@@ -171,6 +175,8 @@ def open_shop(
         online_register_id=register["id"],
         connected_outlet_ids=outlets,
         primary_outlet_id=register["outlet_id"],
+        shipping_method_outlets={str(pickup["id"]): pickup_outlet},
+        shipping_product_id=shipping.product_id,
     )
     store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
     store.save_connection(connection, create=True)

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pos_ecom_sync.catalog.actions import CreateVariant, HideProduct
-from pos_ecom_sync.catalog.mapping import ECOM_OWNED_FIELDS, DesiredProduct, content_hash, map_family
+from pos_ecom_sync.catalog.mapping import (
+    ECOM_OWNED_FIELDS,
+    DesiredProduct,
+    content_hash,
+    map_family,
+    online_price_entries,
+)
 from pos_ecom_sync.models.catalog import PosProduct
 
 PARENT_ROW: dict[str, Any] = {
@@ -216,17 +222,31 @@ def test_retail_prices_map_straight() -> None:
     assert (payload.price_incl, payload.price_excl) == (35.0, 30.43478)
 
 
-def test_online_price_wins_and_keeps_the_tax_ratio() -> None:
-    payload = family(price_online=32.0).variants[0].payload
-    assert payload.price_incl == 32.0
-    assert payload.price_excl == pytest.approx(32.0 * 30.43478 / 35.0, abs=1e-5)
-
-
-def test_online_price_entered_excluding_tax() -> None:
-    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW, price_online=30.0)], tax_inclusive=False)
+def test_the_online_price_book_entry_is_tax_exclusive_and_keeps_the_rows_tax_ratio() -> None:
+    variant = row(VARIANT_ROW)
+    desired = map_family(row(PARENT_ROW), [variant], online_prices_excl={variant.id: 30.0})
     payload = desired.variants[0].payload
     assert payload.price_excl == 30.0
     assert payload.price_incl == pytest.approx(30.0 * 35.0 / 30.43478, abs=1e-5)
+
+
+def test_a_row_without_an_online_price_book_entry_gets_its_retail_price() -> None:
+    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={"another-product": 1.0})
+    payload = desired.variants[0].payload
+    assert (payload.price_incl, payload.price_excl) == (35.0, 30.43478)
+
+
+def test_online_price_entries_keep_the_books_live_unit_prices_newest_first() -> None:
+    entries = [
+        {"product_id": "a", "price_book_id": "book", "price": 10.0, "tax_id": "t", "version": 5},
+        {"product_id": "a", "price_book_id": "book", "price": 9.0, "tax_id": "t", "version": 7},
+        {"product_id": "b", "price_book_id": "book", "price": 1.0, "tax_id": "t", "min_units": 10, "version": 9},
+        {"product_id": "c", "price_book_id": "other", "price": 2.0, "tax_id": "t", "version": 9},
+        {"product_id": "d", "price_book_id": "book", "price": 3.0, "tax_id": "t", "deleted_at": "2026-01-01T00:00Z"},
+        {"product_id": "e", "price_book_id": "book", "price": True, "tax_id": "t"},
+        {"product_id": "f", "price_book_id": "book", "price": 4, "tax_id": "t", "min_units": 1},
+    ]
+    assert online_price_entries(entries, "book") == {"a": 9.0, "f": 4.0}
 
 
 def test_a_missing_price_side_copies_the_other_rather_than_selling_for_free() -> None:
@@ -321,7 +341,7 @@ def test_images_hash_changes_only_with_the_image_list() -> None:
 
 
 def test_payloads_hold_only_pos_owned_fields() -> None:
-    desired = family(price_online=30.0)
+    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={VARIANT_ROW["id"]: 30.0})
     variant = desired.variants[0]
     bodies = [
         desired.payload.ecom_body(),

@@ -27,7 +27,9 @@ from pos_ecom_sync.catalog.planning import (
     CatalogSettings,
     CatalogState,
     plan_catalog_sync,
+    relinked,
     state_after,
+    state_after_lost,
     state_after_plan,
     state_before,
 )
@@ -221,11 +223,7 @@ class PosFamily:
         target = self.variants[live[args[0] % len(live)]] if live else self.parent
         match kind:
             case "price":
-                changes = {
-                    "price_including_tax": args[1] * 1.15,
-                    "price_excluding_tax": args[1],
-                    "price_online": args[2],
-                }
+                changes = {"price_including_tax": args[1] * 1.15, "price_excluding_tax": args[1]}
             case "option":
                 changes = {
                     "variant_options": [{"name": "Size", "value": args[1]}, {"name": "Cut", "value": target["id"]}]
@@ -647,3 +645,77 @@ def test_state_after_needs_the_created_id() -> None:
     create = plan_for(family.snapshot(), CatalogState()).actions[0]
     with pytest.raises(ValueError, match="eCom id"):
         state_after(CatalogState(), create)
+
+
+# --- deleted by hand in eCom (a 404 on a mapped product or variant) -------------------------------------------------
+
+
+def _lost(state: CatalogState, policy: str, *, product_gone: bool, lost: frozenset[str] = frozenset()) -> CatalogState:
+    assert policy in ("recreate", "unlink")
+    return state_after_lost(
+        state,
+        product_gone=product_gone,
+        lost_variants=lost if not product_gone else frozenset(state.variants),
+        policy="unlink" if policy == "unlink" else "recreate",
+        reason="gone in eCom",
+        now=1_700_000_000,
+    )
+
+
+def test_a_product_deleted_in_ecom_is_created_again_under_recreate() -> None:
+    family = PosFamily(2)
+    fake, state = created(family)
+    assert state.ecom_product_id is not None
+    execute(DeleteProduct(state.ecom_product_id), fake, state)  # the merchant deletes it in eCom
+    state = _lost(state, "recreate", product_gone=True)
+    assert (state.ecom_product_id, state.variants, state.ecom_images) == (None, {}, {})
+    assert state.applied_version == family.version and state.unlinked_reason is None
+    family.edit(("rename", "Harbor Tee"))
+    plan = plan_for(family.snapshot(), state)
+    assert [type(a) for a in plan.actions] == [CreateProduct, CreateVariant, CreateVariant]
+    state = apply(plan, fake, state)
+    assert_ecom_holds(fake, state, map_family(*family.snapshot()), None)
+
+
+def test_a_product_deleted_in_ecom_stays_out_under_unlink_until_relinked() -> None:
+    family = PosFamily(2)
+    _fake, state = created(family)
+    state = _lost(state, "unlink", product_gone=True)
+    assert (state.ecom_product_id, state.variants) == (None, {})
+    assert (state.unlinked_reason, state.unlinked_at) == ("gone in eCom", 1_700_000_000)
+    family.edit(("rename", "Harbor Tee"))
+    plan = plan_for(family.snapshot(), state)
+    assert plan.actions == () and plan.note == "unlinked: gone in eCom"
+    assert state_after_plan(state, plan).unlinked_reason == "gone in eCom"  # a POS edit does not re-link it
+    assert next(type(a) for a in plan_for(family.snapshot(), relinked(state)).actions) is CreateProduct
+
+
+def test_an_unlinked_family_deleted_in_the_pos_plans_no_call() -> None:
+    family = PosFamily(1)
+    _, state = created(family)
+    state = _lost(state, "unlink", product_gone=True)
+    family.delete()
+    assert plan_for(family.snapshot(), state).actions == ()
+
+
+@pytest.mark.parametrize("policy", ["recreate", "unlink"])
+def test_a_variant_deleted_in_ecom_follows_the_policy_and_its_siblings_keep_syncing(policy: str) -> None:
+    family = PosFamily(2)
+    fake, state = created(family)
+    lost_id = state.variants["v00"].ecom_variant_id
+    fake.variants.pop(lost_id)
+    state = _lost(state, policy, product_gone=False, lost=frozenset({"v00"}))
+    assert set(state.variants) == {"v01"} and state.ecom_product_id is not None
+    family.edit(("price", 0, 12.5, None))
+    family.edit(("price", 1, 12.5, None))
+    plan = plan_for(family.snapshot(), state)
+    kinds = [(type(a), getattr(a, "pos_id", None)) for a in plan.actions]
+    if policy == "recreate":
+        assert kinds == [(UpdateVariant, "v01"), (CreateVariant, "v00")]
+        assert not state.unlinked_variants
+    else:
+        assert kinds == [(UpdateVariant, "v01")]
+        assert state.unlinked_variants == {"v00": "gone in eCom"}
+        assert (CreateVariant, "v00") in [
+            (type(a), getattr(a, "pos_id", None)) for a in plan_for(family.snapshot(), relinked(state)).actions
+        ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage, Concern
@@ -42,9 +43,11 @@ class _Page:
 
 @dataclass
 class Feeds:
-    """An X-Series change feed (rows ordered by version) and an eCom order feed with nothing changed."""
+    """An X-Series change feed (rows ordered by version) and an eCom order feed (by `since_id`, ids ascending)."""
 
     rows: dict[str, list[dict[str, Any]]]
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    order_since_ids: list[int | None] = field(default_factory=list)
 
     def list_changes(
         self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
@@ -52,8 +55,10 @@ class Feeds:
         rows = [r for r in self.rows.get(resource, []) if after is None or int(r["version"]) > after]
         return _Page(rows[:page_size])
 
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]:
-        return []
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
+        self.order_since_ids.append(since_id)
+        rows = [o for o in self.orders if since_id is None or o["id"] > since_id][:limit]
+        return OrderPage(rows, rows[-1]["id"] if len(rows) == limit else None)
 
 
 @dataclass
@@ -142,3 +147,18 @@ def test_inventory_and_sales_rows_still_queue_one_message_each() -> None:
     publisher = _poll({"inventory": inventory, "sales": sales})
     assert [m.version for m in publisher.messages("inventory")] == [20, 21, 22]
     assert [m.entity_id for m in publisher.messages("sale")] == ["sale-0", "sale-1"]
+
+
+def test_the_order_sweep_walks_every_page_by_since_id_and_moves_its_cursor_once() -> None:
+    stamp = "2026-11-22T08:30:00+00:00"
+    orders = [{"id": 5_501_000 + n, "createdAt": stamp, "updatedAt": stamp} for n in range(1, 601)]
+    feeds, publisher, cursors = Feeds({}, orders=orders), Publisher(), Cursors()
+
+    report = ChangePoller(cursors, publisher, clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+
+    # Three pages of 250/250/100: each starts after the highest id of the last, never at a deep `page`.
+    assert feeds.order_since_ids == [None, 5_501_250, 5_501_500]
+    assert len({m.entity_id for m in publisher.messages("order")}) == 600
+    sweep = next(f for f in report.feeds if f.feed == "ecom:orders")
+    assert (sweep.queued, sweep.pages, sweep.stopped) == (600, 3, None)
+    assert sweep.cursor is not None and cursors.values["ecom:orders"] == sweep.cursor  # moved once, after the sweep

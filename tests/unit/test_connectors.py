@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -342,15 +342,41 @@ def test_an_exhausted_budget_sends_nothing(budget, clock) -> None:
 # -- eCom ---------------------------------------------------------------------------------------------
 
 
+NZDT = timezone(timedelta(hours=13))
+
+
 def test_ecom_uses_basic_auth_and_language_urls_and_sorts_orders_by_id(budget, clock) -> None:
     vendor = FakeVendor(ok({"orders": [{"id": 9}, {"id": 3}]}))
-    orders = ecom(vendor, budget, clock).list_orders(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), page=2, limit=500)
+    page = ecom(vendor, budget, clock).list_orders(datetime(2026, 1, 2, 16, 4, 5, tzinfo=NZDT), since_id=2, limit=500)
 
     request = vendor.requests[0]
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
     assert request.url.path == "/nl/orders.json"
-    assert vendor.query() == {"page": "2", "limit": "250", "updated_at_min": "2026-01-02T03:04:05+00:00"}
-    assert [o["id"] for o in orders] == [3, 9]
+    # since_id, never a deep page; the date in NT types.ts's "YYYY-MM-DD HH:MM:SS", in UTC.
+    assert vendor.query() == {"since_id": "2", "limit": "250", "updated_at_min": "2026-01-02 03:04:05"}
+    assert [o["id"] for o in page.orders] == [3, 9]
+    assert page.next_since_id is None  # a short page is the last
+
+
+def test_ecom_order_pages_continue_after_the_highest_id_until_a_short_page(budget, clock) -> None:
+    full = [{"id": i} for i in range(1, 251)]
+    vendor = FakeVendor(ok({"orders": full}), ok({"orders": [{"id": 251}]}))
+    client = ecom(vendor, budget, clock)
+    first = client.list_orders(None, limit=250)
+    second = client.list_orders(None, since_id=first.next_since_id)
+    assert (first.next_since_id, second.next_since_id) == (250, None)
+    assert "since_id" not in vendor.query(0) and vendor.query(1)["since_id"] == "250"
+
+
+def test_ecom_orders_a_shop_returned_despite_the_date_filter_are_dropped_but_the_walk_goes_on(budget, clock) -> None:
+    """A shop that ignored (or misread) `updated_at_min` answers every order: only the ones updated since the bound
+    come back, and the next page is still read, so an ignored filter costs calls, never orders."""
+    old = [{"id": i, "updatedAt": "2026-01-01T00:00:00+00:00"} for i in range(1, 250)]
+    fresh = {"id": 250, "updatedAt": "2026-01-02T14:00:00+13:00"}  # 01:00 UTC: after the bound
+    vendor = FakeVendor(ok({"orders": [*old, fresh]}))
+    page = ecom(vendor, budget, clock).list_orders(datetime(2026, 1, 2, tzinfo=UTC))
+    assert [o["id"] for o in page.orders] == [250]
+    assert page.next_since_id == 250
 
 
 def test_ecom_headers_teach_all_three_windows(budget, clock) -> None:
@@ -374,6 +400,7 @@ def test_ecom_webhook_subscription_body(budget, clock) -> None:
     hook = ecom(vendor, budget, clock).create_webhook("orders", "*", "https://hooks/e")
     assert hook["id"] == 1
     assert vendor.requests[0].url.path == "/nl/webhooks.json"
+    # No `language` (NT webhookInputSchema has none): the hook takes the URL path's language.
     assert json.loads(vendor.requests[0].content) == {
         "webhook": {
             "isActive": True,
@@ -381,7 +408,6 @@ def test_ecom_webhook_subscription_body(budget, clock) -> None:
             "format": "json",
             "itemGroup": "orders",
             "itemAction": "*",
-            "language": "nl",
         }
     }
 
@@ -393,15 +419,13 @@ def test_ecom_writes_use_singular_envelopes(budget, clock) -> None:
         ok({"variant": {"id": 2}}),
         ok({"variant": {"id": 2, "stockLevel": 7}}),
         ok({"order": {"id": 3, "status": "cancelled"}}),
-        ok({"shippingmethod": {"id": 4}}),
     )
     client = ecom(vendor, budget, clock)
-    client.create_product({"title": "A"})
+    client.create_product({"title": "A", "brand": None})  # no brand: a new product has none to clear
     client.update_product(1, {"title": "B"})
     client.create_variant({"product": 1, "sku": "S"})
     assert client.update_variant(2, {"stockLevel": 7}) == {"id": 2, "stockLevel": 7}
     client.update_order(3, {"status": "cancelled"})
-    client.update_shipping_method(4, {"isActive": False})
     sent = [(r.method, r.url.path, json.loads(r.content)) for r in vendor.requests]
     assert sent == [
         ("POST", "/nl/products.json", {"product": {"title": "A"}}),
@@ -409,8 +433,8 @@ def test_ecom_writes_use_singular_envelopes(budget, clock) -> None:
         ("POST", "/nl/variants.json", {"variant": {"product": 1, "sku": "S"}}),
         ("PUT", "/nl/variants/2.json", {"variant": {"stockLevel": 7}}),
         ("PUT", "/nl/orders/3.json", {"order": {"status": "cancelled"}}),
-        ("PUT", "/nl/shippingmethods/4.json", {"shippingmethod": {"isActive": False}}),
     ]
+    assert not hasattr(client, "update_shipping_method")  # shipping methods are read-only (PHP: get/count)
 
 
 def test_ecom_deletes_are_idempotent(budget, clock) -> None:
@@ -450,8 +474,8 @@ def test_ecom_variants_are_paged_and_filtered(budget, clock) -> None:
     vendor = FakeVendor(ok({"variants": full}), ok({"variants": rest}))
     variants = ecom(vendor, budget, clock).list_variants(product_id=1)
     assert len(variants) == 251
-    assert vendor.query(0) == {"product": "1", "page": "1", "limit": "250"}
-    assert vendor.query(1)["page"] == "2"
+    assert vendor.query(0) == {"product": "1", "limit": "250"}
+    assert vendor.query(1) == {"product": "1", "since_id": "249", "limit": "250"}  # after the highest id, no page
 
 
 def test_ecom_ids_cannot_change_the_path(budget, clock) -> None:
@@ -491,7 +515,7 @@ def test_ecom_product_images_are_a_product_sub_resource(budget, clock) -> None:
         ("DELETE", "/nl/products/7/images/13.json"),
         ("DELETE", "/nl/products/7/images/13.json"),
     ]
-    assert vendor.query(0) == {"page": "1", "limit": "250"}
+    assert vendor.query(0) == {"limit": "250"}
     assert json.loads(vendor.requests[1].content) == {"productImage": {"attachment": "https://img.example.com/a.jpg"}}
 
 
@@ -543,7 +567,7 @@ def test_ecom_brands_and_categories_are_listed_and_created_with_singular_envelop
         ("GET", "/nl/categories.json"),
         ("POST", "/nl/categories.json"),
     ]
-    assert vendor.query(1)["page"] == "2"
+    assert vendor.query(1)["since_id"] == "249" and "page" not in vendor.query(1)
     assert json.loads(vendor.requests[2].content) == {"brand": {"title": "Harbor"}}
     assert json.loads(vendor.requests[4].content) == {"category": {"title": "Caps"}}
 
@@ -576,7 +600,7 @@ def test_ecom_category_links_are_listed_by_product_created_and_deleted(budget, c
         ("DELETE", "/nl/categories/products/3.json"),
         ("DELETE", "/nl/categories/products/3.json"),
     ]
-    assert vendor.query(0) == {"product": "7", "page": "1", "limit": "250"}
+    assert vendor.query(0) == {"product": "7", "limit": "250"}
     assert json.loads(vendor.requests[1].content) == {"categoriesProduct": {"category": 9002, "product": 7}}
 
 
@@ -589,15 +613,86 @@ def test_ecom_a_duplicate_category_link_is_an_upstream_error(budget, clock) -> N
 
 
 def test_ecom_variant_image_is_sent_as_a_product_image_id(budget, clock) -> None:
-    vendor = FakeVendor(ok({"variant": {"id": 2, "image": {"id": 13, "src": "https://cdn/a.jpg"}}}))
-    variant = ecom(vendor, budget, clock).update_variant(2, {"image": 13})
-    assert variant["image"]["id"] == 13
+    vendor = FakeVendor(ok({"variant": {"id": 2, "image": {"src": "https://cdn/a.jpg"}}}))
+    client = ecom(vendor, budget, clock)
+    assert client.set_variant_image(2, 13) is True
     assert json.loads(vendor.requests[0].content) == {"variant": {"image": 13}}
+    assert client.limits == []
 
 
-def test_ecom_products_created_since_are_paged_with_created_at_min_and_sorted(budget, clock) -> None:
-    vendor = FakeVendor(ok({"products": [{"id": 9}, {"id": 4}]}))
+def test_ecom_a_refused_variant_image_lets_the_other_fields_land(budget, clock) -> None:
+    vendor = FakeVendor(
+        refusal("unknown variant field(s): image"),
+        ok({"variant": {"id": 2, "priceIncl": 9.0, "image": False}}),
+        ok({"variant": {"id": 3, "priceIncl": 8.0, "image": False}}),
+    )
+    client = ecom(vendor, budget, clock)
+    assert client.update_variant(2, {"priceIncl": 9.0, "image": 13})["priceIncl"] == 9.0
+    assert client.update_variant(3, {"priceIncl": 8.0, "image": 14})["priceIncl"] == 8.0  # learnt: not sent again
+    assert client.set_variant_image(3, 14) is False  # nothing sent at all now
+    bodies = [json.loads(r.content)["variant"] for r in vendor.requests]
+    assert bodies == [{"priceIncl": 9.0, "image": 13}, {"priceIncl": 9.0}, {"priceIncl": 8.0}]
+    assert len(client.limits) == 3
+
+
+def test_ecom_a_variant_image_refused_on_its_own_is_logged_not_raised(budget, clock) -> None:
+    client = ecom(FakeVendor(refusal("unknown variant field(s): image")), budget, clock)
+    assert client.set_variant_image(2, 13) is False
+    assert client.limits == ["variant 2: eCom refused its image"]
+
+
+def test_ecom_an_ignored_variant_image_is_noticed(budget, clock) -> None:
+    client = ecom(FakeVendor(ok({"variant": {"id": 2, "image": False}})), budget, clock)
+    assert client.set_variant_image(2, 13) is False
+    assert client.limits == ["variant 2: eCom ignored its image"]
+
+
+def test_ecom_products_created_since_are_walked_with_created_at_min_and_sorted(budget, clock) -> None:
+    before = {"id": 2, "createdAt": "2026-01-02T03:00:00+00:00"}  # a shop that ignored the filter sends it too
+    vendor = FakeVendor(ok({"products": [{"id": 9}, {"id": 4, "createdAt": "2026-01-02T03:04:05+00:00"}, before]}))
     products = ecom(vendor, budget, clock).list_products_created_since(datetime(2026, 1, 2, 3, 4, 5))
-    assert [p["id"] for p in products] == [4, 9]
+    assert [p["id"] for p in products] == [4, 9]  # no readable stamp: kept (the caller matches titles anyway)
     assert vendor.requests[0].url.path == "/nl/products.json"
-    assert vendor.query() == {"created_at_min": "2026-01-02T03:04:05+00:00", "page": "1", "limit": "250"}
+    assert vendor.query() == {"created_at_min": "2026-01-02 03:04:05", "limit": "250"}
+
+
+def test_ecom_a_list_whose_vendor_ignores_since_id_ends_instead_of_looping(budget, clock) -> None:
+    full = [{"id": i, "title": f"B{i}"} for i in range(1, 251)]
+    vendor = FakeVendor(ok({"brands": full}), ok({"brands": full}))
+    assert len(ecom(vendor, budget, clock).list_brands()) == 250
+    assert len(vendor.requests) == 2
+
+
+# -- eCom points no source settles: each survives either answer ------------------------------------------
+
+
+def refusal(message: str) -> httpx.Response:
+    return ok({"error": {"code": 400, "method": "PUT", "request": "/nl/x.json", "message": message}}, 400)
+
+
+def test_ecom_clearing_a_brand_sends_false_and_lands_when_accepted(budget, clock) -> None:
+    vendor = FakeVendor(ok({"product": {"id": 1, "brand": False}}))
+    client = ecom(vendor, budget, clock)
+    assert client.update_product(1, {"title": "B", "brand": None}) == {"id": 1, "brand": False}
+    assert json.loads(vendor.requests[0].content) == {"product": {"title": "B", "brand": False}}
+    assert client.limits == []
+
+
+def test_ecom_a_refused_brand_clear_still_writes_the_rest_and_is_not_sent_again(budget, clock) -> None:
+    vendor = FakeVendor(refusal("brand must be a number"), ok({"product": {"id": 1}}), ok({"product": {"id": 1}}))
+    client = ecom(vendor, budget, clock)
+    client.update_product(1, {"title": "B", "brand": None})
+    client.update_product(1, {"title": "C", "brand": None})
+    bodies = [json.loads(r.content)["product"] for r in vendor.requests]
+    assert bodies == [{"title": "B", "brand": False}, {"title": "B"}, {"title": "C"}]
+    assert len(client.limits) == 2 and "brand" in client.limits[0]
+
+
+def test_ecom_a_refusal_that_is_not_the_brands_is_raised(budget, clock) -> None:
+    vendor = FakeVendor(refusal("title too long"), refusal("title too long"))
+    client = ecom(vendor, budget, clock)
+    with pytest.raises(UpstreamError):
+        client.update_product(1, {"title": "x" * 999, "brand": None})
+    with pytest.raises(UpstreamError):
+        client.update_product(1, {"title": "x" * 999, "brand": 301})  # a real brand id is never retried
+    assert len(vendor.requests) == 3

@@ -38,6 +38,19 @@ def test_shipping_method_tied_to_an_outlet_sends_the_whole_order_there_whatever_
     assert plan.beyond_stock == 2  # one tee and the cap are not at the airport: staff must transfer them
 
 
+def test_a_shipping_method_tied_to_an_outlet_that_is_not_connected_does_not_route_the_order() -> None:
+    stock = {MAIN: {"tee": 10}, AIRPORT: {"tee": 10}}
+    plan = route_order(
+        [line(1, "tee", 2)],
+        stock=stock,
+        connected_outlets=[MAIN, HARBOUR],
+        primary_outlet=MAIN,
+        shipping_method_outlet=AIRPORT,  # disconnected since: seed 002 disconnects its shipping methods too
+    )
+    assert plan.strategy == "single_outlet"
+    assert allocation(plan) == {MAIN: {1: 2}}
+
+
 def test_one_outlet_holding_every_line_in_full_gets_the_whole_order() -> None:
     stock = {MAIN: {"tee": 1}, HARBOUR: {"tee": 5, "cap": 1}, AIRPORT: {"tee": 5, "cap": 5}}
     plan = route_order(

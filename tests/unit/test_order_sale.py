@@ -261,12 +261,20 @@ def test_shipping_is_a_line_on_the_configured_shipping_product() -> None:
     assert sale.warnings == ()
 
 
-def test_without_a_shipping_product_shipping_goes_in_the_note_and_a_warning() -> None:
-    sale = build(shipping_product_id=None)
-    assert [row["product"]["id"] for row in sale.body["line_items"]] == [TEE]
-    assert "Shipping charged online: 8.50 incl. tax (not on this sale)" in sale.body["note"]
-    assert sale.warnings == ("shipping 8.50 is not on the sale: the connection has no shipping product configured",)
-    assert sale.body["payments"][0]["amount"] == 64.0  # the sale balances
+def test_a_sale_with_shipping_is_never_built_without_a_shipping_product() -> None:
+    with pytest.raises(ValueError, match=r"charges shipping 8\.50: a sale needs a shipping product"):
+        build(shipping_product_id=None)
+    free = build(make_order(shipmentPriceIncl=0, shipmentPriceExcl=0, priceIncl=64.0), shipping_product_id=None)
+    assert free.total_incl == Decimal("64.00")
+
+
+def test_with_shipping_and_a_discounted_line_the_sale_totals_the_ecom_order_to_the_cent() -> None:
+    discounted = make_line(discountIncl=6.4, discountExcl=5.56522)  # 2 x 32.00 before a 10% discount
+    order = make_order(priceIncl=57.6 + 8.5)
+    sale = build(order, lines=[discounted])
+    assert sale.total_incl == Decimal("66.10")
+    assert sale.warnings == ()
+    assert sale.body["payments"][0]["amount"] == 66.1
 
 
 def test_free_shipping_adds_no_line() -> None:

@@ -148,3 +148,18 @@ def test_completing_with_a_sale_id_the_pos_chose_records_that_sale_too(store: Or
     _complete(store, claim, sale_id="theirs-8")
     found = store.order_for_sale(CID, "theirs-8")
     assert found is not None and found.order_id == 8 and found.sale_id == "theirs-8"
+
+
+def test_the_ecom_payment_status_a_sale_is_built_from_is_kept_by_the_imported_record_and_an_adopting_retry(
+    store: OrderStore, clock: Clock
+) -> None:
+    dead = store.claim_order(CID, 11, source_id="ecom-11", lease_seconds=150)
+    store.note_payment_status(CID, dead, "paid")  # then the worker dies after creating the sale
+    clock.now += 152
+    retry = store.claim_order(CID, 11, source_id="ecom-11", lease_seconds=150)
+    assert retry.previous is not None and retry.previous.ecom_payment_status == "paid"
+    with pytest.raises(Conflict):  # only the claim that owns the order records what it builds from
+        store.note_payment_status(CID, dead, "not_paid")
+    _complete(store, retry)  # the retry adopts the sale: it reads no order and notes nothing
+    stored = store.get_order(CID, 11)
+    assert stored is not None and stored.status == "imported" and stored.ecom_payment_status == "paid"

@@ -142,6 +142,13 @@ def test_a_family_hidden_after_a_pos_delete_or_fully_applied_needs_nothing() -> 
     assert catalog_drift(rows, {"p5": hidden, "p6": _synced(8)}) == []
 
 
+def test_a_family_unlinked_after_a_hand_delete_in_ecom_is_left_out_until_the_operator_relinks_it() -> None:
+    unlinked = CatalogState(applied_version=30, unlinked_reason="deleted by hand in eCom")
+
+    assert catalog_drift([_row("p7", 31)], {"p7": unlinked}) == []
+    assert [d.kind for d in catalog_drift([_row("p7", 31)], {"p7": CatalogState()})] == ["catalog_missing"]
+
+
 def test_a_family_seen_only_through_a_deleted_variant_on_this_page_is_left_to_its_live_rows() -> None:
     # The parent is on another page; a deleted variant alone says nothing about a family never created.
     assert catalog_drift([_row("v9", 40, parent="p9", deleted=True)], {}) == []

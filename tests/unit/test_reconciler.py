@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pos_ecom_sync.catalog.planning import CatalogState
+from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.errors import Conflict, RateLimited
 from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
@@ -54,6 +55,7 @@ class FakeEcom:
     orders: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
     since_ids: list[int | None] = field(default_factory=list)
+    order_since_ids: list[int | None] = field(default_factory=list)
     throttle_variants_after: int | None = None
 
     def list_variants_since(self, since_id: int | None, limit: int = 250) -> list[dict[str, Any]]:
@@ -64,9 +66,11 @@ class FakeEcom:
         rows = sorted((v for v in self.variants if since_id is None or v["id"] > since_id), key=lambda v: v["id"])
         return rows[:limit]
 
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]:
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
         self.calls += 1
-        return self.orders[(page - 1) * limit : page * limit]
+        self.order_since_ids.append(since_id)
+        rows = sorted((o for o in self.orders if since_id is None or o["id"] > since_id), key=lambda o: o["id"])[:limit]
+        return OrderPage(rows, rows[-1]["id"] if len(rows) == limit else None)
 
 
 @dataclass
@@ -254,3 +258,17 @@ def test_one_connection_failing_never_stops_the_others() -> None:
 
     assert summary.failures == {"other": "no secret"}
     assert [r.connection_id for r in summary.reports] == ["shop"] and summary.pages == 9
+
+
+def test_the_orders_phase_walks_by_since_id_and_checkpoints_the_next_id() -> None:
+    pos, ecom, store = _synced_shop()
+    ecom.orders = [{"id": 7000 + n} for n in range(1, 6)]  # pages of 2: 2, 2, 1
+    publisher = FakePublisher()
+
+    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+
+    assert report.completed and report.pages["orders"] == 3
+    assert ecom.order_since_ids == [None, 7002, 7004]
+    assert {o.message.entity_id for o in publisher.sent if o.message.concern == "orders"} == {
+        str(7000 + n) for n in range(1, 6)
+    }

@@ -16,6 +16,7 @@ from pos_ecom_sync.status.rules import (
     CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
+    PaymentBasis,
     PosFulfillment,
     PosSaleState,
     RecordPosPayment,
@@ -88,6 +89,47 @@ def test_ecom_cancel_after_the_pos_sale_is_finalized_is_recorded_and_ignored() -
 def test_unpaid_order_marked_paid_in_ecom_records_the_outstanding_amount_in_the_pos() -> None:
     plan = plan_status_sync(ecom(payment="paid", title="Bank transfer"), pos(paid=False), frozen=False)
     assert plan.actions == (RecordPosPayment(Decimal("50.00"), "Bank transfer"),)
+
+
+def test_an_order_already_paid_in_ecom_at_import_stays_unpaid_in_the_pos_whatever_the_hint() -> None:
+    paid_at_import = PaymentBasis(paid_at_import=True)
+    plan = plan_status_sync(ecom(payment="paid", title="Cash"), pos(paid=False), frozen=False, payment=paid_at_import)
+    assert plan.actions == ()
+    assert "already said paid (Cash) when the order was imported" in plan.ignored[0]
+
+
+def test_an_order_paid_at_import_then_unpaid_then_paid_again_in_ecom_is_a_change_to_paid() -> None:
+    basis = PaymentBasis(paid_at_import=True).after(ecom(payment="not_paid", status="processing_awaiting_payment"))
+    assert basis.unpaid_seen_since
+    plan = plan_status_sync(ecom(payment="paid", title="Cash"), pos(paid=False), frozen=False, payment=basis)
+    assert plan.actions == (RecordPosPayment(Decimal("50.00"), "Cash"),)
+
+
+UNINTEGRATED_READS = st.lists(st.sampled_from(["not_paid", "partially_paid", "paid"]), max_size=12)
+
+
+@given(at_import=st.sampled_from(["not_paid", "partially_paid", "paid"]), reads=UNINTEGRATED_READS)
+def test_the_pos_payment_is_recorded_at_most_once_and_only_after_ecom_changed_from_unpaid_to_paid(
+    at_import: str, reads: list[str]
+) -> None:
+    """An unintegrated order imported unpaid in the POS, then status hints each reading eCom's payment status (any
+    number of webhooks and sweeps, any order): the POS is paid exactly when some read says Paid after the order was
+    seen unpaid in eCom (at import or by an earlier read), and never twice."""
+    basis, pos_paid, payments = PaymentBasis(paid_at_import=at_import == "paid"), False, 0
+    for n, status in enumerate(reads):
+        order = ecom(payment=status, status="processing_awaiting_shipment", title="Cheque")
+        plan = plan_status_sync(order, pos(paid=pos_paid, fulfillments=()), frozen=False, payment=basis)
+        recorded = [a for a in plan.actions if isinstance(a, RecordPosPayment)]
+        if recorded:
+            was_unpaid = at_import != "paid" or any(r != "paid" for r in reads[:n])
+            assert status == "paid" and was_unpaid
+            payments, pos_paid = payments + len(recorded), True
+        basis = basis.after(order)
+    assert payments <= 1
+    change_to_paid = any(
+        r == "paid" and (at_import != "paid" or any(e != "paid" for e in reads[:n])) for n, r in enumerate(reads)
+    )
+    assert payments == int(change_to_paid)
 
 
 def test_sale_paid_on_the_pos_sell_screen_marks_the_ecom_order_paid() -> None:

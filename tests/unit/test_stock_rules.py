@@ -16,7 +16,6 @@ from pos_ecom_sync.models.stock import (
     InventoryChange,
     OutletLevel,
     RecomputeJob,
-    ShippingMethodRef,
     VariantStockState,
     WriteClaim,
 )
@@ -28,6 +27,7 @@ from pos_ecom_sync.stock.outlets import (
     plan_outlet_change,
     plan_recompute,
     recompute_chunks,
+    retire_shipping_methods,
     start_recompute,
     totals_changed,
 )
@@ -46,6 +46,7 @@ from pos_ecom_sync.stock.rules import (
     finish_write,
     inventory_change_from_message,
     link_ecom_variant,
+    moved_below_zero,
     record_ecom_level,
     stock_write_decision,
 )
@@ -331,6 +332,22 @@ def test_a_variant_reaching_zero_is_written_as_zero_to_show_out_of_stock() -> No
     assert stock_write_decision(sold, ["o1"]) == WriteStock("p-1", 880001, 0, "total_changed")
 
 
+def test_a_connected_level_moving_below_zero_is_written_though_the_total_stands() -> None:
+    before = state_with({"o1": (-1, 1), "o2": (4, 1)}, last_written=4)
+    after, _ = apply_inventory_change(before, "o1", -2, 2)
+    assert moved_below_zero(before, after, ["o1", "o2"])
+    assert stock_write_decision(after, ["o1", "o2"], sold_below_zero=True) == WriteStock(
+        "p-1", 880001, 4, "sold_below_zero"
+    )
+    assert stock_write_decision(after, ["o1", "o2"]) == NoWrite("p-1", "unchanged")
+    # Not a hidden sale: an outlet that is not connected, a total that moved, a level seen for the first time.
+    assert not moved_below_zero(before, after, ["o2"])
+    moved, _ = apply_inventory_change(before, "o2", 3, 2)
+    assert not moved_below_zero(before, moved, ["o1", "o2"])
+    first, _ = apply_inventory_change(before, "o3", -3, 2)
+    assert not moved_below_zero(before, first, ["o1", "o2", "o3"])
+
+
 # --- the claim protocol ------------------------------------------------------------------------------------------
 
 
@@ -418,42 +435,37 @@ def test_records_for_another_variant_are_refused() -> None:
 # --- outlets: connect, disconnect, shipping methods ------------------------------------------------------------------
 
 
-METHODS = [
-    ShippingMethodRef(id=1, outlet_id="o1"),
-    ShippingMethodRef(id=2, outlet_id="o2"),
-    ShippingMethodRef(id=3, outlet_id="o2", active=False),
-    ShippingMethodRef(id=4, outlet_id=None),
-    ShippingMethodRef(id=5, outlet_id="o3"),
-]
+LINKS = {"1": "o1", "2": "o2", "12": "o2", "5": "o3"}
 
 
-def test_disconnecting_an_outlet_disables_only_its_active_shipping_methods() -> None:
-    plan = plan_outlet_change(["o1", "o2", "o3"], ["o1", "o3"], "o1", "o1", METHODS)
+def test_disconnecting_an_outlet_retires_only_its_shipping_methods() -> None:
+    plan = plan_outlet_change(["o1", "o2", "o3"], ["o1", "o3"], "o1", "o1")
     assert (plan.added, plan.removed) == ((), ("o2",))
-    assert plan.disable_shipping_method_ids == (2,)
     assert plan.recompute_needed and plan.primary_outlet_id == "o1" and not plan.primary_changed
+    kept, retired = retire_shipping_methods(LINKS, ["o1", "o3"])
+    assert kept == {"1": "o1", "5": "o3"} and retired == ("2", "12")
 
 
-def test_reconnecting_an_outlet_re_enables_nothing() -> None:
-    disabled = [m.model_copy(update={"active": False}) if m.outlet_id == "o2" else m for m in METHODS]
-    plan = plan_outlet_change(["o1"], ["o1", "o2"], "o1", "o1", disabled)
-    assert plan.added == ("o2",) and plan.disable_shipping_method_ids == ()
+def test_reconnecting_an_outlet_restores_no_shipping_method() -> None:
+    kept, _ = retire_shipping_methods(LINKS, ["o1", "o3"])
+    plan = plan_outlet_change(["o1", "o3"], ["o1", "o2", "o3"], "o1", "o1")
+    assert plan.added == ("o2",)
+    assert retire_shipping_methods(kept, ["o1", "o2", "o3"]) == (kept, ())
 
 
 def test_the_primary_outlet_serves_untied_methods_and_must_be_connected() -> None:
-    moved = plan_outlet_change(["o1", "o2"], ["o2", "o3"], "o1", "o3", METHODS)
+    moved = plan_outlet_change(["o1", "o2"], ["o2", "o3"], "o1", "o3")
     assert moved.primary_outlet_id == "o3" and moved.primary_changed
-    assert moved.disable_shipping_method_ids == (1,)
     # One connected outlet is the primary whether chosen or not; two without a choice leave it open.
-    assert plan_outlet_change(["o1"], ["o2"], None, None, []).primary_outlet_id == "o2"
-    assert plan_outlet_change(["o1"], ["o1", "o2"], None, None, []).primary_outlet_id is None
+    assert plan_outlet_change(["o1"], ["o2"], None, None).primary_outlet_id == "o2"
+    assert plan_outlet_change(["o1"], ["o1", "o2"], None, None).primary_outlet_id is None
     with pytest.raises(InvalidInput):
-        plan_outlet_change(["o1"], ["o1"], "o1", "o2", [])
+        plan_outlet_change(["o1"], ["o1"], "o1", "o2")
 
 
 def test_a_primary_change_alone_needs_no_recompute() -> None:
-    plan = plan_outlet_change(["o1", "o2"], ["o2", "o1"], "o1", "o2", METHODS)
-    assert not plan.recompute_needed and plan.primary_changed and plan.disable_shipping_method_ids == ()
+    plan = plan_outlet_change(["o1", "o2"], ["o2", "o1"], "o1", "o2")
+    assert not plan.recompute_needed and plan.primary_changed
 
 
 def test_totals_changed_skips_unknown_and_lists_unprovable() -> None:
@@ -476,7 +488,7 @@ def test_connecting_an_outlet_over_a_1000_variant_catalog_in_bounded_messages() 
         levels = {"o1": (n % 4, 1)} if n == 7 else {"o1": (n % 4, 1), "o2": (2 if n % 10 == 0 else 0, 1)}
         states[f"v{n:04d}"] = state_with(levels, product_id=f"v{n:04d}", ecom_variant_id=n, last_written=n % 4)
     ecom = FakeEcom(levels={n: n % 4 for n in range(1000)})
-    plan = plan_outlet_change(["o1"], ["o1", "o2"], "o1", "o1", METHODS)
+    plan = plan_outlet_change(["o1"], ["o1", "o2"], "o1", "o1")
     assert plan.recompute_needed
     job: RecomputeJob | None = start_recompute("shop-1", ["o2", "o1"], chunk_size=50)
 

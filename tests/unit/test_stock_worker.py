@@ -74,7 +74,6 @@ class Memory:
 class FakeEcom:
     levels: dict[int, int] = field(default_factory=dict)
     fail_with: Exception | None = None
-    methods: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
     def update_variant(self, variant_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -83,13 +82,6 @@ class FakeEcom:
             raise self.fail_with
         self.levels[variant_id] = fields["stockLevel"]
         return {"id": variant_id, **fields, "updatedAt": f"2026-03-02T09:00:{len(self.calls):02d}+00:00"}
-
-    def list_shipping_methods(self) -> list[dict[str, Any]]:
-        return self.methods
-
-    def update_shipping_method(self, shipping_method_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("method", shipping_method_id, fields))
-        return {"id": shipping_method_id, **fields}
 
 
 @dataclass
@@ -167,7 +159,7 @@ def inventory(pos_id: str, outlet: str, level: int, version: int | None) -> Chan
     )
 
 
-def ecom_variant(ecom_id: int, level: int, updated_at: str, action: str = "updated", age_s: float = 0) -> ChangeMessage:
+def ecom_variant(ecom_id: int, level: int, updated_at: str, age_s: float = 0) -> ChangeMessage:
     return ChangeMessage(
         connection_id="shop",
         source="ecom",
@@ -177,7 +169,6 @@ def ecom_variant(ecom_id: int, level: int, updated_at: str, action: str = "updat
         via="webhook",
         received_at=NOW - timedelta(seconds=age_s),
         payload={"id": ecom_id, "stockLevel": level, "updatedAt": updated_at},
-        action=action,
         concern="stock",
     )
 
@@ -192,6 +183,19 @@ def test_a_versioned_change_writes_the_new_total_with_tracking_on_and_remembers_
     assert rig.ecom.calls == [("variant", 11, {"stockLevel": 3, "stockTracking": "enabled"})]
     state = rig.memory.states["p1"]
     assert (state.last_written, state.claims, [e.level for e in state.echoes]) == (3, (), [3])
+
+
+def test_a_sale_inside_negative_stock_rewrites_the_total_that_ecoms_own_checkout_lowered() -> None:
+    rig = Rig()
+    rig.synced("p1", 11, {A: (-1, 10), B: (4, 10)})  # total 4, written
+    rig.ecom.levels[11] = 3  # eCom's checkout sold one; the sale is taken at A, which stays below zero
+
+    result = rig.worker().handle(inventory("p1", A, -2, 11))
+
+    assert (result.outcome, result.reason, result.level) == ("written", "sold_below_zero", 4)
+    assert rig.ecom.levels[11] == 4
+    # A change at an outlet that is not connected moves nothing online and costs nothing.
+    assert rig.worker().handle(inventory("p1", "outlet-c", -5, 12)).ecom_writes == 0
 
 
 def test_a_stale_or_duplicate_change_makes_no_call() -> None:
@@ -264,13 +268,13 @@ def test_a_created_variant_gets_its_total_and_an_unlinked_one_waits_briefly_then
     rig.synced("p1", 11, {A: (3, 10), B: (4, 10)})
     rig.memory.states["p1"] = rig.memory.states["p1"].model_copy(update={"ecom_variant_id": None, "last_written": None})
 
-    created = rig.worker().handle(ecom_variant(11, 0, "2026-03-02T09:00:00+00:00", action="created"))
+    created = rig.worker().handle(ecom_variant(11, 0, "2026-03-02T09:00:00+00:00"))
     assert (created.outcome, created.level) == ("written", 7)
 
     with pytest.raises(LinkPending) as delayed:
-        rig.worker().handle(ecom_variant(99, 0, "2026-03-02T09:00:00+00:00", action="created"))
+        rig.worker().handle(ecom_variant(99, 0, "2026-03-02T09:00:00+00:00"))
     assert delayed.value.retry_at == rig.now + 10
-    later = rig.worker().handle(ecom_variant(99, 0, "2026-03-02T09:00:00+00:00", action="created", age_s=60))
+    later = rig.worker().handle(ecom_variant(99, 0, "2026-03-02T09:00:00+00:00", age_s=60))
     assert later.outcome == "ignored"
 
 
@@ -316,26 +320,25 @@ def test_a_timed_out_write_keeps_its_claim_so_the_next_decision_writes_again() -
     assert (again.ecom_writes, again.reason) == (1, "unconfirmed_write")
 
 
-def test_disconnecting_an_outlet_disables_its_methods_and_queues_bounded_chunks_to_the_end() -> None:
+def test_disconnecting_an_outlet_retires_its_shipping_methods_and_queues_bounded_chunks_to_the_end() -> None:
     rig = Rig()
     for n in range(120):
         rig.synced(f"p{n:03d}", 1000 + n, {A: (1, 10), B: (n % 3, 10)})
     rig.memory.applied = AppliedOutlets((A, B), A, 4)
-    rig.ecom.methods = [
-        {"id": 1, "isActive": True, "posOutletId": None},
-        {"id": 2, "isActive": True, "posOutletId": B},
-        {"id": 3, "isActive": False, "posOutletId": B},
-    ]
-    store = Connections(connection())
+    store = Connections(connection(connected_outlet_ids=[A, B], shipping_method_outlets={"1": A, "2": B, "3": B}))
     request_outlet_change(store, rig.queue, "shop", [A], now=NOW)
     assert store.connection.connected_outlet_ids == [A] and store.connection.primary_outlet_id == A
+    # Orders with B's methods stop routing to B in the same save; eCom is never asked to change them.
+    assert store.connection.shipping_method_outlets == {"1": A}
 
     results = []
     while rig.queue.sent:
         message = rig.queue.sent.pop(0).message
         results.append(rig.worker(connected_outlet_ids=[A]).handle(message))
 
-    assert rig.ecom.calls[0] == ("method", 2, {"isActive": False})  # only the active method of B
+    assert results[0].shipping_methods_to_disable == ("2", "3")
+    assert "disable them in the eCom back office" in results[0].note
+    assert all(call[0] == "variant" for call in rig.ecom.calls)
     assert [r.variants for r in results[1:]] == [50, 50, 20]
     assert sum(r.ecom_writes for r in results) == sum(1 for n in range(120) if n % 3)
     assert all(rig.ecom.levels[1000 + n] == 1 for n in range(120))

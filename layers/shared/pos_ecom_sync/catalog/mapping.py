@@ -2,7 +2,11 @@
 
 One eCom product per X-Series family; a simple product is a family of one whose row is its single variant.
 Synced (seed 003): name, category, description, brand, SKU, UPC/EAN, attributes -> options, active -> visibility,
-price (the online price when set, else retail), images, weight, dimensions. Never synced: handle, supplier,
+price (the online price when set, else retail), images, weight, dimensions.
+Online price on X-Series: a product has no online-price field (X20 `Product`); the retailer's online prices are the
+entries of one price book (X20 `PriceBook`, normally restricted to `restrict_to_platform_key` "2" = ecommerce), the
+connection's `online_price_book_id`. The worker reads the family's entries (`online_price_entries`) and passes their
+prices in; a row without an entry gets its retail price. Never synced: handle, supplier,
 supplier code/price, reorder point/quantity, tax, tags; stock belongs to the stock worker.
 
 Conventions the vendor docs leave open, chosen here:
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -181,11 +185,13 @@ class DesiredProduct(_Frozen):
         return tuple(dict.fromkeys(v.payload.sku for v in self.variants if v.payload.sku))
 
 
-def map_family(parent: PosProduct, variants: list[PosProduct], *, tax_inclusive: bool = True) -> DesiredProduct:
+def map_family(
+    parent: PosProduct, variants: list[PosProduct], *, online_prices_excl: Mapping[str, float] | None = None
+) -> DesiredProduct:
     """Map an X-Series family (parent row + variant rows, deleted rows allowed) to the eCom product it should be.
 
-    `tax_inclusive` says how the POS online price is entered: True -> it is priceIncl and priceExcl is scaled by the
-    row's own excl/incl ratio; False -> the reverse. Retail prices are mapped straight (X-Series gives both).
+    `online_prices_excl`: POS product id -> its online price, tax exclusive (a price-book entry's `price`, see
+    `online_price_entries`); rows without one get their retail price (X-Series gives it with and without tax).
     The parent is a variant itself when the family has no live variant rows (a simple product) or when it carries
     variant options (families where the parent is also a sellable variant).
     """
@@ -205,7 +211,7 @@ def map_family(parent: PosProduct, variants: list[PosProduct], *, tax_inclusive:
                 row,
                 parent,
                 image_url=choose_variant_image(row, index, parent_images),
-                tax_inclusive=tax_inclusive,
+                online_price_excl=(online_prices_excl or {}).get(row.id),
             ),
         )
         for index, row in enumerate(sellable)
@@ -235,14 +241,14 @@ def map_product(parent: PosProduct) -> ProductPayload:
 
 
 def map_variant(
-    row: PosProduct, parent: PosProduct, *, image_url: str | None, tax_inclusive: bool = True
+    row: PosProduct, parent: PosProduct, *, image_url: str | None, online_price_excl: float | None = None
 ) -> VariantPayload:
     sku = (row.sku or "").strip()
     options = tuple(
         OptionValue(name=option.name.strip(), value=option.value.strip())
         for option in row.variant_options[:MAX_VARIANT_OPTIONS]
     )
-    price_incl, price_excl = online_prices(row, tax_inclusive=tax_inclusive)
+    price_incl, price_excl = online_prices(row, online_price_excl)
     size_x, size_y, size_z = dimensions_cm(row if _has_dimensions(row) else parent)
     return VariantPayload(
         title=", ".join(option.value for option in options) or DEFAULT_VARIANT_TITLE,
@@ -260,21 +266,44 @@ def map_variant(
     )
 
 
-def online_prices(row: PosProduct, *, tax_inclusive: bool = True) -> tuple[float, float]:
-    """(priceIncl, priceExcl): the online price when set, else the retail price (seed 000)."""
+def online_prices(row: PosProduct, online_excl: float | None = None) -> tuple[float, float]:
+    """(priceIncl, priceExcl): the online price when the row has one, else the retail price (seed 000).
+
+    The online price is tax exclusive (X20 `GET /price_books/{id}/products`: "the returned retail price is the tax
+    exclusive price"); priceIncl applies the row's own retail incl/excl ratio, its tax as the POS computes it.
+    """
     incl = row.price_including_tax
     excl = row.price_excluding_tax
     # A row missing one side has no tax information: show the known price for both rather than 0 (free).
     retail_incl = incl if incl is not None else (excl or 0.0)
     retail_excl = excl if excl is not None else retail_incl
-    online = row.price_online
-    if online is None:
+    if online_excl is None:
         return _price(retail_incl), _price(retail_excl)
-    if tax_inclusive:
-        scaled_excl = online * retail_excl / retail_incl if retail_incl else online
-        return _price(online), _price(scaled_excl)
-    scaled_incl = online * retail_incl / retail_excl if retail_excl else online
-    return _price(scaled_incl), _price(online)
+    scaled_incl = online_excl * retail_incl / retail_excl if retail_excl else online_excl
+    return _price(scaled_incl), _price(online_excl)
+
+
+def online_price_entries(entries: Iterable[Mapping[str, Any]], price_book_id: str) -> dict[str, float]:
+    """POS product id -> its online price (tax exclusive) from X20 `PriceBookProduct` rows of the online price book.
+
+    Only this book's live entries count; an entry for a minimum quantity above one (`min_units`) is a quantity break,
+    not the unit price shown online. Of several entries of one product the newest (`version`) wins.
+    """
+    best: dict[str, tuple[int, float]] = {}
+    for entry in entries:
+        product_id, price = entry.get("product_id"), entry.get("price")
+        if not isinstance(product_id, str) or isinstance(price, bool) or not isinstance(price, (int, float)):
+            continue
+        if entry.get("price_book_id") not in (None, price_book_id) or entry.get("deleted_at"):
+            continue
+        min_units = entry.get("min_units")
+        if isinstance(min_units, (int, float)) and min_units > 1:
+            continue
+        version = entry.get("version")
+        rank = version if isinstance(version, int) else -1
+        if product_id not in best or rank >= best[product_id][0]:
+            best[product_id] = (rank, float(price))
+    return {product_id: price for product_id, (_, price) in best.items()}
 
 
 def barcode(row: PosProduct) -> str:

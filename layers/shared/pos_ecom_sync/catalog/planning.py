@@ -15,6 +15,10 @@ Rules (seeds 000/003, DESIGN §3 Catalog):
   the new variants that fit (in family order) and a RefuseCreate for the rest. Variant deletes in the same plan run
   first and free room. Updates always flow.
 - Nothing flows back: eCom edits (visibility included) are simply overwritten by the next POS change.
+- Deleted by hand in eCom (a mapped product or variant answers 404): a final answer, never a retry. The connection's
+  `ecom_deleted_product_policy` decides (`state_after_lost`): `recreate` forgets the eCom ids, so planning again
+  creates them (the POS is the system of record); `unlink` forgets them and records why, and planning leaves the
+  family (or that variant) out of eCom until the operator re-links it (`relinked`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import PLAN_PRODUCT_CAPS, Connection
 
 DeletePolicy = Literal["delete", "hide"]
+LostPolicy = Literal["recreate", "unlink"]
 
 
 class CatalogState(BaseModel):
@@ -62,6 +67,11 @@ class CatalogState(BaseModel):
     # POS image URL -> the eCom image we uploaded for it, in order. eCom re-hosts uploads (its `src` never
     # equals our URL), so these ids are how variants point at images and how images edited in eCom are spotted.
     ecom_images: dict[str, int] = Field(default_factory=dict)
+    # Deleted by hand in eCom under the `unlink` policy: why the family stays out of eCom, and since when (epoch s).
+    unlinked_reason: str | None = None
+    unlinked_at: int | None = None
+    # POS variant id -> why that variant stays out of eCom (its eCom variant was deleted by hand; `unlink` policy).
+    unlinked_variants: dict[str, str] = Field(default_factory=dict)
 
     @property
     def ecom_variant_ids(self) -> frozenset[int]:
@@ -74,10 +84,15 @@ class CatalogSettings:
 
     delete_policy: DeletePolicy = "delete"
     product_cap: int = PLAN_PRODUCT_CAPS["business"]
+    lost_policy: LostPolicy = "recreate"
 
     @classmethod
     def of(cls, connection: Connection) -> CatalogSettings:
-        return cls(delete_policy=connection.delete_policy, product_cap=connection.effective_product_cap)
+        return cls(
+            delete_policy=connection.delete_policy,
+            product_cap=connection.effective_product_cap,
+            lost_policy=connection.ecom_deleted_product_policy,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,8 @@ def plan_catalog_sync(
         return CatalogPlan(stale=True, deleted_in_pos=state.deleted_in_pos, note=_stale_note(version, state))
     if deleted or desired is None or desired.deleted:
         return _plan_delete(state, rules, version)
+    if state.unlinked_reason is not None:
+        return CatalogPlan(family_version=version, note=f"unlinked: {state.unlinked_reason}")
     if state.ecom_product_id is None:
         return _plan_new_product(desired, state, rules, catalog_count)
     return _plan_existing_product(desired, state, state.ecom_product_id, rules, catalog_count)
@@ -183,6 +200,36 @@ def state_after_plan(state: CatalogState, plan: CatalogPlan) -> CatalogState:
     )
 
 
+def state_after_lost(
+    state: CatalogState,
+    *,
+    product_gone: bool,
+    lost_variants: frozenset[str],
+    policy: LostPolicy,
+    reason: str,
+    now: int,
+) -> CatalogState:
+    """The state once eCom answered 404 for our product (`product_gone`) or for the variants of `lost_variants`
+    (POS ids): deleted by hand in eCom. Their ids are forgotten (their links go with them); under `unlink` the reason
+    is kept so planning leaves them out, under `recreate` the next plan creates them again. Applied version and the
+    POS-delete flag are kept: this is not a POS change."""
+    if product_gone:
+        fresh = CatalogState(applied_version=state.applied_version, deleted_in_pos=state.deleted_in_pos)
+        if policy == "unlink":
+            return fresh.model_copy(update={"unlinked_reason": reason, "unlinked_at": now})
+        return fresh
+    remaining = {pos_id: ref for pos_id, ref in state.variants.items() if pos_id not in lost_variants}
+    update: dict[str, object] = {"variants": remaining}
+    if policy == "unlink":
+        update["unlinked_variants"] = {**state.unlinked_variants, **dict.fromkeys(sorted(lost_variants), reason)}
+    return state.model_copy(update=update)
+
+
+def relinked(state: CatalogState) -> CatalogState:
+    """The operator lets an unlinked family (and its unlinked variants) back into eCom: the next sync creates them."""
+    return state.model_copy(update={"unlinked_reason": None, "unlinked_at": None, "unlinked_variants": {}})
+
+
 def _plan_delete(state: CatalogState, rules: CatalogSettings, version: int | None) -> CatalogPlan:
     product_id = state.ecom_product_id
     if product_id is None:
@@ -241,7 +288,8 @@ def _plan_existing_product(
     for variant in desired.variants:
         ref = state.variants.get(variant.pos_id)
         if ref is None:
-            new_variants.append(variant)
+            if variant.pos_id not in state.unlinked_variants:
+                new_variants.append(variant)
         elif _needs_update(variant, ref, images_replaced=images_replaced):
             updates.append(
                 UpdateVariant(

@@ -3,12 +3,17 @@
 Steps: re-read the family from the POS (the message is only a hint), map it, load our state, plan, then execute
 each action and record it at once. Every step is safe to repeat after a crash: creates are find-or-create, the
 state write is conditional on the revision read, and a replay of unchanged content makes no eCom call.
+
+A 404 from eCom on our product or one of our variants means it was deleted in eCom (by hand: its webhook, if any, is
+not relied on). That is a final answer, never a retry: the ids are forgotten per the connection's
+`ecom_deleted_product_policy` (`planning.state_after_lost`) and the family is planned again in the same run, so under
+`recreate` it is created again now, under `unlink` it stays out of eCom with the reason in its catalog state.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -25,16 +30,17 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
-from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
+from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family, online_price_entries
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     CatalogState,
     plan_catalog_sync,
     state_after,
+    state_after_lost,
     state_after_plan,
     state_before,
 )
-from pos_ecom_sync.errors import NotFound
+from pos_ecom_sync.errors import ConfigurationError, NotFound, UpstreamUnavailable
 from pos_ecom_sync.models.catalog import PosProduct
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.reference import ReferenceCache
@@ -43,11 +49,15 @@ from pos_ecom_sync.state.store import StoredCatalogState
 JsonObject = dict[str, Any]
 # A product create that died may have reached eCom up to this long before its intent was recorded (clock skew).
 INTENT_LOOKBACK = timedelta(minutes=5)
+# Plans run again after finding our eCom product or variants deleted: each run forgets at least one id, so more
+# runs than this mean eCom keeps deleting under us; the record is then retried like any transient failure.
+MAX_LOST_REPLANS = 3
 
 
 class PosCatalog(Protocol):
     def get_product(self, product_id: str) -> JsonObject | None: ...
     def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]: ...
+    def list_price_book_entries(self, price_book_id: str, product_ids: Sequence[str]) -> list[JsonObject]: ...
 
 
 class EcomCatalog(Protocol):
@@ -56,6 +66,7 @@ class EcomCatalog(Protocol):
     def create_product(self, fields: JsonObject) -> JsonObject: ...
     def update_product(self, product_id: int, fields: JsonObject) -> JsonObject: ...
     def delete_product(self, product_id: int) -> bool: ...
+    def get_product(self, product_id: int) -> JsonObject | None: ...
     def list_products_created_since(self, created_at_min: datetime) -> list[JsonObject]: ...
     def list_variants(self, product_id: int | None = None, sku: str | None = None) -> list[JsonObject]: ...
     def create_variant(self, fields: JsonObject) -> JsonObject: ...
@@ -83,10 +94,21 @@ class CatalogStateStore(Protocol):
 @dataclass
 class FamilySyncResult:
     family_key: str
-    outcome: str  # "applied", "unchanged", "stale", "not found"
+    outcome: str  # "applied", "unchanged", "stale", "not found", "unlinked"
     ecom_calls: int = 0  # HTTP requests to eCom (reads included), not planned actions
     refused: list[str] = field(default_factory=list)
     note: str = ""
+    # What this run found deleted in eCom (our product or variants) and did about it, for the log and a metric.
+    lost_in_ecom: list[str] = field(default_factory=list)
+
+
+class LostInEcom(Exception):
+    """Our eCom product or variants answered 404; the state already forgot (or unlinked) them: plan again."""
+
+    def __init__(self, note: str, *, unlinked: bool) -> None:
+        super().__init__(note)
+        self.note = note
+        self.unlinked = unlinked
 
 
 def _ref_id(ref: Any) -> int | None:
@@ -144,6 +166,9 @@ class CatalogSync:
 
     def sync(self, product_id: str) -> FamilySyncResult:
         """Sync the family `product_id` belongs to (any row of it: parent or variant)."""
+        if product_id == self.connection.shipping_product_id:
+            # The POS line imported orders carry their shipping charge on: never a product sold online.
+            return FamilySyncResult(product_id, "unchanged", note="the connection's shipping product is not synced")
         row = self.pos.get_product(product_id)
         if row is None:
             return FamilySyncResult(product_id, "not found", note="the POS has no such product")
@@ -155,10 +180,42 @@ class CatalogSync:
         parent = next((p for p in family if p.variant_parent_id is None and p.has_variants), None)
         parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
         variants = [p for p in family if p.id != parent.id]
-        desired = map_family(parent, variants)
+        desired = map_family(parent, variants, online_prices_excl=self._online_prices(family))
         return self._apply(parent.id, desired)
 
+    def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
+        """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""
+        book = self.connection.online_price_book_id
+        if not book:
+            return None
+        try:
+            entries = self.pos.list_price_book_entries(book, [row.id for row in family if not row.is_deleted])
+        except NotFound as exc:
+            raise ConfigurationError(
+                f"the online price book {book} does not exist in the POS: set another with "
+                f"`pos-ecom-sync catalog online-price-book {self.connection.connection_id} <id>` (or --none)"
+            ) from exc
+        return online_price_entries(entries, book)
+
     def _apply(self, family_key: str, desired: DesiredProduct) -> FamilySyncResult:
+        calls_before, lost = self.ecom.calls, []
+        for _ in range(MAX_LOST_REPLANS):
+            try:
+                result = self._apply_plan(family_key, desired)
+            except LostInEcom as gone:
+                lost.append(gone.note)
+                if gone.unlinked:
+                    result = FamilySyncResult(family_key, "unlinked", note=gone.note)
+                else:
+                    continue  # the state forgot the ids: this plan creates them again
+            result.ecom_calls = self.ecom.calls - calls_before
+            result.lost_in_ecom = lost
+            if lost and result.outcome != "unlinked":
+                result.note = "; ".join([*lost, result.note])
+            return result
+        raise UpstreamUnavailable(f"eCom product of family {family_key} kept disappearing: {'; '.join(lost)}")
+
+    def _apply_plan(self, family_key: str, desired: DesiredProduct) -> FamilySyncResult:
         cid = self.connection.connection_id
         stored = self.store.get_catalog_state(cid, family_key)
         plan = plan_catalog_sync(
@@ -171,19 +228,22 @@ class CatalogSync:
         if plan.stale:
             return FamilySyncResult(family_key, "stale", note=plan.note)
         executed, calls_before = 0, self.ecom.calls
-        if plan.actions and self._images_edited_in_ecom(stored.state, plan):
-            stored = self._restore_images(cid, family_key, stored, desired)
-            executed += 1
-        for action in plan.actions:
-            before = state_before(stored.state, action)
-            if before != stored.state:
-                stored = self.store.save_catalog_state(cid, family_key, stored, before)
-            created_id, images = self._execute(action, stored)
-            executed += not isinstance(action, RefuseCreate)
-            after = state_after(stored.state, action, created_id=created_id)
-            if images is not None:
-                after = after.model_copy(update={"ecom_images": images})
-            stored = self.store.save_catalog_state(cid, family_key, stored, after)
+        try:
+            if plan.actions and self._images_edited_in_ecom(stored.state, plan):
+                stored = self._restore_images(cid, family_key, stored, desired)
+                executed += 1
+            for action in plan.actions:
+                before = state_before(stored.state, action)
+                if before != stored.state:
+                    stored = self.store.save_catalog_state(cid, family_key, stored, before)
+                created_id, images = self._execute(action, stored)
+                executed += not isinstance(action, RefuseCreate)
+                after = state_after(stored.state, action, created_id=created_id)
+                if images is not None:
+                    after = after.model_copy(update={"ecom_images": images})
+                stored = self.store.save_catalog_state(cid, family_key, stored, after)
+        except NotFound as error:
+            raise self._lost(family_key, stored, error) from error
         final = state_after_plan(stored.state, plan)
         if final != stored.state:
             self.store.save_catalog_state(cid, family_key, stored, final)
@@ -194,6 +254,38 @@ class CatalogSync:
             refused=[r.reason for r in plan.refused],
             note=plan.note,
         )
+
+    def _lost(self, family_key: str, stored: StoredCatalogState, error: NotFound) -> Exception:
+        """What a 404 during a plan means: our product gone, some of our variants gone, or neither (then `error`
+        itself, retried as usual: e.g. an image deleted meanwhile). Records the loss per policy (one read each)."""
+        state = stored.state
+        product_id = state.ecom_product_id
+        if product_id is None:
+            return error
+        product_gone = self.ecom.get_product(product_id) is None
+        lost = frozenset(state.variants)
+        if not product_gone:
+            live = {int(v["id"]) for v in self.ecom.list_variants(product_id=product_id)}
+            lost = frozenset(pos_id for pos_id, ref in state.variants.items() if ref.ecom_variant_id not in live)
+            if not lost:
+                return error
+        self._siblings.pop(product_id, None)
+        policy = self.connection.ecom_deleted_product_policy
+        if product_gone:
+            what = f"eCom product {product_id} was deleted in eCom"
+        else:
+            ids = ", ".join(str(state.variants[pos_id].ecom_variant_id) for pos_id in sorted(lost))
+            what = f"eCom variant(s) {ids} of product {product_id} were deleted in eCom"
+        if policy == "unlink":
+            relink = f"pos-ecom-sync catalog relink {self.connection.connection_id} {family_key}"
+            reason = f"{what}; left out of eCom (policy unlink) until re-linked: `{relink}`"
+        else:
+            reason = f"{what}; created again from the POS (policy recreate)"
+        new_state = state_after_lost(
+            state, product_gone=product_gone, lost_variants=lost, policy=policy, reason=reason, now=int(self.clock())
+        )
+        self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
+        return LostInEcom(reason, unlinked=product_gone and policy == "unlink")
 
     # -- actions ----------------------------------------------------------------------------------------
 
@@ -282,8 +374,9 @@ class CatalogSync:
     def _product_body(self, payload: ProductPayload) -> JsonObject:
         body = payload.ecom_body()
         ecom = self.ecom
+        # No POS brand: None asks the connector to clear it (it knows whether eCom takes that; never parks for it).
         body["brand"] = (
-            self._named_id("brands", payload.brand, ecom.list_brands, ecom.create_brand) if payload.brand else False
+            self._named_id("brands", payload.brand, ecom.list_brands, ecom.create_brand) if payload.brand else None
         )
         return body
 

@@ -7,25 +7,44 @@ Catalog extras: product images are `products/{id}/images` (`productImage(s)`); a
 as `{"productImage": {"attachment": url}}` (the official SEOshop PHP client's form) and eCom re-hosts it, so the
 `src` read back is a CDN URL, never the one sent: keep the ids a create returns, do not match images by `src`.
 Brands are `brands` (`brand(s)`), categories `categories` (`category`/`categories`); a product joins a category
-through a `categories/products` link (`categoriesProduct(s)`). A variant shows one of its product's images: send
-`{"image": <product image id>}` (or false) in `update_variant`; it reads back inline (`{"id", "src", ...}`) or false.
-Variant `options` are read-only in eCom (option values live in the variant title).
+through a `categories/products` link (`categoriesProduct(s)`). Variant `options` are read-only in eCom (option values
+live in the variant title).
+
+Points no eCom source settles, and how this client survives either answer (contracts/ecom.json `unverified`):
+- Lists are walked by `since_id` (ids ascending), never by deep `page`: NT README / src/core/paginate.ts say offset
+  paging is capped on deep pages.
+- Date filters are sent as "YYYY-MM-DD HH:MM:SS" in UTC (NT src/core/types.ts; the NT README says ISO 8601). A shop
+  that ignores the filter answers the whole list: rows are re-checked here on `updatedAt`/`createdAt`, so a misread
+  filter costs calls, never correctness.
+- Clearing a product's brand: NT productInputSchema types `brand` as a number. `brand: None` in `update_product`
+  sends `false`; if eCom refuses that body, the update is sent again without `brand` (the rest lands, the limit is
+  logged and kept in `limits`).
+- A variant's image: NT variantInputSchema has no `image` (PHP has a separate `variants/{id}/image` upload
+  resource). `image` (a product image id, or false) is sent on the variant; a refusal sends the rest again without
+  it, an answer that ignored it is noticed; both are logged, and the variant keeps whatever eCom shows.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from pos_ecom_sync.connectors.http import Params, VendorHttp
+from pos_ecom_sync.errors import UpstreamError
 from pos_ecom_sync.ratelimit import ECOM_POLICY, RateBudget, ecom_observation
 
 MAX_LIMIT = 250  # eCom's page size cap
-MAX_PAGES = 1_000  # 250,000 rows: far past any plan; stops a vendor that ignores `page`
+MAX_PAGES = 1_000  # 250,000 rows: far past any plan; stops a walk that never ends
+FILTER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # NT src/core/types.ts ListQuery (see the module docstring)
+REFUSED = frozenset({400, 422})  # eCom's validation answers (NT README "Errors")
+
+log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
 
@@ -51,8 +70,43 @@ def _number(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _iso(moment: datetime) -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _filter_time(moment: datetime) -> str:
+    return _utc(moment).strftime(FILTER_TIME_FORMAT)
+
+
+def _stamp(value: Any) -> datetime | None:
+    """A row's `createdAt`/`updatedAt` (ISO 8601 with offset); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _since(rows: list[JsonObject], field: str, bound: datetime | None) -> list[JsonObject]:
+    """Rows whose `field` is at or after `bound` (a row without a readable stamp is kept: callers are idempotent)."""
+    if bound is None:
+        return rows
+    floor = _utc(bound)
+    return [row for row in rows if (stamp := _stamp(row.get(field))) is None or stamp >= floor]
+
+
+def _refused(exc: UpstreamError) -> bool:
+    return exc.status in REFUSED
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of the order sweep: the orders updated since the bound (re-checked here), by id, and the `since_id`
+    the next page starts after (None: this was the last page)."""
+
+    orders: list[JsonObject]
+    next_since_id: int | None
 
 
 class EcomClient:
@@ -73,6 +127,9 @@ class EcomClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.language = language
+        self.limits: list[str] = []  # vendor limits worked around by this client (also logged)
+        self._brand_clear_refused = False  # learnt: eCom refused `brand: false`
+        self._variant_image_refused = False  # learnt: eCom refused `image` on a variant
         self.http = VendorHttp(
             base_url,
             ECOM_POLICY,
@@ -104,28 +161,42 @@ class EcomClient:
         return f"/{self.language}/{'/'.join(parts)}.json"
 
     def _all_pages(self, resource: str, envelope: str, params: Params, *, path: str | None = None) -> list[JsonObject]:
-        """Every page of a list (`path` when it is not `/{lang}/{resource}.json`, e.g. a sub-resource)."""
-        rows: list[JsonObject] = []
-        for page in range(1, MAX_PAGES + 1):
-            url = path or self._path(resource)
-            body = self.http.json("GET", url, params={**params, "page": page, "limit": MAX_LIMIT})
+        """Every row of a list (`path` when it is not `/{lang}/{resource}.json`, e.g. a sub-resource), walked by
+        `since_id` as NT's paginate does: deep `page` paging is capped (NT README). A short page is the end, and so is
+        a page that brings no id above the last (a vendor ignoring `since_id` cannot loop us)."""
+        rows: dict[int, JsonObject] = {}
+        url = path or self._path(resource)
+        since_id: int | None = None
+        for _ in range(MAX_PAGES):
+            body = self.http.json("GET", url, params={**params, "since_id": since_id, "limit": MAX_LIMIT})
             batch = _list(body, envelope)
-            rows.extend(batch)
-            if len(batch) < MAX_LIMIT:
+            for row in batch:
+                rows.setdefault(_number(row.get("id")), row)
+            top = max((_number(row.get("id")) for row in batch), default=0)
+            if len(batch) < MAX_LIMIT or top <= (since_id or 0):
                 break
-        return rows
+            since_id = top
+        return list(rows.values())
 
     # -- orders ---------------------------------------------------------------------------------------
 
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[JsonObject]:
-        """One page of orders updated since `updated_at_min`, sorted by id (pages are stable under updates)."""
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
+        """One page of the orders updated since `updated_at_min`, walked by `since_id` (ids ascending; pages are
+        stable under updates, and deep `page` paging is capped). Orders eCom answers despite the bound (a filter it
+        ignored or misread) are dropped here; the walk still goes on, so such a shop costs calls, never orders."""
+        limit = max(1, min(limit, MAX_LIMIT))
         params: Params = {
-            "page": page,
-            "limit": max(1, min(limit, MAX_LIMIT)),
-            "updated_at_min": _iso(updated_at_min) if updated_at_min else None,
+            "since_id": since_id,
+            "limit": limit,
+            "updated_at_min": _filter_time(updated_at_min) if updated_at_min else None,
         }
-        orders = _list(self.http.json("GET", self._path("orders"), params=params), "orders")
-        return sorted(orders, key=lambda order: int(order.get("id") or 0))
+        rows = sorted(
+            _list(self.http.json("GET", self._path("orders"), params=params), "orders"),
+            key=lambda order: _number(order.get("id")),
+        )
+        top = max((_number(order.get("id")) for order in rows), default=0)
+        more = len(rows) >= limit and top > (since_id or 0)
+        return OrderPage(_since(rows, "updatedAt", updated_at_min), top if more else None)
 
     def get_order(self, order_id: int) -> JsonObject | None:
         body = self.http.json("GET", self._path("orders", order_id), absent_ok=True)
@@ -167,14 +238,36 @@ class EcomClient:
 
     def list_products_created_since(self, created_at_min: datetime) -> list[JsonObject]:
         """Every product created at or after `created_at_min`, by id (for adopting a create whose answer was lost)."""
-        rows = self._all_pages("products", "products", {"created_at_min": _iso(created_at_min)})
+        rows = self._all_pages("products", "products", {"created_at_min": _filter_time(created_at_min)})
+        rows = _since(rows, "createdAt", created_at_min)  # a filter eCom ignored brings the whole catalog
         return sorted(rows, key=lambda product: _number(product.get("id")))
 
     def create_product(self, fields: JsonObject) -> JsonObject:
-        return _one(self.http.json("POST", self._path("products"), json={"product": fields}), "product")
+        """`brand: None` (or false) means "no brand": a new product has none, so it is not sent."""
+        body = {k: v for k, v in fields.items() if not (k == "brand" and v in (None, False))}
+        return _one(self.http.json("POST", self._path("products"), json={"product": body}), "product")
 
     def update_product(self, product_id: int, fields: JsonObject) -> JsonObject:
-        return _one(self.http.json("PUT", self._path("products", product_id), json={"product": fields}), "product")
+        """Partial update. `brand: None` (or false) clears the product's brand: sent as `false`, which no source
+        documents (NT productInputSchema: brand is a number). If eCom refuses that body, the update goes again
+        without `brand`: the other fields land, the brand stays as it was, and the limit is logged (this client
+        then stops sending it)."""
+        clears_brand = "brand" in fields and fields["brand"] in (None, False)
+        body = {**fields, "brand": False} if clears_brand else dict(fields)
+        if clears_brand and self._brand_clear_refused:
+            body.pop("brand")
+            self._limit(f"product {product_id}: brand not cleared (eCom refused brand=false before)")
+        path = self._path("products", product_id)
+        try:
+            return _one(self.http.json("PUT", path, json={"product": body}), "product")
+        except UpstreamError as exc:
+            if not (clears_brand and "brand" in body and _refused(exc)):
+                raise
+            body.pop("brand")
+            answer = _one(self.http.json("PUT", path, json={"product": body}), "product")
+            self._brand_clear_refused = True  # only now: the refusal was the brand's, not another field's
+        self._limit(f"product {product_id}: eCom refused brand=false, so its brand could not be cleared")
+        return answer
 
     def delete_product(self, product_id: int) -> bool:
         """Delete a product; False when it was already gone (deletes are idempotent)."""
@@ -199,11 +292,51 @@ class EcomClient:
         return sorted(rows, key=lambda variant: _number(variant.get("id")))
 
     def create_variant(self, fields: JsonObject) -> JsonObject:
-        return _one(self.http.json("POST", self._path("variants"), json={"variant": fields}), "variant")
+        """Create a variant; `image` (a product image id, or false) survives refusal as in `update_variant`."""
+        return self._write_variant("POST", self._path("variants"), fields, "new variant")
 
     def update_variant(self, variant_id: int, fields: JsonObject) -> JsonObject:
-        """Partial update. `image` is the id of one of the product's images (or false); `options` is read-only."""
-        return _one(self.http.json("PUT", self._path("variants", variant_id), json={"variant": fields}), "variant")
+        """Partial update; `options` are read-only. `image` (one of the product's image ids, or false) is in no variant
+        input source: if eCom refuses the body, it goes again without `image` (the other fields land); if eCom
+        answers without the image, it ignored it. Either way the limit is logged and nothing else depends on it."""
+        return self._write_variant("PUT", self._path("variants", variant_id), fields, f"variant {variant_id}")
+
+    def set_variant_image(self, variant_id: int, image_id: int | None) -> bool:
+        """Show one of the product's images on the variant (None: no image); whether eCom shows it now. A refusal or
+        an ignored image is logged (see `update_variant`), never raised: nothing depends on variant images."""
+        answer = self.update_variant(variant_id, {"image": image_id if image_id is not None else False})
+        return bool(answer) and (answer.get("image") not in (None, False)) == (image_id is not None)
+
+    def _write_variant(self, method: str, path: str, fields: JsonObject, what: str) -> JsonObject:
+        body = dict(fields)
+        image = body.get("image")
+        if "image" in body and self._variant_image_refused:
+            body.pop("image")
+            self._limit(f"{what}: image not sent (eCom refused variant images before)")
+            if not body:
+                return {}
+        try:
+            answer = _one(self.http.json(method, path, json={"variant": body}), "variant")
+        except UpstreamError as exc:
+            if "image" not in body or not _refused(exc):
+                raise
+            body.pop("image")
+            if not body:  # the image alone was refused
+                self._variant_image_refused = True
+                self._limit(f"{what}: eCom refused its image")
+                return {}
+            answer = _one(self.http.json(method, path, json={"variant": body}), "variant")
+            self._variant_image_refused = True  # only now: the refusal was the image's, not another field's
+            self._limit(f"{what}: eCom refused its image; the other fields were written without it")
+            return answer
+        if "image" in body and image not in (None, False) and answer and answer.get("image") in (None, False):
+            self._limit(f"{what}: eCom ignored its image")
+        return answer
+
+    def _limit(self, note: str) -> None:
+        """A vendor limit this client worked around: logged, and kept for the caller's report."""
+        log.warning("eCom limit: %s", note)
+        self.limits.append(note)
 
     def delete_variant(self, variant_id: int) -> bool:
         """Delete a variant; False when it was already gone."""
@@ -266,11 +399,9 @@ class EcomClient:
     # eCom spells this resource as one word: /shippingmethods.json, envelope `shippingmethod(s)`.
 
     def list_shipping_methods(self) -> list[JsonObject]:
+        """The shop's shipping methods (read-only: PHP ApiResourceShippingmethods has get/count only). No source lists
+        their fields beyond `id` and `title`, and none links a method to a POS outlet: that is connection config."""
         return self._all_pages("shippingmethods", "shippingmethods", {})
-
-    def update_shipping_method(self, shipping_method_id: int, fields: JsonObject) -> JsonObject:
-        body = self.http.json("PUT", self._path("shippingmethods", shipping_method_id), json={"shippingmethod": fields})
-        return _one(body, "shippingmethod")
 
     # -- webhooks -------------------------------------------------------------------------------------
 
@@ -278,12 +409,6 @@ class EcomClient:
         return self._all_pages("webhooks", "webhooks", {})
 
     def create_webhook(self, item_group: str, item_action: str, url: str) -> JsonObject:
-        webhook = {
-            "isActive": True,
-            "url": url,
-            "format": "json",
-            "itemGroup": item_group,
-            "itemAction": item_action,
-            "language": self.language,
-        }
+        """Subscribe `url` (NT webhookInputSchema: no `language` field; the hook takes the URL path's language)."""
+        webhook = {"isActive": True, "url": url, "format": "json", "itemGroup": item_group, "itemAction": item_action}
         return _one(self.http.json("POST", self._path("webhooks"), json={"webhook": webhook}), "webhook")

@@ -35,6 +35,8 @@ MAX_PAGES = 10_000
 API_2026_07 = "/api/2026-07"
 FULFILLMENT_PAGE_SIZE = 100  # its maximum
 CONFLICT = frozenset({409})
+# Product ids per `GET /price_books/{id}/products?product_ids=` call: keeps the URL short (36-char uuids).
+PRICE_BOOK_IDS_PER_CALL = 50
 
 JsonObject = dict[str, Any]
 
@@ -188,6 +190,19 @@ class XSeriesClient:
         body = self.http.json("GET", "/api/2.0/products", params={"sku": sku})
         return [row for row in _rows(body) if row.get("sku") == sku]
 
+    def create_product(self, fields: JsonObject) -> str:
+        """`POST /api/2.0/products` (X20 "Create product", body `ProductCreateBody`); returns the new product's id.
+        The answer is `{"data": [<id>]}` (X20 example and X26: strings; X20's schema says objects, so an object's
+        `id` is read too). Never retried once sent: callers look the product up by its SKU before creating."""
+        rows = _data(self.http.json("POST", "/api/2.0/products", json=fields))
+        first = rows[0] if isinstance(rows, list) and rows else None
+        product_id = first.get("id") if isinstance(first, dict) else first
+        if not product_id:
+            raise UpstreamError(
+                "xseries", 200, "the product create answered no product id", "POST", "/api/2.0/products"
+            )
+        return str(product_id)
+
     def search_products(self, **attributes: str | bool) -> list[JsonObject]:
         """Every product `GET /api/2.0/search?type=products` finds for declared attributes (sku, supplier_id,
         brand_id, tag_id, product_type_id, variant_parent_id; `deleted`), walking `offset` pages."""
@@ -230,6 +245,31 @@ class XSeriesClient:
         """
         body = self.http.json("GET", f"/api/2.0/products/{_segment(product_id)}/inventory")
         return _rows(body)
+
+    # -- price books (the online price) ---------------------------------------------------------------
+
+    def list_price_book_entries(self, price_book_id: str, product_ids: Sequence[str]) -> list[JsonObject]:
+        """The entries (X20 `PriceBookProduct`: `price` tax exclusive) of one price book for these products, from
+        `GET /api/2.0/price_books/{id}/products?product_ids=a,b` (comma-separated, X20 parameter example), a bounded
+        number of ids per call. Re-filtered here: a real API ignoring the filter would answer the whole book. An
+        unknown book raises NotFound."""
+        wanted = list(dict.fromkeys(product_ids))
+        rows: list[JsonObject] = []
+        for start in range(0, len(wanted), PRICE_BOOK_IDS_PER_CALL):
+            chunk = wanted[start : start + PRICE_BOOK_IDS_PER_CALL]
+            path = f"/api/2.0/price_books/{_segment(price_book_id)}/products"
+            found = _rows(self.http.json("GET", path, params={"product_ids": ",".join(chunk)}))
+            rows += [row for row in found if row.get("product_id") in chunk]
+        return rows
+
+    def list_price_book_product_changes(self, after: int | None, page_size: int = MAX_PAGE_SIZE) -> ChangePage:
+        """One page of price-book entries (every book) changed after version `after`: `GET /api/2.0/price_book_products`
+        (X20: `after`, `before`, `page_size`). Its collection has no `version` envelope (X20
+        `PriceBookProductCollection`), so the next cursor is the page's highest row version."""
+        body = self.http.json("GET", "/api/2.0/price_book_products", params={"after": after, "page_size": page_size})
+        items = _rows(body)
+        versions = [int(row["version"]) for row in items if isinstance(row.get("version"), int)]
+        return ChangePage(items, _max_version(body) or (max(versions) if versions else None))
 
     # -- customers ------------------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED, online_price_messages
 from pos_ecom_sync.errors import RateLimited, SyncError
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity
+from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity, order_status_hint
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.state.store import Cursor
+from pos_ecom_sync.state.store import Cursor, VariantLink
 
 # X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
 POS_FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}
@@ -37,15 +38,28 @@ class PosChangeFeed(Protocol):
     def list_changes(
         self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
     ) -> ChangePageLike: ...
+    def list_price_book_product_changes(self, after: int | None, page_size: int = ...) -> ChangePageLike: ...
+
+
+class OrderPageLike(Protocol):
+    @property
+    def orders(self) -> list[dict[str, Any]]: ...
+    @property
+    def next_since_id(self) -> int | None: ...
 
 
 class EcomOrderFeed(Protocol):
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[dict[str, Any]]: ...
+    def list_orders(
+        self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250
+    ) -> OrderPageLike: ...
 
 
 class CursorStore(Protocol):
     def get_cursor(self, connection_id: str, feed: str) -> Cursor: ...
     def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool: ...
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None: ...
 
 
 class Publisher(Protocol):
@@ -131,9 +145,17 @@ def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) ->
         payload=order,
         concern="orders",
     )
-    changed = order.get("updatedAt") and order.get("createdAt") and order["updatedAt"] != order["createdAt"]
-    status = [Outgoing(message.model_copy(update={"concern": "statuses"}))] if changed else []
-    return [Outgoing(message), *status]
+    hint = order_status_hint(message)
+    return [Outgoing(message), *([Outgoing(hint)] if hint else [])]
+
+
+@dataclass(frozen=True)
+class _PosFeed:
+    """A POS change feed: its cursor's name, how to read the page after a version, and its rows' messages."""
+
+    name: str
+    read: Callable[[int | None], ChangePageLike]
+    to_messages: Callable[[Sequence[dict[str, Any]], datetime], list[ChangeMessage]]
 
 
 def _parse_time(value: str) -> datetime:
@@ -169,39 +191,62 @@ class ChangePoller:
         has_time: Callable[[], bool] = lambda: True,
     ) -> PollReport:
         report = PollReport(connection.connection_id)
-        for resource in POS_FEEDS:
-            feed = self._poll_pos_feed(connection.connection_id, pos, resource, has_time)
-            report.feeds.append(feed)
-            if feed.stopped == "throttled":
+        cid = connection.connection_id
+        for feed in self._pos_feeds(connection, pos):
+            read = self._poll_pos_feed(cid, feed, has_time)
+            report.feeds.append(read)
+            if read.stopped == "throttled":
                 break  # the POS budget is spent; the other POS feeds would only wait too
         report.feeds.append(self._poll_ecom_orders(connection, ecom, has_time))
         return report
 
-    def _poll_pos_feed(
-        self, connection_id: str, pos: PosChangeFeed, resource: str, has_time: Callable[[], bool]
-    ) -> FeedReport:
-        entity = POS_FEEDS[resource]
-        cursor = self._store.get_cursor(connection_id, f"pos:{resource}")
+    def _pos_feeds(self, connection: Connection, pos: PosChangeFeed) -> list[_PosFeed]:
+        cid, size = connection.connection_id, self._page_size
+
+        def rows_of(resource: str) -> _PosFeed:
+            entity = POS_FEEDS[resource]
+
+            def to_messages(rows: Sequence[dict[str, Any]], now: datetime) -> list[ChangeMessage]:
+                if entity == "product":  # one message per family: its worker syncs the whole family anyway
+                    return _family_messages(cid, rows, now)
+                return [_pos_message(cid, entity, row, now) for row in rows]
+
+            return _PosFeed(f"pos:{resource}", lambda after: pos.list_changes(resource, after, size), to_messages)
+
+        feeds = [rows_of(resource) for resource in POS_FEEDS]
+        if connection.online_price_book_id:
+            # A price-book entry may change without the product's version (unverified): its own feed covers it.
+            def family_of(product_id: str) -> str:
+                link = self._store.variant_link(cid, pos_product_id=product_id)
+                return link.family_key if link is not None else product_id
+
+            feeds.append(
+                _PosFeed(
+                    PRICE_BOOK_FEED,
+                    lambda after: pos.list_price_book_product_changes(after, size),
+                    lambda rows, now: online_price_messages(connection, rows, family_of, now),
+                )
+            )
+        return feeds
+
+    def _poll_pos_feed(self, connection_id: str, feed: _PosFeed, has_time: Callable[[], bool]) -> FeedReport:
+        cursor = self._store.get_cursor(connection_id, feed.name)
         report = FeedReport(feed=cursor.feed, cursor=cursor.value)
         while True:
             if not has_time():
                 report.stopped = "out of time"
                 return report
-            if resource == "products" and self._products_backlogged():
+            if feed.name == "pos:products" and self._products_backlogged():
                 report.stopped = "products queue is full: resumes from this cursor as it drains"
                 return report
             try:
-                page = pos.list_changes(resource, int(cursor.value) if cursor.value else None, self._page_size)
+                page = feed.read(int(cursor.value) if cursor.value else None)
             except RateLimited:
                 report.stopped = "throttled"
                 return report
             if not page.items or page.max_version is None:
                 return report
-            now = self._clock()
-            if entity == "product":  # one message per family: its worker syncs the whole family anyway
-                messages = _family_messages(connection_id, page.items, now)
-            else:
-                messages = [_pos_message(connection_id, entity, row, now) for row in page.items]
+            messages = feed.to_messages(page.items, self._clock())
             self._publisher.publish([Outgoing(message) for message in messages])
             report.queued += len(messages)
             report.rows += len(page.items)
@@ -224,23 +269,26 @@ class ChangePoller:
     ) -> FeedReport:
         """eCom has no version feed: sweep orders updated since the cursor minus an overlap window.
 
-        Pages are ordered by id, not by time, so the cursor moves only once the whole sweep is queued.
+        Pages are walked by `since_id` (ids ascending: deep `page` paging is capped in eCom), not by time, so the
+        cursor moves only once the whole sweep is queued.
         """
         cursor = self._store.get_cursor(connection.connection_id, ECOM_ORDERS_FEED)
         report = FeedReport(feed=cursor.feed, cursor=cursor.value)
         start = _parse_time(cursor.value) if cursor.value else connection.created_at
         newest = start
         since = start - self._overlap
-        page_number, limit = 1, 250
+        since_id: int | None = None
+        limit = 250
         while True:
             if not has_time():
                 report.stopped = "out of time"
                 return report
             try:
-                orders = ecom.list_orders(since, page=page_number, limit=limit)
+                page = ecom.list_orders(since, since_id=since_id, limit=limit)
             except RateLimited:
                 report.stopped = "throttled"
                 return report
+            orders = page.orders
             if orders:
                 now = self._clock()
                 self._publisher.publish([m for o in orders for m in _order_messages(connection.connection_id, o, now)])
@@ -248,9 +296,9 @@ class ChangePoller:
                 report.pages += 1
                 stamps = [_parse_time(o["updatedAt"]) for o in orders if o.get("updatedAt")]
                 newest = max([newest, *stamps])
-            if len(orders) < limit:
+            if page.next_since_id is None:
                 break
-            page_number += 1
+            since_id = page.next_since_id
         if newest > start or cursor.value is None:
             new_value = newest.isoformat()
             if self._store.advance_cursor(connection.connection_id, cursor, new_value):

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from pos_ecom_sync.errors import InvalidInput, NotFound, Unauthorized
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity, Source
+from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity, Source, order_status_hint
 from pos_ecom_sync.queues import Outgoing
 
 MAX_BODY_BYTES = 256 * 1024
@@ -113,6 +113,8 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
 # What a large webhook payload is cut down to: ids and versions, and the fields that tell an online sale
 # (`source_id`, `return_for`) so the status worker skips in-store sales without reading them.
 POS_PAYLOAD_KEEP = ("id", "product_id", "outlet_id", "count", "version", "source_id", "return_for")
+# eCom: the body envelope is undocumented, so workers re-read what they need.
+ECOM_PAYLOAD_KEEP = ("id", "number", "updatedAt", "stockLevel", "order")
 
 
 def _payload_copy(obj: dict[str, Any], raw_size: int, keep: tuple[str, ...]) -> dict[str, Any]:
@@ -249,10 +251,6 @@ def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> Chang
         return None
     if not isinstance(resource, dict) or not isinstance(resource.get("id"), int) or isinstance(resource["id"], bool):
         raise InvalidInput(f"{envelope} has no integer id")
-    action = (webhook.header("x-action") or "").lower() or None
-    concern: Concern = CONCERN_OF[("ecom", entity)]
-    if entity == "order" and action == "updated":
-        concern = "statuses"  # a known order changed state; creation (or a poller sweep) imports it
     updated_at = resource.get("updatedAt")
     return ChangeMessage(
         connection_id=webhook.connection_id,
@@ -262,9 +260,8 @@ def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> Chang
         updated_at=updated_at if isinstance(updated_at, str) else None,
         via="webhook",
         received_at=received_at,
-        payload=_payload_copy(resource, len(webhook.body), ("id", "number", "updatedAt", "stockLevel", "order")),
-        action=action,
-        concern=concern,
+        payload=_payload_copy(resource, len(webhook.body), ECOM_PAYLOAD_KEEP),
+        concern=CONCERN_OF[("ecom", entity)],
     )
 
 
@@ -303,6 +300,7 @@ class WebhookIntake:
         delivery_key = hashlib.sha256(webhook.source.encode() + b"|" + webhook.body).hexdigest()
         if self._store.delivery_seen(connection.connection_id, delivery_key):
             return IntakeResult("duplicate", "delivery already queued", message.concern, message.message_group_id)
-        self._publisher.publish([Outgoing(message, delivery_key)])
+        hint = order_status_hint(message)
+        self._publisher.publish([Outgoing(message, delivery_key), *([Outgoing(hint, delivery_key)] if hint else [])])
         self._store.remember_delivery(connection.connection_id, delivery_key, self._dedup_ttl)
         return IntakeResult("queued", "queued for sync", message.concern, message.message_group_id)

@@ -48,8 +48,7 @@ class PosProduct(BaseModel):
     product_codes: list[ProductCode] = Field(default_factory=list)
     price_including_tax: float | None = None
     price_excluding_tax: float | None = None
-    # The retailer's "Online price" for eCom, when it differs from the retail price (seed 000); None = retail price.
-    price_online: float | None = None
+    # No online price here: X-Series products have none (X20 `Product`); it is a price-book entry (catalog.mapping).
     # Supply side: read so tests can prove it never reaches eCom (seed 003 "does not sync").
     supply_price: float | None = None
     supplier_id: str | None = None

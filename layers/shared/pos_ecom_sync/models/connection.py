@@ -43,6 +43,18 @@ class Connection(BaseModel):
     payment_methods: dict[str, PaymentMethodSetting] = Field(default_factory=dict)
     # The POS product imported orders carry their shipping charge on (one line); None: the charge goes in the note.
     shipping_product_id: str | None = None
+    # eCom shipping method id (as a string: DynamoDB map keys are strings) -> the POS outlet it ships or is picked
+    # up from. No eCom source documents an outlet link on a shipping method (it is a back-office setting, seed 002),
+    # so the operator sets it (`pos-ecom-sync connections set-shipping-outlets`). Order routing sends an order
+    # whose method is listed here to that outlet; disconnecting the outlet drops its entries (seed 002).
+    shipping_method_outlets: dict[Annotated[str, Field(pattern=r"^[0-9]{1,18}$")], str] = Field(default_factory=dict)
+    # A mapped eCom product that answers 404 was deleted by hand in eCom. "recreate": the family is created again
+    # on its next POS change (the POS is the system of record); "unlink": it stays out of eCom, with the reason
+    # visible to the operator, until the operator links it again.
+    ecom_deleted_product_policy: Literal["recreate", "unlink"] = "recreate"
+    # X-Series has no online-price field on a product: the retailer's online prices live in this price book.
+    # None: eCom gets the retail price.
+    online_price_book_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from pos_ecom_sync.models.connection import ConnectionId
 
@@ -47,12 +47,19 @@ class ChangeMessage(BaseModel):
     via: Via
     received_at: datetime
     payload: dict[str, Any]
-    # eCom webhook action (created/updated/deleted) when known; the poller leaves it empty.
-    action: str | None = None
     concern: Concern
     # Entities that must never be worked on at once share a group: every row of a POS product family
     # (parent and variants) groups under the parent id, because one worker syncs the whole family.
     group_key: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_action(cls, data: Any) -> Any:
+        # Messages queued before eCom deliveries stopped being read for an (undocumented) `x-action` header may
+        # still carry it, e.g. in a dead-letter queue awaiting redrive: it is ignored, not refused.
+        if isinstance(data, dict) and "action" in data:
+            return {k: v for k, v in data.items() if k != "action"}
+        return data
 
     @property
     def message_group_id(self) -> str:
@@ -65,3 +72,18 @@ class ChangeMessage(BaseModel):
         """
         basis = delivery_key or f"{self.entity_id}|{self.version}|{self.updated_at}"
         return hashlib.sha256(f"{self.connection_id}|{self.source}|{self.entity}|{basis}".encode()).hexdigest()
+
+
+def order_status_hint(message: ChangeMessage) -> ChangeMessage | None:
+    """The status-sync copy of an eCom order change (None for anything else).
+
+    No eCom source documents how a delivery says whether an order was created or updated, and eCom stamps
+    `createdAt`/`updatedAt` in whole seconds (a payment marked within the order's first second looks unchanged), so
+    every order change, webhook or sweep, is an import (a no-op once imported) and a status hint (status sync
+    ignores an order not imported yet, whose import applies the order's state as it is then, and waits for one
+    being imported). Both workers are idempotent, so the pair never has a double effect; the sweep's repeats of an
+    unchanged order share a deduplication id, so SQS drops them.
+    """
+    if message.source != "ecom" or message.entity != "order":
+        return None
+    return message.model_copy(update={"concern": "statuses"})

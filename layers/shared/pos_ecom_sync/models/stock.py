@@ -157,16 +157,6 @@ class InventoryChange(BaseModel):
         return cls(product_id=product_id, outlet_id=outlet_id, level=level, version=version)
 
 
-class ShippingMethodRef(BaseModel):
-    """An eCom shipping method and the POS outlet it is tied to (None: served by the primary outlet)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int
-    outlet_id: str | None = None
-    active: bool = True
-
-
 class RecomputeJob(BaseModel):
     """The queued work after a change of connected outlets: one message walks one chunk of variants.
 

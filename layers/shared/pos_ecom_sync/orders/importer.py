@@ -14,7 +14,8 @@ Steps, each safe to repeat after a crash at any point:
 3. Re-read the order and its lines from eCom (the message is only a hint), match each line to a POS product
    (variant link, then SKU; an EAN cannot be looked up, the X-Series API has no barcode filter) and read its stock
    per outlet, which also proves the product still exists.
-   Any line that matches nothing, or a deleted product, holds the whole order with the reason: nothing is
+   Any line that matches nothing, or a deleted product, holds the whole order with the reason, and so does a
+   shipping charge without a shipping product on the connection (the sale would not total the order): nothing is
    written to the POS, the message is acknowledged (a held order never blocks others), and the order is listed
    by `pos-ecom-sync orders held` until a retry (operator, or the poller seeing the order change) imports it.
 4. Route (ship-method outlet / one outlet in full / split), decide the payment, then match or create the
@@ -64,6 +65,7 @@ from pos_ecom_sync.orders.sale import (
     match_lines,
     sale_uuid,
 )
+from pos_ecom_sync.orders.shipping import shipping_hold_reason
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.order_store import (
     Claim,
@@ -112,7 +114,6 @@ class EcomOrders(Protocol):
     def calls(self) -> int: ...
     def get_order(self, order_id: int) -> JsonObject | None: ...
     def list_order_products(self, order_id: int) -> list[JsonObject]: ...
-    def list_shipping_methods(self) -> list[JsonObject]: ...
 
 
 class OrderLedger(Protocol):
@@ -120,6 +121,7 @@ class OrderLedger(Protocol):
     def claim_order(
         self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float, sale_id: str | None = None
     ) -> Claim: ...
+    def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None: ...
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord: ...
     def complete_order(
         self,
@@ -381,6 +383,8 @@ class OrderImporter:
             self._prepare(draft)
         except _Held as held:
             return self._hold(claim, order.number, held.reason)
+        # Status sync pays an unintegrated order in the POS only if it was unpaid in eCom when imported (seed 004).
+        self.ledger.note_payment_status(self._cid, claim, order.payment_status)
         return self._create(claim, draft)
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -391,6 +395,9 @@ class OrderImporter:
         order, lines = draft.order, draft.lines
         if not any(line.quantity_ordered > 0 for line in lines):
             raise _Held(f"eCom order {order.number} has no line with a quantity")
+        shipping_missing = shipping_hold_reason(order, self.connection.shipping_product_id)
+        if shipping_missing:
+            raise _Held(shipping_missing)
         matched = self._match(lines)
         if isinstance(matched, Hold):
             raise _Held(matched.reason)
@@ -403,7 +410,7 @@ class OrderImporter:
             stock=stock,
             connected_outlets=connected,
             primary_outlet=primary,
-            shipping_method_outlet=self._shipping_method_outlet(order),
+            shipping_method_outlet=self._shipping_method_outlet(order, [primary, *connected]),
         )
         draft.payment = self._payment(order)
         self._customer(draft)
@@ -534,16 +541,20 @@ class OrderImporter:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
 
-    def _shipping_method_outlet(self, order: EcomOrder) -> str | None:
+    def _shipping_method_outlet(self, order: EcomOrder, connected: Sequence[str]) -> str | None:
+        """The outlet the operator tied the order's shipping method to (`connections set-shipping-outlets`: no eCom
+        source documents an outlet on a shipping method). A tie to an outlet that is no longer connected does not
+        route (seed 002: disconnecting a location disconnects its shipping methods), noted for the operator."""
         method_id = order.shipping_method_id
         if method_id is None:
             return None
-        methods = self.reference.get(
-            f"{self._cid}|{self.connection.ecom_base_url}|shipping_methods", self.ecom.list_shipping_methods
-        )
-        method = next((m for m in methods if m.get("id") == method_id), None)
-        outlet = method.get("posOutletId") if method else None
-        return str(outlet) if outlet else None
+        outlet = self.connection.shipping_method_outlets.get(str(method_id))
+        if outlet and outlet not in connected:
+            self.notes.append(
+                f"shipping method {method_id} is tied to outlet {outlet}, which is not connected: routed by stock"
+            )
+            return None
+        return outlet or None
 
     def _payment(self, order: EcomOrder) -> PaymentDecision:
         mapping = self.connection.payment_methods

@@ -2,7 +2,8 @@
 
 Rules, in order:
 1. A shipping method tied to an outlet sends the whole order there, whatever its stock (a pickup must happen at
-   the store the buyer chose). The tie is honoured even if that outlet is no longer connected.
+   the store the buyer chose). A tie to an outlet that is not connected does not route (seed 002: disconnecting a
+   location disconnects its shipping methods): the order is routed by rules 2 and 3 as if the method had none.
 2. Otherwise one outlet that holds every line in full.
 3. Otherwise the order is split by available stock over as few outlets as possible, never giving an outlet more
    of a product than it holds. Units that no connected outlet holds go to the primary outlet (`beyond_stock`).
@@ -57,10 +58,10 @@ def route_order(
     candidates = _candidate_order(connected_outlets, primary_outlet)
     available = {
         outlet: {product: max(0, int(level)) for product, level in stock.get(outlet, {}).items()}
-        for outlet in [*candidates, *([shipping_method_outlet] if shipping_method_outlet else [])]
+        for outlet in candidates
     }
 
-    if shipping_method_outlet:
+    if shipping_method_outlet and shipping_method_outlet in available:
         return FulfillmentPlan(
             strategy="shipping_method",
             assignments=(_whole_order_to(shipping_method_outlet, wanted, available[shipping_method_outlet]),),

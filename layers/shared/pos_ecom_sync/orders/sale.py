@@ -21,9 +21,9 @@ Choices the vendor docs leave open:
 - `tax.id` (required) is the POS tax of the line's rate (`TaxTable`, from `GET /api/2.0/taxes`); a rate no POS tax has
   takes the default tax, with a warning (the amount sent is still the order's).
 - Shipping: the sale request has no shipping charge field (`ecom_custom_charges` is read-only), so shipping is a
-  sale line on the connection's shipping product (quantity 1, fulfilled by the first outlet of the plan). Without a
-  shipping product the charge is written in the note and left off the sale, with a warning: the order still
-  imports (and takes its stock) instead of waiting for configuration.
+  sale line on the connection's shipping product (quantity 1, fulfilled by the first outlet of the plan), and the
+  sale's total is the order's. Without a shipping product a sale with shipping is never built (`ValueError`): the
+  importer holds such an order with the reason instead of importing a wrong total (`orders.shipping`).
 - A payment, when recorded, is the sale's own total (what the POS will compute from the lines), so the sale
   balances exactly; a difference from the eCom order total is reported in `warnings`.
 - Dates are RFC 3339 in UTC ("2009-11-10T23:00:00Z", the vendor's example for `date` and for 0.9 `sale_date`).
@@ -319,7 +319,8 @@ def build_sale(
                 total += _line_total(price, tax, part.quantity)
 
     shipping_excl, shipping_incl = _money(order.shipment_price_excl), _money(order.shipment_price_incl)
-    shipping_left_off = shipping_incl > 0 and not shipping_product_id
+    if shipping_incl > 0 and not shipping_product_id:
+        raise ValueError(f"order {order.number} charges shipping {shipping_incl:.2f}: a sale needs a shipping product")
     if shipping_incl > 0 and shipping_product_id:
         price = shipping_excl.quantize(UNIT_PLACES, ROUND_HALF_UP)
         tax = (shipping_incl - shipping_excl).quantize(UNIT_PLACES, ROUND_HALF_UP)
@@ -327,17 +328,13 @@ def build_sale(
         outlet = plan.assignments[0].outlet_id
         items.append(_sale_line(shipping_product_id, 1, price, tax, shipping_tax, outlet, method))
         total += _line_total(price, tax, 1)
-    elif shipping_left_off:
-        warnings.append(
-            f"shipping {shipping_incl:.2f} is not on the sale: the connection has no shipping product configured"
-        )
     for rate in sorted(untaxed):
         warnings.append(f"no POS tax has the rate {rate / 100:g}%: those lines use the POS default tax")
     for n, item in enumerate(items):
         item["_metadata"] = {**item.get("_metadata", {}), "sequence": n}
 
     if order.price_incl is not None:
-        expected = _money(order.price_incl) - (shipping_incl if shipping_left_off else 0)
+        expected = _money(order.price_incl)
         if abs(expected - total) > CENT:
             warnings.append(f"sale total {total:.2f} differs from the eCom order total {expected:.2f}")
 
@@ -346,7 +343,7 @@ def build_sale(
         "id": sale_id,
         "source": {"author_id": author_id, "id": reference, "type": SOURCE_TYPE, "register_id": register_id},
         "state": "voided" if cancelled else "pending",
-        "note": _note(order, plan, payment, shipping_incl if shipping_left_off else None),
+        "note": _note(order, plan, payment),
         "line_items": items,
     }
     if not cancelled:
@@ -407,12 +404,10 @@ def _check_plan_covers(
             )
 
 
-def _note(order: EcomOrder, plan: FulfillmentPlan, payment: PaymentDecision, shipping_left_off: Decimal | None) -> str:
+def _note(order: EcomOrder, plan: FulfillmentPlan, payment: PaymentDecision) -> str:
     parts = [f"eCom order {order.number}"]
     if order.shipment_title:
         parts.append(f"{'Pickup' if order.shipment_is_pickup else 'Shipping'}: {order.shipment_title}")
-    if shipping_left_off is not None:
-        parts.append(f"Shipping charged online: {shipping_left_off:.2f} incl. tax (not on this sale)")
     if order.payment_title:
         parts.append(f"Payment: {order.payment_title} ({order.payment_status})")
     if isinstance(payment, LeaveUnpaid):

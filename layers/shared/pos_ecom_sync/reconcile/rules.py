@@ -245,6 +245,8 @@ def catalog_drift(rows: Sequence[Mapping[str, Any]], states: Mapping[str, Catalo
     found: list[Drift] = []
     for key, version in versions.items():
         state = states.get(key) or CatalogState()
+        if state.unlinked_reason:
+            continue  # deleted by hand in eCom under the "unlink" policy: out of eCom until the operator relinks it
         if state.ecom_product_id is None:
             if key in live and not state.deleted_in_pos:
                 found.append(_family_drift("catalog_missing", key, version, "no eCom product for this POS family"))

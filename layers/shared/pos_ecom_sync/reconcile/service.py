@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict, RateLimited, SyncError
-from pos_ecom_sync.intake.poller import ChangePageLike
+from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.stock import VariantStockState
@@ -57,7 +57,9 @@ class EcomReader(Protocol):
     @property
     def calls(self) -> int: ...
     def list_variants_since(self, since_id: int | None, limit: int = 250) -> list[JsonObject]: ...
-    def list_orders(self, updated_at_min: datetime | None, page: int = 1, limit: int = 250) -> list[JsonObject]: ...
+    def list_orders(
+        self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250
+    ) -> OrderPageLike: ...
 
 
 class ReconcileStateStore(Protocol):
@@ -254,9 +256,11 @@ class _Walk:
         # Only an empty page ends the walk: a short one may just be a server-side page cap below `page_size`.
         if not page.items or page.max_version is None:
             return PageOutcome([], cursor, finished=True)
-        keys = sorted({family_key(row) for row in page.items})
+        # The connection's shipping product is a POS sale line for imported orders, never sold online.
+        rows = [row for row in page.items if row.get("id") != self.connection.shipping_product_id]
+        keys = sorted({family_key(row) for row in rows})
         states = self.store.catalog_states(self.cid, keys)
-        return PageOutcome(catalog_drift(page.items, states), str(page.max_version), finished=False)
+        return PageOutcome(catalog_drift(rows, states), str(page.max_version), finished=False)
 
     def variants_page(self, cursor: str | None, page_size: int) -> PageOutcome:
         if self._links is None:
@@ -278,12 +282,16 @@ class _Walk:
         return PageOutcome(found, str(upto), finished=False)
 
     def orders_page(self, checkpoint: ReconcileCheckpoint, page_size: int) -> PageOutcome:
-        page = int(checkpoint.cursor or 1)
-        orders = self.ecom.list_orders(checkpoint.orders_since, page=page, limit=page_size)
+        # The cursor is the `since_id` of the next page (eCom caps deep `page` paging); a run checkpointed with an
+        # older page-number cursor just re-reads from a low id, which is harmless.
+        since_id = int(checkpoint.cursor) if checkpoint.cursor else None
+        page = self.ecom.list_orders(checkpoint.orders_since, since_id=since_id, limit=page_size)
+        orders = page.orders
         ids = [int(o["id"]) for o in orders if str(o.get("id", "")).isdigit()]
         statuses = self.store.order_statuses(self.cid, ids) if ids else {}
-        finished = len(orders) < page_size
-        return PageOutcome(order_drift(orders, statuses), None if finished else str(page + 1), finished=finished)
+        finished = page.next_since_id is None
+        cursor = None if finished else str(page.next_since_id)
+        return PageOutcome(order_drift(orders, statuses), cursor, finished=finished)
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Items, all in the connection's partition of the one sync table (keys in `state/keys.py`):
 - `ORDER#<eCom order id>`: the ledger. `importing` (an intent with a lease: the worker holding `attempt` may act
   until `lease_until`), `held` (why, and since when) or `imported` (the POS sale, its customer and outlets, and
-  whether the new-fulfillment events went out). Created by the first claim, before any POS write.
+  whether the new-fulfillment events went out). Created by the first claim, before any POS write. Before the sale is
+  created the claim records the eCom payment status the sale is built from (`ecom_payment_status`): status sync
+  records a POS payment only for an order that was unpaid in eCom then (seed 004), and an adopted sale keeps it.
 - `SALE#<POS sale id>`: the reverse of the ledger (sale -> eCom order), written with the claim that chooses the sale
   id, before the sale exists, and again with the completion (covers a sale id the POS chose itself).
 - `HELD#<eCom order id>`: present exactly while the order is held, written and removed in the same transaction as
@@ -79,6 +81,8 @@ class OrderRecord:
     adopted: bool = False
     # New-fulfillment events still to send (set at import when the connection has notifications on).
     notifications_pending: bool = False
+    # eCom `paymentStatus` when the sale was built (None: imported before this was recorded).
+    ecom_payment_status: str | None = None
     created_at: int | None = None
     updated_at: int | None = None
 
@@ -104,6 +108,7 @@ class OrderRecord:
             outlet_ids=tuple(str(o) for o in data.get("outlet_ids", []) or []),
             adopted=bool(data.get("adopted", False)),
             notifications_pending=bool(data.get("notifications_pending", False)),
+            ecom_payment_status=data.get("ecom_payment_status"),
             created_at=optional_int("created_at"),
             updated_at=optional_int("updated_at"),
         )
@@ -235,6 +240,27 @@ class OrderStore:
         old = response.get("Attributes")
         previous = OrderRecord.from_item(old) if old else None
         return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id=sale_id)
+
+    def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None:
+        """Record the eCom payment status the sale is about to be built from, for the claim that owns the order
+        (before the create, so a sale adopted after a crash keeps it)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.order_sk(claim.order_id)),
+                UpdateExpression="SET ecom_payment_status = :paid",
+                ConditionExpression="attempt = :token AND #s = :importing",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs(
+                    {":paid": payment_status, ":token": claim.attempt, ":importing": "importing"}
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"order {claim.order_id}: this worker's claim was lost (lease expired)") from exc
+            raise unavailable("note order payment status", exc) from exc
+        except BotoCoreError as exc:
+            raise unavailable("note order payment status", exc) from exc
 
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord:
         """Park the order with `reason` (nothing was written to the POS); it stays listed until imported."""

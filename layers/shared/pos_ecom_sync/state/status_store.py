@@ -6,6 +6,8 @@ One item per eCom order (`STATUS#<order id>`, keys in `state/keys.py`) holds
 - `frozen`: the order is voided and cancelled; every later change is recorded and ignored,
 - `pos_returns`: the POS returns of the order's sale seen so far (return sale id -> POS product id -> quantity), whose
   sum is what eCom must show refunded,
+- `ecom_unpaid_seen`: a status sync has read the order unpaid in eCom (sticky): with the payment status the order was
+  imported with (order ledger), it tells a change to Paid from an order that was already paid at import (seed 004),
 - both sides as last seen, and a short history of what was applied or ignored and why (newest last, capped), so an
   operator can answer "why did this status not sync?" from `pos-ecom-sync` or the table.
 """
@@ -54,6 +56,7 @@ class StatusRecord:
     history: tuple[dict[str, Any], ...] = ()
     updated_at: int | None = None
     returns: dict[str, dict[str, int]] = field(default_factory=dict)
+    ecom_unpaid_seen: bool = False
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> StatusRecord:
@@ -69,6 +72,7 @@ class StatusRecord:
                 str(sale): {str(p): int(q) for p, q in dict(lines).items()}
                 for sale, lines in dict(data.get("pos_returns") or {}).items()
             },
+            ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
         )
 
 
@@ -141,20 +145,23 @@ class StatusStore:
         pos_seen: str,
         entries: Sequence[Mapping[str, Any]],
         returns: Mapping[str, Mapping[str, int]] | None = None,
+        ecom_unpaid_seen: bool | None = None,
     ) -> None:
-        """Record the outcome and free the lease, only while this worker still holds it."""
+        """Record the outcome and free the lease, only while this worker still holds it. `returns` and
+        `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded
             returns = lease.previous.returns if lease.previous else {}
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        unpaid_seen = bool(ecom_unpaid_seen) or bool(lease.previous and lease.previous.ecom_unpaid_seen)
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, lease.order_id),
                 UpdateExpression=(
                     "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
-                    "pos_returns = :returns, updated_at = :now, lease_until = :zero"
+                    "pos_returns = :returns, ecom_unpaid_seen = :unpaid, updated_at = :now, lease_until = :zero"
                 ),
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
@@ -164,6 +171,7 @@ class StatusStore:
                         ":pos": pos_seen,
                         ":history": history,
                         ":returns": {k: dict(v) for k, v in returns.items()},
+                        ":unpaid": unpaid_seen,
                         ":now": now,
                         ":zero": 0,
                         ":token": lease.token,

@@ -17,6 +17,12 @@ rules compare the two sides as they are now and move the one that is behind. Tha
 duplicated, late or reordered deliveries re-read both sides and reach the same end, and our own writes echo back as
 changes that plan nothing.
 
+Payment (seed 004): an unintegrated method (cash, cheque, bank deposit) arrives unpaid in the POS even when eCom
+already says paid at import, and stays unpaid: only a change of the order from unpaid to Paid in eCom records the POS
+payment. eCom tells no history, so the rule takes what the sync saw (`PaymentBasis`): the payment status the sale was
+imported with, and whether a status sync has read the order unpaid in eCom since. Without that, every later hint
+(each eCom order webhook is one, and so is the poller's sweep) would see "paid in eCom, unpaid in the POS" and pay it.
+
 A status change the POS can no longer take (its sale is finalized: `*_CLOSED`) or that arrives for a frozen order
 (voided and cancelled) is recorded and ignored, never applied.
 """
@@ -38,6 +44,8 @@ PACKABLE_STATES = frozenset({"OPEN", "STARTED", "PICKED"})
 # eCom order statuses at or past "ready for pickup": never moved back to it.
 PICKUP_READY_OR_LATER = frozenset({"processing_ready_for_pickup", "completed", "completed_picked_up", "cancelled"})
 OUT_FOR_DELIVERY_STATUSES = frozenset({"completed_shipped"})
+# eCom payment statuses of an order that is not (fully) paid: a later Paid is a change to Paid (seed 004).
+UNPAID_PAYMENT_STATUSES = frozenset({"not_paid", "partially_paid"})
 # A cent of rounding between the POS's computed total and the payments is still paid.
 PAID_TOLERANCE = Decimal("0.01")
 
@@ -76,6 +84,10 @@ class EcomOrderState:
     @property
     def paid(self) -> bool:
         return self.payment_status == "paid"
+
+    @property
+    def unpaid(self) -> bool:
+        return self.payment_status in UNPAID_PAYMENT_STATUSES
 
     @property
     def out_for_delivery(self) -> bool:
@@ -184,6 +196,26 @@ class PosSaleState:
         return f"{self.status}/{'paid' if self.paid else 'unpaid'}/{fulfillments}"
 
 
+@dataclass(frozen=True)
+class PaymentBasis:
+    """What the sync knew of the order's eCom payment before this read (seed 004)."""
+
+    # eCom already said paid when the sale was imported: an unintegrated method arrived unpaid, an integrated one
+    # with its payment. False for an order imported unpaid, and for ledgers older than this record (unknown).
+    paid_at_import: bool = False
+    # A status sync has read the order unpaid in eCom since its import.
+    unpaid_seen_since: bool = False
+
+    @property
+    def change_to_paid_possible(self) -> bool:
+        """A Paid read now is a change from unpaid (what records the POS payment), not the state it arrived in."""
+        return not self.paid_at_import or self.unpaid_seen_since
+
+    def after(self, ecom: EcomOrderState) -> PaymentBasis:
+        """The basis the next read starts from, once this one is recorded."""
+        return PaymentBasis(self.paid_at_import, self.unpaid_seen_since or ecom.unpaid)
+
+
 # -- actions ---------------------------------------------------------------------------------------------------
 
 
@@ -259,8 +291,11 @@ def describe(action: StatusAction) -> str:
     raise AssertionError(action)  # pragma: no cover
 
 
-def plan_status_sync(ecom: EcomOrderState, pos: PosSaleState, *, frozen: bool) -> StatusPlan:
-    """What to change so the order and its sale agree, given both as they are now."""
+def plan_status_sync(
+    ecom: EcomOrderState, pos: PosSaleState, *, frozen: bool, payment: PaymentBasis | None = None
+) -> StatusPlan:
+    """What to change so the order and its sale agree, given both as they are now; `payment` is what the sync
+    knew of the eCom payment before this read (default: imported unpaid)."""
     if frozen or (pos.voided and ecom.cancelled):
         return StatusPlan(
             ignored=("the order is voided and cancelled (frozen): no status change applies",), frozen=True
@@ -279,7 +314,7 @@ def plan_status_sync(ecom: EcomOrderState, pos: PosSaleState, *, frozen: bool) -
 
     actions: list[StatusAction] = []
     ignored: list[str] = []
-    _plan_payment(ecom, pos, actions, ignored)
+    _plan_payment(ecom, pos, payment or PaymentBasis(), actions, ignored)
     if ecom.is_pickup:
         _plan_pickup(ecom, pos, actions, ignored)
     else:
@@ -287,10 +322,18 @@ def plan_status_sync(ecom: EcomOrderState, pos: PosSaleState, *, frozen: bool) -
     return StatusPlan(actions=tuple(actions), ignored=tuple(ignored))
 
 
-def _plan_payment(ecom: EcomOrderState, pos: PosSaleState, actions: list[StatusAction], ignored: list[str]) -> None:
+def _plan_payment(
+    ecom: EcomOrderState, pos: PosSaleState, basis: PaymentBasis, actions: list[StatusAction], ignored: list[str]
+) -> None:
     if ecom.paid and not pos.paid:
         if pos.finalized:
             ignored.append(f"eCom marked paid after the POS sale was finalized ({pos.status})")
+        elif not basis.change_to_paid_possible:
+            method = ecom.payment_title or "its method"
+            ignored.append(
+                f"eCom already said paid ({method}) when the order was imported: an unintegrated payment arrives "
+                "unpaid and is taken on the POS sell screen once confirmed offline; only a change to Paid is synced"
+            )
         else:
             actions.append(RecordPosPayment(pos.outstanding, ecom.payment_title))
     elif pos.paid and ecom.payment_status in ("not_paid", "partially_paid"):

@@ -10,10 +10,13 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    to its import, which reads the order as it is then; an import in flight delays this message until it ends.
 3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
 4. Re-read both sides (the sale, its 2026-07 fulfilments, the order), plan with `plan_status_sync`, apply, and
-   record what was applied or ignored in the status ledger. Packing sends the fulfilment's `version`: a stale one
-   (409) is re-read and retried once, or found already done. A return of the sale counts only once it is completed
-   in the POS (a return starts parked and may be voided): it is recorded in the ledger, and the eCom order is
-   credited what all completed returns took back minus what eCom already shows refunded (`plan_refund`).
+   record what was applied or ignored in the status ledger. The payment rule also takes what the sync saw before
+   (`PaymentBasis`: the eCom payment status the order ledger says the sale was imported with, and whether the status
+   ledger has read the order unpaid since), so an order already paid in eCom at import is never paid by a hint.
+   Packing sends the fulfilment's `version`: a stale one (409) is re-read and retried once, or found already done.
+   A return of the sale counts only once it is completed in the POS (a return starts parked and may be voided): it
+   is recorded in the ledger, and the eCom order is credited what all completed returns took back minus what eCom
+   already shows refunded (`plan_refund`).
    Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
    the echo of our own write) re-reads, finds both sides agree and writes nothing.
 """
@@ -40,6 +43,7 @@ from pos_ecom_sync.status.rules import (
     CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
+    PaymentBasis,
     PosFulfillment,
     PosSaleState,
     RecordPosPayment,
@@ -109,6 +113,7 @@ class StatusLedger(Protocol):
         pos_seen: str,
         entries: Sequence[Mapping[str, Any]],
         returns: Mapping[str, Mapping[str, int]] | None = None,
+        ecom_unpaid_seen: bool | None = None,
     ) -> None: ...
     def release(self, connection_id: str, lease: StatusLease) -> None: ...
 
@@ -190,7 +195,7 @@ class StatusSync:
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
         try:
-            result = self._sync(target, target.sale if target.sale is not None else record.sale_id, lease)
+            result = self._sync(target, target.sale if target.sale is not None else record.sale_id, lease, record)
         except BaseException:
             self.statuses.release(self._cid, lease)
             raise
@@ -239,7 +244,9 @@ class StatusSync:
         """The ledger's record of the order imported as this sale (None for a sale this sync did not make)."""
         return self.orders.order_for_sale(self._cid, sale_id)
 
-    def _sync(self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease) -> StatusResult:
+    def _sync(
+        self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease, record: OrderRecord
+    ) -> StatusResult:
         order_id = target.order_id
         order = self.ecom.get_order(order_id)
         sale = self.pos.get_sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
@@ -248,7 +255,11 @@ class StatusSync:
             raise _Ignore(f"{missing} no longer exists: nothing to sync")
         ecom = EcomOrderState.of(order)
         pos = PosSaleState.of(sale, self.pos.list_fulfillments(str(sale["id"])))
-        plan = plan_status_sync(ecom, pos, frozen=lease.frozen)
+        basis = PaymentBasis(
+            paid_at_import=record.ecom_payment_status == "paid",
+            unpaid_seen_since=bool(lease.previous and lease.previous.ecom_unpaid_seen),
+        )
+        plan = plan_status_sync(ecom, pos, frozen=lease.frozen, payment=basis)
 
         applied: list[str] = []
         ignored = list(plan.ignored)
@@ -280,6 +291,7 @@ class StatusSync:
             pos_seen=pos.summary(),
             entries=entries,
             returns=returns,
+            ecom_unpaid_seen=basis.after(ecom).unpaid_seen_since,
         )
         if lease.frozen:
             outcome = "frozen"

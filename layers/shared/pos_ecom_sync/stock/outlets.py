@@ -1,24 +1,29 @@
-"""Connecting and disconnecting outlets (pure): what changes, which shipping methods to disable, and the totals
+"""Connecting and disconnecting outlets (pure): what changes, which shipping methods stop routing, and the totals
 to recompute in bounded chunks.
 
 Seeds 002/003: connecting an outlet adds its stock to every total, disconnecting subtracts it (a variant at 0
-shows out of stock); shipping methods tied to a disconnected outlet are disabled and only a person re-enables
-them; the primary outlet serves shipping methods tied to none.
+shows out of stock); shipping methods tied to a disconnected outlet are disconnected and only a person connects
+them again; the primary outlet serves shipping methods tied to none.
 
-The settings worker saves the new outlets, disables `plan.disable_shipping_method_ids`, and queues
-`start_recompute(...)` when `plan.recompute_needed`. Each job message then handles one chunk: load the states
-of `next_chunk(...)`, `plan_recompute` them, run each write through the claim protocol of `stock.rules`, and
-queue `job.advance(chunk)` until `chunk.next_after` is None. Only variants whose total differs from what eCom
-holds cost an eCom call, and a chunk never holds more than `job.chunk_size` variants.
+eCom documents no outlet link on a shipping method and no write on shipping methods (`GET` only), so the link is
+the connection's `shipping_method_outlets` (set by the operator) and "disconnecting" a method means dropping its
+entry (`retire_shipping_methods`): orders with it are no longer routed to that outlet, and the operator is told to
+disable it in the eCom back office. Reconnecting the outlet restores nothing.
+
+`request_outlet_change` saves the new outlets with the retired entries dropped and queues the outlet message; its
+worker queues `start_recompute(...)` when `plan.recompute_needed`. Each job message then handles one chunk: load
+the states of `next_chunk(...)`, `plan_recompute` them, run each write through the claim protocol of
+`stock.rules`, and queue `job.advance(chunk)` until `chunk.next_after` is None. Only variants whose total differs
+from what eCom holds cost an eCom call, and a chunk never holds more than `job.chunk_size` variants.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.stock import RecomputeJob, ShippingMethodRef, VariantStockState
+from pos_ecom_sync.models.stock import RecomputeJob, VariantStockState
 from pos_ecom_sync.stock.rules import NoWrite, WriteStock, desired_total, stock_write_decision
 
 DEFAULT_CHUNK_SIZE = 50
@@ -28,8 +33,6 @@ DEFAULT_CHUNK_SIZE = 50
 class OutletChangePlan:
     added: tuple[str, ...]
     removed: tuple[str, ...]
-    # Active methods tied to a removed outlet. Nothing is ever re-enabled here, not even on reconnecting.
-    disable_shipping_method_ids: tuple[int, ...]
     # Serves shipping methods tied to no outlet: the chosen primary, else the only connected outlet.
     primary_outlet_id: str | None
     primary_changed: bool
@@ -44,22 +47,26 @@ def plan_outlet_change(
     new_connected: Iterable[str],
     old_primary: str | None,
     new_primary: str | None,
-    shipping_methods: Iterable[ShippingMethodRef],
 ) -> OutletChangePlan:
     old, new = set(old_connected), set(new_connected)
     if new_primary is not None and new_primary not in new:
         raise InvalidInput(f"primary outlet {new_primary!r} is not among the connected outlets")
-    removed = old - new
     primary = new_primary if new_primary is not None else (next(iter(new)) if len(new) == 1 else None)
     return OutletChangePlan(
         added=tuple(sorted(new - old)),
-        removed=tuple(sorted(removed)),
-        disable_shipping_method_ids=tuple(
-            sorted(m.id for m in shipping_methods if m.active and m.outlet_id is not None and m.outlet_id in removed)
-        ),
+        removed=tuple(sorted(old - new)),
         primary_outlet_id=primary,
         primary_changed=primary != old_primary,
     )
+
+
+def retire_shipping_methods(
+    shipping_method_outlets: Mapping[str, str], connected: Iterable[str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(the links that stay, the shipping methods whose outlet is no longer connected), for the new outlets."""
+    wanted = set(connected)
+    kept = {method: outlet for method, outlet in shipping_method_outlets.items() if outlet in wanted}
+    return kept, tuple(sorted(set(shipping_method_outlets) - set(kept), key=lambda m: (len(m), m)))
 
 
 def totals_changed(

@@ -13,6 +13,9 @@ number:
 - Coalesced: a batch of changes is applied as a whole and decided once, so one variant costs at most one write
   per batch, carrying the latest total.
 - No empty writes: a total equal to what eCom holds (what it showed us, or what we last wrote) makes no call.
+- Sold below zero: a connected outlet whose level moves while the total does not (a sale or return inside
+  negative stock, counted as 0) says a sale happened that may have been eCom's own checkout, which lowered eCom's
+  level by itself; what we last wrote no longer proves what eCom shows, so the total is written again.
 - No outlet connected means stock sync is off (seed 001: stock syncs from the outlets you connect): nothing is
   written, so a connection whose outlets are not chosen yet never zeroes the online store.
 
@@ -56,7 +59,7 @@ CLAIM_TTL_SECONDS = 900.0
 # How many of our own writes are remembered to recognise their webhook echoes (a burst's writes are few).
 ECHOES_KEPT = 5
 
-WriteReason = Literal["total_changed", "ecom_differs", "unconfirmed_write"]
+WriteReason = Literal["total_changed", "ecom_differs", "unconfirmed_write", "sold_below_zero"]
 NoWriteReason = Literal["not_linked", "no_outlet_connected", "needs_pos_read", "unchanged", "ecom_matches"]
 
 
@@ -181,14 +184,30 @@ def desired_total(state: VariantStockState, connected_outlets: Iterable[str]) ->
     return online_total({outlet: held.level for outlet, held in state.levels.items()}, connected)
 
 
+def moved_below_zero(before: VariantStockState, after: VariantStockState, connected_outlets: Iterable[str]) -> bool:
+    """A connected outlet's held level changed from `before` to `after` but the total did not (see the module doc)."""
+    connected = sorted(set(connected_outlets))
+    moved = any(
+        outlet in before.levels and outlet in after.levels and before.levels[outlet].level != after.levels[outlet].level
+        for outlet in connected
+    )
+    total = desired_total(after, connected)
+    return moved and total is not None and total == desired_total(before, connected)
+
+
 def stock_write_decision(
-    state: VariantStockState, connected_outlets: Sequence[str], ecom_level_seen: int | None = None
+    state: VariantStockState,
+    connected_outlets: Sequence[str],
+    ecom_level_seen: int | None = None,
+    *,
+    sold_below_zero: bool = False,
 ) -> StockDecision:
     """Whether eCom needs a write, and of what.
 
     `ecom_level_seen` is the stockLevel eCom showed (a variants/updated webhook, a poll or a read); a level other
     than our total is a manual eCom edit (or drift) and is reverted. A stale echo of our own earlier write
     looks the same and costs one redundant (correct) write; read the variant first to avoid it.
+    `sold_below_zero` (`moved_below_zero` of the change applied): what we last wrote no longer counts.
     """
     if state.ecom_variant_id is None:
         return NoWrite(state.product_id, "not_linked")
@@ -203,6 +222,8 @@ def stock_write_decision(
         if ecom_level_seen == total:
             return NoWrite(state.product_id, "ecom_matches")
         return WriteStock(state.product_id, state.ecom_variant_id, total, "ecom_differs")
+    if sold_below_zero:
+        return WriteStock(state.product_id, state.ecom_variant_id, total, "sold_below_zero")
     if state.last_written == total:
         return NoWrite(state.product_id, "unchanged")
     return WriteStock(state.product_id, state.ecom_variant_id, total, "total_changed")

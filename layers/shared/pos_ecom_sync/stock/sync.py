@@ -6,8 +6,9 @@ Messages on the stock queue, and what each does:
   versionless level (1.0 webhook) is never trusted: the variant's inventory is read from the POS instead.
 - eCom variant (variants/created|updated webhook): a level other than our total is a manual edit and is reverted
   (the POS is the truth); the webhook echo of one of our own writes is recognised and costs nothing.
-- Outlets (entity "outlets"): an operator changed the connected outlets (`request_outlet_change`): shipping
-  methods tied to a disconnected outlet are disabled and a recomputation job is queued; each job message then
+- Outlets (entity "outlets"): an operator changed the connected outlets (`request_outlet_change`, which also
+  stops routing orders by the shipping methods of a disconnected outlet): the operator is told which methods to
+  disable in eCom (`ShippingMethodsToDisable`), and a recomputation job is queued; each job message then
   settles one bounded chunk of variants and queues the next chunk (one message group per connection, so an
   outlet change and its chunks run one at a time, in order).
 
@@ -33,7 +34,7 @@ from pos_ecom_sync.catalog.actions import NEW_VARIANT_STOCK_TRACKING
 from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, RateLimited, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.stock import InventoryChange, RecomputeJob, ShippingMethodRef, VariantStockState
+from pos_ecom_sync.models.stock import InventoryChange, RecomputeJob, VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.state.stock_store import AppliedOutlets, StockChunk
 from pos_ecom_sync.state.store import VariantLink
@@ -43,6 +44,7 @@ from pos_ecom_sync.stock.outlets import (
     advance,
     is_superseded,
     plan_outlet_change,
+    retire_shipping_methods,
     start_recompute,
 )
 from pos_ecom_sync.stock.rules import (
@@ -57,6 +59,7 @@ from pos_ecom_sync.stock.rules import (
     inventory_change_from_message,
     is_own_echo,
     link_ecom_variant,
+    moved_below_zero,
     release_claim,
     remember_echo,
     stock_write_decision,
@@ -81,8 +84,6 @@ class PosInventory(Protocol):
 
 class EcomStock(Protocol):
     def update_variant(self, variant_id: int, fields: JsonObject) -> JsonObject: ...
-    def list_shipping_methods(self) -> list[JsonObject]: ...
-    def update_shipping_method(self, shipping_method_id: int, fields: JsonObject) -> JsonObject: ...
 
 
 class StockStateStore(Protocol):
@@ -124,10 +125,12 @@ class StockResult:
     # "written", "deferred", "superseded", "recomputed", "outlets applied", "ignored", or a NoWrite reason
     outcome: str
     ecom_writes: int = 0  # variant stock PUTs
-    ecom_calls: int = 0  # every eCom call (writes, shipping methods)
+    ecom_calls: int = 0  # every eCom call
     pos_reads: int = 0
     variants: int = 0  # variants settled (recomputation chunks)
     level: int | None = None  # the total written last
+    # Shipping methods whose outlet was disconnected: no longer routed; eCom has no API to disable them.
+    shipping_methods_to_disable: tuple[str, ...] = ()
     reason: str = ""
     note: str = ""
 
@@ -233,28 +236,26 @@ class StockSync:
             ecom_id = int(message.entity_id)
         except ValueError as exc:
             raise InvalidInput(f"eCom variant id {message.entity_id!r} is not an integer") from exc
-        if message.action == "deleted":
-            return StockResult(message.entity_id, "ignored", note="deleted in eCom: catalog sync recreates it")
         link = self.links.variant_link(self.cid, ecom_variant_id=ecom_id)
         if link is None:
             if self.clock() < message.received_at.timestamp() + LINK_GRACE_SECONDS:
                 raise LinkPending(self.clock() + LINK_RETRY_SECONDS, message.entity_id)
             return StockResult(message.entity_id, "ignored", note="not a variant we sync")
-        # A variant's creation is never a manual edit (and ours shows the level before our first write): it only
-        # says the variant exists, so its total is written unless already there.
-        level = None if message.action == "created" else ecom_level_from_message(message)
+        # Deliveries do not say whether the variant was created, edited or deleted (no source documents an action),
+        # so the level it shows is compared with our total: a creation (ours shows the level before our first write)
+        # or a manual edit gets the total written; a deleted variant answers the write 404 and is left to catalog sync.
         return self._settle(
             link.pos_product_id,
             _unchanged,
             link=link.ecom_variant_id,
-            ecom_seen=level,
+            ecom_seen=ecom_level_from_message(message),
             ecom_updated_at=message.updated_at,
         )
 
     # -- outlets ----------------------------------------------------------------------------------------
 
     def apply_outlet_change(self, message: ChangeMessage) -> StockResult:
-        """Disable the shipping methods of disconnected outlets, queue the recomputation, record what is applied."""
+        """Queue the recomputation, record what is applied, and name the shipping methods to disable by hand."""
         applied = self.store.get_applied_outlets(self.cid)
         wanted = self.connected_outlets()
         if applied.revision:
@@ -266,38 +267,25 @@ class StockSync:
         primary = self.connection.primary_outlet_id
         if primary is not None and primary not in wanted:
             primary = None  # the connection model allows it only while no outlet is chosen
-        result = StockResult(OUTLETS_ENTITY_ID, "outlets applied")
-        removed = set(old) - set(wanted)
-        methods = self._shipping_methods(result) if removed else []
-        plan = plan_outlet_change(old, wanted, old_primary, primary, methods)
+        retired = tuple(str(m) for m in message.payload.get("retired_shipping_methods") or [])
+        plan = plan_outlet_change(old, wanted, old_primary, primary)
         if applied.revision and not plan.recompute_needed and not plan.primary_changed:
-            return StockResult(OUTLETS_ENTITY_ID, "unchanged", note="these outlets are already applied")
-        for method_id in plan.disable_shipping_method_ids:
-            # Seed 002: shipping methods of a disconnected location are disconnected; only a person re-enables them.
-            self.ecom.update_shipping_method(method_id, {"isActive": False})
-            result.ecom_calls += 1
+            return StockResult(
+                OUTLETS_ENTITY_ID,
+                "unchanged",
+                note="these outlets are already applied",
+                shipping_methods_to_disable=retired,
+            )
         if plan.recompute_needed:
             job = start_recompute(self.cid, wanted, self.chunk_size).model_copy(
                 update={"job_id": str(applied.revision + 1)}
             )
             self.publisher.publish([recompute_message(job, self._now())])
         self.store.save_applied_outlets(self.cid, applied, wanted, plan.primary_outlet_id)
-        result.note = (
-            f"added {list(plan.added)}, removed {list(plan.removed)}, "
-            f"disabled shipping methods {list(plan.disable_shipping_method_ids)}, primary {plan.primary_outlet_id}"
-        )
-        return result
-
-    def _shipping_methods(self, result: StockResult) -> list[ShippingMethodRef]:
-        result.ecom_calls += 1
-        return [
-            ShippingMethodRef(
-                id=int(method["id"]),
-                outlet_id=str(method["posOutletId"]) if method.get("posOutletId") else None,
-                active=bool(method.get("isActive", True)),
-            )
-            for method in self.ecom.list_shipping_methods()
-        ]
+        note = f"added {list(plan.added)}, removed {list(plan.removed)}, primary {plan.primary_outlet_id}"
+        if retired:
+            note += f"; shipping methods {list(retired)} no longer route orders: disable them in the eCom back office"
+        return StockResult(OUTLETS_ENTITY_ID, "outlets applied", note=note, shipping_methods_to_disable=retired)
 
     def recompute_chunk(self, message: ChangeMessage) -> StockResult:
         """Settle one chunk of variants against the current outlets and queue the next chunk."""
@@ -344,9 +332,10 @@ class StockSync:
             loaded = preloaded if preloaded is not None else self.store.get_stock(self.cid, pos_id)
             preloaded = None
             state, _ = apply(loaded)
+            below_zero = moved_below_zero(loaded, state, outlets)
             state, _ = link_ecom_variant(state, link)
             seen = None if ecom_seen is None or is_own_echo(state, ecom_seen, ecom_updated_at) else ecom_seen
-            decision = stock_write_decision(state, outlets, seen)
+            decision = stock_write_decision(state, outlets, seen, sold_below_zero=below_zero)
             # A deferred record leaves unknown outlets to the batch's last record (one read, not one per record); a
             # versionless level is read even so: the records after it may not cover its outlet.
             wants_read = isinstance(decision, NoWrite) and decision.reason == "needs_pos_read" and not defer_write
@@ -359,14 +348,17 @@ class StockSync:
                         return result
                     read = found
                 state, _ = apply_inventory_read(state, read, outlets)
-                decision = stock_write_decision(state, outlets, seen)
-            if isinstance(decision, NoWrite) or defer_write:
+                below_zero = below_zero or moved_below_zero(loaded, state, outlets)
+                decision = stock_write_decision(state, outlets, seen, sold_below_zero=below_zero)
+            # Deferring a move below zero would hide it from the batch's last record (it loads the state saved here).
+            defer = defer_write and not below_zero
+            if isinstance(decision, NoWrite) or defer:
                 if state != loaded:
                     try:
                         self.store.save_stock(self.cid, loaded.revision, state)
                     except Conflict:
                         continue
-                result.outcome = "deferred" if defer_write else decision.reason
+                result.outcome = "deferred" if defer else decision.reason
                 return result
             claimed = begin_write(state, decision, self.clock())
             try:
@@ -488,7 +480,11 @@ class StockBatch:
 
 
 def outlet_change_message(
-    connection_id: str, previous_outlets: Sequence[str], previous_primary: str | None, now: datetime
+    connection_id: str,
+    previous_outlets: Sequence[str],
+    previous_primary: str | None,
+    now: datetime,
+    retired_shipping_methods: Sequence[str] = (),
 ) -> Outgoing:
     """The stock-queue message that makes the worker apply a connection's (already saved) outlet settings."""
     message = ChangeMessage(
@@ -498,7 +494,11 @@ def outlet_change_message(
         entity_id=OUTLETS_ENTITY_ID,
         via="operator",
         received_at=now,
-        payload={"previous_outlets": list(previous_outlets), "previous_primary_outlet_id": previous_primary},
+        payload={
+            "previous_outlets": list(previous_outlets),
+            "previous_primary_outlet_id": previous_primary,
+            "retired_shipping_methods": list(retired_shipping_methods),
+        },
         concern="stock",
     )
     # Every request is its own: re-running the command must queue again (the worker skips what is applied).
@@ -531,8 +531,10 @@ def request_outlet_change(
 ) -> Connection:
     """Save new connected outlets (and primary), then queue their application as stock work.
 
-    `primary_outlet_id` None keeps the current primary when it stays connected. The recomputation runs as queued,
-    bounded chunks; re-running this with the same outlets queues a check that changes nothing.
+    `primary_outlet_id` None keeps the current primary when it stays connected. Shipping methods linked to an
+    outlet that is no longer connected lose their link in the same save, so orders stop routing to it at once
+    (seed 002). The recomputation runs as queued, bounded chunks; re-running this with the same outlets queues a
+    check that changes nothing.
     """
     current = store.get_connection(connection_id)
     if current is None:
@@ -542,15 +544,22 @@ def request_outlet_change(
     if primary is None and current.primary_outlet_id in wanted:
         primary = current.primary_outlet_id
     moment = now or datetime.now(UTC)
+    kept, retired = retire_shipping_methods(current.shipping_method_outlets, wanted)
     try:
         updated = Connection.model_validate(
-            {**current.model_dump(), "connected_outlet_ids": wanted, "primary_outlet_id": primary, "updated_at": moment}
+            {
+                **current.model_dump(),
+                "connected_outlet_ids": wanted,
+                "primary_outlet_id": primary,
+                "shipping_method_outlets": kept,
+                "updated_at": moment,
+            }
         )
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
         raise InvalidInput(f"invalid outlet settings: {problems}") from exc
     store.save_connection(updated)
     publisher.publish(
-        [outlet_change_message(connection_id, current.connected_outlet_ids, current.primary_outlet_id, moment)]
+        [outlet_change_message(connection_id, current.connected_outlet_ids, current.primary_outlet_id, moment, retired)]
     )
     return updated
