@@ -268,6 +268,11 @@ class LocalStack:
             store.save_connection(connection.model_copy(update={"shipping_method_outlets": links}))
         wanted = [o for o in names if o != other] if disconnect else list(names)
         narrate(f"demo | operator {'disconnects' if disconnect else 'reconnects'} outlet {names[other]} (eCom stock)")
+        if disconnect:
+            narrate(
+                f"demo | {title!r} no longer routes orders to {names[other]}; eCom has no API to disable a shipping "
+                "method, so stock_sync asks the operator to (ShippingMethodsToDisable)"
+            )
         queues = self.session.client("sqs")
         publisher = ChangePublisher(lambda concern: os.environ[f"{concern.upper()}_QUEUE_URL"], client=queues)
         request_outlet_change(store, publisher, DEMO_CONNECTION_ID, wanted, primary)
@@ -301,8 +306,12 @@ class LocalStack:
                 return
 
     def _demo_product_edit(self, rng: random.Random) -> None:
+        from pos_ecom_sync.orders.shipping import SHIPPING_SKU
+
         assert self.pos is not None
-        product = rng.choice([p for p in self.pos.products() if not p.get("variant_parent_id")])
+        product = rng.choice(
+            [p for p in self.pos.products() if not p.get("variant_parent_id") and p["sku"] != SHIPPING_SKU]
+        )
         name = f"{product['name'].split(' (')[0]} ({rng.choice(['new season', 'bestseller', 'limited'])})"
         narrate(f"demo | POS product {product['sku']} renamed to {name!r}")
         self.pos.update_product(product["id"], name=name)

@@ -25,18 +25,7 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
 
-
-def _cli_error(message: str) -> Exception:
-    from pos_ecom_sync_cli.main import CliError  # main imports this module: resolve at call time
-
-    return CliError(message)
-
-
-def _connection(target: Any, connection_id: str) -> Connection:
-    connection: Connection | None = target.store.get_connection(connection_id)
-    if connection is None:
-        raise _cli_error(f"no connection {connection_id!r}")
-    return connection
+from pos_ecom_sync_cli.common import CliError, existing_connection
 
 
 def products_queue_url(args: argparse.Namespace, target: Any) -> str:
@@ -46,10 +35,10 @@ def products_queue_url(args: argparse.Namespace, target: Any) -> str:
 
 
 def cmd_show(args: argparse.Namespace, target: Any) -> Any:
-    _connection(target, args.connection_id)
+    existing_connection(target, args.connection_id)
     stored = target.store.get_catalog_state(args.connection_id, args.family_id)
     if not stored.revision:
-        raise _cli_error(f"family {args.family_id} has no catalog state on {args.connection_id!r} (never synced)")
+        raise CliError(f"family {args.family_id} has no catalog state on {args.connection_id!r} (never synced)")
     state = stored.state
     return {
         "family_id": args.family_id,
@@ -64,11 +53,11 @@ def cmd_show(args: argparse.Namespace, target: Any) -> Any:
 
 
 def cmd_relink(args: argparse.Namespace, target: Any) -> Any:
-    connection = _connection(target, args.connection_id)
+    connection = existing_connection(target, args.connection_id)
     stored = target.store.get_catalog_state(args.connection_id, args.family_id)
     state = stored.state
     if state.unlinked_reason is None and not state.unlinked_variants:
-        raise _cli_error(f"family {args.family_id} is not unlinked on {args.connection_id!r}: nothing to re-link")
+        raise CliError(f"family {args.family_id} is not unlinked on {args.connection_id!r}: nothing to re-link")
     target.store.save_catalog_state(args.connection_id, args.family_id, stored, relinked(state))
     message = ChangeMessage(
         connection_id=connection.connection_id,
@@ -102,15 +91,15 @@ def _save(target: Any, connection: Connection, **changes: Any) -> Connection:
 
 
 def cmd_deleted_policy(args: argparse.Namespace, target: Any) -> Any:
-    updated = _save(target, _connection(target, args.connection_id), ecom_deleted_product_policy=args.policy)
+    updated = _save(target, existing_connection(target, args.connection_id), ecom_deleted_product_policy=args.policy)
     return {"connection_id": updated.connection_id, "ecom_deleted_product_policy": updated.ecom_deleted_product_policy}
 
 
 def cmd_online_price_book(args: argparse.Namespace, target: Any) -> Any:
     if bool(args.price_book_id) == bool(args.none):
-        raise _cli_error("give the X-Series price book id of the online prices, or --none (retail prices online)")
+        raise CliError("give the X-Series price book id of the online prices, or --none (retail prices online)")
     book = None if args.none else args.price_book_id.strip()
-    updated = _save(target, _connection(target, args.connection_id), online_price_book_id=book)
+    updated = _save(target, existing_connection(target, args.connection_id), online_price_book_id=book)
     return {
         "connection_id": updated.connection_id,
         "online_price_book_id": updated.online_price_book_id,

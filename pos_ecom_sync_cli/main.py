@@ -20,6 +20,11 @@ from pos_ecom_sync.secrets import secret_name
 from pos_ecom_sync.state.store import SyncStore
 from pydantic import ValidationError
 
+from pos_ecom_sync_cli.catalog import add_catalog_commands
+from pos_ecom_sync_cli.common import CliError, existing_connection
+from pos_ecom_sync_cli.orders import add_orders_commands
+from pos_ecom_sync_cli.stock import add_outlet_commands
+
 LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
 SECRET_ENV = {
     "pos_access_token": "POS_ACCESS_TOKEN",
@@ -39,10 +44,6 @@ SETTING_OPTIONS = {
     "delete_policy": "delete_policy",
     "status": "status",
 }
-
-
-class CliError(Exception):
-    pass
 
 
 class Target:
@@ -144,19 +145,12 @@ def cmd_list(args: argparse.Namespace, target: Target) -> Any:
     ]
 
 
-def _existing(target: Target, connection_id: str) -> Connection:
-    connection = target.store.get_connection(connection_id)
-    if connection is None:
-        raise CliError(f"no connection {connection_id!r}")
-    return connection
-
-
 def cmd_show(args: argparse.Namespace, target: Target) -> Any:
-    return _public_view(_existing(target, args.connection_id), target)
+    return _public_view(existing_connection(target, args.connection_id), target)
 
 
 def cmd_update(args: argparse.Namespace, target: Target) -> Any:
-    current = _existing(target, args.connection_id)
+    current = existing_connection(target, args.connection_id)
     changes = _settings_from(args)
     if not changes:
         raise CliError("nothing to update: pass at least one setting option")
@@ -179,7 +173,7 @@ def cmd_update(args: argparse.Namespace, target: Target) -> Any:
 
 
 def cmd_set_secrets(args: argparse.Namespace, target: Target) -> Any:
-    _existing(target, args.connection_id)
+    existing_connection(target, args.connection_id)
     _write_secrets(target, args.connection_id, _read_secrets(args.secrets_file))
     return {"connection_id": args.connection_id, "secrets": "updated"}
 
@@ -230,16 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     set_secrets.add_argument("--secrets-file")
     set_secrets.set_defaults(run=cmd_set_secrets)
 
-    from pos_ecom_sync_cli.stock import add_outlet_commands  # imports main's CliError: added once main is loaded
-
     add_outlet_commands(connections)
-
-    from pos_ecom_sync_cli.orders import add_orders_commands  # imports main's CliError: added once main is loaded
-
     add_orders_commands(groups)
-
-    from pos_ecom_sync_cli.catalog import add_catalog_commands  # imports main's CliError: added once main is loaded
-
     add_catalog_commands(groups)
     return parser
 

@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.connectors.xseries import XSeriesClient, client_for_secrets
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
@@ -29,19 +29,9 @@ from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.secrets import ConnectionSecretsReader
 from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
+from pos_ecom_sync.state.token_store import TokenStore
 
-
-def _cli_error(message: str) -> Exception:
-    from pos_ecom_sync_cli.main import CliError  # main imports this module: resolve at call time
-
-    return CliError(message)
-
-
-def _connection(target: Any, connection_id: str) -> Connection:
-    connection: Connection | None = target.store.get_connection(connection_id)
-    if connection is None:
-        raise _cli_error(f"no connection {connection_id!r}")
-    return connection
+from pos_ecom_sync_cli.common import CliError, existing_connection
 
 
 def _order_store(target: Any) -> OrderStore:
@@ -55,7 +45,7 @@ def orders_queue_url(args: argparse.Namespace, target: Any) -> str:
 
 
 def cmd_held(args: argparse.Namespace, target: Any) -> Any:
-    _connection(target, args.connection_id)
+    existing_connection(target, args.connection_id)
     return [
         {
             "order_id": held.order_id,
@@ -69,10 +59,10 @@ def cmd_held(args: argparse.Namespace, target: Any) -> Any:
 
 
 def cmd_show(args: argparse.Namespace, target: Any) -> Any:
-    _connection(target, args.connection_id)
+    existing_connection(target, args.connection_id)
     record = _order_store(target).get_order(args.connection_id, args.order_id)
     if record is None:
-        raise _cli_error(f"order {args.order_id} is not in the ledger of {args.connection_id!r} (never seen)")
+        raise CliError(f"order {args.order_id} is not in the ledger of {args.connection_id!r} (never seen)")
     return {
         "order_id": record.order_id,
         "number": record.number,
@@ -89,10 +79,10 @@ def cmd_show(args: argparse.Namespace, target: Any) -> Any:
 
 def cmd_retry(args: argparse.Namespace, target: Any) -> Any:
     """Queue the order again (any order not yet imported: held, or one whose attempts keep failing)."""
-    connection = _connection(target, args.connection_id)
+    connection = existing_connection(target, args.connection_id)
     record = _order_store(target).get_order(args.connection_id, args.order_id)
     if record is not None and record.status == "imported":
-        raise _cli_error(f"order {args.order_id} is already imported as POS sale {record.sale_id}")
+        raise CliError(f"order {args.order_id} is already imported as POS sale {record.sale_id}")
     message = ChangeMessage(
         connection_id=connection.connection_id,
         source="ecom",
@@ -118,11 +108,11 @@ def cmd_retry(args: argparse.Namespace, target: Any) -> Any:
 
 
 def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
-    connection = _connection(target, args.connection_id)
+    connection = existing_connection(target, args.connection_id)
     methods = dict(connection.payment_methods)
     if args.remove:
         if args.title not in methods:
-            raise _cli_error(f"{args.title!r} has no setting on {args.connection_id!r} (the default applies)")
+            raise CliError(f"{args.title!r} has no setting on {args.connection_id!r} (the default applies)")
         del methods[args.title]
     elif args.integrated:
         methods[args.title] = PaymentMethodSetting(
@@ -145,31 +135,18 @@ def pos_client(target: Any, connection: Connection) -> XSeriesClient:
     secrets = ConnectionSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
     dynamodb = target.session.client("dynamodb")
     budget = DynamoRateBudget(target.table_name, connection.connection_id, "xseries", client=dynamodb)
-    if not secrets.pos_uses_oauth:
-        assert secrets.pos_access_token is not None  # the secrets model requires one or the other
-        return XSeriesClient(
-            connection.pos_base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=30.0
-        )
-    from pos_ecom_sync.connectors.xseries_auth import OAuthTokens
-    from pos_ecom_sync.state.token_store import TokenStore
 
-    assert secrets.pos_client_id and secrets.pos_client_secret and secrets.pos_refresh_token
-    tokens = OAuthTokens(
-        connection.pos_base_url,
-        secrets.pos_client_id.get_secret_value(),
-        secrets.pos_client_secret.get_secret_value(),
-        secrets.pos_refresh_token.get_secret_value(),
-        TokenStore(target.table_name, connection.connection_id, "xseries", client=dynamodb),
-        access_token=secrets.pos_access_token.get_secret_value() if secrets.pos_access_token else None,
-    )
-    return XSeriesClient(connection.pos_base_url, None, budget, token_provider=tokens, max_wait_s=30.0)
+    def tokens() -> TokenStore:
+        return TokenStore(target.table_name, connection.connection_id, "xseries", client=dynamodb)
+
+    return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=30.0)
 
 
 def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
-    connection = _connection(target, args.connection_id)
+    connection = existing_connection(target, args.connection_id)
     find_or_create = bool(getattr(args, "find_or_create", False))
     if sum((bool(args.product_id), bool(args.none), find_or_create)) != 1:
-        raise _cli_error("give one of: the POS product id of the shipping line, --find-or-create, or --none")
+        raise CliError("give one of: the POS product id of the shipping line, --find-or-create, or --none")
     product_id: str | None = None if args.none else args.product_id
     created = False
     if find_or_create:
@@ -177,7 +154,7 @@ def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
         try:
             found = ensure_shipping_product(pos)
         except InvalidInput as exc:
-            raise _cli_error(str(exc)) from exc
+            raise CliError(str(exc)) from exc
         finally:
             pos.close()
         product_id, created = found.product_id, found.created

@@ -22,11 +22,7 @@ from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.stock.sync import request_outlet_change
 from pydantic import ValidationError
 
-
-def _cli_error(message: str) -> Exception:
-    from pos_ecom_sync_cli.main import CliError  # main imports this module: resolve at call time
-
-    return CliError(message)
+from pos_ecom_sync_cli.common import CliError
 
 
 def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
@@ -38,9 +34,9 @@ def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
 def cmd_set_outlets(args: argparse.Namespace, target: Any) -> Any:
     outlets = [o.strip() for o in args.outlets.split(",") if o.strip()]
     if not outlets:
-        raise _cli_error("--outlets needs at least one outlet id (stock sync stops without one)")
+        raise CliError("--outlets needs at least one outlet id (stock sync stops without one)")
     if target.store.get_connection(args.connection_id) is None:
-        raise _cli_error(f"no connection {args.connection_id!r}")
+        raise CliError(f"no connection {args.connection_id!r}")
     url = stock_queue_url(args, target)
     publisher = ChangePublisher(lambda concern: url, client=target.session.client("sqs"))
     before = target.store.get_connection(args.connection_id)
@@ -66,7 +62,7 @@ def parse_shipping_outlets(text: str) -> dict[str, str]:
     for pair in (p.strip() for p in text.split(",") if p.strip()):
         method, sep, outlet = pair.partition("=")
         if not sep or not method.strip().isdigit() or not outlet.strip():
-            raise _cli_error(f"{pair!r}: expected <eCom shipping method id>=<POS outlet id>")
+            raise CliError(f"{pair!r}: expected <eCom shipping method id>=<POS outlet id>")
         links[method.strip()] = outlet.strip()
     return links
 
@@ -74,14 +70,14 @@ def parse_shipping_outlets(text: str) -> dict[str, str]:
 def cmd_set_shipping_outlets(args: argparse.Namespace, target: Any) -> Any:
     current = target.store.get_connection(args.connection_id)
     if current is None:
-        raise _cli_error(f"no connection {args.connection_id!r}")
+        raise CliError(f"no connection {args.connection_id!r}")
     links = {} if args.none else {**current.shipping_method_outlets, **parse_shipping_outlets(args.links or "")}
     for method in args.remove or []:
         links.pop(method, None)
     connected = current.connected_outlet_ids
     strays = sorted({outlet for outlet in links.values() if connected and outlet not in connected})
     if strays:
-        raise _cli_error(
+        raise CliError(
             f"outlets {strays} are not connected: connect them first (connections set-outlets); nothing was saved"
         )
     try:
@@ -89,7 +85,7 @@ def cmd_set_shipping_outlets(args: argparse.Namespace, target: Any) -> Any:
             {**current.model_dump(), "shipping_method_outlets": links, "updated_at": datetime.now(UTC)}
         )
     except ValidationError as exc:
-        raise _cli_error(f"invalid shipping outlets: {exc.errors()[0]['msg']}") from exc
+        raise CliError(f"invalid shipping outlets: {exc.errors()[0]['msg']}") from exc
     target.store.save_connection(updated)
     return {"connection_id": updated.connection_id, "shipping_method_outlets": updated.shipping_method_outlets}
 

@@ -64,8 +64,8 @@ class ContractRecorder:
         query = dict(parse_qsl(urlsplit(str(request.url)).query, keep_blank_values=True))
         self.sent.append(SentRequest(simulator.contract_api, request.method, request.url.path, query, _body(request)))
 
-    def collect_answers(self) -> None:
-        for simulator in _SIMULATORS.values():
+    def collect_answers(self, simulators: list[VendorSimulator] | None = None) -> None:
+        for simulator in _SIMULATORS.values() if simulators is None else simulators:
             assert simulator.contract_api is not None
             self.answered.extend((simulator.contract_api, exchange) for exchange in simulator.exchanges)
             simulator.exchanges.clear()
@@ -95,7 +95,7 @@ def _unique(violations: list[Violation]) -> list[Violation]:
 @pytest.fixture(scope="session", autouse=True)
 def _vendor_request_hooks() -> Iterator[None]:
     """Process-wide: simulators register when they start; every httpx request goes past the active recorders."""
-    original_start = VendorSimulator.start
+    original_start, original_stop = VendorSimulator.start, VendorSimulator.stop
     original_send = httpx.HTTPTransport.handle_request
 
     def start(self: VendorSimulator, port: int = 0) -> str:
@@ -105,6 +105,16 @@ def _vendor_request_hooks() -> Iterator[None]:
             _SIMULATORS[url] = self
         return url
 
+    def stop(self: VendorSimulator) -> None:
+        # Its port is free for anything else now (e.g. a later test's webhook API): it is no vendor any more. What it
+        # answered still counts for the tests recording now.
+        origins = [origin for origin, simulator in _SIMULATORS.items() if simulator is self]
+        for recorder in list(_RECORDERS) if origins else []:
+            recorder.collect_answers([self])
+        for origin in origins:
+            del _SIMULATORS[origin]
+        original_stop(self)
+
     def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
         for recorder in list(_RECORDERS):
             recorder.capture(request)
@@ -112,6 +122,7 @@ def _vendor_request_hooks() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(VendorSimulator, "start", start)
+        patch.setattr(VendorSimulator, "stop", stop)
         patch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
         yield
 

@@ -89,28 +89,15 @@ def _shared_budget(connection: Connection, api: str, reserve_share: float) -> Dy
 def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
     """A POS client: a personal token as is, or an OAuth pair refreshed through the sync table (one refresher per
     connection across every concurrent invocation; see `connectors.xseries_auth`)."""
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.connectors.xseries import client_for_secrets
+    from pos_ecom_sync.state.token_store import TokenStore
+
+    def tokens() -> TokenStore:
+        return TokenStore(get_settings().TABLE_NAME, connection.connection_id, "xseries", client=_dynamodb_client())
 
     secrets = secrets_reader().get(connection.connection_id)
     budget = _shared_budget(connection, "xseries", reserve_share)
-    if not secrets.pos_uses_oauth:
-        assert secrets.pos_access_token is not None  # the secrets model requires one or the other
-        return XSeriesClient(
-            connection.pos_base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=max_wait_s
-        )
-    from pos_ecom_sync.connectors.xseries_auth import OAuthTokens
-    from pos_ecom_sync.state.token_store import TokenStore
-
-    assert secrets.pos_client_id and secrets.pos_client_secret and secrets.pos_refresh_token
-    tokens = OAuthTokens(
-        connection.pos_base_url,
-        secrets.pos_client_id.get_secret_value(),
-        secrets.pos_client_secret.get_secret_value(),
-        secrets.pos_refresh_token.get_secret_value(),
-        TokenStore(get_settings().TABLE_NAME, connection.connection_id, "xseries", client=_dynamodb_client()),
-        access_token=secrets.pos_access_token.get_secret_value() if secrets.pos_access_token else None,
-    )
-    return XSeriesClient(connection.pos_base_url, None, budget, token_provider=tokens, max_wait_s=max_wait_s)
+    return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=max_wait_s)
 
 
 def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> EcomClient:

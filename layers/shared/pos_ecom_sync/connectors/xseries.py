@@ -19,8 +19,9 @@ from urllib.parse import quote
 import httpx
 
 from pos_ecom_sync.connectors.http import VendorHttp
-from pos_ecom_sync.connectors.xseries_auth import BearerAuth, TokenProvider
+from pos_ecom_sync.connectors.xseries_auth import BearerAuth, OAuthTokens, TokenPairStore, TokenProvider
 from pos_ecom_sync.errors import Conflict, NotFound, UpstreamError
+from pos_ecom_sync.models.connection import ConnectionSecrets
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, xseries_observation
 
 CHANGE_FEEDS = frozenset({"products", "inventory", "sales", "customers"})
@@ -387,3 +388,28 @@ class XSeriesClient:
             return _object(response.json()) if response.content else {}
         except ValueError as exc:
             raise UpstreamError("xseries", response.status_code, response.text, "POST", "/api/2.0/webhooks") from exc
+
+
+def client_for_secrets(
+    base_url: str,
+    secrets: ConnectionSecrets,
+    budget: RateBudget,
+    token_store: Callable[[], TokenPairStore],
+    *,
+    max_wait_s: float,
+) -> XSeriesClient:
+    """The client a connection's secrets authorize: a personal token as is, or an OAuth app's pair refreshed through
+    `token_store()` (the sync table: one refresher per connection across every invocation, see `xseries_auth`)."""
+    if not secrets.pos_uses_oauth:
+        assert secrets.pos_access_token is not None  # the secrets model requires one or the other
+        return XSeriesClient(base_url, secrets.pos_access_token.get_secret_value(), budget, max_wait_s=max_wait_s)
+    assert secrets.pos_client_id and secrets.pos_client_secret and secrets.pos_refresh_token
+    tokens = OAuthTokens(
+        base_url,
+        secrets.pos_client_id.get_secret_value(),
+        secrets.pos_client_secret.get_secret_value(),
+        secrets.pos_refresh_token.get_secret_value(),
+        token_store(),
+        access_token=secrets.pos_access_token.get_secret_value() if secrets.pos_access_token else None,
+    )
+    return XSeriesClient(base_url, None, budget, token_provider=tokens, max_wait_s=max_wait_s)

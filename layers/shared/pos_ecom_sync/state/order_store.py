@@ -245,22 +245,24 @@ class OrderStore:
         """Record the eCom payment status the sale is about to be built from, for the claim that owns the order
         (before the create, so a sale adopted after a crash keeps it)."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(connection_id, keys.order_sk(claim.order_id)),
-                UpdateExpression="SET ecom_payment_status = :paid",
-                ConditionExpression="attempt = :token AND #s = :importing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_attrs(
-                    {":paid": payment_status, ":token": claim.attempt, ":importing": "importing"}
-                ),
-            )
+            self._update_claimed(connection_id, claim, "SET ecom_payment_status = :paid", {":paid": payment_status})
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise Conflict(f"order {claim.order_id}: this worker's claim was lost (lease expired)") from exc
             raise unavailable("note order payment status", exc) from exc
         except BotoCoreError as exc:
             raise unavailable("note order payment status", exc) from exc
+
+    def _update_claimed(self, connection_id: str, claim: Claim, update: str, values: dict[str, Any]) -> None:
+        """One update of the order item, only while `claim` still owns it (same attempt, still importing)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(connection_id, keys.order_sk(claim.order_id)),
+            UpdateExpression=update,
+            ConditionExpression="attempt = :token AND #s = :importing",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_attrs({**values, ":token": claim.attempt, ":importing": "importing"}),
+        )
 
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord:
         """Park the order with `reason` (nothing was written to the POS); it stays listed until imported."""
@@ -391,14 +393,7 @@ class OrderStore:
         """Give the lease up early (the attempt failed and its record will be retried). Best effort: an expired
         lease frees the order anyway."""
         with contextlib.suppress(ClientError, BotoCoreError):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(connection_id, keys.order_sk(claim.order_id)),
-                UpdateExpression="SET lease_until = :zero",
-                ConditionExpression="attempt = :token AND #s = :importing",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_attrs({":zero": 0, ":token": claim.attempt, ":importing": "importing"}),
-            )
+            self._update_claimed(connection_id, claim, "SET lease_until = :zero", {":zero": 0})
 
     def mark_notified(self, connection_id: str, order_id: int) -> None:
         try:
