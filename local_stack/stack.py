@@ -145,6 +145,7 @@ class LocalStack:
             pos_base_url=self.pos_url,
             ecom_base_url=self.ecom_url,
             online_register_id=register["id"],
+            register_outlet_id=register["outlet_id"],  # as `connections create --register` stores it (seed 003)
             connected_outlet_ids=outlets,
             primary_outlet_id=register["outlet_id"],
             shipping_product_id=shipping.product_id,

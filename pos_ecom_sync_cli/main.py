@@ -16,14 +16,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from pos_ecom_sync.errors import SyncError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import secret_name
 from pos_ecom_sync.state.store import SyncStore
+from pos_ecom_sync.stock.outlets import register_outlet_of, with_register_outlet
+from pos_ecom_sync.stock.sync import request_register_change
 from pydantic import ValidationError
 
 from pos_ecom_sync_cli.catalog import add_catalog_commands
 from pos_ecom_sync_cli.common import CliError, existing_connection
 from pos_ecom_sync_cli.orders import add_orders_commands
-from pos_ecom_sync_cli.stock import add_outlet_commands
+from pos_ecom_sync_cli.stock import add_outlet_commands, pos_registers, register_outlet, stock_queue_url
 
 LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
 SECRET_ENV = {
@@ -124,6 +127,11 @@ def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
     view = json.loads(connection.model_dump_json())
     view["effective_product_cap"] = connection.effective_product_cap
     view["secret_name"] = secret_name(target.secret_prefix, connection.connection_id)
+    if connection.online_register_id and connection.register_outlet_id is None:
+        view["register_outlet_note"] = (
+            "the register's outlet is not stored yet (connection saved by an older version): run `connections update "
+            f"{connection.connection_id} --register {connection.online_register_id}` so its stock always counts"
+        )
     return view
 
 
@@ -134,8 +142,23 @@ def cmd_create(args: argparse.Namespace, target: Target) -> Any:
     if target.store.get_connection(connection.connection_id) is not None:
         raise CliError(f"connection {connection.connection_id!r} already exists (use update or set-secrets)")
     _write_secrets(target, connection.connection_id, secrets)
+    note = None
+    if connection.online_register_id:
+        # Seed 003: the register's outlet is included by default, whatever else --outlets lists (read with the
+        # credentials just saved; a failed read saves no connection, and running create again is safe).
+        outlet = register_outlet(pos_registers(target, connection), connection.online_register_id)
+        chosen = connection.connected_outlet_ids
+        if chosen and outlet not in chosen:
+            note = f"outlet {outlet} of register {connection.online_register_id} added: its stock always counts"
+        data = {
+            **connection.model_dump(),
+            "register_outlet_id": outlet,
+            "connected_outlet_ids": with_register_outlet(chosen, outlet),
+        }
+        connection = _validated(data)
     target.store.save_connection(connection, create=True)
-    return _public_view(connection, target)
+    view = _public_view(connection, target)
+    return {**view, "note": note} if note else view
 
 
 def cmd_list(args: argparse.Namespace, target: Target) -> Any:
@@ -165,11 +188,39 @@ def cmd_update(args: argparse.Namespace, target: Target) -> Any:
             "outlets are changed with `connections set-outlets <id> --outlets a,b [--primary-outlet a]`, "
             "which also recomputes every eCom stock total; nothing was updated"
         )
+    register = changes.pop("online_register_id", None)
+    if register is None:
+        return _public_view(_save_settings(target, current, changes), target)
+    # The register decides an outlet that always counts (seed 003): read before anything is saved.
+    proposed = _validated({**current.model_dump(exclude={"updated_at"}), **changes})  # e.g. a new --pos-url
+    registers = pos_registers(target, proposed)
+    outlet = register_outlet(registers, register)
+    before = current.register_outlet_id
+    if before is None and current.online_register_id and not current.connected_outlet_ids:
+        before = register_outlet_of(registers, current.online_register_id)  # what counted: kept connected
+    if changes:
+        current = _save_settings(target, current, changes)
+    url = stock_queue_url(args, target)
+    publisher = ChangePublisher(lambda concern: url, client=target.session.client("sqs"))
+    updated = request_register_change(
+        target.store, publisher, current.connection_id, register, outlet, previous_register_outlet_id=before
+    )
+    view = _public_view(updated, target)
+    view["stock"] = "queued: totals are recomputed in chunks"
+    if before and before != outlet:
+        view["note"] = (
+            f"outlet {before} of the previous register stays connected; to stop its stock syncing: connections "
+            f"set-outlets {updated.connection_id} --outlets <the outlets to keep, with {outlet}>"
+        )
+    return view
+
+
+def _save_settings(target: Target, current: Connection, changes: dict[str, Any]) -> Connection:
     data = {**current.model_dump(), **changes}
     data.pop("updated_at")
     updated = _validated(data)
     target.store.save_connection(updated)
-    return _public_view(updated, target)
+    return updated
 
 
 def cmd_set_secrets(args: argparse.Namespace, target: Target) -> Any:
@@ -182,8 +233,12 @@ def _add_setting_options(parser: argparse.ArgumentParser, required: bool) -> Non
     parser.add_argument("--pos-url", required=required, help="e.g. https://<prefix>.retail.lightspeed.app")
     parser.add_argument("--ecom-url", required=required, help="e.g. https://api.webshopapp.com")
     parser.add_argument("--ecom-language", help="eCom API language segment (default en)")
-    parser.add_argument("--register", help="X-Series register id used for online sales")
-    parser.add_argument("--outlets", help="comma-separated X-Series outlet ids whose stock is sold online")
+    parser.add_argument(
+        "--register", help="X-Series register id used for online sales; its outlet's stock always counts online"
+    )
+    parser.add_argument(
+        "--outlets", help="comma-separated X-Series outlet ids whose stock is sold online (plus the register's)"
+    )
     parser.add_argument("--primary-outlet", help="outlet serving shipping methods tied to no outlet")
     parser.add_argument("--plan", choices=["business", "unlimited", "custom"])
     parser.add_argument("--product-cap", type=int, help="override the plan's product cap (variants count)")

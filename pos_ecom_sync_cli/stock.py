@@ -7,8 +7,14 @@ total is recomputed as queued work, a bounded chunk of variants per message (`po
 methods linked to a disconnected outlet lose their link in the same save (orders with them are no longer routed
 to it) and are listed to be disabled in the eCom back office: eCom has no API to disable a shipping method.
 
+The register's outlet (seed 003: "By default, the outlet linked to the register you have chosen for eCom orders will
+be included. If you do not wish inventory to sync from this outlet, you will need to change the register") is
+stored with the register and always connected: `set-outlets` without it is refused with that advice, and
+`connections update <id> --register <id>` connects the new register's outlet and recomputes stock. The outlet is
+read from the POS registers list (X-Series GET /api/2.0/registers, `outlet_id`).
+
 Shipping outlets: no eCom source documents an outlet on a shipping method (seed 002 sets it in the Lightspeed
-back office), so the link is this connection setting, read by order routing. Nothing here calls a vendor.
+back office), so the link is this connection setting, read by order routing.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from typing import Any
 
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.stock.outlets import register_outlet_of
 from pos_ecom_sync.stock.sync import request_outlet_change
 from pydantic import ValidationError
 
 from pos_ecom_sync_cli.common import CliError
+from pos_ecom_sync_cli.orders import pos_client
 
 
 def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
@@ -31,19 +39,45 @@ def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
     return str(sqs.get_queue_url(QueueName=f"{args.stack or 'local'}-stock.fifo")["QueueUrl"])
 
 
+def pos_registers(target: Any, connection: Connection) -> list[dict[str, Any]]:
+    """The POS registers list (X-Series GET /api/2.0/registers), read with the connection's credentials."""
+    pos = pos_client(target, connection)
+    try:
+        return pos.list_registers()
+    finally:
+        pos.close()
+
+
+def register_outlet(registers: list[dict[str, Any]], register_id: str) -> str:
+    outlet = register_outlet_of(registers, register_id)
+    if outlet is None:
+        raise CliError(
+            f"register {register_id!r} is not a live register of this POS (GET /api/2.0/registers) or has no outlet: "
+            "check the id; nothing was saved"
+        )
+    return outlet
+
+
 def cmd_set_outlets(args: argparse.Namespace, target: Any) -> Any:
     outlets = [o.strip() for o in args.outlets.split(",") if o.strip()]
     if not outlets:
         raise CliError("--outlets needs at least one outlet id (stock sync stops without one)")
-    if target.store.get_connection(args.connection_id) is None:
+    before = target.store.get_connection(args.connection_id)
+    if before is None:
         raise CliError(f"no connection {args.connection_id!r}")
+    known = before.register_outlet_id
+    if before.online_register_id and known is None:
+        # Saved before the register's outlet was stored: read it now, so it is kept (and stored).
+        known = register_outlet(pos_registers(target, before), before.online_register_id)
     url = stock_queue_url(args, target)
     publisher = ChangePublisher(lambda concern: url, client=target.session.client("sqs"))
-    before = target.store.get_connection(args.connection_id)
-    updated = request_outlet_change(target.store, publisher, args.connection_id, outlets, args.primary_outlet)
+    updated = request_outlet_change(
+        target.store, publisher, args.connection_id, outlets, args.primary_outlet, register_outlet_id=known
+    )
     retired = sorted(set(before.shipping_method_outlets) - set(updated.shipping_method_outlets), key=int)
     return {
         "connection_id": updated.connection_id,
+        "register_outlet_id": updated.register_outlet_id,
         "connected_outlet_ids": updated.connected_outlet_ids,
         "primary_outlet_id": updated.primary_outlet_id,
         "shipping_method_outlets": updated.shipping_method_outlets,
@@ -99,7 +133,11 @@ def add_outlet_commands(connections: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("connection_id")
-    parser.add_argument("--outlets", required=True, help="comma-separated X-Series outlet ids whose stock is online")
+    parser.add_argument(
+        "--outlets",
+        required=True,
+        help="comma-separated X-Series outlet ids whose stock is online; must include the register's outlet",
+    )
     parser.add_argument(
         "--primary-outlet", help="serves shipping methods tied to no outlet (default: keep the current one)"
     )

@@ -12,6 +12,9 @@ from pos_ecom_sync.catalog.sync import FamilySyncResult
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import consume_changes
 
+# Reconciliation findings that say eCom differs from our state: the family is planned against eCom's actual product.
+CHECK_ECOM_FINDINGS = frozenset({"catalog_content", "variant_gone"})
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -20,7 +23,8 @@ metrics = Metrics()
 @tracer.capture_method(capture_response=False)
 def sync_product(message: ChangeMessage) -> FamilySyncResult:
     connection = runtime.active_connection(message.connection_id)
-    result = runtime.catalog_sync(connection).sync(message.entity_id)
+    check_ecom = message.via == "reconcile" and message.payload.get("reconcile") in CHECK_ECOM_FINDINGS
+    result = runtime.catalog_sync(connection).sync(message.entity_id, check_ecom=check_ecom)
     metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
     if result.refused:
         # Past the plan's product cap: nothing was created; CatalogCapReached alarms so an operator acts.
@@ -30,6 +34,10 @@ def sync_product(message: ChangeMessage) -> FamilySyncResult:
         # Deleted by hand in eCom: re-created (policy "recreate") or left out with the reason ("unlink").
         metrics.add_metric(name="CatalogLostInEcom", unit=MetricUnit.Count, value=1)
         logger.warning("product deleted in eCom", extra={"family": result.family_key, "what": result.lost_in_ecom})
+    if result.edited_in_ecom:
+        # POS-owned fields edited by hand in eCom, found by reconciliation: rewritten from the POS.
+        metrics.add_metric(name="CatalogEditedInEcom", unit=MetricUnit.Count, value=1)
+        logger.warning("product edited in eCom", extra={"family": result.family_key, "what": result.edited_in_ecom})
     logger.info("family synced", extra={"family": result.family_key, "outcome": result.outcome, "note": result.note})
     return result
 

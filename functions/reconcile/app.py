@@ -1,4 +1,8 @@
-"""Every 15 minutes: start a due full compare of each active connection, or continue the unfinished one."""
+"""Every 15 minutes: start a due full compare of each active connection, or continue the unfinished one.
+
+Drift report: per drift kind a `Drift<Kind>` metric (this invocation's findings: their sum over a run's ticks is the
+run's), `ReconcileRunsCompleted`, and one log line per connection ("reconcile drift", with the run's totals per kind
+once it completed). Repairs are the workers' metrics (product_sync `CatalogEditedInEcom`, `CatalogLostInEcom`)."""
 
 from __future__ import annotations
 
@@ -38,8 +42,18 @@ def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str,
         metrics.add_metric(name=DRIFT_METRICS[kind], unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="ReconcilePagesRead", unit=MetricUnit.Count, value=summary.pages)
     metrics.add_metric(name="ReconcileFailures", unit=MetricUnit.Count, value=len(summary.failures))
+    metrics.add_metric(
+        name="ReconcileRunsCompleted", unit=MetricUnit.Count, value=sum(r.completed for r in summary.reports)
+    )
     for report in summary.reports:
-        logger.info("reconcile", extra={"connection_id": report.connection_id, **report.as_dict()})
+        if report.step == "idle":
+            logger.info("reconcile", extra={"connection_id": report.connection_id, **report.as_dict()})
+            continue
+        # The drift report: one line per connection and invocation; the run's totals once it completed.
+        logger.info(
+            "reconcile drift" + (" (run complete)" if report.completed else ""),
+            extra={"connection_id": report.connection_id, **report.as_dict(), "drift_report": report.drift_report()},
+        )
     for connection_id, reason in summary.failures.items():
         logger.error("reconcile failed", extra={"connection_id": connection_id, "error": reason})
     return summary.as_dict()

@@ -109,6 +109,7 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "delete_product": lambda c: c.delete_product(40001),
     "list_variants": lambda c: c.list_variants(product_id=40001),
     "list_variants_since": lambda c: c.list_variants_since(50001),
+    "list_products_since": lambda c: c.list_products_since(40001),
     "create_variant": lambda c: c.create_variant({"product": 40001, "title": "S", "sku": "TEE-S"}),
     "update_variant": lambda c: c.update_variant(50001, {"stockLevel": 3}),
     "set_variant_image": lambda c: c.set_variant_image(50001, 60001),

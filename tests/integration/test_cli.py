@@ -21,8 +21,11 @@ from pos_ecom_sync.secrets import secret_name
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.provision import provision
+from local_stack.simulators.xseries import XSeriesSimulator
+from pos_ecom_sync_cli import main as cli_main_module
+from pos_ecom_sync_cli import stock as cli_stock_module
 from pos_ecom_sync_cli.main import SECRET_ENV, main
-from tests.support import DEMO_SECRETS
+from tests.support import DEMO_SECRETS, drain_queue
 
 SHOP_SECRETS = {
     "pos_access_token": "shop-pos-access-token-0001",
@@ -71,6 +74,7 @@ class LocalStack:
     secret_prefix: str
     workdir: Path
     capsys: pytest.CaptureFixture[str]
+    stock_queue_url: str = ""
 
     def cli(self, *argv: str) -> Run:
         code = main(list(argv))
@@ -117,7 +121,20 @@ def stack(
     (tmp_path / ".local-stack").mkdir()
     (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(outputs))
     monkeypatch.chdir(tmp_path)
-    return LocalStack(session, env["TABLE_NAME"], env["SECRET_PREFIX"], tmp_path, capsys)
+    return LocalStack(session, env["TABLE_NAME"], env["SECRET_PREFIX"], tmp_path, capsys, env["STOCK_QUEUE_URL"])
+
+
+@pytest.fixture
+def pos() -> Iterator[XSeriesSimulator]:
+    """A POS of three outlets and two registers (register n at outlet n), for the commands that read registers."""
+    simulator = XSeriesSimulator(token=SHOP_SECRETS["pos_access_token"], seed=5, outlets=3, registers=2, rate_limit=0)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def pos_urls(pos: XSeriesSimulator) -> list[str]:
+    return ["--pos-url", pos.url, "--ecom-url", "https://api.webshopapp.com"]
 
 
 def assert_no_secret_in(run: Run, *secrets: dict[str, str]) -> None:
@@ -185,16 +202,127 @@ def test_list_shows_every_connection_with_its_status_and_urls(stack: LocalStack)
     ]
 
 
-def test_show_prints_the_settings_and_never_a_secret_value(stack: LocalStack) -> None:
-    stack.create("dockside", "--register", "0a1b0000-eeee-11ee-8c90-000000000001")
+def test_show_prints_the_settings_and_never_a_secret_value(stack: LocalStack, pos: XSeriesSimulator) -> None:
+    register = pos.registers()[0]
+    assert stack.create("dockside", "--register", register["id"], *pos_urls(pos)).code == 0
 
     run = stack.cli("connections", "show", "dockside")
 
     assert run.code == 0, run.err
-    assert run.json["online_register_id"] == "0a1b0000-eeee-11ee-8c90-000000000001"
+    assert run.json["online_register_id"] == register["id"]
+    assert run.json["register_outlet_id"] == register["outlet_id"]
+    assert run.json["connected_outlet_ids"] == [register["outlet_id"]]
     assert run.json["secret_name"] == f"{stack.secret_prefix}dockside"
     assert_no_secret_in(run, SHOP_SECRETS)
     assert not any(field in run.json for field in SECRET_ENV)
+
+
+# -------------------------------------------------------------------------------------------- the register's outlet
+
+
+def test_create_with_a_register_stores_its_outlet_which_counts_with_or_without_outlets(
+    stack: LocalStack, pos: XSeriesSimulator
+) -> None:
+    register = pos.registers()[0]
+    own, other, third = (o["id"] for o in pos.outlets())
+    assert register["outlet_id"] == own
+
+    alone = stack.create("alone", "--register", register["id"], *pos_urls(pos))
+    listed = stack.create("listed", "--register", register["id"], "--outlets", f"{other},{third}", *pos_urls(pos))
+
+    assert alone.code == 0, alone.err
+    assert (alone.json["register_outlet_id"], alone.json["connected_outlet_ids"]) == (own, [own])
+    assert "note" not in alone.json
+    # Seed 003: included by default whatever else is listed; the operator is told it was added.
+    assert listed.code == 0, listed.err
+    assert listed.json["connected_outlet_ids"] == [other, third, own]
+    assert f"outlet {own} of register {register['id']} added" in listed.json["note"]
+    stored = stack.store.get_connection("listed")
+    assert stored is not None and (stored.register_outlet_id, stored.connected_outlet_ids) == (own, [other, third, own])
+
+
+def test_create_with_a_register_the_pos_does_not_have_saves_no_connection(
+    stack: LocalStack, pos: XSeriesSimulator
+) -> None:
+    run = stack.create("dockside", "--register", "0a1b0000-eeee-11ee-8c90-000000000009", *pos_urls(pos))
+
+    assert run.code == 2 and "is not a live register of this POS" in run.err
+    assert stack.store.get_connection("dockside") is None
+
+
+@pytest.fixture
+def queued(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
+    """The stack with the CLI's stock queue lookup pointed at its queue: the CLI finds `<stack>-stock.fifo` by the
+    name `make run` gives (`local`), which moto, one backend per process, can hold once."""
+    for module in (cli_main_module, cli_stock_module):
+        monkeypatch.setattr(module, "stock_queue_url", lambda args, target: stack.stock_queue_url)
+    return stack
+
+
+def stock_messages(stack: LocalStack) -> list[dict[str, Any]]:
+    return [json.loads(m["Body"]) for m in drain_queue(stack.session.client("sqs"), stack.stock_queue_url)]
+
+
+def test_leaving_out_the_registers_outlet_is_refused_and_changing_the_register_recomputes_stock(
+    queued: LocalStack, pos: XSeriesSimulator
+) -> None:
+    stack = queued
+    first, second = pos.registers()
+    own, other, third = (o["id"] for o in pos.outlets())
+    assert (first["outlet_id"], second["outlet_id"]) == (own, other)
+    assert stack.create("dockside", "--register", first["id"], "--outlets", other, *pos_urls(pos)).code == 0
+
+    refused = stack.cli("connections", "set-outlets", "dockside", "--outlets", f"{other},{third}")
+
+    assert refused.code == 2
+    assert f"outlet {own} is the outlet of the register linked to eCom" in refused.err
+    assert "--register" in refused.err and "nothing was saved" in refused.err
+    current = stack.store.get_connection("dockside")
+    assert current is not None and current.connected_outlet_ids == [other, own]
+    assert stock_messages(stack) == []
+
+    changed = stack.cli("connections", "update", "dockside", "--register", second["id"])
+
+    assert changed.code == 0, changed.err
+    assert (changed.json["online_register_id"], changed.json["register_outlet_id"]) == (second["id"], other)
+    assert changed.json["connected_outlet_ids"] == [other, own]  # the previous register's outlet stays...
+    assert f"outlet {own} of the previous register stays connected" in changed.json["note"]
+    bodies = stock_messages(stack)
+    assert [(b["entity"], b["via"], b["payload"]["previous_outlets"]) for b in bodies] == [
+        ("outlets", "operator", [other, own])
+    ]
+    # ...until the operator drops it: the new register no longer holds it in.
+    dropped = stack.cli("connections", "set-outlets", "dockside", "--outlets", f"{other},{third}")
+    assert dropped.code == 0, dropped.err
+    assert dropped.json["connected_outlet_ids"] == [other, third]
+    assert dropped.json["register_outlet_id"] == other
+
+
+def test_a_connection_saved_before_the_registers_outlet_was_stored_gets_it_on_its_next_outlet_or_register_change(
+    queued: LocalStack, pos: XSeriesSimulator
+) -> None:
+    stack = queued
+    first = pos.registers()[0]
+    own, other, _ = (o["id"] for o in pos.outlets())
+    assert stack.create("dockside", *pos_urls(pos)).code == 0
+    # As an older version stored `create --register R --outlets <another outlet>`: the register's outlet left out.
+    legacy = stack.store.get_connection("dockside")
+    assert legacy is not None
+    stack.store.save_connection(
+        legacy.model_copy(update={"online_register_id": first["id"], "connected_outlet_ids": [other]})
+    )
+
+    shown = stack.cli("connections", "show", "dockside").json
+    assert shown["register_outlet_id"] is None
+    assert f"connections update dockside --register {first['id']}" in shown["register_outlet_note"]
+    refused = stack.cli("connections", "set-outlets", "dockside", "--outlets", other)
+    assert refused.code == 2 and f"outlet {own} is the outlet of the register" in refused.err
+
+    run = stack.cli("connections", "update", "dockside", "--register", first["id"])
+
+    assert run.code == 0, run.err
+    assert (run.json["register_outlet_id"], run.json["connected_outlet_ids"]) == (own, [other, own])
+    assert "register_outlet_note" not in run.json and "note" not in run.json
 
 
 # -------------------------------------------------------------------------------------------- change

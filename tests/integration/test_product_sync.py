@@ -10,6 +10,7 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.catalog import PosProduct
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.store import SyncStore
 
@@ -403,3 +405,105 @@ def _product_of(variant: dict[str, Any]) -> int | None:
     if isinstance(ref, dict):
         ref = ref.get("resource", ref).get("id")
     return ref if isinstance(ref, int) else None
+
+
+# -- repair against reality: a reconciliation finding makes the worker plan against eCom's actual product ----------
+
+
+def _writes(ecom: EcomSimulator) -> int:
+    return sum(n for route, n in ecom.calls_by_route.items() if not route.startswith("GET"))
+
+
+def _merchant(rig: CatalogRig) -> EcomClient:
+    """The merchant's hands in the eCom back office (no webhook reaches the stack: none is subscribed here)."""
+    return EcomClient(rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget())
+
+
+def _finding(rig: CatalogRig, family_key: str, kind: str) -> None:
+    """Queue what reconciliation queues for a family it found drifted."""
+    message = ChangeMessage(
+        connection_id=CONNECTION,
+        source="pos",
+        entity="product",
+        entity_id=family_key,
+        via="reconcile",
+        received_at=datetime.now(UTC),
+        payload={"id": family_key, "reconcile": kind},
+        concern="products",
+        group_key=family_key,
+    )
+    ChangePublisher(rig.deployment.queue_url, client=rig.deployment.sqs).publish([Outgoing(message, None)])
+
+
+def _families_in_ecom(rig: CatalogRig) -> dict[str, int]:
+    """POS family key -> its eCom product id, as the catalog state says."""
+    found = {}
+    for key in rig.families_by_parent():
+        state = rig.deployment.store.get_catalog_state(CONNECTION, key).state
+        if state.ecom_product_id is not None:
+            found[key] = state.ecom_product_id
+    return found
+
+
+def test_a_hand_edit_found_by_reconciliation_is_rewritten_and_a_family_as_we_left_it_costs_no_write(
+    rig: CatalogRig,
+) -> None:
+    # Given: two synced families; by hand in eCom the merchant renames one product and changes one variant's price,
+    # and sets fields eCom owns (compare-at price, low-stock threshold) and adds a variant of their own
+    rig.pos.seed_catalog(2, 2, seed=21)
+    rig.sync_all()
+    (edited_key, product_id), (untouched_key, _) = sorted(_families_in_ecom(rig).items())
+    merchant = _merchant(rig)
+    expected_title = rig.ecom.tables["products"][product_id]["title"]
+    variant = next(v for v in rig.ecom.variants(product_id))
+    expected_price = variant["priceIncl"]
+    merchant.update_product(product_id, {"title": "SALE!", "fulltitle": "SALE!"})
+    merchant.update_variant(variant["id"], {"priceIncl": 1.0, "oldPriceIncl": 99.0, "stockAlert": 3})
+    gift = merchant.create_variant({"product": product_id, "title": "Gift wrap", "sku": "ECOM-ONLY-2"})
+    writes = _writes(rig.ecom)
+
+    # When: reconciliation's findings reach product_sync for both families
+    _finding(rig, edited_key, "catalog_content")
+    _finding(rig, untouched_key, "catalog_content")
+    rig.drain()
+
+    # Then: the POS-owned fields are back, eCom's own fields and variant are left; the family eCom still shows as we
+    # left it cost reads only, the edited one exactly its two rewrites (the product and the one variant)
+    product = rig.ecom.tables["products"][product_id]
+    restored = rig.ecom.tables["variants"][variant["id"]]
+    assert (product["title"], restored["priceIncl"]) == (expected_title, expected_price)
+    assert (restored["oldPriceIncl"], restored["stockAlert"]) == (99.0, 3)
+    assert rig.ecom.tables["variants"][gift["id"]]["title"] == "Gift wrap"
+    assert _writes(rig.ecom) - writes == 2
+    assert not rig.dead_letters()
+
+
+@pytest.mark.parametrize("gone", ["variant", "product"])
+def test_an_item_deleted_by_hand_in_ecom_is_recreated_on_a_reconciliation_finding(rig: CatalogRig, gone: str) -> None:
+    # Given: a synced family; by hand in eCom the merchant deleted one of our variants (or the whole product), and
+    # added a variant without SKU of their own; no webhook told the stack
+    rig.pos.seed_catalog(1, 3, seed=22)
+    rig.sync_all()
+    [(key, product_id)] = _families_in_ecom(rig).items()
+    merchant = _merchant(rig)
+    skus = {v["sku"] for v in rig.ecom.variants(product_id)}
+    lost = rig.ecom.variants(product_id)[1]
+    gift = merchant.create_variant({"product": product_id, "title": "Gift wrap"}) if gone == "variant" else None
+    if gone == "variant":
+        merchant.delete_variant(lost["id"])
+    else:
+        merchant.delete_product(product_id)
+
+    # When: reconciliation's finding (the variant no longer listed) reaches product_sync
+    _finding(rig, key, "variant_gone")
+    rig.drain()
+
+    # Then: eCom holds every POS variant again (POS is the system of record: policy "recreate"), linked anew
+    state = rig.deployment.store.get_catalog_state(CONNECTION, key).state
+    assert state.ecom_product_id is not None
+    assert {v["sku"] for v in rig.ecom.variants(state.ecom_product_id) if v["sku"]} == skus
+    assert {ref.ecom_variant_id for ref in state.variants.values()} <= {v["id"] for v in rig.ecom.variants()}
+    if gift is not None:
+        assert rig.ecom.tables["variants"][gift["id"]]["title"] == "Gift wrap"  # not taken for eCom's blank default
+        assert gift["id"] not in state.ecom_variant_ids
+    assert not rig.dead_letters()

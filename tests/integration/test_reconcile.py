@@ -277,7 +277,8 @@ def test_a_second_reconcile_without_drift_publishes_nothing(rig: ReconcileRig) -
     for summary in (first, second):
         report = summary["connections"][CONNECTION]
         assert report["completed"] is True and summary["queued"] == 0 and _drift(summary) == {}
-        assert report["pages"] == {"catalog": 4, "variants": 4, "orders": 1}  # 17 rows / 5, 9 variants / 3, + ends
+        # 17 rows / 5, 4 products / 3, 9 variants / 3, + the empty page ending each walk
+        assert report["pages"] == {"catalog": 4, "products": 3, "variants": 4, "orders": 1}
     assert first["connections"][CONNECTION]["run_id"] != second["connections"][CONNECTION]["run_id"]
     assert after_first == rig.queued() == {c: [] for c in CONCERNS}
 
@@ -290,8 +291,9 @@ def test_a_run_out_of_time_resumes_from_its_checkpoint_without_reading_from_the_
     total = rig.pos_total(second_variant["id"])
     rig.ecom.set_stock_manually(rig.ecom_variant(second_variant["id"])["id"], total + 7)
 
-    # When: the invocation's time runs out after 6 pages (1 check for the connection, then one per page)
-    interrupted = rig.reconcile(context=CountdownContext(checks=7))
+    # When: the invocation's time runs out after 8 pages (1 check for the connection, then one per page): the POS
+    # catalog (4), eCom products (3), one page of eCom variants
+    interrupted = rig.reconcile(context=CountdownContext(checks=9))
     stopped_at = rig.checkpoints.get_checkpoint(CONNECTION)
     resumed = rig.reconcile()
 
@@ -300,7 +302,7 @@ def test_a_run_out_of_time_resumes_from_its_checkpoint_without_reading_from_the_
     assert first["completed"] is False and "out of time" in first["stopped"]
     assert (stopped_at.phase, stopped_at.cursor) == ("variants", first["cursor"]) and stopped_at.cursor
     assert second["step"] == "continue" and second["completed"] is True and second["run_id"] == first["run_id"]
-    assert "catalog" not in second["pages"]  # the POS catalog was not read again
+    assert "catalog" not in second["pages"] and "products" not in second["pages"]  # not read again
     assert first["pages"]["catalog"] + first["pages"]["variants"] + second["pages"]["variants"] == 4 + 4
     assert second["pos_calls"] == 0
     # Nothing was found twice or lost: one finding of each kind over the two invocations
@@ -373,3 +375,54 @@ def test_the_operator_sample_for_a_paused_connection_reconciles_nothing(deployme
         "connections": {},
         "failures": {},
     }
+
+
+def test_a_hand_edit_of_title_and_price_in_ecom_is_found_and_restored_and_ecom_owned_fields_survive(
+    rig: ReconcileRig,
+) -> None:
+    # Given: by hand in eCom (no product webhook reaches the stack) the merchant renames a synced product, changes a
+    # variant's price, and sets a compare-at price and a low-stock threshold (eCom's own fields) on that variant
+    variant = rig.variants()[0]
+    ecom_variant = rig.ecom_variant(variant["id"])
+    product_id = int(ecom_variant["product"]["resource"]["id"])
+    title, price = rig.ecom.tables["products"][product_id]["title"], ecom_variant["priceIncl"]
+    merchant = EcomClient(
+        rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+    merchant.update_product(product_id, {"title": "Hand edited"})
+    merchant.update_variant(ecom_variant["id"], {"priceIncl": price + 10, "oldPriceIncl": 199.0, "stockAlert": 4})
+
+    # When: one reconcile run, then the workers
+    summary = rig.reconcile()
+    rig.settle()
+
+    # Then: the family was found once per list that shows an edit (product row, variant row) and rewritten
+    assert _drift(summary) == {"catalog_content": 2}
+    restored = rig.ecom_variant(variant["id"])
+    assert rig.ecom.tables["products"][product_id]["title"] == title and restored["priceIncl"] == price
+    assert (restored["oldPriceIncl"], restored["stockAlert"]) == (199.0, 4)
+    # And: the next run finds eCom as we left it
+    assert _drift(rig.reconcile()) == {}
+
+
+def test_a_variant_deleted_by_hand_in_ecom_is_recreated_and_gets_the_pos_stock_total(rig: ReconcileRig) -> None:
+    # Given: the merchant deletes one of our variants in eCom; its webhook is lost
+    variant = rig.variants()[1]
+    gone = rig.ecom_variant(variant["id"])
+    EcomClient(
+        rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    ).delete_variant(gone["id"])
+
+    # When: a run finds it gone and product_sync re-creates it (its variants/created webhook is lost too); the next
+    # run finds the new variant's stock never settled and stock_sync writes it
+    first = rig.reconcile()
+    rig.settle()
+    second = rig.reconcile()
+    rig.settle()
+
+    # Then: eCom shows the variant again, under a new id, with the POS total
+    assert _drift(first) == {"variant_gone": 1} and _drift(second) == {"stock_unsettled": 1}
+    recreated = rig.ecom_variant(variant["id"])
+    assert recreated["id"] != gone["id"] and recreated["sku"] == gone["sku"]
+    assert recreated["stockLevel"] == rig.pos_total(variant["id"])
+    assert _drift(rig.reconcile()) == {}

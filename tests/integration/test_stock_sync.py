@@ -28,6 +28,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
@@ -37,7 +38,7 @@ from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.stock_store import StockStore
 from pos_ecom_sync.state.store import SyncStore
-from pos_ecom_sync.stock.sync import request_outlet_change
+from pos_ecom_sync.stock.sync import request_outlet_change, request_register_change
 
 from local_stack.api_server import LocalApi
 from local_stack.demo import DEMO_SECRETS
@@ -187,8 +188,12 @@ class StockRig:
         ]
 
 
-def _make_rig(deployment: Deployment, *, outlets: int = 3, connect: int | None = None) -> Iterator[StockRig]:
-    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=21, outlets=outlets, rate_limit=0)
+def _make_rig(
+    deployment: Deployment, *, outlets: int = 3, connect: int | None = None, registers: int = 1
+) -> Iterator[StockRig]:
+    pos = XSeriesSimulator(
+        token=DEMO_SECRETS["pos_access_token"], seed=21, outlets=outlets, registers=registers, rate_limit=0
+    )
     ecom = EcomSimulator(
         api_key=DEMO_SECRETS["ecom_api_key"],
         api_secret=DEMO_SECRETS["ecom_api_secret"],
@@ -205,6 +210,8 @@ def _make_rig(deployment: Deployment, *, outlets: int = 3, connect: int | None =
             pos_base_url=pos_url,
             ecom_base_url=ecom_url,
             online_register_id=register["id"],
+            # As `connections create --register` stores it (seed 003: it always counts).
+            register_outlet_id=register["outlet_id"] if register["outlet_id"] in outlet_ids else None,
             connected_outlet_ids=outlet_ids,
             primary_outlet_id=register["outlet_id"] if register["outlet_id"] in outlet_ids else None,
         ),
@@ -372,6 +379,48 @@ def test_disconnecting_an_outlet_subtracts_its_stock_and_stops_routing_by_its_sh
     assert synced.ecom_level(only_at_b) == 4
     assert str(pickup_b["id"]) not in synced.connection.shipping_method_outlets
     assert not synced.stock_dead_letters()
+
+
+@pytest.fixture
+def two_register_rig(deployment: Deployment) -> Iterator[StockRig]:
+    yield from _make_rig(deployment, outlets=3, registers=2)  # register 1 at outlet a, register 2 at outlet b
+
+
+def test_the_registers_outlet_always_counts_and_a_register_change_adds_the_new_ones_stock(
+    two_register_rig: StockRig,
+) -> None:
+    rig = two_register_rig
+    rig.pos.seed_catalog(2, 2, seed=3)
+    rig.sync_catalog()
+    a, b, c = rig.outlets
+    first, second = rig.pos.registers()
+    assert (first["outlet_id"], second["outlet_id"], rig.connection.register_outlet_id) == (a, b, a)
+    pos_ids = [v["id"] for v in rig.variants()]
+    for n, pos_id in enumerate(pos_ids):
+        for outlet, level in ((a, 2 + n), (b, 5), (c, 1)):
+            rig.pos.set_inventory(pos_id, outlet, level)
+    rig.settle()
+
+    # Seed 003: the register's outlet cannot be disconnected; the operator is told to change the register.
+    with pytest.raises(InvalidInput, match="change the register"):
+        rig.set_outlets([c])
+    assert rig.connection.connected_outlet_ids == [a, b, c]
+    rig.set_outlets([c, a])
+    rig.settle()
+    assert rig.all_match(pos_ids, [a, c])
+    rig.pos.set_inventory(pos_ids[0], a, 9)  # a POS change at the register's outlet moves the eCom total
+    rig.settle()
+    assert rig.ecom_level(pos_ids[0]) == 9 + 1
+
+    changed = request_register_change(rig.deployment.store, rig.publisher(), CONNECTION, second["id"], b)
+    rig.settle()
+
+    assert (changed.register_outlet_id, changed.connected_outlet_ids) == (b, [c, a, b])
+    assert rig.all_match(pos_ids, [a, b, c])  # recomputed: the new register's outlet counts
+    rig.set_outlets([c, b])  # the previous register's outlet can go now
+    rig.settle()
+    assert rig.all_match(pos_ids, [b, c])
+    assert not rig.stock_dead_letters()
 
 
 # ----------------------------------------------------------------------- 1,000 variants, bounded recomputation

@@ -3,12 +3,14 @@
 
 A synced shop is seeded in the simulators (X-Series: families of 4 variants; eCom: one product per family, its
 variants at the stock total we last wrote) with the sync state written straight into the moto table from
-template.yaml (families, variant links both ways, stock states), as the catalog and stock workers leave them.
-Then N drifts are injected, spread over the kinds: POS price edits with no webhook (catalog_outdated), eCom stock
-edits by hand (stock_differs), eCom variants deleted (variant_gone), and eCom orders nobody imported (order_missing,
-on variants whose stock tracking is off, so the order makes no stock drift of its own). The real handler
-(functions/reconcile/app.py) then runs tick after tick until the run completes, through the runtime's rate-budgeted
-clients, and the figures are printed: vendor calls, drift found vs injected per kind, wall time, peak RSS.
+template.yaml (families, variant links both ways, stock states, and eCom's answers to our last writes: the content
+baseline), as the catalog and stock workers leave them. Then N drifts are injected, spread over the kinds: POS price
+edits with no webhook (catalog_outdated), hand edits in eCom of a product title or a variant price, alternately
+(catalog_content), eCom stock edits by hand (stock_differs), eCom variants deleted (variant_gone), and eCom orders
+nobody imported (order_missing, on variants whose stock tracking is off, so the order makes no stock drift of its
+own). The real handler (functions/reconcile/app.py) then runs tick after tick until the run completes, through the
+runtime's rate-budgeted clients, and the figures are printed: vendor calls (list pages only: no per-product read),
+drift found vs injected per kind, the share of eCom's daily call budget one full run uses, wall time, peak RSS.
 """
 
 from __future__ import annotations
@@ -33,14 +35,21 @@ from moto import mock_aws
 
 VARIANTS_PER_FAMILY = 4
 STOCK = 6
-KINDS = ("catalog_outdated", "stock_differs", "variant_gone", "order_missing")
+KINDS = ("catalog_outdated", "catalog_content", "stock_differs", "variant_gone", "order_missing")
+# eCom's API budget a day (vendor-apis.md §2 rate limits as the issue states them): one full run should use <= 5%.
+ECOM_DAILY_BUDGET = 12_000
 
 
 def _seed_state(
-    table: Any, connection_id: str, pos_rows: list[dict[str, Any]], ecom_variants: list[dict[str, Any]]
+    table: Any,
+    connection_id: str,
+    pos_rows: list[dict[str, Any]],
+    ecom_variants: list[dict[str, Any]],
+    ecom_products: list[dict[str, Any]],
 ) -> None:
     """The state a completed catalog import and stock sync leave: POS families paired in order with eCom products."""
     from pos_ecom_sync.catalog.planning import CatalogState
+    from pos_ecom_sync.catalog.shown import product_shown, variant_shown
     from pos_ecom_sync.models.catalog import EcomVariantRef
     from pos_ecom_sync.models.stock import VariantStockState
     from pos_ecom_sync.state import keys
@@ -51,16 +60,18 @@ def _seed_state(
     by_product: dict[int, list[dict[str, Any]]] = {}
     for variant in ecom_variants:
         by_product.setdefault(int(variant["product"]["resource"]["id"]), []).append(variant)
+    products = {int(p["id"]): p for p in ecom_products}
     pk = keys.connection_pk(connection_id)
     with table.batch_writer() as batch:
         for (family_key, rows), (product_id, variants) in zip(
             families.items(), sorted(by_product.items()), strict=True
         ):
             pos_variants = sorted((r for r in rows if r.get("variant_parent_id")), key=lambda r: r["id"])
-            refs = {}
+            refs, shown = {}, {}
             for pos_row, ecom_row in zip(pos_variants, sorted(variants, key=lambda v: v["id"]), strict=True):
                 ecom_id = int(ecom_row["id"])
                 refs[pos_row["id"]] = EcomVariantRef(ecom_product_id=product_id, ecom_variant_id=ecom_id)
+                shown[pos_row["id"]] = variant_shown(ecom_row)
                 link = {"pos_product_id": pos_row["id"], "family_key": family_key}
                 link |= {"ecom_product_id": product_id, "ecom_variant_id": ecom_id}
                 batch.put_item(Item={"pk": pk, "sk": keys.pos_variant_link_sk(pos_row["id"]), **link})
@@ -72,7 +83,11 @@ def _seed_state(
                     Item={"pk": pk, "sk": keys.stock_sk(pos_row["id"]), "state": stock.model_dump_json(), "revision": 1}
                 )
             state = CatalogState(
-                ecom_product_id=product_id, applied_version=max(int(r["version"]) for r in rows), variants=refs
+                ecom_product_id=product_id,
+                applied_version=max(int(r["version"]) for r in rows),
+                variants=refs,
+                product_shown=product_shown(products[product_id]),
+                variants_shown=shown,
             )
             batch.put_item(
                 Item={"pk": pk, "sk": keys.family_sk(family_key), "state": state.model_dump_json(), "revision": 1}
@@ -95,6 +110,11 @@ def _inject(pos: Any, ecom: Any, ecom_client: Any, drifts: int, links: dict[str,
             ecom_id = links[variant["id"]]
             if kind == "catalog_outdated":
                 pos.update_product(variant["id"], price_including_tax=77.0, price_excluding_tax=66.96)
+            elif kind == "catalog_content" and injected[kind] % 2:
+                ecom.edit_variant(ecom_id, priceIncl=1.0)  # a hand edit: no product webhook is subscribed
+            elif kind == "catalog_content":
+                product_id = int(ecom.tables["variants"][ecom_id]["product"])
+                ecom_client.update_product(product_id, {"title": "Edited by hand"})
             elif kind == "stock_differs":
                 ecom.set_stock_manually(ecom_id, STOCK + 40)
             elif kind == "variant_gone":
@@ -145,7 +165,7 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
         pos.seed_catalog(families, VARIANTS_PER_FAMILY, seed=7)
         ecom.seed_catalog(families, VARIANTS_PER_FAMILY, seed=7, stock=STOCK)
         table = session.resource("dynamodb").Table(env["TABLE_NAME"])
-        _seed_state(table, "shop", pos.products(), ecom.variants())
+        _seed_state(table, "shop", pos.products(), ecom.variants(), ecom.products())
         store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
         store.save_connection(
             Connection(
@@ -173,10 +193,12 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
         pos_before, ecom_before = pos.requests, ecom.requests
         ticks, found, queued = 0, Counter[str](), 0
         started = time.perf_counter()
+        run_pages: Counter[str] = Counter()
         while True:
             ticks += 1
             summary = app.lambda_handler({"connection_id": "shop"}, LambdaContext("ReconcileFunction", 300))
             report = summary["connections"]["shop"]
+            run_pages.update(report["pages"])
             found.update({k: v for k, v in summary["drift"].items() if v})
             queued += summary["queued"]
             for concern in ("products", "stock", "orders"):  # the workers' part is not measured here
@@ -191,7 +213,7 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
             "ticks": ticks,
             "pos_calls": pos.requests - pos_before,
             "ecom_calls": ecom.requests - ecom_before,
-            "pages": report["pages"],
+            "pages": dict(run_pages),
             "queued": queued,
             "injected": dict(injected),
             "found": dict(found),
@@ -228,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"  seeding (simulators + moto state + drift injection): {figures['seed_s']:.1f} s (not part of the run)")
     print(f"  run: {figures['ticks']} tick(s), pages {figures['pages']}")
-    print(f"  POS calls: {figures['pos_calls']}, eCom calls: {figures['ecom_calls']}")
+    print(f"  POS calls: {figures['pos_calls']}, eCom calls: {figures['ecom_calls']} (list pages only)")
+    share = figures["ecom_calls"] / ECOM_DAILY_BUDGET
+    print(f"  eCom daily budget one full run uses: {share:.1%} of {ECOM_DAILY_BUDGET:,} (goal <= 5%)")
     for kind in KINDS:
         injected, found = figures["injected"].get(kind, 0), figures["found"].get(kind, 0)
         print(f"  drift {kind:<17} injected {injected:>4}  found {found:>4}")

@@ -360,7 +360,8 @@ class DisconnectFigures:
     max_writes_per_message: int
     simulated_s: float
     wall_s: float
-    shipping_disabled: int
+    shipping_retired: int  # shipping methods of the disconnected outlet named for the operator
+    shipping_calls: int  # eCom calls on shipping methods (none: eCom documents no write on them)
 
 
 def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigures:
@@ -388,16 +389,10 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
         key = f"{request.method} {request.url.path.split('/')[2]}"
         routes[key] = routes.get(key, 0) + 1
         stamp = datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds")
-        if request.url.path.endswith("/shippingmethods.json"):
-            methods = [
-                {"id": 1, "title": "Courier", "isActive": True, "posOutletId": None},
-                {"id": 2, "title": "Pickup at B", "isActive": True, "posOutletId": "outlet-b"},
-            ]
-            return httpx.Response(200, json={"shippingmethods": methods})
         body = json.loads(request.content or b"{}")
         if "variant" in body:
             return httpx.Response(200, json={"variant": {**body["variant"], "updatedAt": stamp}})
-        return httpx.Response(200, json={"shippingmethod": {**body.get("shippingmethod", {}), "updatedAt": stamp}})
+        return httpx.Response(404, json={"error": {"code": 404, "message": "not found"}})
 
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     ecom = EcomClient(
@@ -416,6 +411,7 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
         ecom_base_url="http://ecom",
         connected_outlet_ids=outlets,
         primary_outlet_id="outlet-a",
+        shipping_method_outlets={"2": "outlet-b", "3": "outlet-a"},
     )
     connections = Connections(connection)
     queue = MemoryQueue()
@@ -423,7 +419,7 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
     request_outlet_change(
         connections, queue, "bench", ["outlet-a"], "outlet-a", now=datetime.fromtimestamp(clock(), UTC)
     )
-    messages = max_variants = max_writes = writes = calls = 0
+    messages = max_variants = max_writes = writes = calls = retired = 0
     while queue.messages:
         message = queue.messages.pop(0)
         worker = StockSync(connections.connection, _NoPos(), ecom, memory, memory, queue, clock=clock)
@@ -433,6 +429,7 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
         max_writes = max(max_writes, result.ecom_writes)
         writes += result.ecom_writes
         calls += result.ecom_calls
+        retired += len(result.shipping_methods_to_disable)
     return DisconnectFigures(
         variants=variants,
         changed=changed,
@@ -443,7 +440,8 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
         max_writes_per_message=max_writes,
         simulated_s=clock() - started_sim,
         wall_s=time.perf_counter() - started_wall,
-        shipping_disabled=routes.get("PUT shippingmethods", 0),
+        shipping_retired=retired,
+        shipping_calls=sum(n for route, n in routes.items() if "shippingmethods" in route),
     )
 
 
@@ -497,9 +495,10 @@ def main() -> None:
     print(
         f"disconnecting 1 of 2 outlets, {figures.variants:,} variants (stock state in memory, real StockSync + "
         f"EcomClient + rate budget on a simulated clock): {figures.changed:,} totals changed -> "
-        f"{figures.stock_writes:,} stock writes, {figures.ecom_calls:,} eCom calls in all (with the shipping "
-        f"methods listed once and {figures.shipping_disabled} disabled), {figures.messages:,} queued messages "
-        f"(<= {figures.max_variants_per_message} variants and <= {figures.max_writes_per_message} writes each)"
+        f"{figures.stock_writes:,} stock writes, {figures.ecom_calls:,} eCom calls in all "
+        f"({figures.shipping_calls} on shipping methods; {figures.shipping_retired} retired and named for the "
+        f"operator), {figures.messages:,} queued messages (<= {figures.max_variants_per_message} variants and "
+        f"<= {figures.max_writes_per_message} writes each)"
     )
     print(
         f"  simulated duration under 300/5 min, 3,000/h, 12,000/day: {figures.simulated_s / 3600:,.1f} h "

@@ -26,12 +26,15 @@ from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     CatalogSettings,
     CatalogState,
+    check_against_ecom,
     plan_catalog_sync,
     relinked,
     state_after,
     state_after_lost,
     state_after_plan,
     state_before,
+    state_shown,
+    state_to_rewrite,
 )
 from pos_ecom_sync.models.catalog import PosProduct
 from pos_ecom_sync.models.connection import Connection
@@ -719,3 +722,85 @@ def test_a_variant_deleted_in_ecom_follows_the_policy_and_its_siblings_keep_sync
         assert (CreateVariant, "v00") in [
             (type(a), getattr(a, "pos_id", None)) for a in plan_for(family.snapshot(), relinked(state)).actions
         ]
+
+
+# --- checked against eCom (a reconciliation finding): plan against what eCom actually holds ---------------------------
+
+
+def _answered(fake: FakeEcom, state: CatalogState) -> CatalogState:
+    """Record eCom's rows as the answers to our last writes, as the worker does after each write."""
+    assert state.ecom_product_id is not None
+    state = state_shown(state, product=_product_row(fake, state.ecom_product_id))
+    for pos_id, ref in state.variants.items():
+        state = state_shown(state, variant=(pos_id, _variant_row(fake, ref.ecom_variant_id)))
+    return state
+
+
+def _product_row(fake: FakeEcom, product_id: int) -> dict[str, Any]:
+    return {"id": product_id, **fake.products[product_id], "brand": False}
+
+
+def _variant_row(fake: FakeEcom, variant_id: int) -> dict[str, Any]:
+    row = {"id": variant_id, **fake.variants[variant_id]}
+    return row | {"image": {"src": f"https://cdn.ecom/{row['image']}"} if row.get("image") else False}
+
+
+def _check(fake: FakeEcom, state: CatalogState) -> Any:
+    product_id = state.ecom_product_id or 0
+    product = _product_row(fake, product_id) if product_id in fake.products else None
+    variants = [_variant_row(fake, vid) for vid in fake.variants_of(product_id)] if product else []
+    return check_against_ecom(state, product, variants)
+
+
+def test_a_family_ecom_still_shows_as_we_left_it_costs_no_write_after_the_check() -> None:
+    family = PosFamily(2)
+    fake, state = created(family)
+    state = _answered(fake, state)
+
+    check = _check(fake, state)
+
+    assert not check.edited and not check.lost
+    assert plan_for(family.snapshot(), state_to_rewrite(state, check)).actions == ()
+
+
+def test_pos_owned_fields_edited_in_ecom_are_rewritten_and_ecom_owned_ones_are_left() -> None:
+    # Given: a synced family; the merchant edits the title and one variant's price by hand, and sets eCom-only
+    # fields (compare-at price, low-stock threshold, subtitle) and adds a variant of their own
+    family = PosFamily(2)
+    fake, state = created(family)
+    state = _answered(fake, state)
+    product_id = state.ecom_product_id or 0
+    edited_id, other_id = state.variants["v00"].ecom_variant_id, state.variants["v01"].ecom_variant_id
+    fake.products[product_id].update(title="Tee SALE", subtitle="Now cheaper")
+    fake.variants[edited_id].update(priceIncl=1.0)
+    fake.variants[other_id].update(oldPriceIncl=99.0, stockAlert=2)
+    fake.variants[999] = {"product": product_id, "sku": "MERCHANT", "articleCode": "", "title": "Gift wrap"}
+
+    # When: the family is checked against eCom and planned
+    check = _check(fake, state)
+    plan = plan_for(family.snapshot(), state_to_rewrite(state, check))
+    apply(plan, fake, state_to_rewrite(state, check))
+
+    # Then: exactly the edited product and variant are written back; eCom's own fields and variant survive
+    assert check.product_fields == ("title",) and dict(check.variant_fields) == {"v00": ("priceIncl",)}
+    assert [(type(a), getattr(a, "pos_id", None)) for a in plan.actions] == [
+        (UpdateProduct, None),
+        (UpdateVariant, "v00"),
+    ]
+    desired = map_family(*family.snapshot())
+    assert fake.products[product_id]["title"] == desired.payload.title
+    assert fake.variants[edited_id]["priceIncl"] == desired.variants[0].payload.price_incl
+    assert fake.variants[other_id]["oldPriceIncl"] == 99.0 and fake.products[product_id]["subtitle"] == "Now cheaper"
+    assert fake.variants[999]["title"] == "Gift wrap"
+
+
+def test_a_variant_or_product_deleted_in_ecom_is_found_by_the_check() -> None:
+    family = PosFamily(2)
+    fake, state = created(family)
+    state = _answered(fake, state)
+    fake.variants.pop(state.variants["v01"].ecom_variant_id)
+
+    assert _check(fake, state).lost_variants == frozenset({"v01"})
+
+    fake.products.pop(state.ecom_product_id or 0)
+    assert _check(fake, state).product_gone

@@ -48,6 +48,18 @@ def test_invalid_connection_settings_are_refused(override: dict[str, object]) ->
         Connection(**{**BASE, **override})
 
 
+def test_the_registers_outlet_is_always_one_of_the_connected_outlets() -> None:
+    register = {"online_register_id": "reg-1", "register_outlet_id": "a"}
+    assert Connection(**BASE, **register, connected_outlet_ids=["b", "a"]).register_outlet_id == "a"
+    for connected in ([], ["b"]):
+        with pytest.raises(ValidationError, match="change the register"):
+            Connection(**BASE, **register, connected_outlet_ids=connected)
+    with pytest.raises(ValidationError, match="set the register too"):
+        Connection(**BASE, register_outlet_id="a", connected_outlet_ids=["a"])
+    # Saved before the outlet was stored: still valid, whatever was chosen.
+    assert Connection(**BASE, online_register_id="reg-1", connected_outlet_ids=["b"]).register_outlet_id is None
+
+
 def test_webhook_credentials_must_be_long_enough_and_never_print() -> None:
     fields = dict.fromkeys(ConnectionSecrets.model_fields, "x" * 20)
     secrets = ConnectionSecrets(**fields)

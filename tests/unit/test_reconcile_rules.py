@@ -18,10 +18,12 @@ from pos_ecom_sync.reconcile.rules import (
     gone_variants,
     next_due,
     order_drift,
+    product_content_drift,
     run_step,
     start_run,
     stock_drift,
     stock_finding,
+    variant_content_drift,
 )
 from pos_ecom_sync.state.store import VariantLink
 
@@ -92,16 +94,18 @@ def test_the_checkpoint_moves_page_by_page_then_phase_by_phase_to_done() -> None
 
     step1 = advance(run, NOW, cursor="120", phase_finished=False, found=found)
     step2 = advance(step1, NOW, cursor="120", phase_finished=True)
-    step3 = advance(step2, NOW, cursor=None, phase_finished=True)
+    products = advance(step2, NOW, cursor=None, phase_finished=True)
+    step3 = advance(products, NOW, cursor=None, phase_finished=True)
     step4 = advance(step3, NOW + timedelta(minutes=5), cursor="2", phase_finished=False)
     done = advance(step4, NOW + timedelta(minutes=6), cursor=None, phase_finished=True)
 
     assert (step1.phase, step1.cursor, step1.drift) == ("catalog", "120", {"catalog_outdated": 1})
-    assert (step2.phase, step2.cursor) == ("variants", None)  # a new phase starts from its beginning
+    assert (step2.phase, step2.cursor) == ("products", None)  # a new phase starts from its beginning
+    assert (products.phase, products.cursor) == ("variants", None)
     assert (step3.phase, step4.phase, step4.cursor) == ("orders", "orders", "2")
     assert done.phase == "done" and done.completed_at == NOW + timedelta(minutes=6)
-    assert done.pages == {"catalog": 2, "variants": 1, "orders": 2}
-    assert [s.revision for s in (run, step1, step2, step3, step4, done)] == [1, 2, 3, 4, 5, 6]
+    assert done.pages == {"catalog": 2, "products": 1, "variants": 1, "orders": 2}
+    assert [s.revision for s in (run, step1, step2, products, step3, step4, done)] == [1, 2, 3, 4, 5, 6, 7]
     with pytest.raises(ValueError, match="no reconciliation run"):
         advance(done, NOW, cursor=None, phase_finished=True)
 
@@ -240,3 +244,82 @@ def test_counts_name_every_kind() -> None:
 
     assert set(counts) == set(DRIFT_KINDS)
     assert counts["catalog_missing"] == counts["order_missing"] == 1 and sum(counts.values()) == 2
+
+
+# -- content -----------------------------------------------------------------------------------------------------------
+
+
+def _shown_family(**update: Any) -> CatalogState:
+    """Family p1: eCom product 500 with our variant 900 (POS v1), eCom's answers to our last writes recorded."""
+    state = _synced(10).model_copy(
+        update={
+            "product_shown": {"title": "Tee", "fulltitle": "Tee", "description": "Soft", "visibility": "visible"},
+            "main_image": "https://cdn.ecom/1/tee.jpg",
+            "variants_shown": {"v1": {"title": "M", "sku": "TEE-M", "priceIncl": 20.0, "priceExcl": 16.5289}},
+        }
+    )
+    return state.model_copy(update=update)
+
+
+def _product(**fields: Any) -> dict[str, Any]:
+    row = {"id": 500, "title": "Tee", "fulltitle": "Tee", "description": "Soft", "visibility": "visible"}
+    return row | {"image": {"src": "https://cdn.ecom/1/tee.jpg", "title": "tee"}, "subtitle": "", **fields}
+
+
+def _variant(**fields: Any) -> dict[str, Any]:
+    row = {"id": 900, "title": "M", "sku": "TEE-M", "priceIncl": 20, "priceExcl": 16.5289, "oldPriceIncl": 0}
+    return row | {"stockAlert": 0, "stockMinimum": 0, **fields}
+
+
+def test_a_product_as_we_left_it_is_no_drift_and_an_edited_pos_owned_field_is() -> None:
+    states = {"p1": _shown_family()}
+
+    assert product_content_drift([_product()], {500: "p1"}, states) == []
+    found = product_content_drift([_product(title="Tee SALE", visibility="hidden")], {500: "p1"}, states)
+
+    assert [(d.kind, d.entity_id, d.concern) for d in found] == [("catalog_content", "p1", "products")]
+    assert found[0].payload["fields"] == ["title", "visibility"]
+
+
+def test_ecom_owned_fields_a_merchant_product_and_an_unknown_field_are_never_drift() -> None:
+    states = {"p1": _shown_family()}
+    owned = _product(subtitle="Now 20% off", content="<p>Story</p>")
+    partial = {"id": 500, "title": "Tee"}  # a row without the other fields: unknown, not empty
+
+    assert product_content_drift([owned, partial, _product(id=777, title="Gift card")], {500: "p1"}, states) == []
+    assert variant_content_drift([_variant(oldPriceIncl=25.0, stockAlert=3, stockMinimum=1)], _links(), states) == []
+
+
+def test_a_replaced_main_image_is_drift_of_its_family() -> None:
+    states = {"p1": _shown_family()}
+
+    found = product_content_drift([_product(image={"src": "https://cdn.ecom/9/other.jpg"})], {500: "p1"}, states)
+    removed = product_content_drift([_product(image=False)], {500: "p1"}, states)
+
+    assert found[0].payload["fields"] == ["image"] and removed[0].payload["fields"] == ["image"]
+
+
+def _links() -> dict[int, VariantLink]:
+    return {900: VariantLink("v1", "p1", 500, 900)}
+
+
+def test_an_edited_variant_price_or_title_is_drift_and_a_merchant_added_variant_is_not() -> None:
+    states = {"p1": _shown_family()}
+    rows = [_variant(priceIncl=9.99, title="M (sale)"), _variant(id=901, title="XL", sku="")]
+
+    found = variant_content_drift(rows, _links(), states)
+
+    assert [(d.kind, d.entity_id) for d in found] == [("catalog_content", "p1")]
+    assert found[0].payload["fields"] == {"900": ["title", "priceIncl"]}
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"deleted_in_pos": True}, {"unlinked_reason": "deleted in eCom"}, {"ecom_product_id": 501}],
+    ids=["hidden for a POS delete", "unlinked by the operator's policy", "another product now"],
+)
+def test_content_of_a_family_not_live_in_this_product_is_not_compared(update: dict[str, Any]) -> None:
+    states = {"p1": _shown_family(**update)}
+
+    assert product_content_drift([_product(title="x", visibility="hidden")], {500: "p1"}, states) == []
+    assert variant_content_drift([_variant(priceIncl=1.0)], _links(), states) == []

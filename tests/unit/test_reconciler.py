@@ -14,7 +14,7 @@ from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.reconcile.rules import ReconcileCheckpoint
+from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileCheckpoint
 from pos_ecom_sync.reconcile.service import Reconciler, reconcile_connections
 from pos_ecom_sync.state.store import VariantLink
 
@@ -52,9 +52,11 @@ class FakePos:
 @dataclass
 class FakeEcom:
     variants: list[dict[str, Any]]
+    products: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
     since_ids: list[int | None] = field(default_factory=list)
+    product_since_ids: list[int | None] = field(default_factory=list)
     order_since_ids: list[int | None] = field(default_factory=list)
     throttle_variants_after: int | None = None
 
@@ -64,6 +66,12 @@ class FakeEcom:
         self.calls += 1
         self.since_ids.append(since_id)
         rows = sorted((v for v in self.variants if since_id is None or v["id"] > since_id), key=lambda v: v["id"])
+        return rows[:limit]
+
+    def list_products_since(self, since_id: int | None, limit: int = 250) -> list[dict[str, Any]]:
+        self.calls += 1
+        self.product_since_ids.append(since_id)
+        rows = sorted((p for p in self.products if since_id is None or p["id"] > since_id), key=lambda p: p["id"])
         return rows[:limit]
 
     def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
@@ -118,8 +126,9 @@ class FakePublisher:
 
 
 def _synced_shop(families: int = 6) -> tuple[FakePos, FakeEcom, FakeStore]:
-    """`families` one-variant families, all applied, with their eCom variants at the total we wrote (5)."""
-    rows, variants, store = [], [], FakeStore()
+    """`families` one-variant families, all applied, with their eCom variants at the total we wrote (5) and eCom's
+    answers to our last writes recorded (what content reconciliation compares with)."""
+    rows, variants, products, store = [], [], [], FakeStore()
     for i in range(families):
         parent, variant, ecom_id = f"p{i}", f"v{i}", 1000 + i
         rows += [
@@ -127,15 +136,22 @@ def _synced_shop(families: int = 6) -> tuple[FakePos, FakeEcom, FakeStore]:
             {"id": variant, "version": 10 * i + 2, "variant_parent_id": parent},
         ]
         ref = EcomVariantRef(ecom_product_id=500 + i, ecom_variant_id=ecom_id)
+        product = {"id": 500 + i, "title": f"Tee {i}", "visibility": "visible", "brand": False, "content": ""}
+        row = {"id": ecom_id, "stockLevel": 5, "title": "M", "priceIncl": 20.0, "sku": f"T{i}", "oldPriceIncl": 0}
         store.catalog[parent] = CatalogState(
-            ecom_product_id=500 + i, applied_version=10 * i + 2, variants={variant: ref}
+            ecom_product_id=500 + i,
+            applied_version=10 * i + 2,
+            variants={variant: ref},
+            product_shown={"title": f"Tee {i}", "visibility": "visible", "brand": None},
+            variants_shown={variant: {"title": "M", "priceIncl": 20.0, "sku": f"T{i}"}},
         )
         store.links[ecom_id] = VariantLink(variant, parent, 500 + i, ecom_id)
         store.stock[variant] = VariantStockState(
             product_id=variant, ecom_variant_id=ecom_id, last_written=5, revision=2
         )
-        variants.append({"id": ecom_id, "stockLevel": 5})
-    return FakePos(rows), FakeEcom(variants), store
+        variants.append(row)
+        products.append(product)
+    return FakePos(rows), FakeEcom(variants, products), store
 
 
 def _reconciler(store: FakeStore, publisher: FakePublisher, **kwargs: Any) -> Reconciler:
@@ -151,10 +167,11 @@ def test_a_synced_shop_is_walked_in_full_once_and_nothing_is_queued() -> None:
     # When
     report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
 
-    # Then: 12 rows in pages of 4 + the empty end; 6 variants in pages of 2 + the empty end; one order page
+    # Then: 12 rows in pages of 4 + the empty end; 6 products and 6 variants in pages of 2 + the empty end each;
+    # one order page
     assert report.completed and report.step == "start" and publisher.sent == []
-    assert report.pages == {"catalog": 4, "variants": 4, "orders": 1}
-    assert (report.pos_calls, report.ecom_calls) == (4, 5)
+    assert report.pages == {"catalog": 4, "products": 4, "variants": 4, "orders": 1}
+    assert (report.pos_calls, report.ecom_calls) == (4, 9)
     assert store.checkpoint.phase == "done" and store.checkpoint.completed_at == NOW
 
 
@@ -191,7 +208,7 @@ def test_every_kind_of_drift_is_queued_once_for_its_worker() -> None:
 def test_an_invocation_out_of_time_stops_and_the_next_resumes_from_the_checkpoint() -> None:
     pos, ecom, store = _synced_shop()
     publisher = FakePublisher()
-    ticks = iter([True, True, True, True, True, True, False])  # six pages, then time is up
+    ticks = iter([True] * 10 + [False])  # ten pages (catalog 4, products 4, variants 2), then time is up
 
     first = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom, lambda: next(ticks))
 
@@ -257,7 +274,7 @@ def test_one_connection_failing_never_stops_the_others() -> None:
     summary = reconcile_connections([other, CONNECTION], _reconciler(store, FakePublisher()), clients, lambda: True)
 
     assert summary.failures == {"other": "no secret"}
-    assert [r.connection_id for r in summary.reports] == ["shop"] and summary.pages == 9
+    assert [r.connection_id for r in summary.reports] == ["shop"] and summary.pages == 13
 
 
 def test_the_orders_phase_walks_by_since_id_and_checkpoints_the_next_id() -> None:
@@ -272,3 +289,57 @@ def test_the_orders_phase_walks_by_since_id_and_checkpoints_the_next_id() -> Non
     assert {o.message.entity_id for o in publisher.sent if o.message.concern == "orders"} == {
         str(7000 + n) for n in range(1, 6)
     }
+
+
+def test_a_hand_edit_of_pos_owned_content_in_ecom_queues_its_family_with_the_fields() -> None:
+    # Given: a synced shop where the merchant edited, by hand in eCom, the title of product 501 and the price of
+    # variant 1003; changed only eCom-owned fields elsewhere (compare-at price, long content); and added a variant
+    # of their own to product 504 and a product of their own
+    pos, ecom, store = _synced_shop()
+    ecom.products[1]["title"] = "Tee 1 SALE"
+    ecom.variants[3]["priceIncl"] = 9.99
+    ecom.variants[2]["oldPriceIncl"] = 30.0
+    ecom.products[2]["content"] = "<p>long text</p>"
+    ecom.variants.append({"id": 2000, "stockLevel": 1, "title": "XL", "priceIncl": 1.0, "sku": ""})
+    ecom.products.append({"id": 900, "title": "Gift card", "visibility": "visible", "brand": False})
+    publisher = FakePublisher()
+
+    # When: one full run
+    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+
+    # Then: exactly the two edited families are queued for catalog sync, each with the fields eCom changed
+    found = {o.message.entity_id: o.message.payload for o in publisher.sent}
+    assert set(found) == {"p1", "p3"}
+    assert found["p1"]["reconcile"] == found["p3"]["reconcile"] == "catalog_content"
+    assert found["p1"]["fields"] == ["title"] and found["p3"]["fields"] == {"1003": ["priceIncl"]}
+    assert all(o.message.concern == "products" and o.message.group_key == o.message.entity_id for o in publisher.sent)
+    assert report.run_drift == {"catalog_content": 2}
+
+
+def test_a_family_synced_before_baselines_were_kept_is_not_compared_until_its_next_write() -> None:
+    # Given: states without eCom's answers recorded (synced by an older release), and content that differs
+    pos, ecom, store = _synced_shop(2)
+    for key, state in store.catalog.items():
+        store.catalog[key] = state.model_copy(update={"product_shown": {}, "variants_shown": {}})
+    ecom.products[0]["title"] = "Renamed"
+    ecom.variants[1]["priceIncl"] = 1.0
+    publisher = FakePublisher()
+
+    # When
+    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+
+    # Then: nothing to compare with, so nothing is queued (a flood of rewrites after an upgrade would blow the budget)
+    assert report.completed and publisher.sent == []
+
+
+def test_the_drift_report_names_every_kind_and_the_whole_runs_totals() -> None:
+    pos, ecom, store = _synced_shop()
+    ecom.variants[0]["stockLevel"] = 9
+    ecom.products[1]["title"] = "Renamed in eCom"
+
+    report = _reconciler(store, FakePublisher()).reconcile(CONNECTION, pos, ecom)
+    drift = report.drift_report()
+
+    assert drift["completed"] is True and set(drift["found"]) == set(drift["run_found"]) == set(DRIFT_KINDS)
+    assert {k: n for k, n in drift["run_found"].items() if n} == {"catalog_content": 1, "stock_differs": 1}
+    assert drift["run_pages"] == {"catalog": 4, "products": 4, "variants": 4, "orders": 1}

@@ -24,12 +24,16 @@ from pos_ecom_sync.stock.outlets import (
     advance,
     is_superseded,
     next_chunk,
+    outlets_for_register,
     plan_outlet_change,
     plan_recompute,
     recompute_chunks,
+    refuse_excluding_register_outlet,
+    register_outlet_of,
     retire_shipping_methods,
     start_recompute,
     totals_changed,
+    with_register_outlet,
 )
 from pos_ecom_sync.stock.rules import (
     CLAIM_TTL_SECONDS,
@@ -461,6 +465,34 @@ def test_the_primary_outlet_serves_untied_methods_and_must_be_connected() -> Non
     assert plan_outlet_change(["o1"], ["o1", "o2"], None, None).primary_outlet_id is None
     with pytest.raises(InvalidInput):
         plan_outlet_change(["o1"], ["o1"], "o1", "o2")
+
+
+def test_the_registers_outlet_is_read_from_live_registers_only() -> None:
+    rows = [
+        {"id": "r1", "outlet_id": "a", "deleted_at": None},
+        {"id": "r2", "outlet_id": "b", "deleted_at": "2026-01-01T00:00:00Z"},
+        {"id": "r3"},
+    ]
+    assert register_outlet_of(rows, "r1") == "a"
+    assert register_outlet_of(rows, "r2") is None  # deleted
+    assert register_outlet_of(rows, "r3") is None  # no outlet
+    assert register_outlet_of(rows, "r9") is None
+
+
+def test_the_registers_outlet_cannot_be_left_out_and_is_added_last_by_default() -> None:
+    with pytest.raises(InvalidInput, match="change the register"):
+        refuse_excluding_register_outlet(["b", "c"], "a")
+    refuse_excluding_register_outlet(["b", "a"], "a")
+    refuse_excluding_register_outlet(["b"], None)  # no register chosen: nothing is forced
+    assert with_register_outlet([], "a") == ["a"]
+    assert with_register_outlet(["b", "", "c", "b"], "a") == ["b", "c", "a"]  # the merchant's order first
+    assert with_register_outlet(["a", "b"], "a") == ["a", "b"]
+
+
+def test_a_register_change_connects_its_outlet_and_disconnects_nothing() -> None:
+    assert outlets_for_register(["a", "b"], "c") == ["a", "b", "c"]
+    assert outlets_for_register(["a", "b"], "b") == ["a", "b"]
+    assert outlets_for_register([], "c") == ["c"]
 
 
 def test_a_primary_change_alone_needs_no_recompute() -> None:

@@ -21,7 +21,13 @@ from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.state.stock_store import AppliedOutlets, StockChunk, StockEntry
 from pos_ecom_sync.state.store import VariantLink
-from pos_ecom_sync.stock.sync import LinkPending, StockBatch, StockSync, request_outlet_change
+from pos_ecom_sync.stock.sync import (
+    LinkPending,
+    StockBatch,
+    StockSync,
+    request_outlet_change,
+    request_register_change,
+)
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 A, B = "outlet-a", "outlet-b"
@@ -371,6 +377,60 @@ def test_without_chosen_outlets_the_online_registers_outlet_counts() -> None:
     )
 
     assert (result.outcome, result.level) == ("written", 3)  # outlet A only
+
+
+def test_leaving_the_registers_outlet_out_is_refused_and_saves_and_queues_nothing() -> None:
+    rig = Rig()
+    store = Connections(connection(online_register_id="reg-1", register_outlet_id=A))
+
+    with pytest.raises(InvalidInput, match="change the register"):
+        request_outlet_change(store, rig.queue, "shop", [B], B, now=NOW)
+
+    assert store.connection.connected_outlet_ids == [A, B] and not rig.queue.sent
+    assert request_outlet_change(store, rig.queue, "shop", [A], now=NOW).connected_outlet_ids == [A]
+
+
+def test_an_older_connection_stores_the_registers_outlet_its_operator_read_and_keeps_it() -> None:
+    rig = Rig()
+    store = Connections(connection(online_register_id="reg-1", connected_outlet_ids=[B], primary_outlet_id=B))
+    with pytest.raises(InvalidInput):
+        request_outlet_change(store, rig.queue, "shop", [B], register_outlet_id=A, now=NOW)
+
+    updated = request_outlet_change(store, rig.queue, "shop", [B, A], register_outlet_id=A, now=NOW)
+
+    assert (updated.register_outlet_id, updated.connected_outlet_ids, updated.primary_outlet_id) == (A, [B, A], B)
+
+
+def test_changing_the_register_connects_its_outlet_and_recomputes_every_total() -> None:
+    rig = Rig()
+    rig.synced("p1", 11, {A: (3, 10), B: (4, 10)})
+    rig.memory.applied = AppliedOutlets((A,), A, 2)
+    rig.ecom.levels[11] = 3  # only A counted
+    rig.memory.states["p1"] = rig.memory.states["p1"].model_copy(update={"last_written": 3})
+    store = Connections(connection(connected_outlet_ids=[A], online_register_id="reg-1", register_outlet_id=A))
+    shipping = {"7": A}
+    store.connection = store.connection.model_copy(update={"shipping_method_outlets": shipping})
+
+    updated = request_register_change(store, rig.queue, "shop", "reg-2", B, now=NOW)
+
+    assert (updated.online_register_id, updated.register_outlet_id) == ("reg-2", B)
+    assert (updated.connected_outlet_ids, updated.primary_outlet_id) == ([A, B], A)  # nothing disconnected
+    assert updated.shipping_method_outlets == shipping  # A is still connected: its methods still route
+    while rig.queue.sent:
+        rig.worker(**{k: getattr(updated, k) for k in ("connected_outlet_ids", "online_register_id")}).handle(
+            rig.queue.sent.pop(0).message
+        )
+    assert rig.ecom.levels[11] == 7 and rig.memory.applied.outlets == (A, B)
+
+
+def test_an_older_connection_without_chosen_outlets_keeps_its_registers_outlet_through_a_register_change() -> None:
+    rig = Rig()
+    store = Connections(connection(connected_outlet_ids=[], primary_outlet_id=None, online_register_id="reg-1"))
+
+    updated = request_register_change(store, rig.queue, "shop", "reg-2", B, previous_register_outlet_id=A, now=NOW)
+
+    assert updated.connected_outlet_ids == [A, B]
+    assert rig.queue.sent[0].message.payload["previous_outlets"] == [A]  # what counted: the old register's outlet
 
 
 @dataclass

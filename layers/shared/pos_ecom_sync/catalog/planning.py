@@ -14,7 +14,11 @@ Rules (seeds 000/003, DESIGN §3 Catalog):
 - Plan cap: variants count as products. A new product is created whole or not at all; an existing product gets
   the new variants that fit (in family order) and a RefuseCreate for the rest. Variant deletes in the same plan run
   first and free room. Updates always flow.
-- Nothing flows back: eCom edits (visibility included) are simply overwritten by the next POS change.
+- Nothing flows back: eCom edits of POS-owned fields (visibility included) are overwritten by the next POS change,
+  and found sooner by content reconciliation: the state keeps eCom's answer to our last write (`state_shown`);
+  a family checked against eCom (`check_against_ecom`, on a reconciliation finding) forgets the hash of what was
+  edited there (`state_to_rewrite`), so planning rewrites exactly that, and a family eCom still shows as we left
+  it costs no write.
 - Deleted by hand in eCom (a mapped product or variant answers 404): a final answer, never a retry. The connection's
   `ecom_deleted_product_policy` decides (`state_after_lost`): `recreate` forgets the eCom ids, so planning again
   creates them (the POS is the system of record); `unlink` forgets them and records why, and planning leaves the
@@ -23,8 +27,9 @@ Rules (seeds 000/003, DESIGN §3 Catalog):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +46,8 @@ from pos_ecom_sync.catalog.actions import (
     UpdateVariant,
 )
 from pos_ecom_sync.catalog.mapping import DesiredProduct, DesiredVariant
+from pos_ecom_sync.catalog.shown import Shown, differing, product_shown, variant_shown
+from pos_ecom_sync.catalog.shown import main_image as main_image_src
 from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import PLAN_PRODUCT_CAPS, Connection
 
@@ -72,6 +79,12 @@ class CatalogState(BaseModel):
     unlinked_at: int | None = None
     # POS variant id -> why that variant stays out of eCom (its eCom variant was deleted by hand; `unlink` policy).
     unlinked_variants: dict[str, str] = Field(default_factory=dict)
+    # eCom's own answer to our last write (`catalog.shown`): the POS-owned fields of the product, the `src` of its
+    # main image, and per POS variant id those of its variant. Content reconciliation compares eCom's list rows with
+    # these, so a hand edit in eCom is found without a read per product. Empty: nothing recorded yet (no compare).
+    product_shown: Shown = Field(default_factory=dict)
+    main_image: str | None = None
+    variants_shown: dict[str, Shown] = Field(default_factory=dict)
 
     @property
     def ecom_variant_ids(self) -> frozenset[int]:
@@ -185,7 +198,8 @@ def state_after(state: CatalogState, action: Action, *, created_id: int | None =
             return state.model_copy(update={"variants": {**state.variants, action.pos_id: updated}})
         case DeleteVariant():
             remaining = {pos_id: ref for pos_id, ref in state.variants.items() if pos_id != action.pos_id}
-            return state.model_copy(update={"variants": remaining})
+            shown = {pos_id: row for pos_id, row in state.variants_shown.items() if pos_id != action.pos_id}
+            return state.model_copy(update={"variants": remaining, "variants_shown": shown})
         case RefuseCreate():
             return state
 
@@ -219,9 +233,98 @@ def state_after_lost(
             return fresh.model_copy(update={"unlinked_reason": reason, "unlinked_at": now})
         return fresh
     remaining = {pos_id: ref for pos_id, ref in state.variants.items() if pos_id not in lost_variants}
-    update: dict[str, object] = {"variants": remaining}
+    shown = {pos_id: row for pos_id, row in state.variants_shown.items() if pos_id not in lost_variants}
+    update: dict[str, object] = {"variants": remaining, "variants_shown": shown}
     if policy == "unlink":
         update["unlinked_variants"] = {**state.unlinked_variants, **dict.fromkeys(sorted(lost_variants), reason)}
+    return state.model_copy(update=update)
+
+
+def state_shown(
+    state: CatalogState,
+    *,
+    product: Mapping[str, Any] | None = None,
+    variant: tuple[str, Mapping[str, Any]] | None = None,
+    images: Sequence[Mapping[str, Any]] | None = None,
+) -> CatalogState:
+    """Record eCom's answer to a write as the baseline content reconciliation compares with: a product row, a
+    (POS variant id, variant row), or the images a replacement uploaded (the first is the main image)."""
+    update: dict[str, object] = {}
+    if product is not None:
+        update["product_shown"] = product_shown(product)
+    if variant is not None:
+        pos_id, row = variant
+        update["variants_shown"] = {**state.variants_shown, pos_id: variant_shown(row)}
+    if images is not None:
+        update["main_image"] = main_image_src({"image": images[0]}) if images else None
+    return state.model_copy(update=update) if update else state
+
+
+@dataclass(frozen=True)
+class EcomCheck:
+    """How eCom's actual product and variants differ from the state of one family (`check_against_ecom`)."""
+
+    product_gone: bool = False
+    lost_variants: frozenset[str] = frozenset()  # POS ids whose eCom variant eCom no longer lists
+    product_fields: tuple[str, ...] = ()  # POS-owned product fields edited in eCom since our last write
+    main_image: bool = False  # the main image is no longer ours
+    variant_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # POS id -> fields edited
+
+    @property
+    def lost(self) -> bool:
+        return self.product_gone or bool(self.lost_variants)
+
+    @property
+    def edited(self) -> bool:
+        return bool(self.product_fields or self.main_image or self.variant_fields)
+
+    def describe(self) -> str:
+        parts = [f"product {', '.join(self.product_fields)}"] if self.product_fields else []
+        parts += ["main image"] if self.main_image else []
+        parts += [f"variant {pos_id} {', '.join(names)}" for pos_id, names in sorted(self.variant_fields.items())]
+        return "edited in eCom: " + "; ".join(parts) if parts else "eCom matches our last write"
+
+
+def check_against_ecom(
+    state: CatalogState, product: Mapping[str, Any] | None, variants: Sequence[Mapping[str, Any]]
+) -> EcomCheck:
+    """Compare one family's state with what eCom actually holds (its product row, None when eCom answered 404, and
+    the product's variants as listed). Only our variants count; eCom-added ones are not ours."""
+    if state.ecom_product_id is None:
+        return EcomCheck()
+    if product is None:
+        return EcomCheck(product_gone=True)
+    listed = {int(row["id"]): row for row in variants if isinstance(row.get("id"), int)}
+    lost = frozenset(pos_id for pos_id, ref in state.variants.items() if ref.ecom_variant_id not in listed)
+    edited: dict[str, tuple[str, ...]] = {}
+    for pos_id, ref in state.variants.items():
+        row = listed.get(ref.ecom_variant_id)
+        names = differing(state.variants_shown.get(pos_id, {}), variant_shown(row)) if row is not None else ()
+        if names:
+            edited[pos_id] = names
+    image = main_image_src(product)
+    return EcomCheck(
+        lost_variants=lost,
+        product_fields=differing(state.product_shown, product_shown(product)),
+        main_image=state.main_image is not None and "image" in product and image != state.main_image,
+        variant_fields=edited,
+    )
+
+
+def state_to_rewrite(state: CatalogState, check: EcomCheck) -> CatalogState:
+    """The state that makes planning rewrite what `check` found edited in eCom (forget the hash of what we applied
+    there: an unchanged POS payload then differs from it). Losses are recorded by `state_after_lost` first."""
+    if not check.edited:
+        return state
+    variants = {
+        pos_id: ref.model_copy(update={"content_hash": None}) if pos_id in check.variant_fields else ref
+        for pos_id, ref in state.variants.items()
+    }
+    update: dict[str, object] = {"variants": variants}
+    if check.product_fields:
+        update["product_hash"] = None
+    if check.main_image:
+        update["images_hash"] = None
     return state.model_copy(update=update)
 
 

@@ -8,6 +8,13 @@ A 404 from eCom on our product or one of our variants means it was deleted in eC
 not relied on). That is a final answer, never a retry: the ids are forgotten per the connection's
 `ecom_deleted_product_policy` (`planning.state_after_lost`) and the family is planned again in the same run, so under
 `recreate` it is created again now, under `unlink` it stays out of eCom with the reason in its catalog state.
+
+Repair against reality: a sync asked to check eCom (`check_ecom`: a reconciliation finding says eCom differs)
+first reads the family's eCom product and its variants once (plus its category links), and plans against what eCom
+actually holds: our product or variants gone are recorded as lost (so re-created under `recreate`), fields edited
+in eCom since our last write (`planning.check_against_ecom`) are rewritten, and a family eCom still shows as we
+left it costs those reads and no write. Every write records eCom's answer (`planning.state_shown`): the baseline
+of the next compare.
 """
 
 from __future__ import annotations
@@ -34,11 +41,14 @@ from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_fa
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     CatalogState,
+    check_against_ecom,
     plan_catalog_sync,
     state_after,
     state_after_lost,
     state_after_plan,
     state_before,
+    state_shown,
+    state_to_rewrite,
 )
 from pos_ecom_sync.errors import ConfigurationError, NotFound, UpstreamUnavailable
 from pos_ecom_sync.models.catalog import PosProduct
@@ -100,6 +110,19 @@ class FamilySyncResult:
     note: str = ""
     # What this run found deleted in eCom (our product or variants) and did about it, for the log and a metric.
     lost_in_ecom: list[str] = field(default_factory=list)
+    # POS-owned fields found edited in eCom when the family was checked against eCom (rewritten by this run).
+    edited_in_ecom: str = ""
+
+
+@dataclass(frozen=True)
+class Done:
+    """What executing one action gave: the id a create made or found, the images uploaded (POS URL -> eCom image),
+    and eCom's answer to a product or variant write."""
+
+    created_id: int | None = None
+    images: dict[str, JsonObject] | None = None
+    product: JsonObject | None = None
+    variant: JsonObject | None = None
 
 
 class LostInEcom(Exception):
@@ -164,8 +187,9 @@ class CatalogSync:
 
     # -- entry point ----------------------------------------------------------------------------------
 
-    def sync(self, product_id: str) -> FamilySyncResult:
-        """Sync the family `product_id` belongs to (any row of it: parent or variant)."""
+    def sync(self, product_id: str, *, check_ecom: bool = False) -> FamilySyncResult:
+        """Sync the family `product_id` belongs to (any row of it: parent or variant). `check_ecom`: plan against
+        what eCom actually holds for it (one read of the product and one of its variants), not only our state."""
         if product_id == self.connection.shipping_product_id:
             # The POS line imported orders carry their shipping charge on: never a product sold online.
             return FamilySyncResult(product_id, "unchanged", note="the connection's shipping product is not synced")
@@ -181,7 +205,7 @@ class CatalogSync:
         parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
         variants = [p for p in family if p.id != parent.id]
         desired = map_family(parent, variants, online_prices_excl=self._online_prices(family))
-        return self._apply(parent.id, desired)
+        return self._apply(parent.id, desired, check_ecom=check_ecom)
 
     def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
         """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""
@@ -197,8 +221,16 @@ class CatalogSync:
             ) from exc
         return online_price_entries(entries, book)
 
-    def _apply(self, family_key: str, desired: DesiredProduct) -> FamilySyncResult:
-        calls_before, lost = self.ecom.calls, []
+    def _apply(self, family_key: str, desired: DesiredProduct, *, check_ecom: bool = False) -> FamilySyncResult:
+        calls_before, lost, edited = self.ecom.calls, [], ""
+        if check_ecom:
+            edited, gone = self._check_ecom(family_key, desired)
+            if gone is not None:
+                lost.append(gone.note)
+                if gone.unlinked:
+                    result = FamilySyncResult(family_key, "unlinked", note=gone.note, lost_in_ecom=lost)
+                    result.ecom_calls = self.ecom.calls - calls_before
+                    return result
         for _ in range(MAX_LOST_REPLANS):
             try:
                 result = self._apply_plan(family_key, desired)
@@ -210,8 +242,9 @@ class CatalogSync:
                     continue  # the state forgot the ids: this plan creates them again
             result.ecom_calls = self.ecom.calls - calls_before
             result.lost_in_ecom = lost
-            if lost and result.outcome != "unlinked":
-                result.note = "; ".join([*lost, result.note])
+            result.edited_in_ecom = edited
+            if (lost or edited) and result.outcome != "unlinked":
+                result.note = "; ".join([*lost, *([edited] if edited else []), result.note])
             return result
         raise UpstreamUnavailable(f"eCom product of family {family_key} kept disappearing: {'; '.join(lost)}")
 
@@ -236,11 +269,20 @@ class CatalogSync:
                 before = state_before(stored.state, action)
                 if before != stored.state:
                     stored = self.store.save_catalog_state(cid, family_key, stored, before)
-                created_id, images = self._execute(action, stored)
+                done = self._execute(action, stored)
                 executed += not isinstance(action, RefuseCreate)
-                after = state_after(stored.state, action, created_id=created_id)
-                if images is not None:
-                    after = after.model_copy(update={"ecom_images": images})
+                after = state_after(stored.state, action, created_id=done.created_id)
+                if done.images is not None:
+                    ids = {url: int(image["id"]) for url, image in done.images.items()}
+                    after = after.model_copy(update={"ecom_images": ids})
+                after = state_shown(
+                    after,
+                    product=done.product,
+                    variant=(action.pos_id, done.variant)
+                    if isinstance(action, (CreateVariant, UpdateVariant)) and done.variant is not None
+                    else None,
+                    images=list(done.images.values()) if done.images is not None else None,
+                )
                 stored = self.store.save_catalog_state(cid, family_key, stored, after)
         except NotFound as error:
             raise self._lost(family_key, stored, error) from error
@@ -269,7 +311,16 @@ class CatalogSync:
             lost = frozenset(pos_id for pos_id, ref in state.variants.items() if ref.ecom_variant_id not in live)
             if not lost:
                 return error
-        self._siblings.pop(product_id, None)
+        new_state, gone = self._lost_state(family_key, state, product_gone=product_gone, lost=lost)
+        self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
+        return gone
+
+    def _lost_state(
+        self, family_key: str, state: CatalogState, *, product_gone: bool, lost: frozenset[str]
+    ) -> tuple[CatalogState, LostInEcom]:
+        """The state that records our product (or the variants of `lost`) deleted in eCom, per policy, and why."""
+        product_id = state.ecom_product_id
+        self._siblings.pop(product_id or 0, None)
         policy = self.connection.ecom_deleted_product_policy
         if product_gone:
             what = f"eCom product {product_id} was deleted in eCom"
@@ -284,25 +335,64 @@ class CatalogSync:
         new_state = state_after_lost(
             state, product_gone=product_gone, lost_variants=lost, policy=policy, reason=reason, now=int(self.clock())
         )
-        self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
-        return LostInEcom(reason, unlinked=product_gone and policy == "unlink")
+        return new_state, LostInEcom(reason, unlinked=product_gone and policy == "unlink")
+
+    def _check_ecom(self, family_key: str, desired: DesiredProduct) -> tuple[str, LostInEcom | None]:
+        """Bring the family's state in line with what eCom actually holds before planning (see the module doc):
+        returns what was found edited in eCom ("" for nothing) and what was found deleted there (None: nothing)."""
+        cid = self.connection.connection_id
+        stored = self.store.get_catalog_state(cid, family_key)
+        state = stored.state
+        product_id = state.ecom_product_id
+        if product_id is None or state.deleted_in_pos or state.unlinked_reason is not None or desired.deleted:
+            return "", None  # nothing of ours in eCom to compare (or the plan deletes or hides it anyway)
+        product = self.ecom.get_product(product_id)
+        variants = self.ecom.list_variants(product_id=product_id) if product is not None else []
+        check = check_against_ecom(state, product, variants)
+        new_state = state_to_rewrite(state, check)
+        edited = check.describe() if check.edited else ""
+        if product is not None and self._category_unlinked(product_id, desired):
+            new_state = new_state.model_copy(update={"product_hash": None})
+            unlinked = f"category {desired.payload.category!r} unlinked in eCom"
+            edited = f"{edited}; {unlinked}" if edited else f"edited in eCom: {unlinked}"
+        gone = None
+        if check.lost:
+            new_state, gone = self._lost_state(
+                family_key, new_state, product_gone=check.product_gone, lost=check.lost_variants
+            )
+        if product is not None:
+            self._siblings[product_id] = list(variants)  # creates below adopt from this listing: no second read
+        if new_state != state:
+            self.store.save_catalog_state(cid, family_key, stored, new_state)
+        return edited, gone
+
+    def _category_unlinked(self, product_id: int, desired: DesiredProduct) -> bool:
+        """The POS category is no longer among the product's category links in eCom (one read)."""
+        if not desired.payload.category:
+            return False
+        category_id = self._named_id(
+            "categories", desired.payload.category, self.ecom.list_categories, self.ecom.create_category
+        )
+        return category_id not in {_ref_id(link.get("category")) for link in self.ecom.list_category_links(product_id)}
 
     # -- actions ----------------------------------------------------------------------------------------
 
-    def _execute(self, action: Action, stored: StoredCatalogState) -> tuple[int | None, dict[str, int] | None]:
-        """Run one action; returns the id a create made or found, and the product's images when they were set."""
+    def _execute(self, action: Action, stored: StoredCatalogState) -> Done:
+        """Run one action; returns the id a create made or found, the product's images when they were set, and
+        eCom's answers to the product or variant write (the baseline content reconciliation compares with)."""
         state = stored.state
         match action:
             case CreateProduct():
-                product_id, created = self._find_or_create_product(action, stored)
-                self._write_product(product_id, action.payload, created=created)
-                if created:
+                product_id, answer = self._find_or_create_product(action, stored)
+                written = self._write_product(product_id, action.payload, created=answer is not None)
+                if answer is not None:
                     self._siblings[product_id] = []  # a product this call created has no variants or images yet
-                return product_id, self._replace_images(product_id, action.image_urls, known_empty=created)
+                images = self._replace_images(product_id, action.image_urls, known_empty=answer is not None)
+                return Done(product_id, images, product=written or answer)
             case UpdateProduct():
-                self._write_product(action.ecom_id, action.payload, created=False)
+                return Done(product=self._write_product(action.ecom_id, action.payload, created=False))
             case ReplaceProductImages():
-                return None, self._replace_images(action.ecom_id, action.image_urls)
+                return Done(images=self._replace_images(action.ecom_id, action.image_urls))
             case HideProduct():
                 self.ecom.update_product(action.ecom_id, action.ecom_body())
             case DeleteProduct():
@@ -310,15 +400,16 @@ class CatalogSync:
             case CreateVariant():
                 owner = action.ecom_product_id or state.ecom_product_id
                 assert owner is not None, "planned CreateVariant without a product"
-                return self._find_or_create_variant(owner, action, state.ecom_images), None
+                variant = self._find_or_create_variant(owner, action, state.ecom_images, state.ecom_variant_ids)
+                return Done(int(variant["id"]), variant=variant)
             case UpdateVariant():
                 body = self._variant_body(action, state.ecom_images)
-                self.ecom.update_variant(action.ecom_variant_id, body)
+                return Done(variant=self.ecom.update_variant(action.ecom_variant_id, body))
             case RefuseCreate():
                 pass  # no eCom call: the handler reports it (metric + alarm); the family retries once the cap is raised
             case DeleteVariant():
                 self.ecom.delete_variant(action.ecom_variant_id)
-        return None, None
+        return Done()
 
     # -- images -------------------------------------------------------------------------------------------
 
@@ -337,30 +428,36 @@ class CatalogSync:
         """Put our images back and point every variant we manage at its image again (their ids are new)."""
         product_id = stored.state.ecom_product_id
         assert product_id is not None
-        images = self._replace_images(product_id, tuple(stored.state.ecom_images))
+        uploaded = self._replace_images(product_id, tuple(stored.state.ecom_images))
+        images = {url: int(image["id"]) for url, image in uploaded.items()}
+        state = state_shown(stored.state.model_copy(update={"ecom_images": images}), images=list(uploaded.values()))
         for variant in desired.variants:
             ref = stored.state.variants.get(variant.pos_id)
             if ref is not None and variant.payload.image_url in images:
-                self.ecom.update_variant(ref.ecom_variant_id, {"image": images[variant.payload.image_url]})
-        return self.store.save_catalog_state(
-            cid, family_key, stored, stored.state.model_copy(update={"ecom_images": images})
-        )
+                answer = self.ecom.update_variant(ref.ecom_variant_id, {"image": images[variant.payload.image_url]})
+                state = state_shown(state, variant=(variant.pos_id, answer))
+        return self.store.save_catalog_state(cid, family_key, stored, state)
 
-    def _replace_images(self, product_id: int, urls: tuple[str, ...], *, known_empty: bool = False) -> dict[str, int]:
-        """Make the product's images exactly `urls`, in order; returns POS URL -> new eCom image id."""
+    def _replace_images(
+        self, product_id: int, urls: tuple[str, ...], *, known_empty: bool = False
+    ) -> dict[str, JsonObject]:
+        """Make the product's images exactly `urls`, in order; returns POS URL -> the new eCom image (as answered)."""
         for image in [] if known_empty else self.ecom.list_product_images(product_id):
             self.ecom.delete_product_image(product_id, int(image["id"]))
-        return {url: int(self.ecom.create_product_image(product_id, url)["id"]) for url in urls}
+        return {url: self.ecom.create_product_image(product_id, url) for url in urls}
 
-    def _find_or_create_product(self, action: CreateProduct, stored: StoredCatalogState) -> tuple[int, bool]:
-        """The product's eCom id, and whether this call created it (a found one may hold older content)."""
+    def _find_or_create_product(
+        self, action: CreateProduct, stored: StoredCatalogState
+    ) -> tuple[int, JsonObject | None]:
+        """The product's eCom id, and eCom's answer when this call created it (None: found; it may hold older
+        content, so the worker writes it)."""
         # Variants are created in family order and each is recorded before the next, so if an earlier attempt
         # created any variant, it created the first: one lookup finds a half-made product (or a merchant's own).
         for sku in action.lookup_skus[:1]:
             for variant in self.ecom.list_variants(sku=sku):
                 product_id = _ref_id(variant.get("product"))
                 if product_id is not None:
-                    return product_id, False
+                    return product_id, None
         if action.resume_titles and stored.intent_at is not None:
             # An earlier attempt recorded its intent and may have died after the POST: adopt its product.
             since = datetime.fromtimestamp(stored.intent_at, UTC) - INTENT_LOOKBACK
@@ -368,8 +465,9 @@ class CatalogSync:
                 if product.get("title") in action.resume_titles:
                     variants = self.ecom.list_variants(product_id=int(product["id"]))
                     if all(_is_blank_default(v) for v in variants):
-                        return int(product["id"]), False
-        return int(self.ecom.create_product(self._product_body(action.payload))["id"]), True
+                        return int(product["id"]), None
+        created = self.ecom.create_product(self._product_body(action.payload))
+        return int(created["id"]), created
 
     def _product_body(self, payload: ProductPayload) -> JsonObject:
         body = payload.ecom_body()
@@ -380,10 +478,10 @@ class CatalogSync:
         )
         return body
 
-    def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> None:
-        """Send the POS-owned fields (a product this call created already has them) and file it in its category."""
-        if not created:
-            self.ecom.update_product(product_id, self._product_body(payload))
+    def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> JsonObject | None:
+        """Send the POS-owned fields (a product this call created already has them) and file it in its category.
+        Returns eCom's answer to the update (None: nothing sent)."""
+        answer = None if created else self.ecom.update_product(product_id, self._product_body(payload))
         if payload.category:
             category_id = self._named_id(
                 "categories", payload.category, self.ecom.list_categories, self.ecom.create_category
@@ -392,6 +490,7 @@ class CatalogSync:
             if category_id not in {_ref_id(link.get("category")) for link in links}:
                 # Other links stay: the merchant may file the product under eCom-only categories too.
                 self.ecom.link_category(product_id, category_id)
+        return answer
 
     @staticmethod
     def _variant_body(action: CreateVariant | UpdateVariant, images: dict[str, int]) -> JsonObject:
@@ -400,22 +499,31 @@ class CatalogSync:
             body["image"] = images.get(action.payload.image_url, False)
         return body
 
-    def _find_or_create_variant(self, product_id: int, action: CreateVariant, images: dict[str, int]) -> int:
+    def _find_or_create_variant(
+        self, product_id: int, action: CreateVariant, images: dict[str, int], ours: frozenset[int]
+    ) -> JsonObject:
+        """The variant made or adopted, as eCom answered the write. `ours`: the eCom variants we already manage."""
         # One listing per product per sync: the family's other new variants reuse it (and extend it below).
         if product_id not in self._siblings:
             self._siblings[product_id] = self.ecom.list_variants(product_id=product_id)
         siblings = self._siblings[product_id]
         body = self._variant_body(action, images)
         mine = next((v for v in siblings if action.payload.sku and v.get("sku") == action.payload.sku), None)
-        blank = next((v for v in siblings if _is_blank_default(v)), None)
+        # eCom's untouched default exists only beside none of ours: in a product that already holds our variants, a
+        # variant without SKU is one the merchant added (re-creating a variant deleted there must not take it).
+        blank = (
+            None
+            if any(_ref_id(v.get("id")) in ours for v in siblings)
+            else next((v for v in siblings if _is_blank_default(v)), None)
+        )
         adopt = mine or blank
         if adopt is not None:
             try:
-                self.ecom.update_variant(int(adopt["id"]), body)
+                answer = self.ecom.update_variant(int(adopt["id"]), body)
                 siblings[siblings.index(adopt)] = {**adopt, **body}  # no longer a blank default
-                return int(adopt["id"])
+                return {**adopt, **answer}
             except NotFound:
                 siblings.remove(adopt)  # deleted in eCom meanwhile: create it below
         created = self.ecom.create_variant({**body, "product": product_id})
         siblings.append(created)
-        return int(created["id"])
+        return created

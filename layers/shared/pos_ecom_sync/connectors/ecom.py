@@ -242,6 +242,13 @@ class EcomClient:
         rows = _since(rows, "createdAt", created_at_min)  # a filter eCom ignored brings the whole catalog
         return sorted(rows, key=lambda product: _number(product.get("id")))
 
+    def list_products_since(self, since_id: int | None, limit: int = MAX_LIMIT) -> list[JsonObject]:
+        """One page of every product with an id above `since_id`, by id (reconciliation's content compare): as
+        `list_variants_since`, an empty page is the end."""
+        params: Params = {"since_id": since_id, "limit": max(1, min(limit, MAX_LIMIT))}
+        rows = _list(self.http.json("GET", self._path("products"), params=params), "products")
+        return sorted(rows, key=lambda product: _number(product.get("id")))
+
     def create_product(self, fields: JsonObject) -> JsonObject:
         """`brand: None` (or false) means "no brand": a new product has none, so it is not sent."""
         body = {k: v for k, v in fields.items() if not (k == "brand" and v in (None, False))}

@@ -32,6 +32,11 @@ class Connection(BaseModel):
     ecom_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
     ecom_language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
     online_register_id: str | None = None
+    # The outlet of `online_register_id` (X-Series GET /api/2.0/registers `outlet_id`), saved with the register.
+    # Its stock always counts online (seed 003: to stop it syncing, change the register), so it is always one of
+    # `connected_outlet_ids`. None: no register chosen, or a connection saved before it was stored (the stock
+    # worker then falls back to looking the register up while no outlet is chosen, as it did before).
+    register_outlet_id: str | None = None
     connected_outlet_ids: list[str] = Field(default_factory=list)
     primary_outlet_id: str | None = None
     plan: Literal["business", "unlimited", "custom"] = "business"
@@ -71,6 +76,19 @@ class Connection(BaseModel):
             and self.primary_outlet_id not in self.connected_outlet_ids
         ):
             raise ValueError("primary_outlet_id must be one of connected_outlet_ids")
+        return self
+
+    @model_validator(mode="after")
+    def _register_outlet_is_connected(self) -> Connection:
+        if self.register_outlet_id is None:
+            return self
+        if self.online_register_id is None:
+            raise ValueError("register_outlet_id is the outlet of online_register_id: set the register too")
+        if self.register_outlet_id not in self.connected_outlet_ids:
+            raise ValueError(
+                f"connected_outlet_ids must include the register's outlet {self.register_outlet_id}: its stock "
+                "always counts online (to stop it syncing, change the register)"
+            )
         return self
 
     @property

@@ -9,7 +9,12 @@ Drift rules (DESIGN §1 "reconciliation", §2 "webhooks are hints, polling is th
   never settled (its state does not point at this eCom variant) is queued so it gets its first total. A variant
   with a write in flight is left to the worker that claimed it. eCom variants we did not create are not ours.
 - A linked eCom variant that eCom no longer lists was deleted there: its POS family is queued, and catalog sync
-  recreates it.
+  (checking the family against eCom) recreates it.
+- Content: a POS-owned field of our eCom product (products list) or variant (variants list) that differs from
+  eCom's own answer to our last write (`catalog.shown`, kept in the CatalogState) was edited by hand in eCom: its
+  family is queued once per page with the fields, and catalog sync plans it against eCom's actual product, so
+  exactly those fields are rewritten. eCom-owned fields are never compared; eCom-added variants and products are not
+  ours; a family hidden or deleted for the POS, or unlinked, is skipped. No per-product read: list rows only.
 - Orders: a recent eCom order the ledger shows neither imported nor held is queued for import.
 
 Each finding becomes one change message (via "reconcile") for the worker that owns the concern; it is only a hint
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pos_ecom_sync.catalog.planning import CatalogState
+from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
 from pos_ecom_sync.models.connection import ConnectionId
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source
 from pos_ecom_sync.models.stock import VariantStockState
@@ -36,15 +42,22 @@ from pos_ecom_sync.stock.rules import desired_total
 if TYPE_CHECKING:
     from pos_ecom_sync.state.store import VariantLink
 
-Phase = Literal["catalog", "variants", "orders", "done"]
+Phase = Literal["catalog", "products", "variants", "orders", "done"]
 # The order a run walks through; "done" is the state between runs.
-PHASES: tuple[Phase, ...] = ("catalog", "variants", "orders")
+PHASES: tuple[Phase, ...] = ("catalog", "products", "variants", "orders")
 DriftKind = Literal[
-    "catalog_outdated", "catalog_missing", "variant_gone", "stock_differs", "stock_unsettled", "order_missing"
+    "catalog_outdated",
+    "catalog_missing",
+    "catalog_content",
+    "variant_gone",
+    "stock_differs",
+    "stock_unsettled",
+    "order_missing",
 ]
 DRIFT_KINDS: tuple[DriftKind, ...] = (
     "catalog_outdated",
     "catalog_missing",
+    "catalog_content",
     "variant_gone",
     "stock_differs",
     "stock_unsettled",
@@ -77,7 +90,7 @@ class ReconcileCheckpoint(BaseModel):
 
     run_id: str | None = None
     phase: Phase = "done"
-    # catalog: the POS version read up to; variants: the last eCom variant id; orders: the next page number.
+    # catalog: the POS version read up to; products / variants: the last eCom id; orders: the next `since_id`.
     cursor: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -255,6 +268,72 @@ def catalog_drift(rows: Sequence[Mapping[str, Any]], states: Mapping[str, Catalo
             detail = f"POS version {version} > applied {state.applied_version}"
             found.append(_family_drift("catalog_outdated", key, version, detail))
     return found
+
+
+def _comparable(state: CatalogState | None, ecom_product_id: int) -> bool:
+    """Whether this family's eCom content is ours to compare: its product is live for the POS and is this one."""
+    return (
+        state is not None
+        and state.ecom_product_id == ecom_product_id
+        and not state.deleted_in_pos
+        and state.unlinked_reason is None
+    )
+
+
+def product_content_drift(
+    products: Sequence[Mapping[str, Any]], families: Mapping[int, str], states: Mapping[str, CatalogState]
+) -> list[Drift]:
+    """Our products on a page of eCom products whose POS-owned fields (or main image) differ from eCom's answer to
+    our last write. `families`: eCom product id -> POS family key (from the variant links)."""
+    found: list[Drift] = []
+    for row in products:
+        product_id = _int(row.get("id"))
+        key = families.get(product_id) if product_id is not None else None
+        state = states.get(key) if key is not None else None
+        if key is None or product_id is None or state is None or not _comparable(state, product_id):
+            continue  # a product the merchant made in eCom, or one we no longer manage as live
+        names = list(differing(state.product_shown, product_shown(row)))
+        if state.main_image is not None and "image" in row and main_image(row) != state.main_image:
+            names.append("image")
+        if names:
+            detail = f"eCom product {product_id} edited in eCom: {', '.join(names)}"
+            found.append(_family_drift("catalog_content", key, None, detail, ecom_product_id=product_id, fields=names))
+    return found
+
+
+def variant_content_drift(
+    variants: Sequence[Mapping[str, Any]], links: Mapping[int, VariantLink], states: Mapping[str, CatalogState]
+) -> list[Drift]:
+    """Families with a linked variant on a page of eCom variants whose POS-owned fields differ from eCom's answer to
+    our last write (one finding per family and page)."""
+    edited: dict[str, dict[str, list[str]]] = {}
+    for row in variants:
+        ecom_id = _int(row.get("id"))
+        link = links.get(ecom_id) if ecom_id is not None else None
+        if link is None:
+            continue  # a variant the merchant added in eCom: not ours
+        state = states.get(link.family_key)
+        ref = state.variants.get(link.pos_product_id) if state is not None else None
+        if (
+            state is None
+            or ref is None
+            or ref.ecom_variant_id != ecom_id
+            or not _comparable(state, ref.ecom_product_id)
+        ):
+            continue
+        names = differing(state.variants_shown.get(link.pos_product_id, {}), variant_shown(row))
+        if names:
+            edited.setdefault(link.family_key, {})[str(ecom_id)] = list(names)
+    return [
+        _family_drift(
+            "catalog_content",
+            key,
+            None,
+            "eCom variant(s) edited in eCom: " + "; ".join(f"{i} {', '.join(n)}" for i, n in fields.items()),
+            fields=fields,
+        )
+        for key, fields in edited.items()
+    ]
 
 
 def stock_finding(

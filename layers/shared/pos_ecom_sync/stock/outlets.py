@@ -10,6 +10,11 @@ the connection's `shipping_method_outlets` (set by the operator) and "disconnect
 entry (`retire_shipping_methods`): orders with it are no longer routed to that outlet, and the operator is told to
 disable it in the eCom back office. Reconnecting the outlet restores nothing.
 
+Seed 003: the outlet of the register linked to eCom is always included; to stop its stock syncing, the retailer
+changes the register. So the register's outlet is stored with the register (`Connection.register_outlet_id`) and
+is always connected: a request that leaves it out is refused (`refuse_excluding_register_outlet`), and a register
+change connects the new register's outlet (`outlets_for_register`) and disconnects nothing.
+
 `request_outlet_change` saves the new outlets with the retired entries dropped and queues the outlet message; its
 worker queues `start_recompute(...)` when `plan.recompute_needed`. Each job message then handles one chunk: load
 the states of `next_chunk(...)`, `plan_recompute` them, run each write through the claim protocol of
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.stock import RecomputeJob, VariantStockState
@@ -58,6 +64,41 @@ def plan_outlet_change(
         primary_outlet_id=primary,
         primary_changed=primary != old_primary,
     )
+
+
+def register_outlet_of(registers: Iterable[Mapping[str, Any]], register_id: str) -> str | None:
+    """The outlet of register `register_id` in the POS registers list (rows of X-Series GET /api/2.0/registers:
+    `id`, `outlet_id`, `deleted_at`); None when the register is not there or is deleted."""
+    for row in registers:
+        if str(row.get("id")) == register_id and not row.get("deleted_at"):
+            outlet = row.get("outlet_id")
+            return str(outlet) if outlet else None
+    return None
+
+
+def refuse_excluding_register_outlet(outlets: Sequence[str], register_outlet_id: str | None) -> None:
+    """Seed 003: the register's outlet cannot be left out; the way to stop its stock syncing is another register."""
+    if register_outlet_id and register_outlet_id not in outlets:
+        raise InvalidInput(
+            f"outlet {register_outlet_id} is the outlet of the register linked to eCom: its stock always counts "
+            "online. To stop syncing it, change the register (connections update <id> --register <a register of "
+            "another outlet>) first; nothing was saved"
+        )
+
+
+def with_register_outlet(outlets: Iterable[str], register_outlet_id: str | None) -> list[str]:
+    """`outlets` in the merchant's order (blanks and repeats dropped), the register's outlet added last if missing."""
+    chosen = list(dict.fromkeys(o for o in outlets if o))
+    if register_outlet_id and register_outlet_id not in chosen:
+        chosen.append(register_outlet_id)
+    return chosen
+
+
+def outlets_for_register(counted_before: Sequence[str], new_register_outlet_id: str) -> list[str]:
+    """The connected outlets once the register is one of `new_register_outlet_id`: what counted before, plus the new
+    register's outlet. Nothing is disconnected: a disconnection drops stock online and shipping-method routing, so
+    it stays the operator's explicit `set-outlets`, which the previous register's outlet no longer blocks."""
+    return with_register_outlet(counted_before, new_register_outlet_id)
 
 
 def retire_shipping_methods(

@@ -7,7 +7,8 @@ Messages on the stock queue, and what each does:
 - eCom variant (variants/created|updated webhook): a level other than our total is a manual edit and is reverted
   (the POS is the truth); the webhook echo of one of our own writes is recognised and costs nothing.
 - Outlets (entity "outlets"): an operator changed the connected outlets (`request_outlet_change`, which also
-  stops routing orders by the shipping methods of a disconnected outlet): the operator is told which methods to
+  stops routing orders by the shipping methods of a disconnected outlet) or the register, whose outlet always
+  counts (`request_register_change`): the operator is told which methods to
   disable in eCom (`ShippingMethodsToDisable`), and a recomputation job is queued; each job message then
   settles one bounded chunk of variants and queues the next chunk (one message group per connection, so an
   outlet change and its chunks run one at a time, in order).
@@ -43,7 +44,10 @@ from pos_ecom_sync.stock.outlets import (
     Chunk,
     advance,
     is_superseded,
+    outlets_for_register,
     plan_outlet_change,
+    refuse_excluding_register_outlet,
+    register_outlet_of,
     retire_shipping_methods,
     start_recompute,
 )
@@ -194,7 +198,11 @@ class StockSync:
         raise InvalidInput(f"not a stock message: {message.source}/{message.entity}")
 
     def connected_outlets(self) -> tuple[str, ...]:
-        """The connection's connected outlets; by default (none chosen) the outlet of its online register."""
+        """The connection's connected outlets, which include its stored register outlet (the model requires it).
+
+        A connection saved before the register's outlet was stored, with no outlet chosen, counts the outlet of
+        its online register, looked up once per cold start (the behaviour it was set up with; `connections update
+        <id> --register <id>` stores the outlet)."""
         if self._outlets is None:
             chosen = self.connection.connected_outlet_ids
             register = self.connection.online_register_id
@@ -203,9 +211,7 @@ class StockSync:
             elif register:
                 key = (self.cid, register)
                 if key not in _REGISTER_OUTLETS:
-                    rows = self.pos.list_registers()
-                    found = next((r.get("outlet_id") for r in rows if r.get("id") == register), None)
-                    _REGISTER_OUTLETS[key] = str(found) if found else None
+                    _REGISTER_OUTLETS[key] = register_outlet_of(self.pos.list_registers(), register)
                 outlet = _REGISTER_OUTLETS[key]
                 self._outlets = (outlet,) if outlet else ()
             else:
@@ -528,38 +534,82 @@ def request_outlet_change(
     primary_outlet_id: str | None = None,
     *,
     now: datetime | None = None,
+    register_outlet_id: str | None = None,
 ) -> Connection:
     """Save new connected outlets (and primary), then queue their application as stock work.
 
     `primary_outlet_id` None keeps the current primary when it stays connected. Shipping methods linked to an
     outlet that is no longer connected lose their link in the same save, so orders stop routing to it at once
-    (seed 002). The recomputation runs as queued, bounded chunks; re-running this with the same outlets queues a
-    check that changes nothing.
+    (seed 002). The register's outlet cannot be left out (seed 003: InvalidInput, nothing saved);
+    `register_outlet_id` is that outlet as the caller read it from the POS, for a connection saved before it was
+    stored (it is stored now). The recomputation runs as queued, bounded chunks; re-running this with the same
+    outlets queues a check that changes nothing.
     """
     current = store.get_connection(connection_id)
     if current is None:
         raise NotFound(f"no connection {connection_id!r}")
     wanted = list(dict.fromkeys(o for o in outlets if o))
+    register_outlet = (current.register_outlet_id or register_outlet_id) if current.online_register_id else None
+    refuse_excluding_register_outlet(wanted, register_outlet)
     primary = primary_outlet_id
     if primary is None and current.primary_outlet_id in wanted:
         primary = current.primary_outlet_id
     moment = now or datetime.now(UTC)
     kept, retired = retire_shipping_methods(current.shipping_method_outlets, wanted)
-    try:
-        updated = Connection.model_validate(
-            {
-                **current.model_dump(),
-                "connected_outlet_ids": wanted,
-                "primary_outlet_id": primary,
-                "shipping_method_outlets": kept,
-                "updated_at": moment,
-            }
-        )
-    except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise InvalidInput(f"invalid outlet settings: {problems}") from exc
+    updated = _validated_outlets(
+        current,
+        connected_outlet_ids=wanted,
+        primary_outlet_id=primary,
+        register_outlet_id=register_outlet,
+        shipping_method_outlets=kept,
+        updated_at=moment,
+    )
     store.save_connection(updated)
     publisher.publish(
         [outlet_change_message(connection_id, current.connected_outlet_ids, current.primary_outlet_id, moment, retired)]
     )
     return updated
+
+
+def request_register_change(
+    store: ConnectionStore,
+    publisher: Publisher,
+    connection_id: str,
+    register_id: str,
+    register_outlet_id: str,
+    *,
+    previous_register_outlet_id: str | None = None,
+    now: datetime | None = None,
+) -> Connection:
+    """Link eCom to another register (or store the outlet of the current one) and queue the stock recomputation.
+
+    `register_outlet_id` is the register's outlet read from the POS; it is connected from now on. Nothing is
+    disconnected (see `outlets_for_register`). `previous_register_outlet_id`: the outlet of the register before,
+    for a connection saved before it was stored with no outlet chosen (that outlet was what counted, and stays).
+    """
+    current = store.get_connection(connection_id)
+    if current is None:
+        raise NotFound(f"no connection {connection_id!r}")
+    counted = current.connected_outlet_ids or ([previous_register_outlet_id] if previous_register_outlet_id else [])
+    wanted = outlets_for_register(counted, register_outlet_id)
+    primary = current.primary_outlet_id if current.primary_outlet_id in wanted else None
+    moment = now or datetime.now(UTC)
+    updated = _validated_outlets(
+        current,
+        online_register_id=register_id,
+        register_outlet_id=register_outlet_id,
+        connected_outlet_ids=wanted,
+        primary_outlet_id=primary,
+        updated_at=moment,
+    )
+    store.save_connection(updated)
+    publisher.publish([outlet_change_message(connection_id, counted, current.primary_outlet_id, moment)])
+    return updated
+
+
+def _validated_outlets(current: Connection, **changes: Any) -> Connection:
+    try:
+        return Connection.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise InvalidInput(f"invalid outlet settings: {problems}") from exc
