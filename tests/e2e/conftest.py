@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state.order_store import OrderStore
+from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_CONNECTION_ID
 from local_stack.functions import LocalFunction
@@ -69,6 +71,15 @@ class LiveStack:
 
     def reconcile(self) -> Any:
         return self._fire("ReconcileFunction")
+
+    def store(self) -> SyncStore:
+        """The sync table, as the workers read it (connections, catalog states, links)."""
+        return SyncStore(os.environ["TABLE_NAME"], resource=self.session.resource("dynamodb"))
+
+    def connection(self) -> Connection:
+        connection = self.store().get_connection(self.connection_id)
+        assert connection is not None
+        return connection
 
     def order_store(self) -> OrderStore:
         return OrderStore(os.environ["TABLE_NAME"], client=self.session.client("dynamodb"))

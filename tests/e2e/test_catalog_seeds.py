@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.state.store import SyncStore
 
 from tests.e2e.conftest import LiveStack
 
@@ -43,10 +42,6 @@ def live(live_stack: LiveStack) -> Iterator[LiveStack]:
 _used: set[str] = set()
 
 
-def _store(live: LiveStack) -> SyncStore:
-    return SyncStore(os.environ["TABLE_NAME"], resource=live.session.resource("dynamodb"))
-
-
 def _families(live: LiveStack) -> list[str]:
     """POS family keys (parent ids) of the live multi-variant families, in a stable order."""
     return sorted(p["id"] for p in live.pos.products() if p["has_variants"])
@@ -60,11 +55,11 @@ def _fresh_family(live: LiveStack) -> str:
 
 
 def _state(live: LiveStack, family: str) -> CatalogState:
-    return _store(live).get_catalog_state(live.connection_id, family).state
+    return live.store().get_catalog_state(live.connection_id, family).state
 
 
 def _set_policy(live: LiveStack, **changes: Any) -> None:
-    store = _store(live)
+    store = live.store()
     current = store.get_connection(live.connection_id)
     assert current is not None
     store.save_connection(Connection.model_validate({**current.model_dump(), **changes}))
@@ -147,7 +142,7 @@ def _operator(live: LiveStack, command: str, **args: Any) -> Any:
     """Run a `pos-ecom-sync catalog` command against this stack, as the operator would."""
     from pos_ecom_sync_cli import catalog
 
-    target = SimpleNamespace(store=_store(live), session=live.session)
+    target = SimpleNamespace(store=live.store(), session=live.session)
     namespace = SimpleNamespace(stack=live.stack.config.stack_name, connection_id=live.connection_id, **args)
     return getattr(catalog, f"cmd_{command}")(namespace, target)
 

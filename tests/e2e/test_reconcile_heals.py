@@ -18,7 +18,6 @@ import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.settings import get_settings
-from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_SECRETS
 from local_stack.simulators.common import Faults
@@ -49,15 +48,11 @@ def _merchant(live: LiveStack) -> EcomClient:
     )
 
 
-def _store(live: LiveStack) -> SyncStore:
-    return SyncStore(os.environ["TABLE_NAME"], resource=live.session.resource("dynamodb"))
-
-
 def _ours(live: LiveStack) -> list[tuple[str, int, int]]:
     """(POS variant id, eCom product id, eCom variant id) of every variant the stack manages, in a stable order."""
     rows = []
     for row in sorted(live.pos.products(), key=lambda r: r["id"]):
-        link = _store(live).variant_link(live.connection_id, pos_product_id=row["id"])
+        link = live.store().variant_link(live.connection_id, pos_product_id=row["id"])
         if link is not None:
             rows.append((row["id"], link.ecom_product_id, link.ecom_variant_id))
     return rows
@@ -68,7 +63,7 @@ def _variant(live: LiveStack, ecom_id: int) -> dict[str, Any] | None:
 
 
 def _pos_total(live: LiveStack, pos_id: str) -> int:
-    connection = _store(live).get_connection(live.connection_id)
+    connection = live.store().get_connection(live.connection_id)
     assert connection is not None
     return sum(max(0, live.pos.level(pos_id, outlet)) for outlet in connection.connected_outlet_ids)
 
@@ -119,7 +114,7 @@ def test_a_variant_deleted_by_hand_in_ecom_is_recreated_with_the_pos_stock_total
     assert _drift(summary).get("variant_gone") == 1
 
     def recreated() -> dict[str, Any] | None:
-        link = _store(live).variant_link(live.connection_id, pos_product_id=pos_id)
+        link = live.store().variant_link(live.connection_id, pos_product_id=pos_id)
         if link is None or link.ecom_variant_id == variant_id:
             return None
         row = _variant(live, link.ecom_variant_id)

@@ -17,7 +17,6 @@ import pytest
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
-from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.stock.sync import request_outlet_change
 
 from tests.e2e.conftest import LiveStack
@@ -31,20 +30,10 @@ def live(live_stack: LiveStack) -> Iterator[LiveStack]:
     yield live_stack
 
 
-def _store(live: LiveStack) -> SyncStore:
-    return SyncStore(os.environ["TABLE_NAME"], resource=live.session.resource("dynamodb"))
-
-
-def _connection(live: LiveStack) -> Connection:
-    connection = _store(live).get_connection(live.connection_id)
-    assert connection is not None
-    return connection
-
-
 def _set_outlets(live: LiveStack, outlets: list[str]) -> Connection:
     queues = live.session.client("sqs")
     publisher = ChangePublisher(lambda concern: os.environ[f"{concern.upper()}_QUEUE_URL"], client=queues)
-    return request_outlet_change(_store(live), publisher, live.connection_id, outlets)
+    return request_outlet_change(live.store(), publisher, live.connection_id, outlets)
 
 
 def _online(live: LiveStack, sku: str) -> int | None:
@@ -58,7 +47,7 @@ def _show_in_ecom(live: LiveStack, sku: str, total: int, what: str) -> None:
 
 def test_the_registers_outlet_counts_in_ecom_totals_with_and_without_other_outlets(live: LiveStack) -> None:
     register = live.pos.registers()[0]
-    connection = _connection(live)
+    connection = live.connection()
     own = register["outlet_id"]
     other = next(o["id"] for o in live.pos.outlets() if o["id"] != own)
     assert (connection.online_register_id, connection.register_outlet_id) == (register["id"], own)
@@ -68,7 +57,7 @@ def test_the_registers_outlet_counts_in_ecom_totals_with_and_without_other_outle
     # With --outlets naming another outlet: leaving the register's outlet out is refused, nothing changes...
     with pytest.raises(InvalidInput, match="change the register"):
         _set_outlets(live, [other])
-    assert _connection(live).connected_outlet_ids == connection.connected_outlet_ids
+    assert live.connection().connected_outlet_ids == connection.connected_outlet_ids
     # ...and listing it too (what `connections create --register R --outlets <other>` stores) counts both.
     assert _set_outlets(live, [other, own]).connected_outlet_ids == [other, own]
     live.pos.set_inventory(product["id"], other, 4)
@@ -84,12 +73,12 @@ def test_the_registers_outlet_counts_in_ecom_totals_with_and_without_other_outle
 
 def test_a_connection_saved_before_the_registers_outlet_was_stored_still_counts_it(live: LiveStack) -> None:
     own = live.pos.registers()[0]["outlet_id"]
-    current = _connection(live)
+    current = live.connection()
     # An older version stored `connections create --register R` without --outlets as no outlet at all.
     legacy = current.model_copy(
         update={"register_outlet_id": None, "connected_outlet_ids": [], "primary_outlet_id": None}
     )
-    _store(live).save_connection(legacy)
+    live.store().save_connection(legacy)
     variant = live.variants_in_stock(minimum=1)[0]
     product = next(p for p in live.pos.products() if p["sku"] == variant["sku"])
 

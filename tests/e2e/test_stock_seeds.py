@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
-from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.stock.sync import request_outlet_change
 
 from tests.e2e.conftest import LiveStack
@@ -32,22 +30,12 @@ def live(live_stack: LiveStack) -> Iterator[LiveStack]:
     yield live_stack
 
 
-def _store(live: LiveStack) -> SyncStore:
-    return SyncStore(os.environ["TABLE_NAME"], resource=live.session.resource("dynamodb"))
-
-
-def _connection(live: LiveStack) -> Connection:
-    connection = _store(live).get_connection(live.connection_id)
-    assert connection is not None
-    return connection
-
-
 def _link_method(live: LiveStack, title: str, outlet: str) -> dict[str, Any]:
     """The operator links a pickup method to an outlet (`connections set-shipping-outlets`)."""
     method = live.ecom.add_shipping_method(title, is_pickup=True)
-    connection = _connection(live)
+    connection = live.connection()
     links = {**connection.shipping_method_outlets, str(method["id"]): outlet}
-    _store(live).save_connection(connection.model_copy(update={"shipping_method_outlets": links}))
+    live.store().save_connection(connection.model_copy(update={"shipping_method_outlets": links}))
     return method
 
 
@@ -56,11 +44,11 @@ def _online(live: LiveStack, sku: str) -> int:
 
 
 def _pos_total(live: LiveStack, product_id: str) -> int:
-    return sum(max(0, live.pos.level(product_id, outlet)) for outlet in _connection(live).connected_outlet_ids)
+    return sum(max(0, live.pos.level(product_id, outlet)) for outlet in live.connection().connected_outlet_ids)
 
 
 def test_ecoms_checkout_decrement_is_put_back_when_the_sale_lands_below_zero(live: LiveStack) -> None:
-    connection = _connection(live)
+    connection = live.connection()
     below, stocked = connection.connected_outlet_ids[:2]
     variant = live.variants_in_stock()[0]
     product = next(p for p in live.pos.products() if p["sku"] == variant["sku"])
@@ -90,7 +78,7 @@ def test_ecoms_checkout_decrement_is_put_back_when_the_sale_lands_below_zero(liv
 
 
 def test_disconnecting_an_outlet_stops_routing_by_its_shipping_method_without_touching_ecom(live: LiveStack) -> None:
-    connection = _connection(live)
+    connection = live.connection()
     outlets = connection.connected_outlet_ids
     gone = outlets[-1]
     method = _link_method(live, "Pickup at the closing store", gone)
@@ -98,7 +86,7 @@ def test_disconnecting_an_outlet_stops_routing_by_its_shipping_method_without_to
 
     publisher = ChangePublisher(lambda concern: os.environ["STOCK_QUEUE_URL"], client=live.session.client("sqs"))
     try:
-        updated = request_outlet_change(_store(live), publisher, live.connection_id, outlets[:-1])
+        updated = request_outlet_change(live.store(), publisher, live.connection_id, outlets[:-1])
         assert str(method["id"]) not in updated.shipping_method_outlets
 
         variant = live.variants_in_stock(minimum=1)[0]
@@ -118,4 +106,4 @@ def test_disconnecting_an_outlet_stops_routing_by_its_shipping_method_without_to
         after = {route: n for route, n in live.ecom.stats()["calls_by_route"].items() if "shippingmethods" in route}
         assert after == writes_before and all(not r.startswith("PUT") for r in after)  # only a person disables it
     finally:
-        request_outlet_change(_store(live), publisher, live.connection_id, outlets)
+        request_outlet_change(live.store(), publisher, live.connection_id, outlets)

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,15 +54,7 @@ DriftKind = Literal[
     "stock_unsettled",
     "order_missing",
 ]
-DRIFT_KINDS: tuple[DriftKind, ...] = (
-    "catalog_outdated",
-    "catalog_missing",
-    "catalog_content",
-    "variant_gone",
-    "stock_differs",
-    "stock_unsettled",
-    "order_missing",
-)
+DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
 # Ledger states that need no import message: done, or parked for the operator (`orders retry`).
 SETTLED_ORDER_STATUSES = frozenset({"imported", "held"})
 RunStep = Literal["start", "continue", "idle"]
