@@ -124,7 +124,6 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "list_category_links": lambda c: c.list_category_links(40001),
     "link_category": lambda c: c.link_category(40001, 70001),
     "unlink_category": lambda c: c.unlink_category(80001),
-    "list_shipping_methods": lambda c: c.list_shipping_methods(),
     "list_webhooks": lambda c: c.list_webhooks(),
     "create_webhook": lambda c: c.create_webhook("orders", "*", "https://example.com/hook"),
 }

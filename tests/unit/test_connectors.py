@@ -455,12 +455,10 @@ def test_ecom_lookups_return_none_for_a_404_and_lines_of_an_unknown_order_raise(
 def test_ecom_order_lines_and_lists_read_their_envelopes(budget, clock) -> None:
     vendor = FakeVendor(
         ok({"orderProducts": [{"id": 1, "sku": "S"}]}),
-        ok({"shippingmethods": [{"id": 7}]}),
         ok({"webhooks": [{"id": 8}]}),
     )
     client = ecom(vendor, budget, clock)
     assert client.list_order_products(5) == [{"id": 1, "sku": "S"}]
-    assert client.list_shipping_methods() == [{"id": 7}]
     assert client.list_webhooks() == [{"id": 8}]
     assert vendor.requests[0].url.path == "/nl/orders/5/products.json"
 

@@ -403,13 +403,6 @@ class EcomClient:
 
     # -- shipping methods -----------------------------------------------------------------------------
 
-    # eCom spells this resource as one word: /shippingmethods.json, envelope `shippingmethod(s)`.
-
-    def list_shipping_methods(self) -> list[JsonObject]:
-        """The shop's shipping methods (read-only: PHP ApiResourceShippingmethods has get/count only). No source lists
-        their fields beyond `id` and `title`, and none links a method to a POS outlet: that is connection config."""
-        return self._all_pages("shippingmethods", "shippingmethods", {})
-
     # -- webhooks -------------------------------------------------------------------------------------
 
     def list_webhooks(self) -> list[JsonObject]:
