@@ -24,7 +24,7 @@ from typing import Any
 from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
-from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.state.store import Cursor
@@ -484,8 +484,11 @@ class _Intake:
     def remember_delivery(self, connection_id: str, delivery_key: str, ttl_seconds: int) -> None:
         return None
 
-    def get(self, connection_id: str) -> ConnectionSecrets:
-        return ConnectionSecrets.model_validate(DEMO_SECRETS)
+    def get(self, connection_id: str) -> WebhookSecrets:
+        return ConnectionSecrets.model_validate(DEMO_SECRETS).webhook_part()
+
+    def reread(self, connection_id: str, source: str) -> WebhookSecrets | None:
+        return None
 
     def publish(self, outgoing: Sequence[Outgoing]) -> int:
         self.sent.extend(outgoing)

@@ -16,6 +16,10 @@ from local_stack.provision import HttpRoute
 
 # API Gateway HTTP APIs accept at most 10 MB; a larger body never reaches the function.
 MAX_PAYLOAD = 10 * 1024 * 1024
+# An HTTP API answers a request no route matches, whatever its method (DELETE, PATCH, OPTIONS without CORS, HEAD,
+# an invented one), with a JSON 404 `{"message":"Not Found"}`: routes are method + path, and the API has no
+# `$default` or `ANY` route (docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html).
+NOT_FOUND = b'{"message":"Not Found"}'
 
 
 class LocalApi:
@@ -37,14 +41,11 @@ class LocalApi:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: the stack narrates instead
                 return
 
-            def do_POST(self) -> None:
-                api.handle(self)
-
-            def do_GET(self) -> None:
-                api.handle(self)
-
-            def do_PUT(self) -> None:
-                api.handle(self)
+            def __getattr__(self, name: str) -> Any:
+                # http.server answers a method without a `do_<METHOD>` with a 501 HTML page; every method is routed.
+                if name.startswith("do_"):
+                    return lambda: api.handle(self)
+                raise AttributeError(name)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
@@ -64,7 +65,14 @@ class LocalApi:
 
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         split = urlsplit(request.path)
-        length = int(request.headers.get("Content-Length") or 0)
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            request.close_connection = True
+            self._reply(request, 400, {"Content-Type": "application/json"}, b'{"message":"Bad Request"}')
+            return
         if length > MAX_PAYLOAD:
             self._reply(request, 413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             return
@@ -100,7 +108,7 @@ class LocalApi:
                     detail = {}
                 self.on_request(route.route_key, status, detail if isinstance(detail, dict) else {})
             return
-        self._reply(request, 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
+        self._reply(request, 404, {"Content-Type": "application/json"}, NOT_FOUND)
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -110,4 +118,5 @@ class LocalApi:
                 request.send_header(name, value)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
-        request.wfile.write(body)
+        if request.command != "HEAD":  # a HEAD answer has the headers of the full answer and no body
+            request.wfile.write(body)

@@ -13,6 +13,13 @@ from typing import Any
 from local_stack.lambda_events import LambdaContext
 from local_stack.provision import FunctionSpec
 
+_invoking = threading.local()
+
+
+def current_function() -> str | None:
+    """The logical id of the function this thread is running an invocation of (None outside any invocation)."""
+    return getattr(_invoking, "logical_id", None)
+
 
 class LocalFunction:
     def __init__(self, spec: FunctionSpec) -> None:
@@ -39,6 +46,10 @@ class LocalFunction:
             if self._handler is None:
                 self._handler = self._load()
             context = LambdaContext(function_name=self.spec.logical_id, timeout_s=self.spec.timeout)
-            result = self._handler(event, context)
+            _invoking.logical_id = self.spec.logical_id
+            try:
+                result = self._handler(event, context)
+            finally:
+                _invoking.logical_id = None
         # A real invocation crosses a JSON boundary; keep that so nothing relies on Python objects.
         return json.loads(json.dumps(result, default=str))

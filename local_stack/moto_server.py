@@ -4,6 +4,8 @@ moto's DynamoDB backend is not thread-safe: TransactWriteItems deep-copies a tab
 thread writes to it ("dictionary changed size during iteration"). Real DynamoDB serialises conflicting
 writes itself, so serialising DynamoDB here changes no behaviour the code relies on. Other services stay
 concurrent (an SQS long poll must not block every other call).
+
+SQS sends are checked against SQS's real limits (local_stack/sqs_limits.py), which moto does not enforce.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from moto.moto_server.threaded_moto_server import MotoRequestHandler, ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
+
+from local_stack.sqs_limits import enforce_sqs_limits
 
 
 class _DynamoDbOneAtATime:
@@ -31,6 +35,7 @@ class _DynamoDbOneAtATime:
 
 class LocalMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
+        enforce_sqs_limits()
         app = _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()

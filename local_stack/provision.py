@@ -161,6 +161,7 @@ def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
         "FifoThroughputLimit",
         "VisibilityTimeout",
         "MessageRetentionPeriod",
+        "MaximumMessageSize",
         "DelaySeconds",
         "ReceiveMessageWaitTimeSeconds",
     ]

@@ -100,8 +100,12 @@ class LocalStack:
         self.session = boto3.Session(region_name=self.config.region)
 
     def _export_function_environment(self, resources: LocalStackResources) -> None:
-        # Functions share one process here; their template environments do not conflict.
+        # Functions share one process here; their template environments do not conflict. THIRD_PARTY_LOG_LEVEL, set
+        # before start, wins over the template's (debugging httpx/botocore locally).
+        third_party = os.environ.get("THIRD_PARTY_LOG_LEVEL")
         os.environ.update(resources.shared_environment())
+        if third_party:
+            os.environ["THIRD_PARTY_LOG_LEVEL"] = third_party
         # The template's INFO suits CloudWatch; here the narration tells the story and LOG_LEVEL=INFO adds the logs.
         os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "WARNING")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -127,10 +131,10 @@ class LocalStack:
 
     def _register_demo_connection(self) -> None:
         from pos_ecom_sync.connectors.xseries import XSeriesClient
-        from pos_ecom_sync.models.connection import Connection
+        from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
         from pos_ecom_sync.orders.shipping import ensure_shipping_product
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
-        from pos_ecom_sync.secrets import secret_name
+        from pos_ecom_sync.secrets import write_connection_secrets
         from pos_ecom_sync.state.store import SyncStore
 
         assert self.pos is not None
@@ -150,8 +154,9 @@ class LocalStack:
             primary_outlet_id=register["outlet_id"],
             shipping_product_id=shipping.product_id,
         )
-        self.session.client("secretsmanager").create_secret(
-            Name=secret_name(env["SECRET_PREFIX"], DEMO_CONNECTION_ID), SecretString=json.dumps(DEMO_SECRETS)
+        secrets = ConnectionSecrets.model_validate(DEMO_SECRETS)
+        write_connection_secrets(
+            self.session.client("secretsmanager"), env["SECRET_PREFIX"], DEMO_CONNECTION_ID, secrets
         )
         SyncStore(env["TABLE_NAME"], resource=self.session.resource("dynamodb")).save_connection(
             connection, create=True

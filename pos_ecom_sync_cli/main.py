@@ -1,4 +1,4 @@
-"""`pos-ecom-sync connections create|list|show|update|set-secrets` against the local stack or a deployed one.
+"""`pos-ecom-sync connections create|list|show|update|set-secrets|...` against the local stack or a deployed one.
 
 Secrets are read from a JSON file or the environment, never from arguments (which shells keep in history).
 """
@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from pos_ecom_sync.errors import SyncError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
 from pos_ecom_sync.queues import ChangePublisher
-from pos_ecom_sync.secrets import secret_name
+from pos_ecom_sync.secrets import PARTS, secret_name, write_connection_secrets
 from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.stock.outlets import register_outlet_of, with_register_outlet
 from pos_ecom_sync.stock.sync import request_register_change
@@ -25,7 +25,9 @@ from pydantic import ValidationError
 
 from pos_ecom_sync_cli.catalog import add_catalog_commands
 from pos_ecom_sync_cli.common import CliError, existing_connection
+from pos_ecom_sync_cli.credentials import add_secret_commands
 from pos_ecom_sync_cli.orders import add_orders_commands
+from pos_ecom_sync_cli.parked import add_parked_commands
 from pos_ecom_sync_cli.stock import add_outlet_commands, pos_registers, register_outlet, stock_queue_url
 
 LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
@@ -113,20 +115,13 @@ def _validated(data: dict[str, Any]) -> Connection:
 
 
 def _write_secrets(target: Target, connection_id: str, secrets: ConnectionSecrets) -> None:
-    name = secret_name(target.secret_prefix, connection_id)
-    value = json.dumps(secrets.to_json_dict())
-    try:
-        target.secrets.put_secret_value(SecretId=name, SecretString=value)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        target.secrets.create_secret(Name=name, SecretString=value)
+    write_connection_secrets(target.secrets, target.secret_prefix, connection_id, secrets)
 
 
 def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
     view = json.loads(connection.model_dump_json())
     view["effective_product_cap"] = connection.effective_product_cap
-    view["secret_name"] = secret_name(target.secret_prefix, connection.connection_id)
+    view["secret_names"] = {part: secret_name(target.secret_prefix, connection.connection_id, part) for part in PARTS}
     if connection.online_register_id and connection.register_outlet_id is None:
         view["register_outlet_note"] = (
             "the register's outlet is not stored yet (connection saved by an older version): run `connections update "
@@ -274,14 +269,20 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--status", choices=["active", "paused"])
     update.set_defaults(run=cmd_update)
 
-    set_secrets = connections.add_parser("set-secrets", help="replace a connection's secret")
+    set_secrets = connections.add_parser(
+        "set-secrets",
+        help="replace both parts of a connection's secret, ending any overlap window (live rotation: "
+        "rotate-webhook-secret, rotate-api-secret)",
+    )
     set_secrets.add_argument("connection_id")
     set_secrets.add_argument("--secrets-file")
     set_secrets.set_defaults(run=cmd_set_secrets)
 
+    add_secret_commands(connections)
     add_outlet_commands(connections)
     add_orders_commands(groups)
     add_catalog_commands(groups)
+    add_parked_commands(groups)
     return parser
 
 

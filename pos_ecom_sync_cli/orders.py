@@ -26,7 +26,7 @@ from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentMethodSetting
 from pos_ecom_sync.orders.shipping import SHIPPING_SKU, ensure_shipping_product
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
-from pos_ecom_sync.secrets import ConnectionSecretsReader
+from pos_ecom_sync.secrets import ApiSecretsReader
 from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
 from pos_ecom_sync.state.token_store import TokenStore
@@ -132,7 +132,7 @@ def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
 
 def pos_client(target: Any, connection: Connection) -> XSeriesClient:
     """A POS client for an operator command: the connection's secret, its shared X-Series rate budget."""
-    secrets = ConnectionSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
+    secrets = ApiSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
     dynamodb = target.session.client("dynamodb")
     budget = DynamoRateBudget(target.table_name, connection.connection_id, "xseries", client=dynamodb)
 

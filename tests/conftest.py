@@ -29,6 +29,11 @@ import moto  # noqa: F401
 import pytest
 from moto import mock_aws
 
+from local_stack.sqs_limits import enforce_sqs_limits
+
+# Every moto SQS in the tests refuses what real SQS refuses (group-id alphabet, body characters, 256 KiB).
+enforce_sqs_limits()
+
 # Vendor requests and simulator answers are recorded for the contract checks (tests/contract_recording.py).
 pytest_plugins = ["tests.contract_recording"]
 

@@ -15,6 +15,7 @@ from pos_ecom_sync.models.events import PollTrigger
 from pos_ecom_sync.settings import get_settings
 
 logger = Logger()
+runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
 
@@ -40,7 +41,10 @@ def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]
     )
     metrics.add_metric(name="ChangesQueued", unit=MetricUnit.Count, value=summary.queued)
     metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(summary.failures))
-    for connection_id, reason in summary.failures.items():
-        logger.error("poll failed", extra={"connection_id": connection_id, "error": reason})
+    metrics.add_metric(name="PollRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
+    for connection_id, row in summary.skipped:
+        # Parked for the operator: `pos-ecom-sync parked list <connection>`.
+        logger.warning("poll row skipped", extra={"connection_id": connection_id, **row.log_fields()})
+    runtime.report_connection_failures(logger, "poll failed", summary.failures, summary.errors)
     logger.info("poll finished", extra=summary.as_dict())
     return summary.as_dict()

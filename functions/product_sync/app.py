@@ -16,6 +16,7 @@ from pos_ecom_sync.workers import consume_changes
 CHECK_ECOM_FINDINGS = frozenset({"catalog_content", "variant_gone"})
 
 logger = Logger()
+runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
 
@@ -54,4 +55,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dead_letters=runtime.dead_letters(),
         logger=logger,
         metrics=metrics,
+        refresh_credentials=runtime.forget_secrets,
     )

@@ -2,7 +2,8 @@
 
 Drift report: per drift kind a `Drift<Kind>` metric (this invocation's findings: their sum over a run's ticks is the
 run's), `ReconcileRunsCompleted`, and one log line per connection ("reconcile drift", with the run's totals per kind
-once it completed). Repairs are the workers' metrics (product_sync `CatalogEditedInEcom`, `CatalogLostInEcom`)."""
+once it completed). Repairs are the workers' metrics (product_sync `CatalogEditedInEcom`, `CatalogLostInEcom`).
+Rows a page could not compare are skipped and parked: `ReconcileRowsSkipped`, one log line each."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pos_ecom_sync.reconcile.service import connections_to_reconcile, reconcile_
 from pos_ecom_sync.settings import get_settings
 
 logger = Logger()
+runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
 
@@ -54,6 +56,9 @@ def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str,
             "reconcile drift" + (" (run complete)" if report.completed else ""),
             extra={"connection_id": report.connection_id, **report.as_dict(), "drift_report": report.drift_report()},
         )
-    for connection_id, reason in summary.failures.items():
-        logger.error("reconcile failed", extra={"connection_id": connection_id, "error": reason})
+    metrics.add_metric(name="ReconcileRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
+    for connection_id, row in summary.skipped:
+        # Parked for the operator: `pos-ecom-sync parked list <connection>`.
+        logger.warning("reconcile row skipped", extra={"connection_id": connection_id, **row.log_fields()})
+    runtime.report_connection_failures(logger, "reconcile failed", summary.failures, summary.errors)
     return summary.as_dict()

@@ -14,6 +14,7 @@ from pos_ecom_sync.status.sync import StatusResult
 from pos_ecom_sync.workers import consume_changes
 
 logger = Logger()
+runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
 
@@ -53,4 +54,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dead_letters=runtime.dead_letters(),
         logger=logger,
         metrics=metrics,
+        refresh_credentials=runtime.forget_secrets,
     )

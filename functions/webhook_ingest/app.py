@@ -14,6 +14,7 @@ from pos_ecom_sync.api import json_response, raw_body, register_error_handlers
 from pos_ecom_sync.intake.webhooks import IncomingWebhook
 
 logger = Logger()
+runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()

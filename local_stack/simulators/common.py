@@ -475,6 +475,7 @@ class VendorSimulator:
         self.throttled = 0  # 429s served (real windows and injected)
         self.errors_injected = 0  # injected 5xx, including lost responses
         self.writes = 0  # POST/PUT/PATCH/DELETE that reached a handler
+        self.unauthorized = 0  # 401s served: missing, wrong or revoked credentials
         self.calls_by_route: Counter[str] = Counter()
         self.contract = self._load_contract()
         # What the real API would have silently ignored (undeclared query parameters), per route: a connector that
@@ -529,6 +530,7 @@ class VendorSimulator:
                 "throttled": self.throttled,
                 "errors_injected": self.errors_injected,
                 "writes": self.writes,
+                "unauthorized": self.unauthorized,
                 "calls_by_route": dict(self.calls_by_route),
                 "webhooks_sent": self.deliveries.sent,
                 "webhooks_failed": self.deliveries.failed,
@@ -598,6 +600,7 @@ class VendorSimulator:
         if faults.latency_s > 0:
             time.sleep(faults.latency_s)
         if not self._authenticate(request):
+            self._count("unauthorized")
             return self._encode(Response(401, self._error_body(request, 401, "missing or invalid credentials")))
         matched = self.router.match(request.method, request.path)
         route_key = f"{request.method} {matched[0].template}" if matched else f"{request.method} <unknown>"

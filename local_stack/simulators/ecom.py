@@ -478,6 +478,15 @@ class EcomSimulator(VendorSimulator):
 
     # -- Python API: what shoppers and the merchant do -----------------------------------------------
 
+    def replace_api_key(self, api_key: str, api_secret: str, webhook_secret: str) -> None:
+        """The merchant replaces the shop's API key in the back office (test control, not a vendor route): the old
+        key:secret is refused with 401 from now on, and deliveries queued from now on are signed with
+        `webhook_secret` (the vendor signs with the app's secret, F4574); ones already queued keep their signature."""
+        with self.lock:
+            self._credentials = f"{api_key}:{api_secret}"
+            self.webhook_secret = webhook_secret
+        self.narrate("API key replaced: the old key is refused from now on")
+
     def add_shipping_method(
         self,
         title: str,

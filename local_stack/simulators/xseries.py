@@ -533,6 +533,13 @@ class XSeriesSimulator(VendorSimulator):
 
     # -- Python API: changes a retailer makes in the POS --------------------------------------------
 
+    def replace_personal_token(self, token: str) -> None:
+        """The retailer deletes the personal token in Setup > Personal tokens and creates another: from now on the
+        old one is refused with 401 (test control, not a vendor route)."""
+        with self.lock:
+            self.token = token
+        self.narrate("personal token replaced: the old one is refused from now on")
+
     def set_inventory(self, product_id: str, outlet_id: str, level: int) -> dict[str, Any]:
         with self.lock:
             row = self._set_level(product_id, outlet_id, level)

@@ -22,8 +22,9 @@ import httpx
 import pytest
 from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.models.connection import ConnectionSecrets
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
-from pos_ecom_sync.secrets import secret_name
+from pos_ecom_sync.secrets import write_connection_secrets
 
 from local_stack.demo import DEMO_SECRETS
 from local_stack.lambda_events import scheduled_event
@@ -74,8 +75,11 @@ def oauth_demo(live_stack: LiveStack) -> Iterator[LiveStack]:
         "pos_refresh_token": grant["refresh_token"],
         "pos_webhook_signing_secret": CLIENT_SECRET,  # the app's deliveries are signed with its client secret
     }
-    live.session.client("secretsmanager").put_secret_value(
-        SecretId=secret_name(os.environ["SECRET_PREFIX"], live.connection_id), SecretString=json.dumps(secrets)
+    write_connection_secrets(
+        live.session.client("secretsmanager"),
+        os.environ["SECRET_PREFIX"],
+        live.connection_id,
+        ConnectionSecrets.model_validate(secrets),
     )
     runtime.reset()  # warm sandboxes would keep the old secret for SECRETS_MAX_AGE_SECONDS
     # The app re-creates the webhooks: deliveries of an OAuth app's webhooks are signed.
@@ -126,7 +130,7 @@ def _delivery_marked(live: LiveStack, body: bytes) -> bool:
     key = hashlib.sha256(b"pos|" + body).hexdigest()
     item = live.session.client("dynamodb").get_item(
         TableName=os.environ["TABLE_NAME"],
-        Key={"pk": {"S": f"CONN#{live.connection_id}"}, "sk": {"S": f"DELIVERY#{key}"}},
+        Key={"pk": {"S": f"DELIVERY#{live.connection_id}"}, "sk": {"S": f"DELIVERY#{key}"}},
         ConsistentRead=True,
     )
     return "Item" in item

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from pos_ecom_sync import runtime
-from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.secrets import secret_name
+from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.secrets import write_connection_secrets
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.provision import LocalStackResources, provision
@@ -35,9 +34,11 @@ class Deployment:
 
     def add_connection(self, connection: Connection, secrets: dict[str, str] | None = None) -> None:
         self.store.save_connection(connection, create=True)
-        self.session.client("secretsmanager").create_secret(
-            Name=secret_name(self.env["SECRET_PREFIX"], connection.connection_id),
-            SecretString=json.dumps(secrets or DEMO_SECRETS),
+        write_connection_secrets(
+            self.session.client("secretsmanager"),
+            self.env["SECRET_PREFIX"],
+            connection.connection_id,
+            ConnectionSecrets.model_validate(secrets or DEMO_SECRETS),
         )
 
 

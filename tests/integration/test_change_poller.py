@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
+from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.state.parked_store import ParkedStore
 from pos_ecom_sync.state.store import Cursor, SyncStore
 
 from local_stack.demo import DEMO_SECRETS
@@ -254,3 +255,87 @@ def test_runtime_builds_real_clients_for_a_connection(deployment: Deployment, ve
     runtime.reset()
     pos = runtime.pos_client(vendors.connection)
     assert pos.list_outlets()
+
+
+class WithUnreadableRows:
+    """The POS client, with rows no handler can take added to the first products page (a vendor answer gone wrong)."""
+
+    def __init__(self, pos: XSeriesClient, rows: list[dict[str, Any]]) -> None:
+        self.pos, self.rows = pos, rows
+
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> ChangePage:
+        page = self.pos.list_changes(resource, after, page_size, include_deleted)
+        if resource == "products" and after is None:
+            return ChangePage(page.items + self.rows, page.max_version)
+        return page
+
+    def list_price_book_product_changes(self, after: int | None, page_size: int = 200) -> ChangePage:
+        return self.pos.list_price_book_product_changes(after, page_size)
+
+
+def test_a_300_kb_description_and_unreadable_rows_never_stall_the_feed_and_are_parked_once(
+    deployment: Deployment, vendors: Vendors
+) -> None:
+    vendors.pos.seed_catalog(3, 2, seed=8)
+    parent = next(p for p in vendors.pos.products() if p["has_variants"])
+    vendors.pos.update_family(parent["id"], description="x" * 300_000)  # every row of the family, 300 KB each
+    renamed = next(p for p in vendors.pos.products() if _family(p) != parent["id"])
+    vendors.pos.update_product(renamed["id"], name="Poster \udcff")  # sent JSON-escaped, as "\\udcff"
+    pos, ecom = _clients(vendors.connection)
+    unreadable = [{"id": None, "version": 1}, {"id": "p-\udcff", "version": 2}, {"id": "p-3", "version": "²"}]
+    parked = ParkedStore(deployment.env["TABLE_NAME"], resource=deployment.session.resource("dynamodb"))
+    publisher = ChangePublisher(deployment.queue_url, client=deployment.sqs)
+    poller = ChangePoller(deployment.store, publisher, parked=parked)
+
+    with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as queued:
+        report = poller.poll(vendors.connection, WithUnreadableRows(pos, unreadable), ecom)
+
+    # Every family was queued (ids, not rows: no page is near an SQS batch limit) and the cursor is past them all.
+    assert queued.ids("product") == _families(vendors.pos)
+    assert max(len(json.dumps(b)) for b in queued.bodies) < 2_000
+    assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
+    # The unreadable rows: skipped with their reasons, parked in the connection's partition for the operator.
+    listed = {(p.feed, p.row_id, p.reason, p.seen) for p in parked.list("shop")}
+    assert listed == {
+        ("pos:products", "None", "no id", 1),
+        ("pos:products", "p-\\udcff", "id holds character U+DCFF, which no id may hold", 1),
+        ("pos:products", "p-3", "version is not an integer: \\xb2", 1),
+    }
+    assert len(report.skipped) == 3
+    first = parked.list("shop")[0]
+    assert first.first_seen == first.last_seen and first.expires_at - first.last_seen == 30 * 86_400
+    assert parked.get("shop", first.parked_key) == first
+
+    # The cursor moved past them: the next poll neither reads nor parks them again.
+    with QueueCollector(deployment, ("products",)) as again:
+        poller.poll(vendors.connection, WithUnreadableRows(pos, unreadable), ecom)
+    assert again.products() == [] and {p.seen for p in parked.list("shop")} == {1}
+
+
+def test_a_connection_that_crashes_the_poller_is_a_failure_of_its_own_and_the_next_connection_is_polled(
+    deployment: Deployment, vendors: Vendors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.change_poller import app
+
+    vendors.pos.seed_catalog(2, 1, seed=9)
+    real = app._clients
+
+    def clients(connection: Connection) -> tuple[Any, Any]:
+        if connection.connection_id == "demo":  # polled first: connections come in id order
+            raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+        pos, ecom = real(connection)
+        return WithUnreadableRows(pos, [{"id": None, "version": 1}]), ecom
+
+    monkeypatch.setattr(app, "_clients", clients)
+    with QueueCollector(deployment, ("products",)) as queued:
+        result = app.lambda_handler(scheduled_event("poll"), LambdaContext(function_name="change_poller", timeout_s=60))
+
+    assert list(result["failures"]) == ["demo"] and result["failures"]["demo"].startswith("UnicodeEncodeError: ")
+    assert queued.ids("product") == _families(vendors.pos)
+    assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
+    # The handler's poller parks what it skips (runtime wiring): the operator lists it.
+    assert result["connections"]["shop"]["pos:products"]["skipped"] == 1
+    parked = ParkedStore(deployment.env["TABLE_NAME"], resource=deployment.session.resource("dynamodb"))
+    assert [(p.feed, p.reason) for p in parked.list("shop")] == [("pos:products", "no id")]

@@ -9,21 +9,25 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from pos_ecom_sync.secrets import secret_name
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.secrets import PARTS, Part, legacy_secret_name, secret_name
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.provision import provision
 from local_stack.simulators.xseries import XSeriesSimulator
 from pos_ecom_sync_cli import main as cli_main_module
 from pos_ecom_sync_cli import stock as cli_stock_module
+from pos_ecom_sync_cli.credentials import API_SECRET_ENV
 from pos_ecom_sync_cli.main import SECRET_ENV, main
 from tests.support import DEMO_SECRETS, drain_queue
 
@@ -90,14 +94,19 @@ class LocalStack:
     def store(self) -> SyncStore:
         return SyncStore(self.table_name, resource=self.session.resource("dynamodb"))
 
-    def secret(self, connection_id: str) -> dict[str, str] | None:
+    def secret_part(self, connection_id: str, part: Part) -> dict[str, str] | None:
         client = self.session.client("secretsmanager")
         try:
-            value = client.get_secret_value(SecretId=secret_name(self.secret_prefix, connection_id))
+            value = client.get_secret_value(SecretId=secret_name(self.secret_prefix, connection_id, part))
         except client.exceptions.ResourceNotFoundException:
             return None
         secret: dict[str, str] = json.loads(value["SecretString"])
         return secret
+
+    def secret(self, connection_id: str) -> dict[str, str] | None:
+        """Both parts merged (None when either is missing)."""
+        parts = [self.secret_part(connection_id, part) for part in PARTS]
+        return None if None in parts else {k: v for part in parts for k, v in (part or {}).items()}
 
 
 @pytest.fixture
@@ -106,7 +115,7 @@ def stack(
 ) -> LocalStack:
     # setenv first, so the AWS_ENDPOINT_URL the CLI writes into os.environ is undone after the test.
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    for variable in SECRET_ENV.values():
+    for variable in {*SECRET_ENV.values(), *API_SECRET_ENV.values()}:
         monkeypatch.delenv(variable, raising=False)
     session = boto3.Session(region_name="us-east-1")
     # One stack per test on the shared server: its own table, queues and secret prefix.
@@ -153,7 +162,7 @@ def test_create_from_a_secrets_file_stores_settings_and_secret(stack: LocalStack
     shown = run.json
     assert shown["connection_id"] == "dockside" and shown["status"] == "active"
     assert shown["connected_outlet_ids"] == [OUTLET_A, OUTLET_B] and shown["primary_outlet_id"] == OUTLET_B
-    assert shown["secret_name"] == f"{stack.secret_prefix}dockside"
+    assert shown["secret_names"] == {part: f"{stack.secret_prefix}dockside/{part}" for part in PARTS}
     assert shown["effective_product_cap"] == 5000
     assert_no_secret_in(run, SHOP_SECRETS)
     stored = stack.store.get_connection("dockside")
@@ -212,7 +221,7 @@ def test_show_prints_the_settings_and_never_a_secret_value(stack: LocalStack, po
     assert run.json["online_register_id"] == register["id"]
     assert run.json["register_outlet_id"] == register["outlet_id"]
     assert run.json["connected_outlet_ids"] == [register["outlet_id"]]
-    assert run.json["secret_name"] == f"{stack.secret_prefix}dockside"
+    assert run.json["secret_names"] == {part: f"{stack.secret_prefix}dockside/{part}" for part in PARTS}
     assert_no_secret_in(run, SHOP_SECRETS)
     assert not any(field in run.json for field in SECRET_ENV)
 
@@ -377,9 +386,10 @@ def test_set_secrets_replaces_the_secret_and_prints_no_value(stack: LocalStack) 
 
 def test_set_secrets_recreates_a_secret_that_was_deleted(stack: LocalStack) -> None:
     stack.create("dockside")
-    stack.session.client("secretsmanager").delete_secret(
-        SecretId=f"{stack.secret_prefix}dockside", ForceDeleteWithoutRecovery=True
-    )
+    for part in PARTS:
+        stack.session.client("secretsmanager").delete_secret(
+            SecretId=secret_name(stack.secret_prefix, "dockside", part), ForceDeleteWithoutRecovery=True
+        )
     (stack.workdir / "rotated.json").write_text(json.dumps(DEMO_SECRETS))
 
     run = stack.cli("connections", "set-secrets", "dockside", "--secrets-file", "rotated.json")
@@ -534,3 +544,174 @@ def test_without_a_local_stack_the_cli_says_how_to_start_one(
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert "no local stack found" in err and "make run" in err and "--stack" in err
+
+
+# -------------------------------------------------------------------------------------------- secrets: split, rotate
+
+WEBHOOK_FIELDS = {"pos_webhook_token", "ecom_webhook_secret"}
+
+
+def _legacy_connection(stack: LocalStack, connection_id: str, secrets: dict[str, str] = SHOP_SECRETS) -> str:
+    """A connection as an older version stored it: one combined secret `<prefix><id>`."""
+    stack.store.save_connection(
+        Connection(connection_id=connection_id, pos_base_url=URLS[1], ecom_base_url=URLS[3]), create=True
+    )
+    name = legacy_secret_name(stack.secret_prefix, connection_id)
+    stack.session.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(secrets))
+    return name
+
+
+def _legacy_value(stack: LocalStack, name: str) -> dict[str, str]:
+    value: dict[str, str] = json.loads(
+        stack.session.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+    )
+    return value
+
+
+def test_split_secret_writes_both_parts_from_the_legacy_secret_and_leaves_it_in_place(stack: LocalStack) -> None:
+    legacy = _legacy_connection(stack, "dockside")
+
+    dry = stack.cli("connections", "split-secret", "dockside", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert dry.json["parts"] == {"api": "would write", "webhook": "would write"}
+    assert stack.secret_part("dockside", "api") is None and stack.secret_part("dockside", "webhook") is None
+
+    run = stack.cli("connections", "split-secret", "dockside")
+
+    assert run.code == 0, run.err
+    assert run.json["parts"] == {"api": "written", "webhook": "written"}
+    assert legacy in run.json["note"] and "delete" in run.json["note"]
+    assert stack.secret("dockside") == SHOP_SECRETS
+    assert set(stack.secret_part("dockside", "webhook") or {}) == WEBHOOK_FIELDS  # no API credential there
+    assert _legacy_value(stack, legacy) == SHOP_SECRETS  # left for the operator to delete after checking
+    assert_no_secret_in(dry, SHOP_SECRETS)
+    assert_no_secret_in(run, SHOP_SECRETS)
+
+    again = stack.cli("connections", "split-secret", "dockside")
+    assert again.json["parts"] == {"api": "unchanged", "webhook": "unchanged"}
+
+
+def test_split_secret_never_overwrites_a_part_rotated_since(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    _legacy_connection(stack, "dockside")
+    stack.cli("connections", "split-secret", "dockside")
+    monkeypatch.setenv("NEW_ECOM_SECRET", "shop-ecom-webhook-secret-0002")
+    stack.cli(
+        "connections",
+        "rotate-webhook-secret",
+        "dockside",
+        "--credential",
+        "ecom-secret",
+        "--value-env",
+        "NEW_ECOM_SECRET",
+    )
+
+    run = stack.cli("connections", "split-secret", "dockside")
+
+    assert run.json["parts"] == {"api": "unchanged", "webhook": "kept (differs from legacy)"}
+    assert (stack.secret_part("dockside", "webhook") or {})["ecom_webhook_secret"] == "shop-ecom-webhook-secret-0002"
+
+
+def test_split_secret_all_migrates_every_connection_and_reports_each(stack: LocalStack) -> None:
+    assert stack.create("already-split").code == 0
+    _legacy_connection(stack, "legacy-one", DEMO_SECRETS)
+    stack.store.save_connection(
+        Connection(connection_id="no-secret", pos_base_url=URLS[1], ecom_base_url=URLS[3]), create=True
+    )
+
+    run = stack.cli("connections", "split-secret", "--all")
+
+    assert run.code == 0, run.err
+    by_id = {r["connection_id"]: r for r in run.json}
+    assert by_id["already-split"]["parts"] == {"api": "unchanged", "webhook": "unchanged"}
+    assert by_id["legacy-one"]["parts"] == {"api": "written", "webhook": "written"}
+    assert "set-secrets" in by_id["no-secret"]["error"]
+    assert stack.secret("legacy-one") == DEMO_SECRETS
+    assert_no_secret_in(run, SHOP_SECRETS, DEMO_SECRETS)
+
+
+def test_rotate_webhook_secret_generates_a_token_into_a_private_file_and_keeps_the_old_one_48_hours(
+    stack: LocalStack,
+) -> None:
+    stack.create("dockside")
+
+    run = stack.cli(
+        "connections", "rotate-webhook-secret", "dockside", "--credential", "pos-token", "--generate-to", "new-token"
+    )
+
+    assert run.code == 0, run.err
+    token_file = stack.workdir / "new-token"
+    new_token = token_file.read_text().strip()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(new_token) >= 32
+    webhook = stack.secret_part("dockside", "webhook") or {}
+    assert webhook["pos_webhook_token"] == new_token
+    assert webhook["previous_pos_webhook_token"] == SHOP_SECRETS["pos_webhook_token"]
+    until = datetime.fromisoformat(run.json["previous_accepted_until"])
+    assert abs(until - (datetime.now(UTC) + timedelta(hours=48))) < timedelta(minutes=1)
+    assert "PUT /api/2.0/webhooks" in run.json["next"]
+    assert new_token not in run.out and new_token not in run.err
+    assert_no_secret_in(run, SHOP_SECRETS)
+    assert stack.secret_part("dockside", "api") == {k: v for k, v in SHOP_SECRETS.items() if k not in WEBHOOK_FIELDS}
+
+    existing = stack.cli(
+        "connections", "rotate-webhook-secret", "dockside", "--credential", "pos-token", "--generate-to", "new-token"
+    )
+    assert existing.code == 2 and "cannot create" in existing.err  # never overwrites a file
+
+
+def test_rotate_webhook_secret_takes_a_vendor_issued_value_from_the_environment_only(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.create("dockside")
+    monkeypatch.setenv("NEW_ECOM_SECRET", "shop-ecom-webhook-secret-0002")
+
+    generated = stack.cli(
+        "connections", "rotate-webhook-secret", "dockside", "--credential", "ecom-secret", "--generate-to", "x"
+    )
+    run = stack.cli(
+        "connections",
+        "rotate-webhook-secret",
+        "dockside",
+        "--credential",
+        "ecom-secret",
+        "--value-env",
+        "NEW_ECOM_SECRET",
+        "--overlap-hours",
+        "2",
+    )
+
+    assert generated.code == 2 and "--value-env" in generated.err
+    assert run.code == 0, run.err
+    webhook = stack.secret_part("dockside", "webhook") or {}
+    assert webhook["ecom_webhook_secret"] == "shop-ecom-webhook-secret-0002"
+    assert webhook["previous_ecom_webhook_secret"] == SHOP_SECRETS["ecom_webhook_secret"]
+    assert "rotate-api-secret" in run.json["next"]
+    assert_no_secret_in(run, SHOP_SECRETS, {"new": "shop-ecom-webhook-secret-0002"})
+
+
+def test_rotate_api_secret_changes_only_the_given_fields(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.create("dockside")
+    nothing = stack.cli("connections", "rotate-api-secret", "dockside")
+    monkeypatch.setenv("POS_ACCESS_TOKEN", "shop-pos-access-token-0002")
+
+    run = stack.cli("connections", "rotate-api-secret", "dockside")
+
+    assert nothing.code == 2 and "POS_ACCESS_TOKEN" in nothing.err
+    assert run.code == 0, run.err
+    assert run.json["changed"] == ["pos_access_token"]
+    assert stack.secret("dockside") == {**SHOP_SECRETS, "pos_access_token": "shop-pos-access-token-0002"}
+    assert_no_secret_in(run, SHOP_SECRETS, {"new": "shop-pos-access-token-0002"})
+    same = stack.cli("connections", "rotate-api-secret", "dockside")
+    assert same.code == 2 and "nothing rotated" in same.err
+
+
+def test_rotate_api_secret_refuses_webhook_fields_and_an_incomplete_oauth_set(stack: LocalStack) -> None:
+    stack.create("dockside")
+    (stack.workdir / "webhook.json").write_text(json.dumps({"pos_webhook_token": "x" * 20}))
+    (stack.workdir / "oauth.json").write_text(json.dumps({"pos_refresh_token": "r" * 20}))
+
+    webhook = stack.cli("connections", "rotate-api-secret", "dockside", "--secrets-file", "webhook.json")
+    oauth = stack.cli("connections", "rotate-api-secret", "dockside", "--secrets-file", "oauth.json")
+
+    assert webhook.code == 2 and "rotate-webhook-secret" in webhook.err
+    assert oauth.code == 2 and "pos_client_id" in oauth.err and "r" * 20 not in oauth.err
+    assert stack.secret("dockside") == SHOP_SECRETS

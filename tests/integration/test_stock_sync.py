@@ -26,6 +26,7 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from pos_ecom_sync import workers
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.errors import InvalidInput
@@ -304,7 +305,7 @@ def test_a_stock_edit_made_in_ecom_is_reverted_to_the_pos_total(synced: StockRig
     assert synced.stock_writes() == writes + 1
 
 
-def test_a_failed_or_untrusted_pos_read_never_writes_zero(synced: StockRig) -> None:
+def test_a_failed_or_untrusted_pos_read_never_writes_zero(synced: StockRig, monkeypatch: pytest.MonkeyPatch) -> None:
     variant = synced.variants()[0]
     outlet = synced.outlets[0]
     total = synced.ecom_level(variant["id"])
@@ -314,10 +315,9 @@ def test_a_failed_or_untrusted_pos_read_never_writes_zero(synced: StockRig) -> N
     # A 1.0-shaped webhook without a version: its count cannot be trusted, so the worker must read the POS...
     payload = {"id": "inv-x", "product_id": variant["id"], "outlet_id": outlet, "count": 0}
     synced.pos.set_faults(error_rate=1.0)  # ... and every POS read fails
-    # A failing attempt retries its GET for 3.5 s; the record must not come back while it does.
-    synced.deployment.sqs.set_queue_attributes(
-        QueueUrl=synced.deployment.queue_url("stock"), Attributes={"VisibilityTimeout": "6"}
-    )
+    # A failing attempt retries its GET for 3.5 s; the record must not come back while it does. The worker delays
+    # a failed record by its back-off (30 s at the first failure; 6 s here).
+    monkeypatch.setattr(workers, "BACKOFF_BASE_S", 6)
     url = f"{synced.api.url}/connections/{CONNECTION}/webhooks/pos?token={DEMO_SECRETS['pos_webhook_token']}"
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert httpx.post(url, content=pos_form("inventory.update", payload), headers=headers).status_code == 202
@@ -329,7 +329,7 @@ def test_a_failed_or_untrusted_pos_read_never_writes_zero(synced: StockRig) -> N
 
     synced.pos.set_faults(Faults())
     synced.pos.set_inventory(variant["id"], outlet, 9)  # what the POS really holds now
-    time.sleep(6.2)  # the failed record's visibility timeout
+    time.sleep(6.2)  # the failed record's back-off
     synced.settle()
 
     assert synced.ecom_level(variant["id"]) == synced.pos_total(variant["id"])

@@ -9,10 +9,14 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
+from pos_ecom_sync.intake import webhooks
 from pos_ecom_sync.intake.webhooks import MAX_BODY_BYTES
 
 from functions.webhook_ingest import app
+from local_stack.api_server import LocalApi
+from local_stack.functions import LocalFunction
 from tests.integration.conftest import Deployment, demo_connection
 from tests.support import (
     DEMO_SECRETS,
@@ -326,3 +330,163 @@ def test_a_customer_payload_without_type_is_acknowledged_not_refused(deployment:
     status, result = invoke(pos_webhook_event("demo", _bare_form(payload)))
 
     assert status == 200 and result["outcome"] == "ignored"  # a 4xx would make the vendor retry it for 48 h
+
+
+# -- what a queued message carries -----------------------------------------------------------------------------------
+
+
+def test_a_queued_order_change_carries_ids_and_stamps_never_the_customer(deployment: Deployment) -> None:
+    order = {**ORDER_BODY["order"], "email": "mira@example.com", "firstname": "Mira", "comment": "x" * 200_000}
+
+    status, _ = invoke(ecom_webhook_event("demo", json.dumps({"order": order}).encode()))
+
+    assert status == 202
+    for concern in ("orders", "statuses"):
+        [message] = drain_queue(deployment.sqs, deployment.queue_url(concern))
+        assert "mira" not in message["Body"].lower() and len(message["Body"]) < 1024
+        assert set(json.loads(message["Body"])["payload"]) <= {"id", "number", "updatedAt"}
+
+
+def test_a_pos_sale_change_keeps_what_the_status_worker_reads_to_skip_in_store_sales(deployment: Deployment) -> None:
+    sale = {"id": "s-9", "invoice_number": "9", "source_id": "in-store-1", "return_for": None, "version": 12}
+    sale |= {"customer": {"email": "mira@example.com"}, "register_sale_products": [{"note": "n" * 100_000}]}
+
+    status, _ = invoke(pos_webhook_event("demo", pos_form("sale.update", sale)))
+
+    assert status == 202
+    [message] = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    change = json.loads(message["Body"])
+    assert change["payload"] == {"id": "s-9", "source_id": "in-store-1", "return_for": None, "version": 12}
+    assert change["version"] == 12
+
+
+ODD_IDS = [
+    pytest.param("has spaces", id="spaces"),
+    pytest.param("café-☕", id="non-ascii"),
+    pytest.param("x" * 256, id="256-characters"),
+]
+
+
+@pytest.mark.parametrize("entity_id", ODD_IDS)
+def test_an_odd_entity_id_is_queued_under_a_group_id_sqs_accepts(deployment: Deployment, entity_id: str) -> None:
+    payload = {**INVENTORY_PAYLOAD, "product_id": entity_id}
+
+    status, body = invoke(pos_webhook_event("demo", pos_form("inventory.update", payload)))
+
+    assert status == 202, body
+    [message] = drain_queue(deployment.sqs, deployment.queue_url("stock"))
+    assert json.loads(message["Body"])["entity_id"] == entity_id
+    assert message["Attributes"]["MessageGroupId"].startswith("demo:pos:inventory:#")
+
+
+REFUSED_FIELDS = [
+    pytest.param({"product_id": "p\x07"}, "U+0007", id="control-character-id"),
+    pytest.param({"product_id": "p" * 257}, "limit is 256", id="id-over-256-characters"),
+    pytest.param({"outlet_id": "o\x00"}, "outlet_id", id="control-character-outlet"),
+    pytest.param({"version": "²"}, "version", id="superscript-version"),
+    pytest.param({"version": "①"}, "version", id="circled-version"),
+    pytest.param({"version": 2**64}, "version", id="version-over-64-bits"),
+    pytest.param({"version": -3}, "version", id="negative-version"),
+]
+
+
+@pytest.mark.parametrize(("fields", "reason"), REFUSED_FIELDS)
+def test_an_id_or_version_no_vendor_sends_is_refused_with_400_and_nothing_is_queued(
+    deployment: Deployment, fields: dict[str, Any], reason: str
+) -> None:
+    status, body = invoke(pos_webhook_event("demo", pos_form("inventory.update", {**INVENTORY_PAYLOAD, **fields})))
+
+    assert status == 400 and reason in body["error"], body
+    assert drain_queue(deployment.sqs, deployment.queue_url("stock")) == []
+
+
+def test_an_implausible_updated_at_is_dropped_and_the_change_still_queued(deployment: Deployment) -> None:
+    payload = {"id": "p-5", "handle": "tee", "updated_at": "²⁰²⁶" * 100}
+
+    status, _ = invoke(pos_webhook_event("demo", pos_form("product.update", payload)))
+
+    assert status == 202
+    [message] = drain_queue(deployment.sqs, deployment.queue_url("products"))
+    assert json.loads(message["Body"])["updated_at"] is None
+
+
+PARSER_BREAKERS = [
+    pytest.param(pos_form("product.update", '{"id":"p","v":' + "[" * 60_000), "nested too deeply", id="deep"),
+    pytest.param(pos_form("product.update", '{"id":"p","version":' + "9" * 5000 + "}"), "JSON", id="huge-int"),
+    pytest.param(pos_form("product.update", '{"id":"\\udcff","handle":"t"}'), "U+DCFF", id="surrogate-escape"),
+    pytest.param(pos_form("product.update", '{"id":"p","version":NaN}'), "JSON", id="nan"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), PARSER_BREAKERS)
+def test_bodies_that_broke_the_parser_get_400_with_a_reason(deployment: Deployment, body: bytes, reason: str) -> None:
+    status, result = invoke(pos_webhook_event("demo", body))
+
+    assert status == 400 and reason in result["error"], result
+
+
+def test_a_refusal_echoes_at_most_a_short_escaped_piece_of_the_input(deployment: Deployment) -> None:
+    status, body = invoke(ecom_webhook_event("demo", json.dumps({"\x1b[31m" + "k" * 100_000: {"id": 1}}).encode()))
+
+    assert status == 400 and len(body["error"]) < 120 and "\x1b" not in body["error"]
+
+
+def test_a_lone_surrogate_in_a_query_value_is_refused_not_crashed_on(deployment: Deployment) -> None:
+    event = pos_webhook_event("demo", pos_form("inventory.update", INVENTORY_PAYLOAD))
+    event["queryStringParameters"] = {"token": "\udcff"}  # a JSON event may hold one; no HTTP request can
+
+    status, body = invoke(event)
+
+    assert status == 400 and "UTF-8" in body["error"]
+
+
+@pytest.mark.parametrize("connection_id", ["c" * 2000, "Demo", "demo\udcff"])
+def test_a_path_that_cannot_name_a_connection_is_404_without_a_table_read(
+    deployment: Deployment, connection_id: str
+) -> None:
+    status, body = invoke(pos_webhook_event(connection_id, pos_form("inventory.update", INVENTORY_PAYLOAD)))
+
+    # Refused by intake, or (the surrogate) by the resolver's path pattern before it: a 404 either way.
+    assert status == 404 and len(body.get("error") or body["message"]) < 120
+
+
+# -- the local API answers what API Gateway answers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH", "OPTIONS", "PUT", "BREW"])
+def test_the_local_api_answers_a_method_without_a_route_with_api_gateways_json_404(
+    deployment: Deployment, method: str
+) -> None:
+    functions = {name: LocalFunction(spec) for name, spec in deployment.resources.functions.items()}
+    api = LocalApi(deployment.resources.routes, functions, port=0)
+    api.start()
+    try:
+        response = httpx.request(method, f"{api.url}/connections/demo/webhooks/pos", timeout=5)
+        head = httpx.head(f"{api.url}/nowhere", timeout=5)
+    finally:
+        api.stop()
+
+    assert response.status_code == 404 and response.json() == {"message": "Not Found"}
+    assert response.headers["content-type"] == "application/json"
+    assert head.status_code == 404 and head.content == b""
+
+
+def test_a_parser_bug_on_unforeseen_input_is_a_400_not_a_retry_storm(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_parser(*args: Any) -> None:
+        raise KeyError("a case nobody foresaw")
+
+    monkeypatch.setattr(webhooks, "parse_pos_webhook", broken_parser)
+
+    status, body = invoke(pos_webhook_event("demo", pos_form("inventory.update", INVENTORY_PAYLOAD)))
+
+    assert status == 400 and "could not be read" in body["error"]
+
+
+def test_a_queue_that_refuses_the_send_is_a_503_the_vendor_retries(deployment: Deployment) -> None:
+    deployment.sqs.delete_queue(QueueUrl=deployment.queue_url("stock"))
+
+    status, body = invoke(pos_webhook_event("demo", pos_form("inventory.update", INVENTORY_PAYLOAD)))
+
+    assert status == 503 and body["error"] == "temporarily unavailable, retry later"

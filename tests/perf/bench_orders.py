@@ -20,7 +20,6 @@ Prints figures; asserts only that nothing was lost or doubled.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -133,10 +132,10 @@ def open_shop(
 ) -> Shop:
     from pos_ecom_sync import runtime
     from pos_ecom_sync.connectors.xseries import XSeriesClient
-    from pos_ecom_sync.models.connection import Connection
+    from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
     from pos_ecom_sync.orders.shipping import ensure_shipping_product
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
-    from pos_ecom_sync.secrets import secret_name
+    from pos_ecom_sync.secrets import write_connection_secrets
     from pos_ecom_sync.state.store import SyncStore
 
     from local_stack.demo import DEMO_SECRETS
@@ -180,8 +179,11 @@ def open_shop(
     )
     store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
     store.save_connection(connection, create=True)
-    session.client("secretsmanager").create_secret(
-        Name=secret_name(env["SECRET_PREFIX"], CONNECTION), SecretString=json.dumps(DEMO_SECRETS)
+    write_connection_secrets(
+        session.client("secretsmanager"),
+        env["SECRET_PREFIX"],
+        CONNECTION,
+        ConnectionSecrets.model_validate(DEMO_SECRETS),
     )
     shop = Shop(session, resources, env, pos, ecom, connection)
     if sync_catalog:

@@ -16,7 +16,6 @@ drift found vs injected per kind, the share of eCom's daily call budget one full
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -130,9 +129,9 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
     with mock_aws():
         from pos_ecom_sync import runtime
         from pos_ecom_sync.connectors.ecom import EcomClient
-        from pos_ecom_sync.models.connection import Connection
+        from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
-        from pos_ecom_sync.secrets import secret_name
+        from pos_ecom_sync.secrets import write_connection_secrets
         from pos_ecom_sync.state.store import SyncStore
 
         from local_stack.demo import DEMO_SECRETS
@@ -177,8 +176,11 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
             ),
             create=True,
         )
-        session.client("secretsmanager").create_secret(
-            Name=secret_name(env["SECRET_PREFIX"], "shop"), SecretString=json.dumps(DEMO_SECRETS)
+        write_connection_secrets(
+            session.client("secretsmanager"),
+            env["SECRET_PREFIX"],
+            "shop",
+            ConnectionSecrets.model_validate(DEMO_SECRETS),
         )
         ecom_client = EcomClient(
             ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()

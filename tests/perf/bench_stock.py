@@ -93,8 +93,9 @@ def local_path(changes: int = 60) -> PathFigures:
     from pos_ecom_sync import runtime
     from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.intake.poller import ChangePoller
+    from pos_ecom_sync.models.connection import ConnectionSecrets
     from pos_ecom_sync.queues import ChangePublisher
-    from pos_ecom_sync.secrets import secret_name
+    from pos_ecom_sync.secrets import write_connection_secrets
     from pos_ecom_sync.state.store import SyncStore
 
     from local_stack.api_server import LocalApi
@@ -138,8 +139,11 @@ def local_path(changes: int = 60) -> PathFigures:
             ),
             create=True,
         )
-        session.client("secretsmanager").create_secret(
-            Name=secret_name(env["SECRET_PREFIX"], "bench"), SecretString=json.dumps(DEMO_SECRETS)
+        write_connection_secrets(
+            session.client("secretsmanager"),
+            env["SECRET_PREFIX"],
+            "bench",
+            ConnectionSecrets.model_validate(DEMO_SECRETS),
         )
         functions = {name: TimedFunction(spec) for name, spec in resources.functions.items()}
         subscriptions = {s.function: s for s in resources.subscriptions}

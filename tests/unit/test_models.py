@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pos_ecom_sync.errors import ConfigurationError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.messages import ChangeMessage, vendor_payload
 from pos_ecom_sync.models.stock import OutletStock, online_total
 from pos_ecom_sync.settings import load_settings
 from pydantic import ValidationError
@@ -92,7 +92,27 @@ def test_deduplication_id_is_stable_per_version_and_distinct_across_versions(a: 
 
 def test_message_group_keeps_one_entity_in_order_and_fits_sqs_limit() -> None:
     assert _message().message_group_id == "demo:pos:product:p-1"
-    assert len(_message(entity_id="x" * 300).message_group_id) == 128
+    long_id = _message(entity_id="x" * 300).message_group_id
+    assert len(long_id) <= 128 and long_id != _message(entity_id="x" * 299).message_group_id
+
+
+SQS_GROUP_ID_ALPHABET = set(map(chr, range(0x21, 0x7F)))
+
+
+@given(st.text(min_size=1, max_size=400))
+def test_any_entity_id_gives_a_group_id_sqs_accepts_and_the_same_one_every_time(entity_id: str) -> None:
+    group = _message(entity_id=entity_id).message_group_id
+    assert 1 <= len(group) <= 128 and set(group) <= SQS_GROUP_ID_ALPHABET
+    assert group == _message(entity_id=entity_id).message_group_id
+
+
+def test_vendor_payload_keeps_ids_and_versions_and_drops_personal_data_and_oversized_values() -> None:
+    order = {"id": 7, "number": 1007, "updatedAt": "2026-01-01T00:00:00+00:00", "email": "a@b.c", "firstname": "Ann"}
+    assert vendor_payload("ecom", "order", order) == {"id": 7, "number": 1007, "updatedAt": order["updatedAt"]}
+    row = {"id": "p", "version": 10**4300, "description": "x" * 300_000, "variant_parent_id": "\udcff"}
+    assert vendor_payload("pos", "product", row) == {"id": "p"}
+    shipment = {"id": 3, "order": {"resource": {"id": 9, "url": "orders/9", "link": "https://x/orders/9"}}}
+    assert vendor_payload("ecom", "shipment", shipment) == {"id": 3, "order": {"resource": {"id": 9}}}
 
 
 @given(

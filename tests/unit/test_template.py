@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
+from pos_ecom_sync import runtime
+from pos_ecom_sync.connectors import http
+from pos_ecom_sync.secrets import legacy_secret_name, secret_name
+from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.store import SyncStore
+from pos_ecom_sync.workers import MIN_MAX_RECEIVE_COUNT, OUTAGE_SURVIVED_S, retry_delay_s
 
 from local_stack.cfn_yaml import load_template
 from local_stack.provision import TEMPLATE_PATH
@@ -110,3 +117,89 @@ def test_poller_runs_on_a_schedule_and_webhooks_on_the_http_api() -> None:
     ingest = RESOURCES["WebhookIngestFunction"]["Properties"]
     paths = {e["Properties"]["Path"] for e in ingest["Events"].values() if e["Type"] == "HttpApi"}
     assert paths == {"/connections/{connection_id}/webhooks/pos", "/connections/{connection_id}/webhooks/ecom"}
+
+
+def test_live_queues_keep_a_message_through_a_day_long_dependency_outage() -> None:
+    for name in ("StockQueue", "OrdersQueue", "StatusesQueue"):
+        props = RESOURCES[name]["Properties"]
+        assert props["RedrivePolicy"]["maxReceiveCount"] >= MIN_MAX_RECEIVE_COUNT
+        assert props["MessageRetentionPeriod"] > OUTAGE_SURVIVED_S
+    assert OUTAGE_SURVIVED_S >= 24 * 3600
+    assert retry_delay_s(1) <= 60, "the first retry of a transient failure comes soon"
+
+
+def test_every_function_reserves_concurrency_covering_its_event_source_unless_switched_off() -> None:
+    assert TEMPLATE["Parameters"]["ReserveConcurrency"]["Default"] == "true"
+    for name, function in _of_type("AWS::Serverless::Function").items():
+        reserved = function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
+        assert reserved[0] == "ReservesConcurrency" and reserved[2] == {"Ref": "AWS::NoValue"}, name
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                assert reserved[1] >= event["Properties"]["ScalingConfig"]["MaximumConcurrency"], name
+
+
+def test_the_internet_facing_function_may_write_only_delivery_marks() -> None:
+    policies = RESOURCES["WebhookIngestFunction"]["Properties"]["Policies"]
+    statements = [s for p in policies for s in p["Statement"]]
+    dynamodb = [s for s in statements if any(str(a).startswith("dynamodb:") for a in _actions(s))]
+    writes = [s for s in dynamodb if set(_actions(s)) - {"dynamodb:GetItem"}]
+    assert [_actions(s) for s in writes] == [["dynamodb:PutItem"]]
+    condition = writes[0]["Condition"]
+    assert condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [f"{keys.DELIVERY_PK_PREFIX}*"]
+
+    class Table:  # what SyncStore.remember_delivery writes, against what the grant allows
+        def put_item(self, Item: dict[str, Any]) -> None:  # boto3's parameter name
+            self.item = Item
+
+    table = Table()
+    store = SyncStore.__new__(SyncStore)
+    store._table, store._clock = table, lambda: 1_000.0
+    store.remember_delivery("shop", "abc", 60)
+    assert sorted(table.item) == sorted(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert str(table.item["pk"]).startswith(keys.DELIVERY_PK_PREFIX)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _worst_case_s(config: Any) -> float:
+    """A black hole either never accepts (connect timeout) or never answers (read timeout), on every attempt; plus
+    standard mode's back-off between attempts (under 1 s, then 2 s...)."""
+    attempts = config.retries["total_max_attempts"]
+    return attempts * max(config.connect_timeout, config.read_timeout) + sum(2**n for n in range(attempts - 1))
+
+
+def test_a_black_holed_aws_dependency_fails_well_inside_each_function_timeout() -> None:
+    assert _worst_case_s(runtime.INTAKE_AWS) <= 5, "a webhook gets its 503 before the vendor gives up (~5 s)"
+    for name, function in _of_type("AWS::Serverless::Function").items():
+        if name != "WebhookIngestFunction":
+            # three calls in a row to a black-holed dependency still end before the function's timeout
+            assert 3 * _worst_case_s(runtime.WORKER_AWS) <= _function_timeout(function["Properties"]), name
+            assert _vendor_worst_case_s() < _function_timeout(function["Properties"]), name
+
+
+def _vendor_worst_case_s() -> float:
+    """An idempotent vendor call to a vendor that never answers: every attempt times out, with back-off between."""
+    attempts = http.DEFAULT_MAX_RETRIES + 1
+    timeout = http.DEFAULT_TIMEOUT
+    longest = max(t for t in (timeout.connect, timeout.read) if t is not None)
+    return attempts * longest + sum(min(0.5 * 2**n, 8.0) for n in range(attempts - 1))
+
+
+def test_the_webhook_function_reads_only_webhook_secrets_and_the_others_only_api_secrets() -> None:
+    prefix = GLOBALS["Environment"]["Variables"]["SECRET_PREFIX"]["Fn::Sub"]
+    arn_of = {  # a secret's ARN is its name, "-" and six random characters
+        part: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{secret_name(prefix, 'dockside', part)}-AbC123"
+        for part in ("api", "webhook")
+    }
+    legacy = f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{legacy_secret_name(prefix, 'dockside')}-AbC123"
+    for name, statement in _statements():
+        if "secretsmanager:GetSecretValue" not in _actions(statement):
+            continue
+        pattern = statement["Resource"]["Fn::Sub"].replace("${AWS::Partition}", "aws")
+        pattern = pattern.replace("${AWS::Region}", "eu-west-1").replace("${AWS::AccountId}", "123456789012")
+        readable = {part for part, arn in arn_of.items() if fnmatch.fnmatchcase(arn, pattern)}
+        assert readable == ({"webhook"} if name == "WebhookIngestFunction" else {"api"}), name
+        assert not fnmatch.fnmatchcase(legacy, pattern), f"{name} can read the legacy combined secret"

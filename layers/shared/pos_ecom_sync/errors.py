@@ -7,6 +7,8 @@ message tells the operator what the other side said.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncError(Exception):
     """Base of every error the sync raises on purpose."""
@@ -58,6 +60,12 @@ class UpstreamError(SyncError):
         self.url = url
 
 
+class CredentialsRejected(UpstreamError):
+    """The vendor answered 401/403 to the credential we sent. A cached credential may simply be stale (rotated in
+    Secrets Manager since this sandbox read it): workers re-read the secret once and retry; only a rejection of
+    the freshly read credential is final."""
+
+
 class UpstreamUnavailable(SyncError):
     """A vendor API failed in a way that may pass (5xx, timeout, connection error): retry later."""
 
@@ -80,3 +88,22 @@ class RateLimited(RetryLater):
     def __init__(self, api: str, retry_at: float, reason: str = "rate budget exhausted") -> None:
         super().__init__(f"{api}: {reason}; retry at {retry_at:.0f}", retry_at)
         self.api = api
+
+
+def safe_text(value: Any, limit: int = 120) -> str:
+    """`value` as printable ASCII of at most about `limit` characters, with the full length when cut: safe in a log
+    line, a DynamoDB attribute or a terminal whatever a vendor sent (a lone surrogate, control characters, a 300 KB
+    string, an integer of 5,000 digits, an object). Every error message that echoes input quotes it through this."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int):
+        # str() of an integer past 4,300 digits raises (Python's limit); its size says enough.
+        text = str(value) if value.bit_length() < 100 else f"<integer of {value.bit_length()} bits>"
+    else:
+        text = f"<{type(value).__name__}>"
+    shown = text[:limit].encode("unicode_escape").decode("ascii")
+    if len(text) > limit or len(shown) > limit:
+        return f"{shown[:limit]}... ({len(text)} chars)"
+    return shown

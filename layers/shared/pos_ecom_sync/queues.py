@@ -23,6 +23,9 @@ class Outgoing:
 
 
 class ChangePublisher:
+    """`send_attempts` re-sends the entries SQS reported failed in a batch; a call that raises was already retried
+    by the client (its botocore config) and fails the publish at once: intake answers 503 inside its timeout."""
+
     def __init__(self, queue_url_of: Callable[[str], str], *, client: Any = None, send_attempts: int = 3) -> None:
         self._queue_url_of = queue_url_of
         self._sqs = client or boto3.client("sqs")
@@ -65,8 +68,7 @@ class ChangePublisher:
                 self.sent_calls += 1
                 response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=list(pending.values()))
             except (ClientError, BotoCoreError) as exc:
-                last_error = str(exc)
-                continue
+                raise UpstreamUnavailable(f"sqs send to {queue_url} failed: {type(exc).__name__}: {exc}") from exc
             failed = response.get("Failed", [])
             pending = {f["Id"]: pending[f["Id"]] for f in failed}
             if not pending:

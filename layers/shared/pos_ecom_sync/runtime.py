@@ -5,19 +5,24 @@ Handlers ask for a service here; tests call `reset()` to drop cached clients bet
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
 
-from pos_ecom_sync.errors import ConfigurationError, Paused
+from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import WebhookIntake
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.queues import ChangePublisher
-from pos_ecom_sync.secrets import ConnectionSecretsReader
+from pos_ecom_sync.secrets import ApiSecretsReader, WebhookSecretsReader
 from pos_ecom_sync.settings import get_settings
+from pos_ecom_sync.state.parked_store import ParkedStore
 from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.workers import DeadLetters
 
@@ -31,33 +36,110 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.state.order_store import OrderStore
 
 
+# Explicit AWS timeouts and retries (botocore's defaults: 60 s to connect, 60 s to read, legacy retries): a
+# black-holed dependency fails well inside the function's timeout instead of hanging it, and the failure is handled
+# (a worker's record is retried with back-off, the poller resumes from its cursors).
+# Workers and schedules (timeouts 30-300 s): at most 3 attempts of 2 s to connect + 5 s to answer.
+WORKER_AWS = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+# The webhook function (10 s timeout; vendors give up after ~5 s): 2 attempts of 1 s + 1.5 s, so a dependency that
+# does not answer gives a 503 in about 4 s at worst (standard retry mode waits under 1 s before the second).
+INTAKE_AWS = Config(connect_timeout=1, read_timeout=1.5, retries={"mode": "standard", "total_max_attempts": 2})
+
+
+def configure_logging(logger: Logger) -> None:
+    """Once per cold start (each handler module calls it): no personal data or secrets in any log line."""
+    from pos_ecom_sync.logs import configure_logging as configure
+
+    try:
+        level = get_settings().THIRD_PARTY_LOG_LEVEL
+    except ConfigurationError:  # reported by the first invocation; logs stay quiet meanwhile
+        level = "WARNING"
+    configure(logging.getLogger(logger.service), level)
+
+
+def aws_client(service: str, config: Config = WORKER_AWS) -> Any:
+    return boto3.client(service, config=config)
+
+
 @lru_cache(maxsize=1)
 def _dynamodb_client() -> Any:
-    return boto3.client("dynamodb")
+    return aws_client("dynamodb")
+
+
+def _dynamodb_resource(config: Config = WORKER_AWS) -> Any:
+    return boto3.resource("dynamodb", config=config)
 
 
 @lru_cache(maxsize=1)
 def sync_store() -> SyncStore:
-    return SyncStore(get_settings().TABLE_NAME, resource=boto3.resource("dynamodb"))
+    return SyncStore(get_settings().TABLE_NAME, resource=_dynamodb_resource())
+
+
+def parked_store() -> ParkedStore:
+    """Feed rows the poller and reconciliation skipped; cached alongside `sync_store()`, so `reset()` replaces it."""
+    return _parked_store_beside(sync_store())
 
 
 @lru_cache(maxsize=1)
-def secrets_reader() -> ConnectionSecretsReader:
+def _parked_store_beside(store: SyncStore) -> ParkedStore:
+    return ParkedStore(get_settings().TABLE_NAME, resource=_dynamodb_resource())
+
+
+@lru_cache(maxsize=1)
+def secrets_reader() -> ApiSecretsReader:
+    """The API part of each connection's secret (workers, poller, reconciliation: IAM grants `*/api-??????`)."""
     settings = get_settings()
-    return ConnectionSecretsReader(
-        settings.SECRET_PREFIX, client=boto3.client("secretsmanager"), max_age_seconds=settings.SECRETS_MAX_AGE_SECONDS
+    return ApiSecretsReader(
+        settings.SECRET_PREFIX, client=aws_client("secretsmanager"), max_age_seconds=settings.SECRETS_MAX_AGE_SECONDS
     )
 
 
 @lru_cache(maxsize=1)
+def webhook_secrets_reader() -> WebhookSecretsReader:
+    """The webhook part only (the webhook function: IAM grants `*/webhook-??????`), with intake's tight timeouts."""
+    settings = get_settings()
+    return WebhookSecretsReader(
+        settings.SECRET_PREFIX,
+        client=aws_client("secretsmanager", INTAKE_AWS),
+        max_age_seconds=settings.SECRETS_MAX_AGE_SECONDS,
+    )
+
+
+def report_connection_failures(
+    logger: Logger, event: str, failures: dict[str, str], errors: Mapping[str, Exception]
+) -> None:
+    """Log each connection a scheduled run could not handle (the others were handled). A vendor that refused a
+    credential makes the next run read the connection's secret afresh (it may have been rotated)."""
+    for connection_id, reason in failures.items():
+        error = errors.get(connection_id)
+        if isinstance(error, CredentialsRejected | AuthorizationRefused):
+            forget_secrets(connection_id)
+        extra = {"connection_id": connection_id, "error": reason, "error_type": type(error).__name__ if error else None}
+        # A failure nobody foresaw (not a SyncError) gets its traceback: it is a bug to fix.
+        unforeseen = error is not None and not isinstance(error, SyncError)
+        logger.error(event, extra=extra, exc_info=error if unforeseen else None)
+
+
+def forget_secrets(connection_id: str) -> None:
+    """A vendor refused a credential of this connection: the next client built for it (`pos_client`,
+    `ecom_client`) reads the API secret afresh, bypassing the cache."""
+    secrets_reader().forget(connection_id)
+
+
+@lru_cache(maxsize=1)
 def change_publisher() -> ChangePublisher:
-    return ChangePublisher(get_settings().queue_url, client=boto3.client("sqs"))
+    return ChangePublisher(get_settings().queue_url, client=aws_client("sqs"))
 
 
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
+    """Intake's own clients, with the webhook function's tight timeouts (see INTAKE_AWS)."""
+    settings = get_settings()
     return WebhookIntake(
-        sync_store(), secrets_reader(), change_publisher(), dedup_ttl_seconds=get_settings().WEBHOOK_DEDUP_TTL_SECONDS
+        SyncStore(settings.TABLE_NAME, resource=_dynamodb_resource(INTAKE_AWS)),
+        webhook_secrets_reader(),
+        ChangePublisher(settings.queue_url, client=aws_client("sqs", INTAKE_AWS)),
+        dedup_ttl_seconds=settings.WEBHOOK_DEDUP_TTL_SECONDS,
     )
 
 
@@ -70,6 +152,7 @@ def change_poller() -> ChangePoller:
         page_size=settings.POLL_PAGE_SIZE,
         ecom_overlap=timedelta(seconds=settings.POLL_ECOM_OVERLAP_SECONDS),
         max_products_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
+        parked=parked_store(),
     )
 
 
@@ -116,7 +199,7 @@ def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_shar
 
 @lru_cache(maxsize=1)
 def sqs_client() -> Any:
-    return boto3.client("sqs")
+    return aws_client("sqs")
 
 
 def dead_letters() -> DeadLetters:
@@ -153,7 +236,7 @@ def catalog_sync(connection: Connection) -> CatalogSync:
 
 @lru_cache(maxsize=1)
 def _events_client() -> Any:
-    return boto3.client("events")
+    return aws_client("events")
 
 
 @lru_cache(maxsize=1)
@@ -203,7 +286,7 @@ def stock_store() -> StockStore:
 def _stock_store_beside(store: SyncStore) -> StockStore:
     from pos_ecom_sync.state.stock_store import StockStore
 
-    return StockStore(get_settings().TABLE_NAME, resource=boto3.resource("dynamodb"))
+    return StockStore(get_settings().TABLE_NAME, resource=_dynamodb_resource())
 
 
 def stock_sync(connection: Connection) -> StockSync:
@@ -256,7 +339,7 @@ def reconcile_store() -> ReconcileStore:
 def _reconcile_store_beside(store: SyncStore) -> ReconcileStore:
     from pos_ecom_sync.state.reconcile_store import ReconcileStore
 
-    return ReconcileStore(get_settings().TABLE_NAME, resource=boto3.resource("dynamodb"))
+    return ReconcileStore(get_settings().TABLE_NAME, resource=_dynamodb_resource())
 
 
 def reconciler() -> Reconciler:
@@ -271,6 +354,7 @@ def reconciler() -> Reconciler:
         max_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
         pos_page_size=settings.RECONCILE_POS_PAGE_SIZE,
         ecom_page_size=settings.RECONCILE_ECOM_PAGE_SIZE,
+        parked=parked_store(),
     )
 
 
@@ -289,6 +373,6 @@ def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
     cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
     reference_cache.cache_clear()
-    for cached in (*cached_services, webhook_intake, change_poller):
+    for cached in (*cached_services, webhook_secrets_reader, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

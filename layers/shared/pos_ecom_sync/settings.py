@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +28,8 @@ class RuntimeSettings(BaseModel):
     ORDERS_QUEUE_URL: NonEmpty
     STATUSES_QUEUE_URL: NonEmpty
     POWERTOOLS_SERVICE_NAME: NonEmpty = "pos-ecom-sync"
+    # httpx, botocore, urllib3...: WARNING unless an operator debugs them (their lines are redacted even then).
+    THIRD_PARTY_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Poller tuning; defaults suit a one-minute schedule.
     POLL_PAGE_SIZE: Annotated[int, Field(ge=1, le=1000)] = 200
     POLL_ECOM_OVERLAP_SECONDS: Annotated[int, Field(ge=0, le=3600)] = 120

@@ -1,7 +1,11 @@
 """SQS FIFO consumer plumbing shared by every worker: parse, isolate failures per record, route each failure.
 
-- A record that fails for a reason that may pass (vendor down, race lost) is reported as a batch item failure:
-  SQS redelivers it, and after `maxReceiveCount` receives moves it to the dead-letter queue.
+- A record that fails for a reason that may pass (a dependency down, race lost) is reported as a batch item
+  failure with its visibility set by `retry_delay_s` (growing with its receive count): SQS redelivers it, and after
+  `maxReceiveCount` receives moves it to the dead-letter queue. The back-off and the template's receive counts
+  keep a live message alive through a dependency outage of more than a day (see `OUTAGE_SURVIVED_S`).
+- A vendor 401/403 may only mean this sandbox's cached credential was rotated: the secret is read again (bypassing
+  the cache) and the record retried once; a rejection of the fresh credential is final (parked).
 - A throttled record (`RateLimited`), or one whose entity is busy elsewhere (`RetryLater`), is failed too, with its
   visibility extended to the moment the budget frees up or the other worker's lease ends: delayed, never dropped,
   and it does not spin.
@@ -25,13 +29,37 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Json
 
-from pos_ecom_sync.errors import ConfigurationError, InvalidInput, Paused, RateLimited, RetryLater, UpstreamError
+from pos_ecom_sync.errors import (
+    AuthorizationRefused,
+    ConfigurationError,
+    CredentialsRejected,
+    InvalidInput,
+    Paused,
+    RateLimited,
+    RetryLater,
+    UpstreamError,
+)
 from pos_ecom_sync.models.messages import ChangeMessage
 
 # SQS caps a visibility timeout at 12 hours.
 MAX_VISIBILITY_S = 12 * 3600
 # Paused is parked too: the operator redrives the DLQ after resuming (the poller does not re-read old changes).
 PERMANENT_ERRORS = (UpstreamError, InvalidInput, ConfigurationError, Paused)
+# Transient failures: 30 s after the first receive, doubling up to 2 h.
+BACKOFF_BASE_S = 30
+BACKOFF_CAP_S = 2 * 3600
+# The least maxReceiveCount of a worker queue (template.yaml; test_template checks it): with the back-off, a
+# message survives this long without a success before SQS moves it to the DLQ.
+MIN_MAX_RECEIVE_COUNT = 24
+
+
+def retry_delay_s(receive_count: int) -> int:
+    """How long a record that failed for a transient reason waits before its next receive."""
+    return int(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(max(receive_count, 1) - 1, 20)))
+
+
+# About 32 hours: the sum of the delays before the last receive.
+OUTAGE_SURVIVED_S = sum(retry_delay_s(n) for n in range(1, MIN_MAX_RECEIVE_COUNT))
 
 
 class ChangeRecord(SqsRecordModel):
@@ -76,33 +104,60 @@ def consume_changes(
     logger: Logger,
     metrics: Metrics,
     clock: Callable[[], float] = time.time,
+    refresh_credentials: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run `handle` on each change of an SQS FIFO batch; returns the partial batch response Lambda expects."""
+
+    def delay(record: ChangeRecord, seconds: int) -> None:
+        try:
+            sqs.change_message_visibility(
+                QueueUrl=_queue_url(sqs, record.eventSourceARN),
+                ReceiptHandle=record.receiptHandle,
+                VisibilityTimeout=seconds,
+            )
+        except (ClientError, BotoCoreError) as sqs_error:  # the queue's default visibility still delays it
+            logger.warning("could not delay the record", extra={"error": str(sqs_error)})
+
+    def handle_with_fresh_credentials(message: ChangeMessage) -> Any:
+        try:
+            return handle(message)
+        except (CredentialsRejected, AuthorizationRefused) as exc:
+            if refresh_credentials is None:
+                raise
+            # A rotated secret (or a re-authorized OAuth grant): this sandbox may hold the old value for up to the
+            # cache's age.
+            logger.warning(
+                "vendor refused the cached credential: re-reading the secret and retrying once",
+                extra={"error_type": type(exc).__name__},
+            )
+            metrics.add_metric(name="CredentialsReread", unit=MetricUnit.Count, value=1)
+            refresh_credentials(message.connection_id)
+            return handle(message)
 
     def record_handler(record: ChangeRecord) -> Any:
         message = record.body
         logger.append_keys(connection_id=message.connection_id, entity=message.entity, entity_id=message.entity_id)
         try:
-            return handle(message)
+            return handle_with_fresh_credentials(message)
         except RetryLater as exc:
-            delay = int(min(MAX_VISIBILITY_S, max(1, exc.retry_at - clock() + 1)))
+            wait = int(min(MAX_VISIBILITY_S, max(1, exc.retry_at - clock() + 1)))
             if isinstance(exc, RateLimited):
                 metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=1)
-            logger.info("not yet: delayed", extra={"reason": exc.message, "delay_s": delay})
-            try:
-                sqs.change_message_visibility(
-                    QueueUrl=_queue_url(sqs, record.eventSourceARN),
-                    ReceiptHandle=record.receiptHandle,
-                    VisibilityTimeout=delay,
-                )
-            except (ClientError, BotoCoreError) as sqs_error:  # the default visibility still delays it
-                logger.warning("could not delay the throttled record", extra={"error": str(sqs_error)})
+            logger.info("not yet: delayed", extra={"reason": exc.message, "delay_s": wait})
+            delay(record, wait)
             raise
         except PERMANENT_ERRORS as exc:
             metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
             logger.error("cannot succeed as sent: dead-lettered", extra={"error": str(exc)})
             dead_letters.park(record, exc)
             return None  # parked: this record is done with
+        except Exception as exc:
+            wait = retry_delay_s(int(record.attributes.ApproximateReceiveCount))
+            logger.warning(
+                "failed, retried later", extra={"error": f"{type(exc).__name__}: {exc}"[:500], "delay_s": wait}
+            )
+            delay(record, wait)
+            raise
         finally:
             logger.remove_keys(["connection_id", "entity", "entity_id"])
 

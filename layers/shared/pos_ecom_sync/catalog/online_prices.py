@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pos_ecom_sync.intake.rows import row_id, row_version, stamp
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.messages import ChangeMessage, vendor_payload
 
 PRICE_BOOK_FEED = "pos:price_book_products"
 PAGE_SIZE = 200
@@ -28,28 +29,32 @@ def online_price_messages(
 ) -> list[ChangeMessage]:
     """One products message per family with an entry of the connection's online book in `rows` (pure).
 
-    `family_of(product id)` is the family key (the message group product_sync syncs the family under)."""
+    `family_of(product id)` is the family key (the message group product_sync syncs the family under). An entry of
+    the online book with no usable `product_id` or `version` raises InvalidInput (the poller skips and parks it);
+    entries of other books are not ours and are passed over whatever they hold."""
     book = connection.online_price_book_id
-    newest: dict[str, dict[str, Any]] = {}
+    newest: dict[str, tuple[str, int | None, dict[str, Any]]] = {}
     for row in rows:
-        if not book or row.get("price_book_id") != book or not isinstance(row.get("product_id"), str):
+        if not book or row.get("price_book_id") != book:
             continue
-        key = family_of(row["product_id"])
-        if key not in newest or int(row.get("version") or 0) > int(newest[key].get("version") or 0):
-            newest[key] = row
+        product_id, version = row_id(row, "product_id"), row_version(row, required=False)
+        key = family_of(product_id)
+        if key not in newest or (version or 0) > (newest[key][1] or 0):
+            newest[key] = (product_id, version, row)
     return [
         ChangeMessage(
             connection_id=connection.connection_id,
             source="pos",
             entity="product",
-            entity_id=row["product_id"],
-            version=int(row["version"]) if isinstance(row.get("version"), int) else None,
-            updated_at=row.get("updated_at"),
+            entity_id=product_id,
+            version=version,
+            updated_at=stamp(row.get("updated_at")),
             via="poll",
             received_at=now,
-            payload={"id": row["product_id"], "price_book_entry": row.get("id")},
+            # The entry's own id, when it is a small value (`vendor_payload` keeps only an `id` of such a row).
+            payload={"id": product_id, "price_book_entry": vendor_payload("pos", "price_book_product", row).get("id")},
             concern="products",
             group_key=key,
         )
-        for key, row in newest.items()
+        for key, (product_id, version, row) in newest.items()
     ]

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from pos_ecom_sync.connectors.http import Params, VendorHttp
+from pos_ecom_sync.connectors.http import DEFAULT_MAX_RETRIES, Params, VendorHttp
 from pos_ecom_sync.errors import UpstreamError
 from pos_ecom_sync.ratelimit import ECOM_POLICY, RateBudget, ecom_observation
 
@@ -121,7 +121,7 @@ class EcomClient:
         max_wait_s: float = 2.0,
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         backoff_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

@@ -17,13 +17,16 @@ from typing import Any
 
 import httpx
 
-from pos_ecom_sync.errors import NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.errors import CredentialsRejected, NotFound, RateLimited, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.ratelimit import Observation, RateBudget, RatePolicy
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 # Errors raised before the request could reach the vendor: retrying them is safe for any method.
 NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# Sized to the workers' 60 s timeout: a vendor that accepts and never answers costs an idempotent call at most
+# 3 attempts x 10 s + 1.5 s of back-off before UpstreamUnavailable (the record is retried later, with back-off).
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+DEFAULT_MAX_RETRIES = 2
 # The same call answered 429 this many times in a row means the vendor disagrees with our budget; give up for now.
 MAX_THROTTLED_ATTEMPTS = 5
 
@@ -53,7 +56,7 @@ class VendorHttp:
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         backoff_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -130,6 +133,8 @@ class VendorHttp:
                 if absent_ok:
                     return None
                 raise NotFound(f"{self.api} {method} {path}: not found")
+            if status in (401, 403):
+                raise CredentialsRejected(self.api, status, response.text, method, path)
             raise UpstreamError(self.api, status, response.text, method, path)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import httpx
 
-from pos_ecom_sync.connectors.http import VendorHttp
+from pos_ecom_sync.connectors.http import DEFAULT_MAX_RETRIES, VendorHttp
 from pos_ecom_sync.connectors.xseries_auth import BearerAuth, OAuthTokens, TokenPairStore, TokenProvider
 from pos_ecom_sync.errors import Conflict, NotFound, UpstreamError
-from pos_ecom_sync.models.connection import ConnectionSecrets
+from pos_ecom_sync.models.connection import ApiSecrets
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, xseries_observation
 
 CHANGE_FEEDS = frozenset({"products", "inventory", "sales", "customers"})
@@ -91,7 +91,7 @@ class XSeriesClient:
         max_wait_s: float = 2.0,
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         backoff_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -392,7 +392,7 @@ class XSeriesClient:
 
 def client_for_secrets(
     base_url: str,
-    secrets: ConnectionSecrets,
+    secrets: ApiSecrets,
     budget: RateBudget,
     token_store: Callable[[], TokenPairStore],
     *,

@@ -6,6 +6,11 @@ time (duplicates are harmless; workers are idempotent); two pollers racing never
 
 Products feed: one message per product family and page, not per row (product_sync syncs the whole family
 whichever row names it); see `_family_messages`.
+
+Poison rows: messages carry ids, versions and stamps (`vendor_payload`), never a row, so no page can exceed an SQS
+batch limit. A row that still cannot become a message (no or a garbled id, a version that is no integer...) is
+skipped: reported (the handler logs and counts it), parked for the operator (`state.parked_store`) and passed by
+the cursor, so it never stalls its feed; one connection's failure never stops the others' poll.
 """
 
 from __future__ import annotations
@@ -13,13 +18,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED, online_price_messages
-from pos_ecom_sync.errors import RateLimited, SyncError
+from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
+from pos_ecom_sync.intake.rows import built, message_problem, positive_id, row_id, row_version, stamp
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity, order_status_hint
+from pos_ecom_sync.models.messages import (
+    CONCERN_OF,
+    ChangeMessage,
+    Concern,
+    Entity,
+    order_status_hint,
+    vendor_payload,
+)
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.state.parked_store import SkippedRow
 from pos_ecom_sync.state.store import Cursor, VariantLink
 
 # X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
@@ -67,6 +82,10 @@ class Publisher(Protocol):
     def backlog(self, concern: Concern) -> int: ...
 
 
+class ParkedRows(Protocol):
+    def park(self, connection_id: str, rows: Sequence[SkippedRow]) -> None: ...
+
+
 @dataclass
 class FeedReport:
     feed: str
@@ -75,6 +94,7 @@ class FeedReport:
     pages: int = 0
     cursor: str | None = None
     stopped: str | None = None  # why the feed stopped early (time, throttled, lost race)
+    skipped: list[SkippedRow] = field(default_factory=list)  # rows that could not be handled (parked)
 
 
 @dataclass
@@ -86,23 +106,28 @@ class PollReport:
     def queued(self) -> int:
         return sum(f.queued for f in self.feeds)
 
+    @property
+    def skipped(self) -> list[SkippedRow]:
+        return [row for f in self.feeds for row in f.skipped]
+
 
 def _pos_message(
     connection_id: str, entity: Entity, row: dict[str, Any], now: datetime, *, entity_id: str | None = None
 ) -> ChangeMessage:
-    """The message for one feed row; `entity_id` overrides the row's own id (a product family's message)."""
+    """The message for one feed row; `entity_id` overrides the row's own id (a product family's message).
+    InvalidInput when the row has no usable id or version."""
     if entity_id is None:
-        entity_id = str(row["product_id"] if entity == "inventory" else row["id"])
+        entity_id = row_id(row, "product_id" if entity == "inventory" else "id")
     return ChangeMessage(
         connection_id=connection_id,
         source="pos",
         entity=entity,
         entity_id=entity_id,
-        version=int(row["version"]),
-        updated_at=row.get("updated_at"),
+        version=row_version(row),
+        updated_at=stamp(row.get("updated_at")),
         via="poll",
         received_at=now,
-        payload=row,
+        payload=vendor_payload("pos", entity, row),
         concern=CONCERN_OF[("pos", entity)],
         group_key=_family_key(row) if entity == "product" else None,
     )
@@ -110,7 +135,7 @@ def _pos_message(
 
 def _family_key(row: dict[str, Any]) -> str:
     """The POS family a product row belongs to: its parent's id, or its own (product_sync's catalog state key)."""
-    return str(row.get("variant_parent_id") or row["id"])
+    return row_id(row, "variant_parent_id") if row.get("variant_parent_id") else row_id(row)
 
 
 def _family_messages(connection_id: str, rows: Sequence[dict[str, Any]], now: datetime) -> list[ChangeMessage]:
@@ -126,41 +151,56 @@ def _family_messages(connection_id: str, rows: Sequence[dict[str, Any]], now: da
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
         key = _family_key(row)
-        if key not in newest or int(row["version"]) > int(newest[key]["version"]):
+        if key not in newest or (row_version(row) or 0) > (row_version(newest[key]) or 0):
             newest[key] = row
     return [_pos_message(connection_id, "product", row, now, entity_id=key) for key, row in newest.items()]
 
 
-def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[Outgoing]:
+def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[ChangeMessage]:
     """An order to import (a no-op once imported) and, when it changed after it was placed, a status change: the
-    sweep is how a status change whose webhook was lost still reaches the POS."""
+    sweep is how a status change whose webhook was lost still reaches the POS. The message names the order (id,
+    number, stamp): no customer data, the worker reads the order."""
     message = ChangeMessage(
         connection_id=connection_id,
         source="ecom",
         entity="order",
-        entity_id=str(order["id"]),
-        updated_at=order.get("updatedAt"),
+        entity_id=str(positive_id(order)),
+        updated_at=stamp(order.get("updatedAt")),
         via="poll",
         received_at=now,
-        payload=order,
+        payload=vendor_payload("ecom", "order", order),
         concern="orders",
     )
     hint = order_status_hint(message)
-    return [Outgoing(message), *([Outgoing(hint)] if hint else [])]
+    return [message, *([hint] if hint else [])]
 
 
 @dataclass(frozen=True)
 class _PosFeed:
-    """A POS change feed: its cursor's name, how to read the page after a version, and its rows' messages."""
+    """A POS change feed: its cursor's name, how to read the page after a version, its rows' messages, and one
+    row's own messages (pure: raises when the row cannot be handled), which tells a poison row from the others."""
 
     name: str
     read: Callable[[int | None], ChangePageLike]
     to_messages: Callable[[Sequence[dict[str, Any]], datetime], list[ChangeMessage]]
+    row_messages: Callable[[dict[str, Any], datetime], list[ChangeMessage]]
+    id_field: str = "id"
 
 
 def _parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _order_stamp(order: dict[str, Any], now: datetime) -> datetime | None:
+    """An order's `updatedAt` for the sweep's cursor; None when it cannot be read. A stamp in the future counts as
+    now: one garbled date must not carry the cursor past orders still to come."""
+    value = stamp(order.get("updatedAt"))
+    try:
+        parsed = _parse_time(value) if value else None
+    except ValueError:
+        return None
+    return min(parsed, now) if parsed else None
 
 
 class ChangePoller:
@@ -172,9 +212,11 @@ class ChangePoller:
         page_size: int = 200,
         ecom_overlap: timedelta = timedelta(minutes=2),
         max_products_backlog: int | None = None,
+        parked: ParkedRows | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._parked = parked
         # A new connection's product feed is its whole catalog (the initial import). Queueing it only as fast
         # as product_sync drains keeps throttled messages from piling up; the cursor is the import's checkpoint.
         self._max_products_backlog = max_products_backlog
@@ -211,7 +253,18 @@ class ChangePoller:
                     return _family_messages(cid, rows, now)
                 return [_pos_message(cid, entity, row, now) for row in rows]
 
-            return _PosFeed(f"pos:{resource}", lambda after: pos.list_changes(resource, after, size), to_messages)
+            def row_messages(row: dict[str, Any], now: datetime) -> list[ChangeMessage]:
+                if entity == "product":
+                    return [_pos_message(cid, entity, row, now, entity_id=_family_key(row))]
+                return [_pos_message(cid, entity, row, now)]
+
+            return _PosFeed(
+                f"pos:{resource}",
+                lambda after: pos.list_changes(resource, after, size),
+                to_messages,
+                row_messages,
+                "product_id" if entity == "inventory" else "id",
+            )
 
         feeds = [rows_of(resource) for resource in POS_FEEDS]
         if connection.online_price_book_id:
@@ -225,9 +278,39 @@ class ChangePoller:
                     PRICE_BOOK_FEED,
                     lambda after: pos.list_price_book_product_changes(after, size),
                     lambda rows, now: online_price_messages(connection, rows, family_of, now),
+                    lambda row, now: online_price_messages(connection, [row], lambda product_id: product_id, now),
+                    "product_id",
                 )
             )
         return feeds
+
+    def _page_messages(
+        self, feed: _PosFeed, rows: Sequence[dict[str, Any]], now: datetime
+    ) -> tuple[list[ChangeMessage], list[SkippedRow]]:
+        """The messages of a page's handleable rows, and the rows skipped (each with its reason)."""
+        skipped: list[SkippedRow] = []
+        good: list[dict[str, Any]] = []
+        for row in rows:
+            _, problem = built(partial(feed.row_messages, row, now))
+            if problem is None:
+                good.append(row)
+            else:
+                skipped.append(SkippedRow.of(feed.name, row.get(feed.id_field), problem, row.get("version")))
+        messages: list[ChangeMessage] = []
+        for message in feed.to_messages(good, now):
+            problem = message_problem(message)  # every row passed, so a family's message passes too; never sent if not
+            if problem is None:
+                messages.append(message)
+            else:
+                skipped.append(SkippedRow.of(feed.name, message.entity_id, problem, message.version))
+        return messages, skipped
+
+    def _park(self, connection_id: str, skipped: list[SkippedRow], report: FeedReport) -> None:
+        """Record the skipped rows before the cursor passes them (a poller dying in between parks them again: the
+        same item is updated)."""
+        if skipped and self._parked is not None:
+            self._parked.park(connection_id, skipped)
+        report.skipped.extend(skipped)
 
     def _poll_pos_feed(self, connection_id: str, feed: _PosFeed, has_time: Callable[[], bool]) -> FeedReport:
         cursor = self._store.get_cursor(connection_id, feed.name)
@@ -246,7 +329,8 @@ class ChangePoller:
                 return report
             if not page.items or page.max_version is None:
                 return report
-            messages = feed.to_messages(page.items, self._clock())
+            messages, skipped = self._page_messages(feed, page.items, self._clock())
+            self._park(connection_id, skipped, report)
             self._publisher.publish([Outgoing(message) for message in messages])
             report.queued += len(messages)
             report.rows += len(page.items)
@@ -291,10 +375,19 @@ class ChangePoller:
             orders = page.orders
             if orders:
                 now = self._clock()
-                self._publisher.publish([m for o in orders for m in _order_messages(connection.connection_id, o, now)])
-                report.queued += len(orders)
+                cid = connection.connection_id
+                messages: list[ChangeMessage] = []
+                skipped: list[SkippedRow] = []
+                for order in orders:
+                    made, problem = built(partial(_order_messages, cid, order, now))
+                    messages.extend(made)
+                    if problem is not None:
+                        skipped.append(SkippedRow.of(cursor.feed, order.get("id"), problem))
+                self._park(cid, skipped, report)
+                self._publisher.publish([Outgoing(m) for m in messages])
+                report.queued += len(orders) - len(skipped)
                 report.pages += 1
-                stamps = [_parse_time(o["updatedAt"]) for o in orders if o.get("updatedAt")]
+                stamps = [s for s in (_order_stamp(o, now) for o in orders) if s is not None]
                 newest = max([newest, *stamps])
             if page.next_since_id is None:
                 break
@@ -312,17 +405,25 @@ class ChangePoller:
 class PollRunSummary:
     reports: list[PollReport] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    # The exception that failed each connection in `failures` (absent for one skipped for time): its type is logged.
+    errors: dict[str, Exception] = field(default_factory=dict)
 
     @property
     def queued(self) -> int:
         return sum(r.queued for r in self.reports)
+
+    @property
+    def skipped(self) -> list[tuple[str, SkippedRow]]:
+        """Every row skipped in this run, with its connection."""
+        return [(r.connection_id, row) for r in self.reports for row in r.skipped]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "queued": self.queued,
             "connections": {
                 r.connection_id: {
-                    f.feed: {"queued": f.queued, "cursor": f.cursor, "stopped": f.stopped} for f in r.feeds
+                    f.feed: {"queued": f.queued, "cursor": f.cursor, "stopped": f.stopped, "skipped": len(f.skipped)}
+                    for f in r.feeds
                 }
                 for r in self.reports
             },
@@ -347,4 +448,8 @@ def poll_connections(
             summary.reports.append(poller.poll(connection, pos, ecom, has_time))
         except SyncError as exc:
             summary.failures[connection.connection_id] = exc.message
+            summary.errors[connection.connection_id] = exc
+        except Exception as exc:  # a failure nobody foresaw is this connection's alone: the others are still polled
+            summary.failures[connection.connection_id] = f"{type(exc).__name__}: {safe_text(str(exc), 200)}"
+            summary.errors[connection.connection_id] = exc
     return summary

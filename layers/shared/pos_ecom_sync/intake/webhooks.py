@@ -6,23 +6,35 @@ re-read the entity anyway. Every refusal is an `InvalidInput`/`Unauthorized`/`No
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs
 
-from pos_ecom_sync.errors import InvalidInput, NotFound, Unauthorized
-from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Entity, Source, order_status_hint
+from pydantic import TypeAdapter, ValidationError
+
+from pos_ecom_sync.errors import InvalidInput, NotFound, safe_text
+from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version, stamp
+from pos_ecom_sync.intake.verify import WebhookSecretsSource as SecretsLookup
+from pos_ecom_sync.intake.verify import authenticate
+from pos_ecom_sync.models.connection import Connection, ConnectionId
+from pos_ecom_sync.models.messages import (
+    CONCERN_OF,
+    ChangeMessage,
+    Concern,
+    Entity,
+    Source,
+    order_status_hint,
+    vendor_payload,
+)
 from pos_ecom_sync.queues import Outgoing
 
+logger = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 256 * 1024
-# Keep the queued copy of the vendor payload well under SQS's 256 KiB message limit.
-MAX_PAYLOAD_COPY_BYTES = 200 * 1024
 
 # X-Series webhook types (API docs enum). Only the synced ones become messages; the rest are acknowledged.
 POS_WEBHOOK_ENTITIES: dict[str, Entity | None] = {
@@ -79,10 +91,6 @@ class ConnectionLookup(Protocol):
     def remember_delivery(self, connection_id: str, delivery_key: str, ttl_seconds: int) -> None: ...
 
 
-class SecretsLookup(Protocol):
-    def get(self, connection_id: str) -> ConnectionSecrets: ...
-
-
 class Publisher(Protocol):
     def publish(self, outgoing: list[Outgoing]) -> int: ...
 
@@ -90,7 +98,9 @@ class Publisher(Protocol):
 def _require_content_type(webhook: IncomingWebhook, expected: str) -> None:
     content_type = (webhook.header("content-type") or "").split(";")[0].strip().lower()
     if content_type != expected:
-        raise InvalidInput(f"expected Content-Type {expected}, got {content_type or 'none'}")
+        raise InvalidInput(
+            f"expected Content-Type {expected}, got {safe_text(content_type, 40) if content_type else 'none'}"
+        )
 
 
 def _decode_utf8(body: bytes) -> str:
@@ -100,81 +110,35 @@ def _decode_utf8(body: bytes) -> str:
         raise InvalidInput(f"body is not valid UTF-8 (byte {exc.start})") from exc
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_object(text: str, what: str) -> dict[str, Any]:
+    """Strict JSON: NaN/Infinity refused; a nesting too deep for the parser, or an integer longer than Python reads
+    (4300 digits), is bad input like any other syntax error."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{what} is nested too deeply") from exc
+    except ValueError as exc:  # int max-str-digits, NaN/Infinity
+        raise InvalidInput(f"{what} is not valid JSON: {safe_text(str(exc), 80)}") from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{what} must be a JSON object")
     return value
 
 
-# What a large webhook payload is cut down to: ids and versions, and the fields that tell an online sale
-# (`source_id`, `return_for`) so the status worker skips in-store sales without reading them.
-POS_PAYLOAD_KEEP = ("id", "product_id", "outlet_id", "count", "version", "source_id", "return_for")
-# eCom: the body envelope is undocumented, so workers re-read what they need.
-ECOM_PAYLOAD_KEEP = ("id", "number", "updatedAt", "stockLevel", "order")
-
-
-def _payload_copy(obj: dict[str, Any], raw_size: int, keep: tuple[str, ...]) -> dict[str, Any]:
-    if raw_size <= MAX_PAYLOAD_COPY_BYTES:
-        return obj
-    return {k: obj[k] for k in keep if k in obj}
-
-
-def verify_pos_token(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> None:
-    token = webhook.query.get("token")
-    if not token:
-        raise Unauthorized("missing token query parameter")
-    if not hmac.compare_digest(token.encode(), secrets.pos_webhook_token.get_secret_value().encode()):
-        raise Unauthorized("token does not match this connection")
-
-
-SIGNATURE_ALGORITHM = "HMAC-SHA256"
-
-
-def _signature_fields(header: str) -> dict[str, str]:
-    """`signature=<digest>,algorithm=HMAC-SHA256` -> fields (split at the first `=`: base64 ends in `=`)."""
-    fields: dict[str, str] = {}
-    for part in header.split(","):
-        name, sep, value = part.partition("=")
-        if sep:
-            fields[name.strip().lower()] = value.strip()
-    return fields
-
-
-def verify_pos_signature(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> None:
-    """X-Series signs deliveries to OAuth apps: `X-Signature: signature=...,algorithm=HMAC-SHA256` over the raw
-    body. Required only when the connection has a signing secret. [unverified] the key (the app's client secret)
-    and the digest encoding: hex (any case) and base64 are both accepted, each compared in constant time."""
-    if secrets.pos_webhook_signing_secret is None:
-        return
-    header = webhook.header("x-signature")
-    if not header:
-        raise Unauthorized("missing X-Signature header: this connection accepts signed deliveries only")
-    fields = _signature_fields(header)
-    algorithm = fields.get("algorithm", SIGNATURE_ALGORITHM)
-    if algorithm.upper() != SIGNATURE_ALGORITHM:
-        raise Unauthorized(f"X-Signature algorithm {algorithm[:40]!r} is not {SIGNATURE_ALGORITHM}")
-    given = fields.get("signature", "").encode("utf-8", "replace")
-    key = secrets.pos_webhook_signing_secret.get_secret_value().encode()
-    digest = hmac.new(key, webhook.body, hashlib.sha256).digest()
-    as_hex = hmac.compare_digest(digest.hex().encode(), given.lower())
-    as_base64 = hmac.compare_digest(base64.b64encode(digest), given)
-    if not (as_hex | as_base64):  # both compared: no early exit on which encoding matched
-        raise Unauthorized("X-Signature does not match the body")
-
-
-def verify_ecom_signature(webhook: IncomingWebhook, secrets: ConnectionSecrets) -> None:
-    signature = webhook.header("x-signature")
-    if not signature:
-        raise Unauthorized("missing x-signature header")
-    expected = hashlib.md5(
-        webhook.body + secrets.ecom_webhook_secret.get_secret_value().encode(), usedforsecurity=False
-    )
-    if not hmac.compare_digest(expected.hexdigest(), signature.strip().lower()):
-        raise Unauthorized("x-signature does not match the body")
+def _entity_id(payload: dict[str, Any], field: str, webhook_type: str) -> str:
+    """X-Series webhook ids are strings (UUIDs), checked like a feed row's."""
+    value = payload.get(field)
+    if value not in (None, "") and not isinstance(value, str):
+        raise InvalidInput(f"{webhook_type} payload: {field} must be a string")
+    try:
+        return row_id(payload, field)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{webhook_type} payload: {exc.message}") from None
 
 
 def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
@@ -186,33 +150,30 @@ def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> Change
     try:
         form = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not a valid form encoding: {exc}") from exc
+        raise InvalidInput(f"body is not a valid form encoding: {safe_text(str(exc), 80)}") from exc
     if "payload" not in form:
         raise InvalidInput("form field 'payload' is missing")
     payload = _json_object(form["payload"][0], "payload")
     webhook_type = form.get("type", [None])[0] or _infer_pos_type(payload)
     if webhook_type not in POS_WEBHOOK_ENTITIES:
-        raise InvalidInput(f"unknown webhook type {webhook_type!r}")
+        raise InvalidInput(f"unknown webhook type {safe_text(webhook_type, 40)}")
     entity = POS_WEBHOOK_ENTITIES[webhook_type]
     if entity is None:
         return None
     id_field = "product_id" if entity == "inventory" else "id"
-    entity_id = payload.get(id_field)
-    if not isinstance(entity_id, str) or not entity_id:
-        raise InvalidInput(f"{webhook_type} payload has no {id_field}")
-    if entity == "inventory" and not isinstance(payload.get("outlet_id"), str):
-        raise InvalidInput("inventory.update payload has no outlet_id")
-    version = payload.get("version")
+    entity_id = _entity_id(payload, id_field, webhook_type)
+    if entity == "inventory":
+        _entity_id(payload, "outlet_id", webhook_type)
     return ChangeMessage(
         connection_id=webhook.connection_id,
         source="pos",
         entity=entity,
         entity_id=entity_id,
-        version=int(version) if isinstance(version, int | str) and str(version).isdigit() else None,
-        updated_at=payload.get("updated_at") if isinstance(payload.get("updated_at"), str) else None,
+        version=row_version(payload, required=False),
+        updated_at=stamp(payload.get("updated_at")),
         via="webhook",
         received_at=received_at,
-        payload=_payload_copy(payload, len(webhook.body), POS_PAYLOAD_KEEP),
+        payload=vendor_payload("pos", entity, payload),
         concern=CONCERN_OF[("pos", entity)],
         group_key=_family_key(payload, entity_id) if entity == "product" else None,
     )
@@ -221,7 +182,9 @@ def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> Change
 def _family_key(payload: dict[str, Any], entity_id: str) -> str:
     """1.0 payloads name a variant's parent in `variant_parent_id` ("" on a parent or a simple product)."""
     parent = payload.get("variant_parent_id")
-    return parent if isinstance(parent, str) and parent else entity_id
+    if parent is None or parent == "":
+        return entity_id
+    return _entity_id(payload, "variant_parent_id", "product.update")
 
 
 def _infer_pos_type(payload: dict[str, Any]) -> str | None:
@@ -245,24 +208,32 @@ def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> Chang
         raise InvalidInput('body must hold exactly one resource envelope, e.g. {"order": {...}}')
     envelope, resource = next(iter(body.items()))
     if envelope not in ECOM_ENVELOPES:
-        raise InvalidInput(f"unknown webhook type {envelope!r}")
+        raise InvalidInput(f"unknown webhook type {safe_text(envelope, 40)}")
     entity = ECOM_ENVELOPES[envelope]
     if entity is None:
         return None
-    if not isinstance(resource, dict) or not isinstance(resource.get("id"), int) or isinstance(resource["id"], bool):
-        raise InvalidInput(f"{envelope} has no integer id")
-    updated_at = resource.get("updatedAt")
+    if not isinstance(resource, dict):
+        raise InvalidInput(f"{envelope} must be a JSON object")
+    try:
+        ecom_id = positive_id(resource)  # eCom ids are positive JSON integers within 64 bits
+    except InvalidInput as exc:
+        raise InvalidInput(f"{envelope} has no integer id in range: {exc.message}") from None
     return ChangeMessage(
         connection_id=webhook.connection_id,
         source="ecom",
         entity=entity,
-        entity_id=str(resource["id"]),
-        updated_at=updated_at if isinstance(updated_at, str) else None,
+        entity_id=str(ecom_id),
+        updated_at=stamp(resource.get("updatedAt")),
         via="webhook",
         received_at=received_at,
-        payload=_payload_copy(resource, len(webhook.body), ECOM_PAYLOAD_KEEP),
+        payload=vendor_payload("ecom", entity, resource),
         concern=CONCERN_OF[("ecom", entity)],
     )
+
+
+# What a parser may raise on input nobody foresaw (its own checks raise InvalidInput). Parsing is pure: no
+# dependency is called, so none of these is an outage, and a 5xx would only make the vendor retry it for days.
+PARSE_FAILURES = (ValueError, TypeError, LookupError, RecursionError, ArithmeticError)
 
 
 class WebhookIntake:
@@ -277,19 +248,15 @@ class WebhookIntake:
     def accept(self, webhook: IncomingWebhook, *, now: datetime | None = None) -> IntakeResult:
         if len(webhook.body) > MAX_BODY_BYTES:
             raise InvalidInput(f"body is {len(webhook.body)} bytes; the limit is {MAX_BODY_BYTES}")
+        _require_connection_id(webhook.connection_id)
+        _require_text(webhook)
         connection = self._store.get_connection(webhook.connection_id)
         if connection is None:
             raise NotFound(f"unknown connection {webhook.connection_id!r}")
-        secrets = self._secrets.get(connection.connection_id)
-        if webhook.source == "pos":
-            verify_pos_token(webhook, secrets)
-            verify_pos_signature(webhook, secrets)
-        else:
-            verify_ecom_signature(webhook, secrets)
+        authenticate(webhook, self._secrets, now)  # a rotated credential: one fresh read before a 401
 
         received_at = now or datetime.now(UTC)
-        parse = parse_pos_webhook if webhook.source == "pos" else parse_ecom_webhook
-        message = parse(webhook, received_at)
+        message = _parse(webhook, received_at)
         if message is None:
             return IntakeResult("ignored", "this change type is not synced")
         if not connection.is_active:
@@ -304,3 +271,44 @@ class WebhookIntake:
         self._publisher.publish([Outgoing(message, delivery_key), *([Outgoing(hint, delivery_key)] if hint else [])])
         self._store.remember_delivery(connection.connection_id, delivery_key, self._dedup_ttl)
         return IntakeResult("queued", "queued for sync", message.concern, message.message_group_id)
+
+
+_CONNECTION_ID = TypeAdapter(ConnectionId)
+
+
+def _require_connection_id(connection_id: str) -> None:
+    """A path that cannot name a connection is answered like an unknown one, without a table read (a 2 KB or
+    surrogate-bearing key would make DynamoDB refuse the read: a 503 for what is bad input)."""
+    try:
+        _CONNECTION_ID.validate_python(connection_id)
+    except ValidationError:
+        raise NotFound(f"unknown connection {safe_text(connection_id, 40)}") from None
+
+
+def _require_text(webhook: IncomingWebhook) -> None:
+    """Header and query values are text API Gateway decoded; one that is not UTF-8 (a lone surrogate in the event)
+    cannot be a credential or a content type, and would break every comparison made with it."""
+    for kind, values in (("header", webhook.headers), ("query parameter", webhook.query)):
+        for name, value in values.items():
+            try:
+                name.encode("utf-8")
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(f"{kind} {safe_text(name, 40)} is not valid UTF-8") from None
+
+
+def _parse(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
+    """The delivery's change message, proven queueable (SQS-safe text, far below 256 KiB), or a refusal with the
+    reason. A parser failure nobody foresaw is still the body's fault (logged as a bug to fix), never a 5xx."""
+    parse = parse_pos_webhook if webhook.source == "pos" else parse_ecom_webhook
+    try:
+        message = parse(webhook, received_at)
+        if message is None:
+            return None
+    except PARSE_FAILURES as exc:  # the parsers' own refusals are InvalidInput, which passes through
+        logger.error("webhook parser failed on unforeseen input", extra={"error_type": type(exc).__name__})
+        raise InvalidInput(f"body could not be read as a {webhook.source} webhook ({type(exc).__name__})") from None
+    problem = message_problem(message)  # what SQS would refuse: a 503 for every retry of the vendor's
+    if problem:
+        raise InvalidInput(f"the change cannot be queued: {problem}")
+    return message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -102,8 +102,39 @@ class Connection(BaseModel):
         return self.status == "active"
 
 
-class ConnectionSecrets(BaseModel):
-    """Credentials of a connection, stored as one JSON secret `<SECRET_PREFIX><connection_id>`.
+# The webhook-verification credentials: the only ones the internet-facing webhook function may read.
+WebhookCredential = Literal["pos_webhook_token", "pos_webhook_signing_secret", "ecom_webhook_secret"]
+WEBHOOK_CREDENTIALS: tuple[WebhookCredential, ...] = (
+    "pos_webhook_token",
+    "pos_webhook_signing_secret",
+    "ecom_webhook_secret",
+)
+MIN_WEBHOOK_CREDENTIAL_LENGTH = 16
+
+
+def _long_enough(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_CREDENTIAL_LENGTH:
+        raise ValueError(f"webhook credentials must be at least {MIN_WEBHOOK_CREDENTIAL_LENGTH} characters")
+    return value
+
+
+def _secret_json(model: BaseModel) -> dict[str, str]:
+    """The JSON a secret part is stored as (every value revealed: only for writing it to Secrets Manager)."""
+    out: dict[str, str] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            out[name] = value.get_secret_value()
+        elif isinstance(value, datetime):
+            out[name] = value.isoformat()
+        elif value is not None:
+            out[name] = str(value)
+    return out
+
+
+class ApiSecrets(BaseModel):
+    """The API part of a connection's credentials, secret `<SECRET_PREFIX><connection_id>/api` (workers, poller,
+    reconciliation; never the webhook function).
 
     X-Series authorizes either with a personal token (`pos_access_token` alone, static) or as an OAuth app
     (`pos_client_id`, `pos_client_secret`, `pos_refresh_token`; `pos_access_token` is then the optional first
@@ -118,25 +149,11 @@ class ConnectionSecrets(BaseModel):
     pos_client_id: SecretStr | None = None
     pos_client_secret: SecretStr | None = None
     pos_refresh_token: SecretStr | None = None
-    # Shared token X-Series webhooks carry in their URL (checked on every delivery).
-    pos_webhook_token: Annotated[SecretStr, Field()]
-    # When set, X-Series deliveries must also carry `X-Signature: signature=<HMAC-SHA256 of the raw body>,...`
-    # keyed with this secret: the OAuth app's client secret for webhooks the app created.
-    pos_webhook_signing_secret: SecretStr | None = None
     ecom_api_key: SecretStr
     ecom_api_secret: SecretStr
-    # eCom signs deliveries with md5(raw body + this secret).
-    ecom_webhook_secret: SecretStr
-
-    @field_validator("pos_webhook_token", "ecom_webhook_secret", "pos_webhook_signing_secret")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("webhook credentials must be at least 16 characters")
-        return value
 
     @model_validator(mode="after")
-    def _one_pos_authorization(self) -> ConnectionSecrets:
+    def _one_pos_authorization(self) -> ApiSecrets:
         oauth = (self.pos_client_id, self.pos_client_secret, self.pos_refresh_token)
         if any(oauth) and not all(oauth):
             raise ValueError("an OAuth connection needs pos_client_id, pos_client_secret and pos_refresh_token")
@@ -149,8 +166,112 @@ class ConnectionSecrets(BaseModel):
         return self.pos_refresh_token is not None
 
     def to_json_dict(self) -> dict[str, str]:
-        return {
-            name: value.get_secret_value()
-            for name in type(self).model_fields
-            if (value := getattr(self, name)) is not None
-        }
+        return _secret_json(self)
+
+
+class WebhookSecrets(BaseModel):
+    """The webhook part, secret `<SECRET_PREFIX><connection_id>/webhook`: what the webhook function may read.
+
+    `previous_*` keep a rotated credential valid until `previous_valid_until` (the overlap window): deliveries the
+    vendor queued or retries with the old value still verify while the vendor side is switched to the new one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Shared token X-Series webhooks carry in their URL (checked on every delivery).
+    pos_webhook_token: SecretStr
+    # When set, X-Series deliveries must also carry `X-Signature: signature=<HMAC-SHA256 of the raw body>,...`
+    # keyed with this secret: the OAuth app's client secret for webhooks the app created.
+    pos_webhook_signing_secret: SecretStr | None = None
+    # eCom signs deliveries with md5(raw body + this secret): the shop API key's secret (F4574).
+    ecom_webhook_secret: SecretStr
+    previous_pos_webhook_token: SecretStr | None = None
+    previous_pos_webhook_signing_secret: SecretStr | None = None
+    previous_ecom_webhook_secret: SecretStr | None = None
+    previous_valid_until: datetime | None = None
+
+    _check_length = field_validator(
+        "pos_webhook_token",
+        "pos_webhook_signing_secret",
+        "ecom_webhook_secret",
+        "previous_pos_webhook_token",
+        "previous_pos_webhook_signing_secret",
+        "previous_ecom_webhook_secret",
+    )(_long_enough)
+
+    @field_validator("previous_valid_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("previous_valid_until needs a time zone, e.g. 2026-07-01T12:00:00+00:00")
+        return value
+
+    @model_validator(mode="after")
+    def _window_for_previous(self) -> WebhookSecrets:
+        if self.previous_valid_until is None and any(self.previous(name) for name in WEBHOOK_CREDENTIALS):
+            raise ValueError("previous_* values need previous_valid_until (the end of the overlap window)")
+        return self
+
+    def previous(self, credential: WebhookCredential) -> SecretStr | None:
+        value: SecretStr | None = getattr(self, f"previous_{credential}")
+        return value
+
+    def accepted(self, credential: WebhookCredential, now: datetime) -> tuple[SecretStr | None, SecretStr | None]:
+        """(current, previous): previous is None outside the overlap window."""
+        in_window = self.previous_valid_until is not None and now < self.previous_valid_until
+        current: SecretStr | None = getattr(self, credential)
+        return current, self.previous(credential) if in_window else None
+
+    def rotated(
+        self, credential: WebhookCredential, new_value: SecretStr | None, *, now: datetime, overlap: timedelta
+    ) -> WebhookSecrets:
+        """`credential` becomes `new_value`; its current value stays accepted for `overlap` (zero: not at all, e.g.
+        after a leak). Previous values of the other credentials are kept while their window is open, dropped once it
+        has ended; the window is the later of the two ends."""
+        window_open = self.previous_valid_until is not None and now < self.previous_valid_until
+        previous = {name: self.previous(name) if window_open else None for name in WEBHOOK_CREDENTIALS}
+        previous[credential] = getattr(self, credential) if overlap > timedelta(0) else None
+        ends = [now + overlap] if previous[credential] else []
+        if any(previous[name] for name in WEBHOOK_CREDENTIALS if name != credential):
+            ends.append(self.previous_valid_until)  # type: ignore[arg-type]  # set: the window is open
+        data: dict[str, object] = {name: getattr(self, name) for name in WEBHOOK_CREDENTIALS}
+        data[credential] = new_value
+        data.update({f"previous_{name}": value for name, value in previous.items()})
+        data["previous_valid_until"] = max(ends) if ends else None
+        return WebhookSecrets.model_validate(data)
+
+    def to_json_dict(self) -> dict[str, str]:
+        return _secret_json(self)
+
+
+class ConnectionSecrets(BaseModel):
+    """Every credential of a connection in one object: what the operator supplies (`connections create`,
+    `set-secrets`) and the shape of the legacy single secret `<SECRET_PREFIX><connection_id>`
+    (`connections split-secret` migrates it). Stored split: `api_part()` and `webhook_part()`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pos_access_token: SecretStr | None = None
+    pos_client_id: SecretStr | None = None
+    pos_client_secret: SecretStr | None = None
+    pos_refresh_token: SecretStr | None = None
+    pos_webhook_token: SecretStr
+    pos_webhook_signing_secret: SecretStr | None = None
+    ecom_api_key: SecretStr
+    ecom_api_secret: SecretStr
+    ecom_webhook_secret: SecretStr
+
+    _check_length = field_validator("pos_webhook_token", "ecom_webhook_secret", "pos_webhook_signing_secret")(
+        _long_enough
+    )
+
+    @model_validator(mode="after")
+    def _parts_are_valid(self) -> ConnectionSecrets:
+        self.api_part()
+        return self
+
+    def api_part(self) -> ApiSecrets:
+        return ApiSecrets.model_validate({name: getattr(self, name) for name in ApiSecrets.model_fields})
+
+    def webhook_part(self) -> WebhookSecrets:
+        return WebhookSecrets.model_validate({name: getattr(self, name) for name in WEBHOOK_CREDENTIALS})

@@ -7,6 +7,8 @@ message may be duplicated or arrive late without harm.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -63,7 +65,7 @@ class ChangeMessage(BaseModel):
 
     @property
     def message_group_id(self) -> str:
-        return f"{self.connection_id}:{self.source}:{self.entity}:{self.group_key or self.entity_id}"[:128]
+        return f"{self.connection_id}:{self.source}:{self.entity}:{group_id_part(self.group_key or self.entity_id)}"
 
     def deduplication_id(self, delivery_key: str | None = None) -> str:
         """Same change -> same id, so SQS FIFO drops a re-send within its 5-minute window.
@@ -72,6 +74,78 @@ class ChangeMessage(BaseModel):
         """
         basis = delivery_key or f"{self.entity_id}|{self.version}|{self.updated_at}"
         return hashlib.sha256(f"{self.connection_id}|{self.source}|{self.entity}|{basis}".encode()).hexdigest()
+
+
+# SQS FIFO: a MessageGroupId is 1-128 characters of printable ASCII without space (letters, digits, punctuation).
+GROUP_ID_PART_MAX = 64
+
+
+def group_id_part(key: str) -> str:
+    """`key` as it may appear in a MessageGroupId: as is when SQS accepts it (every real vendor id: UUIDs, digits),
+    otherwise a stable hash, so an odd id (spaces, control or non-ASCII characters, a huge length) still groups
+    all changes of one entity together instead of making the send fail. The connection prefix (at most 63 + 16
+    characters) plus this part stays within SQS's 128."""
+    if 0 < len(key) <= GROUP_ID_PART_MAX and all("!" <= ch <= "~" for ch in key):
+        return key
+    return "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+# What a queued message keeps of a vendor row: ids, versions, stamps and the few fields a worker acts on without
+# reading the entity again (a POS sale's `source_id`/`return_for` tell in-store sales apart; an inventory row's
+# level and version; an eCom variant's stockLevel; a shipment's order). Never the whole resource: names, emails
+# and addresses stay with the vendors (workers re-read what they need), and a message stays far below SQS's
+# 256 KiB whatever a row holds.
+PAYLOAD_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("pos", "product"): ("id", "variant_parent_id", "version", "updated_at", "deleted_at"),
+    ("pos", "inventory"): (
+        "id",
+        "product_id",
+        "outlet_id",
+        "version",
+        "inventory_level",
+        "current_inventory_level",
+        "count",
+        "deleted_at",
+    ),
+    ("pos", "sale"): ("id", "version", "updated_at", "source_id", "return_for", "status"),
+    ("ecom", "order"): ("id", "number", "updatedAt"),
+    ("ecom", "variant"): ("id", "stockLevel", "updatedAt"),
+    ("ecom", "shipment"): ("id", "updatedAt", "order"),
+}
+MAX_PAYLOAD_TEXT = 128
+# Characters an SQS message body may not hold: anything outside #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+# #x10000-#x10FFFF (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
+SQS_REFUSED_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INT_RANGE = 2**63
+
+
+def _small_scalar(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_INT_RANGE <= value < _INT_RANGE
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):  # a lone surrogate cannot be serialised; U+FFFF would make SQS refuse the send
+        return len(value) <= MAX_PAYLOAD_TEXT and not SQS_REFUSED_TEXT.search(value)
+    return False
+
+
+def vendor_payload(source: str, entity: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The part of a vendor row a queued message carries (see `PAYLOAD_FIELDS`); values that are not small
+    scalars are left out (the worker reads the entity instead). An eCom relation keeps only its id."""
+    kept: dict[str, Any] = {}
+    for name in PAYLOAD_FIELDS.get((source, entity), ("id",)):
+        value = row.get(name)
+        if name == "order" and isinstance(value, dict):
+            resource = value.get("resource")
+            ref = resource.get("id") if isinstance(resource, dict) else value.get("id")
+            if isinstance(ref, int) and not isinstance(ref, bool) and _small_scalar(ref):
+                kept[name] = {"resource": {"id": ref}}
+            continue
+        if name in row and _small_scalar(value):
+            kept[name] = value
+    return kept
 
 
 def order_status_hint(message: ChangeMessage) -> ChangeMessage | None:

@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
+from pos_ecom_sync.intake.rows import stamp
 from pos_ecom_sync.models.connection import ConnectionId
-from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source
+from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source, vendor_payload
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.stock.rules import desired_total
 
@@ -203,12 +204,16 @@ def count_by_kind(found: Iterable[Drift]) -> dict[str, int]:
     return {kind: counts.get(kind, 0) for kind in DRIFT_KINDS}
 
 
+_INT64 = 2**63
+
+
 def _int(value: Any) -> int | None:
+    """A vendor integer (or its ASCII digits) within 64 bits; None for anything else ("²".isdigit() is true)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64 else None
 
 
 def family_key(row: Mapping[str, Any]) -> str:
@@ -372,7 +377,7 @@ def stock_drift(
                 entity_id=str(ecom_id),
                 # No `updated_at`: this level was read just now, so the worker must not take it for a late echo
                 # of an older write of ours (that check is for webhooks); eCom's stamp stays in the payload.
-                payload={"id": ecom_id, "stockLevel": level, "updatedAt": row.get("updatedAt")},
+                payload={**vendor_payload("ecom", "variant", dict(row)), "id": ecom_id, "stockLevel": level},
                 detail=f"eCom shows {level}, we last wrote {state.last_written}",
             )
         )
@@ -408,7 +413,6 @@ def order_drift(orders: Sequence[Mapping[str, Any]], statuses: Mapping[int, str]
         order_id = _int(order.get("id"))
         if order_id is None or statuses.get(order_id) in SETTLED_ORDER_STATUSES:
             continue
-        updated_at = order.get("updatedAt")
         found.append(
             Drift(
                 kind="order_missing",
@@ -416,8 +420,9 @@ def order_drift(orders: Sequence[Mapping[str, Any]], statuses: Mapping[int, str]
                 source="ecom",
                 entity="order",
                 entity_id=str(order_id),
-                updated_at=updated_at if isinstance(updated_at, str) else None,
-                payload=dict(order),
+                updated_at=stamp(order.get("updatedAt")),
+                # The order's id, number and stamp: never its customer (the worker reads the order).
+                payload={**vendor_payload("ecom", "order", dict(order)), "id": order_id},
                 detail=f"ledger: {statuses.get(order_id, 'no entry')}",
             )
         )

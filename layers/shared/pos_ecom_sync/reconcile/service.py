@@ -10,6 +10,10 @@ few order pages, about 3% of eCom's 12,000 calls a day.
 After each page its findings are queued and only then is the checkpoint moved (conditionally), so a run stopped
 anywhere (time, throttling, a full queue, a crash) resumes where it stopped and never skips a page.
 
+Poison rows: a row of a page that cannot be compared or turned into a message (no or a garbled id or version, a
+value a rule or serialising chokes on) is skipped and parked for the operator (`state.parked_store`, feed
+`reconcile:<phase>`), and the phase goes on; one connection's failure never stops the others'.
+
 Priority: the vendor clients come from the same factories as the workers, with the catalog's reserve share, so
 reconciliation never takes the share of a rate window that stock and orders rely on. A throttled page stops the
 connection's run for this invocation (the next tick resumes), instead of waiting for a slot.
@@ -21,11 +25,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.errors import Conflict, RateLimited, SyncError
-from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike
+from pos_ecom_sync.errors import Conflict, RateLimited, SyncError, safe_text
+from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike, ParkedRows
+from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.stock import VariantStockState
@@ -47,9 +53,11 @@ from pos_ecom_sync.reconcile.rules import (
     stock_drift,
     variant_content_drift,
 )
+from pos_ecom_sync.state.parked_store import SkippedRow
 from pos_ecom_sync.state.store import VariantLink
 
 JsonObject = dict[str, Any]
+Row = Mapping[str, Any]
 
 
 class PosCatalogFeed(Protocol):
@@ -103,6 +111,7 @@ class ReconcileReport:
     run_pages: dict[str, int] = field(default_factory=dict)  # the whole run's pages so far, per phase
     stopped: str | None = None  # why this invocation stopped before the run finished
     next_due: datetime | None = None
+    skipped: list[SkippedRow] = field(default_factory=list)  # rows of its pages that could not be handled (parked)
 
     @property
     def found(self) -> int:
@@ -138,6 +147,7 @@ class ReconcileReport:
             "run_pages": self.run_pages,
             "stopped": self.stopped,
             "next_due": self.next_due.isoformat() if self.next_due else None,
+            "skipped": len(self.skipped),
         }
 
 
@@ -146,6 +156,53 @@ class PageOutcome:
     found: list[Drift]
     cursor: str | None
     finished: bool
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+
+def _feed(phase: str) -> str:
+    return f"reconcile:{phase}"
+
+
+def _judged(phase: str, rule: Callable[[Sequence[Row]], list[Drift]], rows: Sequence[Row]) -> PageOutcome:
+    """`rule` over a page's rows; when it raises, row by row, so the rows it cannot judge are skipped (with the
+    reason) and the others still count. Cursor and `finished` are the caller's: the outcome carries findings only."""
+    try:
+        return PageOutcome(rule(rows), None, finished=False)
+    except Exception:  # a row nobody foresaw: find it below, never fail the page for it
+        found: list[Drift] = []
+        skipped: list[SkippedRow] = []
+        for row in rows:
+            try:
+                found.extend(rule([row]))
+            except Exception as exc:  # this row alone
+                reason = f"cannot be compared ({type(exc).__name__})"
+                skipped.append(SkippedRow.of(_feed(phase), row.get("id"), reason, row.get("version")))
+        return PageOutcome(found, None, finished=False, skipped=skipped)
+
+
+def _with_ids(
+    phase: str, rows: Sequence[Row], read_id: Callable[[Row], Any]
+) -> tuple[list[Row], list[Any], list[SkippedRow]]:
+    """The rows whose id (and, for the POS, version) can be read, their ids, and the others skipped."""
+    kept: list[Row] = []
+    ids: list[Any] = []
+    skipped: list[SkippedRow] = []
+    for row in rows:
+        try:
+            ids.append(read_id(row))
+        except SyncError as exc:
+            skipped.append(SkippedRow.of(_feed(phase), row.get("id"), exc.message, row.get("version")))
+            continue
+        kept.append(row)
+    return kept, ids, skipped
+
+
+def _pos_product_id(row: Row) -> str:
+    """A POS product row's id, after checking what the catalog compare reads: its parent id and version."""
+    if row.get("variant_parent_id"):
+        row_id(row, "variant_parent_id")
+    row_version(row)
+    return row_id(row)
 
 
 class _Stop(Exception):
@@ -169,6 +226,7 @@ class Reconciler:
         ecom_page_size: int = 250,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+        parked: ParkedRows | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -181,6 +239,7 @@ class Reconciler:
         self._ecom_page_size = ecom_page_size
         self._clock = clock
         self._new_run_id = new_run_id
+        self._parked = parked
 
     def reconcile(
         self,
@@ -244,19 +303,32 @@ class Reconciler:
         else:
             outcome = walk.orders_page(checkpoint, self._ecom_page_size)
         run_id = checkpoint.run_id or ""
-        if outcome.found:
-            now = self._clock()
-            self._publisher.publish([Outgoing(d.message(walk.cid, now), d.delivery_key(run_id)) for d in outcome.found])
-        moved = advance(
-            checkpoint, self._clock(), cursor=outcome.cursor, phase_finished=outcome.finished, found=outcome.found
-        )
+        now = self._clock()
+        outgoing: list[Outgoing] = []
+        found: list[Drift] = []
+        skipped = list(outcome.skipped)
+        for drift in outcome.found:
+            message, key = drift.message(walk.cid, now), drift.delivery_key(run_id)
+            problem = message_problem(message, key)
+            if problem is None:
+                outgoing.append(Outgoing(message, key))
+                found.append(drift)
+            else:
+                skipped.append(SkippedRow.of(_feed(phase), drift.entity_id, problem, drift.version))
+        # Parked before the checkpoint passes them (an invocation dying in between parks them again: same items).
+        if skipped and self._parked is not None:
+            self._parked.park(walk.cid, skipped)
+        report.skipped.extend(skipped)
+        if outgoing:
+            self._publisher.publish(outgoing)
+        moved = advance(checkpoint, self._clock(), cursor=outcome.cursor, phase_finished=outcome.finished, found=found)
         try:
             self._store.save_checkpoint(walk.cid, checkpoint.revision, moved)
         except Conflict as exc:
             raise _Stop("another invocation advanced this run") from exc
         report.pages[phase] = report.pages.get(phase, 0) + 1
-        report.queued += len(outcome.found)
-        for kind, n in count_by_kind(outcome.found).items():
+        report.queued += len(found)
+        for kind, n in count_by_kind(found).items():
             report.drift[kind] += n
         return moved
 
@@ -286,10 +358,12 @@ class _Walk:
         if not page.items or page.max_version is None:
             return PageOutcome([], cursor, finished=True)
         # The connection's shipping product is a POS sale line for imported orders, never sold online.
-        rows = [row for row in page.items if row.get("id") != self.connection.shipping_product_id]
+        listed = [row for row in page.items if row.get("id") != self.connection.shipping_product_id]
+        rows, _, skipped = _with_ids("catalog", listed, _pos_product_id)
         keys = sorted({family_key(row) for row in rows})
         states = self.store.catalog_states(self.cid, keys)
-        return PageOutcome(catalog_drift(rows, states), str(page.max_version), finished=False)
+        judged = _judged("catalog", partial(catalog_drift, states=states), rows)
+        return PageOutcome(judged.found, str(page.max_version), False, skipped + judged.skipped)
 
     def _load_links(self) -> Mapping[int, VariantLink]:
         if self._links is None:
@@ -301,49 +375,62 @@ class _Walk:
     def products_page(self, cursor: str | None, page_size: int) -> PageOutcome:
         self._load_links()
         after = int(cursor) if cursor else None
-        rows = self.ecom.list_products_since(after, limit=page_size)
-        ids = [int(row["id"]) for row in rows if isinstance(row.get("id"), int)]
+        rows, ids, skipped = _with_ids("products", self.ecom.list_products_since(after, limit=page_size), positive_id)
         if not ids:
-            return PageOutcome([], cursor, finished=True)
+            return PageOutcome([], cursor, finished=True, skipped=skipped)
         keys = sorted({self._product_families[i] for i in ids if i in self._product_families})
         states = self.store.catalog_states(self.cid, keys) if keys else {}
-        return PageOutcome(product_content_drift(rows, self._product_families, states), str(max(ids)), finished=False)
+        judged = _judged(
+            "products", partial(product_content_drift, families=self._product_families, states=states), rows
+        )
+        return PageOutcome(judged.found, str(max(ids)), False, skipped + judged.skipped)
 
     def variants_page(self, cursor: str | None, page_size: int) -> PageOutcome:
         links = self._load_links()
         after = int(cursor) if cursor else None
-        rows = self.ecom.list_variants_since(after, limit=page_size)
-        ids = [int(row["id"]) for row in rows if isinstance(row.get("id"), int)]
+        rows, ids, skipped = _with_ids("variants", self.ecom.list_variants_since(after, limit=page_size), positive_id)
         upto = max(ids) if ids else None
         # An empty page covers every id above the cursor: links there are variants deleted in eCom.
         found = gone_variants(links, self._linked_ids, ids, after, upto)
         linked = [links[i] for i in ids if i in links]
         if linked:
             states = self.store.stock_states(self.cid, [link.pos_product_id for link in linked])
-            found = stock_drift(rows, links, states, self.connection.connected_outlet_ids) + found
+            outlets = self.connection.connected_outlet_ids
+            stock = _judged(
+                "variants", partial(stock_drift, links=links, states=states, connected_outlets=outlets), rows
+            )
             families = self.store.catalog_states(self.cid, sorted({link.family_key for link in linked}))
-            found = variant_content_drift(rows, links, families) + found
+            content = _judged("variants", partial(variant_content_drift, links=links, states=families), rows)
+            found = content.found + stock.found + found
+            skipped += [row for row in content.skipped + stock.skipped if row not in skipped]
         if not ids:
-            return PageOutcome(found, cursor, finished=True)
-        return PageOutcome(found, str(upto), finished=False)
+            return PageOutcome(found, cursor, finished=True, skipped=skipped)
+        return PageOutcome(found, str(upto), finished=False, skipped=skipped)
 
     def orders_page(self, checkpoint: ReconcileCheckpoint, page_size: int) -> PageOutcome:
         # The cursor is the `since_id` of the next page (eCom caps deep `page` paging); a run checkpointed with an
         # older page-number cursor just re-reads from a low id, which is harmless.
         since_id = int(checkpoint.cursor) if checkpoint.cursor else None
         page = self.ecom.list_orders(checkpoint.orders_since, since_id=since_id, limit=page_size)
-        orders = page.orders
-        ids = [int(o["id"]) for o in orders if str(o.get("id", "")).isdigit()]
+        orders, ids, skipped = _with_ids("orders", page.orders, positive_id)
         statuses = self.store.order_statuses(self.cid, ids) if ids else {}
         finished = page.next_since_id is None
         cursor = None if finished else str(page.next_since_id)
-        return PageOutcome(order_drift(orders, statuses), cursor, finished=finished)
+        judged = _judged("orders", partial(order_drift, statuses=statuses), orders)
+        return PageOutcome(judged.found, cursor, finished, skipped + judged.skipped)
 
 
 @dataclass
 class ReconcileRunSummary:
     reports: list[ReconcileReport] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    # The exception that failed each connection in `failures` (absent for one skipped for time): its type is logged.
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> list[tuple[str, SkippedRow]]:
+        """Every row skipped in this invocation, with its connection."""
+        return [(r.connection_id, row) for r in self.reports for row in r.skipped]
 
     @property
     def drift(self) -> dict[str, int]:
@@ -400,4 +487,8 @@ def reconcile_connections(
             summary.reports.append(reconciler.reconcile(connection, pos, ecom, has_time, force=force))
         except SyncError as exc:
             summary.failures[connection.connection_id] = exc.message
+            summary.errors[connection.connection_id] = exc
+        except Exception as exc:  # a failure nobody foresaw is this connection's alone: the others still run
+            summary.failures[connection.connection_id] = f"{type(exc).__name__}: {safe_text(str(exc), 200)}"
+            summary.errors[connection.connection_id] = exc
     return summary

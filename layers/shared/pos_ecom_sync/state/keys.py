@@ -1,4 +1,5 @@
-"""Key layout of the single sync table (pk/sk + gsi1). Every item of a connection shares its partition."""
+"""Key layout of the single sync table (pk/sk + gsi1). Every item of a connection shares its partition, except its
+webhook delivery marks (see `delivery_pk`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ CONNECTIONS_GSI_PK = "CONNECTIONS"
 
 def cursor_sk(feed: str) -> str:
     return f"CURSOR#{feed}"
+
+
+# Webhook delivery marks live in their own partition per connection, the one thing the internet-facing webhook
+# function may write: its IAM grant is conditioned on `dynamodb:LeadingKeys` starting with this prefix (template).
+DELIVERY_PK_PREFIX = "DELIVERY#"
+
+
+def delivery_pk(connection_id: str) -> str:
+    return f"{DELIVERY_PK_PREFIX}{connection_id}"
 
 
 def delivery_sk(delivery_key: str) -> str:
@@ -95,6 +105,17 @@ def status_sk(ecom_order_id: int) -> str:
     """The status ledger of one order: the worker's lease, whether the order is frozen, what was applied or
     ignored (and why), and both sides as last seen."""
     return f"STATUS#{ecom_order_id}"
+
+
+# -- parked feed rows (state/parked_store.py) --------------------------------------------------------------------
+
+PARKED_PREFIX = "PARKED#"
+
+
+def parked_sk(feed: str, row_key: str) -> str:
+    """A feed row the poller or reconciliation could not handle and skipped (`row_key`: its id, or a hash of an id
+    that is no safe key); one item per feed and row, so seeing it again updates the item."""
+    return f"{PARKED_PREFIX}{feed}#{row_key}"
 
 
 # -- vendor OAuth tokens (state/token_store.py) -----------------------------------------------------------------

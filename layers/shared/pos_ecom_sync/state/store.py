@@ -145,7 +145,7 @@ class SyncStore:
     def delivery_seen(self, connection_id: str, delivery_key: str) -> bool:
         try:
             item = self._table.get_item(
-                Key={"pk": keys.connection_pk(connection_id), "sk": keys.delivery_sk(delivery_key)}
+                Key={"pk": keys.delivery_pk(connection_id), "sk": keys.delivery_sk(delivery_key)}
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise unavailable("read delivery mark", exc) from exc
@@ -157,7 +157,7 @@ class SyncStore:
         try:
             self._table.put_item(
                 Item={
-                    "pk": keys.connection_pk(connection_id),
+                    "pk": keys.delivery_pk(connection_id),
                     "sk": keys.delivery_sk(delivery_key),
                     "queued_at": now,
                     "expires_at": now + ttl_seconds,

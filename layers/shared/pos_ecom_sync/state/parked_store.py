@@ -1,0 +1,209 @@
+"""Parked feed rows: rows the change poller or a reconciliation page could not handle, skipped so the feed moves on.
+
+A row that cannot become a message (no or a garbled id, a version that is no integer or out of range, a value that
+cannot be serialised...) is skipped, its feed's cursor moves past it, and it is recorded here for the operator
+(`pos-ecom-sync parked list <connection>`). One item per feed and row, in the connection's partition
+(`PARKED#<feed>#<row key>`, keys in `state/keys.py`): the feed, the row's id and version as printable text, the
+reason, when it was first and last seen, how many times, and `expires_at` (the table's TTL attribute, 30 days after
+it was last seen). Seeing the same row again (a poller that died before moving its cursor, an order inside the
+sweep's overlap window) updates the item, never adds one. Nothing here is a vendor value: ids and reasons are escaped
+to ASCII and cut, so no item can grow past a few KB whatever a vendor sent.
+
+A parked row is handled again once the vendor changes it (its new version is on the feed) or when a forced
+reconciliation run re-reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pos_ecom_sync.errors import safe_text
+from pos_ecom_sync.state import keys
+from pos_ecom_sync.state.dynamodb_errors import unavailable
+
+PARK_TTL_SECONDS = 30 * 86_400
+MAX_ID_CHARS = 120
+MAX_REASON_CHARS = 300
+_ROW_KEY_MAX = 64
+_HUGE_INT_DIGITS = 30
+
+
+def _printable(text: str, limit: int) -> str:
+    """Our own text (a reason) cut and kept printable: escapes only what is not printable ASCII, so a value a
+    reason already quotes with `safe_text` is not escaped twice."""
+    shown = "".join(ch if " " <= ch <= "~" else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
+    return shown if len(text) <= limit else f"{shown}... ({len(text)} chars)"
+
+
+def row_key(row_id: Any) -> str:
+    """The key part of a parked row: its id when that is a short printable ASCII string (every real vendor id) or
+    an integer, else a stable hash of it (a DynamoDB key must be valid UTF-8 and at most 1 KB)."""
+    if isinstance(row_id, int) and not isinstance(row_id, bool) and row_id.bit_length() < 64:
+        return str(row_id)
+    if isinstance(row_id, str) and 0 < len(row_id) <= _ROW_KEY_MAX and all("!" <= ch <= "~" for ch in row_id):
+        return row_id
+    if row_id is None:
+        return "<no id>"
+    if isinstance(row_id, str):
+        basis = row_id.encode("utf-8", "surrogatepass")
+    elif isinstance(row_id, int) and not isinstance(row_id, bool):
+        basis = hex(row_id).encode()  # hex has no digit limit
+    else:
+        basis = f"{type(row_id).__name__}:{safe_text(row_id, 10_000)}".encode()
+    return "#" + hashlib.sha256(basis).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A feed row skipped because it cannot be handled: what is logged, counted and parked."""
+
+    feed: str
+    key: str  # row_key() of its id
+    row_id: str  # safe_text() of its id
+    reason: str
+    version: str | None = None
+
+    @classmethod
+    def of(cls, feed: str, row_id: Any, reason: str, version: Any = None) -> SkippedRow:
+        return cls(
+            feed=feed,
+            key=row_key(row_id),
+            row_id=safe_text(row_id),
+            reason=_printable(reason, MAX_REASON_CHARS),
+            version=None if version is None else safe_text(version, 40),
+        )
+
+    @property
+    def parked_key(self) -> str:
+        """How the operator names it: `pos-ecom-sync parked show <connection> <parked key>`."""
+        return f"{self.feed}#{self.key}"
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"feed": self.feed, "row_id": self.row_id, "version": self.version, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    parked_key: str
+    feed: str
+    row_id: str
+    reason: str
+    version: str | None
+    first_seen: int
+    last_seen: int
+    seen: int
+    expires_at: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.parked_key,
+            "feed": self.feed,
+            "row_id": self.row_id,
+            "version": self.version,
+            "reason": self.reason,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "seen": self.seen,
+            "expires_at": self.expires_at,
+        }
+
+
+def _parked(item: dict[str, Any]) -> ParkedRow:
+    return ParkedRow(
+        parked_key=str(item["sk"]).removeprefix(keys.PARKED_PREFIX),
+        feed=str(item.get("feed", "")),
+        row_id=str(item.get("row_id", "")),
+        reason=str(item.get("reason", "")),
+        version=str(item["version"]) if item.get("version") is not None else None,
+        first_seen=int(item.get("first_seen", 0)),
+        last_seen=int(item.get("last_seen", 0)),
+        seen=int(item.get("seen", 0)),
+        expires_at=int(item.get("expires_at", 0)),
+    )
+
+
+class ParkedStore:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        resource: Any = None,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: int = PARK_TTL_SECONDS,
+    ) -> None:
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._clock = clock
+        self._ttl = ttl_seconds
+
+    def park(self, connection_id: str, rows: Sequence[SkippedRow]) -> None:
+        """Record (or refresh) each skipped row: one UpdateItem per row, `first_seen` kept from the first time."""
+        now = int(self._clock())
+        unique = {row.parked_key: row for row in rows}
+        for parked_key, row in unique.items():
+            try:
+                self._table.update_item(
+                    Key={"pk": keys.connection_pk(connection_id), "sk": keys.PARKED_PREFIX + parked_key},
+                    UpdateExpression=(
+                        "SET #feed = :feed, #row = :row, #reason = :reason, #version = :version, #last = :now, "
+                        "#first = if_not_exists(#first, :now), #exp = :exp ADD #seen :one"
+                    ),
+                    ExpressionAttributeNames={
+                        "#feed": "feed",
+                        "#row": "row_id",
+                        "#reason": "reason",
+                        "#version": "version",
+                        "#last": "last_seen",
+                        "#first": "first_seen",
+                        "#exp": "expires_at",
+                        "#seen": "seen",
+                    },
+                    ExpressionAttributeValues={
+                        ":feed": row.feed,
+                        ":row": row.row_id,
+                        ":reason": row.reason,
+                        ":version": row.version,
+                        ":now": now,
+                        ":exp": now + self._ttl,
+                        ":one": 1,
+                    },
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable("park a skipped row", exc) from exc
+
+    def list(self, connection_id: str, feed: str | None = None) -> list[ParkedRow]:
+        """The connection's parked rows (of one feed, when given), by feed and key; expired ones left out (TTL
+        deletion is lazy)."""
+        prefix = keys.PARKED_PREFIX + (f"{feed}#" if feed else "")
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.connection_pk(connection_id)) & Key("sk").begins_with(prefix),
+            "ConsistentRead": True,
+        }
+        now = self._clock()
+        found: list[ParkedRow] = []
+        try:
+            while True:
+                page = self._table.query(**query)
+                found.extend(p for p in map(_parked, page.get("Items", [])) if p.expires_at > now)
+                if "LastEvaluatedKey" not in page:
+                    return found
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("list parked rows", exc) from exc
+
+    def get(self, connection_id: str, parked_key: str) -> ParkedRow | None:
+        try:
+            item = self._table.get_item(
+                Key={"pk": keys.connection_pk(connection_id), "sk": keys.PARKED_PREFIX + parked_key},
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("get a parked row", exc) from exc
+        return _parked(item) if item else None
