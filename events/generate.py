@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pos_ecom_sync.connectors.ecom import OrderPage
+from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
@@ -390,6 +391,11 @@ def _digest(name: str, size: int) -> bytes:
     return hashlib.sha256(f"pos-ecom-sync/events/{name}".encode()).digest()[:size]
 
 
+def _request_id(name: str) -> str:
+    """API Gateway's request id for the sample `name`: webhook_ingest makes it the change's correlation id."""
+    return base64.b64encode(_digest(name, 11)).decode()
+
+
 def _as_delivered(sample: ApiSample) -> dict[str, Any]:
     """Pin what API Gateway makes up per request (ids, times, host headers) to fixed, realistic values."""
     event = sample.build()
@@ -416,7 +422,7 @@ def _as_delivered(sample: ApiSample) -> dict[str, Any]:
             "domainPrefix": API_ID,
             "http": {**context["http"], "sourceIp": sample.source_ip},
             # HTTP API request ids are 16 base64 characters, e.g. "JKJaXmPLvHcESHA=".
-            "requestId": base64.b64encode(_digest(sample.name, 11)).decode(),
+            "requestId": _request_id(sample.name),
             "time": sample.at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": epoch * 1000,
         }
@@ -512,7 +518,8 @@ def _delivered(name: str, concern: Concern | None = None) -> Sent:
     webhook = IncomingWebhook(source, DEMO_CONNECTION_ID, body, event["headers"], event["queryStringParameters"] or {})
     intake = _Intake()
     received_at = sample.at + INGEST_LAG
-    WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600).accept(webhook, now=received_at)
+    with correlated(_request_id(sample.name)):
+        WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600).accept(webhook, now=received_at)
     [outgoing] = [o for o in intake.sent if concern is None or o.message.concern == concern]
     return Sent(outgoing, received_at + SEND_LAG, "WebhookIngestFunction", _trace_root(sample.at, sample.name))
 
@@ -551,7 +558,8 @@ def _polled(tick: datetime, resource: str, rows: list[dict[str, Any]]) -> list[S
     """What the EveryMinute poll at `tick` queues for one page of an X-Series feed."""
     feeds, intake = _Feeds({resource: rows}), _Intake()
     read_at = tick + timedelta(milliseconds=412)  # the poller stamps a page when it has read it
-    ChangePoller(feeds, intake, clock=lambda: read_at).poll(DEMO_CONNECTION, feeds, feeds)
+    with correlated(f"poll-{uuid.UUID(bytes=_digest(f'poll/{tick.isoformat()}', 16))}"):  # the run's request id
+        ChangePoller(feeds, intake, clock=lambda: read_at).poll(DEMO_CONNECTION, feeds, feeds)
     root = _trace_root(tick, f"poll/{tick.isoformat()}")
     return [Sent(outgoing, read_at + SEND_LAG, "ChangePollerFunction", root) for outgoing in intake.sent]
 

@@ -171,6 +171,20 @@ def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
     return attrs
 
 
+def resolved_outputs(resources: LocalStackResources, template_path: Path = TEMPLATE_PATH) -> dict[str, str]:
+    """The template's Outputs as CloudFormation would resolve them for this provisioned stack (those of resources
+    the local stack does not make, such as the HTTP API or the alarm topic, are left out)."""
+    template = load_template(template_path)
+    resolver = _Resolver(template, resources)
+    outputs = {}
+    for name, spec in template.get("Outputs", {}).items():
+        try:
+            outputs[name] = str(resolver.resolve(spec["Value"]))
+        except KeyError:
+            continue
+    return outputs
+
+
 def provision(
     session: Any, *, stack_name: str = "local", region: str = "us-east-1", template_path: Path = TEMPLATE_PATH
 ) -> LocalStackResources:

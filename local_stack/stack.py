@@ -22,7 +22,7 @@ from local_stack.api_server import LocalApi
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
 from local_stack.event_sources import ScheduleTimer, SqsPoller
 from local_stack.functions import LocalFunction
-from local_stack.provision import LocalStackResources, provision
+from local_stack.provision import LocalStackResources, provision, resolved_outputs
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 
@@ -204,6 +204,8 @@ class LocalStack:
         OUTPUTS_FILE.write_text(
             json.dumps(
                 {
+                    # The template's own outputs (queue and DLQ URLs, ...), as a deployed stack has them.
+                    **resolved_outputs(self.resources),
                     "Endpoint": env["AWS_ENDPOINT_URL"],
                     "Region": self.config.region,
                     "TableName": env["TABLE_NAME"],

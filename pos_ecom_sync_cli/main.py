@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from pos_ecom_sync_cli.catalog import add_catalog_commands
 from pos_ecom_sync_cli.common import CliError, existing_connection
 from pos_ecom_sync_cli.credentials import add_secret_commands
+from pos_ecom_sync_cli.dlq import add_dlq_commands
 from pos_ecom_sync_cli.orders import add_orders_commands
 from pos_ecom_sync_cli.parked import add_parked_commands
 from pos_ecom_sync_cli.stock import add_outlet_commands, pos_registers, register_outlet, stock_queue_url
@@ -66,6 +67,7 @@ class Target:
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
             os.environ["AWS_ENDPOINT_URL"] = outputs["Endpoint"]
             self.session = boto3.Session(region_name=outputs.get("Region", "us-east-1"))
+        self.outputs = outputs  # the stack's outputs: queue URLs are read from here, never rebuilt from names
         self.table_name = outputs["TableName"]
         self.secret_prefix = outputs["SecretPrefix"]
         self.store = SyncStore(self.table_name, resource=self.session.resource("dynamodb"))
@@ -283,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_orders_commands(groups)
     add_catalog_commands(groups)
     add_parked_commands(groups)
+    add_dlq_commands(groups)
     return parser
 
 
@@ -299,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ClientError, BotoCoreError) as exc:
         print(f"error: AWS call failed: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, default=str))
+    if result is not None:  # None: the command printed its own output (a table, or --json)
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

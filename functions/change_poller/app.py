@@ -28,6 +28,7 @@ def _clients(connection: Connection) -> tuple[Any, Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=PollTrigger)
+@runtime.correlated_run("poll")
 def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]:
     margin_ms = get_settings().POLL_SAFETY_MARGIN_MS
     store = runtime.sync_store()
@@ -42,6 +43,8 @@ def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]
     metrics.add_metric(name="ChangesQueued", unit=MetricUnit.Count, value=summary.queued)
     metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=len(summary.failures))
     metrics.add_metric(name="PollRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
+    if summary.lag_s is not None:  # ChangePollerLagAlarm; see FeedReport.lag_s for what it measures
+        metrics.add_metric(name="PollLagSeconds", unit=MetricUnit.Seconds, value=summary.lag_s)
     for connection_id, row in summary.skipped:
         # Parked for the operator: `pos-ecom-sync parked list <connection>`.
         logger.warning("poll row skipped", extra={"connection_id": connection_id, **row.log_fields()})

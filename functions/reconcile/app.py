@@ -31,6 +31,7 @@ DRIFT_METRICS = {kind: "Drift" + "".join(part.capitalize() for part in kind.spli
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ReconcileTrigger)
+@runtime.correlated_run("reconcile")
 def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str, Any]:
     margin_ms = get_settings().RECONCILE_SAFETY_MARGIN_MS
     summary = reconcile_connections(

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import runtime
 from pos_ecom_sync.api import json_response, raw_body, register_error_handlers
+from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.intake.webhooks import IncomingWebhook
 
 logger = Logger()
@@ -54,4 +55,6 @@ def ecom_webhook(connection_id: str) -> Response[str]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    # API Gateway's request id (also the Logger's correlation id): the change's id from here on.
+    with correlated(event.get("requestContext", {}).get("requestId"), logger):
+        return app.resolve(event, context)

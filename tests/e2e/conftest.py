@@ -7,20 +7,24 @@ travel the real path: webhook or poll -> queue -> worker -> vendor API.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from aws_lambda_powertools import Logger
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state.order_store import OrderStore
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_CONNECTION_ID
-from local_stack.functions import LocalFunction
+from local_stack.functions import LocalFunction, current_function
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from local_stack.stack import LocalStack, StackConfig
@@ -102,6 +106,48 @@ class LiveStack:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out after {timeout:g}s waiting for: {what}")
             time.sleep(0.2)
+
+
+class FunctionLogCapture(logging.Handler):
+    """Every record emitted while a function runs, as the functions' JSON log handler writes it (message, extra
+    fields and Powertools' keys such as the correlation id)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []  # "<function> <logger> <JSON line>"
+        self.entries: list[tuple[str, dict[str, Any]]] = []  # (function, JSON line parsed)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        function = current_function()
+        if function is None:
+            return
+        line = self.format(record)
+        self.lines.append(f"{function} {record.name} {line}")
+        self.entries.append((function, json.loads(line)))
+
+    def correlation_ids(self, function: str) -> set[str]:
+        return {str(e["correlation_id"]) for f, e in self.entries if f == function and e.get("correlation_id")}
+
+
+@contextmanager
+def capture_function_logs(level: int = logging.INFO) -> Iterator[FunctionLogCapture]:
+    """Every log record a function emits at `level` or above (ours and the libraries'), while the block runs."""
+    capture = FunctionLogCapture()
+    # Powertools takes the service logger's first handler for its own: configure it (as the functions' first
+    # import does) before adding the capture after it.
+    service = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "pos-ecom-sync"))
+    capture.setFormatter(service.registered_formatter)
+    loggers = [logging.getLogger(), logging.getLogger(service.service)]
+    level_before = loggers[1].level
+    loggers[1].setLevel(level)  # the functions' own lines (the stack runs them at WARNING)
+    for logger in loggers:
+        logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        loggers[1].setLevel(level_before)
+        for logger in loggers:
+            logger.removeHandler(capture)
 
 
 @pytest.fixture(autouse=True)

@@ -8,40 +8,21 @@ extra fields, and searched for the shopper's e-mail, names and street, and for e
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
 
 from local_stack.demo import DEMO_SECRETS
-from local_stack.functions import current_function
-from tests.e2e.conftest import LiveStack
+from tests.e2e.conftest import FunctionLogCapture, LiveStack, capture_function_logs
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "wilhelmina.quackenbush@privacy-test.example"
 FIRST, LAST = "Wilhelmina", "Quackenbush"
 STREET = "Quay St"
-
-
-class _FunctionLogCapture(logging.Handler):
-    """Every record emitted while a function runs, serialised with all its fields (as a JSON log handler would)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        function = current_function()
-        if function is None:
-            return
-        fields = {k: v for k, v in vars(record).items() if k not in ("args", "exc_info", "exc_text")}
-        fields["message"] = record.getMessage()
-        self.lines.append(f"{function} {record.name} " + json.dumps(fields, default=str))
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +39,9 @@ def debug_everywhere() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def captured(debug_everywhere: None, live_stack: LiveStack) -> Iterator[tuple[LiveStack, _FunctionLogCapture]]:
-    capture = _FunctionLogCapture()
-    # Powertools takes the service logger's first handler for its own: configure it (as the functions' first
-    # import does) before adding the capture after it.
-    service = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "pos-ecom-sync"))
-    loggers = [logging.getLogger(), logging.getLogger(service.service)]
-    for logger in loggers:
-        logger.addHandler(capture)
-    try:
+def captured(debug_everywhere: None, live_stack: LiveStack) -> Iterator[tuple[LiveStack, FunctionLogCapture]]:
+    with capture_function_logs(logging.DEBUG) as capture:
         yield live_stack, capture
-    finally:
-        for logger in loggers:
-            logger.removeHandler(capture)
 
 
 def _secret_values(value: Any) -> list[str]:
@@ -80,7 +51,7 @@ def _secret_values(value: Any) -> list[str]:
 
 
 def test_an_order_flow_at_debug_logs_no_email_name_address_or_credential(
-    captured: tuple[LiveStack, _FunctionLogCapture],
+    captured: tuple[LiveStack, FunctionLogCapture],
 ) -> None:
     live, capture = captured
     live.import_catalog()

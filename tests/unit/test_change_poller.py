@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pos_ecom_sync.connectors.ecom import OrderPage
+from pos_ecom_sync.errors import RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, poll_connections
 from pos_ecom_sync.intake.rows import MAX_MESSAGE_BYTES
 from pos_ecom_sync.models.connection import Connection
@@ -367,3 +368,66 @@ def test_one_connections_unforeseen_failure_is_recorded_and_the_next_connection_
     assert isinstance(summary.errors["first"], UnicodeEncodeError)
     assert [r.connection_id for r in summary.reports] == ["second"]
     assert [m.connection_id for m in publisher.messages("product")] == ["second"]
+
+
+@dataclass(frozen=True)
+class _MovedCursor(Cursor):
+    moved_at: float | None = None  # epoch seconds of the cursor's last advance, as the store records it
+
+
+@dataclass
+class _ThrottledFeeds(Feeds):
+    """Every read refused by the rate budget."""
+
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> _Page:
+        raise RateLimited("xseries", NOW.timestamp() + 60)
+
+    def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
+        raise RateLimited("ecom", NOW.timestamp() + 60)
+
+
+def test_feeds_read_to_their_end_have_no_poll_lag_however_old_their_cursors() -> None:
+    feeds = Feeds({"products": [_row(PARENT, 10)]}, orders=[])
+    cursors = Cursors({"ecom:orders": (NOW - timedelta(days=3)).isoformat(), "pos:inventory": "5"})
+    summary = poll_connections(
+        [CONNECTION], ChangePoller(cursors, Publisher(), clock=lambda: NOW), lambda c: (feeds, feeds), lambda: True
+    )
+    assert summary.lag_s == 0.0
+    assert all(f["lag_s"] == 0 for f in summary.as_dict()["connections"]["shop"].values())
+
+
+def test_a_throttled_order_sweep_lags_by_the_age_of_its_cursor() -> None:
+    feeds = _ThrottledFeeds({})
+    cursors = Cursors({"ecom:orders": (NOW - timedelta(minutes=40)).isoformat()})
+    report = ChangePoller(cursors, Publisher(), clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    orders = next(f for f in report.feeds if f.feed == "ecom:orders")
+    assert orders.stopped == "throttled" and orders.lag_s == 40 * 60
+    assert report.lag_s == 40 * 60
+
+
+def test_a_pos_feed_stopped_early_lags_by_the_time_since_its_cursor_last_moved() -> None:
+    class Moved(Cursors):
+        def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+            if feed == "ecom:orders":
+                return Cursor(feed, NOW.isoformat())
+            return _MovedCursor(feed, "7", moved_at=(NOW - timedelta(minutes=25)).timestamp())
+
+    feeds = _ThrottledFeeds({})
+    report = ChangePoller(Moved(), Publisher(), clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    products = next(f for f in report.feeds if f.feed == "pos:products")
+    assert products.stopped == "throttled" and products.lag_s == 25 * 60
+
+
+def test_a_pos_feed_out_of_time_before_its_first_page_lags_at_least_since_the_run_started() -> None:
+    times = [NOW, NOW + timedelta(seconds=50)]  # the run's start, then every later reading
+
+    def clock() -> datetime:
+        return times.pop(0) if len(times) > 1 else times[0]
+
+    feeds = Feeds({})
+    cursors = Cursors({"pos:products": "7", "ecom:orders": NOW.isoformat()})
+    report = ChangePoller(cursors, Publisher(), clock=clock).poll(CONNECTION, feeds, feeds, has_time=lambda: False)
+    products = next(f for f in report.feeds if f.feed == "pos:products")
+    assert products.stopped == "out of time" and products.lag_s == 50

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import ConfigurationError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.models.messages import ChangeMessage, vendor_payload
+from pos_ecom_sync.models.messages import ChangeMessage, order_status_hint, vendor_payload
 from pos_ecom_sync.models.stock import OutletStock, online_total
 from pos_ecom_sync.settings import load_settings
 from pydantic import ValidationError
@@ -139,3 +140,15 @@ def test_settings_report_every_missing_variable_at_once() -> None:
         load_settings({"TABLE_NAME": "t"})
     for name in ("SECRET_PREFIX", "PRODUCTS_QUEUE_URL", "STATUSES_QUEUE_URL"):
         assert name in error.value.message
+
+
+def test_a_message_made_while_a_change_is_handled_carries_its_correlation_id_and_its_status_hint_too() -> None:
+    with correlated("webhook-req-1"):
+        made = ChangeMessage(
+            connection_id="demo", source="ecom", entity="order", entity_id="7", via="webhook",
+            received_at=datetime(2026, 12, 5, tzinfo=UTC), payload={"id": 7}, concern="orders",
+        )  # fmt: skip
+    hint = order_status_hint(made)
+    assert made.correlation_id == "webhook-req-1" and hint is not None and hint.correlation_id == "webhook-req-1"
+    assert _message().correlation_id is None  # made outside any handled change (or queued before the field)
+    assert made.deduplication_id("k") == made.model_copy(update={"correlation_id": "other"}).deduplication_id("k")

@@ -6,14 +6,19 @@ import fnmatch
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pos_ecom_sync import runtime
+from pos_ecom_sync.api import register_error_handlers
 from pos_ecom_sync.connectors import http
+from pos_ecom_sync.errors import NotFound, Unauthorized, UpstreamUnavailable
 from pos_ecom_sync.secrets import legacy_secret_name, secret_name
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.store import SyncStore
 from pos_ecom_sync.workers import MIN_MAX_RECEIVE_COUNT, OUTAGE_SURVIVED_S, retry_delay_s
 
 from local_stack.cfn_yaml import load_template
+from local_stack.lambda_events import LambdaContext, api_gateway_v2_event
 from local_stack.provision import TEMPLATE_PATH
 from tests.conftest import create_sync_table
 
@@ -203,3 +208,166 @@ def test_the_webhook_function_reads_only_webhook_secrets_and_the_others_only_api
         readable = {part for part, arn in arn_of.items() if fnmatch.fnmatchcase(arn, pattern)}
         assert readable == ({"webhook"} if name == "WebhookIngestFunction" else {"api"}), name
         assert not fnmatch.fnmatchcase(legacy, pattern), f"{name} can read the legacy combined secret"
+
+
+# ---------------------------------------------------------------- alarms reach a person
+
+ALARMS = _of_type("AWS::CloudWatch::Alarm")
+CODE_ROOTS = (TEMPLATE_PATH.parent / "functions", TEMPLATE_PATH.parent / "layers" / "shared" / "pos_ecom_sync")
+
+
+def _covers(patterns: list[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action, pattern) for pattern in patterns)
+
+
+def _cloudwatch_may_use(key: dict[str, Any]) -> bool:
+    """Whether the key policy lets CloudWatch (for this account's alarms) encrypt messages for an SNS topic."""
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        principal = statement.get("Principal", {})
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        services = [services] if isinstance(services, str) else services
+        if statement["Effect"] != "Allow" or "cloudwatch.amazonaws.com" not in services:
+            continue
+        actions = _actions(statement)
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        if (
+            _covers(actions, "kms:Decrypt")
+            and "kms:GenerateDataKey*" in actions
+            and condition.get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}
+        ):
+            return True
+    return False
+
+
+def test_every_alarm_notifies_a_topic_whose_own_key_lets_cloudwatch_publish() -> None:
+    topics = _of_type("AWS::SNS::Topic")
+    keys_ = _of_type("AWS::KMS::Key")
+    assert ALARMS
+    for name, alarm in ALARMS.items():
+        actions = [a for field in ("AlarmActions", "OKActions", "InsufficientDataActions")
+                   for a in alarm["Properties"].get(field, [])]  # fmt: skip
+        assert actions, f"{name} notifies nobody"
+        for action in actions:
+            topic = topics[action["Ref"]]["Properties"]
+            key = keys_[topic["KmsMasterKeyId"]["Ref"]]
+            assert _cloudwatch_may_use(key), f"{name}: CloudWatch cannot use the key of {action['Ref']}"
+            assert key["Properties"]["EnableKeyRotation"] is True
+    for name, topic in topics.items():
+        # The AWS-managed key's policy cannot grant CloudWatch: an alarm action on such a topic fails silently.
+        assert "alias/aws/sns" not in str(topic["Properties"].get("KmsMasterKeyId")), name
+    aliases = [a["Properties"]["TargetKeyId"] for a in _of_type("AWS::KMS::Alias").values()]
+    assert {"Ref": "AlarmTopicKey"} in aliases
+
+
+def test_a_key_policy_without_the_cloudwatch_grant_is_told_apart() -> None:
+    key = RESOURCES["AlarmTopicKey"]
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    without = {"Properties": {"KeyPolicy": {"Statement": [s for s in statements if "Service" not in s["Principal"]]}}}
+    narrower = {"Properties": {"KeyPolicy": {"Statement": [
+        {**s, "Action": ["kms:Decrypt"]} if "Service" in s["Principal"] else s for s in statements
+    ]}}}  # fmt: skip
+    assert _cloudwatch_may_use(key)
+    assert not _cloudwatch_may_use(without) and not _cloudwatch_may_use(narrower)
+
+
+def test_the_optional_alarm_email_subscribes_to_the_alarm_topic() -> None:
+    assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    props = subscription["Properties"]
+    assert (props["Protocol"], props["Endpoint"]) == ("email", {"Ref": "AlarmEmail"})
+    assert props["TopicArn"] == {"Ref": "AlarmTopic"}
+
+
+def _code_text() -> str:
+    return "\n".join(p.read_text() for root in CODE_ROOTS for p in sorted(root.rglob("*.py")))
+
+
+def test_every_custom_metric_alarm_reads_a_metric_the_code_emits_in_the_namespace_and_dimensions_it_uses() -> None:
+    variables = GLOBALS["Environment"]["Variables"]
+    code = _code_text()
+    custom = {n: a["Properties"] for n, a in ALARMS.items() if a["Properties"]["Namespace"] != "AWS/Lambda"}
+    custom = {n: p for n, p in custom.items() if p["Namespace"] != "AWS/SQS"}
+    assert {"WebhookServerErrorsAlarm", "WebhookUnauthorizedAlarm", "ChangePollerLagAlarm"} <= set(custom)
+    for name, props in custom.items():
+        assert props["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"], name
+        # Powertools adds the service as the only dimension (webhook_ingest adds `source` on accepted deliveries only)
+        assert props["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}], name
+        metric = props["MetricName"]
+        emitted = f'name="{metric}"' in code or (metric.startswith("Http") and 'name=f"Http{status // 100}xx"' in code)
+        assert emitted, f"{name} reads {metric}, which no code emits"
+
+
+@pytest.mark.parametrize(("error", "metrics_seen"), [
+    (Unauthorized("token does not match"), {"Http4xx", "WebhookUnauthorized"}),
+    (NotFound("no such connection"), {"Http4xx"}),
+    (UpstreamUnavailable("dynamodb: cannot read the connection"), {"Http5xx"}),
+])  # fmt: skip
+def test_the_webhook_alarms_read_what_the_error_handler_emits(error: Exception, metrics_seen: set[str]) -> None:
+    variables = GLOBALS["Environment"]["Variables"]
+    metrics = Metrics(namespace=variables["POWERTOOLS_METRICS_NAMESPACE"], service=variables["POWERTOOLS_SERVICE_NAME"])
+    metrics.clear_metrics()
+    app = APIGatewayHttpResolver()
+    register_error_handlers(app, Logger(service="test"), metrics)
+
+    @app.post("/connections/<connection_id>/webhooks/pos")
+    def refuse(connection_id: str) -> None:
+        raise error
+
+    event = api_gateway_v2_event(
+        "POST", "/connections/shop/webhooks/pos", "POST /connections/{connection_id}/webhooks/pos",
+        {"connection_id": "shop"}, b"{}", {"content-type": "application/json"},
+    )  # fmt: skip
+    app.resolve(event, LambdaContext())
+    blob: dict[str, Any] = dict(metrics.serialize_metric_set())
+    metrics.clear_metrics()
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert {m["Name"] for m in directive["Metrics"]} == metrics_seen
+    alarmed = {a["Properties"]["MetricName"]: a["Properties"] for a in ALARMS.values()}
+    for metric in metrics_seen & {"Http5xx", "WebhookUnauthorized"}:
+        props = alarmed[metric]
+        assert directive["Namespace"] == props["Namespace"]
+        assert [[d["Name"] for d in props["Dimensions"]]] == directive["Dimensions"]
+        assert all(blob[d["Name"]] == d["Value"] for d in props["Dimensions"])
+
+
+def test_every_source_queue_alarms_on_its_oldest_message_stock_and_orders_tightest() -> None:
+    sources = [n for n, q in _of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    age: dict[str, int] = {}
+    for alarm in ALARMS.values():
+        props = alarm["Properties"]
+        if props["Namespace"] == "AWS/SQS" and props["MetricName"] == "ApproximateAgeOfOldestMessage":
+            [dimension] = props["Dimensions"]
+            queue, attribute = dimension["Value"]["Fn::GetAtt"]
+            assert (dimension["Name"], attribute, props["Statistic"]) == ("QueueName", "QueueName", "Maximum")
+            age[queue] = props["Threshold"]
+    assert sorted(age) == sorted(sources)
+    assert age["StockQueue"] == age["OrdersQueue"] == 600
+    assert age["OrdersQueue"] < age["StatusesQueue"] < age["ProductsQueue"]
+
+
+def test_alarm_descriptions_state_their_thresholds() -> None:
+    for name in ("WebhookServerErrorsAlarm", "WebhookUnauthorizedAlarm", "ChangePollerLagAlarm", "StockQueueAgeAlarm",
+                 "OrdersQueueAgeAlarm", "StatusesQueueAgeAlarm", "ProductsQueueAgeAlarm"):  # fmt: skip
+        props = RESOURCES[name]["Properties"]
+        assert f" {props['Threshold']} " in props["AlarmDescription"].replace("(", " "), name
+
+
+def test_the_poll_lag_alarm_needs_every_run_lagging_for_three_periods() -> None:
+    props = RESOURCES["ChangePollerLagAlarm"]["Properties"]
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == ("PollLagSeconds", "Minimum", 900)
+    assert props["Period"] * props["EvaluationPeriods"] >= 900
+    schedule = TEMPLATE["Parameters"]["PollSchedule"]["Default"]
+    assert schedule == "rate(1 minute)" and props["Period"] >= 60, "a period holds at least one run"
+
+
+def test_dead_letter_alarm_texts_say_the_queues_real_receive_counts() -> None:
+    queues = _of_type("AWS::SQS::Queue")
+    for name, queue in queues.items():
+        policy = queue["Properties"].get("RedrivePolicy")
+        if policy:
+            dlq = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            [alarm] = [a["Properties"] for a in ALARMS.values()
+                       if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                       and a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq]  # fmt: skip
+            assert f"failed {policy['maxReceiveCount']} receives" in alarm["AlarmDescription"], name

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from pos_ecom_sync.errors import CredentialsRejected, InvalidInput, UpstreamUnavailable
+from pos_ecom_sync.errors import CredentialsRejected, InvalidInput, RateLimited, RetryLater, UpstreamUnavailable
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import BACKOFF_CAP_S, consume_changes, retry_delay_s
 
@@ -108,3 +108,64 @@ def test_a_record_that_can_never_succeed_is_parked_at_once_without_a_retry() -> 
 
     failed, sqs, dead = _consume(handle, receive_count=1)
     assert failed == 0 and not sqs.delays and len(dead.parked) == 1
+
+
+def _batch(*receive_counts: int) -> dict[str, Any]:
+    """One batch of records, each in its own message group (as different variants' stock changes are)."""
+    events = [_event(count) for count in receive_counts]
+    for n, one in enumerate(events):
+        one["Records"][0]["attributes"]["MessageGroupId"] = f"group-{n}"
+    return {"Records": [one["Records"][0] for one in events]}
+
+
+def _consume_batch(event: dict[str, Any], handle: Any) -> dict[str, Any]:
+    return consume_changes(
+        event, LambdaContext(function_name="test", timeout_s=60), handle,
+        sqs=FakeSqs(), dead_letters=FakeDeadLetters(), logger=Logger(service="test"), metrics=Metrics(namespace="test"),
+    )  # fmt: skip
+
+
+def test_a_batch_held_back_only_by_rate_budgets_and_leases_is_answered_without_failing_the_invocation() -> None:
+    calls: list[int] = []
+
+    def waits(message: ChangeMessage) -> None:
+        calls.append(1)
+        if len(calls) % 2:
+            raise RateLimited("ecom", time.time() + 60)
+        raise RetryLater("another worker holds p-1", time.time() + 30)
+
+    event = _batch(1, 3, 7)
+    response = _consume_batch(event, waits)  # no BatchProcessingError: Lambda's Errors alarm stays quiet
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [r["messageId"] for r in event["Records"]]
+
+
+def test_a_batch_whose_every_record_failed_and_one_not_by_waiting_fails_the_invocation() -> None:
+    calls: list[int] = []
+
+    def mostly_throttled(message: ChangeMessage) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise UpstreamUnavailable("dynamodb: cannot read stock state")
+        raise RateLimited("ecom", time.time() + 60)
+
+    with pytest.raises(BatchProcessingError) as failed:
+        _consume_batch(_batch(1, 1, 1), mostly_throttled)
+    assert {type(value).__name__ for _, value, _ in failed.value.child_exceptions} == {
+        "RateLimited",
+        "UpstreamUnavailable",
+    }
+
+
+def test_a_batch_with_one_record_done_is_answered_with_its_failures_even_when_the_others_broke() -> None:
+    calls: list[int] = []
+
+    def one_done(message: ChangeMessage) -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise UpstreamUnavailable("dynamodb: cannot read stock state")
+
+    event = _batch(1, 1, 1)
+    response = _consume_batch(event, one_done)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        r["messageId"] for r in event["Records"][1:]
+    ]

@@ -45,6 +45,9 @@ def register_error_handlers(app: APIGatewayHttpResolver, logger: Logger, metrics
     def _domain_error(error: SyncError) -> Response[str]:
         status = status_for(error)
         metrics.add_metric(name=f"Http{status // 100}xx", unit=MetricUnit.Count, value=1)
+        if status == 401:
+            # Its own metric: a burst of refused credentials is a rotation gone wrong (WebhookUnauthorizedAlarm).
+            metrics.add_metric(name="WebhookUnauthorized", unit=MetricUnit.Count, value=1)
         if status >= 500:
             # Our side failed: log the detail, tell the sender only that it may retry.
             logger.error("request failed", extra={"error": error.message, "status": status})

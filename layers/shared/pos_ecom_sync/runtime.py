@@ -5,16 +5,18 @@ Handlers ask for a service here; tests call `reset()` to drop cached clients bet
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 
+from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import WebhookIntake
@@ -35,6 +37,9 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
 
+
+E = TypeVar("E")
+R = TypeVar("R")
 
 # Explicit AWS timeouts and retries (botocore's defaults: 60 s to connect, 60 s to read, legacy retries): a
 # black-holed dependency fails well inside the function's timeout instead of hanging it, and the failure is handled
@@ -103,6 +108,21 @@ def webhook_secrets_reader() -> WebhookSecretsReader:
         client=aws_client("secretsmanager", INTAKE_AWS),
         max_age_seconds=settings.SECRETS_MAX_AGE_SECONDS,
     )
+
+
+def correlated_run(kind: str) -> Callable[[Callable[[E, Any], R]], Callable[[E, Any], R]]:
+    """A scheduled handler's decorator: the run's id (`<kind>-<Lambda request id>`) is the correlation id of its log
+    lines and of every message it queues (see `correlation`)."""
+
+    def decorate(handler: Callable[[E, Any], R]) -> Callable[[E, Any], R]:
+        @functools.wraps(handler)
+        def run(event: E, context: Any) -> R:
+            with correlated(f"{kind}-{context.aws_request_id}", Logger()):
+                return handler(event, context)
+
+        return run
+
+    return decorate
 
 
 def report_connection_failures(

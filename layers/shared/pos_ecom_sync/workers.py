@@ -12,6 +12,8 @@
 - A record that can never succeed as sent (the vendor refused it with a 4xx, bad settings) goes straight to the
   dead-letter queue with the upstream error in its message attributes, so the operator sees why.
 - Later records of a failed record's message group are failed unprocessed, keeping each entity in order.
+- The invocation itself fails (Lambda `Errors`, which the worker alarms read) only when every record failed and
+  some for a reason other than waiting: a batch held back only by rate budgets or leases is a normal answer.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import ExceptionInfo, SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import (
+    BatchProcessingError,
+    SQSFifoMessageGroupCircuitBreakerError,
+)
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Json
 
+from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import (
     AuthorizationRefused,
     ConfigurationError,
@@ -135,6 +142,11 @@ def consume_changes(
             return handle(message)
 
     def record_handler(record: ChangeRecord) -> Any:
+        # The change's correlation id on every log line, and on every message or event this record leads to.
+        with correlated(record.body.correlation_id or record.messageId, logger):
+            return settle(record)
+
+    def settle(record: ChangeRecord) -> Any:
         message = record.body
         logger.append_keys(connection_id=message.connection_id, entity=message.entity, entity_id=message.entity_id)
         try:
@@ -162,8 +174,30 @@ def consume_changes(
             logger.remove_keys(["connection_id", "entity", "entity_id"])
 
     processor = SqsFifoPartialProcessor(model=ChangeRecord, skip_group_on_error=True)
+    # Powertools fails the invocation whenever every record failed; we decide (`_fails_invocation`). Its FIFO
+    # processor takes no such argument (3.37), the attribute is its base class's documented switch.
+    processor.raise_on_entire_batch_failure = False
     response: dict[str, Any] = dict(process_partial_response(event, record_handler, processor, context))
     failures = len(response.get("batchItemFailures", []))
     if failures:
         metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=failures)
+    if _fails_invocation(failures, len(event.get("Records", [])), processor.exceptions):
+        raise BatchProcessingError(
+            msg=f"All {failures} records failed, not only by waiting on a budget or a lease.",
+            child_exceptions=processor.exceptions,
+        )
     return response
+
+
+# Failures that only mean "not yet": a throttled or busy record (already delayed to when it can run), and a record
+# held back because an earlier one of its message group failed.
+_WAITS = (RetryLater, SQSFifoMessageGroupCircuitBreakerError)
+
+
+def _fails_invocation(failures: int, records: int, exceptions: list[ExceptionInfo]) -> bool:
+    """Whether the invocation fails (Lambda's Errors metric and its alarm): only when every record failed and at least
+    one for a reason other than waiting. A batch held back only by rate budgets or leases, as during an import, is
+    answered with its partial batch response: each record is redelivered when its delay ends, and no alarm fires."""
+    if not records or failures < records:
+        return False
+    return any(kind is None or not issubclass(kind, _WAITS) for kind, _, _ in exceptions)

@@ -95,6 +95,13 @@ class FeedReport:
     cursor: str | None = None
     stopped: str | None = None  # why the feed stopped early (time, throttled, lost race)
     skipped: list[SkippedRow] = field(default_factory=list)  # rows that could not be handled (parked)
+    # Poll lag (`PollLagSeconds`): 0 for a feed read to its end (caught up as of this run) or left to another poller
+    # or, on the products feed, to the import's pacing (the products queue age alarm watches that). A feed stopped
+    # early (throttled, out of time) is behind by: eCom orders, now minus its cursor (the newest `updatedAt` of a
+    # finished sweep: later orders may not be queued yet); a POS feed, whose cursor is a version and no time, the
+    # seconds since its cursor last moved (`Cursor.moved_at` when the store tells it; otherwise since this run
+    # started, a lower bound).
+    lag_s: float = 0.0
 
 
 @dataclass
@@ -109,6 +116,11 @@ class PollReport:
     @property
     def skipped(self) -> list[SkippedRow]:
         return [row for f in self.feeds for row in f.skipped]
+
+    @property
+    def lag_s(self) -> float:
+        """The lag of this connection's most lagging feed (see FeedReport.lag_s)."""
+        return max((f.lag_s for f in self.feeds), default=0.0)
 
 
 def _pos_message(
@@ -234,8 +246,9 @@ class ChangePoller:
     ) -> PollReport:
         report = PollReport(connection.connection_id)
         cid = connection.connection_id
+        started = self._clock()
         for feed in self._pos_feeds(connection, pos):
-            read = self._poll_pos_feed(cid, feed, has_time)
+            read = self._poll_pos_feed(cid, feed, has_time, started)
             report.feeds.append(read)
             if read.stopped == "throttled":
                 break  # the POS budget is spent; the other POS feeds would only wait too
@@ -312,13 +325,26 @@ class ChangePoller:
             self._parked.park(connection_id, skipped)
         report.skipped.extend(skipped)
 
-    def _poll_pos_feed(self, connection_id: str, feed: _PosFeed, has_time: Callable[[], bool]) -> FeedReport:
+    def _behind_since(self, report: FeedReport, since: datetime) -> FeedReport:
+        report.lag_s = max(0.0, (self._clock() - since).total_seconds())
+        return report
+
+    def _poll_pos_feed(
+        self, connection_id: str, feed: _PosFeed, has_time: Callable[[], bool], started: datetime
+    ) -> FeedReport:
         cursor = self._store.get_cursor(connection_id, feed.name)
         report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        moved_at = cursor.moved_at  # epoch seconds of its last advance, if known
+
+        def behind() -> FeedReport:
+            if report.pages or moved_at is None:  # moved in this run, or the store does not tell: since this run
+                return self._behind_since(report, started)
+            return self._behind_since(report, min(started, datetime.fromtimestamp(moved_at, UTC)))
+
         while True:
             if not has_time():
                 report.stopped = "out of time"
-                return report
+                return behind()
             if feed.name == "pos:products" and self._products_backlogged():
                 report.stopped = "products queue is full: resumes from this cursor as it drains"
                 return report
@@ -326,7 +352,7 @@ class ChangePoller:
                 page = feed.read(int(cursor.value) if cursor.value else None)
             except RateLimited:
                 report.stopped = "throttled"
-                return report
+                return behind()
             if not page.items or page.max_version is None:
                 return report
             messages, skipped = self._page_messages(feed, page.items, self._clock())
@@ -366,12 +392,12 @@ class ChangePoller:
         while True:
             if not has_time():
                 report.stopped = "out of time"
-                return report
+                return self._behind_since(report, start)
             try:
                 page = ecom.list_orders(since, since_id=since_id, limit=limit)
             except RateLimited:
                 report.stopped = "throttled"
-                return report
+                return self._behind_since(report, start)
             orders = page.orders
             if orders:
                 now = self._clock()
@@ -417,12 +443,23 @@ class PollRunSummary:
         """Every row skipped in this run, with its connection."""
         return [(r.connection_id, row) for r in self.reports for row in r.skipped]
 
+    @property
+    def lag_s(self) -> float | None:
+        """The most lagging feed of any connection polled (`PollLagSeconds`); None when none was polled."""
+        return max((r.lag_s for r in self.reports), default=None)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "queued": self.queued,
             "connections": {
                 r.connection_id: {
-                    f.feed: {"queued": f.queued, "cursor": f.cursor, "stopped": f.stopped, "skipped": len(f.skipped)}
+                    f.feed: {
+                        "queued": f.queued,
+                        "cursor": f.cursor,
+                        "stopped": f.stopped,
+                        "skipped": len(f.skipped),
+                        "lag_s": round(f.lag_s),
+                    }
                     for f in r.feeds
                 }
                 for r in self.reports

@@ -80,6 +80,7 @@ class IntakeResult:
     reason: str
     concern: Concern | None = None
     message_group_id: str | None = None
+    correlation_id: str | None = None  # follow the change in every worker's logs (`correlation`)
 
     def as_body(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -270,7 +271,9 @@ class WebhookIntake:
         hint = order_status_hint(message)
         self._publisher.publish([Outgoing(message, delivery_key), *([Outgoing(hint, delivery_key)] if hint else [])])
         self._store.remember_delivery(connection.connection_id, delivery_key, self._dedup_ttl)
-        return IntakeResult("queued", "queued for sync", message.concern, message.message_group_id)
+        return IntakeResult(
+            "queued", "queued for sync", message.concern, message.message_group_id, message.correlation_id
+        )
 
 
 _CONNECTION_ID = TypeAdapter(ConnectionId)

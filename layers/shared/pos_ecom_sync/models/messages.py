@@ -10,10 +10,11 @@ import hashlib
 import math
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.models.connection import ConnectionId
 
 Source = Literal["pos", "ecom"]
@@ -53,6 +54,9 @@ class ChangeMessage(BaseModel):
     # Entities that must never be worked on at once share a group: every row of a POS product family
     # (parent and variants) groups under the parent id, because one worker syncs the whole family.
     group_key: str | None = None
+    # The webhook delivery or poll/reconcile run this change came from (see `correlation`); None on messages
+    # queued before correlation ids existed.
+    correlation_id: Annotated[str, Field(max_length=128)] | None = Field(default_factory=current_correlation_id)
 
     @model_validator(mode="before")
     @classmethod

@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import (
@@ -180,7 +181,13 @@ class EventBridgeNotifier:
                 {
                     "Source": EVENT_SOURCE,
                     "DetailType": EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps({**event.model_dump(mode="json"), "event_id": event_id(event)}),
+                    "Detail": json.dumps(
+                        {
+                            **event.model_dump(mode="json"),
+                            "event_id": event_id(event),
+                            "correlation_id": current_correlation_id(),  # the order's webhook or poll run
+                        }
+                    ),
                     "EventBusName": self._bus,
                 }
                 for event in events[start : start + PUT_EVENTS_LIMIT]

@@ -47,6 +47,7 @@ class Cursor:
 
     feed: str
     value: str | None
+    moved_at: float | None = None  # epoch seconds of its last advance (poll lag); None: never moved
 
 
 class SyncStore:
@@ -112,7 +113,10 @@ class SyncStore:
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise unavailable("get cursor", exc) from exc
-        return Cursor(feed=feed, value=item.get("value") if item else None)
+        if not item:
+            return Cursor(feed=feed, value=None)
+        moved = item.get("updated_at")
+        return Cursor(feed=feed, value=item.get("value"), moved_at=float(moved) if moved is not None else None)
 
     def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
         """Move a cursor from the value it was read at to `new_value`.
