@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import re
+import tomllib
 from typing import Any
 
 import pytest
@@ -371,3 +373,39 @@ def test_dead_letter_alarm_texts_say_the_queues_real_receive_counts() -> None:
                        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
                        and a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq]  # fmt: skip
             assert f"failed {policy['maxReceiveCount']} receives" in alarm["AlarmDescription"], name
+
+
+def test_the_readme_parameter_table_lists_every_template_parameter_with_its_default() -> None:
+    readme = (TEMPLATE_PATH.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| `?([^`|]*?)`? \|", readme, flags=re.MULTILINE))
+    declared = {name: str(spec.get("Default", "")) for name, spec in TEMPLATE["Parameters"].items()}
+    documented = {name: rows[name] for name in declared if name in rows}
+    assert documented == {name: default or "empty" for name, default in declared.items()}
+
+
+TAGGABLE = {
+    "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic",
+    "AWS::KMS::Key",
+}  # fmt: skip
+
+
+def test_every_taggable_resource_carries_the_app_and_stack_tags() -> None:
+    expected = [{"Key": "app", "Value": "pos-ecom-sync"}, {"Key": "stack", "Value": {"Ref": "AWS::StackName"}}]
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in TAGGABLE:
+            assert resource["Properties"].get("Tags") == expected, name
+    assert GLOBALS["Tags"] == {"app": "pos-ecom-sync", "stack": {"Ref": "AWS::StackName"}}  # functions and roles
+    assert RESOURCES["WebhookApi"]["Properties"]["Tags"] == GLOBALS["Tags"]
+    types = {r["Type"] for r in RESOURCES.values()}
+    assert types - TAGGABLE <= {
+        "AWS::Serverless::Function", "AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion",
+        "AWS::SNS::Subscription", "AWS::KMS::Alias",
+    }, "a new resource type: tag it (or say here why it cannot be)"  # fmt: skip
+
+
+def test_sam_deploy_defaults_make_a_first_deploy_safe_without_hand_made_buckets() -> None:
+    config = tomllib.loads((TEMPLATE_PATH.parent / "samconfig.toml").read_text())
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["resolve_s3"] is True and deploy["confirm_changeset"] is True
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert set(config["default"]) == {"deploy"}, "build settings stay in the Makefile (make sam-build)"
