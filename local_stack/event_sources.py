@@ -107,13 +107,12 @@ class ScheduleTimer:
 
 
 def _batch_failure(function: str, size: int, exc: Exception) -> str:
-    """One line for a batch whose every record failed (Lambda then retries the whole batch). A throttled or busy
-    record is normal (delayed, not lost), so it is told as such, without the tracebacks Powertools attaches."""
+    """One line for a failed invocation (Lambda then retries the whole batch), naming the error that failed it:
+    workers fail an invocation only when some record failed for a reason other than waiting on a budget or lease,
+    so a throttled neighbour is passed over (and the tracebacks Powertools attaches are left out)."""
     from pos_ecom_sync.errors import RetryLater
 
     children = getattr(exc, "child_exceptions", None) or []
     errors = [child[1] for child in children if isinstance(child, tuple) and len(child) > 1]
-    if errors and all(isinstance(error, RetryLater) for error in errors):
-        return f"{function} delayed a batch of {size}: {errors[0]}"
-    first = errors[0] if errors else exc
+    first = next((e for e in errors if not isinstance(e, RetryLater)), errors[0] if errors else exc)
     return f"! {function} failed a batch of {size}: {type(first).__name__}: {first}"

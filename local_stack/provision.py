@@ -185,6 +185,19 @@ def resolved_outputs(resources: LocalStackResources, template_path: Path = TEMPL
     return outputs
 
 
+def local_outputs(resources: LocalStackResources, endpoint: str, region: str) -> dict[str, str]:
+    """What `make run` writes to `.local-stack/outputs.json` for the CLI: the template's outputs, as a deployed
+    stack has them, and where the local AWS is."""
+    env = resources.shared_environment()
+    return {
+        **resolved_outputs(resources),
+        "Endpoint": endpoint,
+        "Region": region,
+        "TableName": env["TABLE_NAME"],
+        "SecretPrefix": env["SECRET_PREFIX"],
+    }
+
+
 def provision(
     session: Any, *, stack_name: str = "local", region: str = "us-east-1", template_path: Path = TEMPLATE_PATH
 ) -> LocalStackResources:

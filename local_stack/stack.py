@@ -22,7 +22,7 @@ from local_stack.api_server import LocalApi
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
 from local_stack.event_sources import ScheduleTimer, SqsPoller
 from local_stack.functions import LocalFunction
-from local_stack.provision import LocalStackResources, provision, resolved_outputs
+from local_stack.provision import LocalStackResources, local_outputs, provision
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 
@@ -200,23 +200,14 @@ class LocalStack:
 
     def _write_outputs(self) -> None:
         OUTPUTS_FILE.parent.mkdir(exist_ok=True)
-        env = os.environ
-        OUTPUTS_FILE.write_text(
-            json.dumps(
-                {
-                    # The template's own outputs (queue and DLQ URLs, ...), as a deployed stack has them.
-                    **resolved_outputs(self.resources),
-                    "Endpoint": env["AWS_ENDPOINT_URL"],
-                    "Region": self.config.region,
-                    "TableName": env["TABLE_NAME"],
-                    "SecretPrefix": env["SECRET_PREFIX"],
-                    "WebhookBaseUrl": self.api.url if self.api else "",
-                    "PosSimulatorUrl": self.pos_url,
-                    "EcomSimulatorUrl": self.ecom_url,
-                },
-                indent=2,
-            )
-        )
+        assert self.resources is not None
+        outputs = {
+            **local_outputs(self.resources, os.environ["AWS_ENDPOINT_URL"], self.config.region),
+            "WebhookBaseUrl": self.api.url if self.api else "",
+            "PosSimulatorUrl": self.pos_url,
+            "EcomSimulatorUrl": self.ecom_url,
+        }
+        OUTPUTS_FILE.write_text(json.dumps(outputs, indent=2))
 
     # -- demo ---------------------------------------------------------------------------------------
 

@@ -45,9 +45,7 @@ def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]
     metrics.add_metric(name="PollRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
     if summary.lag_s is not None:  # ChangePollerLagAlarm; see FeedReport.lag_s for what it measures
         metrics.add_metric(name="PollLagSeconds", unit=MetricUnit.Seconds, value=summary.lag_s)
-    for connection_id, row in summary.skipped:
-        # Parked for the operator: `pos-ecom-sync parked list <connection>`.
-        logger.warning("poll row skipped", extra={"connection_id": connection_id, **row.log_fields()})
+    runtime.report_skipped_rows(logger, "poll row skipped", summary.skipped)
     runtime.report_connection_failures(logger, "poll failed", summary.failures, summary.errors)
     logger.info("poll finished", extra=summary.as_dict())
     return summary.as_dict()

@@ -58,8 +58,6 @@ def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str,
             extra={"connection_id": report.connection_id, **report.as_dict(), "drift_report": report.drift_report()},
         )
     metrics.add_metric(name="ReconcileRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
-    for connection_id, row in summary.skipped:
-        # Parked for the operator: `pos-ecom-sync parked list <connection>`.
-        logger.warning("reconcile row skipped", extra={"connection_id": connection_id, **row.log_fields()})
+    runtime.report_skipped_rows(logger, "reconcile row skipped", summary.skipped)
     runtime.report_connection_failures(logger, "reconcile failed", summary.failures, summary.errors)
     return summary.as_dict()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pos_ecom_sync.models.connection import Connection
 
-from local_stack.provision import resolved_outputs
+from local_stack.provision import local_outputs
 from tests.e2e.conftest import LiveStack
 
 pytestmark = pytest.mark.e2e
@@ -41,13 +41,7 @@ def live(live_stack: LiveStack) -> Iterator[LiveStack]:
 def cli(live: LiveStack, tmp_path: Path) -> Cli:
     """`pos-ecom-sync ...` against this stack, found as `make run`'s is: through .local-stack/outputs.json."""
     assert live.stack.resources is not None
-    outputs = {
-        **resolved_outputs(live.stack.resources),
-        "Endpoint": os.environ["AWS_ENDPOINT_URL"],
-        "Region": live.stack.config.region,
-        "TableName": os.environ["TABLE_NAME"],
-        "SecretPrefix": os.environ["SECRET_PREFIX"],
-    }
+    outputs = local_outputs(live.stack.resources, os.environ["AWS_ENDPOINT_URL"], live.stack.config.region)
     (tmp_path / ".local-stack").mkdir()
     (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(outputs))
 

@@ -23,7 +23,7 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.secrets import PARTS, Part, legacy_secret_name, secret_name
 from pos_ecom_sync.state.store import SyncStore
 
-from local_stack.provision import provision
+from local_stack.provision import local_outputs, provision
 from local_stack.simulators.xseries import XSeriesSimulator
 from pos_ecom_sync_cli import main as cli_main_module
 from pos_ecom_sync_cli import stock as cli_stock_module
@@ -121,12 +121,7 @@ def stack(
     # One stack per test on the shared server: its own table, queues and secret prefix.
     resources = provision(session, stack_name=f"cli{next(_stack_numbers)}")
     env = resources.shared_environment()
-    outputs = {
-        "Endpoint": moto_endpoint,
-        "Region": "us-east-1",
-        "TableName": env["TABLE_NAME"],
-        "SecretPrefix": env["SECRET_PREFIX"],
-    }
+    outputs = local_outputs(resources, moto_endpoint, "us-east-1")
     (tmp_path / ".local-stack").mkdir()
     (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(outputs))
     monkeypatch.chdir(tmp_path)

@@ -20,7 +20,7 @@ from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import ChangeRecord, DeadLetters
 
 from local_stack.lambda_events import sqs_event
-from local_stack.provision import provision, resolved_outputs
+from local_stack.provision import local_outputs, provision
 from pos_ecom_sync_cli.main import main
 from tests.integration import test_cli
 from tests.integration.test_cli import Run
@@ -112,14 +112,7 @@ def stack(
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     session = boto3.Session(region_name="us-east-1")
     resources = provision(session, stack_name=f"dlq{next(_stack_numbers)}")
-    env = resources.shared_environment()
-    outputs = {
-        **resolved_outputs(resources),
-        "Endpoint": moto_endpoint,
-        "Region": "us-east-1",
-        "TableName": env["TABLE_NAME"],
-        "SecretPrefix": env["SECRET_PREFIX"],
-    }
+    outputs = local_outputs(resources, moto_endpoint, "us-east-1")
     (tmp_path / ".local-stack").mkdir()
     (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(outputs))
     monkeypatch.chdir(tmp_path)

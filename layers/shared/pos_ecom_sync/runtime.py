@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
+    from pos_ecom_sync.state.parked_store import SkippedRow
 
 
 E = TypeVar("E")
@@ -123,6 +124,13 @@ def correlated_run(kind: str) -> Callable[[Callable[[E, Any], R]], Callable[[E, 
         return run
 
     return decorate
+
+
+def report_skipped_rows(logger: Logger, event: str, skipped: Sequence[tuple[str, SkippedRow]]) -> None:
+    """One warning per vendor row a scheduled run skipped; each is parked for the operator (`pos-ecom-sync parked
+    list <connection>`)."""
+    for connection_id, row in skipped:
+        logger.warning(event, extra={"connection_id": connection_id, **row.log_fields()})
 
 
 def report_connection_failures(
