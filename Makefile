@@ -13,12 +13,13 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	PATH=$(abspath $(SAM_VENV))/bin:$$PATH
 
-.PHONY: help venv run test lint typecheck cfn-lint sam-build unit integration e2e bench clean
+.PHONY: help venv run test lint typecheck cfn-lint sam-build unit integration e2e bench openapi clean
 
 help:
 	@echo "make run    - start the local stack (moto + simulators + API + workers) and watch it sync"
 	@echo "make test   - ruff, mypy, cfn-lint, sam build, pytest (what CI runs)"
 	@echo "make bench  - print the benchmark figures"
+	@echo "make openapi - regenerate contracts/webhook-api.openapi.json from the webhook function's routes"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,10 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_intake
 	$(BIN)/python -m tests.perf.bench_stock
 	$(BIN)/python -m tests.perf.bench_orders
+
+# The webhook API's OpenAPI document comes from the Event Handler's routes; a unit test fails when it is stale.
+openapi: $(STAMP)
+	$(BIN)/python -m local_stack.openapi
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -41,11 +41,13 @@ class LocalFunction:
         handler: Callable[[dict[str, Any], Any], Any] = getattr(module, attr)
         return handler
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Any:
         with self._lock:
             if self._handler is None:
                 self._handler = self._load()
             context = LambdaContext(function_name=self.spec.logical_id, timeout_s=self.spec.timeout)
+            if request_id:
+                context.aws_request_id = request_id
             _invoking.logical_id = self.spec.logical_id
             try:
                 result = self._handler(event, context)

@@ -68,6 +68,7 @@ class FunctionSpec:
     handler: str
     timeout: int
     environment: dict[str, str]
+    name: str = ""  # the function name the Lambda API knows it by (the template's Ref)
 
 
 @dataclass
@@ -266,12 +267,17 @@ def _register_function(
         **resolver.resolve(globals_fn.get("Environment", {}).get("Variables", {})),
         **resolver.resolve(props.get("Environment", {}).get("Variables", {})),
     }
+    # CloudFormation names a function `<stack>-<LogicalId>-<suffix>`; its Ref is the name (the Outputs use it).
+    name = str(props.get("FunctionName") or f"{res.stack_name}-{logical}")
+    res.refs[logical] = name
+    res.attrs[(logical, "Arn")] = f"arn:aws:lambda:{res.region}:{ACCOUNT_ID}:function:{name}"
     res.functions[logical] = FunctionSpec(
         logical_id=logical,
         code_dir=REPO_ROOT / str(props["CodeUri"]),
         handler=str(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler"))),
         timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         environment={k: str(v) for k, v in environment.items()},
+        name=name,
     )
     for event in props.get("Events", {}).values():
         kind, event_props = event["Type"], event.get("Properties", {})

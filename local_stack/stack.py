@@ -22,7 +22,8 @@ from local_stack.api_server import LocalApi
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
 from local_stack.event_sources import ScheduleTimer, SqsPoller
 from local_stack.functions import LocalFunction
-from local_stack.provision import LocalStackResources, local_outputs, provision
+from local_stack.lambda_service import LocalLambdaService
+from local_stack.provision import ACCOUNT_ID, LocalStackResources, local_outputs, provision
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 
@@ -39,6 +40,7 @@ class StackConfig:
     pos_port: int = field(default_factory=lambda: _env_int("POS_PORT", 8081))
     ecom_port: int = field(default_factory=lambda: _env_int("ECOM_PORT", 8082))
     moto_port: int = field(default_factory=lambda: _env_int("MOTO_PORT", 5000))
+    lambda_port: int = field(default_factory=lambda: _env_int("LAMBDA_PORT", 3001))
     # The template polls every minute; locally a shorter period makes the demo visible sooner.
     schedule_seconds: float = field(default_factory=lambda: float(os.environ.get("LOCAL_SCHEDULE_SECONDS", 20)))
     families: int = field(default_factory=lambda: _env_int("DEMO_FAMILIES", 10))
@@ -61,6 +63,7 @@ class LocalStack:
         self.pos: XSeriesSimulator | None = None
         self.ecom: EcomSimulator | None = None
         self.api: LocalApi | None = None
+        self.lambda_service: LocalLambdaService | None = None
         self.resources: LocalStackResources | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
@@ -166,6 +169,10 @@ class LocalStack:
         self.functions = {name: LocalFunction(spec) for name, spec in resources.functions.items()}
         self.api = LocalApi(resources.routes, self.functions, self.config.api_port, on_request=self._on_request)
         self.api.start()
+        self.lambda_service = LocalLambdaService(
+            self.functions, self.config.lambda_port, self.config.region, ACCOUNT_ID
+        )
+        self.lambda_service.start()
         sqs = self.session.client("sqs")
         for subscription in resources.subscriptions:
             poller = SqsPoller(sqs, subscription, self.functions[subscription.function], narrate)
@@ -198,16 +205,20 @@ class LocalStack:
         for group in ("orders", "variants", "shipments"):
             ecom.create_webhook(group, "*", f"{base}/ecom")
 
-    def _write_outputs(self) -> None:
-        OUTPUTS_FILE.parent.mkdir(exist_ok=True)
+    def outputs(self) -> dict[str, str]:
+        """What the CLI reads from `.local-stack/outputs.json`: the template's outputs and the local endpoints."""
         assert self.resources is not None
-        outputs = {
+        return {
             **local_outputs(self.resources, os.environ["AWS_ENDPOINT_URL"], self.config.region),
             "WebhookBaseUrl": self.api.url if self.api else "",
+            "LambdaEndpoint": self.lambda_service.url if self.lambda_service else "",
             "PosSimulatorUrl": self.pos_url,
             "EcomSimulatorUrl": self.ecom_url,
         }
-        OUTPUTS_FILE.write_text(json.dumps(outputs, indent=2))
+
+    def _write_outputs(self) -> None:
+        OUTPUTS_FILE.parent.mkdir(exist_ok=True)
+        OUTPUTS_FILE.write_text(json.dumps(self.outputs(), indent=2))
 
     # -- demo ---------------------------------------------------------------------------------------
 
@@ -434,6 +445,8 @@ class LocalStack:
             worker.stop()
         if self.api:
             self.api.stop()
+        if self.lambda_service:
+            self.lambda_service.stop()
         for simulator in (self.pos, self.ecom):
             if simulator:
                 simulator.stop()
@@ -450,6 +463,8 @@ class LocalStack:
                 f"  POS simulator  {self.pos_url}   (X-Series API 2.0, bearer {DEMO_SECRETS['pos_access_token']})",
                 f"  eCom simulator {self.ecom_url}   (eCom API, basic auth)",
                 f"  moto (AWS)     {os.environ['AWS_ENDPOINT_URL']}",
+                f"  Lambda API     {self.lambda_service.url if self.lambda_service else '-'}   "
+                "(pos-ecom-sync poll now / reconcile now)",
                 f"  polling every {self.config.schedule_seconds:g}s; Ctrl-C stops everything",
                 f"  started in {time.process_time():.1f}s CPU",
             ]

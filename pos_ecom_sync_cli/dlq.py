@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -42,7 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pos_ecom_sync.models.messages import ChangeMessage
 from pydantic import ValidationError
 
-from pos_ecom_sync_cli.common import CliError
+from pos_ecom_sync_cli.common import CliError, add_json_option, emit, one_line, print_table, stack_output
 
 CONCERNS = ("products", "stock", "orders", "statuses")
 # The message attributes a worker adds when it parks a record (workers.DeadLetters.park): not sent back on redrive.
@@ -53,26 +53,16 @@ MAX_RECEIVE_REASON = "exceeded maxReceiveCount (moved by SQS after repeated tran
 ERROR_COLUMN = 80
 
 
-def queue_url(target: Any, output: str) -> str:
-    url = getattr(target, "outputs", {}).get(output)
-    if not url:
-        raise CliError(
-            f"the stack outputs have no {output}: deploy the current template (or restart `make run`), "
-            "which lists every queue URL in its outputs"
-        )
-    return str(url)
-
-
 def _concern_key(concern: str) -> str:
     return concern.capitalize()
 
 
 def dead_letter_queue_url(target: Any, concern: str) -> str:
-    return queue_url(target, f"{_concern_key(concern)}DeadLetterQueueUrl")
+    return stack_output(target, f"{_concern_key(concern)}DeadLetterQueueUrl")
 
 
 def source_queue_url(target: Any, concern: str) -> str:
-    return queue_url(target, f"{_concern_key(concern)}QueueUrl")
+    return stack_output(target, f"{_concern_key(concern)}QueueUrl")
 
 
 @dataclass
@@ -260,17 +250,6 @@ def _concerns(args: argparse.Namespace) -> list[str]:
 # ------------------------------------------------------------------------------------------------ output
 
 
-def _one_line(text: Any, width: int) -> str:
-    line = " ".join(str(text if text is not None else "-").split())
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
 LIST_COLUMNS = [
     ("MESSAGE ID", "message_id"),
     ("CONNECTION", "connection_id"),
@@ -291,8 +270,8 @@ def _print_listing(scans: list[QueueRead], out: TextIO) -> None:
             rows = [[title for title, _ in LIST_COLUMNS]]
             for record in scan.records:
                 summary = record.summary()
-                rows.append([_one_line(summary[key], ERROR_COLUMN) for _, key in LIST_COLUMNS])
-            _table(rows, out)
+                rows.append([one_line(summary[key], ERROR_COLUMN) for _, key in LIST_COLUMNS])
+            print_table(rows, out)
         if scan.not_shown:
             out.write(
                 f"  {scan.not_shown} more not shown: behind a listed record of the same message group (FIFO); "
@@ -301,13 +280,6 @@ def _print_listing(scans: list[QueueRead], out: TextIO) -> None:
         if scan.in_flight:
             out.write(f"  {scan.in_flight} held by another reader (a listing or redrive running now)\n")
         out.write("\n")
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[TextIO], None]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        human(sys.stdout)
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -324,7 +296,7 @@ def cmd_list(args: argparse.Namespace, target: Any) -> None:
         "records": [record.summary() for scan in scans for record in scan.records],
         "queues": {scan.concern: scan.describe() for scan in scans},
     }
-    _emit(args, data, lambda out: _print_listing(scans, out))
+    emit(args, data, lambda out: _print_listing(scans, out))
 
 
 def cmd_show(args: argparse.Namespace, target: Any) -> None:
@@ -345,7 +317,7 @@ def cmd_show(args: argparse.Namespace, target: Any) -> None:
         for key in ("message_attributes", "sqs_attributes", "body"):
             out.write(f"{key}:\n{json.dumps(view[key], indent=2, default=str)}\n")
 
-    _emit(args, view, human)
+    emit(args, view, human)
 
 
 def cmd_redrive(args: argparse.Namespace, target: Any) -> None:
@@ -397,14 +369,14 @@ def cmd_redrive(args: argparse.Namespace, target: Any) -> None:
             for o in outcomes:
                 note = o.get("reason") or (f"new message {o['new_message_id']}" if o.get("new_message_id") else "")
                 cells = [o["action"], o["message_id"], o["concern"], o["connection_id"], o["entity"], o["entity_id"]]
-                rows.append([_one_line(c, ERROR_COLUMN) for c in [*cells, note]])
-            _table(rows, out)
+                rows.append([one_line(c, ERROR_COLUMN) for c in [*cells, note]])
+            print_table(rows, out)
         else:
             out.write("nothing to redrive\n")
         for message_id in missing:
             out.write(f"not found: {message_id}\n")
 
-    _emit(args, data, human)
+    emit(args, data, human)
     if failures or missing:
         raise CliError(f"{failures} record(s) kept in the dead-letter queue, {len(missing)} not found: see above")
 
@@ -416,7 +388,7 @@ def add_dlq_commands(groups: Any) -> None:
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--concern", choices=CONCERNS, help="only this concern's dead-letter queue")
-        parser.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
+        add_json_option(parser)
 
     listing = commands.add_parser("list", help="each dead-lettered record with the error it carries")
     common(listing)

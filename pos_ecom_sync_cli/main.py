@@ -27,11 +27,28 @@ from pos_ecom_sync_cli.catalog import add_catalog_commands
 from pos_ecom_sync_cli.common import CliError, existing_connection
 from pos_ecom_sync_cli.credentials import add_secret_commands
 from pos_ecom_sync_cli.dlq import add_dlq_commands
+from pos_ecom_sync_cli.operations import add_operations_commands
 from pos_ecom_sync_cli.orders import add_orders_commands
 from pos_ecom_sync_cli.parked import add_parked_commands
 from pos_ecom_sync_cli.stock import add_outlet_commands, pos_registers, register_outlet, stock_queue_url
 
 LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
+OUTPUTS_ENV = "POS_ECOM_SYNC_OUTPUTS"
+
+
+def local_outputs_file(start: Path | None = None) -> Path | None:
+    """`make run`'s outputs: the file $POS_ECOM_SYNC_OUTPUTS names, else .local-stack/outputs.json in the current
+    directory or the nearest parent (so the CLI works from any folder of the checkout)."""
+    if os.environ.get(OUTPUTS_ENV):
+        named = Path(os.environ[OUTPUTS_ENV])
+        return named if named.is_file() else None
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / LOCAL_OUTPUTS).is_file():
+            return folder / LOCAL_OUTPUTS
+    return None
+
+
 SECRET_ENV = {
     "pos_access_token": "POS_ACCESS_TOKEN",
     "pos_webhook_token": "POS_WEBHOOK_TOKEN",
@@ -60,9 +77,13 @@ class Target:
             self.session = boto3.Session(profile_name=args.profile, region_name=args.region)
             outputs = self._stack_outputs(args.stack)
         else:
-            if not LOCAL_OUTPUTS.exists():
-                raise CliError("no local stack found: start it with `make run`, or pass --stack NAME for AWS")
-            outputs = json.loads(LOCAL_OUTPUTS.read_text())
+            found = local_outputs_file()
+            if found is None:
+                raise CliError(
+                    "no local stack found: start it with `make run` (its .local-stack/outputs.json is looked for here "
+                    f"and in every parent directory, or set {OUTPUTS_ENV}), or pass --stack NAME for AWS"
+                )
+            outputs = json.loads(found.read_text())
             os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
             os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
             os.environ["AWS_ENDPOINT_URL"] = outputs["Endpoint"]
@@ -286,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_commands(groups)
     add_parked_commands(groups)
     add_dlq_commands(groups)
+    add_operations_commands(groups)
     return parser
 
 

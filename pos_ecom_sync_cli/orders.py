@@ -3,7 +3,7 @@
 - `held <connection>` lists the orders waiting with their reason (unknown product, deleted variant...).
 - `retry <connection> <order id>` re-queues one on the orders queue once the cause is fixed (e.g. the product is
   now in the POS): the worker tries it again, and it leaves the held list when imported.
-- `show <connection> <order id>` prints its ledger entry (sale, customer id, outlets, attempts).
+- `show <order id> [--connection C]` tells its whole story (`pos_ecom_sync_cli.order_story`).
 - `payment-method <connection> <eCom title> --integrated [--payment-type NAME] | --unpaid | --remove` sets how an
   eCom payment method arrives in the POS (overrides the defaults of `pos_ecom_sync.orders.payments`).
 - `shipping-product <connection> <POS product id> | --find-or-create | --none`: the product shipping charges become a
@@ -19,19 +19,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pos_ecom_sync.connectors.xseries import XSeriesClient, client_for_secrets
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentMethodSetting
 from pos_ecom_sync.orders.shipping import SHIPPING_SKU, ensure_shipping_product
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
-from pos_ecom_sync.secrets import ApiSecretsReader
-from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
-from pos_ecom_sync.state.token_store import TokenStore
 
-from pos_ecom_sync_cli.common import CliError, existing_connection
+from pos_ecom_sync_cli.common import CliError, add_json_option, existing_connection
+from pos_ecom_sync_cli.order_story import cmd_show
+from pos_ecom_sync_cli.vendors import pos_client
 
 
 def _order_store(target: Any) -> OrderStore:
@@ -56,25 +54,6 @@ def cmd_held(args: argparse.Namespace, target: Any) -> Any:
         }
         for held in _order_store(target).held_orders(args.connection_id)
     ]
-
-
-def cmd_show(args: argparse.Namespace, target: Any) -> Any:
-    existing_connection(target, args.connection_id)
-    record = _order_store(target).get_order(args.connection_id, args.order_id)
-    if record is None:
-        raise CliError(f"order {args.order_id} is not in the ledger of {args.connection_id!r} (never seen)")
-    return {
-        "order_id": record.order_id,
-        "number": record.number,
-        "status": record.status,
-        "source_id": record.source_id,
-        "sale_id": record.sale_id,
-        "customer_id": record.customer_id,
-        "outlet_ids": list(record.outlet_ids),
-        "held_reason": record.held_reason,
-        "attempts": record.attempts,
-        "adopted": record.adopted,
-    }
 
 
 def cmd_retry(args: argparse.Namespace, target: Any) -> Any:
@@ -130,18 +109,6 @@ def cmd_payment_method(args: argparse.Namespace, target: Any) -> Any:
     return {title: setting.model_dump(exclude_none=True) for title, setting in updated.payment_methods.items()}
 
 
-def pos_client(target: Any, connection: Connection) -> XSeriesClient:
-    """A POS client for an operator command: the connection's secret, its shared X-Series rate budget."""
-    secrets = ApiSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
-    dynamodb = target.session.client("dynamodb")
-    budget = DynamoRateBudget(target.table_name, connection.connection_id, "xseries", client=dynamodb)
-
-    def tokens() -> TokenStore:
-        return TokenStore(target.table_name, connection.connection_id, "xseries", client=dynamodb)
-
-    return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=30.0)
-
-
 def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
     connection = existing_connection(target, args.connection_id)
     find_or_create = bool(getattr(args, "find_or_create", False))
@@ -188,9 +155,13 @@ def add_orders_commands(groups: Any) -> None:
     retry.add_argument("order_id", type=int, help="the eCom order id (not its number)")
     retry.set_defaults(run=cmd_retry)
 
-    show = commands.add_parser("show", help="an order's ledger entry: status, POS sale, outlets, attempts")
-    show.add_argument("connection_id")
-    show.add_argument("order_id", type=int)
+    show = commands.add_parser(
+        "show", help="an order's whole story: eCom, ledger, POS sale, payments, fulfilments, statuses, what next"
+    )
+    show.add_argument("order_id", type=int, help="the eCom order id (not its number)")
+    show.add_argument("--connection", dest="connection_id", help="its connection (needed when there are several)")
+    show.add_argument("--offline", action="store_true", help="the sync table only: no eCom or POS read")
+    add_json_option(show)
     show.set_defaults(run=cmd_show)
 
     payment = commands.add_parser("payment-method", help="how an eCom payment method arrives in the POS")

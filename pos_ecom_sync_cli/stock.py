@@ -30,7 +30,7 @@ from pos_ecom_sync.stock.sync import request_outlet_change
 from pydantic import ValidationError
 
 from pos_ecom_sync_cli.common import CliError
-from pos_ecom_sync_cli.orders import pos_client
+from pos_ecom_sync_cli.vendors import pos_client
 
 
 def stock_queue_url(args: argparse.Namespace, target: Any) -> str:

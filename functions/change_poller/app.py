@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.intake.poller import poll_connections
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.events import PollTrigger
@@ -26,6 +26,7 @@ def _clients(connection: Connection) -> tuple[Any, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@observability.flushes_connection_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=PollTrigger)
 @runtime.correlated_run("poll")
@@ -45,6 +46,8 @@ def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]
     metrics.add_metric(name="PollRowsSkipped", unit=MetricUnit.Count, value=len(summary.skipped))
     if summary.lag_s is not None:  # ChangePollerLagAlarm; see FeedReport.lag_s for what it measures
         metrics.add_metric(name="PollLagSeconds", unit=MetricUnit.Seconds, value=summary.lag_s)
+    for report in summary.reports:  # per connection, for the dashboard: changes queued per concern, poll lag
+        observability.record_poll(report)
     runtime.report_skipped_rows(logger, "poll row skipped", summary.skipped)
     runtime.report_connection_failures(logger, "poll failed", summary.failures, summary.errors)
     logger.info("poll finished", extra=summary.as_dict())

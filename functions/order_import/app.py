@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.orders.importer import OrderImportResult
@@ -39,6 +39,7 @@ def import_order(message: ChangeMessage) -> OrderImportResult | None:
     if result.outcome == "held":
         # OrdersHeld alarms; `pos-ecom-sync orders held <connection>` lists them, `orders retry` re-queues one.
         metrics.add_metric(name="OrdersHeld", unit=MetricUnit.Count, value=1)
+        observability.add_connection_metric(message.connection_id, name="OrdersHeld", unit=MetricUnit.Count, value=1)
         logger.error("order held: nothing written to the POS", extra={**details, "reason": result.held_reason})
         return result
     if result.outcome == "in progress elsewhere":

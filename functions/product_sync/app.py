@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.catalog.sync import FamilySyncResult
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import consume_changes
@@ -34,10 +34,16 @@ def sync_product(message: ChangeMessage) -> FamilySyncResult:
     if result.lost_in_ecom:
         # Deleted by hand in eCom: re-created (policy "recreate") or left out with the reason ("unlink").
         metrics.add_metric(name="CatalogLostInEcom", unit=MetricUnit.Count, value=1)
+        observability.add_connection_metric(
+            message.connection_id, name="CatalogLostInEcom", unit=MetricUnit.Count, value=1
+        )
         logger.warning("product deleted in eCom", extra={"family": result.family_key, "what": result.lost_in_ecom})
     if result.edited_in_ecom:
         # POS-owned fields edited by hand in eCom, found by reconciliation: rewritten from the POS.
         metrics.add_metric(name="CatalogEditedInEcom", unit=MetricUnit.Count, value=1)
+        observability.add_connection_metric(
+            message.connection_id, name="CatalogEditedInEcom", unit=MetricUnit.Count, value=1
+        )
         logger.warning("product edited in eCom", extra={"family": result.family_key, "what": result.edited_in_ecom})
     logger.info("family synced", extra={"family": result.family_key, "outcome": result.outcome, "note": result.note})
     return result

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileTrigger
 from pos_ecom_sync.reconcile.service import connections_to_reconcile, reconcile_connections
 from pos_ecom_sync.settings import get_settings
@@ -29,6 +29,7 @@ DRIFT_METRICS = {kind: "Drift" + "".join(part.capitalize() for part in kind.spli
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@observability.flushes_connection_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=ReconcileTrigger)
 @runtime.correlated_run("reconcile")
@@ -52,6 +53,11 @@ def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str,
         if report.step == "idle":
             logger.info("reconcile", extra={"connection_id": report.connection_id, **report.as_dict()})
             continue
+        for kind, count in report.drift.items():  # per connection, for the dashboard; each finding is one change
+            observability.add_connection_metric(
+                report.connection_id, name=DRIFT_METRICS[kind], unit=MetricUnit.Count, value=count
+            )
+            observability.count_changes_received(report.connection_id, observability.DRIFT_CONCERN[kind], count)
         # The drift report: one line per connection and invocation; the run's totals once it completed.
         logger.info(
             "reconcile drift" + (" (run complete)" if report.completed else ""),

@@ -1,6 +1,11 @@
-"""Vendor webhooks in, one queued change message out (no vendor API call inline)."""
+"""Vendor webhooks in, one queued change message out (no vendor API call inline).
 
-from __future__ import annotations
+The routes also describe the API: `make openapi` (`python -m local_stack.openapi`) writes them to
+contracts/webhook-api.openapi.json, and tests/unit/test_webhook_openapi.py fails when that file is stale.
+"""
+
+# No `from __future__ import annotations` here: Powertools reads the route functions' annotations to build the
+# OpenAPI document, resolving string annotations in the globals of the function it holds (Tracer's wrapper).
 
 from typing import Any, Literal
 
@@ -9,17 +14,23 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.api import json_response, raw_body, register_error_handlers
 from pos_ecom_sync.correlation import correlated
+from pos_ecom_sync.intake import webhook_api_doc
 from pos_ecom_sync.intake.webhooks import IncomingWebhook
 
 logger = Logger()
 runtime.configure_logging(logger)
 tracer = Tracer()
 metrics = Metrics()
+# No `enable_validation`: it would parse and check requests before intake does, answering 422 with Powertools' own
+# body, while intake must see the raw bytes (signatures are computed over them, X-Series posts a form, not JSON),
+# parses vendor JSON strictly itself and refuses bad input with its own 400 and reason. So the bodies are
+# documented (`webhook_api_doc`), not typed into the handlers.
 app = APIGatewayHttpResolver()
 register_error_handlers(app, logger, metrics)
+app.configure_openapi(**webhook_api_doc.API)
 
 
 def _accept(source: Literal["pos", "ecom"], connection_id: str) -> Response[str]:
@@ -35,17 +46,19 @@ def _accept(source: Literal["pos", "ecom"], connection_id: str) -> Response[str]
     result = runtime.webhook_intake().accept(webhook)
     metrics.add_dimension(name="source", value=source)
     metrics.add_metric(name=f"Webhook{result.outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    if result.outcome == "queued" and result.concern:
+        observability.count_changes_received(connection_id, result.concern, 1)
     logger.info("webhook accepted", extra=result.as_body())
     return json_response(202 if result.outcome == "queued" else 200, result.as_body())
 
 
-@app.post("/connections/<connection_id>/webhooks/pos")
+@app.post("/connections/<connection_id>/webhooks/pos", **webhook_api_doc.POS_ROUTE)
 @tracer.capture_method(capture_response=False)
 def pos_webhook(connection_id: str) -> Response[str]:
     return _accept("pos", connection_id)
 
 
-@app.post("/connections/<connection_id>/webhooks/ecom")
+@app.post("/connections/<connection_id>/webhooks/ecom", **webhook_api_doc.ECOM_ROUTE)
 @tracer.capture_method(capture_response=False)
 def ecom_webhook(connection_id: str) -> Response[str]:
     return _accept("ecom", connection_id)
@@ -53,6 +66,7 @@ def ecom_webhook(connection_id: str) -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
+@observability.flushes_connection_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # API Gateway's request id (also the Logger's correlation id): the change's id from here on.

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -32,6 +35,8 @@ from tests.contract_recording import ContractRecorder
 from tests.support import free_port
 
 T = TypeVar("T")
+COMMAND = Path(sys.executable).with_name("pos-ecom-sync")  # the venv's console script (pyproject [project.scripts])
+Cli = Callable[..., tuple[int, Any]]
 
 
 @dataclass
@@ -164,6 +169,7 @@ def live_stack() -> Iterator[LiveStack]:
         pos_port=free_port(),
         ecom_port=free_port(),
         moto_port=free_port(),
+        lambda_port=free_port(),
         schedule_seconds=3600.0,  # the tests fire the schedules themselves (live_stack.poll / .reconcile)
         families=2,
         variants_per_family=3,
@@ -193,3 +199,22 @@ def live_stack() -> Iterator[LiveStack]:
         os.environ.clear()
         os.environ.update(saved)
         runtime.reset()
+
+
+@pytest.fixture
+def cli(live_stack: LiveStack, tmp_path: Path) -> Cli:
+    """`pos-ecom-sync ...` against this stack as an operator runs it: the installed command, in a directory holding
+    the stack's .local-stack/outputs.json (as `make run` writes it). Returns (exit code, parsed JSON with --json,
+    else the text)."""
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(live_stack.stack.outputs()))
+
+    def run(*argv: str, ok: bool = True) -> tuple[int, Any]:
+        # A separate process: this one's stdout also carries the stack's narration and log lines.
+        done = subprocess.run([str(COMMAND), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        if ok:
+            assert done.returncode == 0, done.stderr
+        output = json.loads(done.stdout) if "--json" in argv and done.returncode == 0 else done.stdout + done.stderr
+        return done.returncode, output
+
+    return run

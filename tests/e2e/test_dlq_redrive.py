@@ -9,49 +9,25 @@ connection names a live register again.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from pos_ecom_sync.models.connection import Connection
 
-from local_stack.provision import local_outputs
-from tests.e2e.conftest import LiveStack
+from tests.e2e.conftest import Cli, LiveStack, capture_function_logs
 
 pytestmark = pytest.mark.e2e
 
 GONE_REGISTER = "0a1b0000-dead-11ee-8c90-00000000dead"
-COMMAND = Path(sys.executable).with_name("pos-ecom-sync")  # the venv's console script (pyproject [project.scripts])
-
-Cli = Callable[..., tuple[int, Any]]
 
 
 @pytest.fixture(scope="module")
 def live(live_stack: LiveStack) -> Iterator[LiveStack]:
     live_stack.import_catalog()
     yield live_stack
-
-
-@pytest.fixture
-def cli(live: LiveStack, tmp_path: Path) -> Cli:
-    """`pos-ecom-sync ...` against this stack, found as `make run`'s is: through .local-stack/outputs.json."""
-    assert live.stack.resources is not None
-    outputs = local_outputs(live.stack.resources, os.environ["AWS_ENDPOINT_URL"], live.stack.config.region)
-    (tmp_path / ".local-stack").mkdir()
-    (tmp_path / ".local-stack" / "outputs.json").write_text(json.dumps(outputs))
-
-    def run(*argv: str) -> tuple[int, Any]:
-        # A separate process: this one's stdout also carries the stack's narration and log lines.
-        done = subprocess.run([str(COMMAND), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.returncode, json.loads(done.stdout) if "--json" in argv else done.stdout
-
-    return run
 
 
 def _dead_lettered(cli: Cli, order: dict[str, Any]) -> dict[str, Any] | None:
@@ -69,6 +45,8 @@ def test_an_order_refused_by_the_pos_is_dead_lettered_listed_with_the_reason_and
 ) -> None:
     store, connection = live.store(), live.connection()
     store.save_connection(_with_register(connection, GONE_REGISTER))  # the register was deleted in the POS
+    logs = ExitStack()
+    capture = logs.enter_context(capture_function_logs(logging.DEBUG))
     try:
         variant = live.variants_in_stock()[0]
         order = live.ecom.place_order([{"variant_id": variant["id"], "quantity": 1}], email="dlq-redrive@example.com")
@@ -98,3 +76,24 @@ def test_an_order_refused_by_the_pos_is_dead_lettered_listed_with_the_reason_and
     [sale] = [s for s in live.pos.sales() if s.get("source_id") == f"ecom-{order['id']}"]
     assert imported.sale_id == sale["id"] and sale["register_id"] == connection.online_register_id
     assert _dead_lettered(cli, order) is None  # gone from the dead-letter queue
+    logs.close()
+
+    # `orders show` tells the whole story: refused, the POS's reason, redriven, imported as that sale, and the one
+    # correlation id (the eCom webhook's: a redrive sends the same body) that every log line of the order carries.
+    _, story = cli("orders", "show", str(order["id"]), "--json")
+    assert story["ledger"]["status"] == "imported" and story["ledger"]["attempts"] == 2
+    assert GONE_REGISTER in story["last_error"]["error"] and "400" in story["last_error"]["error"]
+    assert story["pos_sale"]["id"] == sale["id"] and story["pos_sale"]["status"] == sale["status"]
+    assert story["ecom"]["number"] == order["number"] and story["next_step"].startswith("nothing: imported")
+    [correlation_id] = story["ledger"]["correlation_ids"]  # both import attempts
+    assert story["correlation_ids"][0] == correlation_id  # then any status sync's, each once
+    order_lines = [
+        entry
+        for function, entry in capture.entries
+        if function == "OrderImportFunction" and str(entry.get("entity_id")) == str(order["id"])
+    ]
+    assert len(order_lines) >= 2  # the refusal (dead-lettered) and the import after the redrive
+    assert {entry.get("correlation_id") for entry in order_lines} == {correlation_id}
+    assert correlation_id in capture.correlation_ids("WebhookIngestFunction")  # born at the eCom webhook
+    _, text = cli("orders", "show", str(order["id"]))
+    assert correlation_id in text and sale["id"] in text and "imported after 2 attempt(s)" in text

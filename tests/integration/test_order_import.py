@@ -30,7 +30,8 @@ from local_stack.demo import DEMO_SECRETS
 from local_stack.event_sources import SqsPoller
 from local_stack.functions import LocalFunction
 from pos_ecom_sync_cli.main import CliError
-from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product, cmd_show
+from pos_ecom_sync_cli.order_story import order_story
+from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product
 from tests.integration.conftest import Deployment
 from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
 from tests.support import drain_queue
@@ -524,8 +525,14 @@ def test_an_order_for_an_unknown_product_is_held_with_its_reason_blocks_nothing_
 
     sale = rig.sale_of(held)
     assert rig.cli(cmd_held) == []
-    shown = rig.cli(cmd_show, order_id=held["id"])
-    assert shown["status"] == "imported" and shown["sale_id"] == sale["id"] and shown["attempts"] == 2
+    connection = rig.deployment.store.get_connection(CONNECTION)
+    assert connection is not None
+    shown = rig.cli(lambda args, target: order_story(target, connection, held["id"]))
+    assert shown["ledger"]["status"] == "imported" and shown["ledger"]["attempts"] == 2
+    assert shown["pos_sale"]["id"] == sale["id"] and shown["pos_sale"]["status"] == sale["status"]
+    assert shown["ecom"]["number"] == held["number"]
+    assert len(shown["correlation_ids"]) == 2  # the first attempt (held) and the operator's retry
+    assert shown["next_step"].startswith("nothing: imported")
 
 
 def test_a_line_only_its_ean_could_match_is_held_because_x_series_has_no_barcode_filter(rig: OrderRig) -> None:

@@ -163,3 +163,20 @@ def test_the_ecom_payment_status_a_sale_is_built_from_is_kept_by_the_imported_re
     _complete(store, retry)  # the retry adopts the sale: it reads no order and notes nothing
     stored = store.get_order(CID, 11)
     assert stored is not None and stored.status == "imported" and stored.ecom_payment_status == "paid"
+
+
+def test_each_attempt_adds_its_correlation_id_and_a_failed_one_leaves_its_error_for_the_operator(
+    store: OrderStore,
+) -> None:
+    first = store.claim_order(CID, 8, source_id="ecom-8", lease_seconds=150, correlation_id="webhook-1")
+    store.release(CID, first, error="UpstreamUnavailable: xseries POST /sales answered 503")
+    second = store.claim_order(CID, 8, source_id="ecom-8", lease_seconds=150, correlation_id="redrive-of-webhook-1")
+    store.complete_order(
+        CID, second, number="ORD8", sale_id="s8", customer_id=None, outlet_ids=("o1",), adopted=False, notify=False
+    )
+
+    record = store.get_order(CID, 8)
+    assert record is not None and record.status == "imported" and record.imported_at is not None
+    assert record.correlation_ids == ("webhook-1", "redrive-of-webhook-1")
+    assert record.last_error == "UpstreamUnavailable: xseries POST /sales answered 503"  # kept after the success
+    assert record.last_error_at is not None

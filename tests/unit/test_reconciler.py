@@ -15,7 +15,7 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileCheckpoint
-from pos_ecom_sync.reconcile.service import Reconciler, reconcile_connections
+from pos_ecom_sync.reconcile.service import Reconciler, preview_drift, reconcile_connections
 from pos_ecom_sync.state.store import VariantLink
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -343,3 +343,21 @@ def test_the_drift_report_names_every_kind_and_the_whole_runs_totals() -> None:
     assert drift["completed"] is True and set(drift["found"]) == set(drift["run_found"]) == set(DRIFT_KINDS)
     assert {k: n for k, n in drift["run_found"].items() if n} == {"catalog_content": 1, "stock_differs": 1}
     assert drift["run_pages"] == {"catalog": 4, "products": 4, "variants": 4, "orders": 1}
+
+
+def test_a_dry_run_finds_what_a_real_run_queues_but_queues_nothing_and_never_moves_the_checkpoint() -> None:
+    pos, ecom, store = _synced_shop()
+    pos.rows[1]["version"] = 99  # changed in the POS, its webhook lost
+    ecom.variants[2]["stockLevel"] = 40  # a hand edit in eCom
+    ecom.products[1]["title"] = "Tee 1 SALE"
+    checkpoint_before = store.get_checkpoint(CONNECTION.connection_id)
+
+    preview = preview_drift(store, CONNECTION, pos, ecom)
+
+    assert store.saves == 0 and store.get_checkpoint(CONNECTION.connection_id) == checkpoint_before
+    publisher = FakePublisher()
+    real = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    queued = sorted((o.message.concern, o.message.entity_id) for o in publisher.sent)
+    assert sorted((f.concern, f.entity_id) for f in preview.findings) == queued  # the same findings
+    assert {k: n for k, n in preview.report.run_drift.items() if n} == real.run_drift
+    assert preview.report.completed and preview.report.pos_calls >= 1

@@ -3,8 +3,10 @@ secret after a vendor refused a cached credential, parking of what can never suc
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -169,3 +171,87 @@ def test_a_batch_with_one_record_done_is_answered_with_its_failures_even_when_th
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
         r["messageId"] for r in event["Records"][1:]
     ]
+
+
+# -- per-connection metrics (the operations dashboard) ---------------------------------------------------------------
+
+
+def _event_of(*messages: ChangeMessage) -> dict[str, Any]:
+    """One batch holding these messages, each record in its message's group (as SQS delivers them)."""
+    records = []
+    for message in messages:
+        one = _event(1)
+        record = one["Records"][0]
+        record["body"] = message.model_dump_json()
+        record["attributes"]["MessageGroupId"] = message.message_group_id
+        records.append(record)
+    return {"Records": records}
+
+
+def _emitted(out: str) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+    """The EMF blobs printed (Powertools' documented way of testing metrics: capture stdout), by dimension set."""
+    found = {}
+    for blob in (json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')):
+        [directive] = blob["_aws"]["CloudWatchMetrics"]
+        [dimensions] = directive["Dimensions"]
+        key = tuple(sorted((d, blob[d]) for d in dimensions))
+        found[key] = {m["Name"]: blob[m["Name"]] for m in directive["Metrics"]}
+    return found
+
+
+def test_a_batch_of_two_connections_counts_each_record_under_its_own_connection_with_its_latency(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    at = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    shop = MESSAGE.model_copy(  # a POS webhook with the vendor's stamp: latency from the stamp, not from receipt
+        update={"updated_at": "2026-12-05T10:00:00Z", "received_at": at + timedelta(seconds=5)}
+    )
+    order = ChangeMessage(  # a polled eCom order: its stamp is in the payload only
+        connection_id="north", source="ecom", entity="order", entity_id="7", via="poll",
+        received_at=at + timedelta(seconds=50), payload={"id": 7, "updatedAt": "2026-12-05T11:59:00+02:00"},
+        concern="orders",
+    )  # fmt: skip
+    finding = ChangeMessage(  # a reconciliation finding names a change of days ago: latency from when it was queued
+        connection_id="north", source="pos", entity="inventory", entity_id="p-9", via="reconcile",
+        updated_at="2026-12-01T08:00:00Z", received_at=at + timedelta(seconds=30), payload={}, concern="stock",
+    )  # fmt: skip
+    failing = order.model_copy(update={"entity_id": "8"})
+
+    def handle(message: ChangeMessage) -> str:
+        if message.entity_id == "8":
+            raise UpstreamUnavailable("eCom answered 503")
+        return "done"
+
+    capsys.readouterr()
+    response = consume_changes(
+        _event_of(shop, order, finding, failing), LambdaContext(function_name="test", timeout_s=60), handle,
+        sqs=FakeSqs(), dead_letters=FakeDeadLetters(), logger=Logger(service="test"), metrics=Metrics(namespace="test"),
+        clock=lambda: (at + timedelta(seconds=60)).timestamp(),
+    )  # fmt: skip
+    assert len(response["batchItemFailures"]) == 1
+    emitted = _emitted(capsys.readouterr().out)
+    service = ("service", "pos-ecom-sync")
+    assert emitted == {
+        (("concern", "stock"), ("connection", "shop"), service): {"ChangesSynced": [1.0], "SyncLatencySeconds": [60.0]},
+        (("concern", "orders"), ("connection", "north"), service): {
+            "ChangesSynced": [1.0], "SyncLatencySeconds": [120.0],  # the failed order is not counted
+        },
+        (("concern", "stock"), ("connection", "north"), service): {
+            "ChangesSynced": [1.0], "SyncLatencySeconds": [30.0], "DriftRepaired": [1.0],
+        },
+    }  # fmt: skip
+
+
+def test_a_record_whose_change_carries_no_stamp_counts_its_latency_from_when_it_was_received(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    received = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    inventory = MESSAGE.model_copy(update={"received_at": received})  # POS inventory rows carry no updated_at
+    capsys.readouterr()
+    consume_changes(
+        _event_of(inventory), LambdaContext(function_name="test", timeout_s=60), lambda message: None,
+        sqs=FakeSqs(), dead_letters=FakeDeadLetters(), logger=Logger(service="test"), metrics=Metrics(namespace="test"),
+        clock=lambda: received.timestamp() + 7.5,
+    )  # fmt: skip
+    [metrics] = _emitted(capsys.readouterr().out).values()
+    assert metrics == {"ChangesSynced": [1.0], "SyncLatencySeconds": [7.5]}

@@ -30,6 +30,10 @@ STATUS_OF: list[tuple[type[SyncError], int]] = [
     (UpstreamUnavailable, 503),
     (ConfigurationError, 503),
 ]
+# A domain error no entry maps (e.g. `Paused` or `RetryLater` reaching a route): ours to fix, the sender may retry.
+UNMAPPED_STATUS = 500
+# What a sender is told on any of our 5xx: the detail goes to the log only.
+RETRY_LATER = "temporarily unavailable, retry later"
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response[str]:
@@ -37,7 +41,22 @@ def json_response(status: int, body: dict[str, Any]) -> Response[str]:
 
 
 def status_for(error: SyncError) -> int:
-    return next((status for kind, status in STATUS_OF if isinstance(error, kind)), 500)
+    return next((status for kind, status in STATUS_OF if isinstance(error, kind)), UNMAPPED_STATUS)
+
+
+def answerable_statuses() -> set[int]:
+    """Every status `register_error_handlers` can answer: the OpenAPI document describes each on every route."""
+    return {status for _, status in STATUS_OF} | {UNMAPPED_STATUS}
+
+
+def error_body_schema(status: int) -> dict[str, Any]:
+    """The JSON Schema of the body `register_error_handlers` writes with `status` (for the OpenAPI document)."""
+    error: dict[str, Any] = (
+        {"type": "string", "description": "why the request was refused"}
+        if status < 500
+        else {"type": "string", "const": RETRY_LATER}
+    )
+    return {"type": "object", "required": ["error"], "properties": {"error": error}, "additionalProperties": False}
 
 
 def register_error_handlers(app: APIGatewayHttpResolver, logger: Logger, metrics: Metrics) -> None:
@@ -51,7 +70,7 @@ def register_error_handlers(app: APIGatewayHttpResolver, logger: Logger, metrics
         if status >= 500:
             # Our side failed: log the detail, tell the sender only that it may retry.
             logger.error("request failed", extra={"error": error.message, "status": status})
-            return json_response(status, {"error": "temporarily unavailable, retry later"})
+            return json_response(status, {"error": RETRY_LATER})
         logger.info("request refused", extra={"reason": error.message, "status": status})
         return json_response(status, {"error": error.message})
 

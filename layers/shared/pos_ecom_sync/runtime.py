@@ -21,6 +21,7 @@ from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, Crede
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import WebhookIntake
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.observability import MeteredBudget
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import ApiSecretsReader, WebhookSecretsReader
 from pos_ecom_sync.settings import get_settings
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.orders.importer import OrderImporter
     from pos_ecom_sync.reference import ReferenceCache
-    from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
     from pos_ecom_sync.state.parked_store import SkippedRow
 
@@ -184,17 +184,19 @@ def change_poller() -> ChangePoller:
     )
 
 
-def _shared_budget(connection: Connection, api: str, reserve_share: float) -> DynamoRateBudget:
-    """The connection's budget for `api`, shared through DynamoDB with every concurrent invocation."""
+def _shared_budget(connection: Connection, api: str, reserve_share: float) -> MeteredBudget:
+    """The connection's budget for `api`, shared through DynamoDB with every concurrent invocation; its calls, 429s
+    and use are counted per connection and API for the dashboard."""
     from pos_ecom_sync.state.budget import DynamoRateBudget
 
-    return DynamoRateBudget(
+    budget = DynamoRateBudget(
         get_settings().TABLE_NAME,
         connection.connection_id,
         api,
         client=_dynamodb_client(),
         reserve_share=reserve_share,
     )
+    return MeteredBudget(budget, connection.connection_id)
 
 
 def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:

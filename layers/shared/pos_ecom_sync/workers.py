@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Json
 
+from pos_ecom_sync import observability
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import (
     AuthorizationRefused,
@@ -148,9 +149,11 @@ def consume_changes(
 
     def settle(record: ChangeRecord) -> Any:
         message = record.body
-        logger.append_keys(connection_id=message.connection_id, entity=message.entity, entity_id=message.entity_id)
+        # Thread-local like the correlation id: the local stack runs every function in one process (see correlation).
+        record_keys = {"connection_id": message.connection_id, "entity": message.entity, "entity_id": message.entity_id}
+        logger.thread_safe_append_keys(**record_keys)
         try:
-            return handle_with_fresh_credentials(message)
+            result = handle_with_fresh_credentials(message)
         except RetryLater as exc:
             wait = int(min(MAX_VISIBILITY_S, max(1, exc.retry_at - clock() + 1)))
             if isinstance(exc, RateLimited):
@@ -170,14 +173,21 @@ def consume_changes(
             )
             delay(record, wait)
             raise
+        else:
+            # Per connection and concern (one batch may hold several connections): changes out and their latency.
+            observability.record_change_synced(message, clock())
+            return result
         finally:
-            logger.remove_keys(["connection_id", "entity", "entity_id"])
+            logger.thread_safe_remove_keys(list(record_keys))
 
     processor = SqsFifoPartialProcessor(model=ChangeRecord, skip_group_on_error=True)
     # Powertools fails the invocation whenever every record failed; we decide (`_fails_invocation`). Its FIFO
     # processor takes no such argument (3.37), the attribute is its base class's documented switch.
     processor.raise_on_entire_batch_failure = False
-    response: dict[str, Any] = dict(process_partial_response(event, record_handler, processor, context))
+    try:
+        response: dict[str, Any] = dict(process_partial_response(event, record_handler, processor, context))
+    finally:
+        observability.flush_connection_metrics()
     failures = len(response.get("batchItemFailures", []))
     if failures:
         metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=failures)

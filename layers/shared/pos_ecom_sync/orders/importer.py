@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
-from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable, safe_text
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import (
     EcomOrder,
@@ -120,7 +120,14 @@ class EcomOrders(Protocol):
 class OrderLedger(Protocol):
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
     def claim_order(
-        self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float, sale_id: str | None = None
+        self,
+        connection_id: str,
+        order_id: int,
+        *,
+        source_id: str,
+        lease_seconds: float,
+        sale_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> Claim: ...
     def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None: ...
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord: ...
@@ -136,7 +143,7 @@ class OrderLedger(Protocol):
         adopted: bool,
         notify: bool,
     ) -> OrderRecord: ...
-    def release(self, connection_id: str, claim: Claim) -> None: ...
+    def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None: ...
     def mark_notified(self, connection_id: str, order_id: int) -> None: ...
     def claim_customer(
         self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float
@@ -333,6 +340,7 @@ class OrderImporter:
                 source_id=f"{SOURCE_ID_PREFIX}{order_id}",
                 lease_seconds=LEASE_SECONDS,
                 sale_id=sale_uuid(self._cid, order_id),
+                correlation_id=current_correlation_id(),
             )
         except OrderBusy as busy:
             # Another invocation holds a live claim (the same order by webhook and by sweep at once). Its own
@@ -346,10 +354,10 @@ class OrderImporter:
             return self._already_imported(record)
         try:
             return self._import_claimed(claim)
-        except Exception:
-            # Failed attempt (vendor down, throttled, ...): free the order at once for the retry. A crash skips
-            # this, and then the lease expires before SQS hands the message out again.
-            self.ledger.release(self._cid, claim)
+        except Exception as exc:
+            # Failed attempt (vendor down, throttled, ...): free the order at once for the retry, with the reason
+            # (`orders show`). A crash skips this, and then the lease expires before SQS hands the message out again.
+            self.ledger.release(self._cid, claim, error=safe_text(f"{type(exc).__name__}: {exc}", 1000))
             raise
 
     def _already_imported(self, record: OrderRecord) -> OrderImportResult:

@@ -227,6 +227,7 @@ class Reconciler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_run_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
         parked: ParkedRows | None = None,
+        observer: Callable[[Drift], None] | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -240,6 +241,7 @@ class Reconciler:
         self._clock = clock
         self._new_run_id = new_run_id
         self._parked = parked
+        self._observer = observer  # sees each finding as it is queued (the dry run lists them)
 
     def reconcile(
         self,
@@ -313,6 +315,8 @@ class Reconciler:
             if problem is None:
                 outgoing.append(Outgoing(message, key))
                 found.append(drift)
+                if self._observer is not None:
+                    self._observer(drift)
             else:
                 skipped.append(SkippedRow.of(_feed(phase), drift.entity_id, problem, drift.version))
         # Parked before the checkpoint passes them (an invocation dying in between parks them again: same items).
@@ -492,3 +496,69 @@ def reconcile_connections(
             summary.failures[connection.connection_id] = f"{type(exc).__name__}: {safe_text(str(exc), 200)}"
             summary.errors[connection.connection_id] = exc
     return summary
+
+
+# -- dry run ----------------------------------------------------------------------------------------------------
+
+
+class _PreviewState:
+    """The sync state as the dry run sees it: every read passes through, the checkpoint lives in memory only
+    (a fresh run from the first phase), so the connection's real reconciliation is never moved."""
+
+    def __init__(self, store: ReconcileStateStore) -> None:
+        self._store = store
+        self._checkpoint = ReconcileCheckpoint()
+
+    def get_checkpoint(self, connection_id: str) -> ReconcileCheckpoint:
+        return self._checkpoint
+
+    def save_checkpoint(self, connection_id: str, loaded_revision: int, checkpoint: ReconcileCheckpoint) -> None:
+        self._checkpoint = checkpoint
+
+    def catalog_states(self, connection_id: str, family_keys: Sequence[str]) -> Mapping[str, CatalogState]:
+        return self._store.catalog_states(connection_id, family_keys)
+
+    def stock_states(self, connection_id: str, pos_product_ids: Sequence[str]) -> Mapping[str, VariantStockState]:
+        return self._store.stock_states(connection_id, pos_product_ids)
+
+    def order_statuses(self, connection_id: str, order_ids: Sequence[int]) -> Mapping[int, str]:
+        return self._store.order_statuses(connection_id, order_ids)
+
+    def ecom_links(self, connection_id: str) -> Mapping[int, VariantLink]:
+        return self._store.ecom_links(connection_id)
+
+
+class _Discard:
+    """A publisher that queues nothing (and never reports a backlog, so the dry run reads every page)."""
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> int:
+        return len(outgoing)
+
+    def backlog(self, concern: Concern) -> int:
+        return 0
+
+
+@dataclass
+class DriftPreview:
+    """What a full reconciliation would find and queue for repair now, found without writing anything."""
+
+    report: ReconcileReport
+    findings: list[Drift]
+
+
+def preview_drift(
+    store: ReconcileStateStore,
+    connection: Connection,
+    pos: PosCatalogFeed,
+    ecom: EcomReader,
+    *,
+    order_lookback: timedelta = timedelta(hours=48),
+    has_time: Callable[[], bool] = lambda: True,
+) -> DriftPreview:
+    """A whole run of the reconciler over both vendors' lists (`reconcile now --dry-run`): the same pages and rules
+    as the real run, but no message queued, no checkpoint moved and no row parked. Rows that could not be compared
+    are in `report.skipped`."""
+    findings: list[Drift] = []
+    reconciler = Reconciler(_PreviewState(store), _Discard(), order_lookback=order_lookback, observer=findings.append)
+    report = reconciler.reconcile(connection, pos, ecom, has_time, force=True)
+    return DriftPreview(report, findings)

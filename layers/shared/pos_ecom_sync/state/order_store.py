@@ -85,6 +85,12 @@ class OrderRecord:
     ecom_payment_status: str | None = None
     created_at: int | None = None
     updated_at: int | None = None
+    imported_at: int | None = None
+    # The correlation id of every attempt (its webhook delivery, poll run or operator retry), oldest first.
+    correlation_ids: tuple[str, ...] = ()
+    # Why the last failed attempt failed (kept after a later success: the operator's "what happened").
+    last_error: str | None = None
+    last_error_at: int | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> OrderRecord:
@@ -111,6 +117,10 @@ class OrderRecord:
             ecom_payment_status=data.get("ecom_payment_status"),
             created_at=optional_int("created_at"),
             updated_at=optional_int("updated_at"),
+            imported_at=optional_int("imported_at"),
+            correlation_ids=tuple(str(c) for c in data.get("correlation_ids", []) or []),
+            last_error=data.get("last_error"),
+            last_error_at=optional_int("last_error_at"),
         )
 
 
@@ -186,13 +196,21 @@ class OrderStore:
         return OrderRecord.from_item(item) if item else None
 
     def claim_order(
-        self, connection_id: str, order_id: int, *, source_id: str, lease_seconds: float, sale_id: str | None = None
+        self,
+        connection_id: str,
+        order_id: int,
+        *,
+        source_id: str,
+        lease_seconds: float,
+        sale_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> Claim:
         """Record the intent to import (before any POS write) and take the lease.
 
         Succeeds on an order never seen, a held one, or one whose earlier claim expired (its worker is gone: the
         lease outlives the function timeout). An imported order raises `Conflict`; a live claim raises `OrderBusy`.
-        `sale_id` (the id the sale will be created with) is recorded with the intent, and its reverse item first.
+        `sale_id` (the id the sale will be created with) is recorded with the intent, and its reverse item first;
+        `correlation_id` is appended to the order's list (an order has a few attempts: the list stays small).
         """
         now = self._clock()
         token = uuid.uuid4().hex
@@ -200,6 +218,8 @@ class OrderStore:
         if sale_id:
             self._put_sale_order(connection_id, sale_id, order_id)
         sale_set = ", sale_id = :sale" if sale_id else ""
+        if correlation_id:
+            sale_set += ", correlation_ids = list_append(if_not_exists(correlation_ids, :no_ids), :cid)"
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -224,6 +244,7 @@ class OrderStore:
                         ":now": int(now),
                         ":one": 1,
                         **({":sale": sale_id} if sale_id else {}),
+                        **({":cid": [correlation_id], ":no_ids": []} if correlation_id else {}),
                     }
                 ),
                 ReturnValues="ALL_OLD",
@@ -389,11 +410,16 @@ class OrderStore:
         except (ClientError, BotoCoreError) as exc:
             raise unavailable("record sale of order", exc) from exc
 
-    def release(self, connection_id: str, claim: Claim) -> None:
-        """Give the lease up early (the attempt failed and its record will be retried). Best effort: an expired
-        lease frees the order anyway."""
+    def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None:
+        """Give the lease up early (the attempt failed and its record will be retried or dead-lettered), noting
+        `error` for the operator. Best effort: an expired lease frees the order anyway."""
+        update = "SET lease_until = :zero"
+        values: dict[str, Any] = {":zero": 0}
+        if error:
+            update += ", last_error = :error, last_error_at = :now"
+            values.update({":error": error[:1000], ":now": int(self._clock())})
         with contextlib.suppress(ClientError, BotoCoreError):
-            self._update_claimed(connection_id, claim, "SET lease_until = :zero", {":zero": 0})
+            self._update_claimed(connection_id, claim, update, values)
 
     def mark_notified(self, connection_id: str, order_id: int) -> None:
         try:

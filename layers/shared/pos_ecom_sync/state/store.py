@@ -118,6 +118,32 @@ class SyncStore:
         moved = item.get("updated_at")
         return Cursor(feed=feed, value=item.get("value"), moved_at=float(moved) if moved is not None else None)
 
+    def list_cursors(self, connection_id: str) -> list[Cursor]:
+        """Every change-feed cursor the connection has (a feed never read has none), by feed name."""
+        prefix = keys.cursor_sk("")
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.connection_pk(connection_id)) & Key("sk").begins_with(prefix),
+            "ConsistentRead": True,
+        }
+        cursors: list[Cursor] = []
+        try:
+            while True:
+                page = self._table.query(**query)
+                for item in page.get("Items", []):
+                    moved = item.get("updated_at")
+                    cursors.append(
+                        Cursor(
+                            feed=str(item["sk"]).removeprefix(prefix),
+                            value=item.get("value"),
+                            moved_at=float(moved) if moved is not None else None,
+                        )
+                    )
+                if "LastEvaluatedKey" not in page:
+                    return sorted(cursors, key=lambda c: c.feed)
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable("list cursors", exc) from exc
+
     def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
         """Move a cursor from the value it was read at to `new_value`.
 

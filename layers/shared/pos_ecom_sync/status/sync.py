@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, RetryLater
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
@@ -279,8 +280,10 @@ class StatusSync:
                 ignored.append(f"POS return {return_id} is {state}: nothing is refunded for it")
         if returns:
             self._refund(ecom, returns, applied, ignored)
-        entries = [{"kind": "applied", "detail": a} for a in applied]
-        entries += [{"kind": "ignored", "detail": i} for i in ignored]
+        # Each entry names the change it came from (`orders show` prints it next to the worker's log lines).
+        cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
+        entries = [{"kind": "applied", "detail": a, **cid} for a in applied]
+        entries += [{"kind": "ignored", "detail": i, **cid} for i in ignored]
         # A freezing plan (void or cancel) freezes the order only once its action went through.
         frozen = plan.frozen and len(applied) == len(plan.actions)
         self.statuses.settle(
