@@ -13,19 +13,40 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	PATH=$(abspath $(SAM_VENV))/bin:$$PATH
 
-.PHONY: help venv run test lint typecheck cfn-lint sam-build unit integration e2e bench openapi clean
+.PHONY: help venv lock run test lint typecheck cfn-lint sam-build unit integration e2e bench openapi clean
 
 help:
-	@echo "make run    - start the local stack (moto + simulators + API + workers) and watch it sync"
-	@echo "make test   - ruff, mypy, cfn-lint, sam build, pytest (what CI runs)"
-	@echo "make bench  - print the benchmark figures"
-	@echo "make openapi - regenerate contracts/webhook-api.openapi.json from the webhook function's routes"
+	@echo "make run         - start the local stack (moto + simulators + API + workers) and watch it sync"
+	@echo "make test        - every gate CI runs: lint, typecheck, cfn-lint, sam-build, pytest with coverage"
+	@echo "make lint        - ruff check (incl. complexity) and ruff format --check"
+	@echo "make typecheck   - mypy --strict over everything that ships or runs"
+	@echo "make cfn-lint    - cfn-lint over template.yaml"
+	@echo "make sam-build   - sam validate + sam build (python3.13/arm64) + check of the built artifact"
+	@echo "make unit        - the unit tier (pure rules, no network, no moto)"
+	@echo "make integration - handlers against moto and the simulators"
+	@echo "make e2e         - the local stack end to end"
+	@echo "make bench       - print the benchmark figures"
+	@echo "make openapi     - regenerate contracts/webhook-api.openapi.json from the webhook function's routes"
+	@echo "make lock        - resolve uv.lock after a pin change and export layers/shared/requirements.txt"
+	@echo "make venv        - build .venv from uv.lock (the other targets do it when needed)"
+	@echo "make clean       - remove the venvs, build output and caches"
 
-$(STAMP): pyproject.toml
+# The venv is installed from uv.lock (every package pinned with its hashes), the project itself without deps; uv,
+# the lock's tool, is bootstrapped at the version the lock holds (tests/unit/test_lockfile.py checks they agree).
+UV_VERSION := 0.13.9
+$(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv export --frozen --quiet --no-emit-project --extra dev -o $(VENV)/requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r $(VENV)/requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# After changing a pin in pyproject.toml: resolve the lock again and export what the Lambda layer installs from it.
+lock: $(STAMP)
+	$(BIN)/uv lock
+	$(BIN)/uv export --frozen --quiet --no-emit-project -o layers/shared/requirements.txt
 
 venv: $(STAMP)
 
@@ -65,8 +86,9 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
 
+# Branch coverage of the code that ships (layer, functions, CLI); the floor is [tool.coverage.report] fail_under.
 test: lint typecheck cfn-lint sam-build
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_intake

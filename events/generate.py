@@ -28,7 +28,7 @@ from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.state.store import Cursor
+from pos_ecom_sync.state.store import Cursor, VariantLink
 
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
 from local_stack.lambda_events import scheduled_event, sqs_event
@@ -534,7 +534,8 @@ class _Page:
 
 
 class _Feeds:
-    """One poll of the demo connection's feeds: `rows` per X-Series resource, no eCom order changed."""
+    """One poll of the demo connection's feeds: `rows` per X-Series resource, no eCom order changed. The demo
+    connection has no online price book, so its price-book feed and the links it looks families up in stay empty."""
 
     def __init__(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         self.rows = rows
@@ -543,6 +544,14 @@ class _Feeds:
         self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
     ) -> _Page:
         return _Page(self.rows.get(resource, []))
+
+    def list_price_book_product_changes(self, after: int | None, page_size: int = 200) -> _Page:
+        return _Page([])
+
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None:
+        return None
 
     def list_orders(self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250) -> OrderPage:
         return OrderPage([], None)

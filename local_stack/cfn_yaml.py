@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 # Every intrinsic the short form can spell; `!GetAtt A.B` is the one whose scalar form needs splitting.
-_INTRINSICS = ("Ref", "Condition", "GetAtt", "Sub", "Join", "Select", "Split", "If", "Not", "Equals", "And", "Or")
-_INTRINSICS += ("FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "ToJsonString", "Length")
+_INTRINSICS: tuple[str, ...] = ("Ref", "Condition", "GetAtt", "Sub", "Join", "Select", "Split", "If", "Not", "Equals")
+_INTRINSICS += ("And", "Or", "FindInMap", "GetAZs", "ImportValue", "Base64", "Cidr", "ToJsonString", "Length")
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -26,8 +26,10 @@ def _long_form(name: str) -> Any:
                 value = str(value).split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
+        elif isinstance(node, yaml.MappingNode):
+            value = loader.construct_mapping(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            raise yaml.constructor.ConstructorError(None, None, f"!{name} on a {type(node).__name__}", node.start_mark)
         return {key: value}
 
     return construct

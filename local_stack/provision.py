@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,14 +52,6 @@ class QueueSubscription:
 class ScheduleSpec:
     function: str
     expression: str
-
-    @property
-    def interval_seconds(self) -> float:
-        found = re.match(r"rate\((\d+) (minute|minutes|hour|hours|second|seconds)\)", self.expression)
-        if not found:
-            return 60.0
-        unit = {"second": 1, "minute": 60, "hour": 3600}[found.group(2).rstrip("s")]
-        return float(int(found.group(1)) * unit)
 
 
 @dataclass
@@ -113,6 +106,7 @@ class _Resolver:
         return bool(self.resolve(self.template.get("Conditions", {})[name]))
 
     def resolve(self, value: Any) -> Any:
+        """`value` with each intrinsic function in it evaluated; a one-key mapping that names no intrinsic stays."""
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
@@ -120,38 +114,55 @@ class _Resolver:
         if len(value) != 1:
             return {k: self.resolve(v) for k, v in value.items()}
         ((key, arg),) = value.items()
-        if key == "Ref":
-            return self.ref(arg)
-        if key == "Fn::GetAtt":
-            logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self.res.attrs[(logical, attr)]
-        if key == "Fn::Sub":
-            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+        evaluate = self._INTRINSICS.get(key)
+        return {key: self.resolve(arg)} if evaluate is None else evaluate(self, arg)
 
-            def substitute(found: re.Match[str]) -> str:
-                name = found.group(1)
-                if name in extra:
-                    return str(extra[name])
-                if "." in name:
-                    logical, attr = name.split(".", 1)
-                    return self.res.attrs[(logical, attr)]
-                return self.ref(name)
+    def _get_att(self, arg: str | list[str]) -> str:
+        logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+        return self.res.attrs[(logical, attr)]
 
-            return re.sub(r"\$\{([^}!]+)\}", substitute, text)
-        if key == "Fn::Join":
-            return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
-        if key == "Fn::Equals":
-            left, right = self.resolve(arg)
-            return left == right
-        if key == "Fn::Not":
-            return not self.resolve(arg[0])
-        if key == "Fn::If":
-            return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
-        if key == "Fn::Select":
-            return self.resolve(arg[1])[int(arg[0])]
-        if key == "Condition":
-            return self.condition(arg)
-        return {key: self.resolve(arg)}
+    def _sub(self, arg: str | list[Any]) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def substitute(found: re.Match[str]) -> str:
+            name = found.group(1)
+            if name in extra:
+                return str(extra[name])
+            if "." in name:
+                logical, attr = name.split(".", 1)
+                return self.res.attrs[(logical, attr)]
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+
+    def _join(self, arg: list[Any]) -> str:
+        return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+
+    def _equals(self, arg: list[Any]) -> bool:
+        left, right = self.resolve(arg)
+        return bool(left == right)
+
+    def _not(self, arg: list[Any]) -> bool:
+        return not self.resolve(arg[0])
+
+    def _if(self, arg: list[Any]) -> Any:
+        return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+
+    def _select(self, arg: list[Any]) -> Any:
+        return self.resolve(arg[1])[int(arg[0])]
+
+    # The intrinsic functions the template uses, by key; `resolve` leaves any other one-key mapping as it is.
+    _INTRINSICS: dict[str, Callable[[_Resolver, Any], Any]] = {
+        "Ref": ref,
+        "Condition": condition,
+        "Fn::GetAtt": _get_att,
+        "Fn::Sub": _sub,
+        "Fn::Join": _join,
+        "Fn::Equals": _equals,
+        "Fn::Not": _not,
+        "Fn::If": _if,
+        "Fn::Select": _select,
+    }
 
 
 def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
@@ -207,10 +218,7 @@ def provision(
     resources = LocalStackResources(stack_name=stack_name, region=region)
     resolver = _Resolver(template, resources)
     declared = template["Resources"]
-
-    for logical, spec in declared.items():
-        if spec["Type"] == "AWS::DynamoDB::Table":
-            _create_table(session, logical, resolver.resolve(spec["Properties"]), resources)
+    _create_tables(session, declared, resolver, resources)
 
     queues = {k: v for k, v in declared.items() if v["Type"] == "AWS::SQS::Queue"}
     while queues:  # dead-letter queues first: a source queue's RedrivePolicy needs the DLQ's ARN
@@ -231,6 +239,22 @@ def provision(
         if spec["Type"] == "AWS::Serverless::Function":
             _register_function(logical, spec.get("Properties", {}), globals_fn, resolver, resources)
     return resources
+
+
+def provision_tables(
+    session: Any, *, stack_name: str = "local", region: str = "us-east-1", template_path: Path = TEMPLATE_PATH
+) -> LocalStackResources:
+    """Only the template's DynamoDB tables: for tests of the state stores, which need the table and nothing else."""
+    template = load_template(template_path)
+    resources = LocalStackResources(stack_name=stack_name, region=region)
+    _create_tables(session, template["Resources"], _Resolver(template, resources), resources)
+    return resources
+
+
+def _create_tables(session: Any, declared: dict[str, Any], resolver: _Resolver, resources: LocalStackResources) -> None:
+    for logical, spec in declared.items():
+        if spec["Type"] == "AWS::DynamoDB::Table":
+            _create_table(session, logical, resolver.resolve(spec["Properties"]), resources)
 
 
 def _create_table(session: Any, logical: str, props: dict[str, Any], resources: LocalStackResources) -> None:

@@ -441,7 +441,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self.stopping.set()
-        for worker in [*self.pollers, *self.timers]:
+        workers: list[SqsPoller | ScheduleTimer] = [*self.pollers, *self.timers]
+        for worker in workers:
             worker.stop()
         if self.api:
             self.api.stop()

@@ -142,7 +142,7 @@ def _write_secrets(target: Target, connection_id: str, secrets: ConnectionSecret
 
 
 def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
-    view = json.loads(connection.model_dump_json())
+    view: dict[str, Any] = json.loads(connection.model_dump_json())
     view["effective_product_cap"] = connection.effective_product_cap
     view["secret_names"] = {part: secret_name(target.secret_prefix, connection.connection_id, part) for part in PARTS}
     if connection.online_register_id and connection.register_outlet_id is None:

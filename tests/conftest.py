@@ -29,6 +29,7 @@ import moto  # noqa: F401
 import pytest
 from moto import mock_aws
 
+from local_stack.provision import provision_tables
 from local_stack.sqs_limits import enforce_sqs_limits
 
 # Every moto SQS in the tests refuses what real SQS refuses (group-id alphabet, body characters, 256 KiB).
@@ -36,33 +37,6 @@ enforce_sqs_limits()
 
 # Vendor requests and simulator answers are recorded for the contract checks (tests/contract_recording.py).
 pytest_plugins = ["tests.contract_recording"]
-
-TABLE_NAME = "test-sync-table"
-
-
-def create_sync_table(dynamodb: object, name: str = TABLE_NAME) -> None:
-    """The table's key schema (mirrors SyncTable in template.yaml; tests/unit/test_template.py guards the copy)."""
-    dynamodb.create_table(  # type: ignore[attr-defined]
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "gsi1pk", "AttributeType": "S"},
-            {"AttributeName": "gsi1sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
 
 
 @pytest.fixture
@@ -78,6 +52,6 @@ def dynamodb_client(aws):
 
 
 @pytest.fixture
-def sync_table(dynamodb_client) -> str:
-    create_sync_table(dynamodb_client)
-    return TABLE_NAME
+def sync_table(aws) -> str:
+    """The template's SyncTable, created in moto from template.yaml (the wiring is never repeated here)."""
+    return provision_tables(boto3.Session(region_name="us-east-1"), stack_name="test").refs["SyncTable"]

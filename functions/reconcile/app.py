@@ -24,7 +24,9 @@ tracer = Tracer()
 metrics = Metrics()
 
 # Metric name per drift kind (e.g. catalog_outdated -> DriftCatalogOutdated).
-DRIFT_METRICS = {kind: "Drift" + "".join(part.capitalize() for part in kind.split("_")) for kind in DRIFT_KINDS}
+DRIFT_METRICS: dict[str, str] = {
+    kind: "Drift" + "".join(part.capitalize() for part in kind.split("_")) for kind in DRIFT_KINDS
+}
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -66,7 +66,6 @@ SALE_REQUEST = {
 }
 XSERIES_CALLS: dict[str, Callable[[XSeriesClient], Any]] = {
     "list_changes": lambda c: c.list_changes("products", 8812345000),
-    "list_outlets": lambda c: c.list_outlets(),
     "list_registers": lambda c: c.list_registers(),
     "list_payment_types": lambda c: c.list_payment_types(),
     "list_users": lambda c: c.list_users(),
@@ -123,7 +122,6 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "create_category": lambda c: c.create_category("Tops"),
     "list_category_links": lambda c: c.list_category_links(40001),
     "link_category": lambda c: c.link_category(40001, 70001),
-    "unlink_category": lambda c: c.unlink_category(80001),
     "list_webhooks": lambda c: c.list_webhooks(),
     "create_webhook": lambda c: c.create_webhook("orders", "*", "https://example.com/hook"),
 }

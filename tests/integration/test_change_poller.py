@@ -254,7 +254,7 @@ def test_ecom_orders_are_swept_and_a_later_update_is_found_again(deployment: Dep
 def test_runtime_builds_real_clients_for_a_connection(deployment: Deployment, vendors: Vendors) -> None:
     runtime.reset()
     pos = runtime.pos_client(vendors.connection)
-    assert pos.list_outlets()
+    assert pos.list_registers()
 
 
 class WithUnreadableRows:

@@ -984,15 +984,6 @@ def test_connector_link_category(ecom: EcomSimulator, connector: EcomClient) -> 
     assert duplicate.value.status == 400 and "already in category" in duplicate.value.body
 
 
-def test_connector_unlink_category(ecom: EcomSimulator, connector: EcomClient) -> None:
-    product, category = connector.create_product({"title": "Tee"}), connector.create_category("Tees")
-    link = connector.link_category(product["id"], category["id"])
-
-    assert connector.unlink_category(link["id"]) is True
-    assert connector.unlink_category(link["id"]) is False
-    assert ecom.category_links() == []
-
-
 def test_connector_list_products_created_since(ecom: EcomSimulator, connector: EcomClient) -> None:
     clock = FakeClock()
     ecom.clock = clock

@@ -101,11 +101,11 @@ def test_an_expired_token_is_refreshed_once_and_the_rotated_pair_is_stored_befor
 
     store.save_pair = save_pair  # type: ignore[method-assign]
     client = rig.client(tokens)
-    assert client.list_outlets()
+    assert client.list_registers()
     assert rig.pos.oauth.refresh_grants == 0
 
     rig.clock.now = float(grant["expires"]) + 1  # a week later
-    assert client.list_outlets() and client.list_registers()
+    assert client.list_registers() and client.list_payment_types()
 
     assert rig.pos.oauth.refresh_grants == 1 and tokens.refreshes == 1
     assert saved_unused == [True]  # stored while the vendor had not seen the new access token yet
@@ -122,7 +122,7 @@ def test_a_token_is_refreshed_ahead_of_its_expiry_by_the_margin(rig: Rig) -> Non
     tokens = rig.tokens(grant)
     rig.clock.now = float(grant["expires"]) - 60  # inside the 5-minute margin: a call could outlive the token
 
-    rig.client(tokens).list_outlets()
+    rig.client(tokens).list_registers()
 
     assert rig.pos.oauth.refresh_grants == 1
 
@@ -133,9 +133,9 @@ def test_a_401_triggers_exactly_one_refresh_and_one_resend(rig: Rig) -> None:
     rig.pos.oauth.expire_access_tokens()
     requests_before = rig.pos.requests
 
-    outlets = rig.client(tokens).list_outlets()
+    registers = rig.client(tokens).list_registers()
 
-    assert outlets and rig.pos.oauth.refresh_grants == 1 and tokens.refreshes == 1
+    assert registers and rig.pos.oauth.refresh_grants == 1 and tokens.refreshes == 1
     assert rig.pos.requests - requests_before == 3  # the refused call, the token grant, the resend
 
 
@@ -147,7 +147,7 @@ def test_a_401_with_a_fresh_token_is_not_refreshed_again_and_stands(rig: Rig) ->
     rig.pos.oauth.ttl_s = 0  # every new token is dead on arrival too
 
     with pytest.raises(UpstreamError) as refused:
-        client.list_outlets()
+        client.list_registers()
 
     assert refused.value.status == 401 and "Access token is not valid" in refused.value.body
     assert rig.pos.oauth.refresh_grants == 1  # once per call, never a loop
@@ -163,7 +163,7 @@ def test_concurrent_workers_of_one_connection_refresh_once_and_all_succeed(rig: 
     def work(index: int) -> None:
         start.wait()
         try:
-            results[index] = rig.client(workers[index]).list_outlets()
+            results[index] = rig.client(workers[index]).list_registers()
         except Exception as exc:  # reported below with the others' results
             results[index] = exc
 
@@ -185,7 +185,7 @@ def test_a_refused_refresh_raises_a_clear_error_that_parks_the_work(rig: Rig) ->
     rig.pos.oauth.revoke_refresh_tokens()  # the retailer disconnected the app
 
     with pytest.raises(AuthorizationRefused) as refused:
-        rig.client(tokens).list_outlets()
+        rig.client(tokens).list_registers()
 
     assert "invalid_grant" in refused.value.message and "re-authorize" in refused.value.message
     assert grant["refresh_token"] not in refused.value.message and CLIENT_SECRET not in refused.value.message
@@ -197,11 +197,11 @@ def test_a_refused_refresh_raises_a_clear_error_that_parks_the_work(rig: Rig) ->
 def test_a_reauthorized_secret_supersedes_the_stored_pair(rig: Rig) -> None:
     first = rig.authorize()
     rig.clock.now = float(first["expires"]) + 1
-    rig.client(rig.tokens(first)).list_outlets()  # stores a pair descending from the first grant
+    rig.client(rig.tokens(first)).list_registers()  # stores a pair descending from the first grant
     rig.pos.oauth.revoke_refresh_tokens()
     second = rig.authorize()  # the operator connects the app again and puts the new grant in the secret
 
-    assert rig.client(rig.tokens(second)).list_outlets()
+    assert rig.client(rig.tokens(second)).list_registers()
 
     assert rig.pos.oauth.refused_grants == 0
 
@@ -210,8 +210,8 @@ def test_a_personal_token_works_unchanged_and_never_refreshes(rig: Rig) -> None:
     client = XSeriesClient(rig.pos.url, PERSONAL_TOKEN, InMemoryRateBudget())
     rig.clock.now += 10 * 604_800
 
-    assert client.list_outlets()
+    assert client.list_registers()
     assert rig.pos.oauth.refresh_grants == 0 and rig.store().load() is None
     with pytest.raises(UpstreamError) as refused:
-        XSeriesClient(rig.pos.url, "not-the-token", InMemoryRateBudget()).list_outlets()
+        XSeriesClient(rig.pos.url, "not-the-token", InMemoryRateBudget()).list_registers()
     assert refused.value.status == 401

@@ -87,12 +87,79 @@ class PathFigures:
     burst_many: tuple[int, int] = (0, 0)
 
 
-def local_path(changes: int = 60) -> PathFigures:
+@dataclass
+class StockRig:
+    """The local stack in one process for parts 1 and 2: moto, both simulators, the template's webhook API and the
+    stock queue's event source, with one connection ("bench") whose catalog is synced."""
+
+    env: dict[str, str]
+    sqs: Any
+    store: Any
+    pos: Any
+    ecom: Any
+    api: Any
+    outlets: list[str]
+    functions: dict[str, TimedFunction]
+    subscriptions: dict[str, Any]  # per function logical id
+    publisher: Any
+    pos_client: Any
+    ecom_client: Any
+    stock: Any = None  # the stock queue's event source (SqsPoller), once the catalog is synced
+    variants: list[str] = field(default_factory=list)  # POS variant ids
+    ecom_of: dict[str, int] = field(default_factory=dict)  # POS variant id -> linked eCom variant id
+
+    def poll(self) -> None:
+        """One change_poller run; the order queues it may fill are drained (this benchmark measures stock)."""
+        from pos_ecom_sync.intake.poller import ChangePoller
+
+        from tests.support import drain_queue
+
+        connection = self.store.get_connection("bench")
+        assert connection is not None
+        ChangePoller(self.store, self.publisher).poll(connection, self.pos_client, self.ecom_client)
+        for concern in ("orders", "statuses"):
+            drain_queue(self.sqs, self.env[f"{concern.upper()}_QUEUE_URL"])
+
+    def level_of(self, ecom_id: int) -> int:
+        with self.ecom.lock:
+            return int(self.ecom.tables["variants"][ecom_id]["stockLevel"])
+
+    def wait_for(self, ecom_id: int, level: int, timeout: float = 20.0) -> float:
+        """When eCom showed `level` for the variant (perf_counter)."""
+        deadline = time.perf_counter() + timeout
+        while self.level_of(ecom_id) != level:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"eCom variant {ecom_id} never showed {level}")
+            time.sleep(0.0005)
+        return time.perf_counter()
+
+    def expected(self, pid: str) -> int:
+        """The eCom level the POS variant's levels add up to (negative outlet levels count as 0)."""
+        return sum(max(0, self.pos.level(pid, o)) for o in self.outlets)
+
+    def writes(self) -> int:
+        return int(self.ecom.calls_by_route["PUT /{lang}/variants/{id}.json"])
+
+    def drain(self) -> None:
+        """Every webhook delivered and every stock message handled, including the echoes of our own writes."""
+        for _ in range(3):
+            self.pos.wait_for_webhooks()
+            self.ecom.wait_for_webhooks()
+            while self.stock.poll_once(0):
+                pass
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.pos.stop()
+        self.ecom.stop()
+
+
+def open_stock_rig() -> StockRig:
+    """Provision the template (in moto), start both simulators and the webhook API, and save the connection with
+    its secrets. Call inside `mock_aws()`."""
     import boto3
-    from moto import mock_aws
     from pos_ecom_sync import runtime
     from pos_ecom_sync.connectors.xseries import XSeriesClient
-    from pos_ecom_sync.intake.poller import ChangePoller
     from pos_ecom_sync.models.connection import ConnectionSecrets
     from pos_ecom_sync.queues import ChangePublisher
     from pos_ecom_sync.secrets import write_connection_secrets
@@ -100,176 +167,182 @@ def local_path(changes: int = 60) -> PathFigures:
 
     from local_stack.api_server import LocalApi
     from local_stack.demo import DEMO_SECRETS
-    from local_stack.event_sources import SqsPoller
     from local_stack.provision import provision
     from local_stack.simulators.ecom import EcomSimulator
     from local_stack.simulators.xseries import XSeriesSimulator
-    from tests.support import drain_queue
+
+    session = boto3.Session(region_name="us-east-1")
+    resources = provision(session, stack_name="bench")
+    env = resources.shared_environment()
+    os.environ.update(env)
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
+    runtime.reset()
+    sqs = session.client("sqs")
+    store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
+    pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=3, rate_limit=0)
+    ecom = EcomSimulator(
+        api_key=DEMO_SECRETS["ecom_api_key"],
+        api_secret=DEMO_SECRETS["ecom_api_secret"],
+        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
+        seed=3,
+        # Announced (and so learned by the rate budget) far above the real windows: this part measures
+        # latency, not throttling; part 3 runs under the documented limits.
+        limits=(1_000_000, 10_000_000, 100_000_000),
+        per_second=None,
+    )
+    pos_url, ecom_url = pos.start(), ecom.start()
+    outlets = [o["id"] for o in pos.outlets()]
+    store.save_connection(
+        Connection(
+            connection_id="bench",
+            pos_base_url=pos_url,
+            ecom_base_url=ecom_url,
+            connected_outlet_ids=outlets,
+            primary_outlet_id=outlets[0],
+        ),
+        create=True,
+    )
+    write_connection_secrets(
+        session.client("secretsmanager"),
+        env["SECRET_PREFIX"],
+        "bench",
+        ConnectionSecrets.model_validate(DEMO_SECRETS),
+    )
+    functions = {name: TimedFunction(spec) for name, spec in resources.functions.items()}
+    api = LocalApi(resources.routes, dict(functions), port=0)
+    api.start()
+    return StockRig(
+        env=env,
+        sqs=sqs,
+        store=store,
+        pos=pos,
+        ecom=ecom,
+        api=api,
+        outlets=outlets,
+        functions=functions,
+        subscriptions={s.function: s for s in resources.subscriptions},
+        publisher=ChangePublisher(lambda concern: env[f"{concern.upper()}_QUEUE_URL"], client=sqs),
+        pos_client=XSeriesClient(pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()),
+        ecom_client=EcomClient(
+            ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        ),
+    )
+
+
+def sync_catalog_and_subscribe(rig: StockRig) -> None:
+    """The catalog (6 families x 4 variants) and its stock in eCom before anything is measured, both vendors'
+    webhooks pointed at the local API, and the stock event source started (long polls of 1 s, as in `make run`)."""
+    from pos_ecom_sync.connectors.xseries import XSeriesClient
+
+    from local_stack.demo import DEMO_SECRETS
+    from local_stack.event_sources import SqsPoller
+
+    rig.pos.seed_catalog(6, 4, seed=3)
+    rig.poll()
+    catalog = SqsPoller(rig.sqs, rig.subscriptions["ProductSyncFunction"], rig.functions["ProductSyncFunction"], print)
+    rig.stock = SqsPoller(rig.sqs, rig.subscriptions["StockSyncFunction"], rig.functions["StockSyncFunction"], print)
+    while catalog.poll_once(0):
+        pass
+    while rig.stock.poll_once(0):
+        pass
+    rig.variants = [p["id"] for p in rig.pos.products() if p.get("variant_parent_id")]
+    rig.ecom_of = {
+        pid: link.ecom_variant_id
+        for pid in rig.variants
+        if (link := rig.store.variant_link("bench", pos_product_id=pid)) is not None
+    }
+    base = f"{rig.api.url}/connections/bench/webhooks"
+    XSeriesClient(rig.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()).create_webhook(
+        f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", "inventory.update"
+    )
+    rig.ecom_client.create_webhook("variants", "*", f"{base}/ecom")
+    rig.stock.start()
+
+
+def measure_webhook_path(rig: StockRig, figures: PathFigures, changes: int, rng: random.Random) -> None:
+    """`changes` POS stock changes, one at a time, each timed until eCom shows the new total, and split into
+    intake, queue wait and the processing of the stock_sync invocation that wrote it."""
+    stock_fn = rig.functions["StockSyncFunction"]
+    ingest_fn = rig.functions["WebhookIngestFunction"]
+    for n in range(changes):
+        pid = rig.variants[n % len(rig.variants)]
+        outlet = rig.outlets[n % 2]
+        current = rig.pos.level(pid, outlet)
+        # Always a change of the total (a negative level moving to another negative one would not be).
+        new_level = rng.choice([n for n in range(1, 30) if n != max(0, current)])
+        spans_before = len(stock_fn.spans)
+        ingest_before = len(ingest_fn.spans)
+        started = time.perf_counter()
+        rig.pos.set_inventory(pid, outlet, new_level)
+        done = rig.wait_for(rig.ecom_of[pid], rig.expected(pid))
+        figures.end_to_end.append(done - started)
+        # Queued when webhook_ingest returned (it sent the message): the first ingest after the change.
+        intake = next(sp for sp in ingest_fn.spans[ingest_before:] if sp[0] >= started)
+        queued = _ended(intake)
+        # The invocation that made the write: the last one started before eCom showed the level.
+        span = [sp for sp in stock_fn.spans[spans_before:] if sp[0] <= done][-1]
+        _ended(span)
+        figures.intake.append(queued - started)
+        figures.queue_wait.append(max(0.0, span[0] - queued))
+        figures.processing.append(span[1] - span[0])
+        rig.pos.wait_for_webhooks()
+        rig.ecom.wait_for_webhooks()
+        time.sleep(0.05)  # let the echo of our write be handled before the next change
+
+
+def _ended(span: list[float]) -> float:
+    """When the invocation of `span` returned, waiting for it if it still runs."""
+    while not span[1]:
+        time.sleep(0.001)
+    return span[1]
+
+
+def measure_poll_path(rig: StockRig, figures: PathFigures) -> None:
+    """The poll path: a POS change found by the poller's next run (no webhook); times the poll run."""
+    rig.stock.stop()
+    time.sleep(1.5)
+    for n in range(10):
+        pid = rig.variants[n]
+        rig.pos.set_inventory(pid, rig.outlets[0], rig.pos.level(pid, rig.outlets[0]) + 1)
+        started = time.perf_counter()
+        rig.poll()
+        figures.poll_run.append(time.perf_counter() - started)
+        while rig.stock.poll_once(0):
+            pass
+
+
+def measure_bursts(rig: StockRig, figures: PathFigures, rng: random.Random) -> None:
+    """eCom writes when every change arrives as its own webhook and message: one variant changed 50 times, then
+    20 variants x 10 changes."""
+    rig.drain()
+    before = rig.writes()
+    pid = rig.variants[0]
+    for level in range(50):
+        rig.pos.set_inventory(pid, rig.outlets[1], level)
+    rig.drain()
+    assert rig.level_of(rig.ecom_of[pid]) == rig.expected(pid)
+    figures.burst_one = (50, rig.writes() - before)
+    before = rig.writes()
+    for round_ in range(10):
+        for pid in rig.variants[:20]:
+            rig.pos.set_inventory(pid, rig.outlets[round_ % 2], rng.randint(0, 30))
+    rig.drain()
+    assert all(rig.level_of(rig.ecom_of[p]) == rig.expected(p) for p in rig.variants[:20])
+    figures.burst_many = (200, rig.writes() - before)
+
+
+def local_path(changes: int = 60) -> PathFigures:
+    from moto import mock_aws
 
     figures = PathFigures()
     with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        resources = provision(session, stack_name="bench")
-        env = resources.shared_environment()
-        os.environ.update(env)
-        os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
-        runtime.reset()
-        sqs = session.client("sqs")
-        store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
-        pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=3, rate_limit=0)
-        ecom = EcomSimulator(
-            api_key=DEMO_SECRETS["ecom_api_key"],
-            api_secret=DEMO_SECRETS["ecom_api_secret"],
-            webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
-            seed=3,
-            # Announced (and so learned by the rate budget) far above the real windows: this part measures
-            # latency, not throttling; part 3 runs under the documented limits.
-            limits=(1_000_000, 10_000_000, 100_000_000),
-            per_second=None,
-        )
-        pos_url, ecom_url = pos.start(), ecom.start()
-        outlets = [o["id"] for o in pos.outlets()]
-        store.save_connection(
-            Connection(
-                connection_id="bench",
-                pos_base_url=pos_url,
-                ecom_base_url=ecom_url,
-                connected_outlet_ids=outlets,
-                primary_outlet_id=outlets[0],
-            ),
-            create=True,
-        )
-        write_connection_secrets(
-            session.client("secretsmanager"),
-            env["SECRET_PREFIX"],
-            "bench",
-            ConnectionSecrets.model_validate(DEMO_SECRETS),
-        )
-        functions = {name: TimedFunction(spec) for name, spec in resources.functions.items()}
-        subscriptions = {s.function: s for s in resources.subscriptions}
-        api = LocalApi(resources.routes, dict(functions), port=0)
-        api.start()
-        publisher = ChangePublisher(lambda concern: env[f"{concern.upper()}_QUEUE_URL"], client=sqs)
-        poll_clients = (
-            XSeriesClient(pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()),
-            EcomClient(ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()),
-        )
-
-        def poll() -> None:
-            connection = store.get_connection("bench")
-            assert connection is not None
-            ChangePoller(store, publisher).poll(connection, *poll_clients)
-            for concern in ("orders", "statuses"):
-                drain_queue(sqs, env[f"{concern.upper()}_QUEUE_URL"])
-
-        # The catalog (6 families x 4 variants) and its stock, before anything is measured.
-        pos.seed_catalog(6, 4, seed=3)
-        poll()
-        catalog = SqsPoller(sqs, subscriptions["ProductSyncFunction"], functions["ProductSyncFunction"], print)
-        stock = SqsPoller(sqs, subscriptions["StockSyncFunction"], functions["StockSyncFunction"], print)
-        while catalog.poll_once(0):
-            pass
-        while stock.poll_once(0):
-            pass
-        variants = [p["id"] for p in pos.products() if p.get("variant_parent_id")]
-        ecom_of = {
-            pid: link.ecom_variant_id
-            for pid in variants
-            if (link := store.variant_link("bench", pos_product_id=pid)) is not None
-        }
-        base = f"{api.url}/connections/bench/webhooks"
-        XSeriesClient(pos_url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()).create_webhook(
-            f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", "inventory.update"
-        )
-        poll_clients[1].create_webhook("variants", "*", f"{base}/ecom")
-        stock.start()  # the event source thread, as in `make run` (long polls of 1 s)
-
-        def level_of(ecom_id: int) -> int:
-            with ecom.lock:
-                return int(ecom.tables["variants"][ecom_id]["stockLevel"])
-
-        def wait_for(ecom_id: int, level: int, timeout: float = 20.0) -> float:
-            deadline = time.perf_counter() + timeout
-            while level_of(ecom_id) != level:
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"eCom variant {ecom_id} never showed {level}")
-                time.sleep(0.0005)
-            return time.perf_counter()
-
-        def expected(pid: str) -> int:
-            return sum(max(0, pos.level(pid, o)) for o in outlets)
-
-        rng = random.Random(3)
-        stock_fn = functions["StockSyncFunction"]
-        ingest_fn = functions["WebhookIngestFunction"]
-        for n in range(changes):
-            pid = variants[n % len(variants)]
-            current = pos.level(pid, outlets[n % 2])
-            # Always a change of the total (a negative level moving to another negative one would not be).
-            new_level = rng.choice([n for n in range(1, 30) if n != max(0, current)])
-            spans_before = len(stock_fn.spans)
-            ingest_before = len(ingest_fn.spans)
-            started = time.perf_counter()
-            pos.set_inventory(pid, outlets[n % 2], new_level)
-            done = wait_for(ecom_of[pid], expected(pid))
-            figures.end_to_end.append(done - started)
-            # Queued when webhook_ingest returned (it sent the message): the first ingest after the change.
-            intake = next(sp for sp in ingest_fn.spans[ingest_before:] if sp[0] >= started)
-            while not intake[1]:
-                time.sleep(0.001)
-            queued = intake[1]
-            # The invocation that made the write: the last one started before eCom showed the level.
-            span = [sp for sp in stock_fn.spans[spans_before:] if sp[0] <= done][-1]
-            while not span[1]:
-                time.sleep(0.001)
-            figures.intake.append(queued - started)
-            figures.queue_wait.append(max(0.0, span[0] - queued))
-            figures.processing.append(span[1] - span[0])
-            pos.wait_for_webhooks()
-            ecom.wait_for_webhooks()
-            time.sleep(0.05)  # let the echo of our write be handled before the next change
-
-        # The poll path: the POS change is found by the poller's next run (no webhook).
-        stock.stop()
-        time.sleep(1.5)
-        for n in range(10):
-            pid = variants[n]
-            pos.set_inventory(pid, outlets[0], pos.level(pid, outlets[0]) + 1)
-            started = time.perf_counter()
-            poll()
-            figures.poll_run.append(time.perf_counter() - started)
-            while stock.poll_once(0):
-                pass
-
-        # Bursts: every change arrives as its own webhook and message.
-        def writes() -> int:
-            return ecom.calls_by_route["PUT /{lang}/variants/{id}.json"]
-
-        def drain() -> None:
-            for _ in range(3):
-                pos.wait_for_webhooks()
-                ecom.wait_for_webhooks()
-                while stock.poll_once(0):
-                    pass
-
-        drain()
-        before = writes()
-        pid = variants[0]
-        for level in range(50):
-            pos.set_inventory(pid, outlets[1], level)
-        drain()
-        assert level_of(ecom_of[pid]) == expected(pid)
-        figures.burst_one = (50, writes() - before)
-        before = writes()
-        for round_ in range(10):
-            for pid in variants[:20]:
-                pos.set_inventory(pid, outlets[round_ % 2], rng.randint(0, 30))
-        drain()
-        assert all(level_of(ecom_of[p]) == expected(p) for p in variants[:20])
-        figures.burst_many = (200, writes() - before)
-        api.stop()
-        pos.stop()
-        ecom.stop()
+        rig = open_stock_rig()
+        sync_catalog_and_subscribe(rig)
+        rng = random.Random(3)  # one sequence for the webhook changes and the bursts
+        measure_webhook_path(rig, figures, changes, rng)
+        measure_poll_path(rig, figures)
+        measure_bursts(rig, figures, rng)
+        rig.stop()
     return figures
 
 

@@ -11,7 +11,7 @@ from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import ConfigurationError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
 from pos_ecom_sync.models.messages import ChangeMessage, order_status_hint, vendor_payload
-from pos_ecom_sync.models.stock import OutletStock, online_total
+from pos_ecom_sync.models.stock import online_total
 from pos_ecom_sync.settings import load_settings
 from pydantic import ValidationError
 
@@ -124,15 +124,6 @@ def test_online_total_is_the_clamped_sum_over_connected_outlets(levels: dict[str
     total = online_total(levels, sorted(connected))
     assert total == sum(max(0, levels.get(o, 0)) for o in connected)
     assert total >= 0
-
-
-def test_outlet_stock_reads_every_vendor_spelling_of_the_level() -> None:
-    base = {"product_id": "p", "outlet_id": "o", "version": 3}
-    assert OutletStock.from_pos_row({**base, "inventory_level": -2}).inventory_level == -2
-    assert OutletStock.from_pos_row({**base, "current_inventory_level": 4}).inventory_level == 4
-    assert OutletStock.from_pos_row({**base, "count": "5.0"}).inventory_level == 5
-    with pytest.raises(ValueError):
-        OutletStock.from_pos_row(base)
 
 
 def test_settings_report_every_missing_variable_at_once() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pos_ecom_sync.models.orders import Customer, PosCustomer
+from pos_ecom_sync.models.orders import PosCustomer
 from pos_ecom_sync.orders.customers import (
     CUSTOMER_CODE_PREFIX,
     CreateCustomer,
@@ -93,8 +93,3 @@ def test_email_key_and_customer_code_depend_only_on_the_normalised_email(email: 
 def test_email_key_refuses_an_empty_email() -> None:
     with pytest.raises(ValueError):
         email_key("  ")
-
-
-def test_the_former_customer_model_name_still_works() -> None:
-    assert Customer is PosCustomer
-    assert Customer.normalise_email(" A@B.co ") == "a@b.co"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting
 from pos_ecom_sync.orders.payments import (
     DEFAULT_PAYMENT_METHODS,
     LeaveUnpaid,
     RecordPayment,
-    parse_payment_methods,
     payment_for,
     setting_for,
 )
@@ -107,8 +107,12 @@ def test_defaults_integrate_only_lightspeed_payments() -> None:
     assert setting_for("Cashback card", {}) is None
 
 
-def test_stored_connection_settings_parse_into_validated_settings() -> None:
-    parsed = parse_payment_methods({"PayPal": {"mode": "integrated", "payment_type_id": "pt-card"}})
-    assert parsed == {"paypal": PaymentMethodSetting(mode="integrated", payment_type_id="pt-card")}
+def test_a_stored_connection_reads_its_payment_methods_as_validated_settings() -> None:
+    urls = {"pos_base_url": "https://x.retail.lightspeed.app", "ecom_base_url": "https://api.webshopapp.com"}
+    stored = {"PayPal": {"mode": "integrated", "payment_type_id": "pt-card"}}
+    connection = Connection.model_validate({"connection_id": "shop-1", **urls, "payment_methods": stored})
+    assert connection.payment_methods == {"PayPal": PaymentMethodSetting(mode="integrated", payment_type_id="pt-card")}
+    assert setting_for("paypal", connection.payment_methods) == connection.payment_methods["PayPal"]
+    unknown_mode = {"PayPal": {"mode": "sometimes"}}
     with pytest.raises(ValueError):
-        parse_payment_methods({"PayPal": {"mode": "sometimes"}})
+        Connection.model_validate({"connection_id": "shop-1", **urls, "payment_methods": unknown_mode})

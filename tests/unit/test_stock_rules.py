@@ -51,7 +51,6 @@ from pos_ecom_sync.stock.rules import (
     inventory_change_from_message,
     link_ecom_variant,
     moved_below_zero,
-    record_ecom_level,
     stock_write_decision,
 )
 
@@ -305,17 +304,6 @@ def test_an_ecom_edit_is_reverted_to_the_pos_total_and_our_echo_is_not() -> None
     state = state_with({"o1": (5, 1)}, last_written=5)
     assert stock_write_decision(state, ["o1"], ecom_level_seen=40) == WriteStock("p-1", 880001, 5, "ecom_differs")
     assert stock_write_decision(state, ["o1"], ecom_level_seen=5) == NoWrite("p-1", "ecom_matches")
-
-
-def test_what_ecom_shows_is_remembered_so_the_same_total_is_not_written() -> None:
-    state = state_with({"o1": (5, 1)})
-    assert stock_write_decision(state, ["o1"], ecom_level_seen=5) == NoWrite("p-1", "ecom_matches")
-    seen, changed = record_ecom_level(state, 5)
-    assert changed and stock_write_decision(seen, ["o1"]) == NoWrite("p-1", "unchanged")
-    assert record_ecom_level(seen, 5) == (seen, False)
-    # A claimed write may still overwrite what we saw.
-    claimed = begin_write(state, WriteStock("p-1", 880001, 5, "total_changed"), now=0)
-    assert record_ecom_level(claimed, 3) == (claimed, False)
 
 
 def test_no_write_without_an_ecom_variant_or_without_a_connected_outlet() -> None:

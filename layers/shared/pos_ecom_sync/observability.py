@@ -28,6 +28,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED
+from pos_ecom_sync.dates import instant_or_none
 from pos_ecom_sync.intake.poller import ECOM_ORDERS_FEED, POS_FEEDS, PollReport
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Via
 from pos_ecom_sync.ratelimit import Observation, RateBudget, RatePolicy
@@ -152,11 +153,7 @@ def _parse_stamp(value: object) -> datetime | None:
     """A vendor stamp with a time of day (a bare date is too coarse for a latency); naive stamps are UTC."""
     if not isinstance(value, str) or len(value) < 16:
         return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return instant_or_none(value.replace("z", "Z"))  # RFC 3339 allows a lowercase "z"
 
 
 def change_started_at(message: ChangeMessage) -> datetime:

@@ -30,7 +30,6 @@ class ChangePublisher:
         self._queue_url_of = queue_url_of
         self._sqs = client or boto3.client("sqs")
         self._attempts = send_attempts
-        self.sent_calls = 0
 
     def publish(self, outgoing: Sequence[Outgoing]) -> int:
         """Send every message or raise: the caller (e.g. the poller) must not move on after a partial send."""
@@ -65,7 +64,6 @@ class ChangePublisher:
         last_error = ""
         for _ in range(self._attempts):
             try:
-                self.sent_calls += 1
                 response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=list(pending.values()))
             except (ClientError, BotoCoreError) as exc:
                 raise UpstreamUnavailable(f"sqs send to {queue_url} failed: {type(exc).__name__}: {exc}") from exc

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from pos_ecom_sync.connectors.http import DEFAULT_MAX_RETRIES, Params, VendorHttp
+from pos_ecom_sync.dates import instant_or_none
 from pos_ecom_sync.errors import UpstreamError
 from pos_ecom_sync.ratelimit import ECOM_POLICY, RateBudget, ecom_observation
 
@@ -80,12 +81,8 @@ def _filter_time(moment: datetime) -> str:
 
 def _stamp(value: Any) -> datetime | None:
     """A row's `createdAt`/`updatedAt` (ISO 8601 with offset); None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
+    moment = instant_or_none(value)
+    return _utc(moment) if moment else None
 
 
 def _since(rows: list[JsonObject], field: str, bound: datetime | None) -> list[JsonObject]:
@@ -396,10 +393,6 @@ class EcomClient:
         link = {"category": int(category_id), "product": int(product_id)}
         body = self.http.json("POST", self._path("categories/products"), json={"categoriesProduct": link})
         return _one(body, "categoriesProduct")
-
-    def unlink_category(self, link_id: int) -> bool:
-        """Delete a category link by its own id; False when it was already gone."""
-        return self.http.request("DELETE", self._path("categories/products", link_id), absent_ok=True) is not None
 
     # -- shipping methods -----------------------------------------------------------------------------
 

@@ -165,9 +165,6 @@ class XSeriesClient:
 
     # -- reference data -------------------------------------------------------------------------------
 
-    def list_outlets(self) -> list[JsonObject]:
-        return list(self._walk("/api/2.0/outlets"))
-
     def list_registers(self) -> list[JsonObject]:
         return list(self._walk("/api/2.0/registers"))
 

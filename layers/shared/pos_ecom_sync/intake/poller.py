@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED, online_price_messages
+from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.rows import built, message_problem, positive_id, row_id, row_version, stamp
 from pos_ecom_sync.models.connection import Connection
@@ -199,17 +200,12 @@ class _PosFeed:
     id_field: str = "id"
 
 
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _order_stamp(order: dict[str, Any], now: datetime) -> datetime | None:
     """An order's `updatedAt` for the sweep's cursor; None when it cannot be read. A stamp in the future counts as
     now: one garbled date must not carry the cursor past orders still to come."""
     value = stamp(order.get("updatedAt"))
     try:
-        parsed = _parse_time(value) if value else None
+        parsed = parse_instant(value) if value else None
     except ValueError:
         return None
     return min(parsed, now) if parsed else None
@@ -384,7 +380,7 @@ class ChangePoller:
         """
         cursor = self._store.get_cursor(connection.connection_id, ECOM_ORDERS_FEED)
         report = FeedReport(feed=cursor.feed, cursor=cursor.value)
-        start = _parse_time(cursor.value) if cursor.value else connection.created_at
+        start = parse_instant(cursor.value) if cursor.value else connection.created_at
         newest = start
         since = start - self._overlap
         since_id: int | None = None

@@ -72,10 +72,6 @@ class PosProduct(BaseModel):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
-    @property
-    def is_variant(self) -> bool:
-        return self.variant_parent_id is not None
-
     def code(self, kind: str) -> str | None:
         return next((c.code for c in self.product_codes if c.type == kind), None)
 

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PaymentStatus = Literal["not_paid", "partially_paid", "paid", "cancelled"]
 FulfillmentStatus = Literal["NEW", "PACKED", "IN_PROGRESS", "COMPLETED", "CANCELLED"]
 # How a plan was reached (see pos_ecom_sync.orders.routing).
 RoutingStrategy = Literal["shipping_method", "single_outlet", "split", "unstocked"]
@@ -105,10 +104,6 @@ class PosCustomer(BaseModel):
     @staticmethod
     def normalise_email(email: str) -> str:
         return email.strip().lower()
-
-
-# The earlier name, kept for existing imports.
-Customer = PosCustomer
 
 
 class PaymentMethodSetting(BaseModel):

@@ -46,11 +46,6 @@ def method_key(title: str) -> str:
     return " ".join(title.split()).casefold()
 
 
-def parse_payment_methods(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, PaymentMethodSetting]:
-    """`Connection.payment_methods` as stored today (title -> plain dict) into validated settings."""
-    return {method_key(title): PaymentMethodSetting.model_validate(dict(setting)) for title, setting in raw.items()}
-
-
 @dataclass(frozen=True)
 class RecordPayment:
     """Add one payment of the sale's total on this POS payment type; `name` is the processor's name."""

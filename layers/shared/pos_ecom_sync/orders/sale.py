@@ -34,10 +34,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeAlias
 
+from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.models.orders import EcomOrder, EcomOrderLine, FulfillmentPlan
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, RecordPayment
 from pos_ecom_sync.orders.routing import LineDemand
@@ -174,10 +175,7 @@ def fulfillment_method(order: EcomOrder) -> str:
 
 def pos_datetime(iso: str) -> str:
     """ISO-8601 with offset -> RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" (the vendor's example); naive input is UTC."""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parse_instant(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rate_basis_points(rate: Decimal | float) -> int:
@@ -286,57 +284,18 @@ def build_sale(
         raise ValueError("a sale needs the online register")
     if not author_id:
         raise ValueError("a sale needs the POS user it is made by (source.author_id)")
-    by_id = {line.id: line for line in lines}
-    _check_plan_covers(lines, plan, by_id)
+    _check_plan_covers(lines, plan, {line.id: line for line in lines})
     cancelled = order.payment_status == "cancelled"
     method = None if cancelled else fulfillment_method(order)
-    warnings: list[str] = []
-    untaxed: set[int] = set()
-
-    def tax_id(rate: int | None) -> str:
-        found = taxes.tax_id(rate)
-        if found is None:
-            if rate is not None:
-                untaxed.add(rate)
-            return taxes.default_id
-        return found
-
-    items: list[dict[str, Any]] = []
-    total = Decimal(0)
-    for line in lines:
-        if line.quantity_ordered <= 0:
-            continue
-        price, tax = unit_amounts(line)
-        excl, incl = _net_totals(line)
-        line_tax = tax_id(_rate_of(excl, incl, line.tax_rate))
-        for assignment in plan.assignments:
-            for part in assignment.lines:
-                if part.line_id != line.id:
-                    continue
-                items.append(
-                    _sale_line(part.product_id, part.quantity, price, tax, line_tax, assignment.outlet_id, method)
-                )
-                total += _line_total(price, tax, part.quantity)
-
-    shipping_excl, shipping_incl = _money(order.shipment_price_excl), _money(order.shipment_price_incl)
-    if shipping_incl > 0 and not shipping_product_id:
-        raise ValueError(f"order {order.number} charges shipping {shipping_incl:.2f}: a sale needs a shipping product")
-    if shipping_incl > 0 and shipping_product_id:
-        price = shipping_excl.quantize(UNIT_PLACES, ROUND_HALF_UP)
-        tax = (shipping_incl - shipping_excl).quantize(UNIT_PLACES, ROUND_HALF_UP)
-        shipping_tax = tax_id(_rate_of(shipping_excl, shipping_incl, None))
-        outlet = plan.assignments[0].outlet_id
-        items.append(_sale_line(shipping_product_id, 1, price, tax, shipping_tax, outlet, method))
-        total += _line_total(price, tax, 1)
-    for rate in sorted(untaxed):
-        warnings.append(f"no POS tax has the rate {rate / 100:g}%: those lines use the POS default tax")
+    sale_taxes = _SaleTaxes(taxes)
+    items, total = _order_items(lines, plan, sale_taxes, method)
+    shipping = _shipping_item(order, shipping_product_id, plan.assignments[0].outlet_id, sale_taxes, method)
+    if shipping is not None:
+        items.append(shipping[0])
+        total += shipping[1]
     for n, item in enumerate(items):
         item["_metadata"] = {**item.get("_metadata", {}), "sequence": n}
-
-    if order.price_incl is not None:
-        expected = _money(order.price_incl)
-        if abs(expected - total) > CENT:
-            warnings.append(f"sale total {total:.2f} differs from the eCom order total {expected:.2f}")
+    warnings = [*sale_taxes.warnings(), *_total_mismatch(order, total)]
 
     reference = source_id(order)
     body: dict[str, Any] = {
@@ -354,15 +313,94 @@ def build_sale(
     if sale_date:
         body["date"] = sale_date
     if isinstance(payment, RecordPayment) and not cancelled:
-        recorded: dict[str, Any] = {
-            "amount": float(total),
-            "type": {"config_id": payment.retailer_payment_type_id},
-            "source": {"register_id": register_id},
-        }
-        if sale_date:
-            recorded["date"] = sale_date
-        body["payments"] = [recorded]
+        body["payments"] = [_recorded_payment(payment, total, register_id, sale_date)]
     return NewSale(body=body, sale_id=sale_id, source_id=reference, total_incl=total, warnings=tuple(warnings))
+
+
+@dataclass
+class _SaleTaxes:
+    """The POS tax of each sale line, by rate. A rate no POS tax has gets the default tax and is remembered, so the
+    sale can warn about it."""
+
+    table: TaxTable
+    untaxed: set[int] = field(default_factory=set)
+
+    def tax_id(self, rate: int | None) -> str:
+        found = self.table.tax_id(rate)
+        if found is not None:
+            return found
+        if rate is not None:
+            self.untaxed.add(rate)
+        return self.table.default_id
+
+    def warnings(self) -> list[str]:
+        return [
+            f"no POS tax has the rate {rate / 100:g}%: those lines use the POS default tax"
+            for rate in sorted(self.untaxed)
+        ]
+
+
+def _order_items(
+    lines: Sequence[EcomOrderLine], plan: FulfillmentPlan, taxes: _SaleTaxes, method: str | None
+) -> tuple[list[dict[str, Any]], Decimal]:
+    """The sale lines of the order's lines (one per line and outlet the plan gives it to) and their total."""
+    items: list[dict[str, Any]] = []
+    total = Decimal(0)
+    for line in lines:
+        if line.quantity_ordered <= 0:
+            continue
+        price, tax = unit_amounts(line)
+        excl, incl = _net_totals(line)
+        line_tax = taxes.tax_id(_rate_of(excl, incl, line.tax_rate))
+        for assignment in plan.assignments:
+            for part in assignment.lines:
+                if part.line_id != line.id:
+                    continue
+                items.append(
+                    _sale_line(part.product_id, part.quantity, price, tax, line_tax, assignment.outlet_id, method)
+                )
+                total += _line_total(price, tax, part.quantity)
+    return items, total
+
+
+def _shipping_item(
+    order: EcomOrder, shipping_product_id: str | None, outlet_id: str, taxes: _SaleTaxes, method: str | None
+) -> tuple[dict[str, Any], Decimal] | None:
+    """The order's shipping charge as one sale line of the shipping product, with its total; None when it charges
+    none. Raises ValueError when it charges shipping and the connection names no shipping product."""
+    shipping_excl, shipping_incl = _money(order.shipment_price_excl), _money(order.shipment_price_incl)
+    if shipping_incl <= 0:
+        return None
+    if not shipping_product_id:
+        raise ValueError(f"order {order.number} charges shipping {shipping_incl:.2f}: a sale needs a shipping product")
+    price = shipping_excl.quantize(UNIT_PLACES, ROUND_HALF_UP)
+    tax = (shipping_incl - shipping_excl).quantize(UNIT_PLACES, ROUND_HALF_UP)
+    shipping_tax = taxes.tax_id(_rate_of(shipping_excl, shipping_incl, None))
+    return _sale_line(shipping_product_id, 1, price, tax, shipping_tax, outlet_id, method), _line_total(price, tax, 1)
+
+
+def _total_mismatch(order: EcomOrder, total: Decimal) -> list[str]:
+    """A warning when the sale's total is more than a cent off the eCom order's own total."""
+    if order.price_incl is None:
+        return []
+    expected = _money(order.price_incl)
+    if abs(expected - total) <= CENT:
+        return []
+    return [f"sale total {total:.2f} differs from the eCom order total {expected:.2f}"]
+
+
+def _recorded_payment(
+    payment: RecordPayment, total: Decimal, register_id: str, sale_date: str | None
+) -> dict[str, Any]:
+    """The sale's one payment: the whole total, of the connection's payment type, on the online register."""
+    recorded: dict[str, Any] = {
+        "amount": float(total),
+        "type": {"config_id": payment.retailer_payment_type_id},
+        "source": {"register_id": register_id},
+    }
+    if sale_date:
+        recorded["date"] = sale_date
+    return recorded
 
 
 def _sale_line(

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import ConfigurationError, UpstreamUnavailable
 from pos_ecom_sync.ratelimit import (
@@ -35,7 +34,7 @@ from pos_ecom_sync.ratelimit import (
     wait_for_slot,
 )
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 # Idle budget items expire (table TTL) a day after their longest window would have ended.
 IDLE_TTL_S = 86_400
@@ -150,10 +149,8 @@ class DynamoRateBudget:
 
     def load(self, policy: RatePolicy) -> BudgetState:
         """The stored state (consistent read); the documented defaults when nothing is stored yet."""
-        try:
+        with dynamodb_call("read rate budget"):
             item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise UpstreamUnavailable(f"dynamodb read rate budget failed: {exc}") from exc
         state = self._parse(policy, item) if item else initial_state(policy)
         self._remember(state)
         return state
@@ -234,16 +231,10 @@ class DynamoRateBudget:
         return update
 
     def _write(self, policy: RatePolicy, update: _Update) -> None:
-        try:
+        with dynamodb_call("write rate budget", on_condition_failure=_LostRace):
             answer = self._client.update_item(
                 TableName=self._table, Key=self._key, ReturnValues="ALL_NEW", **update.kwargs()
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise _LostRace from exc
-            raise UpstreamUnavailable(f"dynamodb write rate budget failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise UpstreamUnavailable(f"dynamodb write rate budget failed: {exc}") from exc
         self._remember(self._parse(policy, answer.get("Attributes", {})))
 
     # -- helpers ------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import Conflict
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import error_code, unavailable
+from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
 
 OrderStatus = Literal["importing", "held", "imported"]
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
@@ -183,12 +183,10 @@ class OrderStore:
 
     def _get(self, connection_id: str, sk: str, action: str) -> dict[str, Any] | None:
         """One consistent read of a ledger item (raw attribute values), None when absent."""
-        try:
+        with dynamodb_call(action):
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(connection_id, sk), ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(action, exc) from exc
         return dict(item) if item else None
 
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
@@ -220,7 +218,7 @@ class OrderStore:
         sale_set = ", sale_id = :sale" if sale_id else ""
         if correlation_id:
             sale_set += ", correlation_ids = list_append(if_not_exists(correlation_ids, :no_ids), :cid)"
-        try:
+        with dynamodb_call("claim order", allow_condition_failure=True) as call:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, keys.order_sk(order_id)),
@@ -249,15 +247,12 @@ class OrderStore:
                 ),
                 ReturnValues="ALL_OLD",
             )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise unavailable("claim order", exc) from exc
+        if call.condition_failure is not None:
+            refused = call.condition_failure
             current = self.get_order(connection_id, order_id)
             if current is not None and current.status == "imported":
-                raise Conflict(f"order {order_id} is already imported as sale {current.sale_id}") from exc
-            raise OrderBusy(order_id, current.lease_until if current else until) from exc
-        except BotoCoreError as exc:
-            raise unavailable("claim order", exc) from exc
+                raise Conflict(f"order {order_id} is already imported as sale {current.sale_id}") from refused
+            raise OrderBusy(order_id, current.lease_until if current else until) from refused
         old = response.get("Attributes")
         previous = OrderRecord.from_item(old) if old else None
         return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id=sale_id)
@@ -265,14 +260,9 @@ class OrderStore:
     def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None:
         """Record the eCom payment status the sale is about to be built from, for the claim that owns the order
         (before the create, so a sale adopted after a crash keeps it)."""
-        try:
+        lost = f"order {claim.order_id}: this worker's claim was lost (lease expired)"
+        with dynamodb_call("note order payment status", on_condition_failure=lambda: Conflict(lost)):
             self._update_claimed(connection_id, claim, "SET ecom_payment_status = :paid", {":paid": payment_status})
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"order {claim.order_id}: this worker's claim was lost (lease expired)") from exc
-            raise unavailable("note order payment status", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("note order payment status", exc) from exc
 
     def _update_claimed(self, connection_id: str, claim: Claim, update: str, values: dict[str, Any]) -> None:
         """One update of the order item, only while `claim` still owns it (same attempt, still importing)."""
@@ -405,10 +395,8 @@ class OrderStore:
 
     def _put_sale_order(self, connection_id: str, sale_id: str, order_id: int) -> None:
         # Same content on every attempt (the sale id is derived from the order), so an unconditional put is safe.
-        try:
+        with dynamodb_call("record sale of order"):
             self._client.put_item(TableName=self._table, Item=self._sale_order_item(connection_id, sale_id, order_id))
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("record sale of order", exc) from exc
 
     def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None:
         """Give the lease up early (the attempt failed and its record will be retried or dead-lettered), noting
@@ -422,7 +410,8 @@ class OrderStore:
             self._update_claimed(connection_id, claim, update, values)
 
     def mark_notified(self, connection_id: str, order_id: int) -> None:
-        try:
+        not_imported = f"order {order_id} is not imported: nothing to mark notified"
+        with dynamodb_call("mark order notified", on_condition_failure=lambda: Conflict(not_imported)):
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, keys.order_sk(order_id)),
@@ -431,12 +420,6 @@ class OrderStore:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=_attrs({":no": False, ":now": int(self._clock()), ":imported": "imported"}),
             )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"order {order_id} is not imported: nothing to mark notified") from exc
-            raise unavailable("mark order notified", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("mark order notified", exc) from exc
 
     def held_orders(self, connection_id: str) -> list[HeldOrder]:
         """Every held order of the connection, oldest order id first."""
@@ -449,7 +432,7 @@ class OrderStore:
             "ConsistentRead": True,
         }
         held: list[HeldOrder] = []
-        try:
+        with dynamodb_call("list held orders"):
             while True:
                 page = self._client.query(**query)
                 for item in page.get("Items", []):
@@ -466,25 +449,18 @@ class OrderStore:
                 if "LastEvaluatedKey" not in page:
                     return held
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list held orders", exc) from exc
 
     def _transact(self, action: str, items: list[dict[str, Any]]) -> None:
-        try:
+        lost = f"{action}: this worker's claim on the order was lost (lease expired)"
+        with dynamodb_call(action, on_condition_failure=lambda: Conflict(lost), condition_code=TRANSACTION_CANCELED):
             self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise Conflict(f"{action}: this worker's claim on the order was lost (lease expired)") from exc
-            raise unavailable(action, exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable(action, exc) from exc
 
     # -- the customer email index -------------------------------------------------------------------------
 
     def claim_customer(self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float) -> CustomerClaim:
         """Take the right to create the customer of `email_key`, or learn who has it / what it created."""
         now = self._clock()
-        try:
+        with dynamodb_call("claim customer", allow_condition_failure=True) as call:
             self._client.put_item(
                 TableName=self._table,
                 Item=_attrs(
@@ -511,15 +487,11 @@ class OrderStore:
                     }
                 ),
             )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise unavailable("claim customer", exc) from exc
+        if call.condition_failed:
             current = self._get_email(connection_id, email_key)
             if current and current.get("status") == "created" and current.get("customer_id"):
                 return CustomerKnown(str(current["customer_id"]))
             return CustomerBusy(float(current.get("lease_until", now)) if current else now)
-        except BotoCoreError as exc:
-            raise unavailable("claim customer", exc) from exc
         return CustomerClaimed()
 
     def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None:
@@ -532,10 +504,8 @@ class OrderStore:
             "recorded_at": now,
             "updated_at": now,
         }
-        try:
+        with dynamodb_call("record customer"):
             self._client.put_item(TableName=self._table, Item=_attrs(item))
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("record customer", exc) from exc
 
     def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None:
         """Best effort, like `release`."""

@@ -23,11 +23,10 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import safe_text
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import unavailable
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 PARK_TTL_SECONDS = 30 * 86_400
 MAX_ID_CHARS = 120
@@ -148,7 +147,7 @@ class ParkedStore:
         now = int(self._clock())
         unique = {row.parked_key: row for row in rows}
         for parked_key, row in unique.items():
-            try:
+            with dynamodb_call("park a skipped row"):
                 self._table.update_item(
                     Key={"pk": keys.connection_pk(connection_id), "sk": keys.PARKED_PREFIX + parked_key},
                     UpdateExpression=(
@@ -175,8 +174,6 @@ class ParkedStore:
                         ":one": 1,
                     },
                 )
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable("park a skipped row", exc) from exc
 
     def list(self, connection_id: str, feed: str | None = None) -> list[ParkedRow]:
         """The connection's parked rows (of one feed, when given), by feed and key; expired ones left out (TTL
@@ -188,22 +185,18 @@ class ParkedStore:
         }
         now = self._clock()
         found: list[ParkedRow] = []
-        try:
+        with dynamodb_call("list parked rows"):
             while True:
                 page = self._table.query(**query)
                 found.extend(p for p in map(_parked, page.get("Items", [])) if p.expires_at > now)
                 if "LastEvaluatedKey" not in page:
                     return found
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list parked rows", exc) from exc
 
     def get(self, connection_id: str, parked_key: str) -> ParkedRow | None:
-        try:
+        with dynamodb_call("get a parked row"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.PARKED_PREFIX + parked_key},
                 ConsistentRead=True,
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get a parked row", exc) from exc
         return _parked(item) if item else None

@@ -17,14 +17,13 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.reconcile.rules import ReconcileCheckpoint
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import unavailable
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 from pos_ecom_sync.state.store import VariantLink
 from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 
@@ -43,12 +42,10 @@ class ReconcileStore:
 
     def get_checkpoint(self, connection_id: str) -> ReconcileCheckpoint:
         """The connection's checkpoint; a blank one (never reconciled, revision 0) when none is stored."""
-        try:
+        with dynamodb_call("get reconcile checkpoint"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.RECONCILE_SK}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get reconcile checkpoint", exc) from exc
         return ReconcileCheckpoint.model_validate_json(str(item["checkpoint"])) if item else ReconcileCheckpoint()
 
     def save_checkpoint(self, connection_id: str, loaded_revision: int, checkpoint: ReconcileCheckpoint) -> None:
@@ -105,7 +102,7 @@ class ReconcileStore:
             & Key("sk").between(ECOM_LINK_PREFIX, ECOM_LINK_RANGE_END),
         }
         links: dict[int, VariantLink] = {}
-        try:
+        with dynamodb_call("list eCom variant links"):
             while True:
                 page = self._table.query(**query)
                 for item in page.get("Items", []):
@@ -119,8 +116,6 @@ class ReconcileStore:
                 if "LastEvaluatedKey" not in page:
                     return links
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list eCom variant links", exc) from exc
 
     def _get_many(self, connection_id: str, sort_keys: Sequence[str], what: str) -> dict[str, dict[str, Any]]:
         return get_many(self._resource, self._table, connection_id, sort_keys, what, sleep=self._sleep)

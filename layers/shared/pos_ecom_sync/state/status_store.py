@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import Conflict
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 HISTORY_LIMIT = 25
 
@@ -97,19 +97,17 @@ class StatusStore:
         return _attrs({"pk": keys.connection_pk(connection_id), "sk": keys.status_sk(order_id)})
 
     def get(self, connection_id: str, order_id: int) -> StatusRecord | None:
-        try:
+        with dynamodb_call("get order status"):
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(connection_id, order_id), ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get order status", exc) from exc
         return StatusRecord.from_item(item) if item else None
 
     def lease(self, connection_id: str, order_id: int, *, seconds: float) -> StatusLease:
         """Take the order's lease (free, or expired because its holder died); `StatusBusy` when it is live."""
         now = self._clock()
         token = uuid.uuid4().hex
-        try:
+        with dynamodb_call("lease order status", allow_condition_failure=True) as call:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, order_id),
@@ -124,14 +122,10 @@ class StatusStore:
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the live lease, without a second read
             )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise unavailable("lease order status", exc) from exc
-            current = exc.response.get("Item")
+        if call.condition_failure is not None:
+            current = call.condition_failure.response.get("Item")
             until = float(_deserializer.deserialize(current["lease_until"])) if current else now + seconds
-            raise StatusBusy(order_id, until) from exc
-        except BotoCoreError as exc:
-            raise unavailable("lease order status", exc) from exc
+            raise StatusBusy(order_id, until) from call.condition_failure
         old = response.get("Attributes")
         return StatusLease(order_id, token, StatusRecord.from_item(old) if old and "order_id" in old else None)
 
@@ -155,7 +149,8 @@ class StatusStore:
             returns = lease.previous.returns if lease.previous else {}
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
         unpaid_seen = bool(ecom_unpaid_seen) or bool(lease.previous and lease.previous.ecom_unpaid_seen)
-        try:
+        lost = f"order {lease.order_id}: the status lease was lost before settling"
+        with dynamodb_call("settle order status", on_condition_failure=lambda: Conflict(lost)):
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, lease.order_id),
@@ -178,12 +173,6 @@ class StatusStore:
                     }
                 ),
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise Conflict(f"order {lease.order_id}: the status lease was lost before settling") from exc
-            raise unavailable("settle order status", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("settle order status", exc) from exc
 
     def release(self, connection_id: str, lease: StatusLease) -> None:
         """Free the lease after a failure (best effort: an expired lease frees the order anyway)."""

@@ -20,12 +20,11 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict, InvalidInput
+from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 
 LINK_PREFIX = keys.pos_variant_link_sk("")
@@ -68,13 +67,11 @@ class StockStore:
 
     def get_stock(self, connection_id: str, pos_product_id: str) -> VariantStockState:
         """The variant's stock state; a new one (revision 0, nothing known) when none is stored."""
-        try:
+        with dynamodb_call("get stock state"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.stock_sk(pos_product_id)},
                 ConsistentRead=True,
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get stock state", exc) from exc
         return self._parse(item, pos_product_id)
 
     def save_stock(self, connection_id: str, loaded_revision: int, new_state: VariantStockState) -> None:
@@ -94,12 +91,10 @@ class StockStore:
     # -- outlet settings applied ----------------------------------------------------------------------------
 
     def get_applied_outlets(self, connection_id: str) -> AppliedOutlets:
-        try:
+        with dynamodb_call("get applied outlets"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.STOCK_OUTLETS_SK}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get applied outlets", exc) from exc
         if not item:
             return AppliedOutlets()
         primary = item.get("primary_outlet_id")
@@ -123,21 +118,8 @@ class StockStore:
         }
         if primary_outlet_id:
             item["primary_outlet_id"] = primary_outlet_id
-        if applied.revision:
-            condition: dict[str, Any] = {
-                "ConditionExpression": "revision = :seen",
-                "ExpressionAttributeValues": {":seen": applied.revision},
-            }
-        else:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        try:
-            self._table.put_item(Item=item, **condition)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise Conflict("the applied outlets changed while an outlet change was being applied") from exc
-            raise unavailable("save applied outlets", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("save applied outlets", exc) from exc
+        conflict = "the applied outlets changed while an outlet change was being applied"
+        put_over_revision(self._table, item, applied.revision, conflict=conflict, action="save applied outlets")
         return saved
 
     # -- recomputation chunks ---------------------------------------------------------------------------------
@@ -156,7 +138,7 @@ class StockStore:
         }
         links: list[tuple[str, int]] = []
         more = False
-        try:
+        with dynamodb_call("list variant links"):
             while True:
                 page = self._table.query(**query)
                 for item in page.get("Items", []):
@@ -170,8 +152,6 @@ class StockStore:
                 if more or "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list variant links", exc) from exc
         states = self._get_many(connection_id, [pos_id for pos_id, _ in links])
         entries = tuple(StockEntry(pos_id, ecom_id, states[pos_id]) for pos_id, ecom_id in links)
         return StockChunk(entries, links[-1][0] if more else None)

@@ -12,13 +12,12 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
 
 
 @dataclass(frozen=True)
@@ -58,12 +57,10 @@ class SyncStore:
     # -- connections -------------------------------------------------------------------------------
 
     def get_connection(self, connection_id: str) -> Connection | None:
-        try:
+        with dynamodb_call("get connection"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.CONFIG_SK}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get connection", exc) from exc
         return Connection.model_validate_json(item["settings"]) if item else None
 
     def save_connection(self, connection: Connection, *, create: bool = False) -> None:
@@ -77,21 +74,16 @@ class SyncStore:
             "settings": connection.model_dump_json(),
         }
         condition = {"ConditionExpression": "attribute_not_exists(pk)"} if create else {}
-        try:
+        exists = f"connection {connection.connection_id!r} already exists"
+        with dynamodb_call("save connection", on_condition_failure=lambda: Conflict(exists)):
             self._table.put_item(Item=item, **condition)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise Conflict(f"connection {connection.connection_id!r} already exists") from exc
-            raise unavailable("save connection", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("save connection", exc) from exc
 
     def iter_connections(self, *, active_only: bool = False) -> Iterator[Connection]:
         query: dict[str, Any] = {
             "IndexName": "gsi1",
             "KeyConditionExpression": Key("gsi1pk").eq(keys.CONNECTIONS_GSI_PK),
         }
-        try:
+        with dynamodb_call("list connections"):
             while True:
                 page = self._table.query(**query)
                 for item in page.get("Items", []):
@@ -101,18 +93,14 @@ class SyncStore:
                 if "LastEvaluatedKey" not in page:
                     return
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list connections", exc) from exc
 
     # -- change-feed cursors -----------------------------------------------------------------------
 
     def get_cursor(self, connection_id: str, feed: str) -> Cursor:
-        try:
+        with dynamodb_call("get cursor"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(feed)}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get cursor", exc) from exc
         if not item:
             return Cursor(feed=feed, value=None)
         moved = item.get("updated_at")
@@ -126,7 +114,7 @@ class SyncStore:
             "ConsistentRead": True,
         }
         cursors: list[Cursor] = []
-        try:
+        with dynamodb_call("list cursors"):
             while True:
                 page = self._table.query(**query)
                 for item in page.get("Items", []):
@@ -141,8 +129,6 @@ class SyncStore:
                 if "LastEvaluatedKey" not in page:
                     return sorted(cursors, key=lambda c: c.feed)
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("list cursors", exc) from exc
 
     def advance_cursor(self, connection_id: str, cursor: Cursor, new_value: str) -> bool:
         """Move a cursor from the value it was read at to `new_value`.
@@ -154,7 +140,7 @@ class SyncStore:
             condition, values = "attribute_not_exists(pk) OR attribute_not_exists(#v)", {":new": new_value}
         else:
             condition, values = "#v = :old", {":new": new_value, ":old": cursor.value}
-        try:
+        with dynamodb_call("advance cursor", allow_condition_failure=True) as call:
             self._table.update_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(cursor.feed)},
                 UpdateExpression="SET #v = :new, updated_at = :now",
@@ -162,29 +148,21 @@ class SyncStore:
                 ExpressionAttributeNames={"#v": "value"},
                 ExpressionAttributeValues={**values, ":now": int(self._clock())},
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise unavailable("advance cursor", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("advance cursor", exc) from exc
-        return True
+        return not call.condition_failed
 
     # -- webhook delivery de-duplication -------------------------------------------------------------
 
     def delivery_seen(self, connection_id: str, delivery_key: str) -> bool:
-        try:
+        with dynamodb_call("read delivery mark"):
             item = self._table.get_item(
                 Key={"pk": keys.delivery_pk(connection_id), "sk": keys.delivery_sk(delivery_key)}
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("read delivery mark", exc) from exc
         # TTL deletion is lazy (up to days late), so an expired mark must be ignored here.
         return bool(item) and int(item.get("expires_at", 0)) > self._clock()
 
     def remember_delivery(self, connection_id: str, delivery_key: str, ttl_seconds: int) -> None:
         now = int(self._clock())
-        try:
+        with dynamodb_call("write delivery mark"):
             self._table.put_item(
                 Item={
                     "pk": keys.delivery_pk(connection_id),
@@ -193,18 +171,14 @@ class SyncStore:
                     "expires_at": now + ttl_seconds,
                 }
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("write delivery mark", exc) from exc
 
     # -- catalog state (one item per POS family) ------------------------------------------------------
 
     def get_catalog_state(self, connection_id: str, family_key: str) -> StoredCatalogState:
-        try:
+        with dynamodb_call("get catalog state"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.family_sk(family_key)}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get catalog state", exc) from exc
         if not item:
             return StoredCatalogState(CatalogState(), revision=0)
         intent_at = item.get("intent_at")
@@ -253,14 +227,11 @@ class SyncStore:
                     }
                 }
             )
-        try:
+        changed = f"catalog state of {family_key} changed while it was being synced"
+        with dynamodb_call(
+            "save catalog state", on_condition_failure=lambda: Conflict(changed), condition_code=TRANSACTION_CANCELED
+        ):
             self._table.meta.client.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise Conflict(f"catalog state of {family_key} changed while it was being synced") from exc
-            raise unavailable("save catalog state", exc) from exc
-        except BotoCoreError as exc:
-            raise unavailable("save catalog state", exc) from exc
         return StoredCatalogState(new_state, revision, intent_at)
 
     def _variant_link_changes(
@@ -296,10 +267,8 @@ class SyncStore:
             if pos_product_id is not None
             else keys.ecom_variant_link_sk(int(ecom_variant_id or 0))
         )
-        try:
+        with dynamodb_call("get variant link"):
             item = self._table.get_item(Key={"pk": keys.connection_pk(connection_id), "sk": sk}).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get variant link", exc) from exc
         if not item:
             return None
         return VariantLink(
@@ -310,10 +279,8 @@ class SyncStore:
         )
 
     def catalog_variant_count(self, connection_id: str) -> int:
-        try:
+        with dynamodb_call("get catalog count"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.CATALOG_COUNT_SK}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get catalog count", exc) from exc
         return int(item.get("variants", 0)) if item else 0

@@ -8,11 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import is_condition_failure, unavailable
+from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
 BATCH_GET_ATTEMPTS = 5  # rounds for keys DynamoDB leaves unprocessed (throttling), with backoff
@@ -29,14 +27,8 @@ def put_over_revision(table: Any, item: dict[str, Any], loaded_revision: int, *,
         }
     else:
         condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-    try:
+    with dynamodb_call(action, on_condition_failure=lambda: Conflict(conflict)):
         table.put_item(Item=item, **condition)
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            raise Conflict(conflict) from exc
-        raise unavailable(action, exc) from exc
-    except BotoCoreError as exc:
-        raise unavailable(action, exc) from exc
 
 
 def get_many(
@@ -56,10 +48,8 @@ def get_many(
         wanted: list[dict[str, str]] = [{"pk": pk, "sk": sk} for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
         for attempt in range(BATCH_GET_ATTEMPTS):
             request = {table.name: {"Keys": wanted, "ConsistentRead": True}}
-            try:
+            with dynamodb_call(f"get {what}"):
                 response = resource.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(f"get {what}", exc) from exc
             for item in response.get("Responses", {}).get(table.name, []):
                 found[str(item["sk"])] = item
             wanted = response.get("UnprocessedKeys", {}).get(table.name, {}).get("Keys", [])

@@ -24,7 +24,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.state import keys
-from pos_ecom_sync.state.dynamodb_errors import conditional_write, unavailable
+from pos_ecom_sync.state.dynamodb_errors import conditional_write, dynamodb_call
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,8 @@ class TokenStore:
         self._clock = clock
 
     def load(self) -> StoredTokens | None:
-        try:
+        with dynamodb_call("get token pair"):
             item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable("get token pair", exc) from exc
         return _parse(item) if item else None
 
     def acquire_lease(self, owner: str, lease_s: float) -> StoredTokens | None:

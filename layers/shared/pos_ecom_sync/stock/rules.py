@@ -40,9 +40,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pos_ecom_sync.dates import instant_or_none
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import (
@@ -297,27 +297,9 @@ def is_own_echo(state: VariantStockState, level: int, updated_at: str | None) ->
         return False
     if any(echo.level == level and echo.updated_at == updated_at for echo in state.echoes):
         return True
-    seen = _instant(updated_at)
-    ours = [moment for moment in (_instant(echo.updated_at) for echo in state.echoes) if moment is not None]
+    seen = instant_or_none(updated_at)
+    ours = [moment for moment in (instant_or_none(echo.updated_at) for echo in state.echoes) if moment is not None]
     return seen is not None and bool(ours) and seen < max(ours)
-
-
-def _instant(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def record_ecom_level(state: VariantStockState, level: int) -> tuple[VariantStockState, bool]:
-    """Remember the stockLevel eCom showed, so the next unchanged total makes no call.
-
-    Ignored while a write is claimed (it may still overwrite what we saw); returns whether the state changed.
-    """
-    if state.claims or state.last_written == level:
-        return state, False
-    return state.model_copy(update={"last_written": level, "revision": state.revision + 1}), True
 
 
 def link_ecom_variant(state: VariantStockState, ecom_variant_id: int | None) -> tuple[VariantStockState, bool]:
