@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pos_ecom_sync.catalog.planning import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import Connection
 
 from tests.e2e.conftest import LiveStack

@@ -47,12 +47,12 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 import httpx
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.catalog.sync import CatalogSync
 from pos_ecom_sync.connectors.ecom import EcomClient, OrderPage
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, FeedReport
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.queues import Outgoing

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.perf.offline import use_offline_aws
+from tests.perf.offline import provision_bench_stack, use_offline_aws
 
 REPO = Path(__file__).resolve().parents[2]
 COLD_INIT = """
@@ -68,25 +68,16 @@ def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
 
 def webhook_throughput(requests: int = 400) -> dict[str, float]:
     use_offline_aws()
-    import boto3
     from moto import mock_aws
 
     with mock_aws():
-        from pos_ecom_sync import runtime
         from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
         from pos_ecom_sync.secrets import write_connection_secrets
         from pos_ecom_sync.state.store import SyncStore
 
-        from local_stack.provision import provision
         from tests.support import DEMO_SECRETS, INVENTORY_PAYLOAD, LambdaContext, pos_form, pos_webhook_event
 
-        session = boto3.Session(region_name="us-east-1")
-        resources = provision(session, stack_name="bench")
-        env = resources.shared_environment()
-        os.environ.update(env)
-        # The template asks for INFO logs and metrics (right for CloudWatch); here they would only add I/O.
-        os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
-        runtime.reset()
+        session, _resources, env = provision_bench_stack()
         SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb")).save_connection(
             Connection(connection_id="demo", pos_base_url="http://127.0.0.1:9", ecom_base_url="http://127.0.0.1:9")
         )

@@ -16,7 +16,6 @@ drift found vs injected per kind, the share of eCom's daily call budget one full
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -25,11 +24,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.perf.offline import use_offline_aws
+from tests.perf.offline import provision_bench_stack, use_offline_aws
 
 use_offline_aws()
 
-import boto3
 from moto import mock_aws
 
 VARIANTS_PER_FAMILY = 4
@@ -47,9 +45,8 @@ def _seed_state(
     ecom_products: list[dict[str, Any]],
 ) -> None:
     """The state a completed catalog import and stock sync leave: POS families paired in order with eCom products."""
-    from pos_ecom_sync.catalog.planning import CatalogState
     from pos_ecom_sync.catalog.shown import product_shown, variant_shown
-    from pos_ecom_sync.models.catalog import EcomVariantRef
+    from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
     from pos_ecom_sync.models.stock import VariantStockState
     from pos_ecom_sync.state import keys
 
@@ -127,7 +124,6 @@ def _inject(pos: Any, ecom: Any, ecom_client: Any, drifts: int, links: dict[str,
 
 def run(variants: int, drifts: int) -> dict[str, Any]:
     with mock_aws():
-        from pos_ecom_sync import runtime
         from pos_ecom_sync.connectors.ecom import EcomClient
         from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
@@ -136,19 +132,11 @@ def run(variants: int, drifts: int) -> dict[str, Any]:
 
         from local_stack.demo import DEMO_SECRETS
         from local_stack.lambda_events import LambdaContext
-        from local_stack.provision import provision
         from local_stack.simulators.ecom import EcomSimulator
         from local_stack.simulators.xseries import XSeriesSimulator
         from tests.support import drain_queue
 
-        session = boto3.Session(region_name="us-east-1")
-        resources = provision(session, stack_name="bench")
-        env = resources.shared_environment()
-        os.environ.update(env)
-        os.environ.update(
-            {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true", "RECONCILE_INTERVAL_HOURS": "0"}
-        )
-        runtime.reset()
+        session, _resources, env = provision_bench_stack(RECONCILE_INTERVAL_HOURS="0")
 
         families = variants // VARIANTS_PER_FAMILY
         pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=7, outlets=1, rate_limit=0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.perf.offline import use_offline_aws
+from tests.perf.offline import provision_bench_stack, use_offline_aws
 
 use_offline_aws()
 
@@ -157,8 +157,6 @@ class StockRig:
 def open_stock_rig() -> StockRig:
     """Provision the template (in moto), start both simulators and the webhook API, and save the connection with
     its secrets. Call inside `mock_aws()`."""
-    import boto3
-    from pos_ecom_sync import runtime
     from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.models.connection import ConnectionSecrets
     from pos_ecom_sync.queues import ChangePublisher
@@ -167,16 +165,10 @@ def open_stock_rig() -> StockRig:
 
     from local_stack.api_server import LocalApi
     from local_stack.demo import DEMO_SECRETS
-    from local_stack.provision import provision
     from local_stack.simulators.ecom import EcomSimulator
     from local_stack.simulators.xseries import XSeriesSimulator
 
-    session = boto3.Session(region_name="us-east-1")
-    resources = provision(session, stack_name="bench")
-    env = resources.shared_environment()
-    os.environ.update(env)
-    os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"})
-    runtime.reset()
+    session, resources, env = provision_bench_stack()
     sqs = session.client("sqs")
     store = SyncStore(env["TABLE_NAME"], resource=session.resource("dynamodb"))
     pos = XSeriesSimulator(token=DEMO_SECRETS["pos_access_token"], seed=3, rate_limit=0)

@@ -4,6 +4,7 @@ Powertools neither emits metrics nor traces, so what is measured is the sync cod
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def use_offline_aws(log_level: str = "ERROR") -> None:
@@ -21,3 +22,22 @@ def use_offline_aws(log_level: str = "ERROR") -> None:
         }
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)  # a `make run` shell points boto3 at its moto server
+
+
+def provision_bench_stack(**extra_env: str) -> tuple[Any, Any, dict[str, str]]:
+    """The template's tables and queues in moto (stack `bench`), their names exported to the environment as the
+    functions read them, Powertools quiet, and every cached client reset: (boto3 session, the provisioned
+    resources, the functions' env)."""
+    import boto3
+    from pos_ecom_sync import runtime
+
+    from local_stack.provision import provision
+
+    session = boto3.Session(region_name="us-east-1")
+    resources = provision(session, stack_name="bench")
+    env = resources.shared_environment()
+    os.environ.update(env)
+    # The template asks for INFO logs and metrics (right for CloudWatch); here they would only add I/O.
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true", **extra_env})
+    runtime.reset()
+    return session, resources, env

@@ -25,7 +25,6 @@ from pos_ecom_sync.catalog.mapping import DesiredProduct, map_family
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     CatalogSettings,
-    CatalogState,
     check_against_ecom,
     plan_catalog_sync,
     relinked,
@@ -36,7 +35,7 @@ from pos_ecom_sync.catalog.planning import (
     state_shown,
     state_to_rewrite,
 )
-from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.models.catalog import CatalogState, PosProduct
 from pos_ecom_sync.models.connection import Connection
 
 BIG = CatalogSettings(product_cap=1_000_000)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pos_ecom_sync.catalog.planning import CatalogState
-from pos_ecom_sync.models.catalog import EcomVariantRef
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
+from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState, WriteClaim
 from pos_ecom_sync.reconcile.rules import (
     DRIFT_KINDS,
-    ReconcileCheckpoint,
     advance,
     catalog_drift,
     count_by_kind,

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.errors import Conflict, RateLimited
-from pos_ecom_sync.models.catalog import EcomVariantRef
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.reconcile.rules import DRIFT_KINDS, ReconcileCheckpoint
+from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import Reconciler, preview_drift, reconcile_connections
 from pos_ecom_sync.state.store import VariantLink
 

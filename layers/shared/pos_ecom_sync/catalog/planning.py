@@ -31,8 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pos_ecom_sync.catalog.actions import (
     Action,
     CreateProduct,
@@ -46,49 +44,13 @@ from pos_ecom_sync.catalog.actions import (
     UpdateVariant,
 )
 from pos_ecom_sync.catalog.mapping import DesiredProduct, DesiredVariant
-from pos_ecom_sync.catalog.shown import Shown, differing, product_shown, variant_shown
+from pos_ecom_sync.catalog.shown import differing, product_shown, variant_shown
 from pos_ecom_sync.catalog.shown import main_image as main_image_src
-from pos_ecom_sync.models.catalog import EcomVariantRef
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
 from pos_ecom_sync.models.connection import PLAN_PRODUCT_CAPS, Connection
 
 DeletePolicy = Literal["delete", "hide"]
 LostPolicy = Literal["recreate", "unlink"]
-
-
-class CatalogState(BaseModel):
-    """What we stored for one POS family after the last successful sync."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    ecom_product_id: int | None = None
-    # Highest family version applied (planned and fully executed): anything older is stale.
-    applied_version: int | None = None
-    product_hash: str | None = None
-    images_hash: str | None = None
-    # POS variant id -> the eCom variant we created for it. Only ours: merchant-added eCom variants are never here.
-    variants: dict[str, EcomVariantRef] = Field(default_factory=dict)
-    # The POS deleted the family; under `hide` the eCom product is kept (ids above) but hidden.
-    deleted_in_pos: bool = False
-    # Titles of product creates attempted but not confirmed: a retry looks for a half-made product by them.
-    create_intents: tuple[str, ...] = ()
-    # POS image URL -> the eCom image we uploaded for it, in order. eCom re-hosts uploads (its `src` never
-    # equals our URL), so these ids are how variants point at images and how images edited in eCom are spotted.
-    ecom_images: dict[str, int] = Field(default_factory=dict)
-    # Deleted by hand in eCom under the `unlink` policy: why the family stays out of eCom, and since when (epoch s).
-    unlinked_reason: str | None = None
-    unlinked_at: int | None = None
-    # POS variant id -> why that variant stays out of eCom (its eCom variant was deleted by hand; `unlink` policy).
-    unlinked_variants: dict[str, str] = Field(default_factory=dict)
-    # eCom's own answer to our last write (`catalog.shown`): the POS-owned fields of the product, the `src` of its
-    # main image, and per POS variant id those of its variant. Content reconciliation compares eCom's list rows with
-    # these, so a hand edit in eCom is found without a read per product. Empty: nothing recorded yet (no compare).
-    product_shown: Shown = Field(default_factory=dict)
-    main_image: str | None = None
-    variants_shown: dict[str, Shown] = Field(default_factory=dict)
-
-    @property
-    def ecom_variant_ids(self) -> frozenset[int]:
-        return frozenset(ref.ecom_variant_id for ref in self.variants.values())
 
 
 @dataclass(frozen=True)

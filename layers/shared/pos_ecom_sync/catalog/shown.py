@@ -17,9 +17,9 @@ never compared, so never "repaired"; stock is the stock worker's. The category i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any
 
-Shown: TypeAlias = dict[str, str | float | bool | int | None]
+from pos_ecom_sync.models.catalog import Shown
 
 PRODUCT_FIELDS = ("title", "fulltitle", "description", "visibility", "brand")
 VARIANT_FIELDS = (

@@ -40,7 +40,6 @@ from pos_ecom_sync.catalog.actions import (
 from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family, online_price_entries
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
-    CatalogState,
     check_against_ecom,
     plan_catalog_sync,
     state_after,
@@ -51,7 +50,7 @@ from pos_ecom_sync.catalog.planning import (
     state_to_rewrite,
 )
 from pos_ecom_sync.errors import ConfigurationError, NotFound, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.models.catalog import CatalogState, PosProduct
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.store import StoredCatalogState

@@ -30,20 +30,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
 from pos_ecom_sync.intake.rows import stamp
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import ConnectionId
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source, vendor_payload
+from pos_ecom_sync.models.reconcile import Phase, ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.stock.rules import desired_total
 
 if TYPE_CHECKING:
     from pos_ecom_sync.state.store import VariantLink
 
-Phase = Literal["catalog", "products", "variants", "orders", "done"]
 # The order a run walks through; "done" is the state between runs.
 PHASES: tuple[Phase, ...] = ("catalog", "products", "variants", "orders")
 DriftKind = Literal[
@@ -69,33 +69,6 @@ class ReconcileTrigger(BaseModel):
 
     connection_id: ConnectionId | None = None
     force: bool = False
-
-
-class ReconcileCheckpoint(BaseModel):
-    """Where a connection's reconciliation stands: the run, its phase, and the cursor inside the phase.
-
-    The cursor moves only after the messages of the page it covers are queued (as the poller's cursors do), so an
-    invocation that dies re-reads at most one page. `revision` grows with every save; the store writes a new
-    checkpoint only over the revision it loaded, so two overlapping invocations never both advance one run.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    run_id: str | None = None
-    phase: Phase = "done"
-    # catalog: the POS version read up to; products / variants: the last eCom id; orders: the next `since_id`.
-    cursor: str | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    # Orders updated since this moment are swept (fixed when the run starts, so the order pages stay stable).
-    orders_since: datetime | None = None
-    pages: dict[str, int] = Field(default_factory=dict)  # per phase, this run
-    drift: dict[str, int] = Field(default_factory=dict)  # per kind, this run
-    revision: int = Field(default=0, ge=0)
-
-    @property
-    def in_progress(self) -> bool:
-        return self.phase != "done" and self.run_id is not None
 
 
 def run_step(

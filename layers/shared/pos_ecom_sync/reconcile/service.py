@@ -28,18 +28,18 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict, RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike, ParkedRows
 from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import Concern
+from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reconcile.rules import (
     DRIFT_KINDS,
     Drift,
-    ReconcileCheckpoint,
     advance,
     catalog_drift,
     count_by_kind,

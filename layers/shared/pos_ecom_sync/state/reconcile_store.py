@@ -18,10 +18,10 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import InvalidInput
+from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
-from pos_ecom_sync.reconcile.rules import ReconcileCheckpoint
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 from pos_ecom_sync.state.store import VariantLink

@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 
-from pos_ecom_sync.catalog.planning import CatalogState
 from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
