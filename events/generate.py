@@ -25,10 +25,11 @@ from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
+from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.state.store import Cursor, VariantLink
 
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
 from local_stack.lambda_events import scheduled_event, sqs_event

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.reconcile_store import ReconcileStore
-from pos_ecom_sync.state.store import VariantLink
 
 from local_stack.demo import DEMO_SECRETS
 from local_stack.simulators.common import Faults

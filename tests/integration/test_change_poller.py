@@ -14,10 +14,11 @@ from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.parked_store import ParkedStore
-from pos_ecom_sync.state.store import Cursor, SyncStore
+from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_SECRETS
 from local_stack.lambda_events import LambdaContext, scheduled_event

@@ -5,10 +5,10 @@ from __future__ import annotations
 import boto3
 import pytest
 from pos_ecom_sync.errors import Conflict, InvalidInput
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
-from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
-from pos_ecom_sync.state.stock_store import AppliedOutlets, StockEntry, StockStore
-from pos_ecom_sync.state.store import StoredCatalogState, SyncStore
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, StoredCatalogState
+from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockEntry, VariantStockState
+from pos_ecom_sync.state.stock_store import StockStore
+from pos_ecom_sync.state.store import SyncStore
 
 
 @pytest.fixture

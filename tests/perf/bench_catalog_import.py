@@ -52,8 +52,9 @@ from pos_ecom_sync.connectors.ecom import EcomClient, OrderPage
 from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, FeedReport
-from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.ratelimit import (
@@ -68,7 +69,6 @@ from pos_ecom_sync.ratelimit import (
 )
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.settings import RuntimeSettings
-from pos_ecom_sync.state.store import Cursor, StoredCatalogState
 from pos_ecom_sync.workers import MAX_VISIBILITY_S
 
 from local_stack.cfn_yaml import load_template

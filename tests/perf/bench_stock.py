@@ -32,13 +32,12 @@ use_offline_aws()
 import httpx
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
+from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.ratelimit import ECOM_POLICY, InMemoryRateBudget
-from pos_ecom_sync.state.stock_store import AppliedOutlets, StockChunk, StockEntry
-from pos_ecom_sync.state.store import VariantLink
 from pos_ecom_sync.stock.sync import StockSync, request_outlet_change
 
 from local_stack.functions import LocalFunction

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState, WriteClaim
 from pos_ecom_sync.reconcile.rules import (
@@ -24,7 +24,6 @@ from pos_ecom_sync.reconcile.rules import (
     stock_finding,
     variant_content_drift,
 )
-from pos_ecom_sync.state.store import VariantLink
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(days=30)

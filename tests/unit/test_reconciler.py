@@ -9,14 +9,13 @@ from typing import Any
 
 from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.errors import Conflict, RateLimited
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import Reconciler, preview_drift, reconcile_connections
-from pos_ecom_sync.state.store import VariantLink
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 CONNECTION = Connection(

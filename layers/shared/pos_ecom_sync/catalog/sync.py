@@ -50,10 +50,9 @@ from pos_ecom_sync.catalog.planning import (
     state_to_rewrite,
 )
 from pos_ecom_sync.errors import ConfigurationError, NotFound, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import CatalogState, PosProduct
+from pos_ecom_sync.models.catalog import CatalogState, PosProduct, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.reference import ReferenceCache
-from pos_ecom_sync.state.store import StoredCatalogState
 
 JsonObject = dict[str, Any]
 # A product create that died may have reached eCom up to this long before its intent was recorded (clock skew).

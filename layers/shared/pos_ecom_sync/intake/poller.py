@@ -25,7 +25,9 @@ from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED, online_price_me
 from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.rows import built, message_problem, positive_id, row_id, row_version, stamp
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import (
     CONCERN_OF,
     ChangeMessage,
@@ -36,7 +38,6 @@ from pos_ecom_sync.models.messages import (
 )
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.state.parked_store import SkippedRow
-from pos_ecom_sync.state.store import Cursor, VariantLink
 
 # X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
 POS_FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}

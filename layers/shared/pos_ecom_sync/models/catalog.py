@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,3 +122,23 @@ class CatalogState(BaseModel):
     @property
     def ecom_variant_ids(self) -> frozenset[int]:
         return frozenset(ref.ecom_variant_id for ref in self.variants.values())
+
+
+@dataclass(frozen=True)
+class StoredCatalogState:
+    """A family's catalog state plus the revision it was read at (writes are conditional on it)."""
+
+    state: CatalogState
+    revision: int
+    # When the last product-create intent was recorded (epoch s): a retry looks for products made since.
+    intent_at: int | None = None
+
+
+@dataclass(frozen=True)
+class VariantLink:
+    """A POS variant and the eCom variant the catalog worker created for it."""
+
+    pos_product_id: str
+    family_key: str
+    ecom_product_id: int
+    ecom_variant_id: int

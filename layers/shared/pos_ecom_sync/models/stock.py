@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -149,3 +150,28 @@ class RecomputeJob(BaseModel):
     chunk_size: Annotated[int, Field(ge=1, le=500)] = 50
     # Names one run of the job: its chunk messages are de-duplicated per run, never across runs.
     job_id: str = ""
+
+
+@dataclass(frozen=True)
+class AppliedOutlets:
+    """The outlet settings the stock worker applied last; revision 0: never applied."""
+
+    outlets: tuple[str, ...] = ()
+    primary_outlet_id: str | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class StockEntry:
+    """One variant of a recomputation chunk: its eCom pair (as the catalog worker recorded it) and stock state."""
+
+    pos_product_id: str
+    ecom_variant_id: int
+    state: VariantStockState
+
+
+@dataclass(frozen=True)
+class StockChunk:
+    entries: tuple[StockEntry, ...]
+    # Cursor of the next chunk (exclusive start); None when this one reached the end.
+    next_after: str | None

@@ -45,6 +45,7 @@ from typing import Any, Literal, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable, safe_text
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import (
     EcomOrder,
@@ -76,7 +77,6 @@ from pos_ecom_sync.state.order_store import (
     OrderBusy,
     OrderRecord,
 )
-from pos_ecom_sync.state.store import VariantLink
 
 JsonObject = dict[str, Any]
 # An order's claim lasts this long: more than twice the worker's 60 s timeout, so a claim can only expire after

@@ -28,21 +28,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
 from pos_ecom_sync.intake.rows import stamp
-from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState, VariantLink
 from pos_ecom_sync.models.connection import ConnectionId
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source, vendor_payload
 from pos_ecom_sync.models.reconcile import Phase, ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.stock.rules import desired_total
-
-if TYPE_CHECKING:
-    from pos_ecom_sync.state.store import VariantLink
 
 # The order a run walks through; "done" is the state between runs.
 PHASES: tuple[Phase, ...] = ("catalog", "products", "variants", "orders")

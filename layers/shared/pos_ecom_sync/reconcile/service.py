@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from pos_ecom_sync.errors import Conflict, RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike, ParkedRows
 from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version
-from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
@@ -54,7 +54,6 @@ from pos_ecom_sync.reconcile.rules import (
     variant_content_drift,
 )
 from pos_ecom_sync.state.parked_store import SkippedRow
-from pos_ecom_sync.state.store import VariantLink
 
 JsonObject = dict[str, Any]
 Row = Mapping[str, Any]

@@ -19,12 +19,11 @@ import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState, VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
-from pos_ecom_sync.state.store import VariantLink
 from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 
 ECOM_LINK_PREFIX = keys.ecom_variant_link_sk(0).removesuffix("0")

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.models.stock import AppliedOutlets, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 from pos_ecom_sync.state.table_ops import get_many, put_over_revision
@@ -30,31 +29,6 @@ from pos_ecom_sync.state.table_ops import get_many, put_over_revision
 LINK_PREFIX = keys.pos_variant_link_sk("")
 # Sorts right after every `LINK#pos#...` key ('$' follows '#'), closing the range query.
 LINK_RANGE_END = LINK_PREFIX[:-1] + "$"
-
-
-@dataclass(frozen=True)
-class AppliedOutlets:
-    """The outlet settings the stock worker applied last; revision 0: never applied."""
-
-    outlets: tuple[str, ...] = ()
-    primary_outlet_id: str | None = None
-    revision: int = 0
-
-
-@dataclass(frozen=True)
-class StockEntry:
-    """One variant of a recomputation chunk: its eCom pair (as the catalog worker recorded it) and stock state."""
-
-    pos_product_id: str
-    ecom_variant_id: int
-    state: VariantStockState
-
-
-@dataclass(frozen=True)
-class StockChunk:
-    entries: tuple[StockEntry, ...]
-    # Cursor of the next chunk (exclusive start); None when this one reached the end.
-    next_after: str | None
 
 
 class StockStore:

@@ -7,46 +7,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import Conflict
-from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
-
-
-@dataclass(frozen=True)
-class StoredCatalogState:
-    """A family's catalog state plus the revision it was read at (writes are conditional on it)."""
-
-    state: CatalogState
-    revision: int
-    # When the last product-create intent was recorded (epoch s): a retry looks for products made since.
-    intent_at: int | None = None
-
-
-@dataclass(frozen=True)
-class VariantLink:
-    """A POS variant and the eCom variant the catalog worker created for it."""
-
-    pos_product_id: str
-    family_key: str
-    ecom_product_id: int
-    ecom_variant_id: int
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a change feed was read up to; `None` means from the beginning."""
-
-    feed: str
-    value: str | None
-    moved_at: float | None = None  # epoch seconds of its last advance (poll lag); None: never moved
 
 
 class SyncStore:
