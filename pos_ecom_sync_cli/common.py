@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from pos_ecom_sync.models.connection import Connection
@@ -38,6 +39,11 @@ def stack_output(target: Any, output: str) -> str:
             "which lists it in its outputs"
         )
     return str(value)
+
+
+def iso_seconds(epoch: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC to the second (None for none)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:

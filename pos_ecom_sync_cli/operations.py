@@ -25,7 +25,7 @@ import argparse
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
 from botocore.config import Config
@@ -43,6 +43,7 @@ from pos_ecom_sync_cli.common import (
     add_json_option,
     emit,
     existing_connection,
+    iso_seconds,
     one_line,
     print_table,
     progress,
@@ -62,10 +63,6 @@ QUEUE_COUNTS = {
     "ApproximateNumberOfMessagesNotVisible": "in_flight",
     "ApproximateNumberOfMessagesDelayed": "delayed",
 }
-
-
-def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
 
 
 def _ago(seconds: float | None) -> str:
@@ -129,8 +126,8 @@ def _reconciliation(target: Any, connection_id: str) -> dict[str, Any]:
         "state": "running" if checkpoint.in_progress else ("never run" if not checkpoint.run_id else "done"),
         "run_id": checkpoint.run_id,
         "phase": checkpoint.phase,
-        "started_at": _iso(checkpoint.started_at.timestamp()) if checkpoint.started_at else None,
-        "completed_at": _iso(checkpoint.completed_at.timestamp()) if checkpoint.completed_at else None,
+        "started_at": iso_seconds(checkpoint.started_at.timestamp()) if checkpoint.started_at else None,
+        "completed_at": iso_seconds(checkpoint.completed_at.timestamp()) if checkpoint.completed_at else None,
         # The checkpoint keeps the run's findings until the next run starts: a completed run's are its drift.
         "drift": drift,
         "drift_total": sum(drift.values()),
@@ -145,7 +142,7 @@ def connection_status(target: Any, connection: Connection, now: float) -> dict[s
         {
             "feed": cursor.feed,
             "cursor": cursor.value,
-            "moved_at": _iso(cursor.moved_at),
+            "moved_at": iso_seconds(cursor.moved_at),
             "moved_s_ago": round(now - cursor.moved_at) if cursor.moved_at else None,
         }
         for cursor in target.store.list_cursors(cid)
@@ -207,7 +204,7 @@ def cmd_status(args: argparse.Namespace, target: Any) -> None:
     now = time.time()
     with progress("reading the sync state"):
         data = {
-            "at": _iso(now),
+            "at": iso_seconds(now),
             "queues": _queue_backlog(target),
             "connections": [connection_status(target, c, now) for c in _connections(target, args.connection_id)],
         }

@@ -11,7 +11,6 @@ read is reported in the story, never a failure of the command: the ledger alone 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from pos_ecom_sync.errors import SyncError
@@ -19,25 +18,29 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.state.order_store import OrderRecord, OrderStore
 from pos_ecom_sync.state.status_store import StatusRecord, StatusStore
 
-from pos_ecom_sync_cli.common import CliError, emit, existing_connection, one_line, print_table, progress
+from pos_ecom_sync_cli.common import (
+    CliError,
+    emit,
+    existing_connection,
+    iso_seconds,
+    one_line,
+    print_table,
+    progress,
+)
 from pos_ecom_sync_cli.vendors import ecom_client, pos_client
 
 HISTORY_SHOWN = 10
-
-
-def _when(epoch: int | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
 
 
 def _ledger_view(record: OrderRecord) -> dict[str, Any]:
     return {
         "status": record.status,
         "attempts": record.attempts,
-        "first_seen": _when(record.created_at),
-        "imported_at": _when(record.imported_at),
-        "updated_at": _when(record.updated_at),
+        "first_seen": iso_seconds(record.created_at),
+        "imported_at": iso_seconds(record.imported_at),
+        "updated_at": iso_seconds(record.updated_at),
         "held_reason": record.held_reason,
-        "held_since": _when(record.held_at),
+        "held_since": iso_seconds(record.held_at),
         "customer_id": record.customer_id,
         "outlet_ids": list(record.outlet_ids),
         "adopted": record.adopted,
@@ -53,7 +56,7 @@ def _status_view(status: StatusRecord) -> dict[str, Any]:
         "pos_seen": status.pos_seen,
         "frozen": status.frozen,
         "history": [
-            {**entry, "at": _when(int(entry["at"])) if entry.get("at") is not None else None}
+            {**entry, "at": iso_seconds(int(entry["at"])) if entry.get("at") is not None else None}
             for entry in status.history
         ],
         "returns": status.returns,
@@ -151,7 +154,9 @@ def order_story(target: Any, connection: Connection, order_id: int, *, live: boo
         "pos_sale": None,
         "statuses": _status_view(status) if status else None,
         "last_error": (
-            {"error": record.last_error, "at": _when(record.last_error_at)} if record and record.last_error else None
+            {"error": record.last_error, "at": iso_seconds(record.last_error_at)}
+            if record and record.last_error
+            else None
         ),
         "correlation_ids": correlation_ids(record, status),
     }
