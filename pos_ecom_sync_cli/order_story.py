@@ -15,8 +15,9 @@ from typing import Any, TextIO
 
 from pos_ecom_sync.errors import SyncError
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.state.order_store import OrderRecord, OrderStore
-from pos_ecom_sync.state.status_store import StatusRecord, StatusStore
+from pos_ecom_sync.models.ledger import OrderRecord, StatusRecord
+from pos_ecom_sync.state.order_store import OrderStore
+from pos_ecom_sync.state.status_store import StatusStore
 
 from pos_ecom_sync_cli.common import (
     CliError,

@@ -17,7 +17,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from pos_ecom_sync.state.parked_store import ParkedRow, ParkedStore
+from pos_ecom_sync.models.feeds import ParkedRow
+from pos_ecom_sync.state.parked_store import ParkedStore
 
 from pos_ecom_sync_cli.common import CliError, existing_connection
 

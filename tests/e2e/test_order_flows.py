@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pos_ecom_sync.models.ledger import OrderRecord
 from pos_ecom_sync.orders.sale import sale_uuid
-from pos_ecom_sync.state.order_store import OrderRecord
 
 from local_stack.lambda_events import sqs_event
 from tests.e2e.conftest import LiveStack

@@ -23,8 +23,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pos_ecom_sync.state.order_store import OrderRecord
-from pos_ecom_sync.state.status_store import StatusRecord, StatusStore
+from pos_ecom_sync.models.ledger import OrderRecord, StatusRecord
+from pos_ecom_sync.state.status_store import StatusStore
 from pos_ecom_sync.state.store import SyncStore
 
 from pos_ecom_sync_cli.main import CliError

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pos_ecom_sync.state.order_store import OrderRecord
+from pos_ecom_sync.models.ledger import OrderRecord
 
 from local_stack.demo import DEMO_SECRETS
 from pos_ecom_sync_cli.main import Target, build_parser

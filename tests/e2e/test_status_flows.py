@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pos_ecom_sync.state.status_store import StatusRecord, StatusStore
+from pos_ecom_sync.models.ledger import StatusRecord
+from pos_ecom_sync.state.status_store import StatusStore
 
 from local_stack.demo import DEMO_SECRETS
 from tests.e2e.conftest import LiveStack

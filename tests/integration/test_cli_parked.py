@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pos_ecom_sync.state.parked_store import ParkedStore, SkippedRow
+from pos_ecom_sync.models.feeds import SkippedRow
+from pos_ecom_sync.state.parked_store import ParkedStore
 
 from tests.integration import test_cli
 from tests.integration.test_cli import LocalStack

@@ -6,14 +6,9 @@ from typing import Any
 
 import boto3
 import pytest
-from pos_ecom_sync.errors import Conflict
-from pos_ecom_sync.state.order_store import (
-    CustomerBusy,
-    CustomerClaimed,
-    CustomerKnown,
-    OrderBusy,
-    OrderStore,
-)
+from pos_ecom_sync.errors import Conflict, OrderBusy
+from pos_ecom_sync.models.ledger import CustomerBusy, CustomerClaimed, CustomerKnown
+from pos_ecom_sync.state.order_store import OrderStore
 
 CID = "shop"
 

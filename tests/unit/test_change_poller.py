@@ -12,10 +12,9 @@ from pos_ecom_sync.errors import RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, poll_connections
 from pos_ecom_sync.intake.rows import MAX_MESSAGE_BYTES
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.feeds import Cursor
+from pos_ecom_sync.models.feeds import Cursor, SkippedRow
 from pos_ecom_sync.models.messages import ChangeMessage, Concern
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.state.parked_store import SkippedRow
 
 CONNECTION = Connection(
     connection_id="shop", pos_base_url="https://x.retail.lightspeed.app", ecom_base_url="https://api.webshopapp.com"

@@ -33,6 +33,21 @@ def test_the_state_store_imports_no_domain_package() -> None:
     assert offenders == {}, f"state/ must store models/ types only: {offenders}"
 
 
+SYNC_DOMAIN = ("catalog", "reconcile", "orders", "stock", "status", "intake")
+
+
+def test_the_sync_domain_reaches_the_store_only_through_its_ports() -> None:
+    """Records (ledger, cursors, parked rows, tokens) live in `models/`; a domain package names a store only as a
+    Protocol it declares, and `runtime` wires the DynamoDB one in."""
+    offenders = {
+        f"{package}/{path.name}": "state"
+        for package in SYNC_DOMAIN
+        for path in sorted((PACKAGE / package).glob("*.py"))
+        if "state" in _imported_packages(path)
+    }
+    assert offenders == {}, f"a domain package imports state/: {offenders}"
+
+
 def test_the_checker_sees_a_domain_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("from pos_ecom_sync.catalog.planning import plan_family\nimport pos_ecom_sync.models.catalog\n")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pos_ecom_sync.state.order_store import OrderRecord
-from pos_ecom_sync.state.status_store import StatusRecord
+from pos_ecom_sync.models.ledger import OrderRecord, StatusRecord
 
 from pos_ecom_sync_cli.order_story import correlation_ids, next_step
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import SkippedRow
 from pos_ecom_sync.reconcile.service import reconcile_connections
-from pos_ecom_sync.state.parked_store import SkippedRow
 
 from tests.unit.test_reconciler import CONNECTION, FakeEcom, FakePos, FakePublisher, Page, _reconciler, _synced_shop
 

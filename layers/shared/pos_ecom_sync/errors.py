@@ -107,3 +107,20 @@ def safe_text(value: Any, limit: int = 120) -> str:
     if len(text) > limit or len(shown) > limit:
         return f"{shown[:limit]}... ({len(text)} chars)"
     return shown
+
+
+class OrderBusy(Conflict):
+    """Another worker holds a live claim on the order; it finishes the import (or its lease expires)."""
+
+    def __init__(self, order_id: int, lease_until: float) -> None:
+        super().__init__(f"order {order_id} is being imported by another worker (lease until {lease_until:.0f})")
+        self.order_id = order_id
+        self.lease_until = lease_until
+
+
+class StatusBusy(Conflict):
+    """Another worker holds the order's status lease until `lease_until`."""
+
+    def __init__(self, order_id: int, lease_until: float) -> None:
+        super().__init__(f"order {order_id}: another worker is syncing its statuses")
+        self.lease_until = lease_until

@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
     from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
     from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.models.feeds import SkippedRow
     from pos_ecom_sync.orders.importer import OrderImporter
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.order_store import OrderStore
-    from pos_ecom_sync.state.parked_store import SkippedRow
 
 
 E = TypeVar("E")

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httpx
 
 from pos_ecom_sync.errors import AuthorizationRefused, RetryLater, UpstreamError, UpstreamUnavailable
-from pos_ecom_sync.state.token_store import StoredTokens
+from pos_ecom_sync.models.tokens import StoredTokens
 
 TOKEN_PATH = "/api/1.0/token"
 # Refresh this long before the announced expiry: a call in flight must not carry a token that dies on the way.

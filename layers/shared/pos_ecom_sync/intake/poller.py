@@ -27,7 +27,7 @@ from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.rows import built, message_problem, positive_id, row_id, row_version, stamp
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.feeds import Cursor
+from pos_ecom_sync.models.feeds import Cursor, SkippedRow
 from pos_ecom_sync.models.messages import (
     CONCERN_OF,
     ChangeMessage,
@@ -37,7 +37,6 @@ from pos_ecom_sync.models.messages import (
     vendor_payload,
 )
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.state.parked_store import SkippedRow
 
 # X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
 POS_FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}

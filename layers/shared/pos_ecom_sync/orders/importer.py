@@ -44,9 +44,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
-from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable, safe_text
+from pos_ecom_sync.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OrderBusy,
+    UpstreamError,
+    UpstreamUnavailable,
+    safe_text,
+)
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.ledger import Claim, CustomerBusy, CustomerClaim, CustomerKnown, OrderRecord
 from pos_ecom_sync.models.orders import (
     EcomOrder,
     EcomOrderLine,
@@ -69,14 +78,6 @@ from pos_ecom_sync.orders.sale import (
 )
 from pos_ecom_sync.orders.shipping import shipping_hold_reason
 from pos_ecom_sync.reference import ReferenceCache
-from pos_ecom_sync.state.order_store import (
-    Claim,
-    CustomerBusy,
-    CustomerClaim,
-    CustomerKnown,
-    OrderBusy,
-    OrderRecord,
-)
 
 JsonObject = dict[str, Any]
 # An order's claim lasts this long: more than twice the worker's 60 s timeout, so a claim can only expire after

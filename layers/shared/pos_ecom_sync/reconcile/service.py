@@ -33,6 +33,7 @@ from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike, ParkedRow
 from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version
 from pos_ecom_sync.models.catalog import CatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import SkippedRow
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
@@ -53,7 +54,6 @@ from pos_ecom_sync.reconcile.rules import (
     stock_drift,
     variant_content_drift,
 )
-from pos_ecom_sync.state.parked_store import SkippedRow
 
 JsonObject = dict[str, Any]
 Row = Mapping[str, Any]

@@ -24,18 +24,25 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.errors import Conflict, OrderBusy
+from pos_ecom_sync.models.ledger import (
+    Claim,
+    CustomerBusy,
+    CustomerClaim,
+    CustomerClaimed,
+    CustomerKnown,
+    HeldOrder,
+    OrderRecord,
+)
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
 
-OrderStatus = Literal["importing", "held", "imported"]
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
 # search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
 EMAIL_INDEX_TRUST_SECONDS = 3600
@@ -52,122 +59,36 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
-class OrderBusy(Conflict):
-    """Another worker holds a live claim on the order; it finishes the import (or its lease expires)."""
+def order_record(item: Mapping[str, Any]) -> OrderRecord:
+    """A ledger item as its record."""
+    data = _plain(item)
 
-    def __init__(self, order_id: int, lease_until: float) -> None:
-        super().__init__(f"order {order_id} is being imported by another worker (lease until {lease_until:.0f})")
-        self.order_id = order_id
-        self.lease_until = lease_until
+    def optional_int(name: str) -> int | None:
+        return int(data[name]) if data.get(name) is not None else None
 
-
-@dataclass(frozen=True)
-class OrderRecord:
-    """One ledger item."""
-
-    order_id: int
-    status: OrderStatus
-    source_id: str
-    # While importing: the id the sale is (being) created with; once imported: the POS sale.
-    sale_id: str | None = None
-    attempts: int = 0
-    attempt: str | None = None
-    lease_until: float = 0.0
-    number: str | None = None
-    held_reason: str | None = None
-    held_at: int | None = None
-    customer_id: str | None = None
-    outlet_ids: tuple[str, ...] = ()
-    adopted: bool = False
-    # New-fulfillment events still to send (set at import when the connection has notifications on).
-    notifications_pending: bool = False
-    # eCom `paymentStatus` when the sale was built (None: imported before this was recorded).
-    ecom_payment_status: str | None = None
-    created_at: int | None = None
-    updated_at: int | None = None
-    imported_at: int | None = None
-    # The correlation id of every attempt (its webhook delivery, poll run or operator retry), oldest first.
-    correlation_ids: tuple[str, ...] = ()
-    # Why the last failed attempt failed (kept after a later success: the operator's "what happened").
-    last_error: str | None = None
-    last_error_at: int | None = None
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> OrderRecord:
-        data = _plain(item)
-
-        def optional_int(name: str) -> int | None:
-            return int(data[name]) if data.get(name) is not None else None
-
-        return cls(
-            order_id=int(data["order_id"]),
-            status=data["status"],
-            source_id=str(data.get("source_id", "")),
-            attempts=int(data.get("attempts", 0)),
-            attempt=data.get("attempt"),
-            lease_until=float(data.get("lease_until", 0)),
-            number=data.get("number"),
-            held_reason=data.get("held_reason"),
-            held_at=optional_int("held_at"),
-            sale_id=data.get("sale_id"),
-            customer_id=data.get("customer_id"),
-            outlet_ids=tuple(str(o) for o in data.get("outlet_ids", []) or []),
-            adopted=bool(data.get("adopted", False)),
-            notifications_pending=bool(data.get("notifications_pending", False)),
-            ecom_payment_status=data.get("ecom_payment_status"),
-            created_at=optional_int("created_at"),
-            updated_at=optional_int("updated_at"),
-            imported_at=optional_int("imported_at"),
-            correlation_ids=tuple(str(c) for c in data.get("correlation_ids", []) or []),
-            last_error=data.get("last_error"),
-            last_error_at=optional_int("last_error_at"),
-        )
-
-
-@dataclass(frozen=True)
-class Claim:
-    """This worker's right to act on an order until `lease_until`; `previous` is the ledger before the claim."""
-
-    order_id: int
-    source_id: str
-    attempt: str
-    lease_until: float
-    previous: OrderRecord | None
-    sale_id: str | None = None  # the id the sale is created with (chosen before the claim)
-
-    @property
-    def may_have_created_a_sale(self) -> bool:
-        """An earlier claim that ended neither held nor imported may have reached the POS: look before creating."""
-        return self.previous is not None and self.previous.status == "importing"
-
-
-@dataclass(frozen=True)
-class HeldOrder:
-    order_id: int
-    number: str | None
-    reason: str
-    held_at: int
-    attempts: int
-
-
-@dataclass(frozen=True)
-class CustomerClaimed:
-    """This order may create the customer now."""
-
-
-@dataclass(frozen=True)
-class CustomerKnown:
-    customer_id: str
-
-
-@dataclass(frozen=True)
-class CustomerBusy:
-    """Another order is creating this customer right now."""
-
-    lease_until: float
-
-
-CustomerClaim = CustomerClaimed | CustomerKnown | CustomerBusy
+    return OrderRecord(
+        order_id=int(data["order_id"]),
+        status=data["status"],
+        source_id=str(data.get("source_id", "")),
+        attempts=int(data.get("attempts", 0)),
+        attempt=data.get("attempt"),
+        lease_until=float(data.get("lease_until", 0)),
+        number=data.get("number"),
+        held_reason=data.get("held_reason"),
+        held_at=optional_int("held_at"),
+        sale_id=data.get("sale_id"),
+        customer_id=data.get("customer_id"),
+        outlet_ids=tuple(str(o) for o in data.get("outlet_ids", []) or []),
+        adopted=bool(data.get("adopted", False)),
+        notifications_pending=bool(data.get("notifications_pending", False)),
+        ecom_payment_status=data.get("ecom_payment_status"),
+        created_at=optional_int("created_at"),
+        updated_at=optional_int("updated_at"),
+        imported_at=optional_int("imported_at"),
+        correlation_ids=tuple(str(c) for c in data.get("correlation_ids", []) or []),
+        last_error=data.get("last_error"),
+        last_error_at=optional_int("last_error_at"),
+    )
 
 
 class OrderStore:
@@ -191,7 +112,7 @@ class OrderStore:
 
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
         item = self._get(connection_id, keys.order_sk(order_id), "get order")
-        return OrderRecord.from_item(item) if item else None
+        return order_record(item) if item else None
 
     def claim_order(
         self,
@@ -254,7 +175,7 @@ class OrderStore:
                 raise Conflict(f"order {order_id} is already imported as sale {current.sale_id}") from refused
             raise OrderBusy(order_id, current.lease_until if current else until) from refused
         old = response.get("Attributes")
-        previous = OrderRecord.from_item(old) if old else None
+        previous = order_record(old) if old else None
         return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id=sale_id)
 
     def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None:

@@ -18,14 +18,14 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict
+from pos_ecom_sync.errors import Conflict, StatusBusy
+from pos_ecom_sync.models.ledger import StatusLease, StatusRecord
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
@@ -39,52 +39,22 @@ def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
-class StatusBusy(Conflict):
-    """Another worker holds the order's status lease until `lease_until`."""
-
-    def __init__(self, order_id: int, lease_until: float) -> None:
-        super().__init__(f"order {order_id}: another worker is syncing its statuses")
-        self.lease_until = lease_until
-
-
-@dataclass(frozen=True)
-class StatusRecord:
-    order_id: int
-    frozen: bool = False
-    ecom_seen: str | None = None
-    pos_seen: str | None = None
-    history: tuple[dict[str, Any], ...] = ()
-    updated_at: int | None = None
-    returns: dict[str, dict[str, int]] = field(default_factory=dict)
-    ecom_unpaid_seen: bool = False
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> StatusRecord:
-        data = {name: _deserializer.deserialize(value) for name, value in item.items()}
-        return cls(
-            order_id=int(data["order_id"]),
-            frozen=bool(data.get("frozen", False)),
-            ecom_seen=data.get("ecom_seen"),
-            pos_seen=data.get("pos_seen"),
-            history=tuple(dict(h) for h in data.get("history", []) or []),
-            updated_at=int(data["updated_at"]) if data.get("updated_at") is not None else None,
-            returns={
-                str(sale): {str(p): int(q) for p, q in dict(lines).items()}
-                for sale, lines in dict(data.get("pos_returns") or {}).items()
-            },
-            ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
-        )
-
-
-@dataclass(frozen=True)
-class StatusLease:
-    order_id: int
-    token: str
-    previous: StatusRecord | None
-
-    @property
-    def frozen(self) -> bool:
-        return self.previous is not None and self.previous.frozen
+def status_record(item: Mapping[str, Any]) -> StatusRecord:
+    """A status ledger item as its record."""
+    data = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return StatusRecord(
+        order_id=int(data["order_id"]),
+        frozen=bool(data.get("frozen", False)),
+        ecom_seen=data.get("ecom_seen"),
+        pos_seen=data.get("pos_seen"),
+        history=tuple(dict(h) for h in data.get("history", []) or []),
+        updated_at=int(data["updated_at"]) if data.get("updated_at") is not None else None,
+        returns={
+            str(sale): {str(p): int(q) for p, q in dict(lines).items()}
+            for sale, lines in dict(data.get("pos_returns") or {}).items()
+        },
+        ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
+    )
 
 
 class StatusStore:
@@ -101,7 +71,7 @@ class StatusStore:
             item = self._client.get_item(
                 TableName=self._table, Key=self._key(connection_id, order_id), ConsistentRead=True
             ).get("Item")
-        return StatusRecord.from_item(item) if item else None
+        return status_record(item) if item else None
 
     def lease(self, connection_id: str, order_id: int, *, seconds: float) -> StatusLease:
         """Take the order's lease (free, or expired because its holder died); `StatusBusy` when it is live."""
@@ -127,7 +97,7 @@ class StatusStore:
             until = float(_deserializer.deserialize(current["lease_until"])) if current else now + seconds
             raise StatusBusy(order_id, until) from call.condition_failure
         old = response.get("Attributes")
-        return StatusLease(order_id, token, StatusRecord.from_item(old) if old and "order_id" in old else None)
+        return StatusLease(order_id, token, status_record(old) if old and "order_id" in old else None)
 
     def settle(
         self,

@@ -17,25 +17,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pos_ecom_sync.models.tokens import StoredTokens
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import conditional_write, dynamodb_call
-
-
-@dataclass(frozen=True)
-class StoredTokens:
-    access_token: str | None
-    refresh_token: str | None
-    expires_at: float | None
-    seed: str | None
-    revision: int = 0
-    lease_owner: str | None = None
-    lease_until: float | None = None
 
 
 def _s(item: dict[str, Any], name: str) -> str | None:

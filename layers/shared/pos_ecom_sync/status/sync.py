@@ -30,15 +30,14 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
-from pos_ecom_sync.errors import Conflict, RetryLater
+from pos_ecom_sync.errors import Conflict, RetryLater, StatusBusy
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
 from pos_ecom_sync.reference import ReferenceCache
-from pos_ecom_sync.state.order_store import OrderRecord
-from pos_ecom_sync.state.status_store import StatusBusy, StatusLease
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
     CreditEcomOrder,

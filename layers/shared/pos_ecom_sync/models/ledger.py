@@ -1,0 +1,110 @@
+"""The order and status ledgers' records, as the sync reads them (stored by `state.order_store` and
+`state.status_store`, which alone know their DynamoDB shape)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OrderStatus = Literal["importing", "held", "imported"]
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One ledger item."""
+
+    order_id: int
+    status: OrderStatus
+    source_id: str
+    # While importing: the id the sale is (being) created with; once imported: the POS sale.
+    sale_id: str | None = None
+    attempts: int = 0
+    attempt: str | None = None
+    lease_until: float = 0.0
+    number: str | None = None
+    held_reason: str | None = None
+    held_at: int | None = None
+    customer_id: str | None = None
+    outlet_ids: tuple[str, ...] = ()
+    adopted: bool = False
+    # New-fulfillment events still to send (set at import when the connection has notifications on).
+    notifications_pending: bool = False
+    # eCom `paymentStatus` when the sale was built (None: imported before this was recorded).
+    ecom_payment_status: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    imported_at: int | None = None
+    # The correlation id of every attempt (its webhook delivery, poll run or operator retry), oldest first.
+    correlation_ids: tuple[str, ...] = ()
+    # Why the last failed attempt failed (kept after a later success: the operator's "what happened").
+    last_error: str | None = None
+    last_error_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This worker's right to act on an order until `lease_until`; `previous` is the ledger before the claim."""
+
+    order_id: int
+    source_id: str
+    attempt: str
+    lease_until: float
+    previous: OrderRecord | None
+    sale_id: str | None = None  # the id the sale is created with (chosen before the claim)
+
+    @property
+    def may_have_created_a_sale(self) -> bool:
+        """An earlier claim that ended neither held nor imported may have reached the POS: look before creating."""
+        return self.previous is not None and self.previous.status == "importing"
+
+
+@dataclass(frozen=True)
+class HeldOrder:
+    order_id: int
+    number: str | None
+    reason: str
+    held_at: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CustomerClaimed:
+    """This order may create the customer now."""
+
+
+@dataclass(frozen=True)
+class CustomerKnown:
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class CustomerBusy:
+    """Another order is creating this customer right now."""
+
+    lease_until: float
+
+
+CustomerClaim = CustomerClaimed | CustomerKnown | CustomerBusy
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    order_id: int
+    frozen: bool = False
+    ecom_seen: str | None = None
+    pos_seen: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    updated_at: int | None = None
+    returns: dict[str, dict[str, int]] = field(default_factory=dict)
+    ecom_unpaid_seen: bool = False
+
+
+@dataclass(frozen=True)
+class StatusLease:
+    order_id: int
+    token: str
+    previous: StatusRecord | None
+
+    @property
+    def frozen(self) -> bool:
+        return self.previous is not None and self.previous.frozen
