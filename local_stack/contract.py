@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts"
-APIS = ("xseries", "ecom")
+APIS = ("xseries", "ecom", "rseries")
 _PARAM = re.compile(r"\{[^/{}]+\}")
 
 
