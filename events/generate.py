@@ -29,6 +29,8 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
 from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
+from pos_ecom_sync.profiles.xseries.webhooks import parse_pos_webhook
 from pos_ecom_sync.queues import Outgoing
 
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS
@@ -520,7 +522,9 @@ def _delivered(name: str, concern: Concern | None = None) -> Sent:
     intake = _Intake()
     received_at = sample.at + INGEST_LAG
     with correlated(_request_id(sample.name)):
-        WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600).accept(webhook, now=received_at)
+        WebhookIntake(intake, intake, intake, dedup_ttl_seconds=3600, pos_webhooks=lambda _: parse_pos_webhook).accept(
+            webhook, now=received_at
+        )
     [outgoing] = [o for o in intake.sent if concern is None or o.message.concern == concern]
     return Sent(outgoing, received_at + SEND_LAG, "WebhookIngestFunction", _trace_root(sample.at, sample.name))
 
@@ -569,7 +573,7 @@ def _polled(tick: datetime, resource: str, rows: list[dict[str, Any]]) -> list[S
     feeds, intake = _Feeds({resource: rows}), _Intake()
     read_at = tick + timedelta(milliseconds=412)  # the poller stamps a page when it has read it
     with correlated(f"poll-{uuid.UUID(bytes=_digest(f'poll/{tick.isoformat()}', 16))}"):  # the run's request id
-        ChangePoller(feeds, intake, clock=lambda: read_at).poll(DEMO_CONNECTION, feeds, feeds)
+        ChangePoller(feeds, intake, clock=lambda: read_at).poll(DEMO_CONNECTION, XSeriesFeeds(feeds), feeds)
     root = _trace_root(tick, f"poll/{tick.isoformat()}")
     return [Sent(outgoing, read_at + SEND_LAG, "ChangePollerFunction", root) for outgoing in intake.sent]
 

@@ -133,9 +133,9 @@ class LocalStack:
         self.pos.seed_catalog(self.config.families, self.config.variants_per_family, seed=7)
 
     def _register_demo_connection(self) -> None:
-        from pos_ecom_sync.connectors.xseries import XSeriesClient
         from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-        from pos_ecom_sync.orders.shipping import ensure_shipping_product
+        from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+        from pos_ecom_sync.profiles.xseries.shipping import ensure_shipping_product
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
         from pos_ecom_sync.secrets import write_connection_secrets
         from pos_ecom_sync.state.store import SyncStore
@@ -191,7 +191,7 @@ class LocalStack:
     def _subscribe_vendor_webhooks(self) -> None:
         """Register our webhook URLs through the vendors' own webhook APIs, as an operator would."""
         from pos_ecom_sync.connectors.ecom import EcomClient
-        from pos_ecom_sync.connectors.xseries import XSeriesClient
+        from pos_ecom_sync.profiles.xseries.client import XSeriesClient
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
 
         assert self.api is not None
@@ -316,7 +316,7 @@ class LocalStack:
                 return
 
     def _demo_product_edit(self, rng: random.Random) -> None:
-        from pos_ecom_sync.orders.shipping import SHIPPING_SKU
+        from pos_ecom_sync.profiles.xseries.shipping import SHIPPING_SKU
 
         assert self.pos is not None
         product = rng.choice(

@@ -16,10 +16,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from pos_ecom_sync.errors import SyncError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+from pos_ecom_sync.profiles.xseries.mapping import register_outlet_of
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import PARTS, secret_name, write_connection_secrets
 from pos_ecom_sync.state.store import SyncStore
-from pos_ecom_sync.stock.outlets import register_outlet_of, with_register_outlet
+from pos_ecom_sync.stock.outlets import with_register_outlet
 from pos_ecom_sync.stock.sync import request_register_change
 from pydantic import ValidationError
 

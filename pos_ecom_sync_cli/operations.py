@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from botocore.config import Config
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles import profile_for
 from pos_ecom_sync.ratelimit import POLICIES
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import preview_drift
@@ -302,9 +303,9 @@ def cmd_reconcile_now(args: argparse.Namespace, target: Any) -> None:
     state = ReconcileStore(target.table_name, resource=target.session.resource("dynamodb"))
     try:
         with progress(f"comparing {connection.connection_id} with both vendors (dry run)"):
-            preview = preview_drift(
-                state, connection, pos, ecom, order_lookback=timedelta(hours=args.order_lookback_hours)
-            )
+            walk = profile_for(connection).catalog_walk(pos)
+            lookback = timedelta(hours=args.order_lookback_hours)
+            preview = preview_drift(state, connection, walk, ecom, order_lookback=lookback)
     finally:
         pos.close()
         ecom.close()

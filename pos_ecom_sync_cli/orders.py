@@ -8,7 +8,7 @@
   eCom payment method arrives in the POS (overrides the defaults of `pos_ecom_sync.orders.payments`).
 - `shipping-product <connection> <POS product id> | --find-or-create | --none`: the product shipping charges become a
   sale line on, so the POS sale totals the eCom order. `--find-or-create` finds the product with the SKU
-  `ECOM-SHIPPING` in the POS or creates it (`pos_ecom_sync.orders.shipping.ensure_shipping_product`); `--none` clears
+  `ECOM-SHIPPING` in the POS or creates it (`pos_ecom_sync.profiles.xseries.shipping.ensure_shipping_product`); `--none` clears
   it, and orders that charge shipping are then held with the reason until one is set.
 """
 
@@ -23,7 +23,7 @@ from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentMethodSetting
-from pos_ecom_sync.orders.shipping import SHIPPING_SKU, ensure_shipping_product
+from pos_ecom_sync.profiles.xseries.shipping import SHIPPING_SKU, ensure_shipping_product
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.state.order_store import OrderStore
 

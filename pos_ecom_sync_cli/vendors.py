@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient, client_for_secrets
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient, client_for_secrets
 from pos_ecom_sync.secrets import ApiSecretsReader
 from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.token_store import TokenStore

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
+
+from pos_ecom_sync.catalog.mapping import DesiredProduct, map_family
+from pos_ecom_sync.profiles.xseries.mapping import PosProduct, family_of_rows
 
 from local_stack.demo import DEMO_SECRETS as DEMO_SECRETS
 from local_stack.lambda_events import LambdaContext as LambdaContext
@@ -114,3 +118,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def map_xseries_family(
+    parent: PosProduct, variants: list[PosProduct], *, online_prices_excl: Mapping[str, float] | None = None
+) -> DesiredProduct:
+    """What eCom should hold for an X-Series family of rows: the X-Series profile's mapping to the neutral family,
+    then the catalog's mapping to eCom (the path the product worker takes)."""
+    return map_family(family_of_rows(parent, variants, online_prices_excl=online_prices_excl))

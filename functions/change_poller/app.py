@@ -21,7 +21,7 @@ metrics = Metrics()
 
 
 def _clients(connection: Connection) -> tuple[Any, Any]:
-    return runtime.pos_client(connection), runtime.ecom_client(connection)
+    return runtime.pos_change_feeds(connection), runtime.ecom_client(connection)
 
 
 @logger.inject_lambda_context(clear_state=True)

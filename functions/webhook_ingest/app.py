@@ -14,10 +14,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import observability, runtime
+from pos_ecom_sync import observability, runtime, webhook_api_doc
 from pos_ecom_sync.api import json_response, raw_body, register_error_handlers
 from pos_ecom_sync.correlation import correlated
-from pos_ecom_sync.intake import webhook_api_doc
 from pos_ecom_sync.intake.webhooks import IncomingWebhook
 
 logger = Logger()

@@ -2035,7 +2035,10 @@ class RSeriesSimulator(VendorSimulator):
         discourage crafting the values of these parameters yourself")."""
         try:
             raw = base64.urlsafe_b64decode(value.encode())
-            payload, _, signature = raw.rpartition(b".")
+            # The signature is 6 bytes that may hold a "." themselves: split at its fixed position.
+            payload, dot, signature = raw[:-7], raw[-7:-6], raw[-6:]
+            if dot != b".":
+                raise ValueError("no signature")
             expected = hmac.new(self._cursor_key, payload, hashlib.sha256).digest()[:6]
             decoded = json.loads(payload)
         except (ValueError, TypeError) as exc:

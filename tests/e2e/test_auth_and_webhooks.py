@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from pos_ecom_sync import runtime
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.models.connection import ConnectionSecrets
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.secrets import write_connection_secrets
 

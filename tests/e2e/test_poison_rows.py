@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.orders.shipping import ensure_shipping_product
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.shipping import ensure_shipping_product
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.secrets import write_connection_secrets
 from pos_ecom_sync.state.parked_store import ParkedStore

@@ -15,9 +15,10 @@ from typing import Any
 import botocore.client
 import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
@@ -90,7 +91,7 @@ class OrderRig:
             self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
         )
         publisher = ChangePublisher(self.deployment.queue_url, client=self.deployment.sqs)
-        ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
+        ChangePoller(self.deployment.store, publisher).poll(self.connection, XSeriesFeeds(pos), ecom)
         for concern in ("stock", "statuses"):  # not this worker's
             drain_queue(self.deployment.sqs, self.deployment.queue_url(concern))
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import Cursor
+from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.parked_store import ParkedStore
@@ -161,7 +162,7 @@ def test_poller_killed_between_enqueue_and_cursor_write_loses_and_skips_nothing(
     dying = DiesOnFirstCursorWrite(deployment.store)
 
     with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as first, pytest.raises(Killed):
-        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
+        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, XSeriesFeeds(pos), ecom)
     # The feed is in version order: its first page holds 3 whole families and the 4th one's parent.
     first_page = sorted(vendors.pos.products(), key=lambda r: r["version"])[:10]
     assert first.ids("product") == {_family(r) for r in first_page}  # the first page was queued ...
@@ -169,7 +170,7 @@ def test_poller_killed_between_enqueue_and_cursor_write_loses_and_skips_nothing(
     assert deployment.store.get_cursor("shop", "pos:products").value is None  # ... but the cursor never moved
 
     with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as second:
-        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, pos, ecom)
+        _poller(deployment, store=dying, page_size=10).poll(vendors.connection, XSeriesFeeds(pos), ecom)
 
     assert first.ids("product") | second.ids("product") == families
     assert deployment.store.get_cursor("shop", "pos:products").value == _version_of_last_product(vendors.pos)
@@ -178,7 +179,7 @@ def test_poller_killed_between_enqueue_and_cursor_write_loses_and_skips_nothing(
     changed = next(r for r in vendors.pos.products() if r["variant_parent_id"])
     vendors.pos.update_product(changed["id"], name="Renamed")
     with QueueCollector(deployment, ("products",)) as third:
-        _poller(deployment, page_size=10).poll(vendors.connection, pos, ecom)
+        _poller(deployment, page_size=10).poll(vendors.connection, XSeriesFeeds(pos), ecom)
     [message] = third.products()
     assert message["entity_id"] == message["group_key"] == _family(changed)
     assert message["payload"]["id"] == changed["id"]
@@ -212,7 +213,7 @@ def test_two_concurrent_pollers_never_skip_or_double_advance(deployment: Deploym
             pos, ecom = _clients(vendors.connection)
             store = RecordingStore(deployment.store, moves, lock)
             for _ in range(3):  # each poller keeps polling, like consecutive schedule runs
-                _poller(deployment, store=store, page_size=20).poll(vendors.connection, pos, ecom)
+                _poller(deployment, store=store, page_size=20).poll(vendors.connection, XSeriesFeeds(pos), ecom)
         except BaseException as exc:
             errors.append(exc)
 
@@ -241,14 +242,14 @@ def test_ecom_orders_are_swept_and_a_later_update_is_found_again(deployment: Dep
     pos, ecom = _clients(vendors.connection)
 
     with QueueCollector(deployment, ("orders",)) as queued:
-        _poller(deployment).poll(vendors.connection, pos, ecom)
+        _poller(deployment).poll(vendors.connection, XSeriesFeeds(pos), ecom)
     assert queued.ids("order") == {str(first["id"]), str(second["id"])}
     cursor = deployment.store.get_cursor("shop", "ecom:orders").value
     assert cursor is not None
 
     vendors.ecom.update_order_status(first["id"], payment_status="cancelled")
     with QueueCollector(deployment, ("orders",)) as again:
-        _poller(deployment).poll(vendors.connection, pos, ecom)
+        _poller(deployment).poll(vendors.connection, XSeriesFeeds(pos), ecom)
     assert str(first["id"]) in again.ids("order")
 
 
@@ -291,7 +292,7 @@ def test_a_300_kb_description_and_unreadable_rows_never_stall_the_feed_and_are_p
     poller = ChangePoller(deployment.store, publisher, parked=parked)
 
     with QueueCollector(deployment, ("products", "stock", "orders", "statuses")) as queued:
-        report = poller.poll(vendors.connection, WithUnreadableRows(pos, unreadable), ecom)
+        report = poller.poll(vendors.connection, XSeriesFeeds(WithUnreadableRows(pos, unreadable)), ecom)
 
     # Every family was queued (ids, not rows: no page is near an SQS batch limit) and the cursor is past them all.
     assert queued.ids("product") == _families(vendors.pos)
@@ -311,7 +312,7 @@ def test_a_300_kb_description_and_unreadable_rows_never_stall_the_feed_and_are_p
 
     # The cursor moved past them: the next poll neither reads nor parks them again.
     with QueueCollector(deployment, ("products",)) as again:
-        poller.poll(vendors.connection, WithUnreadableRows(pos, unreadable), ecom)
+        poller.poll(vendors.connection, XSeriesFeeds(WithUnreadableRows(pos, unreadable)), ecom)
     assert again.products() == [] and {p.seen for p in parked.list("shop")} == {1}
 
 
@@ -320,14 +321,15 @@ def test_a_connection_that_crashes_the_poller_is_a_failure_of_its_own_and_the_ne
 ) -> None:
     from functions.change_poller import app
 
+    from pos_ecom_sync import runtime
+
     vendors.pos.seed_catalog(2, 1, seed=9)
-    real = app._clients
 
     def clients(connection: Connection) -> tuple[Any, Any]:
         if connection.connection_id == "demo":  # polled first: connections come in id order
             raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
-        pos, ecom = real(connection)
-        return WithUnreadableRows(pos, [{"id": None, "version": 1}]), ecom
+        pos = WithUnreadableRows(runtime.pos_client(connection), [{"id": None, "version": 1}])
+        return XSeriesFeeds(pos), runtime.ecom_client(connection)
 
     monkeypatch.setattr(app, "_clients", clients)
     with QueueCollector(deployment, ("products",)) as queued:

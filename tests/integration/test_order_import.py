@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.orders.customers import customer_code, email_key
 from pos_ecom_sync.orders.importer import EventBridgeNotifier
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.order_store import OrderStore
@@ -550,7 +551,7 @@ def test_a_line_only_its_ean_could_match_is_held_because_x_series_has_no_barcode
 
     assert rig.sales_of(order) == []  # the POS does have a product with that EAN: it is never guessed at
     [listed] = rig.cli(cmd_held)
-    assert f"EAN {ean!r}: matching by EAN is not possible: the X-Series API has no barcode filter" in listed["reason"]
+    assert f"EAN {ean!r}: matching by EAN is not possible: the POS API has no barcode filter" in listed["reason"]
 
 
 def test_an_order_for_a_variant_deleted_in_the_pos_is_held_and_never_dropped(rig: OrderRig) -> None:
@@ -595,7 +596,7 @@ def test_an_order_placed_online_lowers_the_pos_stock_through_its_sale_and_ecom_t
         ecom = EcomClient(
             rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
         )
-        ChangePoller(rig.deployment.store, publisher).poll(rig.connection, pos, ecom)
+        ChangePoller(rig.deployment.store, publisher).poll(rig.connection, XSeriesFeeds(pos), ecom)
         while worker.poll_once(wait_seconds=0):
             pass
         ecom_variant = next(v for v in rig.ecom.variants() if v["id"] == rig.variant_of(variant["id"]))

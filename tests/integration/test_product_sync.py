@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pos_ecom_sync.catalog.mapping import map_family
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
-from pos_ecom_sync.models.catalog import PosProduct
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
+from pos_ecom_sync.profiles.xseries.mapping import PosProduct
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.store import SyncStore
@@ -32,7 +32,7 @@ from local_stack.lambda_events import sqs_event
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from tests.integration.conftest import Deployment
-from tests.support import drain_queue
+from tests.support import drain_queue, map_xseries_family
 
 CONNECTION = "shop"
 
@@ -61,7 +61,7 @@ class CatalogRig:
             self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
         )
         publisher = ChangePublisher(self.deployment.queue_url, client=self.deployment.sqs)
-        report = ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
+        report = ChangePoller(self.deployment.store, publisher).poll(self.connection, XSeriesFeeds(pos), ecom)
         for concern in ("stock", "orders", "statuses"):  # not this worker's: keep those queues out of the way
             drain_queue(self.deployment.sqs, self.deployment.queue_url(concern))
         return next(feed.queued for feed in report.feeds if feed.feed == "pos:products")
@@ -123,7 +123,7 @@ def _expected_variant_bodies(rig: CatalogRig) -> dict[str, dict[str, Any]]:
     expected = {}
     for rows in rig.families().values():
         parent = next((r for r in rows if r.variant_parent_id is None), rows[0])
-        desired = map_family(parent, [r for r in rows if r.id != parent.id])
+        desired = map_xseries_family(parent, [r for r in rows if r.id != parent.id])
         if desired.deleted:
             continue
         for variant in desired.variants:

@@ -9,18 +9,21 @@ from typing import Any
 
 import httpx
 import pytest
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.errors import ConfigurationError, RateLimited
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.ratelimit import (
     DEFAULT_MARGIN_S,
     ECOM_POLICY,
     XSERIES_POLICY,
+    BucketSpec,
     InMemoryRateBudget,
     Observation,
     RateBudget,
     RatePolicy,
     WindowReading,
     WindowSpec,
+    rseries_observation,
+    rseries_policy,
 )
 from pos_ecom_sync.state.budget import DynamoRateBudget
 
@@ -203,6 +206,124 @@ def test_concurrent_headers_and_takes_never_lower_the_count_below_what_was_grant
     for t in threads:
         t.join()
     assert observer.load(policy).windows[0].used >= 100
+
+
+# -- R-Series: the leaky bucket in the same item -------------------------------------------------------------
+
+# The bucket alone (no burst window), so a fixed clock can fill it: 90 drips, 10 of headroom, 80 usable.
+BUCKET = RatePolicy("rseries", (), bucket=BucketSpec(size=90.0, drip_rate=1.0))
+
+
+def test_dynamo_bucket_pours_costs_and_refuses_what_would_pass_size_minus_headroom(
+    dynamo, dynamodb_client, sync_table
+) -> None:
+    clock = FakeClock()
+    budget = dynamo("rseries", clock=clock, sleep=clock.sleep)
+    budget.acquire(BUCKET, max_wait_s=0, cost=70)
+    budget.acquire(BUCKET, max_wait_s=0, cost=9.5)
+    with pytest.raises(RateLimited) as raised:
+        budget.acquire(BUCKET, max_wait_s=1, cost=2)
+    assert raised.value.retry_at == pytest.approx(T0 + 1.5, abs=0.01)  # 79.5 + 2 fits 80 once 1.5 drips drained
+    item = _item(dynamodb_client, sync_table, "shop", "rseries")
+    assert item["bucket_level"] == {"N": "79.5"} and float(item["bucket_at"]["N"]) == T0
+    assert {item["bucket_size"]["N"], item["bucket_drip"]["N"]} == {"90", "1"}
+    budget.acquire(BUCKET, max_wait_s=2, cost=2)
+    assert clock.slept == [pytest.approx(1.5, abs=0.01)]
+
+
+def test_a_second_invocation_sees_the_level_drained_since_the_first_poured(dynamo) -> None:
+    clock = FakeClock()
+    first, second = dynamo("rseries", clock=clock), dynamo("rseries", clock=clock)
+    first.acquire(BUCKET, max_wait_s=0, cost=80)
+    clock.now += 10
+    second.acquire(BUCKET, max_wait_s=0, cost=10)  # 70 left after 10 s at 1 drip/s
+    with pytest.raises(RateLimited):
+        first.acquire(BUCKET, max_wait_s=0, cost=0.5)  # its cache says 80 - 10 = 70: the write's condition says no
+    assert second.load(BUCKET).bucket is not None and second.load(BUCKET).bucket.level_at(clock.now) == 80.0
+
+
+def test_two_invocations_pouring_from_threads_never_together_exceed_the_bucket(dynamo) -> None:
+    """Two concurrent Lambda invocations (separate instances, one item), four threads each, mixed costs."""
+    clock = FakeClock()  # frozen: nothing drains, so the bucket caps the total exactly
+    invocations = [dynamo("rseries", clock=clock), dynamo("rseries", clock=clock)]
+    poured: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def pour(budget: DynamoRateBudget, cost: float) -> None:
+        try:
+            for _ in range(40):
+                try:
+                    budget.acquire(BUCKET, max_wait_s=0, cost=cost)
+                except RateLimited:
+                    continue
+                with lock:
+                    poured.append(cost)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=pour, args=(invocations[i % 2], cost)) for i, cost in enumerate((1, 2, 0.5, 1.5) * 2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(poured) <= 80.0  # size 90 less the headroom, across both invocations
+    assert sum(poured) >= 78.0  # and the bucket was really used (the cheapest take left over is 0.5 .. 2)
+    stored = invocations[0].load(BUCKET).bucket
+    assert stored is not None and stored.level == pytest.approx(sum(poured))
+
+
+def test_backfill_leaves_live_traffic_its_share_of_the_shared_bucket(dynamo) -> None:
+    clock = FakeClock()
+    backfill = dynamo("rseries", clock=clock, reserve_share=0.3)
+    live = dynamo("rseries", clock=clock)
+    taken = 0
+    with pytest.raises(RateLimited):
+        while True:
+            backfill.acquire(BUCKET, max_wait_s=0, cost=1)
+            taken += 1
+    assert taken == 56  # 70% of the 80 usable drips
+    for _ in range(24):
+        live.acquire(BUCKET, max_wait_s=0, cost=1)  # stock and orders still have 24
+    with pytest.raises(RateLimited):
+        live.acquire(BUCKET, max_wait_s=0, cost=1)
+
+
+def test_dynamo_bucket_learns_the_vendors_level_and_a_429_blocks_every_invocation(dynamo) -> None:
+    clock = FakeClock()
+    first, second = dynamo("rseries", clock=clock, sleep=clock.sleep), dynamo("rseries", clock=clock, sleep=clock.sleep)
+    policy = rseries_policy(1)
+    first.acquire(policy, max_wait_s=0, cost=1)
+    first.observe(policy, rseries_observation({"X-LS-Api-Bucket-Level": "75/90", "X-LS-Api-Drip-Rate": "1"}, 200, T0))
+    with pytest.raises(RateLimited) as raised:
+        second.acquire(policy, max_wait_s=0, cost=10)
+    assert raised.value.retry_at == pytest.approx(T0 + 5, abs=0.01)  # 75 + 10 fits 80 after 5 s
+    first.observe(policy, rseries_observation({"X-LS-Api-Bucket-Level": "20/90"}, 200, T0))
+    assert second.load(policy).bucket is not None and second.load(policy).bucket.level_at(T0) == 75.0  # a late answer
+    headers = {"X-LS-API-RateLimit-Type": "api-leaky-bucket", "Retry-After": "7"}
+    first.observe(policy, rseries_observation(headers, 429, T0))
+    with pytest.raises(RateLimited) as raised:
+        second.acquire(policy, max_wait_s=5, cost=1)
+    assert raised.value.retry_at == T0 + 7
+    second.acquire(policy, max_wait_s=10, cost=1)
+    assert clock.slept == [7]
+
+
+def test_the_burst_window_and_the_bucket_share_one_item(dynamo, dynamodb_client, sync_table) -> None:
+    clock = FakeClock()
+    budget = dynamo("rseries", clock=clock)
+    policy = rseries_policy(1)
+    for _ in range(5):
+        budget.acquire(policy, max_wait_s=0, cost=2)
+    with pytest.raises(RateLimited) as raised:
+        budget.acquire(policy, max_wait_s=0, cost=2)  # the bucket has room; this second's burst window has not
+    assert raised.value.retry_at == pytest.approx(T0 + 1.1)
+    item = _item(dynamodb_client, sync_table, "shop", "rseries")
+    assert item["used_burst"] == {"N": "5"} and item["bucket_level"] == {"N": "10"}
+    assert float(item["expires_at"]["N"]) > T0 + 86_400
 
 
 # -- the must-show: two clients sharing one budget never exceed the simulator's limit ------------------

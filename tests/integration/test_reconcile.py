@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.errors import UpstreamUnavailable
 from pos_ecom_sync.intake.poller import ECOM_ORDERS_FEED, ChangePoller
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
@@ -106,7 +107,7 @@ class ReconcileRig:
         )
         publisher = ChangePublisher(self.deployment.queue_url, client=self.sqs)
         with SerialFunction.everything:
-            report = ChangePoller(self.deployment.store, publisher).poll(self.connection, pos, ecom)
+            report = ChangePoller(self.deployment.store, publisher).poll(self.connection, XSeriesFeeds(pos), ecom)
         return report.queued
 
     def _visible(self, concern: str) -> int:

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.status_store import StatusStore
@@ -429,7 +430,7 @@ def test_a_status_change_whose_webhook_was_lost_arrives_through_the_poller_sweep
     pos = XSeriesClient(rig.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
     ecom = EcomClient(rig.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget())
     ChangePoller(deployment.store, ChangePublisher(deployment.queue_url, client=deployment.sqs)).poll(
-        rig.orders.connection, pos, ecom
+        rig.orders.connection, XSeriesFeeds(pos), ecom
     )
     drain_queue(deployment.sqs, deployment.queue_url("products"))
     drain_queue(deployment.sqs, deployment.queue_url("stock"))

@@ -28,12 +28,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pos_ecom_sync import workers
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import XSeriesClient
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.catalog import EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state import keys
@@ -109,7 +110,7 @@ class StockRig:
         ecom = EcomClient(
             self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
         )
-        report = ChangePoller(self.deployment.store, self.publisher()).poll(self.connection, pos, ecom)
+        report = ChangePoller(self.deployment.store, self.publisher()).poll(self.connection, XSeriesFeeds(pos), ecom)
         for concern in ("orders", "statuses"):
             drain_queue(self.sqs, self.deployment.queue_url(concern))
         return report.queued

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from pos_ecom_sync.intake import webhooks
 from pos_ecom_sync.intake.webhooks import MAX_BODY_BYTES
+from pos_ecom_sync.profiles.xseries import webhooks as xseries_webhooks
 
 from functions.webhook_ingest import app
 from local_stack.api_server import LocalApi
@@ -477,7 +477,7 @@ def test_a_parser_bug_on_unforeseen_input_is_a_400_not_a_retry_storm(
     def broken_parser(*args: Any) -> None:
         raise KeyError("a case nobody foresaw")
 
-    monkeypatch.setattr(webhooks, "parse_pos_webhook", broken_parser)
+    monkeypatch.setattr(xseries_webhooks, "parse_pos_webhook", broken_parser)
 
     status, body = invoke(pos_webhook_event("demo", pos_form("inventory.update", INVENTORY_PAYLOAD)))
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pos_ecom_sync.connectors.xseries import XSeriesClient
-from pos_ecom_sync.connectors.xseries_auth import OAuthTokens
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, UpstreamError
+from pos_ecom_sync.profiles.xseries.auth import OAuthTokens
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.token_store import TokenStore
 from pos_ecom_sync.workers import PERMANENT_ERRORS

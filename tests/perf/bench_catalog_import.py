@@ -49,13 +49,14 @@ from urllib.parse import parse_qs
 import httpx
 from pos_ecom_sync.catalog.sync import CatalogSync
 from pos_ecom_sync.connectors.ecom import EcomClient, OrderPage
-from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import Conflict, RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller, FeedReport
 from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.ratelimit import (
     ECOM_POLICY,
@@ -595,7 +596,7 @@ class Bench:
         return figures
 
     def _poll(self) -> FeedReport:
-        report = self.poller.poll(self.connection, ProductsFeedOnly(self.pos_poller), NoOrders())
+        report = self.poller.poll(self.connection, XSeriesFeeds(ProductsFeedOnly(self.pos_poller)), NoOrders())
         return next(feed for feed in report.feeds if feed.feed == "pos:products")
 
     def _handle(self, batch: list[tuple[int, Queued]], figures: PassFigures) -> None:

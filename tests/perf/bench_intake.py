@@ -29,13 +29,13 @@ FIRST_CALL = {
     "webhook_ingest": "from pos_ecom_sync import runtime; runtime.webhook_intake()",
     "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller()",
     "product_sync": "from pos_ecom_sync import runtime; runtime.sync_store(); import pos_ecom_sync.catalog.sync, "
-    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
     "stock_sync": "from pos_ecom_sync import runtime; runtime.stock_store(); import pos_ecom_sync.stock.sync, "
-    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
     "order_import": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.orders.importer, "
-    "pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
     "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
-    "pos_ecom_sync.state.status_store, pos_ecom_sync.connectors.xseries, pos_ecom_sync.connectors.ecom",
+    "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom",
     "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler()",
 }
 FUNCTIONS = list(FIRST_CALL)

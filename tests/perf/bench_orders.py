@@ -40,6 +40,8 @@ use_offline_aws("CRITICAL")
 import boto3
 import botocore.client
 from moto import mock_aws
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
+from pos_ecom_sync.profiles.xseries.orders import XSeriesOrders
 
 CONNECTION = "bench"
 EMAILS = [f"shopper{n}@example.com" for n in range(60)] + ["mira.okafor@example.com", "tama.ngata@example.com"]
@@ -75,7 +77,7 @@ def dynamodb_one_call_at_a_time() -> Iterator[None]:
 def limits_off() -> Iterator[None]:
     """Our own budgets follow the documented limits whatever the simulators say; "limits off" lifts them too."""
     import pos_ecom_sync.connectors.ecom as ecom_module
-    import pos_ecom_sync.connectors.xseries as xseries_module
+    import pos_ecom_sync.profiles.xseries.client as xseries_module
     from pos_ecom_sync.ratelimit import RatePolicy, WindowSpec
 
     saved = xseries_module.XSERIES_POLICY, ecom_module.ECOM_POLICY
@@ -131,9 +133,9 @@ def open_shop(
     sync_catalog: bool = True,
 ) -> Shop:
     from pos_ecom_sync import runtime
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-    from pos_ecom_sync.orders.shipping import ensure_shipping_product
+    from pos_ecom_sync.profiles.xseries.shipping import ensure_shipping_product
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
     from pos_ecom_sync.secrets import write_connection_secrets
     from pos_ecom_sync.state.store import SyncStore
@@ -196,8 +198,8 @@ def open_shop(
 def _sync_catalog(shop: Shop) -> None:
     """The catalog arrives in eCom through product_sync, which records the variant links orders match by."""
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.intake.poller import ChangePoller
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.queues import ChangePublisher
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
     from pos_ecom_sync.state.store import SyncStore
@@ -213,7 +215,7 @@ def _sync_catalog(shop: Shop) -> None:
     ecom = EcomClient(
         shop.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
     )
-    ChangePoller(store, ChangePublisher(shop.queue_url, client=sqs)).poll(shop.connection, pos, ecom)
+    ChangePoller(store, ChangePublisher(shop.queue_url, client=sqs)).poll(shop.connection, XSeriesFeeds(pos), ecom)
     for concern in ("stock", "statuses", "orders"):
         drain_queue(sqs, shop.queue_url(concern))
     subscription = next(s for s in shop.resources.subscriptions if s.function == "ProductSyncFunction")
@@ -417,8 +419,8 @@ def burst(orders: int, speed: float, workers: int = 5) -> dict[str, Any]:
     from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.budget import DynamoRateBudget
     from pos_ecom_sync.state.order_store import OrderStore
@@ -461,9 +463,8 @@ def burst(orders: int, speed: float, workers: int = 5) -> dict[str, Any]:
             **timing,
         )
         notifier = EventBridgeNotifier(events, "default")
-        return OrderImporter(
-            shop.connection, pos, ecom, order_store, sync_store, notifier=notifier, reference=reference
-        )
+        orders = XSeriesOrders(pos, shop.connection, reference)
+        return OrderImporter(shop.connection, orders, ecom, order_store, sync_store, notifier=notifier)
 
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()

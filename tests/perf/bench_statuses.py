@@ -97,7 +97,7 @@ def _change(shop: Shop, scenario: str, order: dict[str, Any], sale: dict[str, An
 
 def run(orders: int) -> dict[str, Any]:
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
 
     from local_stack.api_server import LocalApi

@@ -36,6 +36,8 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockChunk, StockEntry, VariantStockState
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
+from pos_ecom_sync.profiles.xseries.stock import XSeriesInventory
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.ratelimit import ECOM_POLICY, InMemoryRateBudget
 from pos_ecom_sync.stock.sync import StockSync, request_outlet_change
@@ -115,7 +117,7 @@ class StockRig:
 
         connection = self.store.get_connection("bench")
         assert connection is not None
-        ChangePoller(self.store, self.publisher).poll(connection, self.pos_client, self.ecom_client)
+        ChangePoller(self.store, self.publisher).poll(connection, XSeriesFeeds(self.pos_client), self.ecom_client)
         for concern in ("orders", "statuses"):
             drain_queue(self.sqs, self.env[f"{concern.upper()}_QUEUE_URL"])
 
@@ -156,8 +158,8 @@ class StockRig:
 def open_stock_rig() -> StockRig:
     """Provision the template (in moto), start both simulators and the webhook API, and save the connection with
     its secrets. Call inside `mock_aws()`."""
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.models.connection import ConnectionSecrets
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.queues import ChangePublisher
     from pos_ecom_sync.secrets import write_connection_secrets
     from pos_ecom_sync.state.store import SyncStore
@@ -223,7 +225,7 @@ def open_stock_rig() -> StockRig:
 def sync_catalog_and_subscribe(rig: StockRig) -> None:
     """The catalog (6 families x 4 variants) and its stock in eCom before anything is measured, both vendors'
     webhooks pointed at the local API, and the stock event source started (long polls of 1 s, as in `make run`)."""
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 
     from local_stack.demo import DEMO_SECRETS
     from local_stack.event_sources import SqsPoller
@@ -490,7 +492,7 @@ def disconnect_outlet(variants: int = 70_000, seed: int = 7) -> DisconnectFigure
     messages = max_variants = max_writes = writes = calls = retired = 0
     while queue.messages:
         message = queue.messages.pop(0)
-        worker = StockSync(connections.connection, _NoPos(), ecom, memory, memory, queue, clock=clock)
+        worker = StockSync(connections.connection, XSeriesInventory(_NoPos()), ecom, memory, memory, queue, clock=clock)
         result = worker.handle(message)
         messages += 1
         max_variants = max(max_variants, result.variants)

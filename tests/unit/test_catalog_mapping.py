@@ -13,10 +13,10 @@ from pos_ecom_sync.catalog.mapping import (
     ECOM_OWNED_FIELDS,
     DesiredProduct,
     content_hash,
-    map_family,
-    online_price_entries,
 )
-from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.profiles.xseries.mapping import PosProduct, online_price_entries
+
+from tests.support import map_xseries_family
 
 PARENT_ROW: dict[str, Any] = {
     "id": "0a1b0000-aaaa-11ee-8c90-000000000001",
@@ -94,19 +94,19 @@ def second_variant(**changes: Any) -> PosProduct:
 
 
 def family(**variant_changes: Any) -> DesiredProduct:
-    return map_family(row(PARENT_ROW), [row(VARIANT_ROW, **variant_changes)])
+    return map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW, **variant_changes)])
 
 
 def simple(**changes: Any) -> DesiredProduct:
     values = {"has_variants": False, "sku": "MUG-1", **changes}
-    return map_family(row(PARENT_ROW, **values), [])
+    return map_xseries_family(row(PARENT_ROW, **values), [])
 
 
 # --- product level -------------------------------------------------------------------------------------------------
 
 
 def test_one_ecom_product_per_family_with_one_variant_per_variant_row() -> None:
-    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW), second_variant()])
+    desired = map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW), second_variant()])
     assert desired.pos_id == PARENT_ROW["id"]
     assert [v.pos_id for v in desired.variants] == [VARIANT_ROW["id"], SECOND_VARIANT_ID]
     assert desired.family_version == 8812345008
@@ -128,7 +128,7 @@ def test_family_whose_variants_are_all_deleted_falls_back_to_the_parent_row() ->
 
 def test_parent_carrying_options_is_itself_a_sellable_variant() -> None:
     parent = row(PARENT_ROW, variant_options=[{"name": "Size", "value": "S"}], sku="HT-S")
-    desired = map_family(parent, [row(VARIANT_ROW)])
+    desired = map_xseries_family(parent, [row(VARIANT_ROW)])
     assert [v.payload.sku for v in desired.variants] == ["HT-S", "HT-NAVY-M"]
 
 
@@ -143,40 +143,40 @@ def test_brand_category_and_description_map_by_name() -> None:
     assert payload.category == "Tees"
     assert payload.description == "<p>Heavy cotton.</p>"
     # An untyped, unbranded product shows `{}` samples (X20 `GET /products` example).
-    bare = map_family(row(PARENT_ROW, brand={}, type={}, product_type_id=None, description=None), []).payload
+    bare = map_xseries_family(row(PARENT_ROW, brand={}, type={}, product_type_id=None, description=None), []).payload
     assert (bare.brand, bare.category, bare.description) == (None, None, "")
 
 
 def test_the_category_is_the_product_type_and_never_a_tag() -> None:
     # X20 `categories` are tags (X20 `Tag`); the eCom category comes from the product type alone.
     tagged = row(PARENT_ROW, categories=[{"id": "tag-1", "name": "Sale"}], tag_ids=["tag-1"])
-    assert map_family(tagged, []).payload.category == "Tees"
+    assert map_xseries_family(tagged, []).payload.category == "Tees"
     untyped = row(PARENT_ROW, type={}, categories=[{"id": "tag-1", "name": "Sale"}])
-    assert map_family(untyped, []).payload.category is None
+    assert map_xseries_family(untyped, []).payload.category is None
 
 
 @pytest.mark.parametrize(("active", "visibility"), [(True, "visible"), (False, "hidden")])
 def test_active_maps_to_visibility_and_is_visible(active: bool, visibility: str) -> None:
-    payload = map_family(row(PARENT_ROW, active=active), [row(VARIANT_ROW)]).payload
+    payload = map_xseries_family(row(PARENT_ROW, active=active), [row(VARIANT_ROW)]).payload
     assert payload.ecom_body()["visibility"] == visibility
     assert payload.ecom_body()["isVisible"] is active
 
 
 def test_deleted_parent_marks_the_family_deleted() -> None:
-    assert map_family(row(PARENT_ROW, deleted_at="2024-06-01T00:00:00+00:00"), []).deleted
+    assert map_xseries_family(row(PARENT_ROW, deleted_at="2024-06-01T00:00:00+00:00"), []).deleted
 
 
 def test_rows_of_another_family_are_refused() -> None:
     stranger = row(VARIANT_ROW, variant_parent_id="other")
     with pytest.raises(ValueError, match="not a variant"):
-        map_family(row(PARENT_ROW), [stranger])
+        map_xseries_family(row(PARENT_ROW), [stranger])
 
 
 def test_family_membership_is_read_from_variant_parent_id_only() -> None:
     # A field no X20 source documents (the simulator's old `family_id`) never makes a row a member.
     stranger = row(VARIANT_ROW, variant_parent_id=None, family_id=PARENT_ROW["id"])
     with pytest.raises(ValueError, match="not a variant"):
-        map_family(row(PARENT_ROW, family_id=PARENT_ROW["id"]), [stranger])
+        map_xseries_family(row(PARENT_ROW, family_id=PARENT_ROW["id"]), [stranger])
 
 
 # --- variant level -------------------------------------------------------------------------------------------------
@@ -224,14 +224,14 @@ def test_retail_prices_map_straight() -> None:
 
 def test_the_online_price_book_entry_is_tax_exclusive_and_keeps_the_rows_tax_ratio() -> None:
     variant = row(VARIANT_ROW)
-    desired = map_family(row(PARENT_ROW), [variant], online_prices_excl={variant.id: 30.0})
+    desired = map_xseries_family(row(PARENT_ROW), [variant], online_prices_excl={variant.id: 30.0})
     payload = desired.variants[0].payload
     assert payload.price_excl == 30.0
     assert payload.price_incl == pytest.approx(30.0 * 35.0 / 30.43478, abs=1e-5)
 
 
 def test_a_row_without_an_online_price_book_entry_gets_its_retail_price() -> None:
-    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={"another-product": 1.0})
+    desired = map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={"another-product": 1.0})
     payload = desired.variants[0].payload
     assert (payload.price_incl, payload.price_excl) == (35.0, 30.43478)
 
@@ -264,7 +264,7 @@ def test_weight_is_sent_in_grams(weight: float, unit: str | None, grams: float) 
 
 def test_weight_falls_back_to_the_parent_then_zero() -> None:
     parent = row(PARENT_ROW, weight=1.5, weight_unit="KG")
-    assert map_family(parent, [row(VARIANT_ROW, weight=None)]).variants[0].payload.weight == 1500.0
+    assert map_xseries_family(parent, [row(VARIANT_ROW, weight=None)]).variants[0].payload.weight == 1500.0
     assert family(weight=None).variants[0].payload.weight == 0.0
 
 
@@ -279,7 +279,7 @@ def test_dimensions_are_sent_in_centimetres(unit: str, expected: tuple[float, fl
 
 def test_dimensions_fall_back_to_the_parent() -> None:
     parent = row(PARENT_ROW, length=1, width=2, height=3, dimensions_unit="IN")
-    payload = map_family(parent, [row(VARIANT_ROW)]).variants[0].payload
+    payload = map_xseries_family(parent, [row(VARIANT_ROW)]).variants[0].payload
     assert (payload.size_x, payload.size_y, payload.size_z) == (2.54, 5.08, 7.62)
 
 
@@ -310,7 +310,9 @@ def test_images_keep_the_vendors_list_order_and_are_capped_at_twelve_per_pos_ite
 
 def test_family_images_are_the_parents_twelve_plus_each_variants_twelve() -> None:
     parent = row(PARENT_ROW, images=images("p", 13))
-    desired = map_family(parent, [row(VARIANT_ROW, images=images("a", 13)), second_variant(images=images("b", 2))])
+    desired = map_xseries_family(
+        parent, [row(VARIANT_ROW, images=images("a", 13)), second_variant(images=images("b", 2))]
+    )
     assert len(desired.image_urls) == 12 + 12 + 2
     assert desired.image_urls[:2] == ("https://img/p0.jpg", "https://img/p1.jpg")
 
@@ -318,7 +320,7 @@ def test_family_images_are_the_parents_twelve_plus_each_variants_twelve() -> Non
 def test_each_variant_gets_exactly_one_image_from_the_products_images() -> None:
     parent = row(PARENT_ROW, images=images("p", 2))
     third = second_variant(id="0a1b0000-aaaa-11ee-8c90-000000000004", sku="HT-NAVY-XL")
-    desired = map_family(parent, [row(VARIANT_ROW, images=images("own", 3)), second_variant(), third])
+    desired = map_xseries_family(parent, [row(VARIANT_ROW, images=images("own", 3)), second_variant(), third])
     chosen = [v.payload.image_url for v in desired.variants]
     # Own first image; else the parent's image at (index mod count).
     assert chosen == ["https://img/own0.jpg", "https://img/p1.jpg", "https://img/p0.jpg"]
@@ -341,7 +343,7 @@ def test_images_hash_changes_only_with_the_image_list() -> None:
 
 
 def test_payloads_hold_only_pos_owned_fields() -> None:
-    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={VARIANT_ROW["id"]: 30.0})
+    desired = map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW)], online_prices_excl={VARIANT_ROW["id"]: 30.0})
     variant = desired.variants[0]
     bodies = [
         desired.payload.ecom_body(),
@@ -365,8 +367,8 @@ def test_payloads_hold_only_pos_owned_fields() -> None:
     ],
 )
 def test_unsynced_pos_fields_never_change_what_ecom_gets(unsynced: dict[str, Any]) -> None:
-    before = map_family(row(PARENT_ROW), [row(VARIANT_ROW)])
-    after = map_family(row(PARENT_ROW, **unsynced), [row(VARIANT_ROW, **unsynced)])
+    before = map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW)])
+    after = map_xseries_family(row(PARENT_ROW, **unsynced), [row(VARIANT_ROW, **unsynced)])
     assert after.content_hash == before.content_hash
     assert after.variants[0].content_hash == before.variants[0].content_hash
 
@@ -380,14 +382,14 @@ def test_content_hash_is_canonical_json_sha256() -> None:
 
 
 def test_row_order_never_changes_the_mapping() -> None:
-    first = map_family(row(PARENT_ROW), [row(VARIANT_ROW), second_variant()])
-    second = map_family(row(PARENT_ROW), [second_variant(), row(VARIANT_ROW)])
+    first = map_xseries_family(row(PARENT_ROW), [row(VARIANT_ROW), second_variant()])
+    second = map_xseries_family(row(PARENT_ROW), [second_variant(), row(VARIANT_ROW)])
     assert first == second
 
 
 def test_product_hash_tracks_product_fields_and_variant_hash_tracks_variant_fields() -> None:
     base = family()
-    renamed = map_family(row(PARENT_ROW, name="Harbour Tee"), [row(VARIANT_ROW)])
+    renamed = map_xseries_family(row(PARENT_ROW, name="Harbour Tee"), [row(VARIANT_ROW)])
     repriced = family(price_including_tax=40.0)
     assert renamed.content_hash != base.content_hash
     assert repriced.content_hash == base.content_hash
@@ -402,7 +404,7 @@ def test_product_hash_tracks_product_fields_and_variant_hash_tracks_variant_fiel
 def test_mapping_is_deterministic(name: str, price: float, active: bool) -> None:
     def build() -> DesiredProduct:
         parent = row(PARENT_ROW, name=name, active=active)
-        return map_family(parent, [row(VARIANT_ROW, price_including_tax=price)])
+        return map_xseries_family(parent, [row(VARIANT_ROW, price_including_tax=price)])
 
     first, second = build(), build()
     assert first == second
@@ -411,5 +413,7 @@ def test_mapping_is_deterministic(name: str, price: float, active: bool) -> None
 
 
 def test_lookup_skus_identify_the_product_for_find_or_create() -> None:
-    desired = map_family(row(PARENT_ROW), [row(VARIANT_ROW), second_variant(), second_variant(id="x-4", sku="")])
+    desired = map_xseries_family(
+        row(PARENT_ROW), [row(VARIANT_ROW), second_variant(), second_variant(id="x-4", sku="")]
+    )
     assert desired.lookup_skus == ("HT-NAVY-M", "HT-NAVY-L")

@@ -21,7 +21,7 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
-from pos_ecom_sync.catalog.mapping import DesiredProduct, map_family
+from pos_ecom_sync.catalog.mapping import DesiredProduct
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     CatalogSettings,
@@ -35,8 +35,11 @@ from pos_ecom_sync.catalog.planning import (
     state_shown,
     state_to_rewrite,
 )
-from pos_ecom_sync.models.catalog import CatalogState, PosProduct
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.mapping import PosProduct
+
+from tests.support import map_xseries_family
 
 BIG = CatalogSettings(product_cap=1_000_000)
 HIDE = CatalogSettings(delete_policy="hide", product_cap=1_000_000)
@@ -151,7 +154,9 @@ Snapshot = tuple[PosProduct, list[PosProduct]]
 
 def plan_for(snapshot: Snapshot, state: CatalogState, rules: CatalogSettings = BIG) -> CatalogPlan:
     parent, variants = snapshot
-    return plan_catalog_sync(map_family(parent, variants), False, state, rules, catalog_count=len(state.variants))
+    return plan_catalog_sync(
+        map_xseries_family(parent, variants), False, state, rules, catalog_count=len(state.variants)
+    )
 
 
 def sync(
@@ -338,7 +343,7 @@ def test_any_delivery_order_with_duplicates_and_crashes_converges_on_the_final_p
                 fake.variants[variant_id]["oldPriceIncl"] = 99.0
 
     # Then: eCom holds the mapping of the final POS state, eCom-only data intact, and a replay costs nothing
-    final = map_family(*events[-1])
+    final = map_xseries_family(*events[-1])
     if final.deleted and policy == "delete":
         assert fake.products == {} and fake.variants == {}
     elif final.deleted:
@@ -373,7 +378,7 @@ def test_the_cap_is_never_exceeded_and_every_refusal_says_why(
 
     def step() -> CatalogState:
         count = managed_elsewhere + len(state.variants)
-        plan = plan_catalog_sync(map_family(*family.snapshot()), False, state, rules, catalog_count=count)
+        plan = plan_catalog_sync(map_xseries_family(*family.snapshot()), False, state, rules, catalog_count=count)
         for refusal in plan.refused:
             assert f"{cap:,}" in refusal.reason and refusal.pos_ids
         return apply(plan, fake, state)
@@ -539,7 +544,7 @@ def test_delete_of_a_product_never_synced_records_a_tombstone_only() -> None:
 def test_new_product_over_the_cap_creates_nothing_and_says_why() -> None:
     family = PosFamily(3)
     rules = CatalogSettings(product_cap=5_000)
-    plan = plan_catalog_sync(map_family(*family.snapshot()), False, CatalogState(), rules, catalog_count=4_998)
+    plan = plan_catalog_sync(map_xseries_family(*family.snapshot()), False, CatalogState(), rules, catalog_count=4_998)
     (refusal,) = plan.actions
     assert isinstance(refusal, RefuseCreate)
     assert refusal.pos_ids == ("v00", "v01", "v02")
@@ -557,7 +562,7 @@ def test_existing_product_gets_the_variants_that_fit_and_updates_still_flow() ->
     family.edit(("rename", "Harbor Tee"))
     family.edit(("price", 0, 12.5, None))
     rules = CatalogSettings(product_cap=2)
-    plan = plan_catalog_sync(map_family(*family.snapshot()), False, state, rules, catalog_count=1)
+    plan = plan_catalog_sync(map_xseries_family(*family.snapshot()), False, state, rules, catalog_count=1)
     assert [type(a) for a in plan.actions] == [UpdateProduct, UpdateVariant, CreateVariant, RefuseCreate]
     assert plan.refused[0].pos_ids == ("v02",)
     assert plan.ecom_calls == plan.actions[:3]
@@ -569,7 +574,7 @@ def test_variant_deletes_free_room_for_creates_in_the_same_plan() -> None:
     family.edit(("remove_variant", 0))
     family.add_variant()
     rules = CatalogSettings(product_cap=1)
-    plan = plan_catalog_sync(map_family(*family.snapshot()), False, state, rules, catalog_count=1)
+    plan = plan_catalog_sync(map_xseries_family(*family.snapshot()), False, state, rules, catalog_count=1)
     assert [type(a) for a in plan.actions] == [DeleteVariant, CreateVariant]
 
 
@@ -578,7 +583,7 @@ def test_connection_cap_comes_from_the_plan() -> None:
         connection_id="shop-1", pos_base_url="https://x.retail.lightspeed.app", ecom_base_url="https://e.example"
     )
     plan = plan_catalog_sync(
-        map_family(*PosFamily(1).snapshot()), False, CatalogState(), connection, catalog_count=5_000
+        map_xseries_family(*PosFamily(1).snapshot()), False, CatalogState(), connection, catalog_count=5_000
     )
     assert isinstance(plan.actions[0], RefuseCreate)
     assert CatalogSettings.of(connection) == CatalogSettings(delete_policy="delete", product_cap=5_000)
@@ -676,7 +681,7 @@ def test_a_product_deleted_in_ecom_is_created_again_under_recreate() -> None:
     plan = plan_for(family.snapshot(), state)
     assert [type(a) for a in plan.actions] == [CreateProduct, CreateVariant, CreateVariant]
     state = apply(plan, fake, state)
-    assert_ecom_holds(fake, state, map_family(*family.snapshot()), None)
+    assert_ecom_holds(fake, state, map_xseries_family(*family.snapshot()), None)
 
 
 def test_a_product_deleted_in_ecom_stays_out_under_unlink_until_relinked() -> None:
@@ -786,7 +791,7 @@ def test_pos_owned_fields_edited_in_ecom_are_rewritten_and_ecom_owned_ones_are_l
         (UpdateProduct, None),
         (UpdateVariant, "v00"),
     ]
-    desired = map_family(*family.snapshot())
+    desired = map_xseries_family(*family.snapshot())
     assert fake.products[product_id]["title"] == desired.payload.title
     assert fake.variants[edited_id]["priceIncl"] == desired.variants[0].payload.price_incl
     assert fake.variants[other_id]["oldPriceIncl"] == 99.0 and fake.products[product_id]["subtitle"] == "Now cheaper"

@@ -14,6 +14,7 @@ from pos_ecom_sync.intake.rows import MAX_MESSAGE_BYTES
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import Cursor, SkippedRow
 from pos_ecom_sync.models.messages import ChangeMessage, Concern
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import Outgoing
 
 CONNECTION = Connection(
@@ -96,7 +97,7 @@ class Publisher:
 def _poll(rows: dict[str, list[dict[str, Any]]], page_size: int = 200, cursors: Cursors | None = None) -> Publisher:
     feeds, publisher = Feeds(rows), Publisher()
     poller = ChangePoller(cursors or Cursors(), publisher, page_size=page_size, clock=lambda: NOW)
-    poller.poll(CONNECTION, feeds, feeds)
+    poller.poll(CONNECTION, XSeriesFeeds(feeds), feeds)
     return publisher
 
 
@@ -105,7 +106,7 @@ def test_a_page_holding_a_family_queues_one_message_for_it_carrying_its_newest_r
     rows = [_row(PARENT, 10), _row("v-1", 11, PARENT), _row(STANDALONE, 12), _row("v-2", 13, PARENT), gone]
     feeds, publisher, cursors = Feeds({"products": rows}), Publisher(), Cursors()
 
-    report = ChangePoller(cursors, publisher, clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    report = ChangePoller(cursors, publisher, clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
 
     family, standalone = publisher.messages("product")
     # product_sync re-reads the whole family of the id it is given (deleted rows included): the family's parent.
@@ -158,7 +159,7 @@ def test_the_order_sweep_walks_every_page_by_since_id_and_moves_its_cursor_once(
     orders = [{"id": 5_501_000 + n, "createdAt": stamp, "updatedAt": stamp} for n in range(1, 601)]
     feeds, publisher, cursors = Feeds({}, orders=orders), Publisher(), Cursors()
 
-    report = ChangePoller(cursors, publisher, clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    report = ChangePoller(cursors, publisher, clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
 
     # Three pages of 250/250/100: each starts after the highest id of the last, never at a deep `page`.
     assert feeds.order_since_ids == [None, 5_501_250, 5_501_500]
@@ -229,7 +230,9 @@ class Links:
 
 def _poison_poll(feeds: PagedFeeds, connection: Connection = CONNECTION) -> tuple[Publisher, Parked, Links, Any]:
     publisher, parked, store = Publisher(), Parked(), Links()
-    report = ChangePoller(store, publisher, parked=parked, clock=lambda: NOW).poll(connection, feeds, feeds)
+    report = ChangePoller(store, publisher, parked=parked, clock=lambda: NOW).poll(
+        connection, XSeriesFeeds(feeds), feeds
+    )
     return publisher, parked, store, report
 
 
@@ -295,7 +298,7 @@ def test_rows_that_cannot_be_handled_are_skipped_parked_and_passed_by_the_cursor
     }
     assert len(report.skipped) == len(parked.rows) == 9
     publisher2, parked2 = Publisher(), Parked()
-    ChangePoller(store, publisher2, parked=parked2, clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    ChangePoller(store, publisher2, parked=parked2, clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
     assert not parked2.rows and not publisher2.messages("product")
 
 
@@ -358,7 +361,8 @@ def test_one_connections_unforeseen_failure_is_recorded_and_the_next_connection_
     poller = ChangePoller(Cursors(), publisher, clock=lambda: NOW)
 
     def clients(connection: Connection) -> tuple[Any, Any]:
-        return (Boom(), healthy) if connection.connection_id == "first" else (healthy, healthy)
+        pos = XSeriesFeeds(Boom() if connection.connection_id == "first" else healthy)
+        return pos, healthy
 
     summary = poll_connections([first, second], poller, clients, lambda: True)
 
@@ -391,7 +395,10 @@ def test_feeds_read_to_their_end_have_no_poll_lag_however_old_their_cursors() ->
     feeds = Feeds({"products": [_row(PARENT, 10)]}, orders=[])
     cursors = Cursors({"ecom:orders": (NOW - timedelta(days=3)).isoformat(), "pos:inventory": "5"})
     summary = poll_connections(
-        [CONNECTION], ChangePoller(cursors, Publisher(), clock=lambda: NOW), lambda c: (feeds, feeds), lambda: True
+        [CONNECTION],
+        ChangePoller(cursors, Publisher(), clock=lambda: NOW),
+        lambda c: (XSeriesFeeds(feeds), feeds),
+        lambda: True,
     )
     assert summary.lag_s == 0.0
     assert all(f["lag_s"] == 0 for f in summary.as_dict()["connections"]["shop"].values())
@@ -400,7 +407,7 @@ def test_feeds_read_to_their_end_have_no_poll_lag_however_old_their_cursors() ->
 def test_a_throttled_order_sweep_lags_by_the_age_of_its_cursor() -> None:
     feeds = _ThrottledFeeds({})
     cursors = Cursors({"ecom:orders": (NOW - timedelta(minutes=40)).isoformat()})
-    report = ChangePoller(cursors, Publisher(), clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    report = ChangePoller(cursors, Publisher(), clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
     orders = next(f for f in report.feeds if f.feed == "ecom:orders")
     assert orders.stopped == "throttled" and orders.lag_s == 40 * 60
     assert report.lag_s == 40 * 60
@@ -414,7 +421,7 @@ def test_a_pos_feed_stopped_early_lags_by_the_time_since_its_cursor_last_moved()
             return _MovedCursor(feed, "7", moved_at=(NOW - timedelta(minutes=25)).timestamp())
 
     feeds = _ThrottledFeeds({})
-    report = ChangePoller(Moved(), Publisher(), clock=lambda: NOW).poll(CONNECTION, feeds, feeds)
+    report = ChangePoller(Moved(), Publisher(), clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
     products = next(f for f in report.feeds if f.feed == "pos:products")
     assert products.stopped == "throttled" and products.lag_s == 25 * 60
 
@@ -427,6 +434,8 @@ def test_a_pos_feed_out_of_time_before_its_first_page_lags_at_least_since_the_ru
 
     feeds = Feeds({})
     cursors = Cursors({"pos:products": "7", "ecom:orders": NOW.isoformat()})
-    report = ChangePoller(cursors, Publisher(), clock=clock).poll(CONNECTION, feeds, feeds, has_time=lambda: False)
+    report = ChangePoller(cursors, Publisher(), clock=clock).poll(
+        CONNECTION, XSeriesFeeds(feeds), feeds, has_time=lambda: False
+    )
     products = next(f for f in report.feeds if f.feed == "pos:products")
     assert products.stopped == "out of time" and products.lag_s == 50

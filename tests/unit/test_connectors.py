@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.connectors.xseries import ChangePage, XSeriesClient
 from pos_ecom_sync.errors import NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
 from pos_ecom_sync.ratelimit import ECOM_POLICY, XSERIES_POLICY, InMemoryRateBudget
 
 T0 = 1_750_000_000.0

@@ -356,7 +356,9 @@ def _fresh_tally() -> None:
 
 def test_a_poll_counts_its_changes_per_concern_and_its_lag_per_connection(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    report = PollReport("shop", [FeedReport("pos:inventory", queued=3), FeedReport("ecom:orders", queued=2)])
+    report = PollReport(
+        "shop", [FeedReport("pos:inventory", "stock", queued=3), FeedReport("ecom:orders", "orders", queued=2)]
+    )
     report.feeds[1].lag_s = 42.0
     observability.record_poll(report)
     observability.flush_connection_metrics()
@@ -394,3 +396,14 @@ def test_the_local_stack_stays_quiet(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
     observability.flush_connection_metrics()  # forgotten, not kept for later
     assert capsys.readouterr().out == ""
+
+
+def test_rate_use_is_the_leaky_buckets_level_when_the_vendor_reports_one() -> None:
+    from pos_ecom_sync.observability import budget_used_percent
+    from pos_ecom_sync.ratelimit import rseries_observation, xseries_observation
+
+    bucket = {"X-LS-Api-Bucket-Level": "67.5/90", "X-LS-API-Burst-Level": "19/20", "X-LS-Api-Drip-Rate": "1"}
+    assert budget_used_percent(rseries_observation(bucket, 200, 0.0)) == 75.0  # the burst window is not the budget
+    windows = {"x-ratelimit-limit": "350", "x-ratelimit-remaining": "70"}  # as httpx gives them
+    assert budget_used_percent(xseries_observation(windows, 200, 0.0)) == 80.0
+    assert budget_used_percent(rseries_observation({}, 200, 0.0)) is None

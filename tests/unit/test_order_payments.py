@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting
@@ -14,16 +12,19 @@ from pos_ecom_sync.orders.payments import (
     payment_for,
     setting_for,
 )
+from pos_ecom_sync.profiles.xseries.mapping import payment_types_of
 
-# The simulator's payment types (name, type_id), with ids.
-PAYMENT_TYPES: list[dict[str, Any]] = [
-    {"id": "pt-cash", "name": "Cash", "type_id": 1},
-    {"id": "pt-card", "name": "Credit Card", "type_id": 2},
-    {"id": "pt-lsp", "name": "Lightspeed Payments", "type_id": 2},
-    {"id": "pt-bank", "name": "Bank Deposit", "type_id": 4},
-    {"id": "pt-old-stripe", "name": "Stripe", "type_id": 2, "deleted_at": "2023-01-01T00:00:00+00:00"},
-    {"id": "pt-stripe", "name": "Stripe", "type_id": 2},
-]
+# The simulator's payment types (name, type_id), with ids, as the X-Series profile reads them (deleted ones go).
+PAYMENT_TYPES = payment_types_of(
+    [
+        {"id": "pt-cash", "name": "Cash", "type_id": 1},
+        {"id": "pt-card", "name": "Credit Card", "type_id": 2},
+        {"id": "pt-lsp", "name": "Lightspeed Payments", "type_id": 2},
+        {"id": "pt-bank", "name": "Bank Deposit", "type_id": 4},
+        {"id": "pt-old-stripe", "name": "Stripe", "type_id": 2, "deleted_at": "2023-01-01T00:00:00+00:00"},
+        {"id": "pt-stripe", "name": "Stripe", "type_id": 2},
+    ]
+)
 
 
 def order(title: str | None, status: str = "paid") -> EcomOrder:
@@ -42,13 +43,13 @@ def order(title: str | None, status: str = "paid") -> EcomOrder:
 def test_paid_order_with_an_integrated_method_records_a_payment_named_after_the_processor() -> None:
     decision = payment_for(order("Lightspeed Payments"), {}, PAYMENT_TYPES)
     assert decision == RecordPayment(
-        retailer_payment_type_id="pt-lsp", name="Lightspeed Payments", method_title="Lightspeed Payments"
+        payment_type_id="pt-lsp", name="Lightspeed Payments", method_title="Lightspeed Payments"
     )
 
 
 def test_integrated_method_title_matches_case_insensitively_and_by_prefix() -> None:
     decision = payment_for(order("lightspeed  PAYMENTS - iDEAL"), {}, PAYMENT_TYPES)
-    assert isinstance(decision, RecordPayment) and decision.retailer_payment_type_id == "pt-lsp"
+    assert isinstance(decision, RecordPayment) and decision.payment_type_id == "pt-lsp"
 
 
 @pytest.mark.parametrize("title", ["Cash", "Cheque", "Bank deposit", "Invoice", "Cash on delivery"])
@@ -76,13 +77,13 @@ def test_order_without_a_payment_method_arrives_unpaid() -> None:
 def test_connection_can_mark_a_method_integrated_and_its_pos_payment_type_is_found_by_name() -> None:
     mapping = {"Stripe": PaymentMethodSetting(mode="integrated")}
     decision = payment_for(order("Stripe"), mapping, PAYMENT_TYPES)
-    assert decision == RecordPayment(retailer_payment_type_id="pt-stripe", name="Stripe", method_title="Stripe")
+    assert decision == RecordPayment(payment_type_id="pt-stripe", name="Stripe", method_title="Stripe")
 
 
 def test_connection_can_point_a_method_at_a_payment_type_id() -> None:
     mapping = {"PayPal": PaymentMethodSetting(mode="integrated", payment_type_id="pt-card")}
     decision = payment_for(order("PayPal"), mapping, PAYMENT_TYPES)
-    assert decision == RecordPayment(retailer_payment_type_id="pt-card", name="Credit Card", method_title="PayPal")
+    assert decision == RecordPayment(payment_type_id="pt-card", name="Credit Card", method_title="PayPal")
 
 
 def test_connection_can_turn_the_default_integrated_method_off() -> None:
@@ -91,7 +92,7 @@ def test_connection_can_turn_the_default_integrated_method_off() -> None:
 
 
 def test_integrated_method_without_a_matching_pos_payment_type_arrives_unpaid_and_needs_attention() -> None:
-    types = [t for t in PAYMENT_TYPES if t["id"] != "pt-lsp"]
+    types = [t for t in PAYMENT_TYPES if t.id != "pt-lsp"]
     decision = payment_for(order("Lightspeed Payments"), {}, types)
     assert isinstance(decision, LeaveUnpaid) and decision.needs_attention
     assert "Lightspeed Payments" in decision.reason

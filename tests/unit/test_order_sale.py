@@ -15,16 +15,15 @@ from pos_ecom_sync.orders.routing import LineDemand, route_order
 from pos_ecom_sync.orders.sale import (
     EAN_NOT_SEARCHABLE,
     Hold,
-    TaxTable,
+    SaleDraft,
     Unmatched,
-    build_sale,
     match_line,
     match_lines,
-    pos_datetime,
     sale_uuid,
     source_id,
     unit_amounts,
 )
+from pos_ecom_sync.profiles.xseries.sale import TaxTable, build_sale, pos_datetime
 
 MAIN, HARBOUR = "out-main", "out-harbour"
 REGISTER = "reg-online"
@@ -32,7 +31,7 @@ AUTHOR = "user-owner"
 SALE_ID = sale_uuid("demo", 5501042)
 TAXES = TaxTable(by_rate={1500: "tax-gst", 0: "tax-none"}, default_id="tax-gst")
 TEE, CAP, SHIPPING = "pos-tee-navy-m", "pos-cap", "pos-shipping"
-LSP = RecordPayment(retailer_payment_type_id="pt-lsp", name="Lightspeed Payments", method_title="Lightspeed Payments")
+LSP = RecordPayment(payment_type_id="pt-lsp", name="Lightspeed Payments", method_title="Lightspeed Payments")
 
 ORDER: dict[str, Any] = {
     "id": 5501042,
@@ -106,7 +105,10 @@ def build(order: EcomOrder | None = None, lines: list[EcomOrderLine] | None = No
         "customer_id": "cust-mira",
         "shipping_product_id": SHIPPING,
     }
-    return build_sale(order, lines, **{**options, **kwargs})
+    options = {**options, **kwargs}
+    author_id, taxes = options.pop("author_id"), options.pop("taxes")
+    draft = SaleDraft(order, lines, sale_key=options.pop("sale_id"), **options)
+    return build_sale(draft, author_id=author_id, taxes=taxes)
 
 
 def line(product_id: str, quantity: int, price: float, tax: float, outlet: str, tax_id: str = "tax-gst") -> Any:

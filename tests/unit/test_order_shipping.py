@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pos_ecom_sync.errors import InvalidInput, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.orders import EcomOrder
-from pos_ecom_sync.orders.shipping import SHIPPING_SKU, ensure_shipping_product, shipping_hold_reason
+from pos_ecom_sync.orders.shipping import shipping_hold_reason
+from pos_ecom_sync.profiles.xseries.shipping import SHIPPING_SKU, ensure_shipping_product
 
 
 class Pos:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import SkippedRow
+from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalogWalk
 from pos_ecom_sync.reconcile.service import reconcile_connections
 
 from tests.unit.test_reconciler import CONNECTION, FakeEcom, FakePos, FakePublisher, Page, _reconciler, _synced_shop
@@ -64,7 +65,7 @@ def test_rows_a_compare_page_cannot_handle_are_parked_and_every_phase_completes(
     ecom.orders = [{"id": 7001}, {"id": True}]
     publisher, parked = FakePublisher(), Parked()
 
-    report = _reconciler(store, publisher, parked=parked).reconcile(CONNECTION, poisoned, ecom)
+    report = _reconciler(store, publisher, parked=parked).reconcile(CONNECTION, XSeriesCatalogWalk(poisoned), ecom)
 
     assert report.completed and set(report.pages) == {"catalog", "products", "variants", "orders"}
     assert {(row.feed, row.row_id, row.reason) for _, row in parked.rows} == {
@@ -89,7 +90,7 @@ def test_a_missing_orders_message_names_the_order_and_carries_no_customer_data()
     ecom.orders = [{"id": 7001, "number": "ORD-7001", "updatedAt": "2026-11-22T08:00:00+00:00", "email": "a@b.c"}]
     publisher = FakePublisher()
 
-    _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     [order] = [o.message for o in publisher.sent if o.message.concern == "orders"]
     assert order.payload == {"id": 7001, "number": "ORD-7001", "updatedAt": "2026-11-22T08:00:00+00:00"}
@@ -103,8 +104,9 @@ def test_a_connection_failing_in_a_way_nobody_foresaw_is_recorded_and_the_next_o
         def list_products_since(self, since_id: int | None, limit: int = 250) -> list[dict[str, Any]]:
             raise KeyError("data")
 
-    def clients(connection: Connection) -> tuple[FakePos, FakeEcom]:
-        return (pos, Broken(ecom.variants)) if connection.connection_id == "other" else (pos, ecom)
+    def clients(connection: Connection) -> tuple[XSeriesCatalogWalk, FakeEcom]:
+        walk = XSeriesCatalogWalk(pos)
+        return (walk, Broken(ecom.variants)) if connection.connection_id == "other" else (walk, ecom)
 
     summary = reconcile_connections([other, CONNECTION], _reconciler(store, FakePublisher()), clients, lambda: True)
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, FamilyRow, VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState, WriteClaim
+from pos_ecom_sync.profiles.xseries.catalog import family_row
 from pos_ecom_sync.reconcile.rules import (
     DRIFT_KINDS,
     advance,
@@ -30,13 +31,16 @@ CREATED = NOW - timedelta(days=30)
 DAY = timedelta(hours=24)
 
 
-def _row(row_id: str, version: int, parent: str | None = None, deleted: bool = False) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "version": version,
-        "variant_parent_id": parent,
-        "deleted_at": "2026-11-20T10:00:00+00:00" if deleted else None,
-    }
+def _row(row_id: str, version: int, parent: str | None = None, deleted: bool = False) -> FamilyRow:
+    """An X-Series product row as the compare reads it (through the X-Series profile)."""
+    return family_row(
+        {
+            "id": row_id,
+            "version": version,
+            "variant_parent_id": parent,
+            "deleted_at": "2026-11-20T10:00:00+00:00" if deleted else None,
+        }
+    )
 
 
 def _synced(applied: int, product_id: int | None = 500) -> CatalogState:

@@ -13,6 +13,7 @@ from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLi
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalogWalk
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import Reconciler, preview_drift, reconcile_connections
@@ -164,7 +165,7 @@ def test_a_synced_shop_is_walked_in_full_once_and_nothing_is_queued() -> None:
     publisher = FakePublisher()
 
     # When
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     # Then: 12 rows in pages of 4 + the empty end; 6 products and 6 variants in pages of 2 + the empty end each;
     # one order page
@@ -184,7 +185,7 @@ def test_every_kind_of_drift_is_queued_once_for_its_worker() -> None:
     store.ledger[7002] = "imported"
     publisher = FakePublisher()
 
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     sent = {(o.message.concern, o.message.entity_id, o.message.payload.get("reconcile")) for o in publisher.sent}
     assert sent == {
@@ -209,13 +210,13 @@ def test_an_invocation_out_of_time_stops_and_the_next_resumes_from_the_checkpoin
     publisher = FakePublisher()
     ticks = iter([True] * 10 + [False])  # ten pages (catalog 4, products 4, variants 2), then time is up
 
-    first = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom, lambda: next(ticks))
+    first = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom, lambda: next(ticks))
 
     assert not first.completed and first.stopped is not None and "out of time" in first.stopped
     assert (first.phase, first.cursor) == ("variants", "1003")
     assert ecom.since_ids == [None, 1001]
 
-    second = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    second = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert second.step == "continue" and second.completed
     assert ecom.since_ids == [None, 1001, 1003, 1005]  # picked up after the last page read, not from the start
@@ -227,7 +228,7 @@ def test_a_throttled_page_stops_the_invocation_and_keeps_the_checkpoint() -> Non
     ecom.throttle_variants_after = 1
     publisher = FakePublisher()
 
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert report.stopped is not None and report.stopped.startswith("throttled")
     assert (store.checkpoint.phase, store.checkpoint.cursor) == ("variants", "1001")
@@ -237,7 +238,7 @@ def test_a_full_queue_holds_the_run_until_it_drains() -> None:
     pos, ecom, store = _synced_shop()
     publisher = FakePublisher(depth={"products": 500})
 
-    report = _reconciler(store, publisher, max_backlog=500).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher, max_backlog=500).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert report.stopped == "products queue is full: resumes from the checkpoint as it drains"
     assert pos.calls == 0 and store.checkpoint.phase == "catalog"
@@ -248,7 +249,7 @@ def test_a_completed_run_waits_for_the_interval_and_a_lost_race_stops_quietly() 
     store.checkpoint = ReconcileCheckpoint(run_id="r0", completed_at=NOW - timedelta(hours=2), revision=3)
     publisher = FakePublisher()
 
-    idle = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    idle = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert idle.step == "idle" and idle.next_due == NOW + timedelta(hours=22) and pos.calls == 0
 
@@ -256,7 +257,7 @@ def test_a_completed_run_waits_for_the_interval_and_a_lost_race_stops_quietly() 
         def save_checkpoint(self, connection_id: str, loaded_revision: int, checkpoint: ReconcileCheckpoint) -> None:
             raise Conflict("another invocation")
 
-    raced = _reconciler(Racing(), publisher).reconcile(CONNECTION, pos, ecom, force=True)
+    raced = _reconciler(Racing(), publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom, force=True)
 
     assert raced.stopped is not None and pos.calls == 0
 
@@ -265,10 +266,10 @@ def test_one_connection_failing_never_stops_the_others() -> None:
     pos, ecom, store = _synced_shop()
     other = CONNECTION.model_copy(update={"connection_id": "other"})
 
-    def clients(connection: Connection) -> tuple[FakePos, FakeEcom]:
+    def clients(connection: Connection) -> tuple[XSeriesCatalogWalk, FakeEcom]:
         if connection.connection_id == "other":
             raise Conflict("no secret")
-        return pos, ecom
+        return XSeriesCatalogWalk(pos), ecom
 
     summary = reconcile_connections([other, CONNECTION], _reconciler(store, FakePublisher()), clients, lambda: True)
 
@@ -281,7 +282,7 @@ def test_the_orders_phase_walks_by_since_id_and_checkpoints_the_next_id() -> Non
     ecom.orders = [{"id": 7000 + n} for n in range(1, 6)]  # pages of 2: 2, 2, 1
     publisher = FakePublisher()
 
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert report.completed and report.pages["orders"] == 3
     assert ecom.order_since_ids == [None, 7002, 7004]
@@ -304,7 +305,7 @@ def test_a_hand_edit_of_pos_owned_content_in_ecom_queues_its_family_with_the_fie
     publisher = FakePublisher()
 
     # When: one full run
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     # Then: exactly the two edited families are queued for catalog sync, each with the fields eCom changed
     found = {o.message.entity_id: o.message.payload for o in publisher.sent}
@@ -325,7 +326,7 @@ def test_a_family_synced_before_baselines_were_kept_is_not_compared_until_its_ne
     publisher = FakePublisher()
 
     # When
-    report = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     # Then: nothing to compare with, so nothing is queued (a flood of rewrites after an upgrade would blow the budget)
     assert report.completed and publisher.sent == []
@@ -336,7 +337,7 @@ def test_the_drift_report_names_every_kind_and_the_whole_runs_totals() -> None:
     ecom.variants[0]["stockLevel"] = 9
     ecom.products[1]["title"] = "Renamed in eCom"
 
-    report = _reconciler(store, FakePublisher()).reconcile(CONNECTION, pos, ecom)
+    report = _reconciler(store, FakePublisher()).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
     drift = report.drift_report()
 
     assert drift["completed"] is True and set(drift["found"]) == set(drift["run_found"]) == set(DRIFT_KINDS)
@@ -351,11 +352,11 @@ def test_a_dry_run_finds_what_a_real_run_queues_but_queues_nothing_and_never_mov
     ecom.products[1]["title"] = "Tee 1 SALE"
     checkpoint_before = store.get_checkpoint(CONNECTION.connection_id)
 
-    preview = preview_drift(store, CONNECTION, pos, ecom)
+    preview = preview_drift(store, CONNECTION, XSeriesCatalogWalk(pos), ecom)
 
     assert store.saves == 0 and store.get_checkpoint(CONNECTION.connection_id) == checkpoint_before
     publisher = FakePublisher()
-    real = _reconciler(store, publisher).reconcile(CONNECTION, pos, ecom)
+    real = _reconciler(store, publisher).reconcile(CONNECTION, XSeriesCatalogWalk(pos), ecom)
     queued = sorted((o.message.concern, o.message.entity_id) for o in publisher.sent)
     assert sorted((f.concern, f.entity_id) for f in preview.findings) == queued  # the same findings
     assert {k: n for k, n in preview.report.run_drift.items() if n} == real.run_drift

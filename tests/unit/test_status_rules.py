@@ -1,23 +1,42 @@
 """The fixed status mapping (seed 004) as pure rules: each row, the finalized/frozen exceptions, and the invariants
 that make a status message a hint (re-planning after applying plans nothing; message timing does not matter).
-POS fulfilments are 2026-07 `FulfillmentSummaryItem`s: type PICKUP|DISPATCH|SERVICE, state OPEN|STARTED|PICKED|
-PACKED|FULFILLED."""
+The rules read the POS sale in neutral terms (`models.sales`); sales here are named by their X-Series status and
+read through the X-Series mapping, whose fulfilments (2026-07 `FulfillmentSummaryItem`s: type PICKUP|DISPATCH|
+SERVICE, state OPEN|STARTED|PICKED|PACKED|FULFILLED) the neutral ones mirror."""
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.orders import PaymentType
+from pos_ecom_sync.models.sales import (
+    FulfillmentKind,
+    FulfillmentState,
+    PosFulfillment,
+    PosSale,
+    SaleHint,
+    SaleLine,
+    SaleState,
+    in_store_reference,
+    order_in_reference,
+)
+from pos_ecom_sync.profiles.xseries.sales import fulfillment_of_row, sale_of_row, sale_state_of
+from pos_ecom_sync.profiles.xseries.status import XSeriesSales
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
     CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
     PaymentBasis,
-    PosFulfillment,
     PosSaleState,
     RecordPosPayment,
     StatusAction,
@@ -42,7 +61,12 @@ def ecom(
 
 def fulfillment(n: int, state: str, kind: str = "DISPATCH") -> PosFulfillment:
     to_pack = () if state in ("PACKED", "FULFILLED") else ((f"line{n}", Decimal(1)),)
-    return PosFulfillment(f"f{n}", f"o{n}", kind, state, 1, to_pack)
+    return PosFulfillment(f"f{n}", f"o{n}", FulfillmentKind(kind), FulfillmentState(state), 1, to_pack)
+
+
+def with_status(sale: PosSaleState, status: str) -> PosSaleState:
+    """The sale now in this X-Series status (its neutral state as the X-Series profile reads it)."""
+    return dataclasses.replace(sale, state=sale_state_of({"status": status}), label=status)
 
 
 def pos(
@@ -53,7 +77,7 @@ def pos(
 ) -> PosSaleState:
     rows = tuple(fulfillment(n, s, kind) for n, s in enumerate(fulfillments))
     total = Decimal("50.00")
-    return PosSaleState("s1", status, total, total if paid else Decimal(0), rows)
+    return PosSaleState("s1", sale_state_of({"status": status}), status, total, total if paid else Decimal(0), rows)
 
 
 # -- each row of the mapping ---------------------------------------------------------------------------------
@@ -214,7 +238,7 @@ def test_a_ready_pickup_order_is_never_moved_back_when_one_of_two_fulfillments_i
     assert plan.actions == ()
 
 
-def test_sale_state_reads_the_vendor_rows() -> None:
+def test_the_xseries_sale_and_fulfilment_rows_read_as_the_neutral_sale() -> None:
     sale = {
         "id": "s1",
         "status": "AWAITING_PICKUP",
@@ -233,11 +257,13 @@ def test_sale_state_reads_the_vendor_rows() -> None:
             {"sale_line_item_id": "l1", "quantity": "2.00", "packed_quantity": "2.00", "fulfilled_quantity": "0.00"}
         ],
     }
-    state = PosSaleState.of(sale, [row])
+    state = PosSaleState.of(sale_of_row(sale), [fulfillment_of_row(row)])
     assert state.paid and state.outstanding == 0
-    assert state.fulfillments == (PosFulfillment("1947700198720344064", "o1", "PICKUP", "PACKED", 3, ()),)
+    assert (state.state, state.label) == (SaleState.OPEN, "AWAITING_PICKUP")
+    packed = PosFulfillment("1947700198720344064", "o1", FulfillmentKind.PICKUP, FulfillmentState.PACKED, 3, ())
+    assert state.fulfillments == (packed,)
     assert state.packed_for_pickup
-    started = PosFulfillment.of(
+    started = fulfillment_of_row(
         {**row, "state": "STARTED", "line_items": [{**row["line_items"][0], "packed_quantity": "0.50"}]}
     )
     assert started.packable and started.to_pack == (("l1", Decimal("1.50")),)
@@ -245,6 +271,36 @@ def test_sale_state_reads_the_vendor_rows() -> None:
         {"id": 5, "status": "completed_shipped", "paymentStatus": "paid", "shipmentStatus": "shipped"}
     )
     assert order.out_for_delivery and not order.is_pickup
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("SAVED", SaleState.OPEN),
+        ("AWAITING_DISPATCH", SaleState.OPEN),
+        ("ONACCOUNT", SaleState.OPEN),
+        ("DISPATCHED_CLOSED", SaleState.CLOSED),
+        ("CLOSED", SaleState.CLOSED),
+        ("VOIDED", SaleState.VOIDED),
+    ],
+)
+def test_an_xseries_sale_is_finalized_once_closed_and_frozen_once_voided(status: str, state: SaleState) -> None:
+    assert sale_state_of({"status": status}) == state
+
+
+def test_an_xseries_fulfilment_of_a_kind_the_sync_does_not_know_keeps_a_shipment_from_being_completed() -> None:
+    """The fulfil call completes every fulfilment of the sale: an open one of an unknown kind would be handed over."""
+    unknown = fulfillment_of_row({"id": "f9", "outlet_id": "o1", "type": "COURIER", "state": "BOOKED", "version": 1})
+    assert (unknown.kind, unknown.state, unknown.open, unknown.packable) == (
+        FulfillmentKind.OTHER,
+        FulfillmentState.OTHER,
+        True,
+        False,
+    )
+    sale = dataclasses.replace(pos(), fulfillments=(fulfillment(0, "OPEN"), unknown))
+    plan = plan_status_sync(ecom(status="completed_shipped", shipment="shipped"), sale, frozen=False)
+    assert plan.actions == ()
+    assert plan.ignored == ("eCom out for delivery, but the sale also has open OTHER fulfilments",)
 
 
 # -- a model of both vendors, to check the rules as a whole --------------------------------------------------
@@ -258,14 +314,14 @@ class Vendors:
 
 def _set_fulfillments(sale: PosSaleState, state: str, which: set[str] | None = None) -> PosSaleState:
     rows = tuple(
-        dataclasses.replace(f, state=state, version=(f.version or 0) + 1)
+        dataclasses.replace(f, state=FulfillmentState(state), version=(f.version or 0) + 1)
         if (which is None or f.fulfillment_id in which) and not f.done
         else f
         for f in sale.fulfillments
     )
     sale = dataclasses.replace(sale, fulfillments=rows)
     if rows and all(f.done for f in rows):
-        sale = dataclasses.replace(sale, status="PICKED_UP_CLOSED" if rows[0].kind == "PICKUP" else "DISPATCHED_CLOSED")
+        sale = with_status(sale, "PICKED_UP_CLOSED" if rows[0].kind == "PICKUP" else "DISPATCHED_CLOSED")
     return sale
 
 
@@ -273,8 +329,8 @@ def apply_action(world: Vendors, action: StatusAction) -> None:
     """What the simulators do with each action; refusing what they would refuse."""
     match action:
         case VoidSale():
-            assert world.pos.status != "VOIDED", "voided twice"
-            world.pos = dataclasses.replace(world.pos, status="VOIDED", fulfillments=())
+            assert not world.pos.voided, "voided twice"
+            world.pos = dataclasses.replace(with_status(world.pos, "VOIDED"), fulfillments=())
         case RecordPosPayment(amount=amount):
             assert not world.pos.finalized and not world.pos.voided
             world.pos = dataclasses.replace(world.pos, paid_amount=world.pos.paid_amount + amount)
@@ -322,7 +378,7 @@ def merchant(world: Vendors, what: str) -> None:
     elif what == "pos_pay" and pos_open:
         world.pos = dataclasses.replace(p, paid_amount=p.total)
     elif what == "pos_void" and not p.voided:
-        world.pos = dataclasses.replace(p, status="VOIDED", fulfillments=())
+        world.pos = dataclasses.replace(with_status(p, "VOIDED"), fulfillments=())
     elif what == "pos_start" and pos_open and any(f.state == "OPEN" for f in p.fulfillments):
         world.pos = _set_fulfillments(p, "STARTED", {f.fulfillment_id for f in p.fulfillments if f.state == "OPEN"})
     elif what == "pos_pack" and pos_open and any(f.packable for f in p.fulfillments):
@@ -473,12 +529,17 @@ def _return(status: str, state: str, quantity: int = -1) -> dict[str, object]:
     }
 
 
+def _read_return(status: str, state: str, quantity: int = -1) -> PosSale:
+    return sale_of_row(_return(status, state, quantity))
+
+
 def test_only_a_completed_return_counts_as_items_taken_back() -> None:
-    assert not completed_return(_return("SAVED", "parked"))  # as the return action answers it (X20/X26 example)
-    assert not completed_return(_return("VOIDED", "voided"))
-    assert completed_return(_return("CLOSED", "closed"))
-    assert completed_return({"status": "CLOSED"})  # a 2.0 read without `state`
-    assert returned_quantities(_return("CLOSED", "closed", quantity=-2)) == {"p1": 2}
+    assert not completed_return(_read_return("SAVED", "parked"))  # as the return action answers it (X20/X26 example)
+    assert not completed_return(_read_return("VOIDED", "voided"))
+    assert completed_return(_read_return("CLOSED", "closed"))
+    assert completed_return(sale_of_row({"id": "r1", "status": "CLOSED"}))  # a 2.0 read without `state`
+    assert returned_quantities(_read_return("CLOSED", "closed", quantity=-2)) == {"p1": 2}
+    assert sale_of_row(_return("CLOSED", "closed")).return_for == "s1"
 
 
 RETURN_EVENTS = ["start", "complete", "void", "deliver"]
@@ -503,7 +564,9 @@ def test_returns_refund_exactly_what_completed_returns_took_back_whatever_the_me
     def deliver(n: int) -> None:
         if states[n] == "none":
             return
-        sale = _return({"parked": "SAVED", "closed": "CLOSED", "voided": "VOIDED"}[states[n]], states[n], -plans[n][0])
+        sale = _read_return(
+            {"parked": "SAVED", "closed": "CLOSED", "voided": "VOIDED"}[states[n]], states[n], -plans[n][0]
+        )
         if completed_return(sale):
             recorded[n] = returned_quantities(sale)["p1"]
         credit = plan_refund({1: sum(recorded.values())} if recorded else {}, refunded)
@@ -525,3 +588,131 @@ def test_returns_refund_exactly_what_completed_returns_took_back_whatever_the_me
         deliver(n)
     completed = sum(q for n, (q, _) in enumerate(plans) if states[n] == "closed")
     assert refunded.get(1, 0) == completed
+
+
+# -- a POS without fulfilments (R-Series: a sale is only open, completed or voided) -----------------------------
+
+
+@pytest.mark.parametrize("pickup", [False, True])
+def test_a_sale_without_fulfilments_still_syncs_payment_and_cancel_and_never_plans_a_fulfilment(pickup: bool) -> None:
+    shipped = ecom(status="completed_shipped", shipment="shipped", pickup=pickup)
+    ready = ecom(status="processing_ready_for_pickup", pickup=pickup)
+    for order in (shipped, ready):
+        assert plan_status_sync(order, pos(fulfillments=()), frozen=False).actions == ()
+    unpaid = pos(paid=False, fulfillments=())
+    assert plan_status_sync(ecom(payment="paid", pickup=pickup), unpaid, frozen=False).actions == (
+        RecordPosPayment(Decimal("50.00"), "Bank transfer"),
+    )
+    cancelled = plan_status_sync(ecom(payment="cancelled", pickup=pickup), unpaid, frozen=False)
+    assert cancelled.actions == (VoidSale("eCom payment cancelled"),) and cancelled.frozen
+
+
+# -- the X-Series profile's side of the port ---------------------------------------------------------------------
+
+
+class FakeXSeries:
+    """The X-Series client calls status sync makes, answering one sale, recording what is sent."""
+
+    def __init__(self, sale: dict[str, Any]) -> None:
+        self.sale = sale
+        self.calls = 0
+        self.sent: list[dict[str, Any]] = []
+        self.packed: list[tuple[str, int, tuple[tuple[str, Decimal], ...]]] = []
+        self.type_lists = 0
+
+    def get_sale(self, sale_id: str) -> dict[str, Any] | None:
+        self.calls += 1
+        return dict(self.sale) if sale_id == self.sale["id"] else None
+
+    def list_fulfillments(self, sale_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def list_payment_types(self) -> list[dict[str, Any]]:
+        self.type_lists += 1
+        return [{"id": "pt1", "name": "Cash"}, {"id": "pt0", "name": "Old", "deleted_at": "2024-01-01T00:00:00Z"}]
+
+    def update_register_sale(self, sale: dict[str, Any]) -> dict[str, Any]:
+        self.sent.append(sale)
+        return sale
+
+    def fulfill_sale(self, sale_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def pack_fulfillment(self, fulfillment_id: str, version: int, line_items: Any) -> dict[str, Any]:
+        self.packed.append((fulfillment_id, version, tuple(line_items)))
+        return {}
+
+    def get_product(self, product_id: str) -> dict[str, Any] | None:
+        return {"id": product_id, "sku": "SKU-1"}
+
+
+XSERIES_SALE = {
+    "id": "s1",
+    "register_id": "r1",
+    "user_id": "u1",
+    "status": "AWAITING_DISPATCH",
+    "source_id": "ecom-7",
+    "total_price": 40.0,
+    "total_tax": 10.0,
+    "line_items": [
+        {"id": "l1", "product_id": "p1", "quantity": 1, "price": 40.0, "unit_tax": 10.0, "tax_id": "t1"},
+    ],
+    "payments": [{"retailer_payment_type_id": "pt9", "amount": 5.0, "payment_date": "2026-01-01T00:00:00Z"}],
+}
+
+
+def _xseries_sales(sale: dict[str, Any] = XSERIES_SALE) -> tuple[XSeriesSales, FakeXSeries]:
+    client = FakeXSeries(sale)
+    connection = Connection(connection_id="c1", pos_base_url="http://pos", ecom_base_url="http://ecom")
+    return XSeriesSales(client, connection, ReferenceCache()), client
+
+
+def test_the_xseries_profile_pays_and_voids_by_re_stating_the_sale_as_last_read_without_reading_it_again() -> None:
+    sales, client = _xseries_sales()
+    sale = sales.sale("s1")
+    assert sale is not None
+    assert (sale.total, sale.paid, sale.reference, sale.lines) == (
+        Decimal("50.0"),
+        Decimal("5.0"),
+        "ecom-7",
+        (SaleLine("l1", "p1", Decimal(1)),),
+    )
+    sales.record_payment(sale, "pt1", Decimal("45.00"))
+    sales.void(sale)
+    assert client.calls == 1  # both writes took the row read
+    paid, voided = client.sent
+    assert paid["status"] == "AWAITING_DISPATCH"
+    assert paid["register_sale_payments"] == [
+        {"retailer_payment_type_id": "pt9", "amount": 5.0, "payment_date": "2026-01-01T00:00:00Z"},
+        {"retailer_payment_type_id": "pt1", "amount": 45.0},
+    ]
+    assert paid["register_sale_products"] == [
+        {"id": "l1", "product_id": "p1", "quantity": 1, "price": 40.0, "tax": 10.0, "tax_id": "t1"}
+    ]
+    assert (voided["status"], voided["register_sale_products"]) == ("VOIDED", paid["register_sale_products"])
+
+
+def test_the_xseries_profile_offers_live_payment_types_only_and_reads_them_once_a_while() -> None:
+    sales, client = _xseries_sales()
+    assert sales.payment_types() == [PaymentType("pt1", "Cash")]
+    assert sales.payment_types() == [PaymentType("pt1", "Cash")]
+    assert client.type_lists == 1
+
+
+def test_the_xseries_profile_packs_at_the_version_read_and_reads_a_hint_from_the_queued_payload() -> None:
+    sales, client = _xseries_sales()
+    sales.pack(fulfillment(3, "STARTED", "PICKUP"))
+    assert client.packed == [("f3", 1, (("line3", Decimal(1)),))]
+    message = ChangeMessage(
+        connection_id="c1",
+        source="pos",
+        entity="sale",
+        entity_id="r9",
+        via="webhook",
+        received_at=datetime.now(UTC),
+        payload={"id": "r9", "source_id": "till-7", "return_for": "s1"},
+        concern="statuses",
+    )
+    assert sales.sale_hint(message) == SaleHint(reference="till-7", return_for="s1")
+    assert in_store_reference("till-7") and not in_store_reference("ecom-7") and not in_store_reference(None)
+    assert order_in_reference("ecom-7") == 7 and order_in_reference("till-7") is None

@@ -19,6 +19,11 @@ from pos_ecom_sync.models.stock import (
     VariantStockState,
     WriteClaim,
 )
+from pos_ecom_sync.profiles.xseries.mapping import (
+    inventory_change_from_message,
+    inventory_change_of_row,
+    register_outlet_of,
+)
 from pos_ecom_sync.stock.outlets import (
     Chunk,
     advance,
@@ -29,7 +34,6 @@ from pos_ecom_sync.stock.outlets import (
     plan_recompute,
     recompute_chunks,
     refuse_excluding_register_outlet,
-    register_outlet_of,
     retire_shipping_methods,
     start_recompute,
     totals_changed,
@@ -48,7 +52,6 @@ from pos_ecom_sync.stock.rules import (
     desired_total,
     ecom_level_from_message,
     finish_write,
-    inventory_change_from_message,
     link_ecom_variant,
     moved_below_zero,
     stock_write_decision,
@@ -233,7 +236,7 @@ def test_coalesce_keeps_the_newest_version_per_variant_and_outlet() -> None:
     ],
 )
 def test_pos_rows_of_every_shape_become_versioned_levels(row: dict[str, object], expected: tuple[int, int]) -> None:
-    parsed = InventoryChange.from_pos_row({"product_id": "p-1", "outlet_id": "o1", **row})
+    parsed = inventory_change_of_row({"product_id": "p-1", "outlet_id": "o1", **row})
     assert parsed is not None and (parsed.level, parsed.version) == expected
 
 
@@ -249,12 +252,12 @@ def test_pos_rows_of_every_shape_become_versioned_levels(row: dict[str, object],
     ],
 )
 def test_rows_that_cannot_be_trusted_ask_for_a_pos_read_rather_than_a_zero(row: dict[str, object]) -> None:
-    assert InventoryChange.from_pos_row({"product_id": "p-1", "outlet_id": "o1", **row}) is None
+    assert inventory_change_of_row({"product_id": "p-1", "outlet_id": "o1", **row}) is None
 
 
 def test_rows_without_ids_are_invalid() -> None:
     with pytest.raises(InvalidInput):
-        InventoryChange.from_pos_row({"outlet_id": "o1", "count": 1, "version": 1})
+        inventory_change_of_row({"outlet_id": "o1", "count": 1, "version": 1})
 
 
 def message(source: Source, entity: Entity, payload: dict[str, Any], version: int | None = None) -> ChangeMessage:

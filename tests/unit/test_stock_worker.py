@@ -19,6 +19,7 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockChunk, StockEntry, VariantStockState
+from pos_ecom_sync.profiles.xseries.stock import XSeriesInventory
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.stock.sync import (
     LinkPending,
@@ -136,7 +137,13 @@ class Rig:
 
     def worker(self, **overrides: Any) -> StockSync:
         return StockSync(
-            connection(**overrides), self.pos, self.ecom, self.memory, self.memory, self.queue, clock=lambda: self.now
+            connection(**overrides),
+            XSeriesInventory(self.pos),
+            self.ecom,
+            self.memory,
+            self.memory,
+            self.queue,
+            clock=lambda: self.now,
         )
 
     def synced(self, pos_id: str, ecom_id: int, levels: dict[str, tuple[int, int]]) -> None:

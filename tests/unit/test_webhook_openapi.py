@@ -16,6 +16,7 @@ from pos_ecom_sync.errors import Conflict, Paused, UpstreamUnavailable
 from pos_ecom_sync.intake.webhooks import WebhookIntake
 from pos_ecom_sync.models.connection import Connection, WebhookSecrets
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.runtime import pos_webhook_parser
 
 from functions.webhook_ingest import app as webhook_app
 from local_stack.cfn_yaml import load_template
@@ -186,7 +187,7 @@ def test_each_answer_the_function_gives_has_the_documented_status_and_body(
 ) -> None:
     build, store, publisher, expected = SCENARIOS[scenario]
     event = build()
-    intake = WebhookIntake(store, _Secrets(), publisher, dedup_ttl_seconds=60)
+    intake = WebhookIntake(store, _Secrets(), publisher, dedup_ttl_seconds=60, pos_webhooks=pos_webhook_parser)
 
     status, body = _answer(event, intake, monkeypatch)
 
@@ -196,7 +197,7 @@ def test_each_answer_the_function_gives_has_the_documented_status_and_body(
 
 
 def test_a_repeated_delivery_gets_the_documented_duplicate_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    intake = WebhookIntake(_Store(), _Secrets(), _Publisher(), dedup_ttl_seconds=60)
+    intake = WebhookIntake(_Store(), _Secrets(), _Publisher(), dedup_ttl_seconds=60, pos_webhooks=pos_webhook_parser)
     _answer(pos_webhook_event("demo", INVENTORY), intake, monkeypatch)
 
     event = pos_webhook_event("demo", INVENTORY)

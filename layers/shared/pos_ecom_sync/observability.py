@@ -27,10 +27,9 @@ from typing import ParamSpec, TypeVar
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED
 from pos_ecom_sync.dates import instant_or_none
-from pos_ecom_sync.intake.poller import ECOM_ORDERS_FEED, POS_FEEDS, PollReport
-from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Concern, Via
+from pos_ecom_sync.intake.poller import PollReport
+from pos_ecom_sync.models.messages import ChangeMessage, Concern, Via
 from pos_ecom_sync.ratelimit import Observation, RateBudget, RatePolicy
 
 P = ParamSpec("P")
@@ -38,13 +37,6 @@ R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
-# The change feeds the poller reads (their cursors' names), by the concern their changes are queued on. An eCom
-# order is also queued to statuses as a hint (`order_status_hint`): counted once, as an order.
-FEED_CONCERN: dict[str, Concern] = {
-    **{f"pos:{resource}": CONCERN_OF[("pos", entity)] for resource, entity in POS_FEEDS.items()},
-    PRICE_BOOK_FEED: "products",  # online prices: a family's catalog sync
-    ECOM_ORDERS_FEED: CONCERN_OF[("ecom", "order")],
-}
 # The concern whose worker repairs each reconciliation finding (reconcile/rules.py: catalog and variant findings are
 # families for product_sync, stock findings variants for stock_sync, a missing order is imported).
 DRIFT_CONCERN: dict[str, Concern] = {
@@ -186,12 +178,11 @@ def record_change_synced(message: ChangeMessage, now: float) -> None:
 
 
 def record_poll(report: PollReport) -> None:
-    """One connection's poll: the changes it queued per concern (changes in), and how far behind its most lagging
-    feed is (`FeedReport.lag_s`)."""
+    """One connection's poll: the changes it queued per concern (changes in; an eCom order, also queued to statuses
+    as a hint, counts once, as an order), and how far behind its most lagging feed is (`FeedReport.lag_s`)."""
     for feed in report.feeds:
-        concern = FEED_CONCERN.get(feed.feed)
-        if concern is not None:
-            count_changes_received(report.connection_id, concern, feed.queued)
+        if feed.concern is not None:
+            count_changes_received(report.connection_id, feed.concern, feed.queued)
     add_connection_metric(report.connection_id, name="PollLagSeconds", unit=MetricUnit.Seconds, value=report.lag_s)
 
 
@@ -199,8 +190,12 @@ def record_poll(report: PollReport) -> None:
 
 
 def budget_used_percent(observation: Observation) -> float | None:
-    """How full the vendor says its fullest window is (its `X-RateLimit-Limit`/`-Remaining`), in percent; None when
-    the response told neither."""
+    """How full the vendor says its limit is, in percent: its leaky bucket's level when it reports one (R-Series
+    `X-LS-Api-Bucket-Level`; its burst window is ours to pace, not a use of the budget), else its fullest window
+    (`X-RateLimit-Limit`/`-Remaining`); None when the response told neither."""
+    bucket = observation.bucket
+    if bucket is not None and bucket.level is not None and bucket.size:
+        return 100.0 * min(max(bucket.level, 0.0), bucket.size) / bucket.size
     used = [
         100.0 * min(max(reading.limit - reading.remaining, 0), reading.limit) / reading.limit
         for reading in observation.windows
@@ -218,8 +213,8 @@ class MeteredBudget:
         self.budget = budget
         self.connection_id = connection_id
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float) -> None:
-        self.budget.acquire(policy, max_wait_s=max_wait_s)
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None:
+        self.budget.acquire(policy, max_wait_s=max_wait_s, cost=cost)
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
         self.budget.observe(policy, observation)

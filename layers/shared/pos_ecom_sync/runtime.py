@@ -18,9 +18,10 @@ from botocore.config import Config
 
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
-from pos_ecom_sync.intake.poller import ChangePoller
-from pos_ecom_sync.intake.webhooks import WebhookIntake
+from pos_ecom_sync.intake.poller import ChangePoller, PosChangeFeeds
+from pos_ecom_sync.intake.webhooks import PosWebhookParser, WebhookIntake
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import PosFeed
 from pos_ecom_sync.observability import MeteredBudget
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import ApiSecretsReader, WebhookSecretsReader
@@ -32,9 +33,9 @@ from pos_ecom_sync.workers import DeadLetters
 if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vendors pay for the import
     from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.connectors.xseries import XSeriesClient
     from pos_ecom_sync.models.feeds import SkippedRow
     from pos_ecom_sync.orders.importer import OrderImporter
+    from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.order_store import OrderStore
 
@@ -168,7 +169,15 @@ def webhook_intake() -> WebhookIntake:
         webhook_secrets_reader(),
         ChangePublisher(settings.queue_url, client=aws_client("sqs", INTAKE_AWS)),
         dedup_ttl_seconds=settings.WEBHOOK_DEDUP_TTL_SECONDS,
+        pos_webhooks=pos_webhook_parser,
     )
+
+
+def pos_webhook_parser(connection: Connection) -> PosWebhookParser | None:
+    """The webhook parser of the connection's POS profile; None for a POS that sends no webhooks."""
+    from pos_ecom_sync.profiles import profile_for
+
+    return profile_for(connection).webhook_parser()
 
 
 @lru_cache(maxsize=1)
@@ -200,17 +209,38 @@ def _shared_budget(connection: Connection, api: str, reserve_share: float) -> Me
 
 
 def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
-    """A POS client: a personal token as is, or an OAuth pair refreshed through the sync table (one refresher per
-    connection across every concurrent invocation; see `connectors.xseries_auth`)."""
-    from pos_ecom_sync.connectors.xseries import client_for_secrets
+    """The connection's POS client, built by its POS profile (`profiles`): behind the connection's shared budget, with
+    its credentials; an OAuth pair is refreshed through the sync table (one refresher per connection across every
+    concurrent invocation)."""
+    from pos_ecom_sync.profiles import profile_for
     from pos_ecom_sync.state.token_store import TokenStore
 
+    profile = profile_for(connection)
+
     def tokens() -> TokenStore:
-        return TokenStore(get_settings().TABLE_NAME, connection.connection_id, "xseries", client=_dynamodb_client())
+        return TokenStore(get_settings().TABLE_NAME, connection.connection_id, profile.api, client=_dynamodb_client())
 
     secrets = secrets_reader().get(connection.connection_id)
-    budget = _shared_budget(connection, "xseries", reserve_share)
-    return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=max_wait_s)
+    budget = _shared_budget(connection, profile.api, reserve_share)
+    client: XSeriesClient = profile.client(connection, secrets, budget, tokens, max_wait_s=max_wait_s)
+    return client
+
+
+class _ProfileFeeds:
+    """A connection's POS change feeds as the poller asks for them (`intake.poller.PosChangeFeeds`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        from pos_ecom_sync.profiles import profile_for
+
+        self._profile = profile_for(connection)
+        self._client = pos_client(connection)
+
+    def change_feeds(self, connection: Connection, *, page_size: int, family_of: Callable[[str], str]) -> list[PosFeed]:
+        return self._profile.change_feeds(self._client, connection, page_size=page_size, family_of=family_of)
+
+
+def pos_change_feeds(connection: Connection) -> PosChangeFeeds:
+    return _ProfileFeeds(connection)
 
 
 def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> EcomClient:
@@ -255,9 +285,12 @@ def catalog_sync(connection: Connection) -> CatalogSync:
 
     settings = get_settings()
     wait = settings.WORKER_MAX_RATE_WAIT_SECONDS
+    from pos_ecom_sync.profiles import profile_for
+
+    pos = pos_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE)
     return CatalogSync(
         connection,
-        pos_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
+        profile_for(connection).catalog(pos, connection),
         ecom_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         sync_store(),
         reference=reference_cache(),
@@ -291,14 +324,15 @@ def order_importer(connection: Connection) -> OrderImporter:
     settings = get_settings()
     wait = settings.WORKER_MAX_RATE_WAIT_SECONDS
     bus = settings.ORDER_EVENTS_BUS_NAME
+    from pos_ecom_sync.profiles import profile_for
+
     return OrderImporter(
         connection,
-        pos_client(connection, max_wait_s=wait),
+        profile_for(connection).orders(pos_client(connection, max_wait_s=wait), connection, reference_cache()),
         ecom_client(connection, max_wait_s=wait),
         order_store(),
         sync_store(),
         notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
-        reference=reference_cache(),
     )
 
 
@@ -324,9 +358,11 @@ def stock_sync(connection: Connection) -> StockSync:
     from pos_ecom_sync.stock.sync import StockSync
 
     wait = get_settings().WORKER_MAX_RATE_WAIT_SECONDS
+    from pos_ecom_sync.profiles import profile_for
+
     return StockSync(
         connection,
-        pos_client(connection, max_wait_s=wait),
+        profile_for(connection).inventory(pos_client(connection, max_wait_s=wait)),
         ecom_client(connection, max_wait_s=wait, reserve_share=0.0),
         stock_store(),
         sync_store(),
@@ -340,23 +376,23 @@ if TYPE_CHECKING:
 
 def status_sync(connection: Connection) -> StatusSync:
     """A status worker for `connection`: status writes are live traffic, so they hold nothing in reserve."""
+    from pos_ecom_sync.profiles import profile_for
     from pos_ecom_sync.state.status_store import StatusStore
     from pos_ecom_sync.status.sync import StatusSync
 
     wait = get_settings().WORKER_MAX_RATE_WAIT_SECONDS
     return StatusSync(
         connection,
-        pos_client(connection, max_wait_s=wait),
+        profile_for(connection).sales(pos_client(connection, max_wait_s=wait), connection, reference_cache()),
         ecom_client(connection, max_wait_s=wait),
         order_store(),
         StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
         sync_store(),
-        reference=reference_cache(),
     )
 
 
 if TYPE_CHECKING:
-    from pos_ecom_sync.reconcile.service import Reconciler
+    from pos_ecom_sync.reconcile.service import PosCatalogFeed, Reconciler
     from pos_ecom_sync.state.reconcile_store import ReconcileStore
 
 
@@ -388,13 +424,15 @@ def reconciler() -> Reconciler:
     )
 
 
-def reconcile_clients(connection: Connection) -> tuple[XSeriesClient, EcomClient]:
+def reconcile_clients(connection: Connection) -> tuple[PosCatalogFeed, EcomClient]:
     """Vendor clients for a full compare: low priority like the catalog import, so stock and orders keep their share
     of every rate window; a slot that is not free soon ends the invocation's reading (the next tick resumes)."""
     settings = get_settings()
     wait, reserve = settings.WORKER_MAX_RATE_WAIT_SECONDS, settings.CATALOG_RATE_RESERVE_SHARE
+    from pos_ecom_sync.profiles import profile_for
+
     return (
-        pos_client(connection, max_wait_s=wait, reserve_share=reserve),
+        profile_for(connection).catalog_walk(pos_client(connection, max_wait_s=wait, reserve_share=reserve)),
         ecom_client(connection, max_wait_s=wait, reserve_share=reserve),
     )
 

@@ -1,12 +1,11 @@
 """POS family -> desired eCom product: every field rule of the catalog sync, in one place, without I/O.
 
-One eCom product per X-Series family; a simple product is a family of one whose row is its single variant.
+One eCom product per POS family (`models.catalog.PosFamily`, which the connection's POS profile reads and maps); a
+simple product is a family of one whose item is its single variant.
 Synced (seed 003): name, category, description, brand, SKU, UPC/EAN, attributes -> options, active -> visibility,
 price (the online price when set, else retail), images, weight, dimensions.
-Online price on X-Series: a product has no online-price field (X20 `Product`); the retailer's online prices are the
-entries of one price book (X20 `PriceBook`, normally restricted to `restrict_to_platform_key` "2" = ecommerce), the
-connection's `online_price_book_id`. The worker reads the family's entries (`online_price_entries`) and passes their
-prices in; a row without an entry gets its retail price. Never synced: handle, supplier,
+Online price: the profile puts the POS's online price on each item (X-Series: a price-book entry; R-Series: the
+Online price level); an item without one gets its retail price. Never synced: handle, supplier,
 supplier code/price, reorder point/quantity, tax, tags; stock belongs to the stock worker.
 
 Conventions the vendor docs leave open, chosen here:
@@ -17,10 +16,7 @@ Conventions the vendor docs leave open, chosen here:
   `weightValue` are the shop's display choice and are left alone. Dimensions go to sizeX/Y/Z (length, width,
   height) in centimetres. A row without weight or dimensions takes the parent's; a missing unit means KG / CM.
 - POS description -> eCom `description`; eCom `content` (long text) stays the merchant's.
-- Brand and category are carried by name; the worker resolves them to eCom brand / category ids. The category is
-  the X-Series product type (`type.name`: X20 calls product types "now product category"); X-Series `categories`
-  are tags (X20 `Tag`) and are not synced.
-- A family is a parent row and the rows naming it in `variant_parent_id`; no other field says who belongs to it.
+- Brand and category are carried by name; the worker resolves them to eCom brand / category ids.
 - Variants are ordered by POS id, so the order the worker reads rows in never changes a hash.
 """
 
@@ -28,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pos_ecom_sync.models.catalog import PosProduct
+from pos_ecom_sync.models.catalog import PosFamily, PosItem
 
 GRAMS_PER_UNIT: dict[str, float] = {"CT": 0.2, "G": 1.0, "OZ": 28.349523125, "LB": 453.59237, "KG": 1000.0}
 CENTIMETRES_PER_UNIT: dict[str, float] = {"IN": 2.54, "CM": 1.0, "MM": 0.1, "YD": 91.44}
@@ -42,13 +38,13 @@ DEFAULT_DIMENSIONS_UNIT = "CM"
 
 # Seed 000: 12 images per POS item (a simple product, each variant, and the parent of a family).
 MAX_IMAGES_PER_POS_ITEM = 12
-# X-Series allows at most 3 attributes per product (vendor-apis §1.3).
+# Both POSes allow at most 3 attributes per product (X-Series vendor-apis §1.3; R-Series attribute sets).
 MAX_VARIANT_OPTIONS = 3
 # eCom's name for the one variant of a product without options.
 DEFAULT_VARIANT_TITLE = "Default"
 # EAN preferred, else UPC (seed 003 lists "UPC"; eCom has one `ean` field).
 BARCODE_PREFERENCE = ("EAN", "UPC")
-# X-Series stores excl-tax prices with 5 decimals; rounding there also removes float noise from scaling.
+# Prices are rounded to 5 decimals (X-Series stores excl-tax prices so); it also removes float noise from scaling.
 PRICE_DECIMALS = 5
 MEASURE_DECIMALS = 3
 
@@ -185,80 +181,66 @@ class DesiredProduct(_Frozen):
         return tuple(dict.fromkeys(v.payload.sku for v in self.variants if v.payload.sku))
 
 
-def map_family(
-    parent: PosProduct, variants: list[PosProduct], *, online_prices_excl: Mapping[str, float] | None = None
-) -> DesiredProduct:
-    """Map an X-Series family (parent row + variant rows, deleted rows allowed) to the eCom product it should be.
-
-    `online_prices_excl`: POS product id -> its online price, tax exclusive (a price-book entry's `price`, see
-    `online_price_entries`); rows without one get their retail price (X-Series gives it with and without tax).
-    The parent is a variant itself when the family has no live variant rows (a simple product) or when it carries
-    variant options (families where the parent is also a sellable variant).
-    """
-    for row in variants:
-        if row.id != parent.id and not _same_family(parent, row):
-            raise ValueError(f"product {row.id} is not a variant of {parent.id}")
-    live_variants = sorted((v for v in variants if v.id != parent.id and not v.is_deleted), key=lambda v: v.id)
-    sellable = [parent, *live_variants] if not live_variants or parent.variant_options else live_variants
-
+def map_family(family: PosFamily) -> DesiredProduct:
+    """Map a POS family (its profile's neutral form, see `models.catalog.PosFamily`) to the eCom product it should
+    be."""
+    parent, sellable = family.parent, sorted(family.sellable, key=lambda item: item.id)
+    variants = [item for item in sellable if item.id != parent.id]
     parent_images = _ordered_image_urls(parent)
-    product_images = _unique([*parent_images, *(url for row in live_variants for url in _ordered_image_urls(row))])
+    product_images = _unique([*parent_images, *(url for item in variants for url in _ordered_image_urls(item))])
     desired_variants = tuple(
         DesiredVariant(
-            pos_id=row.id,
-            version=row.version,
-            payload=map_variant(
-                row,
-                parent,
-                image_url=choose_variant_image(row, index, parent_images),
-                online_price_excl=(online_prices_excl or {}).get(row.id),
-            ),
+            pos_id=item.id,
+            version=item.stamp,
+            payload=map_variant(item, parent, image_url=choose_variant_image(item, index, parent_images)),
         )
-        for index, row in enumerate(sellable)
+        for index, item in enumerate(_parent_first(parent, sellable))
     )
     return DesiredProduct(
-        pos_id=parent.id,
-        family_version=max([parent.version, *(row.version for row in variants)]),
-        deleted=parent.is_deleted,
+        pos_id=family.key,
+        family_version=family.stamp,
+        deleted=family.deleted,
         payload=map_product(parent),
         image_urls=tuple(product_images),
         variants=desired_variants,
-        removed_variant_ids=tuple(sorted(v.id for v in variants if v.is_deleted and v.id != parent.id)),
+        removed_variant_ids=tuple(sorted(family.removed)),
     )
 
 
-def map_product(parent: PosProduct) -> ProductPayload:
+def _parent_first(parent: PosItem, sellable: list[PosItem]) -> list[PosItem]:
+    """A parent that sells itself comes first (it takes the first parent image), the variants by POS id."""
+    return [item for item in sellable if item.id == parent.id] + [item for item in sellable if item.id != parent.id]
+
+
+def map_product(parent: PosItem) -> ProductPayload:
     # Active/inactive is family-level in eCom (product visibility), so the parent's flag decides.
     return ProductPayload(
         title=parent.name,
         fulltitle=parent.name,
-        description=parent.description or "",
+        description=parent.description,
         visibility="visible" if parent.active else "hidden",
         is_visible=parent.active,
-        brand=_ref_name(parent.brand),
-        category=_ref_name(parent.product_type),
+        brand=parent.brand,
+        category=parent.category,
     )
 
 
-def map_variant(
-    row: PosProduct, parent: PosProduct, *, image_url: str | None, online_price_excl: float | None = None
-) -> VariantPayload:
-    sku = (row.sku or "").strip()
+def map_variant(item: PosItem, parent: PosItem, *, image_url: str | None) -> VariantPayload:
     options = tuple(
         OptionValue(name=option.name.strip(), value=option.value.strip())
-        for option in row.variant_options[:MAX_VARIANT_OPTIONS]
+        for option in item.options[:MAX_VARIANT_OPTIONS]
     )
-    price_incl, price_excl = online_prices(row, online_price_excl)
-    size_x, size_y, size_z = dimensions_cm(row if _has_dimensions(row) else parent)
+    price_incl, price_excl = online_prices(item)
+    size_x, size_y, size_z = dimensions_cm(item if _has_dimensions(item) else parent)
     return VariantPayload(
         title=", ".join(option.value for option in options) or DEFAULT_VARIANT_TITLE,
-        sku=sku,
-        article_code=sku,
-        ean=barcode(row),
+        sku=item.sku,
+        article_code=item.sku,
+        ean=barcode(item),
         price_incl=price_incl,
         price_excl=price_excl,
         options=options,
-        weight=weight_grams(row if row.weight is not None else parent),
+        weight=weight_grams(item if item.weight is not None else parent),
         size_x=size_x,
         size_y=size_y,
         size_z=size_z,
@@ -266,65 +248,43 @@ def map_variant(
     )
 
 
-def online_prices(row: PosProduct, online_excl: float | None = None) -> tuple[float, float]:
-    """(priceIncl, priceExcl): the online price when the row has one, else the retail price (seed 000).
+def online_prices(item: PosItem) -> tuple[float, float]:
+    """(priceIncl, priceExcl): the online price when the item has one, else the retail price (seed 000).
 
-    The online price is tax exclusive (X20 `GET /price_books/{id}/products`: "the returned retail price is the tax
-    exclusive price"); priceIncl applies the row's own retail incl/excl ratio, its tax as the POS computes it.
+    The online price is tax exclusive; priceIncl applies the item's own retail incl/excl ratio, its tax as the POS
+    computes it.
     """
-    incl = row.price_including_tax
-    excl = row.price_excluding_tax
-    # A row missing one side has no tax information: show the known price for both rather than 0 (free).
+    incl = item.price_including_tax
+    excl = item.price_excluding_tax
+    # An item missing one side has no tax information: show the known price for both rather than 0 (free).
     retail_incl = incl if incl is not None else (excl or 0.0)
     retail_excl = excl if excl is not None else retail_incl
+    online_excl = item.online_price_excl
     if online_excl is None:
         return _price(retail_incl), _price(retail_excl)
     scaled_incl = online_excl * retail_incl / retail_excl if retail_excl else online_excl
     return _price(scaled_incl), _price(online_excl)
 
 
-def online_price_entries(entries: Iterable[Mapping[str, Any]], price_book_id: str) -> dict[str, float]:
-    """POS product id -> its online price (tax exclusive) from X20 `PriceBookProduct` rows of the online price book.
-
-    Only this book's live entries count; an entry for a minimum quantity above one (`min_units`) is a quantity break,
-    not the unit price shown online. Of several entries of one product the newest (`version`) wins.
-    """
-    best: dict[str, tuple[int, float]] = {}
-    for entry in entries:
-        product_id, price = entry.get("product_id"), entry.get("price")
-        if not isinstance(product_id, str) or isinstance(price, bool) or not isinstance(price, (int, float)):
-            continue
-        if entry.get("price_book_id") not in (None, price_book_id) or entry.get("deleted_at"):
-            continue
-        min_units = entry.get("min_units")
-        if isinstance(min_units, (int, float)) and min_units > 1:
-            continue
-        version = entry.get("version")
-        rank = version if isinstance(version, int) else -1
-        if product_id not in best or rank >= best[product_id][0]:
-            best[product_id] = (rank, float(price))
-    return {product_id: price for product_id, (_, price) in best.items()}
-
-
-def barcode(row: PosProduct) -> str:
+def barcode(item: PosItem) -> str:
     # Built from the reversed list so the first code of each type wins.
-    codes = {code.type.strip().upper(): code.code.strip() for code in reversed(row.product_codes) if code.code.strip()}
+    codes = {code.type.strip().upper(): code.code.strip() for code in reversed(item.codes) if code.code.strip()}
     return next((codes[kind] for kind in BARCODE_PREFERENCE if kind in codes), "")
 
 
-def weight_grams(row: PosProduct) -> float:
+def weight_grams(row: PosItem) -> float:
     if row.weight is None:
         return 0.0
     return round(row.weight * GRAMS_PER_UNIT[row.weight_unit or DEFAULT_WEIGHT_UNIT], MEASURE_DECIMALS)
 
 
-def dimensions_cm(row: PosProduct) -> tuple[float, float, float]:
+def dimensions_cm(row: PosItem) -> tuple[float, float, float]:
     factor = CENTIMETRES_PER_UNIT[row.dimensions_unit or DEFAULT_DIMENSIONS_UNIT]
     length, width, height = (round((value or 0.0) * factor, MEASURE_DECIMALS) for value in _measures(row))
     return length, width, height
 
 
-def choose_variant_image(row: PosProduct, index: int, parent_images: Sequence[str]) -> str | None:
+def choose_variant_image(row: PosItem, index: int, parent_images: Sequence[str]) -> str | None:
     """The one image an eCom variant may have, chosen from the product's images (seed 000), deterministically.
 
     The variant's own first image (every variant image is also a product image), else the parent image at
@@ -338,29 +298,20 @@ def choose_variant_image(row: PosProduct, index: int, parent_images: Sequence[st
     return None
 
 
-def _ordered_image_urls(row: PosProduct) -> list[str]:
-    # In the vendor's list order (a product's embedded images carry no position), at most 12 per POS item.
-    return _unique(image.url for image in row.images if image.url)[:MAX_IMAGES_PER_POS_ITEM]
+def _ordered_image_urls(item: PosItem) -> list[str]:
+    # In the POS's order, at most 12 per POS item.
+    return _unique(url for url in item.images if url)[:MAX_IMAGES_PER_POS_ITEM]
 
 
 def _unique(urls: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def _same_family(parent: PosProduct, row: PosProduct) -> bool:
-    return row.variant_parent_id == parent.id
-
-
-def _ref_name(ref: dict[str, Any] | None) -> str | None:
-    name = (ref or {}).get("name")
-    return (name.strip() or None) if isinstance(name, str) else None
-
-
-def _measures(row: PosProduct) -> tuple[float | None, float | None, float | None]:
+def _measures(row: PosItem) -> tuple[float | None, float | None, float | None]:
     return row.length, row.width, row.height
 
 
-def _has_dimensions(row: PosProduct) -> bool:
+def _has_dimensions(row: PosItem) -> bool:
     return any(value is not None for value in _measures(row))
 
 

@@ -20,7 +20,7 @@ of the next compare.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
-from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family, online_price_entries
+from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
     check_against_ecom,
@@ -49,8 +49,8 @@ from pos_ecom_sync.catalog.planning import (
     state_shown,
     state_to_rewrite,
 )
-from pos_ecom_sync.errors import ConfigurationError, NotFound, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import CatalogState, PosProduct, StoredCatalogState
+from pos_ecom_sync.errors import NotFound, UpstreamUnavailable
+from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.reference import ReferenceCache
 
@@ -63,9 +63,12 @@ MAX_LOST_REPLANS = 3
 
 
 class PosCatalog(Protocol):
-    def get_product(self, product_id: str) -> JsonObject | None: ...
-    def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]: ...
-    def list_price_book_entries(self, price_book_id: str, product_ids: Sequence[str]) -> list[JsonObject]: ...
+    """The connection's POS catalog, as its profile reads it (e.g. `profiles.xseries.catalog.XSeriesCatalog`)."""
+
+    def read_family(self, product_id: str) -> PosFamily | None:
+        """The family `product_id` belongs to (any member: parent or variant), deleted members included; None when
+        the POS has no such product."""
+        ...
 
 
 class EcomCatalog(Protocol):
@@ -191,33 +194,10 @@ class CatalogSync:
         if product_id == self.connection.shipping_product_id:
             # The POS line imported orders carry their shipping charge on: never a product sold online.
             return FamilySyncResult(product_id, "unchanged", note="the connection's shipping product is not synced")
-        row = self.pos.get_product(product_id)
-        if row is None:
+        family = self.pos.read_family(product_id)
+        if family is None:
             return FamilySyncResult(product_id, "not found", note="the POS has no such product")
-        # A family is read from its parent (the parent row and its variants, deleted ones included), never through a
-        # `family_id` filter: no X-Series list declares one. A product without variants is a family of one.
-        parent_id = str(row.get("variant_parent_id") or (row["id"] if row.get("has_variants") else ""))
-        family_rows = self.pos.list_family(parent_id, parent=row) if parent_id else [row]
-        family = [PosProduct.model_validate(r) for r in family_rows] or [PosProduct.model_validate(row)]
-        parent = next((p for p in family if p.variant_parent_id is None and p.has_variants), None)
-        parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
-        variants = [p for p in family if p.id != parent.id]
-        desired = map_family(parent, variants, online_prices_excl=self._online_prices(family))
-        return self._apply(parent.id, desired, check_ecom=check_ecom)
-
-    def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
-        """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""
-        book = self.connection.online_price_book_id
-        if not book:
-            return None
-        try:
-            entries = self.pos.list_price_book_entries(book, [row.id for row in family if not row.is_deleted])
-        except NotFound as exc:
-            raise ConfigurationError(
-                f"the online price book {book} does not exist in the POS: set another with "
-                f"`pos-ecom-sync catalog online-price-book {self.connection.connection_id} <id>` (or --none)"
-            ) from exc
-        return online_price_entries(entries, book)
+        return self._apply(family.key, map_family(family), check_ecom=check_ecom)
 
     def _apply(self, family_key: str, desired: DesiredProduct, *, check_ecom: bool = False) -> FamilySyncResult:
         calls_before, lost, edited = self.ecom.calls, [], ""

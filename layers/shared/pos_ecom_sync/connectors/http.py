@@ -32,6 +32,8 @@ MAX_THROTTLED_ATTEMPTS = 5
 
 Params = Mapping[str, str | int | bool | None]
 ObservationReader = Callable[[Mapping[str, str], int, float], Observation]
+# What one request costs against a metered budget (method, path, JSON body, query): R-Series' leaky bucket.
+RequestCost = Callable[[str, str, Any, Params | None], float]
 
 
 def _clean(params: Params | None) -> dict[str, str | int] | None:
@@ -60,7 +62,10 @@ class VendorHttp:
         backoff_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        request_cost: RequestCost | None = None,
     ) -> None:
+        """`request_cost` prices each request for a budget that counts cost (a leaky bucket); without it every
+        request takes one slot."""
         self.base_url = base_url.rstrip("/")
         self.policy = policy
         self.budget = budget
@@ -74,6 +79,7 @@ class VendorHttp:
         self._backoff_s = backoff_s
         self._clock = clock
         self._sleep = sleep
+        self._request_cost = request_cost
         self._count_lock = threading.Lock()
         self.calls = 0
 
@@ -101,7 +107,7 @@ class VendorHttp:
         method = method.upper()
         failures = throttled = 0
         while True:
-            self.budget.acquire(self.policy, max_wait_s=self.max_wait_s)
+            self.take_slot(method, path, json, params)
             with self._count_lock:
                 self.calls += 1
             try:
@@ -136,6 +142,14 @@ class VendorHttp:
             if status in (401, 403):
                 raise CredentialsRejected(self.api, status, response.text, method, path)
             raise UpstreamError(self.api, status, response.text, method, path)
+
+    def take_slot(self, method: str, path: str, body: Any = None, params: Params | None = None) -> None:
+        """Take the budget slot(s) one request needs (waits, or raises RateLimited)."""
+        if self._request_cost is None:
+            self.budget.acquire(self.policy, max_wait_s=self.max_wait_s)
+        else:
+            cost = self._request_cost(method.upper(), path, body, params)
+            self.budget.acquire(self.policy, max_wait_s=self.max_wait_s, cost=cost)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """`request` and decode the body (None for an empty body or an absent entity)."""

@@ -4,8 +4,8 @@ Cursor rule: a cursor moves only after the messages of the page it covers are qu
 the value this poller read (conditional write). A poller killed in between re-queues the page next
 time (duplicates are harmless; workers are idempotent); two pollers racing never skip a change.
 
-Products feed: one message per product family and page, not per row (product_sync syncs the whole family
-whichever row names it); see `_family_messages`.
+POS feeds come from the connection's POS profile (`models.feeds.PosFeed`: how to read a page after an opaque
+cursor and make its messages), so this walk knows no vendor field; the eCom order sweep is its own.
 
 Poison rows: messages carry ids, versions and stamps (`vendor_payload`), never a row, so no page can exceed an SQS
 batch limit. A row that still cannot become a message (no or a garbled id, a version that is no integer...) is
@@ -21,40 +21,24 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from pos_ecom_sync.catalog.online_prices import PRICE_BOOK_FEED, online_price_messages
 from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
-from pos_ecom_sync.intake.rows import built, message_problem, positive_id, row_id, row_version, stamp
+from pos_ecom_sync.intake.rows import built, message_problem, positive_id, stamp
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.feeds import Cursor, SkippedRow
-from pos_ecom_sync.models.messages import (
-    CONCERN_OF,
-    ChangeMessage,
-    Concern,
-    Entity,
-    order_status_hint,
-    vendor_payload,
-)
+from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, VendorRow
+from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
 from pos_ecom_sync.queues import Outgoing
 
-# X-Series feed -> the entity its rows describe. Inventory rows are grouped by product (see ChangeMessage).
-POS_FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}
 ECOM_ORDERS_FEED = "ecom:orders"
 
 
-class ChangePageLike(Protocol):
-    @property
-    def items(self) -> list[dict[str, Any]]: ...
-    @property
-    def max_version(self) -> int | None: ...
+class PosChangeFeeds(Protocol):
+    """The connection's POS change feeds (its profile's, see `profiles`)."""
 
-
-class PosChangeFeed(Protocol):
-    def list_changes(
-        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
-    ) -> ChangePageLike: ...
-    def list_price_book_product_changes(self, after: int | None, page_size: int = ...) -> ChangePageLike: ...
+    def change_feeds(
+        self, connection: Connection, *, page_size: int, family_of: Callable[[str], str]
+    ) -> list[PosFeed]: ...
 
 
 class OrderPageLike(Protocol):
@@ -90,6 +74,7 @@ class ParkedRows(Protocol):
 @dataclass
 class FeedReport:
     feed: str
+    concern: Concern | None = None  # the queue the feed's changes go to
     queued: int = 0  # changes queued: a POS row, or on the products feed a family per page; an eCom order
     rows: int = 0  # POS feed rows read (more than `queued` when a page holds several rows of one product family)
     pages: int = 0
@@ -124,51 +109,6 @@ class PollReport:
         return max((f.lag_s for f in self.feeds), default=0.0)
 
 
-def _pos_message(
-    connection_id: str, entity: Entity, row: dict[str, Any], now: datetime, *, entity_id: str | None = None
-) -> ChangeMessage:
-    """The message for one feed row; `entity_id` overrides the row's own id (a product family's message).
-    InvalidInput when the row has no usable id or version."""
-    if entity_id is None:
-        entity_id = row_id(row, "product_id" if entity == "inventory" else "id")
-    return ChangeMessage(
-        connection_id=connection_id,
-        source="pos",
-        entity=entity,
-        entity_id=entity_id,
-        version=row_version(row),
-        updated_at=stamp(row.get("updated_at")),
-        via="poll",
-        received_at=now,
-        payload=vendor_payload("pos", entity, row),
-        concern=CONCERN_OF[("pos", entity)],
-        group_key=_family_key(row) if entity == "product" else None,
-    )
-
-
-def _family_key(row: dict[str, Any]) -> str:
-    """The POS family a product row belongs to: its parent's id, or its own (product_sync's catalog state key)."""
-    return row_id(row, "variant_parent_id") if row.get("variant_parent_id") else row_id(row)
-
-
-def _family_messages(connection_id: str, rows: Sequence[dict[str, Any]], now: datetime) -> list[ChangeMessage]:
-    """One message per product family in a page of the products feed, in the order the families first appear.
-
-    product_sync re-reads and syncs the whole family whichever row a message names, so one message per family and
-    page carries every change the page holds: its worker runs after all of them and reads the family as it is then
-    (deleted rows included). The message names the family (its parent's id, as reconciliation does) and carries
-    the version, `updated_at` and row of the family's newest row in the page, so its deduplication id is the same
-    whenever the same page is queued again (a poller that died before moving the cursor) and a family seen again on
-    a later page, with newer rows, is never taken for a duplicate.
-    """
-    newest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        key = _family_key(row)
-        if key not in newest or (row_version(row) or 0) > (row_version(newest[key]) or 0):
-            newest[key] = row
-    return [_pos_message(connection_id, "product", row, now, entity_id=key) for key, row in newest.items()]
-
-
 def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[ChangeMessage]:
     """An order to import (a no-op once imported) and, when it changed after it was placed, a status change: the
     sweep is how a status change whose webhook was lost still reaches the POS. The message names the order (id,
@@ -186,18 +126,6 @@ def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) ->
     )
     hint = order_status_hint(message)
     return [message, *([hint] if hint else [])]
-
-
-@dataclass(frozen=True)
-class _PosFeed:
-    """A POS change feed: its cursor's name, how to read the page after a version, its rows' messages, and one
-    row's own messages (pure: raises when the row cannot be handled), which tells a poison row from the others."""
-
-    name: str
-    read: Callable[[int | None], ChangePageLike]
-    to_messages: Callable[[Sequence[dict[str, Any]], datetime], list[ChangeMessage]]
-    row_messages: Callable[[dict[str, Any], datetime], list[ChangeMessage]]
-    id_field: str = "id"
 
 
 def _order_stamp(order: dict[str, Any], now: datetime) -> datetime | None:
@@ -236,7 +164,7 @@ class ChangePoller:
     def poll(
         self,
         connection: Connection,
-        pos: PosChangeFeed,
+        pos: PosChangeFeeds,
         ecom: EcomOrderFeed,
         has_time: Callable[[], bool] = lambda: True,
     ) -> PollReport:
@@ -251,60 +179,27 @@ class ChangePoller:
         report.feeds.append(self._poll_ecom_orders(connection, ecom, has_time))
         return report
 
-    def _pos_feeds(self, connection: Connection, pos: PosChangeFeed) -> list[_PosFeed]:
-        cid, size = connection.connection_id, self._page_size
+    def _pos_feeds(self, connection: Connection, pos: PosChangeFeeds) -> list[PosFeed]:
+        cid = connection.connection_id
 
-        def rows_of(resource: str) -> _PosFeed:
-            entity = POS_FEEDS[resource]
+        def family_of(product_id: str) -> str:
+            link = self._store.variant_link(cid, pos_product_id=product_id)
+            return link.family_key if link is not None else product_id
 
-            def to_messages(rows: Sequence[dict[str, Any]], now: datetime) -> list[ChangeMessage]:
-                if entity == "product":  # one message per family: its worker syncs the whole family anyway
-                    return _family_messages(cid, rows, now)
-                return [_pos_message(cid, entity, row, now) for row in rows]
-
-            def row_messages(row: dict[str, Any], now: datetime) -> list[ChangeMessage]:
-                if entity == "product":
-                    return [_pos_message(cid, entity, row, now, entity_id=_family_key(row))]
-                return [_pos_message(cid, entity, row, now)]
-
-            return _PosFeed(
-                f"pos:{resource}",
-                lambda after: pos.list_changes(resource, after, size),
-                to_messages,
-                row_messages,
-                "product_id" if entity == "inventory" else "id",
-            )
-
-        feeds = [rows_of(resource) for resource in POS_FEEDS]
-        if connection.online_price_book_id:
-            # A price-book entry may change without the product's version (unverified): its own feed covers it.
-            def family_of(product_id: str) -> str:
-                link = self._store.variant_link(cid, pos_product_id=product_id)
-                return link.family_key if link is not None else product_id
-
-            feeds.append(
-                _PosFeed(
-                    PRICE_BOOK_FEED,
-                    lambda after: pos.list_price_book_product_changes(after, size),
-                    lambda rows, now: online_price_messages(connection, rows, family_of, now),
-                    lambda row, now: online_price_messages(connection, [row], lambda product_id: product_id, now),
-                    "product_id",
-                )
-            )
-        return feeds
+        return pos.change_feeds(connection, page_size=self._page_size, family_of=family_of)
 
     def _page_messages(
-        self, feed: _PosFeed, rows: Sequence[dict[str, Any]], now: datetime
+        self, feed: PosFeed, rows: Sequence[VendorRow], now: datetime
     ) -> tuple[list[ChangeMessage], list[SkippedRow]]:
         """The messages of a page's handleable rows, and the rows skipped (each with its reason)."""
         skipped: list[SkippedRow] = []
-        good: list[dict[str, Any]] = []
+        good: list[VendorRow] = []
         for row in rows:
             _, problem = built(partial(feed.row_messages, row, now))
             if problem is None:
                 good.append(row)
             else:
-                skipped.append(SkippedRow.of(feed.name, row.get(feed.id_field), problem, row.get("version")))
+                skipped.append(SkippedRow.of(feed.name, feed.row_id(row), problem, feed.row_version(row)))
         messages: list[ChangeMessage] = []
         for message in feed.to_messages(good, now):
             problem = message_problem(message)  # every row passed, so a family's message passes too; never sent if not
@@ -326,10 +221,10 @@ class ChangePoller:
         return report
 
     def _poll_pos_feed(
-        self, connection_id: str, feed: _PosFeed, has_time: Callable[[], bool], started: datetime
+        self, connection_id: str, feed: PosFeed, has_time: Callable[[], bool], started: datetime
     ) -> FeedReport:
         cursor = self._store.get_cursor(connection_id, feed.name)
-        report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        report = FeedReport(feed=cursor.feed, concern=feed.concern, cursor=cursor.value)
         moved_at = cursor.moved_at  # epoch seconds of its last advance, if known
 
         def behind() -> FeedReport:
@@ -341,29 +236,29 @@ class ChangePoller:
             if not has_time():
                 report.stopped = "out of time"
                 return behind()
-            if feed.name == "pos:products" and self._products_backlogged():
+            if feed.backfill and self._products_backlogged():
                 report.stopped = "products queue is full: resumes from this cursor as it drains"
                 return report
             try:
-                page = feed.read(int(cursor.value) if cursor.value else None)
+                page: ChangePage = feed.read(cursor.value)
             except RateLimited:
                 report.stopped = "throttled"
                 return behind()
-            if not page.items or page.max_version is None:
+            if not page.rows or page.cursor is None:
                 return report
-            messages, skipped = self._page_messages(feed, page.items, self._clock())
+            messages, skipped = self._page_messages(feed, page.rows, self._clock())
             self._park(connection_id, skipped, report)
             self._publisher.publish([Outgoing(message) for message in messages])
             report.queued += len(messages)
-            report.rows += len(page.items)
+            report.rows += len(page.rows)
             report.pages += 1
-            new_value = str(page.max_version)
+            new_value = page.cursor
             if not self._store.advance_cursor(connection_id, cursor, new_value):
                 report.stopped = "another poller advanced this feed"
                 return report
             cursor = Cursor(cursor.feed, new_value)
             report.cursor = new_value
-            if len(page.items) < self._page_size:
+            if not page.more:
                 return report
 
     def _products_backlogged(self) -> bool:
@@ -379,7 +274,7 @@ class ChangePoller:
         cursor moves only once the whole sweep is queued.
         """
         cursor = self._store.get_cursor(connection.connection_id, ECOM_ORDERS_FEED)
-        report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        report = FeedReport(feed=cursor.feed, concern="orders", cursor=cursor.value)
         start = parse_instant(cursor.value) if cursor.value else connection.created_at
         newest = start
         since = start - self._overlap
@@ -467,7 +362,7 @@ class PollRunSummary:
 def poll_connections(
     connections: Sequence[Connection],
     poller: ChangePoller,
-    clients_for: Callable[[Connection], tuple[PosChangeFeed, EcomOrderFeed]],
+    clients_for: Callable[[Connection], tuple[PosChangeFeeds, EcomOrderFeed]],
     has_time: Callable[[], bool],
 ) -> PollRunSummary:
     """Poll each connection in turn; one connection's failure is recorded and never stops the others."""

@@ -9,15 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qs
 
 from pydantic import TypeAdapter, ValidationError
 
 from pos_ecom_sync.errors import InvalidInput, NotFound, safe_text
-from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version, stamp
+from pos_ecom_sync.intake.rows import message_problem, positive_id, stamp
 from pos_ecom_sync.intake.verify import WebhookSecretsSource as SecretsLookup
 from pos_ecom_sync.intake.verify import authenticate
 from pos_ecom_sync.models.connection import Connection, ConnectionId
@@ -35,17 +35,6 @@ from pos_ecom_sync.queues import Outgoing
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-
-# X-Series webhook types (API docs enum). Only the synced ones become messages; the rest are acknowledged.
-POS_WEBHOOK_ENTITIES: dict[str, Entity | None] = {
-    "product.update": "product",
-    "inventory.update": "inventory",
-    "sale.update": "sale",
-    "customer.update": None,
-    "register_closure.create": None,
-    "consignment.send": None,
-    "consignment.receive": None,
-}
 
 # eCom deliveries carry the resource in its singular envelope; the key names the item group.
 ECOM_ENVELOPES: dict[str, Entity | None] = {
@@ -96,7 +85,12 @@ class Publisher(Protocol):
     def publish(self, outgoing: list[Outgoing]) -> int: ...
 
 
-def _require_content_type(webhook: IncomingWebhook, expected: str) -> None:
+# A POS profile's webhook parser: one delivery -> its change message, None for a change type that is not synced,
+# InvalidInput (with the reason) for a body it refuses. Pure: no dependency is called.
+PosWebhookParser = Callable[[IncomingWebhook, datetime], ChangeMessage | None]
+
+
+def require_content_type(webhook: IncomingWebhook, expected: str) -> None:
     content_type = (webhook.header("content-type") or "").split(";")[0].strip().lower()
     if content_type != expected:
         raise InvalidInput(
@@ -104,7 +98,7 @@ def _require_content_type(webhook: IncomingWebhook, expected: str) -> None:
         )
 
 
-def _decode_utf8(body: bytes) -> str:
+def decode_utf8(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -115,7 +109,7 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _json_object(text: str, what: str) -> dict[str, Any]:
+def json_object(text: str, what: str) -> dict[str, Any]:
     """Strict JSON: NaN/Infinity refused; a nesting too deep for the parser, or an integer longer than Python reads
     (4300 digits), is bad input like any other syntax error."""
     try:
@@ -131,80 +125,10 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def _entity_id(payload: dict[str, Any], field: str, webhook_type: str) -> str:
-    """X-Series webhook ids are strings (UUIDs), checked like a feed row's."""
-    value = payload.get(field)
-    if value not in (None, "") and not isinstance(value, str):
-        raise InvalidInput(f"{webhook_type} payload: {field} must be a string")
-    try:
-        return row_id(payload, field)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{webhook_type} payload: {exc.message}") from None
-
-
-def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
-    """X-Series: form-encoded, `payload` holds a JSON object in the API 1.0 shape. Only `payload` is guaranteed
-    (docs/webhooks): `type` may be missing (the event is inferred from the payload's shape) and 1.0 payloads carry
-    no `version` (the message then has none and the worker re-reads the entity)."""
-    _require_content_type(webhook, "application/x-www-form-urlencoded")
-    text = _decode_utf8(webhook.body)
-    try:
-        form = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not a valid form encoding: {safe_text(str(exc), 80)}") from exc
-    if "payload" not in form:
-        raise InvalidInput("form field 'payload' is missing")
-    payload = _json_object(form["payload"][0], "payload")
-    webhook_type = form.get("type", [None])[0] or _infer_pos_type(payload)
-    if webhook_type not in POS_WEBHOOK_ENTITIES:
-        raise InvalidInput(f"unknown webhook type {safe_text(webhook_type, 40)}")
-    entity = POS_WEBHOOK_ENTITIES[webhook_type]
-    if entity is None:
-        return None
-    id_field = "product_id" if entity == "inventory" else "id"
-    entity_id = _entity_id(payload, id_field, webhook_type)
-    if entity == "inventory":
-        _entity_id(payload, "outlet_id", webhook_type)
-    return ChangeMessage(
-        connection_id=webhook.connection_id,
-        source="pos",
-        entity=entity,
-        entity_id=entity_id,
-        version=row_version(payload, required=False),
-        updated_at=stamp(payload.get("updated_at")),
-        via="webhook",
-        received_at=received_at,
-        payload=vendor_payload("pos", entity, payload),
-        concern=CONCERN_OF[("pos", entity)],
-        group_key=_family_key(payload, entity_id) if entity == "product" else None,
-    )
-
-
-def _family_key(payload: dict[str, Any], entity_id: str) -> str:
-    """1.0 payloads name a variant's parent in `variant_parent_id` ("" on a parent or a simple product)."""
-    parent = payload.get("variant_parent_id")
-    if parent is None or parent == "":
-        return entity_id
-    return _entity_id(payload, "variant_parent_id", "product.update")
-
-
-def _infer_pos_type(payload: dict[str, Any]) -> str | None:
-    """Only `payload` is guaranteed on X-Series deliveries; recognise the 1.0 shapes when `type` is absent."""
-    if "product_id" in payload and "outlet_id" in payload and "count" in payload:
-        return "inventory.update"
-    if "register_sale_products" in payload or "invoice_number" in payload:
-        return "sale.update"
-    if "handle" in payload or "base_name" in payload:
-        return "product.update"
-    if "customer_code" in payload:
-        return "customer.update"
-    return None
-
-
 def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
     """eCom: JSON, the resource in its singular envelope (`{"order": {...}}`)."""
-    _require_content_type(webhook, "application/json")
-    body = _json_object(_decode_utf8(webhook.body), "body")
+    require_content_type(webhook, "application/json")
+    body = json_object(decode_utf8(webhook.body), "body")
     if len(body) != 1:
         raise InvalidInput('body must hold exactly one resource envelope, e.g. {"order": {...}}')
     envelope, resource = next(iter(body.items()))
@@ -239,8 +163,16 @@ PARSE_FAILURES = (ValueError, TypeError, LookupError, RecursionError, Arithmetic
 
 class WebhookIntake:
     def __init__(
-        self, store: ConnectionLookup, secrets: SecretsLookup, publisher: Publisher, *, dedup_ttl_seconds: int
+        self,
+        store: ConnectionLookup,
+        secrets: SecretsLookup,
+        publisher: Publisher,
+        *,
+        dedup_ttl_seconds: int,
+        pos_webhooks: Callable[[Connection], PosWebhookParser | None],
     ) -> None:
+        """`pos_webhooks(connection)`: its POS profile's webhook parser, None for a POS that sends none."""
+        self._pos_webhooks = pos_webhooks
         self._store = store
         self._secrets = secrets
         self._publisher = publisher
@@ -257,7 +189,7 @@ class WebhookIntake:
         authenticate(webhook, self._secrets, now)  # a rotated credential: one fresh read before a 401
 
         received_at = now or datetime.now(UTC)
-        message = _parse(webhook, received_at)
+        message = _parse(webhook, received_at, self._parser(webhook, connection))
         if message is None:
             return IntakeResult("ignored", "this change type is not synced")
         if not connection.is_active:
@@ -274,6 +206,14 @@ class WebhookIntake:
         return IntakeResult(
             "queued", "queued for sync", message.concern, message.message_group_id, message.correlation_id
         )
+
+    def _parser(self, webhook: IncomingWebhook, connection: Connection) -> PosWebhookParser:
+        if webhook.source == "ecom":
+            return parse_ecom_webhook
+        parser = self._pos_webhooks(connection)
+        if parser is None:
+            raise InvalidInput(f"a {connection.pos_profile} POS sends no webhooks: its changes are polled")
+        return parser
 
 
 _CONNECTION_ID = TypeAdapter(ConnectionId)
@@ -300,10 +240,9 @@ def _require_text(webhook: IncomingWebhook) -> None:
                 raise InvalidInput(f"{kind} {safe_text(name, 40)} is not valid UTF-8") from None
 
 
-def _parse(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
+def _parse(webhook: IncomingWebhook, received_at: datetime, parse: PosWebhookParser) -> ChangeMessage | None:
     """The delivery's change message, proven queueable (SQS-safe text, far below 256 KiB), or a refusal with the
     reason. A parser failure nobody foresaw is still the body's fault (logged as a bug to fix), never a 5xx."""
-    parse = parse_pos_webhook if webhook.source == "pos" else parse_ecom_webhook
     try:
         message = parse(webhook, received_at)
         if message is None:

@@ -1,9 +1,10 @@
-"""Catalog as the sync sees it: X-Series product rows (each variant is a row) and their eCom counterparts."""
+"""Catalog as the sync sees it: POS product families in neutral terms (`PosFamily`, `PosItem`) and what we keep of
+their eCom counterparts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,58 +26,70 @@ class ProductCode(BaseModel):
     code: str
 
 
-class ProductImage(BaseModel):
-    """X20 `ImageSample` (id, url, version, sizes): it has no position, so the list order is the image order."""
+class PosItem(BaseModel):
+    """One POS item as the catalog sync sees it, whichever POS: a sellable variant, a simple product, or a family's
+    parent (whose product-level fields and images the eCom product takes). The profile maps its vendor's rows here
+    (`profiles/<pos>/mapping.py`)."""
 
-    model_config = ConfigDict(extra="ignore")
-    url: str
-
-
-class PosProduct(BaseModel):
-    """One X-Series API 2.0 product row (a simple product, a family parent, or one variant)."""
-
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    version: int
+    # The item's change stamp, comparable within its POS (X-Series `version`; R-Series `timeStamp` as epoch s): a
+    # change older than the one applied is stale.
+    stamp: int
     name: str = ""
-    variant_name: str | None = None
-    handle: str | None = None
-    sku: str | None = None
-    description: str | None = None
-    # The family is the parent row (`variant_parent_id` None) and the rows naming it in `variant_parent_id`.
-    variant_parent_id: str | None = None
-    has_variants: bool = False
-    variant_options: list[VariantOption] = Field(default_factory=list)
-    product_codes: list[ProductCode] = Field(default_factory=list)
+    description: str = ""
+    sku: str = ""
+    codes: tuple[ProductCode, ...] = ()  # barcodes by type (EAN, UPC)
+    options: tuple[VariantOption, ...] = ()  # attribute -> value, in the POS's order
     price_including_tax: float | None = None
     price_excluding_tax: float | None = None
-    # No online price here: X-Series products have none (X20 `Product`); it is a price-book entry (catalog.mapping).
-    # Supply side: read so tests can prove it never reaches eCom (seed 003 "does not sync").
-    supply_price: float | None = None
-    supplier_id: str | None = None
-    supplier_code: str | None = None
-    tag_ids: list[str] = Field(default_factory=list)
+    # The POS's online price (tax exclusive) when it has one for this item; None: the retail price is shown online.
+    online_price_excl: float | None = None
     active: bool = True
-    has_inventory: bool = True
-    brand: dict[str, Any] | None = None
-    # X20 Product `type` (ProductTypeSample {id, name, ...}): the product type, "now product category".
-    product_type: dict[str, Any] | None = Field(default=None, alias="type")
-    images: list[ProductImage] = Field(default_factory=list)
+    deleted: bool = False
+    brand: str | None = None
+    category: str | None = None
+    images: tuple[str, ...] = ()  # image URLs in the POS's order
     weight: float | None = None
     weight_unit: WeightUnit | None = None
     length: float | None = None
     width: float | None = None
     height: float | None = None
     dimensions_unit: DimensionUnit | None = None
-    deleted_at: str | None = None
-
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
 
     def code(self, kind: str) -> str | None:
-        return next((c.code for c in self.product_codes if c.type == kind), None)
+        return next((c.code for c in self.codes if c.type == kind), None)
+
+
+class PosFamily(BaseModel):
+    """A POS product family: what becomes one eCom product. `key` names it in the sync state and message groups (the
+    parent's id); `sellable` are the items that become eCom variants (a simple product sells itself); `removed` the
+    ids of family members deleted or archived in the POS (their eCom variants go). `stamp` is the highest stamp of
+    any member, removed ones included (a removal is a change too)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    stamp: int
+    parent: PosItem
+    sellable: tuple[PosItem, ...]
+    removed: tuple[str, ...] = ()
+
+    @property
+    def deleted(self) -> bool:
+        return self.parent.deleted
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """What reconciliation's catalog compare reads of one POS product row: the family it belongs to, its own id, its
+    stamp (None: unreadable, compared as older than anything applied) and whether it is deleted."""
+
+    family_key: str
+    item_id: str
+    stamp: int | None
+    deleted: bool
 
 
 class EcomVariantRef(BaseModel):

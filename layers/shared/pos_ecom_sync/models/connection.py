@@ -26,9 +26,13 @@ class Connection(BaseModel):
 
     connection_id: ConnectionId
     status: Literal["active", "paused"] = "active"
-    pos_profile: Literal["x-series"] = "x-series"
-    # e.g. https://dockside.retail.lightspeed.app (real) or http://127.0.0.1:8081 (simulator)
+    pos_profile: Literal["x-series", "r-series"] = "x-series"
+    # e.g. https://dockside.retail.lightspeed.app (X-Series), https://api.lightspeedapp.com (R-Series) or
+    # http://127.0.0.1:8081 (simulator)
     pos_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
+    # R-Series: the account the API paths name (`/API/V3/Account/{accountID}/`); None: the first account the token
+    # serves (`GET /API/V3/Account.json`), looked up by each client.
+    pos_account_id: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
     ecom_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")]
     ecom_language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
     online_register_id: str | None = None

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.errors import safe_text
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.messages import ChangeMessage, Concern
+
+VendorRow = dict[str, Any]
 
 MAX_REASON_CHARS = 300
 _ROW_KEY_MAX = 64
@@ -20,6 +27,37 @@ class Cursor:
     feed: str
     value: str | None
     moved_at: float | None = None  # epoch seconds of its last advance (poll lag); None: never moved
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of a POS change feed. The rows are the vendor's (only its profile reads them); `cursor` is an opaque
+    string to resume after this page (None: the page was empty, the cursor stays); `more` says the feed may hold
+    more right now (False ends this run's read of the feed)."""
+
+    rows: list[VendorRow] = field(default_factory=list)
+    cursor: str | None = None
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class PosFeed:
+    """A POS change feed as the poller walks it, supplied by the connection's POS profile (`profiles`).
+
+    `read` gives the page after a cursor (None: from the beginning); `to_messages` makes a page's messages (it may
+    merge rows, e.g. one message per product family); `row_messages` makes one row's (pure: raises when the row
+    cannot be handled, which tells a poison row from the others); `row_id`/`row_version` name a row when it is
+    parked. `backfill` marks the feed whose first read is the initial catalog import: the poller paces it by the
+    products queue's backlog."""
+
+    name: str
+    concern: Concern  # the queue its messages go to (the dashboard's "changes in" per concern)
+    read: Callable[[str | None], ChangePage]
+    to_messages: Callable[[Sequence[VendorRow], datetime], list[ChangeMessage]]
+    row_messages: Callable[[VendorRow, datetime], list[ChangeMessage]]
+    row_id: Callable[[VendorRow], Any]
+    row_version: Callable[[VendorRow], Any] = lambda row: None
+    backfill: bool = False
 
 
 def _printable(text: str, limit: int) -> str:

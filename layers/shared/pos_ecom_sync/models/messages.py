@@ -54,6 +54,10 @@ class ChangeMessage(BaseModel):
     # Entities that must never be worked on at once share a group: every row of a POS product family
     # (parent and variants) groups under the parent id, because one worker syncs the whole family.
     group_key: str | None = None
+    # What tells this change from another one of the entity with the same version and stamp, when the POS has no
+    # version and stamps in whole seconds (R-Series: a digest of the row as read); part of the deduplication id, so
+    # a second edit within one second is not dropped by SQS as a repeat of the first.
+    change_key: Annotated[str, Field(max_length=64)] | None = None
     # The webhook delivery or poll/reconcile run this change came from (see `correlation`); None on messages
     # queued before correlation ids existed.
     correlation_id: Annotated[str, Field(max_length=128)] | None = Field(default_factory=current_correlation_id)
@@ -77,6 +81,8 @@ class ChangeMessage(BaseModel):
         Webhooks pass the hash of the raw delivery; polled changes use the entity's version stamp.
         """
         basis = delivery_key or f"{self.entity_id}|{self.version}|{self.updated_at}"
+        if self.change_key and not delivery_key:
+            basis = f"{basis}|{self.change_key}"
         return hashlib.sha256(f"{self.connection_id}|{self.source}|{self.entity}|{basis}".encode()).hexdigest()
 
 
@@ -94,7 +100,8 @@ def group_id_part(key: str) -> str:
     return "#" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-# What a queued message keeps of a vendor row: ids, versions, stamps and the few fields a worker acts on without
+# What a queued message keeps of an X-Series or eCom row (an R-Series feed names its own fields): ids, versions,
+# stamps and the few fields a worker acts on without
 # reading the entity again (a POS sale's `source_id`/`return_for` tell in-store sales apart; an inventory row's
 # level and version; an eCom variant's stockLevel; a shipment's order). Never the whole resource: names, emails
 # and addresses stay with the vendors (workers re-read what they need), and a message stays far below SQS's
@@ -135,11 +142,14 @@ def _small_scalar(value: Any) -> bool:
     return False
 
 
-def vendor_payload(source: str, entity: str, row: dict[str, Any]) -> dict[str, Any]:
-    """The part of a vendor row a queued message carries (see `PAYLOAD_FIELDS`); values that are not small
-    scalars are left out (the worker reads the entity instead). An eCom relation keeps only its id."""
+def vendor_payload(
+    source: str, entity: str, row: dict[str, Any], fields: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The part of a vendor row a queued message carries (`fields`, by default `PAYLOAD_FIELDS`: a POS profile whose
+    rows are shaped otherwise names its own); values that are not small scalars are left out (the worker reads the
+    entity instead). An eCom relation keeps only its id."""
     kept: dict[str, Any] = {}
-    for name in PAYLOAD_FIELDS.get((source, entity), ("id",)):
+    for name in fields or PAYLOAD_FIELDS.get((source, entity), ("id",)):
         value = row.get(name)
         if name == "order" and isinstance(value, dict):
             resource = value.get("resource")

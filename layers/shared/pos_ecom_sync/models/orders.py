@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -214,3 +215,47 @@ class NewFulfillmentEvent(BaseModel):
     sale_id: str
     order_number: str
     lines: list[NotifiedLine]
+
+
+# -- the POS side of an import, in neutral terms (each POS profile maps its vendor's rows to these) -----------------
+
+
+@dataclass(frozen=True)
+class PaymentType:
+    """A live POS payment type an integrated eCom payment may be recorded as."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Register:
+    """A live POS register and the location (outlet, shop) it sells from; None when the POS names none."""
+
+    id: str
+    location_id: str | None
+
+
+@dataclass(frozen=True)
+class FoundSale:
+    """A sale an earlier attempt created for an order, found again through the POS's documented mechanism."""
+
+    sale_id: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SaleFulfillment:
+    """One fulfilment of a POS sale: its location, whether nothing has been done on it yet (new), and its lines."""
+
+    location_id: str
+    new: bool
+    lines: tuple[NotifiedLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreatedSale:
+    """The sale a POS created for an order: its id (the POS may choose its own) and what to tell the operator."""
+
+    sale_id: str
+    warnings: tuple[str, ...] = ()

@@ -6,18 +6,12 @@ queues carry.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.connection import ConnectionId
-
-# Field names X-Series uses for an outlet's level: API 2.0, the 2026-07 API, and 1.0-shaped webhooks.
-LEVEL_FIELDS = ("inventory_level", "current_inventory_level", "count")
 
 
 def online_total(levels: dict[str, int], connected_outlets: list[str]) -> int:
@@ -26,7 +20,7 @@ def online_total(levels: dict[str, int], connected_outlets: list[str]) -> int:
 
 
 class OutletLevel(BaseModel):
-    """An outlet's POS level for one variant, and the X-Series `version` it was read at."""
+    """An outlet's POS level for one variant, and the POS stamp it was read at (X-Series `version`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,7 +51,7 @@ class EcomEcho(BaseModel):
 
 
 class VariantStockState(BaseModel):
-    """What the state store keeps per POS variant (X-Series: every variant is its own product row).
+    """What the state store keeps per POS variant.
 
     `levels` holds every outlet we heard of, connected or not, so (dis)connecting an outlet recomputes totals
     without re-reading the POS. `revision` grows with every transition; the store saves a new state only if the
@@ -79,29 +73,9 @@ class VariantStockState(BaseModel):
     revision: Annotated[int, Field(ge=0)] = 0
 
 
-def _version_of(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _level_of(value: object) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(str(value))
-    except ValueError:
-        return None
-    # eCom levels are whole units; a fractional POS level (weighed goods) offers only its whole part.
-    return int(number) if math.isfinite(number) else None
-
-
 class InventoryChange(BaseModel):
-    """One versioned POS level for one variant at one outlet: the unit the stock rules apply."""
+    """One POS level for one variant at one outlet (a POS location), with the POS's stamp for it (comparable: a higher
+    version is newer): the unit the stock rules apply. Each profile reads its vendor's rows into these."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -109,29 +83,6 @@ class InventoryChange(BaseModel):
     outlet_id: str
     level: int
     version: Annotated[int, Field(ge=0)]
-
-    @classmethod
-    def from_pos_row(cls, row: Mapping[str, object]) -> InventoryChange | None:
-        """Read an X-Series inventory row (2.0, 2026-07 or 1.0 shape).
-
-        None when the row cannot be trusted on its own: no `version` (1.0 webhooks carry none, and X-Series retries
-        them for 48 h, so an old `count` may arrive after a newer one) or no readable level. The worker then reads
-        the POS inventory instead; such a row is never taken as zero. A deleted row (`deleted_at`) is level 0.
-        """
-        product_id, outlet_id = row.get("product_id"), row.get("outlet_id")
-        if not isinstance(product_id, str) or not product_id or not isinstance(outlet_id, str) or not outlet_id:
-            raise InvalidInput("inventory row needs product_id and outlet_id")
-        version = _version_of(row.get("version"))
-        if version is None:
-            return None
-        if row.get("deleted_at"):
-            level: int | None = 0
-        else:
-            raw = next((row[name] for name in LEVEL_FIELDS if row.get(name) is not None), None)
-            level = _level_of(raw)
-        if level is None:
-            return None
-        return cls(product_id=product_id, outlet_id=outlet_id, level=level, version=version)
 
 
 class RecomputeJob(BaseModel):

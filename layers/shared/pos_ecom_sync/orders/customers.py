@@ -19,7 +19,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from pos_ecom_sync.models.orders import PosCustomer
 
@@ -70,15 +70,6 @@ class CreateCustomer:
     email: str
     customer_code: str
     email_key: str
-
-    def body(self) -> dict[str, Any]:
-        """`POST /api/2.0/customers` body."""
-        return {
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "email": self.email,
-            "customer_code": self.customer_code,
-        }
 
 
 @dataclass(frozen=True)

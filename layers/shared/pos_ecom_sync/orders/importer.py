@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -47,7 +47,6 @@ from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import (
     Conflict,
     InvalidInput,
-    NotFound,
     OrderBusy,
     UpstreamError,
     UpstreamUnavailable,
@@ -57,27 +56,22 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import Claim, CustomerBusy, CustomerClaim, CustomerKnown, OrderRecord
 from pos_ecom_sync.models.orders import (
+    CreatedSale,
     EcomOrder,
     EcomOrderLine,
+    FoundSale,
     FulfillmentPlan,
     NewFulfillmentEvent,
-    NotifiedLine,
+    PaymentType,
     PosCustomer,
+    Register,
+    SaleFulfillment,
 )
 from pos_ecom_sync.orders.customers import CreateCustomer, CustomerMatch, NoCustomer, match_customer
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
 from pos_ecom_sync.orders.routing import LineDemand, route_order
-from pos_ecom_sync.orders.sale import (
-    SOURCE_ID_PREFIX,
-    Hold,
-    TaxTable,
-    Unmatched,
-    build_sale,
-    match_lines,
-    sale_uuid,
-)
+from pos_ecom_sync.orders.sale import Hold, SaleDraft, Unmatched, match_lines, sale_uuid, source_id
 from pos_ecom_sync.orders.shipping import shipping_hold_reason
-from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
 # An order's claim lasts this long: more than twice the worker's 60 s timeout, so a claim can only expire after
@@ -93,22 +87,37 @@ Outcome = Literal["imported", "adopted", "already imported", "held", "in progres
 
 
 class PosOrders(Protocol):
+    """The connection's POS as the importer needs it, from its profile (e.g. `profiles.xseries.orders.XSeriesOrders`).
+    Reference lists (registers, payment types) are the profile's to cache."""
+
     @property
     def calls(self) -> int: ...
-    def find_sale(self, sale_id: str) -> JsonObject | None: ...
-    def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
-    def search_customers(self, email: str) -> list[JsonObject]: ...
-    def create_customer(
-        self, first_name: str, last_name: str, email: str, customer_code: str | None = None
-    ) -> JsonObject: ...
-    def create_sale(self, sale: JsonObject) -> JsonObject: ...
-    def find_products_by_sku(self, sku: str) -> list[JsonObject]: ...
-    def get_product(self, product_id: str) -> JsonObject | None: ...
-    def list_product_inventory(self, product_id: str) -> list[JsonObject]: ...
-    def list_payment_types(self) -> list[JsonObject]: ...
-    def list_registers(self) -> list[JsonObject]: ...
-    def list_users(self) -> list[JsonObject]: ...
-    def list_taxes(self) -> list[JsonObject]: ...
+    def find_sale(self, sale_key: str, reference: str) -> FoundSale | None:
+        """The sale an earlier attempt created for the order (its `sale_key` and `reference`), by the mechanism the
+        vendor documents; None when there is none. Raises InvalidInput for a sale that is not this order's."""
+        ...
+
+    def fulfillments(self, sale_id: str) -> list[SaleFulfillment]: ...
+    def sellable_by_sku(self, sku: str) -> list[str]: ...
+    def sellable_by_barcode(self, code: str) -> list[str] | None:
+        """None: this POS cannot be searched by barcode."""
+        ...
+
+    def routing_levels(self, product_id: str, *, confirm_exists: bool) -> dict[str, int] | None:
+        """Location -> level of a product that still exists; None when it is gone."""
+        ...
+
+    def registers(self) -> list[Register]: ...
+    def payment_types(self) -> list[PaymentType]: ...
+    def prepare_sale(self) -> None:
+        """Raise InvalidInput when the POS lacks what every sale needs, before anything is written."""
+        ...
+
+    def customers_by_email(self, email: str) -> list[PosCustomer]: ...
+    def create_customer(self, first_name: str, last_name: str, email: str, code: str) -> str: ...
+    def create_sale(self, draft: SaleDraft) -> CreatedSale:
+        """Create the sale; UpstreamError when the POS refuses it."""
+        ...
 
 
 class EcomOrders(Protocol):
@@ -209,9 +218,6 @@ class EventBridgeNotifier:
         return len(events)
 
 
-# -- reference data -------------------------------------------------------------------------------------------
-
-
 # -- the result -----------------------------------------------------------------------------------------------
 
 
@@ -242,8 +248,6 @@ class _Draft:
     order: EcomOrder
     lines: list[EcomOrderLine]
     register_id: str = ""
-    author_id: str = ""
-    taxes: TaxTable | None = None
     plan: FulfillmentPlan | None = None
     payment: PaymentDecision | None = None
     customer_id: str | None = None
@@ -255,35 +259,6 @@ class _Held(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _level(row: Mapping[str, Any]) -> int:
-    value = row.get("inventory_level", row.get("current_inventory_level"))
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _sale_reference(sale: Mapping[str, Any]) -> str:
-    """The external reference of a sale: `source.id` (2026-07) or `source_id` (2.0)."""
-    source = sale.get("source")
-    if isinstance(source, Mapping) and source.get("id"):
-        return str(source["id"])
-    return str(sale.get("source_id") or "")
-
-
-def _quantity(value: Any) -> int:
-    """A fulfilment line quantity: a number, or a decimal string ("5.00") on the 2026-07 Fulfillments API."""
-    try:
-        return int(float(value or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _sellable(rows: Sequence[JsonObject]) -> list[str]:
-    """Ids of live products that can be on a sale line (a family parent cannot)."""
-    return sorted({str(r["id"]) for r in rows if r.get("id") and not r.get("has_variants") and not r.get("deleted_at")})
 
 
 # -- the worker -----------------------------------------------------------------------------------------------
@@ -301,7 +276,6 @@ class OrderImporter:
         links: VariantLinks,
         *,
         notifier: FulfillmentNotifier | None = None,
-        reference: ReferenceCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -311,7 +285,6 @@ class OrderImporter:
         self.ledger = ledger
         self.links = links
         self.notifier = notifier
-        self.reference = reference or ReferenceCache()
         self._sleep = sleep
         self._clock = clock
         self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
@@ -338,7 +311,7 @@ class OrderImporter:
             claim = self.ledger.claim_order(
                 self._cid,
                 order_id,
-                source_id=f"{SOURCE_ID_PREFIX}{order_id}",
+                source_id=source_id(order_id),
                 lease_seconds=LEASE_SECONDS,
                 sale_id=sale_uuid(self._cid, order_id),
                 correlation_id=current_correlation_id(),
@@ -366,7 +339,7 @@ class OrderImporter:
         if record.notifications_pending and record.sale_id:
             # The worker that imported it died before its events went out.
             if self._notifications_on:
-                fulfillments = self.pos.list_fulfillments(record.sale_id)
+                fulfillments = self.pos.fulfillments(record.sale_id)
                 events = self._events_from(record.sale_id, record.number or "", fulfillments)
                 sent = self._notify(record.order_id, events)
             else:  # switched off since: these are not sent any more
@@ -419,8 +392,7 @@ class OrderImporter:
             raise _Held(matched.reason)
         stock = self._stock(matched, lines, linked=self._linked)
         draft.register_id, connected, primary = self._register_and_outlets()
-        draft.author_id = self._author_id()
-        draft.taxes = self._taxes()
+        self.pos.prepare_sale()
         draft.plan = route_order(
             matched,
             stock=stock,
@@ -431,26 +403,18 @@ class OrderImporter:
         draft.payment = self._payment(order)
         self._customer(draft)
 
-    def _existing_sale(self, claim: Claim) -> JsonObject | None:
-        """The sale an earlier attempt created under this claim's sale id, if the POS has it. A sale with that id but
-        another reference is not ours to adopt: the order fails loudly instead of taking it over."""
+    def _existing_sale(self, claim: Claim) -> FoundSale | None:
+        """The sale an earlier attempt created under this claim, if the POS has it."""
         if not claim.sale_id:
             return None
-        sale = self.pos.find_sale(claim.sale_id)
-        if sale is None:
-            return None
-        reference = _sale_reference(sale)
-        if reference and reference != claim.source_id:
-            raise InvalidInput(
-                f"POS sale {claim.sale_id} carries the reference {reference!r}, not {claim.source_id!r}: not adopted"
-            )
-        return {**sale, "id": str(sale.get("id") or claim.sale_id)}
+        return self.pos.find_sale(claim.sale_id, claim.source_id)
 
     def _match(self, lines: Sequence[EcomOrderLine]) -> list[LineDemand] | Hold:
-        """Variant link first; only lines it does not resolve cost a POS lookup (SKU). An EAN is never looked up:
-        no X-Series search or list declares a barcode filter, and an undeclared one would be ignored."""
+        """Variant link first; only lines it does not resolve cost a POS lookup (SKU, then barcode where the POS can
+        be searched by one: an undeclared filter would be ignored and match everything)."""
         variant_map: dict[int, str] = {}
         by_sku: dict[str, list[str]] = {}
+        by_ean: dict[str, list[str]] | None = {}
         self._linked = set[str]()
         for line in lines:
             if line.quantity_ordered <= 0:
@@ -464,8 +428,15 @@ class OrderImporter:
                     continue
             sku = (line.sku or "").strip()
             if sku and sku not in by_sku:
-                by_sku[sku] = _sellable(self.pos.find_products_by_sku(sku))
-        return match_lines(lines, variant_map=variant_map, by_sku=by_sku, by_ean=None)
+                by_sku[sku] = self.pos.sellable_by_sku(sku)
+            ean = (line.ean or "").strip()
+            if ean and by_ean is not None and ean not in by_ean and len(by_sku.get(sku, [])) != 1:
+                found = self.pos.sellable_by_barcode(ean)
+                if found is None:
+                    by_ean = None
+                else:
+                    by_ean[ean] = found
+        return match_lines(lines, variant_map=variant_map, by_sku=by_sku, by_ean=by_ean)
 
     def _stock(
         self,
@@ -475,27 +446,17 @@ class OrderImporter:
         linked: set[str] | frozenset[str] = frozenset(),
     ) -> dict[str, dict[str, int]]:
         """Outlet -> POS product -> level, for products that still exist in the POS. A product matched by our variant
-        link is read first (it may have been deleted since we linked it; whether its inventory still answers then is
-        undocumented); one matched by SKU came from a live list."""
+        link is confirmed to exist first (it may have been deleted since we linked it); one matched by SKU came from a
+        live list."""
         stock: dict[str, dict[str, int]] = {}
         gone: set[str] = set()
         for product_id in dict.fromkeys(d.product_id for d in demands):
-            if product_id in linked:
-                product = self.pos.get_product(product_id)
-                if product is None or product.get("deleted_at"):
-                    gone.add(product_id)
-                    continue
-            try:
-                rows = self.pos.list_product_inventory(product_id)
-            except NotFound:
+            levels = self.pos.routing_levels(product_id, confirm_exists=product_id in linked)
+            if levels is None:
                 gone.add(product_id)
                 continue
-            live = [row for row in rows if not row.get("deleted_at")]
-            if rows and not live:
-                gone.add(product_id)
-                continue
-            for row in live:
-                stock.setdefault(str(row.get("outlet_id")), {})[product_id] = _level(row)
+            for outlet, level in levels.items():
+                stock.setdefault(outlet, {})[product_id] = level
         if gone:
             titles = {line.id: line.title for line in lines}
             missing = tuple(
@@ -517,16 +478,15 @@ class OrderImporter:
         primary = self.connection.primary_outlet_id
         if register_id and connected and primary:
             return register_id, connected, primary
-        registers = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|registers", self.pos.list_registers)
-        live = [r for r in registers if not r.get("deleted_at")]
-        register = next((r for r in live if str(r.get("id")) == register_id), None) if register_id else None
+        live = self.pos.registers()
+        register = next((r for r in live if r.id == register_id), None) if register_id else None
         if register is None and not register_id:
             if not live:
                 raise InvalidInput("the POS has no register for online sales (set the connection's register)")
             register = live[0]
-            register_id = str(register["id"])
+            register_id = register.id
             self.notes.append(f"no online register configured: using the POS's first register {register_id}")
-        register_outlet = str(register.get("outlet_id") or "") if register else ""
+        register_outlet = (register.location_id or "") if register else ""
         if not connected:
             if not register_outlet:
                 raise InvalidInput("no connected outlet to route the order to (set the connection's outlets)")
@@ -535,27 +495,6 @@ class OrderImporter:
             primary = register_outlet if register_outlet in connected else connected[0]
         assert register_id is not None
         return register_id, connected, primary
-
-    def _author_id(self) -> str:
-        """The POS user the sale is made by (`source.author_id`, required; ids from `GET /api/2.0/users`): the
-        account's primary user, else an admin, else any enabled user. Cached with the other reference lists."""
-        users = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|users", self.pos.list_users)
-        live = [u for u in users if u.get("id") and not u.get("deleted_at") and u.get("enabled", True) is not False]
-        chosen = (
-            next((u for u in live if u.get("is_primary_user")), None)
-            or next((u for u in live if u.get("account_type") == "admin"), None)
-            or (live[0] if live else None)
-        )
-        if chosen is None:
-            raise InvalidInput("the POS lists no enabled user to make online sales with (source.author_id)")
-        return str(chosen["id"])
-
-    def _taxes(self) -> TaxTable:
-        taxes = self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|taxes", self.pos.list_taxes)
-        try:
-            return TaxTable.from_taxes(taxes)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
 
     def _shipping_method_outlet(self, order: EcomOrder, connected: Sequence[str]) -> str | None:
         """The outlet the operator tied the order's shipping method to (`connections set-shipping-outlets`: no eCom
@@ -577,17 +516,12 @@ class OrderImporter:
         title = (order.payment_title or "").strip()
         setting = setting_for(title, mapping) if title else None
         needs_types = order.payment_status == "paid" and setting is not None and setting.mode == "integrated"
-        types = (
-            self.reference.get(f"{self._cid}|{self.connection.pos_base_url}|payment_types", self.pos.list_payment_types)
-            if needs_types
-            else []
-        )
-        return payment_for(order, mapping, types)
+        return payment_for(order, mapping, self.pos.payment_types() if needs_types else [])
 
     def _customer(self, draft: _Draft) -> None:
         order = draft.order
         email = (order.email or "").strip()
-        candidates = [PosCustomer.model_validate(row) for row in self.pos.search_customers(email)] if email else []
+        candidates = self.pos.customers_by_email(email) if email else []
         decision = match_customer(email, order.firstname, order.lastname, candidates)
         if isinstance(decision, NoCustomer):
             draft.customer = f"none ({decision.reason})"
@@ -611,13 +545,12 @@ class OrderImporter:
                 raise Conflict("another order is creating this customer; retried later")
             self._sleep(CUSTOMER_POLL_SECONDS)
         try:
-            created = self.pos.create_customer(
-                decision.first_name, decision.last_name, decision.email, customer_code=decision.customer_code
+            customer_id = self.pos.create_customer(
+                decision.first_name, decision.last_name, decision.email, decision.customer_code
             )
         except Exception:
             self.ledger.release_customer(self._cid, decision.email_key, owner=owner)
             raise
-        customer_id = str(created["id"])
         self.ledger.record_customer(self._cid, decision.email_key, owner=owner, customer_id=customer_id)
         draft.customer_id = customer_id
         draft.customer = "created"
@@ -625,21 +558,19 @@ class OrderImporter:
 
     def _create(self, claim: Claim, draft: _Draft) -> OrderImportResult:
         order, plan, payment = draft.order, draft.plan, draft.payment
-        assert plan is not None and payment is not None and draft.taxes is not None and claim.sale_id
-        sale = build_sale(
+        assert plan is not None and payment is not None and claim.sale_id
+        sale = SaleDraft(
             order,
             draft.lines,
-            sale_id=claim.sale_id,
+            sale_key=claim.sale_id,
             plan=plan,
             payment=payment,
             register_id=draft.register_id,
-            author_id=draft.author_id,
-            taxes=draft.taxes,
             customer_id=draft.customer_id,
             shipping_product_id=self.connection.shipping_product_id,
         )
         try:
-            created = self.pos.create_sale(sale.body)
+            created = self.pos.create_sale(sale)
         except UpstreamError as refused:
             # A 4xx: either the body is refused, or a sale with our id exists already (a create whose answer was
             # lost, or a worker that outlived its lease). Only the sale itself tells which.
@@ -648,8 +579,8 @@ class OrderImporter:
                 raise
             note = f"the POS refused a second create ({refused.status}): the sale with our id was adopted"
             return self._adopt(claim, existing, note=note, number=order.number)
-        sale_id = str(created.get("id") or claim.sale_id)
-        warnings = [*sale.warnings, *self.notes]
+        sale_id = created.sale_id
+        warnings = [*created.warnings, *self.notes]
         if sale_id != claim.sale_id:
             warnings.append(f"the POS gave the sale its own id {sale_id} instead of ours {claim.sale_id}")
         cancelled = order.payment_status == "cancelled"
@@ -713,15 +644,15 @@ class OrderImporter:
         result.warnings.append("this worker's lease expired; another worker recorded the same sale")
         return result
 
-    def _adopt(self, claim: Claim, sale: JsonObject, note: str = "", number: str | None = None) -> OrderImportResult:
+    def _adopt(self, claim: Claim, sale: FoundSale, note: str = "", number: str | None = None) -> OrderImportResult:
         """An earlier attempt created the sale and did not record it (it died, or lost the create's answer): record
         it, create nothing."""
-        sale_id = str(sale["id"])
-        fulfillments = self.pos.list_fulfillments(sale_id)
+        sale_id = sale.sale_id
+        fulfillments = self.pos.fulfillments(sale_id)
         number = number or (claim.previous.number if claim.previous else None)
-        outlets = tuple(dict.fromkeys(str(f.get("outlet_id")) for f in fulfillments if f.get("outlet_id")))
+        outlets = tuple(dict.fromkeys(f.location_id for f in fulfillments))
         notify = self._notifications_on and bool(fulfillments)
-        customer_id = str(sale.get("customer_id") or "") or None
+        customer_id = sale.customer_id
         record = self._complete(
             claim, number=number, sale_id=sale_id, customer_id=customer_id, outlets=outlets, notify=notify, adopted=True
         )
@@ -756,21 +687,19 @@ class OrderImporter:
         self.ledger.mark_notified(self._cid, order_id)
         return sent
 
-    def _events_from(self, sale_id: str, number: str, fulfillments: Sequence[JsonObject]) -> list[NewFulfillmentEvent]:
+    def _events_from(
+        self, sale_id: str, number: str, fulfillments: Sequence[SaleFulfillment]
+    ) -> list[NewFulfillmentEvent]:
         return [
             NewFulfillmentEvent(
                 connection_id=self._cid,
-                outlet_id=str(f.get("outlet_id")),
+                outlet_id=f.location_id,
                 sale_id=sale_id,
                 order_number=number,
-                lines=[
-                    NotifiedLine(product_id=str(li.get("product_id")), quantity=_quantity(li.get("quantity")))
-                    for li in f.get("line_items") or []
-                ],
+                lines=list(f.lines),
             )
             for f in fulfillments
-            # New = nothing done yet: state OPEN on the 2026-07 Fulfillments API (status NEW on older shapes).
-            if str(f.get("state") or f.get("status") or "OPEN").upper() in ("OPEN", "NEW")
+            if f.new  # nothing done on it yet
         ]
 
     @staticmethod

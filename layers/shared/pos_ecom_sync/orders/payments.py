@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting
+from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting, PaymentType
 
 _UNPAID = PaymentMethodSetting(mode="unpaid")
 
@@ -50,7 +50,7 @@ def method_key(title: str) -> str:
 class RecordPayment:
     """Add one payment of the sale's total on this POS payment type; `name` is the processor's name."""
 
-    retailer_payment_type_id: str
+    payment_type_id: str
     name: str
     method_title: str
 
@@ -77,9 +77,9 @@ def setting_for(title: str, mapping: Mapping[str, PaymentMethodSetting]) -> Paym
 def payment_for(
     order: EcomOrder,
     mapping: Mapping[str, PaymentMethodSetting],
-    payment_types: Sequence[Mapping[str, Any]],
+    payment_types: Sequence[PaymentType],
 ) -> PaymentDecision:
-    """Decide the payment of `order`; `payment_types` are the POS `/api/2.0/payment_types` rows."""
+    """Decide the payment of `order`; `payment_types` are the POS's live payment types."""
     title = (order.payment_title or "").strip()
     if order.payment_status != "paid":
         return LeaveUnpaid(reason=f"payment status is {order.payment_status}")
@@ -89,20 +89,18 @@ def payment_for(
     if setting is None or setting.mode != "integrated":
         return LeaveUnpaid(reason=f"{title} is not an integrated payment method")
 
-    live = [t for t in payment_types if not t.get("deleted_at") and t.get("id")]
+    live = [t for t in payment_types if t.id]
     if setting.payment_type_id:
-        found = [t for t in live if str(t["id"]) == setting.payment_type_id]
+        found = [t for t in live if t.id == setting.payment_type_id]
         wanted = f"id {setting.payment_type_id}"
     else:
         name = setting.payment_type_name or title
         found = sorted(
-            (t for t in live if method_key(str(t.get("name") or "")) == method_key(name)),
-            key=lambda t: (str(t.get("name")) != name, str(t["id"])),
+            (t for t in live if method_key(t.name) == method_key(name)),
+            key=lambda t: (t.name != name, t.id),
         )
         wanted = f"named {name!r}"
     if not found:
         return LeaveUnpaid(reason=f"{title} is integrated but no POS payment type is {wanted}", needs_attention=True)
     chosen = found[0]
-    return RecordPayment(
-        retailer_payment_type_id=str(chosen["id"]), name=str(chosen.get("name") or title), method_title=title
-    )
+    return RecordPayment(payment_type_id=chosen.id, name=chosen.name or title, method_title=title)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
 from pos_ecom_sync.intake.rows import stamp
-from pos_ecom_sync.models.catalog import CatalogState, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, FamilyRow, VariantLink
 from pos_ecom_sync.models.connection import ConnectionId
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source, vendor_payload
 from pos_ecom_sync.models.reconcile import Phase, ReconcileCheckpoint
@@ -186,11 +186,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64 else None
 
 
-def family_key(row: Mapping[str, Any]) -> str:
-    """The POS family a product row belongs to: its parent's id, or its own (the catalog state's key)."""
-    return str(row.get("variant_parent_id") or row["id"])
-
-
 def _family_drift(kind: DriftKind, key: str, version: int | None, detail: str, **payload: Any) -> Drift:
     return Drift(
         kind=kind,
@@ -205,7 +200,7 @@ def _family_drift(kind: DriftKind, key: str, version: int | None, detail: str, *
     )
 
 
-def catalog_drift(rows: Sequence[Mapping[str, Any]], states: Mapping[str, CatalogState]) -> list[Drift]:
+def catalog_drift(rows: Sequence[FamilyRow], states: Mapping[str, CatalogState]) -> list[Drift]:
     """Families of a page of POS product rows (deleted rows included) that are outdated or missing in eCom.
 
     A family may straddle pages: each page judges the rows it holds (a later row with a higher version, or a live
@@ -214,13 +209,12 @@ def catalog_drift(rows: Sequence[Mapping[str, Any]], states: Mapping[str, Catalo
     versions: dict[str, int] = {}
     live: set[str] = set()
     for row in rows:
-        key = family_key(row)
-        version = _int(row.get("version"))
+        key, version = row.family_key, row.stamp
         if version is not None:
             versions[key] = max(version, versions.get(key, version))
         else:
             versions.setdefault(key, -1)
-        if not row.get("deleted_at"):
+        if not row.deleted:
             live.add(key)
     found: list[Drift] = []
     for key, version in versions.items():

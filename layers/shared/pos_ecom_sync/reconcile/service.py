@@ -29,11 +29,11 @@ from functools import partial
 from typing import Any, Protocol
 
 from pos_ecom_sync.errors import Conflict, RateLimited, SyncError, safe_text
-from pos_ecom_sync.intake.poller import ChangePageLike, OrderPageLike, ParkedRows
-from pos_ecom_sync.intake.rows import message_problem, positive_id, row_id, row_version
-from pos_ecom_sync.models.catalog import CatalogState, VariantLink
+from pos_ecom_sync.intake.poller import OrderPageLike, ParkedRows
+from pos_ecom_sync.intake.rows import message_problem, positive_id
+from pos_ecom_sync.models.catalog import CatalogState, FamilyRow, VariantLink
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.feeds import SkippedRow
+from pos_ecom_sync.models.feeds import ChangePage, SkippedRow, VendorRow
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
@@ -44,7 +44,6 @@ from pos_ecom_sync.reconcile.rules import (
     advance,
     catalog_drift,
     count_by_kind,
-    family_key,
     gone_variants,
     next_due,
     order_drift,
@@ -60,11 +59,22 @@ Row = Mapping[str, Any]
 
 
 class PosCatalogFeed(Protocol):
+    """Every POS product row, deleted ones included, in stamp order: the catalog compare's side of the POS, as the
+    connection's profile reads it (e.g. `profiles.xseries.catalog.XSeriesCatalogWalk`)."""
+
     @property
     def calls(self) -> int: ...
-    def list_changes(
-        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
-    ) -> ChangePageLike: ...
+    def catalog_page(self, cursor: str | None, page_size: int) -> ChangePage:
+        """The page after `cursor` (None: the first); an empty page ends the walk."""
+        ...
+
+    def family_row(self, row: VendorRow) -> FamilyRow:
+        """What the compare reads of a row; raises (a SyncError with the reason) when the row cannot be read."""
+        ...
+
+    def row_name(self, row: VendorRow) -> tuple[Any, Any]:
+        """The id and version a row is parked under when it cannot be read."""
+        ...
 
 
 class EcomReader(Protocol):
@@ -194,14 +204,6 @@ def _with_ids(
             continue
         kept.append(row)
     return kept, ids, skipped
-
-
-def _pos_product_id(row: Row) -> str:
-    """A POS product row's id, after checking what the catalog compare reads: its parent id and version."""
-    if row.get("variant_parent_id"):
-        row_id(row, "variant_parent_id")
-    row_version(row)
-    return row_id(row)
 
 
 class _Stop(Exception):
@@ -356,17 +358,25 @@ class _Walk:
         self._product_families: dict[int, str] = {}
 
     def catalog_page(self, cursor: str | None, page_size: int) -> PageOutcome:
-        page = self.pos.list_changes("products", int(cursor) if cursor else None, page_size, include_deleted=True)
+        page = self.pos.catalog_page(cursor, page_size)
         # Only an empty page ends the walk: a short one may just be a server-side page cap below `page_size`.
-        if not page.items or page.max_version is None:
+        if not page.rows or page.cursor is None:
             return PageOutcome([], cursor, finished=True)
-        # The connection's shipping product is a POS sale line for imported orders, never sold online.
-        listed = [row for row in page.items if row.get("id") != self.connection.shipping_product_id]
-        rows, _, skipped = _with_ids("catalog", listed, _pos_product_id)
-        keys = sorted({family_key(row) for row in rows})
-        states = self.store.catalog_states(self.cid, keys)
-        judged = _judged("catalog", partial(catalog_drift, states=states), rows)
-        return PageOutcome(judged.found, str(page.max_version), False, skipped + judged.skipped)
+        rows: list[FamilyRow] = []
+        skipped: list[SkippedRow] = []
+        for row in page.rows:
+            try:
+                read = self.pos.family_row(row)
+            except SyncError as exc:
+                row_id, version = self.pos.row_name(row)
+                skipped.append(SkippedRow.of(_feed("catalog"), row_id, exc.message, version))
+                continue
+            # The connection's shipping product is a POS sale line for imported orders, never sold online.
+            if read.item_id != self.connection.shipping_product_id:
+                rows.append(read)
+        states = self.store.catalog_states(self.cid, sorted({row.family_key for row in rows}))
+        found = catalog_drift(rows, states)
+        return PageOutcome(found, page.cursor, False, skipped)
 
     def _load_links(self) -> Mapping[int, VariantLink]:
         if self._links is None:

@@ -6,10 +6,18 @@ UpdateItem over every window at once: `used + 1` only while `used <= capacity - 
 still open, or a reset (`used = 1`, new end) only while the window is over. Two invocations can never
 both take the last slot. The last state seen is cached, so the usual call costs a single write; a lost
 condition costs a consistent read and another try.
+
+A policy with a leaky bucket (R-Series) also keeps `bucket_level` and `bucket_floor` as of `bucket_at`
+(epoch s) and the learned `bucket_size` and `bucket_drip`. DynamoDB conditions have no arithmetic to drain a
+level by the time elapsed, so a take computes the new level from the state it read (`ratelimit.take`) and
+writes it in the same UpdateItem only while the stored bucket is still the one it read: any take or header
+fold in between changes it and costs the loser a re-read, so concurrent invocations never pour past the
+bucket together.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -22,6 +30,7 @@ import boto3
 from pos_ecom_sync.errors import ConfigurationError, UpstreamUnavailable
 from pos_ecom_sync.ratelimit import (
     MIN_SLEEP_S,
+    BucketState,
     BudgetState,
     Observation,
     RatePolicy,
@@ -48,6 +57,38 @@ class _LostRace(Exception):
 
 def _num(value: float) -> dict[str, str]:
     return {"N": f"{value:.3f}".rstrip("0").rstrip(".")}
+
+
+def _num_up(value: float) -> dict[str, str]:
+    """`value` rounded up to what `_num` keeps: a stored bucket level or time never undercounts."""
+    return _num(math.ceil(value * 1000 - 1e-6) / 1000)
+
+
+BUCKET_NAMES = {
+    "#bl": "bucket_level",
+    "#bt": "bucket_at",
+    "#bs": "bucket_size",
+    "#bd": "bucket_drip",
+    "#bf": "bucket_floor",
+}
+
+
+def _bucket_is(update: _Update, old: BucketState) -> None:
+    """Condition: the bucket is still the one we based our decision on (none stored yet when `at` is 0)."""
+    update.names.update(BUCKET_NAMES)
+    if old.at == 0:
+        update.conditions.append("attribute_not_exists(#bl)")
+        return
+    update.values.update({":obl": _num(old.level), ":obt": _num(old.at), ":obs": _num(old.size)})
+    update.values.update({":obd": _num(old.drip_rate), ":obf": _num(old.floor)})
+    update.conditions.append("#bl = :obl AND #bt = :obt AND #bs = :obs AND #bd = :obd AND #bf = :obf")
+
+
+def _set_bucket(update: _Update, new: BucketState) -> None:
+    update.names.update(BUCKET_NAMES)
+    update.values.update({":bl": _num_up(new.level), ":bt": _num_up(new.at), ":bs": _num(new.size)})
+    update.values.update({":bd": _num(new.drip_rate), ":bf": _num(new.floor)})
+    update.sets += ["#bl = :bl", "#bt = :bt", "#bs = :bs", "#bd = :bd", "#bf = :bf"]
 
 
 @dataclass
@@ -116,10 +157,10 @@ class DynamoRateBudget:
 
     # -- RateBudget ---------------------------------------------------------------------------------
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float) -> None:
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None:
         self._check(policy)
         wait_for_slot(
-            lambda now: self._try_take(policy, now),
+            lambda now: self._try_take(policy, now, cost),
             api=policy.api,
             max_wait_s=max_wait_s,
             clock=self._clock,
@@ -155,19 +196,19 @@ class DynamoRateBudget:
         self._remember(state)
         return state
 
-    def _try_take(self, policy: RatePolicy, now: float) -> float | None:
+    def _try_take(self, policy: RatePolicy, now: float, cost: float = 1.0) -> float | None:
         state, fresh = self._cached, False
         if state is None:
             state, fresh = self.load(policy), True
         for _ in range(MAX_LOST_RACES):
-            outcome = take(policy, state, now, reserve_share=self._reserve_share)
-            if not outcome.granted:
+            outcome = take(policy, state, now, reserve_share=self._reserve_share, cost=cost)
+            if outcome.state is None:
                 if fresh:
                     return outcome.retry_at
                 state, fresh = self.load(policy), True  # our copy may be older than the item
                 continue
             try:
-                self._write(policy, self._take_update(policy, state, now))
+                self._write(policy, self._take_update(policy, state, now, outcome.state.bucket))
             except _LostRace:
                 state, fresh = self.load(policy), True
                 now = self._clock()
@@ -177,7 +218,9 @@ class DynamoRateBudget:
             return None
         return now + MIN_SLEEP_S  # heavy contention: let wait_for_slot back off and come again
 
-    def _take_update(self, policy: RatePolicy, state: BudgetState, now: float) -> _Update:
+    def _take_update(
+        self, policy: RatePolicy, state: BudgetState, now: float, bucket: BucketState | None = None
+    ) -> _Update:
         update = _Update(names={"#b": "blocked_until", "#x": "expires_at"})
         update.values.update({":now": _num(now), ":one": _num(1), ":exp": _num(now + self._idle_ttl(policy))})
         update.sets.append("#x = :exp")
@@ -196,6 +239,9 @@ class DynamoRateBudget:
                 update.sets += [f"{used} = :one", f"{end} = :end{index}"]
                 update.sets.append(f"{limit} = if_not_exists({limit}, :lim{index})")
                 update.conditions.append(f"attribute_not_exists({end}) OR {end} <= :now")
+        if bucket is not None and state.bucket is not None:
+            _bucket_is(update, state.bucket)
+            _set_bucket(update, bucket)
         return update
 
     def _reconcile_update(self, policy: RatePolicy, old: BudgetState, new: BudgetState, now: float) -> _Update | None:
@@ -218,6 +264,9 @@ class DynamoRateBudget:
                 if before.active(now) and after.used >= before.used:
                     # Raising the count: concurrent takes since our read must not be overwritten with less.
                     update.conditions.append(f"{used} <= :u{index}")
+        if new.bucket is not None and old.bucket is not None and new.bucket != old.bucket:
+            _bucket_is(update, old.bucket)
+            _set_bucket(update, new.bucket)
         if new.blocked_until > old.blocked_until:
             update.names["#b"] = "blocked_until"
             update.values[":b"] = _num(new.blocked_until)
@@ -249,7 +298,7 @@ class DynamoRateBudget:
 
     @staticmethod
     def _idle_ttl(policy: RatePolicy) -> float:
-        return max(spec.length_s for spec in policy.windows) + IDLE_TTL_S
+        return max((spec.length_s for spec in policy.windows), default=0.0) + IDLE_TTL_S
 
     @staticmethod
     def _parse(policy: RatePolicy, item: dict[str, Any]) -> BudgetState:
@@ -264,4 +313,13 @@ class DynamoRateBudget:
             )
             for spec in policy.windows
         )
-        return BudgetState(windows, number("blocked_until", 0.0))
+        bucket = None
+        if policy.bucket is not None:
+            bucket = BucketState(
+                level=number("bucket_level", 0.0),
+                at=number("bucket_at", 0.0),
+                size=number("bucket_size", policy.bucket.size),
+                drip_rate=number("bucket_drip", policy.bucket.drip_rate),
+                floor=number("bucket_floor", 0.0),
+            )
+        return BudgetState(windows, number("blocked_until", 0.0), bucket)

@@ -9,8 +9,10 @@
 | payment Canceled                      | sale VOIDED                | both ways; the order is then frozen         |
 | Refunded (credit of the lines)        | completed return of the sale | POS -> eCom; a parked or voided return never |
 
-POS fulfilments are the 2026-07 Fulfillments API's `FulfillmentSummaryItem`: `type` PICKUP|DISPATCH|SERVICE and `state`
-OPEN -> STARTED ("In progress") -> PICKED -> PACKED -> FULFILLED, with a `version` for optimistic locking.
+The POS side is read by the connection's POS profile into neutral types (`models.sales`): the sale's state
+(open, closed = finalized, voided), total and payments, and its fulfilments per outlet with their kind
+(PICKUP|DISPATCH|SERVICE) and state OPEN -> STARTED ("In progress") -> PICKED -> PACKED -> FULFILLED. A POS without
+fulfilments has none, and the fulfilment rows of the mapping then plan nothing.
 
 Every synced status only moves forward (unpaid -> paid, open -> packed -> fulfilled, live -> voided/cancelled), so the
 rules compare the two sides as they are now and move the one that is behind. That makes a status message a hint:
@@ -23,7 +25,7 @@ payment. eCom tells no history, so the rule takes what the sync saw (`PaymentBas
 imported with, and whether a status sync has read the order unpaid in eCom since. Without that, every later hint
 (each eCom order webhook is one, and so is the poller's sweep) would see "paid in eCom, unpaid in the POS" and pay it.
 
-A status change the POS can no longer take (its sale is finalized: `*_CLOSED`) or that arrives for a frozen order
+A status change the POS can no longer take (its sale is finalized: closed) or that arrives for a frozen order
 (voided and cancelled) is recorded and ignored, never applied.
 """
 
@@ -34,13 +36,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-FINALIZED_SALE_STATUSES = frozenset(
-    {"CLOSED", "ONACCOUNT_CLOSED", "LAYBY_CLOSED", "DISPATCHED_CLOSED", "PICKED_UP_CLOSED", "SERVICE_CLOSED"}
-)
-# FulfillmentSummaryItem.state, in the order a fulfilment moves through them.
-FULFILLMENT_STATES = ("OPEN", "STARTED", "PICKED", "PACKED", "FULFILLED")
-# Not yet packed: eCom "ready for pickup" packs these. STARTED and PICKED are "In progress": never synced to eCom.
-PACKABLE_STATES = frozenset({"OPEN", "STARTED", "PICKED"})
+from pos_ecom_sync.models.sales import FulfillmentKind, FulfillmentState, PosFulfillment, PosSale, SaleState
+
 # eCom order statuses at or past "ready for pickup": never moved back to it.
 PICKUP_READY_OR_LATER = frozenset({"processing_ready_for_pickup", "completed", "completed_picked_up", "cancelled"})
 OUT_FOR_DELIVERY_STATUSES = frozenset({"completed_shipped"})
@@ -48,13 +45,6 @@ OUT_FOR_DELIVERY_STATUSES = frozenset({"completed_shipped"})
 UNPAID_PAYMENT_STATUSES = frozenset({"not_paid", "partially_paid"})
 # A cent of rounding between the POS's computed total and the payments is still paid.
 PAID_TOLERANCE = Decimal("0.01")
-
-
-def _money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value or 0))
-    except ArithmeticError:
-        return Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -102,76 +92,27 @@ class EcomOrderState:
 
 
 @dataclass(frozen=True)
-class PosFulfillment:
-    """One `FulfillmentSummaryItem`; `to_pack` is what each of its sale lines still needs packed."""
-
-    fulfillment_id: str
-    outlet_id: str
-    kind: str  # PICKUP | DISPATCH | SERVICE
-    state: str  # OPEN | STARTED | PICKED | PACKED | FULFILLED
-    version: int | None = None
-    to_pack: tuple[tuple[str, Decimal], ...] = ()  # (sale_line_item_id, quantity not yet packed or fulfilled)
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> PosFulfillment:
-        version = row.get("version")
-        to_pack = []
-        for line in row.get("line_items") or []:
-            if not isinstance(line, Mapping) or not line.get("sale_line_item_id"):
-                continue
-            left = _money(line.get("quantity")) - _money(line.get("packed_quantity"))
-            left -= _money(line.get("fulfilled_quantity"))
-            if left > 0:
-                to_pack.append((str(line["sale_line_item_id"]), left))
-        return cls(
-            fulfillment_id=str(row["id"]),
-            outlet_id=str(row.get("outlet_id") or ""),
-            kind=str(row.get("type") or "").upper(),
-            state=str(row.get("state") or "").upper(),
-            version=int(version) if isinstance(version, int) and not isinstance(version, bool) else None,
-            to_pack=tuple(to_pack),
-        )
-
-    @property
-    def done(self) -> bool:
-        return self.state == "FULFILLED"
-
-    @property
-    def open(self) -> bool:
-        return not self.done
-
-    @property
-    def packable(self) -> bool:
-        return self.state in PACKABLE_STATES
-
-
-@dataclass(frozen=True)
 class PosSaleState:
+    """The POS sale as the rules compare it: the sale and its fulfilments, as read now."""
+
     sale_id: str
-    status: str
+    state: SaleState
+    label: str  # the POS's own word for the sale's status, for the reasons and the ledger
     total: Decimal  # tax included
     paid_amount: Decimal
     fulfillments: tuple[PosFulfillment, ...] = ()
 
     @classmethod
-    def of(cls, sale: Mapping[str, Any], fulfillments: Sequence[Mapping[str, Any]]) -> PosSaleState:
-        total = _money(sale.get("total_price")) + _money(sale.get("total_tax"))
-        paid = sum((_money(p.get("amount")) for p in sale.get("payments") or [] if isinstance(p, dict)), Decimal(0))
-        return cls(
-            sale_id=str(sale["id"]),
-            status=str(sale.get("status") or ""),
-            total=total,
-            paid_amount=paid,
-            fulfillments=tuple(PosFulfillment.of(f) for f in fulfillments),
-        )
+    def of(cls, sale: PosSale, fulfillments: Sequence[PosFulfillment]) -> PosSaleState:
+        return cls(sale.sale_id, sale.state, sale.label, sale.total, sale.paid, tuple(fulfillments))
 
     @property
     def voided(self) -> bool:
-        return self.status == "VOIDED"
+        return self.state == SaleState.VOIDED
 
     @property
     def finalized(self) -> bool:
-        return self.status in FINALIZED_SALE_STATUSES
+        return self.state == SaleState.CLOSED
 
     @property
     def paid(self) -> bool:
@@ -184,16 +125,16 @@ class PosSaleState:
     @property
     def packed_for_pickup(self) -> bool:
         """Every pickup fulfilment is packed (or already collected), and at least one is packed."""
-        pickups = [f for f in self.fulfillments if f.kind == "PICKUP"]
+        pickups = [f for f in self.fulfillments if f.kind == FulfillmentKind.PICKUP]
         return (
             bool(pickups)
-            and all(f.state in ("PACKED", "FULFILLED") for f in pickups)
-            and any(f.state == "PACKED" for f in pickups)
+            and all(f.state in (FulfillmentState.PACKED, FulfillmentState.FULFILLED) for f in pickups)
+            and any(f.state == FulfillmentState.PACKED for f in pickups)
         )
 
     def summary(self) -> str:
         fulfillments = ",".join(sorted(f"{f.kind}:{f.state}" for f in self.fulfillments)) or "-"
-        return f"{self.status}/{'paid' if self.paid else 'unpaid'}/{fulfillments}"
+        return f"{self.label}/{'paid' if self.paid else 'unpaid'}/{fulfillments}"
 
 
 @dataclass(frozen=True)
@@ -280,7 +221,7 @@ def describe(action: StatusAction) -> str:
         case RecordPosPayment(amount=amount, method_title=title):
             return f"record POS payment {amount} ({title or 'no method'})"
         case CompleteFulfillments(fulfillments=fulfillments):
-            outlets = ", ".join(sorted({f.outlet_id for f in fulfillments}))
+            outlets = ", ".join(sorted({f.location_id for f in fulfillments}))
             return f"complete {len(fulfillments)} POS dispatch fulfillment(s) at {outlets}"
         case PackFulfillments(fulfillments=fulfillments):
             return f"mark {len(fulfillments)} POS fulfillment(s) packed"
@@ -308,7 +249,7 @@ def plan_status_sync(
     if ecom.cancelled:
         if pos.finalized:
             return StatusPlan(
-                ignored=(f"eCom payment cancelled after the POS sale was finalized ({pos.status}): not voided",)
+                ignored=(f"eCom payment cancelled after the POS sale was finalized ({pos.label}): not voided",)
             )
         return StatusPlan(actions=(VoidSale("eCom payment cancelled"),), frozen=True)
 
@@ -327,7 +268,7 @@ def _plan_payment(
 ) -> None:
     if ecom.paid and not pos.paid:
         if pos.finalized:
-            ignored.append(f"eCom marked paid after the POS sale was finalized ({pos.status})")
+            ignored.append(f"eCom marked paid after the POS sale was finalized ({pos.label})")
         elif not basis.change_to_paid_possible:
             method = ecom.payment_title or "its method"
             ignored.append(
@@ -342,10 +283,10 @@ def _plan_payment(
 
 
 def _plan_pickup(ecom: EcomOrderState, pos: PosSaleState, actions: list[StatusAction], ignored: list[str]) -> None:
-    unpacked = tuple(f for f in pos.fulfillments if f.kind == "PICKUP" and f.packable)
+    unpacked = tuple(f for f in pos.fulfillments if f.kind == FulfillmentKind.PICKUP and f.packable)
     if ecom.ready_for_pickup and unpacked:
         if pos.finalized:
-            ignored.append(f"eCom ready for pickup after the POS sale was finalized ({pos.status})")
+            ignored.append(f"eCom ready for pickup after the POS sale was finalized ({pos.label})")
         else:
             actions.append(PackFulfillments(unpacked))
     elif pos.packed_for_pickup and ecom.status not in PICKUP_READY_OR_LATER:
@@ -357,10 +298,10 @@ def _plan_delivery(ecom: EcomOrderState, pos: PosSaleState, actions: list[Status
         ignored.append("ready for pickup is never synced for a shipment")
     if not ecom.out_for_delivery:
         return
-    pending = tuple(f for f in pos.fulfillments if f.kind == "DISPATCH" and f.open)
-    others = sorted({f.kind for f in pos.fulfillments if f.kind != "DISPATCH" and f.open})
+    pending = tuple(f for f in pos.fulfillments if f.kind == FulfillmentKind.DISPATCH and f.open)
+    others = sorted({str(f.kind) for f in pos.fulfillments if f.kind != FulfillmentKind.DISPATCH and f.open})
     if pending and pos.finalized:
-        ignored.append(f"eCom out for delivery after the POS sale was finalized ({pos.status})")
+        ignored.append(f"eCom out for delivery after the POS sale was finalized ({pos.label})")
     elif pending and others:
         # The fulfil call completes every fulfilment of the sale: it would hand over the other kinds too.
         ignored.append(f"eCom out for delivery, but the sale also has open {'/'.join(others)} fulfilments")
@@ -382,20 +323,16 @@ def plan_refund(returned: Mapping[int, int], refunded: Mapping[int, int]) -> Cre
     return CreditEcomOrder(lines) if lines else None
 
 
-def completed_return(return_sale: Mapping[str, Any]) -> bool:
-    """A return took items back only once it is completed (closed) in the POS. It starts SAVED (parked); a parked
+def completed_return(return_sale: PosSale) -> bool:
+    """A return took items back only once it is completed (closed) in the POS. It starts parked (open); a parked
     return may still be changed or voided, and a voided one took nothing."""
-    status = str(return_sale.get("status") or "").upper()
-    if status == "VOIDED" or str(return_sale.get("state") or "").lower() == "voided":
-        return False
-    return status in FINALIZED_SALE_STATUSES or str(return_sale.get("state") or "").lower() == "closed"
+    return return_sale.state == SaleState.CLOSED
 
 
-def returned_quantities(return_sale: Mapping[str, Any]) -> dict[str, int]:
+def returned_quantities(return_sale: PosSale) -> dict[str, int]:
     """POS product id -> items a return sale took back (its lines carry negative quantities)."""
     taken: dict[str, int] = {}
-    for line in return_sale.get("line_items") or return_sale.get("register_sale_products") or []:
-        quantity = line.get("quantity") if isinstance(line, Mapping) else None
-        if isinstance(quantity, int | float) and quantity < 0 and line.get("product_id"):
-            taken[str(line["product_id"])] = taken.get(str(line["product_id"]), 0) + int(-quantity)
+    for line in return_sale.lines:
+        if line.quantity < 0 and line.product_id:
+            taken[line.product_id] = taken.get(line.product_id, 0) + int(-line.quantity)
     return taken

@@ -3,20 +3,22 @@
 A message on the statuses queue only says "this order may have changed state": an eCom order update (webhook or
 the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the same way:
 1. Find the eCom order it concerns. A POS sale is looked up in the order ledger by its sale id
-   (`OrderStore.order_for_sale`), else by the sale's `source_id` "ecom-<order id>"; a return
-   by the sale it returns (`return_for`); a shipment by its `order` reference. A POS sale that did not come from eCom
+   (`OrderStore.order_for_sale`), else by the reference it carries, "ecom-<order id>"; a return
+   by the sale it returns; a shipment by its `order` reference. A POS sale that did not come from eCom
    is ignored: POS sales never go to eCom.
 2. Check the order ledger: a status can only be synced once the order is a POS sale. An order never claimed is left
    to its import, which reads the order as it is then; an import in flight delays this message until it ends.
 3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
-4. Re-read both sides (the sale, its 2026-07 fulfilments, the order), plan with `plan_status_sync`, apply, and
+4. Re-read both sides (the sale, its fulfilments, the order), plan with `plan_status_sync`, apply, and
    record what was applied or ignored in the status ledger. The payment rule also takes what the sync saw before
    (`PaymentBasis`: the eCom payment status the order ledger says the sale was imported with, and whether the status
    ledger has read the order unpaid since), so an order already paid in eCom at import is never paid by a hint.
-   Packing sends the fulfilment's `version`: a stale one (409) is re-read and retried once, or found already done.
+   Packing names the fulfilment's version: a stale one (Conflict) is re-read and retried once, or found already done.
    A return of the sale counts only once it is completed in the POS (a return starts parked and may be voided): it
    is recorded in the ledger, and the eCom order is credited what all completed returns took back minus what eCom
    already shows refunded (`plan_refund`).
+   The POS is reached through `PosSales`, which the connection's POS profile implements in neutral terms
+   (`models.sales`): the domain names no POS field.
    Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
    the echo of our own write) re-reads, finds both sides agree and writes nothing.
 """
@@ -35,16 +37,23 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
 from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.orders import PaymentType
+from pos_ecom_sync.models.sales import (
+    FulfillmentKind,
+    PosFulfillment,
+    PosSale,
+    SaleHint,
+    SaleState,
+    in_store_reference,
+    order_in_reference,
+)
 from pos_ecom_sync.orders.payments import method_key, setting_for
-from pos_ecom_sync.orders.sale import SOURCE_ID_PREFIX
-from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
     CreditEcomOrder,
     EcomOrderState,
     PackFulfillments,
     PaymentBasis,
-    PosFulfillment,
     PosSaleState,
     RecordPosPayment,
     StatusAction,
@@ -67,17 +76,45 @@ BUSY_FULFILLMENT_WAIT_SECONDS = 15.0
 
 
 class PosSales(Protocol):
+    """The POS as status sync reads and changes it, in neutral terms (each profile implements it)."""
+
     @property
     def calls(self) -> int: ...
-    def get_sale(self, sale_id: str) -> JsonObject | None: ...
-    def list_fulfillments(self, sale_id: str) -> list[JsonObject]: ...
-    def list_payment_types(self) -> list[JsonObject]: ...
-    def update_register_sale(self, sale: JsonObject) -> JsonObject: ...
-    def fulfill_sale(self, sale_id: str) -> list[JsonObject]: ...
-    def pack_fulfillment(
-        self, fulfillment_id: str, version: int, line_items: Sequence[tuple[str, Decimal]]
-    ) -> JsonObject: ...
-    def get_product(self, product_id: str) -> JsonObject | None: ...
+    def sale(self, sale_id: str) -> PosSale | None:
+        """The sale (or return) as it is now; None when it does not exist."""
+        ...
+
+    def fulfillments(self, sale_id: str) -> tuple[PosFulfillment, ...]:
+        """The sale's fulfilments as they are now (none for a POS without fulfilments)."""
+        ...
+
+    def sale_hint(self, message: ChangeMessage) -> SaleHint:
+        """What a queued POS sale change says of its sale (its reference, the sale it returns), without a read."""
+        ...
+
+    def payment_types(self) -> list[PaymentType]:
+        """The live POS payment types (a profile may keep them a while: they rarely change)."""
+        ...
+
+    def sku_of(self, product_id: str) -> str | None:
+        """A POS product's SKU (how a returned product is matched to an eCom order line without a variant link)."""
+        ...
+
+    def void(self, sale: PosSale) -> None:
+        """Void the sale, as last read."""
+        ...
+
+    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> None:
+        """Add a payment of `amount` on this payment type to the sale, as last read."""
+        ...
+
+    def complete_fulfillments(self, sale_id: str) -> None:
+        """Fulfil the sale: completes every fulfilment of it. Conflict: something changed under it (re-read)."""
+        ...
+
+    def pack(self, fulfillment: PosFulfillment) -> None:
+        """Pack what the fulfilment still needs packed, at its version as read. Conflict: the version is stale."""
+        ...
 
 
 class EcomOrders(Protocol):
@@ -134,8 +171,8 @@ class _Target:
     """The eCom order a status message concerns; the POS sale and the return when the message was about them."""
 
     order_id: int
-    sale: JsonObject | None = None
-    returned: JsonObject | None = None
+    sale: PosSale | None = None
+    returned: PosSale | None = None
 
 
 class _Ignore(Exception):
@@ -154,7 +191,6 @@ class StatusSync:
         statuses: StatusLedger,
         links: VariantLinks,
         *,
-        reference: ReferenceCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
@@ -163,7 +199,6 @@ class StatusSync:
         self.orders = orders
         self.statuses = statuses
         self.links = links
-        self.reference = reference or ReferenceCache()
         self._clock = clock
 
     @property
@@ -218,24 +253,24 @@ class StatusSync:
         raise _Ignore(f"{message.source} {message.entity} changes are not status changes")
 
     def _order_of_sale(self, message: ChangeMessage) -> _Target:
-        """The eCom order of a POS sale (or of the sale a return returns): by the ledger's sale id, else `source_id`."""
-        hinted = message.payload.get("source_id")
+        """The eCom order of a POS sale (or of the sale a return returns): by the ledger's sale id, else the
+        reference the sale carries."""
+        hint = self.pos.sale_hint(message)
         record = self._record_for_sale(message.entity_id)
         if record is not None:
             return _Target(record.order_id)
-        in_store = isinstance(hinted, str) and hinted and not hinted.startswith(SOURCE_ID_PREFIX)
-        if in_store and not message.payload.get("return_for"):
+        if in_store_reference(hint.reference) and not hint.return_for:
             raise _Ignore("an in-store sale: POS sales never go to eCom")
-        sale = self.pos.get_sale(message.entity_id)
+        sale = self.pos.sale(message.entity_id)
         returned = None
-        if sale is not None and sale.get("return_for"):
-            original = str(sale["return_for"])
+        if sale is not None and sale.return_for:
+            original = sale.return_for
             returned, sale = sale, None
             record = self._record_for_sale(original)
             if record is not None:
                 return _Target(record.order_id, None, returned)
-            sale = self.pos.get_sale(original)
-        order_id = _order_in_source_id(sale)
+            sale = self.pos.sale(original)
+        order_id = order_in_reference(sale.reference) if sale is not None else None
         if sale is None or order_id is None:
             raise _Ignore("an in-store sale (or its return): POS sales never go to eCom")
         return _Target(order_id, sale, returned)
@@ -245,16 +280,16 @@ class StatusSync:
         return self.orders.order_for_sale(self._cid, sale_id)
 
     def _sync(
-        self, target: _Target, sale_or_id: JsonObject | str, lease: StatusLease, record: OrderRecord
+        self, target: _Target, sale_or_id: PosSale | str, lease: StatusLease, record: OrderRecord
     ) -> StatusResult:
         order_id = target.order_id
         order = self.ecom.get_order(order_id)
-        sale = self.pos.get_sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
+        sale = self.pos.sale(sale_or_id) if isinstance(sale_or_id, str) else sale_or_id
         if order is None or sale is None:
             missing = f"eCom order {order_id}" if order is None else "its POS sale"
             raise _Ignore(f"{missing} no longer exists: nothing to sync")
         ecom = EcomOrderState.of(order)
-        pos = PosSaleState.of(sale, self.pos.list_fulfillments(str(sale["id"])))
+        pos = PosSaleState.of(sale, self.pos.fulfillments(sale.sale_id))
         basis = PaymentBasis(
             paid_at_import=record.ecom_payment_status == "paid",
             unpaid_seen_since=bool(lease.previous and lease.previous.ecom_unpaid_seen),
@@ -264,18 +299,19 @@ class StatusSync:
         applied: list[str] = []
         ignored = list(plan.ignored)
         for action in plan.actions:
-            skipped = self._apply(action, ecom, pos, sale)
+            skipped = self._apply(action, ecom, sale)
             if skipped:
                 ignored.append(skipped)
             else:
                 applied.append(describe(action))
         returns = dict(lease.previous.returns) if lease.previous else {}
         if target.returned is not None:
-            return_id = str(target.returned["id"])
+            return_id = target.returned.sale_id
             if completed_return(target.returned):
                 returns[return_id] = returned_quantities(target.returned)
             elif return_id not in returns:
-                state = "voided" if str(target.returned.get("status")).upper() == "VOIDED" else "parked, not completed"
+                returned_state = target.returned.state
+                state = "parked, not completed" if returned_state == SaleState.OPEN else returned_state.name.lower()
                 ignored.append(f"POS return {return_id} is {state}: nothing is refunded for it")
         if returns:
             self._refund(ecom, returns, applied, ignored)
@@ -326,7 +362,7 @@ class StatusSync:
         refunded = {int(line["id"]): int(line.get("quantityRefunded") or 0) for line in lines}
         credit = plan_refund(returned, refunded)
         if credit is not None:
-            self._apply(credit, ecom, None, {})
+            self._apply(credit, ecom, None)
             applied.append(describe(credit))
 
     def _order_line_of(self, pos_product_id: str, lines: Sequence[JsonObject]) -> int | None:
@@ -336,28 +372,25 @@ class StatusSync:
             for line in lines:
                 if _reference_id(line.get("variant")) == link.ecom_variant_id:
                     return int(line["id"])
-        product = self.pos.get_product(pos_product_id)
-        sku = str((product or {}).get("sku") or "")
+        sku = self.pos.sku_of(pos_product_id) or ""
         matches = [int(line["id"]) for line in lines if sku and str(line.get("sku") or "") == sku]
         return matches[0] if matches else None
 
-    def _apply(
-        self, action: StatusAction, ecom: EcomOrderState, pos: PosSaleState | None, sale: JsonObject
-    ) -> str | None:
-        """Carry out one action; returns why it was skipped instead, if it was."""
+    def _apply(self, action: StatusAction, ecom: EcomOrderState, sale: PosSale | None) -> str | None:
+        """Carry out one action; returns why it was skipped instead, if it was. `sale`: the POS sale as read (None
+        for an action on eCom alone)."""
         match action:
             case VoidSale():
-                self.pos.update_register_sale(_sale_update(sale, status="VOIDED"))
+                self.pos.void(_read(sale))
             case RecordPosPayment(amount=amount, method_title=title):
                 type_id = self._payment_type_for(title)
                 if type_id is None:
                     return f"eCom marked paid by {title or 'an unnamed method'}, but no POS payment type matches it"
-                payments = [*_existing_payments(sale), {"retailer_payment_type_id": type_id, "amount": float(amount)}]
-                self.pos.update_register_sale(_sale_update(sale, status=str(sale["status"]), payments=payments))
+                self.pos.record_payment(_read(sale), type_id, amount)
             case CompleteFulfillments():
-                return self._fulfill(str(sale["id"]))
+                return self._fulfill(_read(sale).sale_id)
             case PackFulfillments(fulfillments=fulfillments):
-                skipped = [why for f in fulfillments if (why := self._pack(str(sale["id"]), f))]
+                skipped = [why for f in fulfillments if (why := self._pack(_read(sale).sale_id, f))]
                 return "; ".join(skipped) if len(skipped) == len(fulfillments) else None
             case UpdateEcomOrder():
                 self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
@@ -368,10 +401,10 @@ class StatusSync:
     def _fulfill(self, sale_id: str) -> str | None:
         """Complete the sale's (DISPATCH) fulfilments. The call is idempotent; a 409 is settled by re-reading."""
         try:
-            self.pos.fulfill_sale(sale_id)
+            self.pos.complete_fulfillments(sale_id)
         except Conflict as conflict:
-            fresh = [PosFulfillment.of(row) for row in self.pos.list_fulfillments(sale_id)]
-            if all(f.done for f in fresh if f.kind == "DISPATCH"):
+            fresh = self.pos.fulfillments(sale_id)
+            if all(f.done for f in fresh if f.kind == FulfillmentKind.DISPATCH):
                 return "the POS fulfilments were completed meanwhile (409 on fulfil): nothing more to do"
             raise RetryLater(str(conflict), self._clock() + BUSY_FULFILLMENT_WAIT_SECONDS) from conflict
         return None
@@ -388,31 +421,26 @@ class StatusSync:
             if current.version is None or not current.to_pack:
                 return f"POS fulfillment {fulfillment.fulfillment_id} names no version or no lines: not packed"
             try:
-                self.pos.pack_fulfillment(current.fulfillment_id, current.version, current.to_pack)
+                self.pos.pack(current)
                 return None
             except Conflict as conflict:
                 if attempt:
                     raise RetryLater(str(conflict), self._clock() + BUSY_FULFILLMENT_WAIT_SECONDS) from conflict
-                rows = self.pos.list_fulfillments(sale_id)
-                current = next(
-                    (PosFulfillment.of(r) for r in rows if str(r.get("id")) == fulfillment.fulfillment_id), None
-                )
+                fresh = self.pos.fulfillments(sale_id)
+                current = next((f for f in fresh if f.fulfillment_id == fulfillment.fulfillment_id), None)
         return None  # pragma: no cover - the loop always returns or raises
 
     def _payment_type_for(self, title: str) -> str | None:
         """The POS payment type for a payment eCom confirmed: the connection's setting for the method (its
         processor for an integrated one), else a POS payment type named like the method. Never a guess."""
         setting = setting_for(title, self.connection.payment_methods) if title else None
-        key = f"{self._cid}|{self.connection.pos_base_url}|payment_types"  # shared with the order importer
-        types = [
-            t for t in self.reference.get(key, self.pos.list_payment_types) if not t.get("deleted_at") and t.get("id")
-        ]
+        types = self.pos.payment_types()
         if setting is not None and setting.payment_type_id:
-            return setting.payment_type_id if any(str(t["id"]) == setting.payment_type_id for t in types) else None
+            return setting.payment_type_id if any(t.id == setting.payment_type_id for t in types) else None
         wanted = {method_key(n) for n in (setting.payment_type_name if setting else None, title) if n}
-        for kind in sorted(types, key=lambda t: str(t["id"])):
-            if method_key(str(kind.get("name") or "")) in wanted:
-                return str(kind["id"])
+        for kind in sorted(types, key=lambda t: t.id):
+            if method_key(kind.name) in wanted:
+                return kind.id
         return None
 
 
@@ -425,44 +453,8 @@ def _reference_id(ref: Any) -> int | None:
     return int(ref) if isinstance(ref, str) and ref.isdigit() else None
 
 
-def _order_in_source_id(sale: JsonObject | None) -> int | None:
-    """The eCom order id in a sale's `source_id` "ecom-<order id>" (sales imported before the ledger's sale index)."""
-    source_id = str((sale or {}).get("source_id") or "")
-    suffix = source_id.removeprefix(SOURCE_ID_PREFIX)
-    return int(suffix) if source_id.startswith(SOURCE_ID_PREFIX) and suffix.isdigit() else None
-
-
-def _existing_payments(sale: JsonObject) -> list[JsonObject]:
-    return [
-        {k: p[k] for k in ("retailer_payment_type_id", "amount", "payment_date") if k in p}
-        for p in sale.get("payments") or []
-        if isinstance(p, dict)
-    ]
-
-
-def _sale_update(sale: JsonObject, *, status: str, payments: list[JsonObject] | None = None) -> JsonObject:
-    """A 0.9 `register_sales` body that re-states the sale as it is (lines, payments) with the change applied:
-    API 0.9 updates by re-posting the sale with its `id`."""
-    lines = [
-        {
-            "id": li.get("id"),
-            "product_id": li.get("product_id"),
-            "quantity": li.get("quantity"),
-            "price": li.get("price"),
-            "tax": li.get("unit_tax", li.get("tax")),
-            "tax_id": li.get("tax_id"),
-        }
-        for li in sale.get("line_items") or sale.get("register_sale_products") or []
-        if isinstance(li, dict)
-    ]
-    body: JsonObject = {
-        "id": sale["id"],
-        "register_id": sale.get("register_id"),
-        "user_id": sale.get("user_id"),
-        "customer_id": sale.get("customer_id"),
-        "status": status,
-        "note": sale.get("note") or "",
-        "register_sale_products": lines,
-        "register_sale_payments": payments if payments is not None else _existing_payments(sale),
-    }
-    return {k: v for k, v in body.items() if v is not None}
+def _read(sale: PosSale | None) -> PosSale:
+    """The sale a POS action applies to: every POS action is planned from a sale that was read."""
+    if sale is None:
+        raise AssertionError("a POS action without the sale it was planned from")  # pragma: no cover
+    return sale

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.stock import RecomputeJob, VariantStockState
@@ -64,16 +63,6 @@ def plan_outlet_change(
         primary_outlet_id=primary,
         primary_changed=primary != old_primary,
     )
-
-
-def register_outlet_of(registers: Iterable[Mapping[str, Any]], register_id: str) -> str | None:
-    """The outlet of register `register_id` in the POS registers list (rows of X-Series GET /api/2.0/registers:
-    `id`, `outlet_id`, `deleted_at`); None when the register is not there or is deleted."""
-    for row in registers:
-        if str(row.get("id")) == register_id and not row.get("deleted_at"):
-            outlet = row.get("outlet_id")
-            return str(outlet) if outlet else None
-    return None
 
 
 def refuse_excluding_register_outlet(outlets: Sequence[str], register_outlet_id: str | None) -> None:

@@ -150,16 +150,6 @@ def coalesce(changes: Iterable[InventoryChange]) -> list[InventoryChange]:
     return [newest[key] for key in sorted(newest)]
 
 
-def inventory_change_from_message(message: ChangeMessage) -> InventoryChange | None:
-    """The versioned level a POS inventory message carries, or None when the worker must read the POS instead."""
-    if message.source != "pos" or message.entity != "inventory":
-        raise InvalidInput(f"not a POS inventory message: {message.source}/{message.entity}")
-    row: dict[str, object] = {"product_id": message.entity_id, **message.payload}
-    if message.version is not None:
-        row["version"] = message.version
-    return InventoryChange.from_pos_row(row)
-
-
 def ecom_level_from_message(message: ChangeMessage) -> int | None:
     """The stockLevel an eCom variant message shows (webhook body or polled variant), if it has one."""
     if message.source != "ecom" or message.entity != "variant":

@@ -46,7 +46,6 @@ from pos_ecom_sync.stock.outlets import (
     outlets_for_register,
     plan_outlet_change,
     refuse_excluding_register_outlet,
-    register_outlet_of,
     retire_shipping_methods,
     start_recompute,
 )
@@ -59,7 +58,6 @@ from pos_ecom_sync.stock.rules import (
     begin_write,
     ecom_level_from_message,
     finish_write,
-    inventory_change_from_message,
     is_own_echo,
     link_ecom_variant,
     moved_below_zero,
@@ -81,8 +79,20 @@ Apply = Callable[[VariantStockState], tuple[VariantStockState, int]]
 
 
 class PosInventory(Protocol):
-    def list_product_inventory(self, product_id: str) -> list[JsonObject]: ...
-    def list_registers(self) -> list[JsonObject]: ...
+    """The connection's POS inventory, as its profile reads it (e.g. `profiles.xseries.stock.XSeriesInventory`)."""
+
+    def location_levels(self, product_id: str) -> list[InventoryChange] | None:
+        """The variant's level at every location, from one successful read; None when the POS has no such product.
+        A failed read raises: it never becomes a level."""
+        ...
+
+    def change_in(self, message: ChangeMessage) -> InventoryChange | None:
+        """The level a POS inventory message carries, or None when it cannot be trusted alone (read the POS)."""
+        ...
+
+    def register_location(self, register_id: str) -> str | None:
+        """The location of a register; None when the register is not there (or deleted)."""
+        ...
 
 
 class EcomStock(Protocol):
@@ -210,7 +220,7 @@ class StockSync:
             elif register:
                 key = (self.cid, register)
                 if key not in _REGISTER_OUTLETS:
-                    _REGISTER_OUTLETS[key] = register_outlet_of(self.pos.list_registers(), register)
+                    _REGISTER_OUTLETS[key] = self.pos.register_location(register)
                 outlet = _REGISTER_OUTLETS[key]
                 self._outlets = (outlet,) if outlet else ()
             else:
@@ -220,7 +230,7 @@ class StockSync:
     # -- POS inventory --------------------------------------------------------------------------------
 
     def inventory_changed(self, message: ChangeMessage, *, defer_write: bool = False) -> StockResult:
-        change = inventory_change_from_message(message)
+        change = self.pos.change_in(message)
         link = self.links.variant_link(self.cid, pos_product_id=message.entity_id)
 
         def apply(state: VariantStockState) -> tuple[VariantStockState, int]:
@@ -391,12 +401,7 @@ class StockSync:
 
         A failed read raises (the message is retried): it never becomes a level, least of all 0.
         """
-        try:
-            rows = self.pos.list_product_inventory(pos_id)
-        except NotFound:
-            return None
-        changes = [InventoryChange.from_pos_row({**row, "product_id": pos_id}) for row in rows]
-        return [change for change in changes if change is not None]
+        return self.pos.location_levels(pos_id)
 
     def _put(self, write: WriteStock, claimed_revision: int) -> JsonObject | None:
         """PUT the level; None when the eCom variant no longer exists. Settles the claim of a failed call."""

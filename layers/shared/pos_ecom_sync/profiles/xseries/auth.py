@@ -5,71 +5,54 @@ The vendor side (docs/authorization; changelog 2025-03-refresh-token-flow-update
 `{access_token, token_type, expires, expires_in, refresh_token, domain_prefix, scope}`, and the refresh token it
 was given is revoked; always use the latest one. Personal tokens do not expire and never come here.
 
-Our side: a pair is used until `expires` (less a margin) or until the API answers 401, then refreshed once. The
-refresh is single-flight across every concurrent invocation of the connection (a lease on the pair's item in the
-sync table, `state.token_store`): one invocation refreshes, the others wait briefly and take the pair it stored.
-The new pair is stored BEFORE anyone uses it; an invocation that lost its lease meanwhile discards the pair it got
-(never used, so it revokes nothing). A refused grant (`invalid_grant`: revoked, or the app was disconnected) is
+Our side (`profiles.oauth`, shared with R-Series): a pair is used until `expires` (less a margin) or until the API
+answers 401, then refreshed once, single-flight across every concurrent invocation of the connection, the new pair
+stored BEFORE anyone uses it. A refused grant (`invalid_grant`: revoked, or the app was disconnected) is
 `AuthorizationRefused`, which parks the record with the vendor's reason.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
-import uuid
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-from pos_ecom_sync.errors import AuthorizationRefused, RetryLater, UpstreamError, UpstreamUnavailable
-from pos_ecom_sync.models.tokens import StoredTokens
+from pos_ecom_sync.errors import AuthorizationRefused, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.profiles.base import TokenPairStore
+from pos_ecom_sync.profiles.oauth import (
+    LEASE_S,
+    POLL_S,
+    REFRESH_MARGIN_S,
+    WAIT_FOR_REFRESH_S,
+    RotatingOAuthTokens,
+    TokenPair,
+    TokenProvider,
+    seed_fingerprint,
+)
+
+__all__ = [
+    "LEASE_S",
+    "POLL_S",
+    "REFRESH_MARGIN_S",
+    "WAIT_FOR_REFRESH_S",
+    "BearerAuth",
+    "OAuthTokens",
+    "TokenPair",
+    "TokenProvider",
+    "seed_fingerprint",
+]
 
 TOKEN_PATH = "/api/1.0/token"
-# Refresh this long before the announced expiry: a call in flight must not carry a token that dies on the way.
-REFRESH_MARGIN_S = 300.0
-# A refresher holds the lease at most this long (the token call times out well inside it).
-LEASE_S = 30.0
-# How long an invocation waits for another one's refresh before delaying its work (RetryLater).
-WAIT_FOR_REFRESH_S = 10.0
-POLL_S = 0.2
 TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-class TokenProvider(Protocol):
-    """The bearer token of a connection: `current()` before a call, `refresh(rejected)` after a 401 (None: no
-    other token to try, the 401 stands)."""
+class OAuthTokens(RotatingOAuthTokens):
+    """The rotating OAuth pair of one X-Series connection (one instance per client; concurrent clients share the
+    store)."""
 
-    def current(self) -> str: ...
-    def refresh(self, rejected: str) -> str | None: ...
-
-
-class TokenPairStore(Protocol):
-    def load(self) -> StoredTokens | None: ...
-    def acquire_lease(self, owner: str, lease_s: float) -> StoredTokens | None: ...
-    def save_pair(
-        self, owner: str, access_token: str, refresh_token: str, expires_at: float | None, seed: str | None
-    ) -> bool: ...
-    def release(self, owner: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str | None
-    refresh_token: str
-    expires_at: float | None  # epoch s; None: unknown (used until a 401)
-
-
-def seed_fingerprint(refresh_token: str) -> str:
-    """Identifies the secret's refresh token without storing it twice: a stored chain from another seed is stale."""
-    return hashlib.sha256(refresh_token.encode()).hexdigest()[:32]
-
-
-class OAuthTokens:
-    """The rotating OAuth pair of one connection (one instance per client; concurrent clients share the store)."""
+    api = "X-Series"
 
     def __init__(
         self,
@@ -88,83 +71,21 @@ class OAuthTokens:
         lease_s: float = LEASE_S,
         wait_s: float = WAIT_FOR_REFRESH_S,
     ) -> None:
+        super().__init__(
+            refresh_token,
+            store,
+            access_token=access_token,
+            expires_at=expires_at,
+            clock=clock,
+            sleep=sleep,
+            margin_s=margin_s,
+            lease_s=lease_s,
+            wait_s=wait_s,
+        )
         self._token_url = base_url.rstrip("/") + TOKEN_PATH
         self._client_id = client_id
         self._client_secret = client_secret
-        self._seed = TokenPair(access_token, refresh_token, expires_at)
-        self._seed_id = seed_fingerprint(refresh_token)
-        self._store = store
         self._transport = transport
-        self._clock = clock
-        self._sleep = sleep
-        self._margin_s = margin_s
-        self._lease_s = lease_s
-        self._wait_s = wait_s
-        self._owner = uuid.uuid4().hex
-        self._lock = threading.Lock()
-        self._pair: TokenPair | None = None
-        self.refreshes = 0  # token grants this instance obtained and stored (tests, benchmarks)
-
-    # -- TokenProvider --------------------------------------------------------------------------------
-
-    def current(self) -> str:
-        with self._lock:
-            pair = self._pair
-            if pair is None or not self._usable(pair, None):
-                pair = self._stored()
-                if not self._usable(pair, None):
-                    pair = self._refresh(pair.access_token)
-                self._pair = pair
-            assert pair.access_token is not None
-            return pair.access_token
-
-    def refresh(self, rejected: str) -> str | None:
-        with self._lock:
-            self._pair = self._refresh(rejected)
-            return self._pair.access_token
-
-    # -- internals ------------------------------------------------------------------------------------
-
-    def _usable(self, pair: TokenPair, rejected: str | None) -> bool:
-        if not pair.access_token or pair.access_token == rejected:
-            return False
-        return pair.expires_at is None or pair.expires_at - self._margin_s > self._clock()
-
-    def _chain(self, stored: StoredTokens | None) -> TokenPair:
-        """The stored pair if it descends from the secret's refresh token, else the secret's own (re-authorized)."""
-        if stored is not None and stored.refresh_token and stored.seed == self._seed_id:
-            return TokenPair(stored.access_token, stored.refresh_token, stored.expires_at)
-        return self._seed
-
-    def _stored(self) -> TokenPair:
-        return self._chain(self._store.load())
-
-    def _refresh(self, rejected: str | None) -> TokenPair:
-        deadline = self._clock() + self._wait_s
-        while True:
-            pair = self._stored()
-            if self._usable(pair, rejected):
-                return pair  # another invocation refreshed since our token was rejected
-            leased = self._store.acquire_lease(self._owner, self._lease_s)
-            if leased is not None:
-                try:
-                    pair = self._chain(leased)
-                    if self._usable(pair, rejected):
-                        self._store.release(self._owner)
-                        return pair
-                    fresh = self._grant(pair.refresh_token)
-                except BaseException:
-                    self._store.release(self._owner)
-                    raise
-                if self._store.save_pair(
-                    self._owner, fresh.access_token or "", fresh.refresh_token, fresh.expires_at, self._seed_id
-                ):
-                    self.refreshes += 1
-                    return fresh
-                continue  # our lease ran out mid-refresh: the pair we got is discarded unused; read the winner's
-            if self._clock() >= deadline:
-                raise RetryLater("another invocation is refreshing the X-Series token", self._clock() + self._lease_s)
-            self._sleep(POLL_S)
 
     def _grant(self, refresh_token: str) -> TokenPair:
         form = {

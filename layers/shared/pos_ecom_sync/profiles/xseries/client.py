@@ -19,9 +19,10 @@ from urllib.parse import quote
 import httpx
 
 from pos_ecom_sync.connectors.http import DEFAULT_MAX_RETRIES, VendorHttp
-from pos_ecom_sync.connectors.xseries_auth import BearerAuth, OAuthTokens, TokenPairStore, TokenProvider
 from pos_ecom_sync.errors import Conflict, NotFound, UpstreamError
 from pos_ecom_sync.models.connection import ApiSecrets
+from pos_ecom_sync.profiles.base import TokenPairStore
+from pos_ecom_sync.profiles.xseries.auth import BearerAuth, OAuthTokens, TokenProvider
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, xseries_observation
 
 CHANGE_FEEDS = frozenset({"products", "inventory", "sales", "customers"})
@@ -97,7 +98,7 @@ class XSeriesClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`token` is a personal token (static); an OAuth connection passes `token_provider` instead, which
-        refreshes an expired or refused (401) access token once per call (see `connectors.xseries_auth`)."""
+        refreshes an expired or refused (401) access token once per call (see `profiles.xseries.auth`)."""
         if token_provider is None and not token:
             raise ValueError("XSeriesClient needs a personal token or a token_provider")
         auth = (

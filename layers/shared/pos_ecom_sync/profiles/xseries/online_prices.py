@@ -7,7 +7,8 @@ unverified). Both must work: the products feed covers the first answer, this fee
 entries of the connection's online price book and queues one products message per family; product_sync then re-reads
 the family and its entries, so a duplicate or an entry seen twice (once per feed) costs no eCom call.
 
-The feed itself is one of the poller's POS feeds (`intake.poller`), enabled when the connection has an online book.
+The feed itself is one of the X-Series change feeds (`profiles.xseries.feeds`), enabled when the connection has an
+online book.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from pos_ecom_sync.api import UNMAPPED_STATUS, error_body_schema
-from pos_ecom_sync.intake.webhooks import ECOM_ENVELOPES, MAX_BODY_BYTES, POS_WEBHOOK_ENTITIES
+from pos_ecom_sync.intake.webhooks import ECOM_ENVELOPES, MAX_BODY_BYTES
 from pos_ecom_sync.models.messages import Concern
+from pos_ecom_sync.profiles.xseries.webhooks import POS_WEBHOOK_ENTITIES
 
 API: dict[str, Any] = {
     "title": "pos-ecom-sync webhook API",

@@ -1,0 +1,124 @@
+"""A POS sale as status sync sees it, whichever POS: its state, what it costs and what is paid, its lines, the sale it
+returns, the reference it carries back to the eCom order, and its fulfilments per location. Each profile reads its
+vendor's rows into these (X-Series: `profiles/xseries/sales.py`, behind `profiles/xseries/status.py`); the rules over
+them live in `pos_ecom_sync.status`.
+
+A POS without fulfilments (R-Series) simply has none: the fulfilment rows of the mapping then plan nothing, and the
+payment and cancel rows work on the sale's state, total and payments alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+# The reference an imported sale carries back to its eCom order: "ecom-<order id>" (our convention, whatever field
+# the POS keeps it in). Anything else on a sale is an in-store reference.
+ORDER_REFERENCE_PREFIX = "ecom-"
+
+
+def order_in_reference(reference: str | None) -> int | None:
+    """The eCom order id in a sale's reference "ecom-<order id>"; None for an in-store sale (or none)."""
+    text = reference or ""
+    suffix = text.removeprefix(ORDER_REFERENCE_PREFIX)
+    return int(suffix) if text.startswith(ORDER_REFERENCE_PREFIX) and suffix.isdigit() else None
+
+
+def in_store_reference(reference: str | None) -> bool:
+    """A reference that is there and is not ours: the sale was made in store, not imported from eCom."""
+    return bool(reference) and not str(reference).startswith(ORDER_REFERENCE_PREFIX)
+
+
+class SaleState(StrEnum):
+    """Where a sale (or a return) is in its life."""
+
+    # Live: it may still be paid, fulfilled, voided (X-Series SAVED, ONACCOUNT, LAYBY, AWAITING_*; a parked return;
+    # R-Series `completed` and `voided` both false).
+    OPEN = "OPEN"
+    # Finalized: it takes no status change any more (X-Series `*_CLOSED`; R-Series `completed`); a closed return
+    # took its items back.
+    CLOSED = "CLOSED"
+    # Voided: nothing of it stands (a voided return took nothing back). R-Series `voided`.
+    VOIDED = "VOIDED"
+
+
+class FulfillmentKind(StrEnum):
+    PICKUP = "PICKUP"
+    DISPATCH = "DISPATCH"
+    SERVICE = "SERVICE"
+    # A kind the sync does not know: never packed or completed by it; while open, it keeps a shipment from being
+    # completed (completing a sale hands over every fulfilment of it).
+    OTHER = "OTHER"
+
+
+class FulfillmentState(StrEnum):
+    """In the order a fulfilment moves through them. STARTED and PICKED are "In progress" (never synced)."""
+
+    OPEN = "OPEN"
+    STARTED = "STARTED"
+    PICKED = "PICKED"
+    PACKED = "PACKED"
+    FULFILLED = "FULFILLED"
+    # A state the sync does not know: still open (not fulfilled), and never packed by it.
+    OTHER = "OTHER"
+
+
+# Not yet packed: eCom "ready for pickup" packs these.
+PACKABLE_STATES = frozenset({FulfillmentState.OPEN, FulfillmentState.STARTED, FulfillmentState.PICKED})
+
+
+@dataclass(frozen=True)
+class PosFulfillment:
+    """What one outlet hands over of a sale; `to_pack` is what each of its sale lines still needs packed."""
+
+    fulfillment_id: str
+    location_id: str  # the outlet (X-Series) that hands it over
+    kind: FulfillmentKind
+    state: FulfillmentState
+    # The POS's stamp for optimistic locking (a write names the one it read); None: the POS gave none.
+    version: int | None = None
+    to_pack: tuple[tuple[str, Decimal], ...] = ()  # (sale line id, quantity not yet packed or fulfilled)
+
+    @property
+    def done(self) -> bool:
+        return self.state == FulfillmentState.FULFILLED
+
+    @property
+    def open(self) -> bool:
+        return not self.done
+
+    @property
+    def packable(self) -> bool:
+        return self.state in PACKABLE_STATES
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    line_id: str
+    product_id: str  # the POS product sold (or taken back)
+    quantity: Decimal  # negative on a return
+
+
+@dataclass(frozen=True)
+class PosSale:
+    sale_id: str
+    state: SaleState
+    # The POS's own word for the sale's status (X-Series `status`), for the ledger and the reasons people read.
+    label: str
+    total: Decimal  # tax included
+    paid: Decimal  # the payments recorded on it
+    lines: tuple[SaleLine, ...] = ()
+    # The external reference the sale carries ("ecom-<order id>" for an imported one, see `order_in_reference`).
+    reference: str | None = None
+    # A return: the id of the sale it returns.
+    return_for: str | None = None
+
+
+@dataclass(frozen=True)
+class SaleHint:
+    """What a queued POS sale change says of the sale without reading it: its reference and whether it is a return
+    (either may be unknown: None)."""
+
+    reference: str | None = None
+    return_for: str | None = None

@@ -1,0 +1,98 @@
+"""The X-Series catalog as the catalog worker reads it (`catalog.sync.PosCatalog`): a family from any of its rows.
+
+A family is read from its parent (the parent row and its variants, deleted ones included), never through a
+`family_id` filter: no X-Series list declares one. A product without variants is a family of one. With an online
+price book the family's entries are read too (`mapping.online_price_entries`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pos_ecom_sync.errors import ConfigurationError, NotFound
+from pos_ecom_sync.intake.rows import row_id, row_version
+from pos_ecom_sync.models.catalog import FamilyRow, PosFamily
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import ChangePage
+from pos_ecom_sync.profiles.xseries.feeds import VersionPage, family_key
+from pos_ecom_sync.profiles.xseries.mapping import PosProduct, family_of_rows, online_price_entries
+
+JsonObject = dict[str, Any]
+
+
+class ProductReads(Protocol):
+    def get_product(self, product_id: str) -> JsonObject | None: ...
+    def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]: ...
+    def list_price_book_entries(self, price_book_id: str, product_ids: Sequence[str]) -> list[JsonObject]: ...
+
+
+class XSeriesCatalog:
+    def __init__(self, client: ProductReads, connection: Connection) -> None:
+        self.client = client
+        self.connection = connection
+
+    def read_family(self, product_id: str) -> PosFamily | None:
+        row = self.client.get_product(product_id)
+        if row is None:
+            return None
+        parent_id = str(row.get("variant_parent_id") or (row["id"] if row.get("has_variants") else ""))
+        rows = self.client.list_family(parent_id, parent=row) if parent_id else [row]
+        family = [PosProduct.model_validate(r) for r in rows] or [PosProduct.model_validate(row)]
+        parent = next((p for p in family if p.variant_parent_id is None and p.has_variants), None)
+        parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
+        variants = [p for p in family if p.id != parent.id]
+        return family_of_rows(parent, variants, online_prices_excl=self._online_prices(family))
+
+    def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
+        """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""
+        book = self.connection.online_price_book_id
+        if not book:
+            return None
+        try:
+            entries = self.client.list_price_book_entries(book, [row.id for row in family if not row.is_deleted])
+        except NotFound as exc:
+            raise ConfigurationError(
+                f"the online price book {book} does not exist in the POS: set another with "
+                f"`pos-ecom-sync catalog online-price-book {self.connection.connection_id} <id>` (or --none)"
+            ) from exc
+        return online_price_entries(entries, book)
+
+
+def family_row(row: JsonObject) -> FamilyRow:
+    """What the catalog compare reads of a product row; InvalidInput when its id, parent id or version cannot be
+    read."""
+    return FamilyRow(family_key(row), row_id(row), row_version(row), bool(row.get("deleted_at")))
+
+
+class ProductFeed(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def list_changes(
+        self, resource: str, after: int | None, page_size: int = 200, include_deleted: bool = True
+    ) -> VersionPage: ...
+
+
+class XSeriesCatalogWalk:
+    """Every product row by version, deleted ones included (`reconcile.service.PosCatalogFeed`): X20
+    `GET /api/2.0/products?after=&deleted=true`. A short page does not end the walk (it may be a server-side page cap
+    below `page_size`); only an empty one does."""
+
+    def __init__(self, client: ProductFeed) -> None:
+        self.client = client
+
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
+    def catalog_page(self, cursor: str | None, page_size: int) -> ChangePage:
+        page = self.client.list_changes("products", int(cursor) if cursor else None, page_size, include_deleted=True)
+        if not page.items or page.max_version is None:
+            return ChangePage()
+        return ChangePage(page.items, str(page.max_version), more=True)
+
+    def family_row(self, row: JsonObject) -> FamilyRow:
+        return family_row(row)
+
+    def row_name(self, row: JsonObject) -> tuple[Any, Any]:
+        return row.get("id"), row.get("version")

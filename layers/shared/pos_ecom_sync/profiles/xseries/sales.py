@@ -1,0 +1,162 @@
+"""X-Series sale and fulfilment rows -> the neutral sale types status sync reads (`models.sales`).
+
+A sale is read through API 2.0 (`GET /api/2.0/sales/{id}`: `status`, `total_price` + `total_tax`, `payments`,
+`line_items`, `source_id`, `return_for`); a return action's answer also carries the 2026-07 `state`
+(parked|pending|voided|closed, X26 `Sale26.state`), which says the same as `status`. Fulfilments are the 2026-07
+Fulfillments API's `FulfillmentSummaryItem`: `type` PICKUP|DISPATCH|SERVICE and `state`
+OPEN -> STARTED ("In progress") -> PICKED -> PACKED -> FULFILLED, with a `version` for optimistic locking and line
+items whose quantities are decimal strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.sales import (
+    FulfillmentKind,
+    FulfillmentState,
+    PosFulfillment,
+    PosSale,
+    SaleHint,
+    SaleLine,
+    SaleState,
+)
+
+# `status` values of a finalized sale: it takes no status change any more.
+FINALIZED_SALE_STATUSES = frozenset(
+    {"CLOSED", "ONACCOUNT_CLOSED", "LAYBY_CLOSED", "DISPATCHED_CLOSED", "PICKED_UP_CLOSED", "SERVICE_CLOSED"}
+)
+VOIDED_STATUS = "VOIDED"
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value or 0))
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def sale_lines(sale: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The sale's line rows: 2.0 `line_items`, or 0.9 `register_sale_products`."""
+    lines = sale.get("line_items") or sale.get("register_sale_products") or []
+    return [line for line in lines if isinstance(line, Mapping)]
+
+
+def sale_state_of(sale: Mapping[str, Any]) -> SaleState:
+    """VOIDED, finalized (`*_CLOSED`, or 2026-07 `state` closed), else live (SAVED = parked, AWAITING_*, ...)."""
+    status = str(sale.get("status") or "").upper()
+    state = str(sale.get("state") or "").lower()
+    if status == VOIDED_STATUS or state == "voided":
+        return SaleState.VOIDED
+    if status in FINALIZED_SALE_STATUSES or state == "closed":
+        return SaleState.CLOSED
+    return SaleState.OPEN
+
+
+def sale_of_row(sale: Mapping[str, Any]) -> PosSale:
+    paid = sum((_money(p.get("amount")) for p in sale.get("payments") or [] if isinstance(p, dict)), Decimal(0))
+    lines = []
+    for line in sale_lines(sale):
+        quantity = line.get("quantity")
+        # Only numbers are quantities (a bool is not); a line without a product sold nothing we track.
+        if isinstance(quantity, int | float) and not isinstance(quantity, bool) and line.get("product_id"):
+            lines.append(SaleLine(str(line.get("id") or ""), str(line["product_id"]), Decimal(str(quantity))))
+    reference, return_for = sale.get("source_id"), sale.get("return_for")
+    return PosSale(
+        sale_id=str(sale["id"]),
+        state=sale_state_of(sale),
+        label=str(sale.get("status") or ""),
+        total=_money(sale.get("total_price")) + _money(sale.get("total_tax")),
+        paid=paid,
+        lines=tuple(lines),
+        reference=str(reference) if reference else None,
+        return_for=str(return_for) if return_for else None,
+    )
+
+
+def _kind(value: Any) -> FulfillmentKind:
+    try:
+        return FulfillmentKind(str(value or "").upper())
+    except ValueError:
+        return FulfillmentKind.OTHER
+
+
+def _state(value: Any) -> FulfillmentState:
+    try:
+        return FulfillmentState(str(value or "").upper())
+    except ValueError:
+        return FulfillmentState.OTHER
+
+
+def fulfillment_of_row(row: Mapping[str, Any]) -> PosFulfillment:
+    """One `FulfillmentSummaryItem`; what each line still needs packed is its quantity less packed and fulfilled."""
+    version = row.get("version")
+    to_pack = []
+    for line in row.get("line_items") or []:
+        if not isinstance(line, Mapping) or not line.get("sale_line_item_id"):
+            continue
+        left = _money(line.get("quantity")) - _money(line.get("packed_quantity"))
+        left -= _money(line.get("fulfilled_quantity"))
+        if left > 0:
+            to_pack.append((str(line["sale_line_item_id"]), left))
+    return PosFulfillment(
+        fulfillment_id=str(row["id"]),
+        location_id=str(row.get("outlet_id") or ""),
+        kind=_kind(row.get("type")),
+        state=_state(row.get("state")),
+        version=int(version) if isinstance(version, int) and not isinstance(version, bool) else None,
+        to_pack=tuple(to_pack),
+    )
+
+
+def sale_hint_of(message: ChangeMessage) -> SaleHint:
+    """A queued sale change's `source_id` and `return_for` (`models.messages.PAYLOAD_FIELDS`), when it has them."""
+    reference, return_for = message.payload.get("source_id"), message.payload.get("return_for")
+    return SaleHint(
+        reference=reference if isinstance(reference, str) and reference else None,
+        return_for=str(return_for) if return_for else None,
+    )
+
+
+# -- writes ---------------------------------------------------------------------------------------------------
+
+
+def existing_payments(sale: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {k: p[k] for k in ("retailer_payment_type_id", "amount", "payment_date") if k in p}
+        for p in sale.get("payments") or []
+        if isinstance(p, dict)
+    ]
+
+
+def register_sale_update(
+    sale: Mapping[str, Any], *, status: str, payments: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A 0.9 `register_sales` body that re-states the sale as it is (lines, payments) with the change applied:
+    API 0.9 updates by re-posting the sale with its `id`."""
+    lines = [
+        {
+            "id": li.get("id"),
+            "product_id": li.get("product_id"),
+            "quantity": li.get("quantity"),
+            "price": li.get("price"),
+            "tax": li.get("unit_tax", li.get("tax")),
+            "tax_id": li.get("tax_id"),
+        }
+        for li in sale_lines(sale)
+        if isinstance(li, dict)
+    ]
+    body: dict[str, Any] = {
+        "id": sale["id"],
+        "register_id": sale.get("register_id"),
+        "user_id": sale.get("user_id"),
+        "customer_id": sale.get("customer_id"),
+        "status": status,
+        "note": sale.get("note") or "",
+        "register_sale_products": lines,
+        "register_sale_payments": payments if payments is not None else existing_payments(sale),
+    }
+    return {k: v for k, v in body.items() if v is not None}
