@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from botocore.config import Config
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.profiles import profile_for
-from pos_ecom_sync.ratelimit import POLICIES
+from pos_ecom_sync.ratelimit import ECOM_POLICY
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import preview_drift
 from pos_ecom_sync.state.budget import DynamoRateBudget
@@ -100,12 +100,14 @@ def _queue_backlog(target: Any) -> dict[str, dict[str, int]]:
     return backlog
 
 
-def _rate_budgets(target: Any, connection_id: str, now: float) -> dict[str, Any]:
-    """Each vendor API's windows as the shared budget item holds them (a window past its end counts as unused)."""
+def _rate_budgets(target: Any, connection: Connection, now: float) -> dict[str, Any]:
+    """Each vendor API's windows (and the POS's leaky bucket, when its profile has one) as the shared budget item
+    holds them (a window past its end counts as unused; the bucket's level drained to now)."""
     dynamodb = target.session.client("dynamodb")
     budgets: dict[str, Any] = {}
-    for api, policy in POLICIES.items():
-        state = DynamoRateBudget(target.table_name, connection_id, api, client=dynamodb).load(policy)
+    for policy in (profile_for(connection).rate_policy(), ECOM_POLICY):
+        api = policy.api
+        state = DynamoRateBudget(target.table_name, connection.connection_id, api, client=dynamodb).load(policy)
         windows = {}
         for spec, window in zip(policy.windows, state.windows, strict=True):
             active = window.active(now)
@@ -116,6 +118,10 @@ def _rate_budgets(target: Any, connection_id: str, now: float) -> dict[str, Any]
             }
         blocked = round(state.blocked_until - now) if state.blocked_until > now else 0
         budgets[api] = {"windows": windows, "blocked_for_s": blocked}
+        if state.bucket is not None:
+            bucket = state.bucket
+            level = round(bucket.level_at(now), 1)
+            budgets[api]["bucket"] = {"level": level, "size": bucket.size, "drip_per_s": bucket.drip_rate}
     return budgets
 
 
@@ -154,7 +160,7 @@ def connection_status(target: Any, connection: Connection, now: float) -> dict[s
         "status": connection.status,
         "cursors": cursors,
         "reconciliation": _reconciliation(target, cid),
-        "rate_budgets": _rate_budgets(target, cid, now),
+        "rate_budgets": _rate_budgets(target, connection, now),
         "held_orders": len(held),
         "parked_rows": len(ParkedStore(target.table_name, resource=dynamodb).list(cid)),
     }
@@ -191,6 +197,9 @@ def _print_status(data: dict[str, Any], out: TextIO) -> None:
                 for name, w in budget["windows"].items()
             )
             blocked = f"; BLOCKED by a 429 for {budget['blocked_for_s']} s" if budget["blocked_for_s"] else ""
+            bucket = budget.get("bucket")
+            if bucket:
+                windows += f"; bucket {bucket['level']}/{bucket['size']:g} drips (drains {bucket['drip_per_s']:g}/s)"
             out.write(f"  rate {api}: {windows}{blocked}\n")
         out.write(f"  held orders: {status['held_orders']}   parked rows: {status['parked_rows']}\n")
         if status["held_orders"]:

@@ -8,8 +8,8 @@
   eCom payment method arrives in the POS (overrides the defaults of `pos_ecom_sync.orders.payments`).
 - `shipping-product <connection> <POS product id> | --find-or-create | --none`: the product shipping charges become a
   sale line on, so the POS sale totals the eCom order. `--find-or-create` finds the product with the SKU
-  `ECOM-SHIPPING` in the POS or creates it (`pos_ecom_sync.profiles.xseries.shipping.ensure_shipping_product`); `--none` clears
-  it, and orders that charge shipping are then held with the reason until one is set.
+  `ECOM-SHIPPING` in the POS or creates it (`profiles.xseries.shipping.ensure_shipping_product`); `--none` clears it,
+  and orders that charge shipping are then held with the reason until one is set.
 """
 
 from __future__ import annotations

@@ -319,9 +319,9 @@ def test_a_300_kb_description_and_unreadable_rows_never_stall_the_feed_and_are_p
 def test_a_connection_that_crashes_the_poller_is_a_failure_of_its_own_and_the_next_connection_is_polled(
     deployment: Deployment, vendors: Vendors, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.change_poller import app
-
     from pos_ecom_sync import runtime
+
+    from functions.change_poller import app
 
     vendors.pos.seed_catalog(2, 1, seed=9)
 

@@ -134,8 +134,8 @@ def open_shop(
 ) -> Shop:
     from pos_ecom_sync import runtime
     from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-    from pos_ecom_sync.profiles.xseries.shipping import ensure_shipping_product
     from pos_ecom_sync.profiles.xseries.client import XSeriesClient
+    from pos_ecom_sync.profiles.xseries.shipping import ensure_shipping_product
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
     from pos_ecom_sync.secrets import write_connection_secrets
     from pos_ecom_sync.state.store import SyncStore

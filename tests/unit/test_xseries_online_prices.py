@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pos_ecom_sync.profiles.xseries.online_prices import online_price_messages
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.online_prices import online_price_messages
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
 from pos_ecom_sync.models.tokens import StoredTokens
-from pos_ecom_sync.ratelimit import RateBudget
+from pos_ecom_sync.ratelimit import RateBudget, RatePolicy
 
 if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import PosCatalog
@@ -53,6 +53,10 @@ class PosProfile(Protocol):
     ) -> Any:
         """The POS API client for `connection`, behind `budget` (shared by every concurrent invocation), with its
         credentials from `secrets` and, for OAuth with rotating refresh tokens, the live pair from `tokens()`."""
+        ...
+
+    def rate_policy(self) -> RatePolicy:
+        """The POS API's rate policy (windows and/or a bucket), as the client spends it; operators read its state."""
         ...
 
     def change_feeds(

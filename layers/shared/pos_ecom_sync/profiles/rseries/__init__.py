@@ -11,7 +11,7 @@ from typing import Any
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
 from pos_ecom_sync.profiles.base import TokenPairStore
-from pos_ecom_sync.ratelimit import RSERIES_API, RateBudget
+from pos_ecom_sync.ratelimit import RSERIES_API, RateBudget, RatePolicy, rseries_policy
 
 
 class RSeriesProfile:
@@ -32,6 +32,10 @@ class RSeriesProfile:
         return client_for_secrets(
             connection.pos_base_url, connection.pos_account_id, secrets, budget, tokens, max_wait_s=max_wait_s
         )
+
+    def rate_policy(self) -> RatePolicy:
+        # One register's bucket: the vendor's headers correct size and drip rate to the subscription's (ratelimit).
+        return rseries_policy()
 
     def change_feeds(
         self, client: Any, connection: Connection, *, page_size: int, family_of: Callable[[str], str]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
 from pos_ecom_sync.profiles.base import TokenPairStore
-from pos_ecom_sync.ratelimit import RateBudget
+from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, RatePolicy
 
 if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import PosCatalog
@@ -37,6 +37,9 @@ class XSeriesProfile:
         from pos_ecom_sync.profiles.xseries.client import client_for_secrets  # httpx: only functions calling the POS
 
         return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=max_wait_s)
+
+    def rate_policy(self) -> RatePolicy:
+        return XSERIES_POLICY
 
     def change_feeds(
         self, client: Any, connection: Connection, *, page_size: int, family_of: Callable[[str], str]
