@@ -94,6 +94,8 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_intake
 	$(BIN)/python -m tests.perf.bench_stock
 	$(BIN)/python -m tests.perf.bench_orders
+	$(BIN)/python -m tests.perf.bench_rseries
+	$(BIN)/python -m tests.perf.bench_rseries_import
 
 # The webhook API's OpenAPI document comes from the Event Handler's routes; a unit test fails when it is stale.
 openapi: $(STAMP)

@@ -1,4 +1,5 @@
-"""`python -m local_stack` (what `make run` runs). `--no-demo` starts the stack without demo changes."""
+"""`python -m local_stack` (what `make run` runs). `--no-demo` starts the stack without demo changes; `--pos r-series`
+(`make run RUN_ARGS="--pos r-series"`) runs it with the R-Series simulator and an R-Series connection."""
 
 from __future__ import annotations
 
@@ -16,9 +17,18 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Dimension .* has already been added")
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
     parser.add_argument("--no-demo", action="store_true", help="do not make demo changes in the simulators")
+    parser.add_argument(
+        "--pos", choices=["x-series", "r-series"], default="x-series", help="the POS to simulate (default x-series)"
+    )
     args = parser.parse_args(argv)
 
-    stack = LocalStack(StackConfig(run_demo=not args.no_demo))
+    config = StackConfig(run_demo=not args.no_demo)
+    if args.pos == "r-series":
+        from local_stack.rseries_stack import RSeriesLocalStack
+
+        stack: LocalStack = RSeriesLocalStack(config)
+    else:
+        stack = LocalStack(config)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stack.stopping.set()

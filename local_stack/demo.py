@@ -8,3 +8,5 @@ DEMO_SECRETS = {
     "ecom_api_secret": "demo-ecom-api-secret",
     "ecom_webhook_secret": "demo-ecom-app-secret",
 }
+# `--pos r-series`: the OAuth app the R-Series simulator knows; the merchant's grant (refresh token) is issued at start.
+RSERIES_DEMO_APP = {"client_id": "rseries-demo", "client_secret": "rseries-demo-app-secret"}

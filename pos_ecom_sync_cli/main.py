@@ -57,6 +57,12 @@ SECRET_ENV = {
     "ecom_api_secret": "ECOM_API_SECRET",
     "ecom_webhook_secret": "ECOM_WEBHOOK_SECRET",
 }
+# An OAuth app's credentials and the merchant's grant (R-Series always; X-Series optionally), instead of a token.
+OAUTH_SECRET_ENV = {
+    "pos_client_id": "POS_CLIENT_ID",
+    "pos_client_secret": "POS_CLIENT_SECRET",
+    "pos_refresh_token": "POS_REFRESH_TOKEN",
+}
 SETTING_OPTIONS = {
     "pos_url": "pos_base_url",
     "ecom_url": "ecom_base_url",
@@ -110,7 +116,8 @@ def _read_secrets(path: str | None) -> ConnectionSecrets:
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read secrets file {path}: {exc}") from exc
     else:
-        raw = {field: os.environ.get(env) for field, env in SECRET_ENV.items() if os.environ.get(env)}
+        variables = {**SECRET_ENV, **OAUTH_SECRET_ENV}
+        raw = {field: os.environ.get(env) for field, env in variables.items() if os.environ.get(env)}
     try:
         return ConnectionSecrets.model_validate(raw)
     except ValidationError as exc:
@@ -154,9 +161,51 @@ def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
     return view
 
 
+def _check_profile_secrets(profile: str, secrets: ConnectionSecrets) -> None:
+    """R-Series authorizes only as an OAuth app: its access tokens expire within the hour and every refresh rotates
+    the refresh token (KVH authentication/refresh-token.md), so a bare access token would stop working."""
+    if profile == "r-series" and not secrets.api_part().pos_uses_oauth:
+        raise CliError(
+            "an R-Series connection needs its OAuth credentials: pos_client_id and pos_client_secret (the app) and "
+            "pos_refresh_token (the merchant's grant) in --secrets-file, or POS_CLIENT_ID, POS_CLIENT_SECRET and "
+            "POS_REFRESH_TOKEN; nothing was saved"
+        )
+
+
+def _register_location(target: Target, connection: Connection, register_id: str) -> str:
+    """The location of the online register, read from the POS with the credentials just saved (X-Series: the
+    register's outlet; R-Series: its shop, `GET Register.json`)."""
+    if connection.pos_profile == "x-series":
+        return register_outlet(pos_registers(target, connection), register_id)
+    from pos_ecom_sync.profiles import profile_for
+    from pos_ecom_sync.secrets import ApiSecretsReader
+    from pos_ecom_sync.state.budget import DynamoRateBudget
+    from pos_ecom_sync.state.token_store import TokenStore
+
+    profile = profile_for(connection)
+    dynamodb = target.session.client("dynamodb")
+    client = profile.client(
+        connection,
+        ApiSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id),
+        DynamoRateBudget(target.table_name, connection.connection_id, profile.api, client=dynamodb),
+        lambda: TokenStore(target.table_name, connection.connection_id, profile.api, client=dynamodb),
+        max_wait_s=30.0,
+    )
+    try:
+        location = profile.inventory(client).register_location(register_id)
+    finally:
+        client.close()
+    if location is None:
+        raise CliError(f"register {register_id!r} is not a live register of this POS: check the id; nothing was saved")
+    return location
+
+
 def cmd_create(args: argparse.Namespace, target: Target) -> Any:
     secrets = _read_secrets(args.secrets_file)
-    connection = _validated({"connection_id": args.connection_id, **_settings_from(args)})
+    connection = _validated(
+        {"connection_id": args.connection_id, "pos_profile": args.pos_profile, **_settings_from(args)}
+    )
+    _check_profile_secrets(connection.pos_profile, secrets)
     # Refuse before the secret is written: a repeated create must not overwrite a live connection's credentials.
     if target.store.get_connection(connection.connection_id) is not None:
         raise CliError(f"connection {connection.connection_id!r} already exists (use update or set-secrets)")
@@ -165,7 +214,7 @@ def cmd_create(args: argparse.Namespace, target: Target) -> Any:
     if connection.online_register_id:
         # Seed 003: the register's outlet is included by default, whatever else --outlets lists (read with the
         # credentials just saved; a failed read saves no connection, and running create again is safe).
-        outlet = register_outlet(pos_registers(target, connection), connection.online_register_id)
+        outlet = _register_location(target, connection, connection.online_register_id)
         chosen = connection.connected_outlet_ids
         if chosen and outlet not in chosen:
             note = f"outlet {outlet} of register {connection.online_register_id} added: its stock always counts"
@@ -279,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("connection_id")
     _add_setting_options(create, required=True)
     create.add_argument("--secrets-file", help="JSON file with the secret fields (default: environment variables)")
+    create.add_argument(
+        "--pos-profile",
+        choices=["x-series", "r-series"],
+        default="x-series",
+        help="the POS: x-series (default) or r-series (OAuth: pos_client_id, pos_client_secret, pos_refresh_token; "
+        "--register and --outlets take R-Series register and shop ids)",
+    )
     create.set_defaults(run=cmd_create)
 
     connections.add_parser("list", help="list connections").set_defaults(run=cmd_list)

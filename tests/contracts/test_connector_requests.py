@@ -176,6 +176,7 @@ RSERIES_CALLS: dict[str, Callable[[RSeriesClient], Any]] = {
     "create_sale": lambda c: c.create_sale(RSERIES_SALE_REQUEST),
     "find_sale_by_reference": lambda c: c.find_sale_by_reference("5501001", "eCom"),
     "get_sale": lambda c: c.get_sale("156"),
+    "update_sale": lambda c: c.update_sale("156", {"voided": "true"}),
 }
 # Not vendor calls.
 NOT_CALLS = {"calls", "close"}

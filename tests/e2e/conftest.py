@@ -28,7 +28,9 @@ from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_CONNECTION_ID
 from local_stack.functions import LocalFunction, current_function
+from local_stack.rseries_stack import RSeriesLocalStack
 from local_stack.simulators.ecom import EcomSimulator
+from local_stack.simulators.rseries import RSeriesSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from local_stack.stack import LocalStack, StackConfig
 from tests.contract_recording import ContractRecorder
@@ -218,3 +220,73 @@ def cli(live_stack: LiveStack, tmp_path: Path) -> Cli:
         return done.returncode, output
 
     return run
+
+
+@dataclass
+class RSeriesLiveStack(LiveStack):
+    """`live_stack` with an R-Series POS (`make run RUN_ARGS="--pos r-series"`): `.rseries` is the simulator, the
+    connection's `pos_profile` is "r-series", and every POS change arrives by `.poll()` (R-Series has no webhooks)."""
+
+    @property
+    def rseries(self) -> RSeriesSimulator:
+        assert isinstance(self.stack, RSeriesLocalStack) and self.stack.rseries is not None
+        return self.stack.rseries
+
+    @property
+    def rseries_stack(self) -> RSeriesLocalStack:
+        assert isinstance(self.stack, RSeriesLocalStack)
+        return self.stack
+
+    def stocked_item_ids(self) -> list[int]:
+        return [int(item["itemID"]) for item in self.rseries_stack.stocked_items()]
+
+    def ecom_level(self, item_id: int) -> int | None:
+        return self.rseries_stack.ecom_level(item_id)
+
+    def pos_total(self, item_id: int) -> int:
+        return self.rseries_stack.pos_total(item_id, self.connection().connected_outlet_ids)
+
+    def import_catalog(self) -> None:
+        """The first poll imports the R-Series catalog; wait until every stocked item is in eCom at its POS total."""
+        self.poll()
+        self.wait_until(
+            lambda: all(self.ecom_level(i) == self.pos_total(i) for i in self.stocked_item_ids()),
+            timeout=120,
+            what="every R-Series item in eCom at its POS total",
+        )
+
+
+@pytest.fixture(scope="module")
+def rseries_stack() -> Iterator[RSeriesLiveStack]:
+    """The local stack with the R-Series simulator and an R-Series demo connection (OAuth app + merchant grant)."""
+    saved = dict(os.environ)
+    config = StackConfig(
+        api_port=free_port(),
+        pos_port=free_port(),
+        ecom_port=free_port(),
+        moto_port=free_port(),
+        lambda_port=free_port(),
+        schedule_seconds=3600.0,  # the tests fire the schedules themselves (.poll / .reconcile)
+        families=2,
+        variants_per_family=3,
+        run_demo=False,
+        stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
+    )
+    stack = RSeriesLocalStack(config)
+    from pos_ecom_sync import runtime
+
+    runtime.reset()
+    try:
+        stack.start()
+        yield RSeriesLiveStack(stack)
+    finally:
+        for worker in stack.pollers:
+            worker.stop()
+        for worker in stack.pollers:
+            worker.thread.join(timeout=10)
+        if stack.ecom is not None:
+            stack.ecom.wait_for_webhooks(timeout=5)
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()

@@ -85,14 +85,16 @@ def test_every_answer_the_error_mapping_can_give_is_documented_on_every_route(
 
 
 class _Store:
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(self, fail: Exception | None = None, pos_profile: str = "x-series") -> None:
         self.fail = fail
         self.marks: set[str] = set()
+        self.pos_profile = pos_profile
 
     def get_connection(self, connection_id: str) -> Connection | None:
         if self.fail:
             raise self.fail
-        return Connection(connection_id="demo", pos_base_url="http://127.0.0.1:9", ecom_base_url="http://127.0.0.1:9")
+        urls = {"pos_base_url": "http://127.0.0.1:9", "ecom_base_url": "http://127.0.0.1:9"}
+        return Connection.model_validate({"connection_id": "demo", "pos_profile": self.pos_profile, **urls})
 
     def delivery_seen(self, connection_id: str, delivery_key: str) -> bool:
         return delivery_key in self.marks
@@ -127,6 +129,12 @@ Scenario = tuple[Callable[[], dict[str, Any]], _Store, _Publisher, int]
 SCENARIOS: dict[str, Scenario] = {
     "pos change queued": (lambda: pos_webhook_event("demo", INVENTORY), _Store(), _Publisher(), 202),
     "ecom order queued": (lambda: ecom_webhook_event("demo", ORDER), _Store(), _Publisher(), 202),
+    "a POS delivery for a POS that sends no webhooks (R-Series: polled)": (
+        lambda: pos_webhook_event("demo", INVENTORY),
+        _Store(pos_profile="r-series"),
+        _Publisher(),
+        400,
+    ),
     "change type not synced": (
         lambda: pos_webhook_event("demo", pos_form("customer.update", {"id": "c-1", "customer_code": "C1"})),
         _Store(),

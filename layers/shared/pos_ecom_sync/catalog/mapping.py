@@ -3,7 +3,9 @@
 One eCom product per POS family (`models.catalog.PosFamily`, which the connection's POS profile reads and maps); a
 simple product is a family of one whose item is its single variant.
 Synced (seed 003): name, category, description, brand, SKU, UPC/EAN, attributes -> options, active -> visibility,
-price (the online price when set, else retail), images, weight, dimensions.
+price (the online price when set, else retail), images, weight, dimensions. A POS profile may leave product fields
+to eCom (`PosFamily.ecom_owned`; R-Series, seed 000: availability, set hidden at creation, and the description):
+they are never sent after creation, nor compared by content reconciliation.
 Online price: the profile puts the POS's online price on each item (X-Series: a price-book entry; R-Series: the
 Online price level); an item without one gets its retail price. Never synced: handle, supplier,
 supplier code/price, reorder point/quantity, tax, tags; stock belongs to the stock worker.
@@ -27,9 +29,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from pos_ecom_sync.models.catalog import PosFamily, PosItem
+from pos_ecom_sync.models.catalog import EcomOwnedField, PosFamily, PosItem
 
 GRAMS_PER_UNIT: dict[str, float] = {"CT": 0.2, "G": 1.0, "OZ": 28.349523125, "LB": 453.59237, "KG": 1000.0}
 CENTIMETRES_PER_UNIT: dict[str, float] = {"IN": 2.54, "CM": 1.0, "MM": 0.1, "YD": 91.44}
@@ -80,8 +82,16 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The eCom product body keys of each field eCom may own (`PosFamily.ecom_owned`).
+ECOM_OWNED_KEYS: dict[str, tuple[str, ...]] = {
+    "visibility": ("visibility", "isVisible"),
+    "description": ("description",),
+}
+
+
 class ProductPayload(_Frozen):
-    """Product-level fields the POS owns. `brand` and `category` are names the worker resolves to eCom ids."""
+    """Product-level fields the POS owns. `brand` and `category` are names the worker resolves to eCom ids.
+    `ecom_owned`: fields eCom owns for this POS (`PosFamily.ecom_owned`); left out of the hash (a per-POS constant)."""
 
     title: str
     fulltitle: str
@@ -90,16 +100,23 @@ class ProductPayload(_Frozen):
     is_visible: bool
     brand: str | None
     category: str | None
+    ecom_owned: frozenset[EcomOwnedField] = Field(default=frozenset(), exclude=True)
 
-    def ecom_body(self) -> dict[str, Any]:
-        """The `{"product": ...}` body for a create or update (brand/category are linked separately)."""
-        return {
+    def ecom_body(self, *, create: bool = False) -> dict[str, Any]:
+        """The `{"product": ...}` body for a create or update (brand/category are linked separately). Fields eCom
+        owns are never sent, except the visibility a new product starts with (hidden, seed 000)."""
+        body = {
             "title": self.title,
             "fulltitle": self.fulltitle,
             "description": self.description,
             "visibility": self.visibility,
             "isVisible": self.is_visible,
         }
+        for name in self.ecom_owned:
+            if not (create and name == "visibility"):
+                for key in ECOM_OWNED_KEYS[name]:
+                    body.pop(key, None)
+        return body
 
 
 class OptionValue(_Frozen):
@@ -200,7 +217,7 @@ def map_family(family: PosFamily) -> DesiredProduct:
         pos_id=family.key,
         family_version=family.stamp,
         deleted=family.deleted,
-        payload=map_product(parent),
+        payload=map_product(parent, family.ecom_owned),
         image_urls=tuple(product_images),
         variants=desired_variants,
         removed_variant_ids=tuple(sorted(family.removed)),
@@ -212,16 +229,19 @@ def _parent_first(parent: PosItem, sellable: list[PosItem]) -> list[PosItem]:
     return [item for item in sellable if item.id == parent.id] + [item for item in sellable if item.id != parent.id]
 
 
-def map_product(parent: PosItem) -> ProductPayload:
-    # Active/inactive is family-level in eCom (product visibility), so the parent's flag decides.
+def map_product(parent: PosItem, ecom_owned: frozenset[EcomOwnedField] = frozenset()) -> ProductPayload:
+    # Active/inactive is family-level in eCom (product visibility), so the parent's flag decides; where eCom owns
+    # visibility, a new product starts hidden (seed 000) and the merchant enables it there.
+    visible = parent.active and "visibility" not in ecom_owned
     return ProductPayload(
         title=parent.name,
         fulltitle=parent.name,
-        description=parent.description,
-        visibility="visible" if parent.active else "hidden",
-        is_visible=parent.active,
+        description="" if "description" in ecom_owned else parent.description,
+        visibility="visible" if visible else "hidden",
+        is_visible=visible,
         brand=parent.brand,
         category=parent.category,
+        ecom_owned=ecom_owned,
     )
 
 

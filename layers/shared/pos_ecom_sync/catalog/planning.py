@@ -14,6 +14,8 @@ Rules (seeds 000/003, DESIGN §3 Catalog):
 - Plan cap: variants count as products. A new product is created whole or not at all; an existing product gets
   the new variants that fit (in family order) and a RefuseCreate for the rest. Variant deletes in the same plan run
   first and free room. Updates always flow.
+- Fields eCom owns for the POS (`PosFamily.ecom_owned`, e.g. R-Series availability: a new product is created
+  hidden and the merchant enables it in eCom, seed 000) are left out of every update and of the shown baseline.
 - Nothing flows back: eCom edits of POS-owned fields (visibility included) are overwritten by the next POS change,
   and found sooner by content reconciliation: the state keeps eCom's answer to our last write (`state_shown`);
   a family checked against eCom (`check_against_ecom`, on a reconciliation finding) forgets the hash of what was
@@ -27,7 +29,7 @@ Rules (seeds 000/003, DESIGN §3 Catalog):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -208,12 +210,15 @@ def state_shown(
     product: Mapping[str, Any] | None = None,
     variant: tuple[str, Mapping[str, Any]] | None = None,
     images: Sequence[Mapping[str, Any]] | None = None,
+    ecom_owned: Collection[str] = (),
 ) -> CatalogState:
     """Record eCom's answer to a write as the baseline content reconciliation compares with: a product row, a
-    (POS variant id, variant row), or the images a replacement uploaded (the first is the main image)."""
+    (POS variant id, variant row), or the images a replacement uploaded (the first is the main image). Fields eCom
+    owns (`ecom_owned`, see `PosFamily.ecom_owned`) are not recorded, so never compared: a merchant's edit of them
+    is theirs to make, not drift."""
     update: dict[str, object] = {}
     if product is not None:
-        update["product_shown"] = product_shown(product)
+        update["product_shown"] = {k: v for k, v in product_shown(product).items() if k not in ecom_owned}
     if variant is not None:
         pos_id, row = variant
         update["variants_shown"] = {**state.variants_shown, pos_id: variant_shown(row)}

@@ -260,6 +260,7 @@ class CatalogSync:
                     if isinstance(action, (CreateVariant, UpdateVariant)) and done.variant is not None
                     else None,
                     images=list(done.images.values()) if done.images is not None else None,
+                    ecom_owned=desired.payload.ecom_owned,
                 )
                 stored = self.store.save_catalog_state(cid, family_key, stored, after)
         except NotFound as error:
@@ -444,11 +445,11 @@ class CatalogSync:
                     variants = self.ecom.list_variants(product_id=int(product["id"]))
                     if all(_is_blank_default(v) for v in variants):
                         return int(product["id"]), None
-        created = self.ecom.create_product(self._product_body(action.payload))
+        created = self.ecom.create_product(self._product_body(action.payload, create=True))
         return int(created["id"]), created
 
-    def _product_body(self, payload: ProductPayload) -> JsonObject:
-        body = payload.ecom_body()
+    def _product_body(self, payload: ProductPayload, *, create: bool = False) -> JsonObject:
+        body = payload.ecom_body(create=create)
         ecom = self.ecom
         # No POS brand: None asks the connector to clear it (it knows whether eCom takes that; never parks for it).
         body["brand"] = (

@@ -12,6 +12,8 @@ WeightUnit = Literal["CT", "G", "OZ", "LB", "KG"]
 DimensionUnit = Literal["IN", "CM", "MM", "YD"]
 # What eCom showed for the POS-owned fields of a product or variant right after our write (see `catalog.shown`).
 Shown: TypeAlias = dict[str, str | float | bool | int | None]
+# Product fields eCom may own instead of the POS (see `PosFamily.ecom_owned`).
+EcomOwnedField = Literal["visibility", "description"]
 
 
 class VariantOption(BaseModel):
@@ -75,6 +77,9 @@ class PosFamily(BaseModel):
     parent: PosItem
     sellable: tuple[PosItem, ...]
     removed: tuple[str, ...] = ()
+    # Product fields eCom owns for this POS, set once when the product is created (availability: hidden) and never
+    # written or compared afterwards; the merchant manages them in eCom. Empty: the POS owns every synced field.
+    ecom_owned: frozenset[EcomOwnedField] = frozenset()
 
     @property
     def deleted(self) -> bool:

@@ -255,7 +255,9 @@ class SaleFulfillment:
 
 @dataclass(frozen=True)
 class CreatedSale:
-    """The sale a POS created for an order: its id (the POS may choose its own) and what to tell the operator."""
+    """The sale a POS created for an order: its id and what to tell the operator. `pos_chooses_ids`: the POS always
+    chooses the sale's id (R-Series), so an id other than our sale key is no surprise worth a warning."""
 
     sale_id: str
     warnings: tuple[str, ...] = ()
+    pos_chooses_ids: bool = False

@@ -20,7 +20,8 @@ def online_total(levels: dict[str, int], connected_outlets: list[str]) -> int:
 
 
 class OutletLevel(BaseModel):
-    """An outlet's POS level for one variant, and the POS stamp it was read at (X-Series `version`)."""
+    """An outlet's POS level for one variant, and the profile's comparable stamp it was read at (X-Series `version`;
+    R-Series the ItemShop timeStamp, then the read's time)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -581,7 +581,7 @@ class OrderImporter:
             return self._adopt(claim, existing, note=note, number=order.number)
         sale_id = created.sale_id
         warnings = [*created.warnings, *self.notes]
-        if sale_id != claim.sale_id:
+        if sale_id != claim.sale_id and not created.pos_chooses_ids:
             warnings.append(f"the POS gave the sale its own id {sale_id} instead of ours {claim.sale_id}")
         cancelled = order.payment_status == "cancelled"
         outlets = () if cancelled else tuple(plan.outlet_ids)

@@ -4,7 +4,8 @@ DESIGN §3 Stock and seeds 001-004: eCom `stockLevel` = sum of the POS levels ov
 negative level counting as 0; the POS is the truth, so an eCom edit is reverted. These rules never write a wrong
 number:
 
-- Stale: a level is applied only if its X-Series `version` is higher than the one held for that variant and
+- Stale: a level is applied only if its version (the profile's comparable stamp: X-Series `version`; R-Series the
+  ItemShop timeStamp, then the read's time) is higher than the one held for that variant and
   outlet; an equal version is a duplicate (no change), a lower one is stale (dropped).
 - Unknown is not zero: a connected outlet counts only once we hold a level for it, from a versioned change or a
   POS inventory read of the variant. An outlet missing from a successful read has no inventory row, which the POS

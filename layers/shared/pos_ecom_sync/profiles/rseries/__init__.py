@@ -6,12 +6,21 @@ tokens and rotating refresh tokens, every scalar a string, `next`-URL paging, a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
-from pos_ecom_sync.profiles.base import TokenPairStore
+from pos_ecom_sync.profiles.base import PosProfile, TokenPairStore
 from pos_ecom_sync.ratelimit import RSERIES_API, RateBudget, RatePolicy, rseries_policy
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.catalog.sync import PosCatalog
+    from pos_ecom_sync.intake.webhooks import PosWebhookParser
+    from pos_ecom_sync.orders.importer import PosOrders
+    from pos_ecom_sync.reconcile.service import PosCatalogFeed
+    from pos_ecom_sync.reference import ReferenceCache
+    from pos_ecom_sync.status.sync import PosSales
+    from pos_ecom_sync.stock.sync import PosInventory
 
 
 class RSeriesProfile:
@@ -44,5 +53,34 @@ class RSeriesProfile:
 
         return change_feeds(client, connection, page_size=page_size, family_of=family_of)
 
+    def webhook_parser(self) -> PosWebhookParser | None:
+        return None  # R-Series sends no webhooks (KVH endpoints index): every change is polled
 
-PROFILE = RSeriesProfile()
+    def orders(self, client: Any, connection: Connection, reference: ReferenceCache) -> PosOrders:
+        from pos_ecom_sync.profiles.rseries.orders import RSeriesOrders
+
+        return RSeriesOrders(client, connection, reference)
+
+    def sales(self, client: Any, connection: Connection, reference: ReferenceCache) -> PosSales:
+        from pos_ecom_sync.profiles.rseries.status import RSeriesSales
+
+        return RSeriesSales(client, connection, reference)
+
+    def catalog(self, client: Any, connection: Connection) -> PosCatalog:
+        from pos_ecom_sync.profiles.rseries.catalog import RSeriesCatalog
+
+        return RSeriesCatalog(client, connection)
+
+    def catalog_walk(self, client: Any) -> PosCatalogFeed:
+        from pos_ecom_sync.profiles.rseries.catalog import RSeriesCatalogWalk
+
+        return RSeriesCatalogWalk(client)
+
+    def inventory(self, client: Any) -> PosInventory:
+        from pos_ecom_sync.profiles.rseries.stock import RSeriesInventory
+
+        return RSeriesInventory(client)
+
+
+# Annotated so mypy proves the profile implements the whole seam.
+PROFILE: PosProfile = RSeriesProfile()

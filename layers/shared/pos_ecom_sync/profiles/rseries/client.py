@@ -410,6 +410,12 @@ class RSeriesClient:
         """One sale with its lines and payments (KVH sale.md "GET Single sale"); None when absent."""
         return self._single("Sale", sale_id, ["SaleLines", "SalePayments"])
 
+    def update_sale(self, sale_id: str | int, fields: JsonObject) -> JsonObject:
+        """`PUT Sale/{saleID}.json` with the fields to change (KVH sale.md "PUT Update a sale"; tutorials/sales.md):
+        e.g. `voided`, or `SalePayments` + `completed` to pay an open sale. Costs 2 drips, +3 when completing. The
+        updated sale; whether the change took is the caller's to check on it (a void by PUT is undocumented)."""
+        return self._write("PUT", f"{self._base()}/Sale/{_segment(_id(sale_id))}.json", "Sale", fields)
+
 
 def _emails(customer: Mapping[str, Any]) -> set[str]:
     contact = customer.get("Contact")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
-from pos_ecom_sync.profiles.base import TokenPairStore
+from pos_ecom_sync.profiles.base import PosProfile, TokenPairStore
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, RatePolicy
 
 if TYPE_CHECKING:
@@ -79,4 +79,5 @@ class XSeriesProfile:
         return webhooks.parse_pos_webhook  # looked up per call: tests may replace it
 
 
-PROFILE = XSeriesProfile()
+# Annotated so mypy proves the profile implements the whole seam.
+PROFILE: PosProfile = XSeriesProfile()

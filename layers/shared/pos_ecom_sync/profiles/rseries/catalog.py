@@ -1,0 +1,167 @@
+"""The R-Series catalog as the catalog worker reads it (`catalog.sync.PosCatalog`) and as reconciliation walks it
+(`reconcile.service.PosCatalogFeed`).
+
+A family is read from its key (`m<itemMatrixID>` or a simple item's `itemID`, `feeds.family_key`) or from any item
+id (a variant's names its matrix): a matrix costs two calls, `GET ItemMatrix/{id}.json?load_relations=["Images",
+"ItemAttributeSet"]` and `GET Item.json?itemMatrixID=<id>&archived=true&load_relations=["ItemAttributes","Images"]`
+(KVH endpoints/itemmatrix.md, item.md, relations.md), plus one `GET Item/{id}.json` when asked by a variant's id; a
+simple item one. Category, manufacturer (brand) and the Online price level are reference lists kept for a few
+minutes per warm sandbox (`ReferenceCache`); an id missing from a kept list reads the list again once (a category
+made since).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from pos_ecom_sync.models.catalog import FamilyRow, PosFamily
+from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.feeds import ChangePage
+from pos_ecom_sync.profiles.rseries import envelope
+from pos_ecom_sync.profiles.rseries.client import Page
+from pos_ecom_sync.profiles.rseries.feeds import FEEDS, MATRIX_PREFIX, StampFeedReader, family_key
+from pos_ecom_sync.profiles.rseries.mapping import left_out, matrix_family, simple_family
+from pos_ecom_sync.reference import ReferenceCache
+
+JsonObject = dict[str, Any]
+ONLINE_LEVEL_NAME = "Online"  # seed 000 "Online price"; its id differs per account (rseries.md §6)
+ITEM_RELATIONS = ("ItemAttributes", "Images")
+MATRIX_RELATIONS = ("Images", "ItemAttributeSet")
+# Shared by the catalog readers of a warm sandbox (keys name the connection and the POS account).
+_REFERENCE = ReferenceCache()
+
+
+class CatalogReads(Protocol):
+    """What the catalog needs from `client.RSeriesClient`."""
+
+    def get_item(self, item_id: str | int, relations: Sequence[str] = ()) -> JsonObject | None: ...
+    def get_matrix(self, matrix_id: str | int, relations: Sequence[str] = ()) -> JsonObject | None: ...
+    def list_matrix_items(self, matrix_id: str | int, relations: Sequence[str] = ()) -> list[JsonObject]: ...
+    def list_categories(self) -> list[JsonObject]: ...
+    def list_manufacturers(self) -> list[JsonObject]: ...
+    def find_price_level(self, name: str) -> JsonObject | None: ...
+
+
+class RSeriesCatalog:
+    def __init__(self, client: CatalogReads, connection: Connection, reference: ReferenceCache | None = None) -> None:
+        self.client = client
+        self.connection = connection
+        self.reference = reference if reference is not None else _REFERENCE
+
+    def read_family(self, product_id: str) -> PosFamily | None:
+        key = product_id.strip()
+        if key.startswith(MATRIX_PREFIX) and key[len(MATRIX_PREFIX) :].isdigit():
+            return self._matrix(key[len(MATRIX_PREFIX) :])
+        if not key.isdigit():
+            return None  # no R-Series id
+        item = self.client.get_item(key, ITEM_RELATIONS)
+        if item is None:
+            return None
+        matrix_id = envelope.reference(item.get("itemMatrixID"))
+        if matrix_id is not None:
+            return self._matrix(matrix_id)
+        return simple_family(
+            item,
+            online_level_id=self._online_level_id(),
+            categories=self._names("categories", "categoryID", item.get("categoryID"), self.client.list_categories),
+            brands=self._names(
+                "manufacturers", "manufacturerID", item.get("manufacturerID"), self.client.list_manufacturers
+            ),
+        )
+
+    def _matrix(self, matrix_id: str) -> PosFamily | None:
+        matrix = self.client.get_matrix(matrix_id, MATRIX_RELATIONS)
+        if matrix is None:
+            return None
+        items = self.client.list_matrix_items(matrix_id, ITEM_RELATIONS)
+        return matrix_family(
+            matrix,
+            items,
+            online_level_id=self._online_level_id(),
+            categories=self._names("categories", "categoryID", matrix.get("categoryID"), self.client.list_categories),
+            brands=self._names(
+                "manufacturers", "manufacturerID", matrix.get("manufacturerID"), self.client.list_manufacturers
+            ),
+        )
+
+    def _key(self, kind: str) -> str:
+        account = self.connection.pos_account_id or ""
+        return f"{self.connection.connection_id}|{self.connection.pos_base_url}|{account}|rseries:{kind}"
+
+    def _online_level_id(self) -> str | None:
+        """The Online price level's id, resolved by name (`find_price_level`), kept like the other lists."""
+        key = self._key("online-price-level")
+
+        def load() -> list[JsonObject]:
+            level = self.client.find_price_level(ONLINE_LEVEL_NAME)
+            return [level] if level is not None else []
+
+        levels = self.reference.get(key, load)
+        return envelope.reference(levels[0].get("priceLevelID")) if levels else None
+
+    def _names(self, kind: str, id_field: str, wanted: Any, load: Callable[[], list[JsonObject]]) -> dict[str, str]:
+        """id -> name of a reference list; read again once when it lacks the id asked for (made since it was kept)."""
+        key = self._key(kind)
+        wanted_id = envelope.reference(wanted)
+        rows = self.reference.get(key, load)
+        names = _by_id(rows, id_field)
+        if wanted_id is not None and wanted_id not in names:
+            fresh = [row for row in load() if envelope.reference(row.get(id_field)) == wanted_id]
+            for row in fresh:
+                self.reference.add(key, row)
+            names.update(_by_id(fresh, id_field))
+        return names
+
+
+def _by_id(rows: Sequence[JsonObject], id_field: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for row in rows:
+        row_id, name = envelope.reference(row.get(id_field)), row.get("name")
+        if row_id is not None and isinstance(name, str) and name.strip():
+            found[row_id] = name.strip()
+    return found
+
+
+def family_row(row: JsonObject) -> FamilyRow:
+    """What the catalog compare reads of an Item row: its family, id, stamp and whether it is out of eCom (archived
+    or not published); InvalidInput when its ids cannot be read."""
+    key = family_key(row)
+    item_id = envelope.reference(row.get("itemID")) or ""
+    return FamilyRow(key, item_id, envelope.epoch(row.get("timeStamp")), left_out(row))
+
+
+class ItemLists(Protocol):
+    @property
+    def calls(self) -> int: ...
+    def list_changes(self, entity: str, since: int | None, limit: int = ...) -> Page: ...
+    def next_page(self, entity: str, url: str) -> Page: ...
+
+
+_ITEM_FEED = next(spec for spec in FEEDS if spec.entity == "Item")
+
+
+class RSeriesCatalogWalk:
+    """Every Item row by timeStamp, archived ones included (`GET Item.json?sort=timeStamp&timeStamp=>=,<s>
+    &archived=true`, KVH query-parameters.md), read like the `pos:Item` feed (`feeds.StampFeedReader`: the vendor's
+    next URLs within a walk, an opaque stamp cursor, rows sharing a second never lost). Matrix rows are not walked:
+    a matrix family's stamp is its newest row's, and the simulator (like the vendor [I]) restamps variants when
+    their matrix changes."""
+
+    def __init__(self, client: ItemLists) -> None:
+        self.client = client
+        self._readers: dict[int, StampFeedReader] = {}  # by page size: one walk keeps one
+
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
+    def catalog_page(self, cursor: str | None, page_size: int) -> ChangePage:
+        reader = self._readers.setdefault(page_size, StampFeedReader(self.client, _ITEM_FEED, page_size))
+        return reader(cursor)
+
+    def family_row(self, row: JsonObject) -> FamilyRow:
+        return family_row(row)
+
+    def row_name(self, row: JsonObject) -> tuple[Any, Any]:
+        return row.get("itemID"), row.get("timeStamp")

@@ -1,0 +1,257 @@
+"""R-Series sales, both ways, as pure functions: an eCom order (`orders.sale.SaleDraft`) as a `POST Sale.json` body,
+and a Sale row as the neutral sale status sync reads (`models.sales.PosSale`).
+
+Sources: KVH = koop-voor-hoop/lightspeed-retail-client `docs/**` (a mirror of developers.lightspeedhq.com/retail).
+
+Finding a sale again: R-Series chooses the saleID, so the sale carries the order's reference: `referenceNumber`
+"ecom-<order id>" ("Custom reference sale number from an external system (e.g. webstore, amazon)") with
+`referenceNumberSource` "eCom" ("Name of the external system for referenceNumber", KVH endpoints/sale.md). The
+reference keeps our "ecom-" prefix (`orders.sale.source_id`) so `models.sales.order_in_reference` reads it back; a
+sale whose source is another system never counts as ours, whatever its number.
+
+Choices the vendor docs leave open (each says why):
+- State: R-Series has no status, only `completed` and `voided` (KVH sale.md). An unpaid order is an open sale
+  (`completed` false: "If the sale is completed the inventory will have been removed and the payments will be equal to
+  the total"), a paid one a completed sale with one SalePayment of its total, a cancelled one a voided sale. An
+  archived sale that was never completed (KVH sale.md DELETE: "You can't archive a completed sale") was discarded in
+  the POS: nothing of it stands, so it reads as VOIDED.
+- One shop per sale: a Sale has one `shopID`, and SaleLine `shopID` is only "the shop where this sale line was
+  added" (KVH saleline.md), with no documented effect on stock, so it is not sent. The sale goes to the plan's first
+  outlet (the whole order when the router found one outlet, the pickup store of a tied shipping method); a split plan
+  is sold from that first outlet, with a warning naming the others.
+- Prices: each order line is one SaleLine at its unit price excluding tax (`orders.sale.unit_amounts`, after
+  discount); R-Series computes the tax itself from the line's TaxClass and the sale's TaxCategory (KVH saleline.md
+  `tax`, `tax1Rate` "Customized by the TaxClass and the TaxCategory"), so a line eCom charged no tax on is sent
+  `tax: false` ("If false no tax will apply") and the others `tax: true`. Whether the POS total then equals the eCom
+  total depends on the POS's tax setup: the worker compares them and warns.
+- Promotions stay off (`enablePromotions` false is the default: "pricing rules are not applied to sales completed
+  through the API", KVH tutorials/sales.md), so the POS never reprices an online order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.orders import EcomOrder, EcomOrderLine, FulfillmentPlan
+from pos_ecom_sync.models.sales import PosSale, SaleHint, SaleLine, SaleState
+from pos_ecom_sync.orders.sale import (
+    CENT,
+    UNIT_PLACES,
+    SaleDraft,
+    check_plan_covers,
+    money,
+    net_totals,
+    total_mismatch,
+    unit_amounts,
+)
+from pos_ecom_sync.profiles.rseries import envelope
+
+JsonObject = dict[str, Any]
+# `referenceNumberSource` of the sales this sync makes (KVH sale.md: "Name of the external system").
+REFERENCE_SOURCE = "eCom"
+
+
+def _text(value: Decimal) -> str:
+    """A number as R-Series writes them (every scalar a string): "12.5", "3"."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# -- the sale body ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSale:
+    """A `POST Sale.json` body and what the worker needs around it: the total it expects the POS to compute (the
+    eCom order's lines and shipping, tax included) and whether the body completes the sale with a payment."""
+
+    body: JsonObject
+    expected_total: Decimal
+    paid: bool
+    warnings: tuple[str, ...] = field(default=())
+
+
+def payment_row(payment_type_id: str, amount: Decimal, remote_reference: str) -> JsonObject:
+    """One SalePayment: `remoteReference` is "an optional client-generated unique identifier" (KVH salepayment.md),
+    a stable key of ours, so the payment can be told apart from one taken at the till."""
+    return {"paymentTypeID": payment_type_id, "amount": _text(amount), "remoteReference": remote_reference}
+
+
+def import_payment_reference(draft: SaleDraft) -> str:
+    """The `remoteReference` of the payment an import records: the order's sale key (ours, stable across attempts)."""
+    return draft.sale_key
+
+
+def build_sale(
+    draft: SaleDraft,
+    *,
+    shop_id: str,
+    register_id: str,
+    employee_id: str | None,
+    payment_type_id: str | None,
+) -> NewSale:
+    """The sale of the draft's order, sold from `shop_id` on `register_id`. `payment_type_id`: record the integrated
+    payment (a paid order), completing the sale; None leaves it open and unpaid. A cancelled order is voided and
+    pays nothing. Raises ValueError when the plan does not cover the order or shipping has no product."""
+    order, lines, plan = draft.order, draft.lines, draft.plan
+    if not register_id or not shop_id:
+        raise ValueError("an R-Series sale needs its shop and register")
+    check_plan_covers(lines, plan, {line.id: line for line in lines})
+    rows, total = _sale_lines(lines, plan)
+    shipping = _shipping_line(order, draft.shipping_product_id)
+    if shipping is not None:
+        rows.append(shipping[0])
+        total += shipping[1]
+    cancelled = draft.cancelled
+    paid = payment_type_id is not None and not cancelled
+    body: JsonObject = {
+        "shopID": shop_id,
+        "registerID": register_id,
+        "referenceNumber": draft.reference,
+        "referenceNumberSource": REFERENCE_SOURCE,
+        "completed": _flag(paid),
+        "SaleLines": {"SaleLine": rows},
+    }
+    if employee_id:
+        body["employeeID"] = employee_id
+    if draft.customer_id:
+        body["customerID"] = draft.customer_id
+    if cancelled:
+        body["voided"] = "true"
+    if paid:
+        assert payment_type_id is not None
+        body["SalePayments"] = {"SalePayment": [payment_row(payment_type_id, total, import_payment_reference(draft))]}
+    warnings = [*_split_warning(plan, shop_id), *total_mismatch(order, total)]
+    return NewSale(body=body, expected_total=total, paid=paid, warnings=tuple(warnings))
+
+
+def _split_warning(plan: FulfillmentPlan, shop_id: str) -> list[str]:
+    others = [o for o in plan.outlet_ids if o != shop_id]
+    if not others:
+        return []
+    return [
+        f"the order was routed to shops {', '.join([shop_id, *others])}, but an R-Series sale belongs to one shop: "
+        f"it is sold from shop {shop_id}"
+    ]
+
+
+def _taxed(excl: Decimal, incl: Decimal) -> bool:
+    return incl - excl >= CENT
+
+
+def _line_total(price: Decimal, tax: Decimal, quantity: int) -> Decimal:
+    return (price * quantity).quantize(CENT, ROUND_HALF_UP) + (tax * quantity).quantize(CENT, ROUND_HALF_UP)
+
+
+def _sale_lines(lines: Sequence[EcomOrderLine], plan: FulfillmentPlan) -> tuple[list[JsonObject], Decimal]:
+    """One SaleLine per order line with a quantity (one shop: the plan's parts of a line are one line here)."""
+    product_of = {part.line_id: part.product_id for a in plan.assignments for part in a.lines}
+    rows: list[JsonObject] = []
+    total = Decimal(0)
+    for line in lines:
+        if line.quantity_ordered <= 0:
+            continue
+        price, tax = unit_amounts(line)
+        excl, incl = net_totals(line)
+        rows.append(
+            {
+                "itemID": product_of[line.id],
+                "unitQuantity": str(line.quantity_ordered),
+                "unitPrice": _text(price),
+                "tax": _flag(_taxed(excl, incl)),
+            }
+        )
+        total += _line_total(price, tax, line.quantity_ordered)
+    return rows, total
+
+
+def _shipping_line(order: EcomOrder, shipping_product_id: str | None) -> tuple[JsonObject, Decimal] | None:
+    """The shipping charge as one line of the connection's shipping item; None when the order charges none."""
+    excl, incl = money(order.shipment_price_excl), money(order.shipment_price_incl)
+    if incl <= 0:
+        return None
+    if not shipping_product_id:
+        raise ValueError(f"order {order.number} charges shipping {incl:.2f}: a sale needs a shipping product")
+    price = excl.quantize(UNIT_PLACES, ROUND_HALF_UP)
+    tax = (incl - excl).quantize(UNIT_PLACES, ROUND_HALF_UP)
+    row = {
+        "itemID": shipping_product_id,
+        "unitQuantity": "1",
+        "unitPrice": _text(price),
+        "tax": _flag(_taxed(excl, incl)),
+    }
+    return row, _line_total(price, tax, 1)
+
+
+# -- a Sale row as status sync reads it ------------------------------------------------------------------------
+
+
+def sale_state_of(row: Mapping[str, Any]) -> tuple[SaleState, str]:
+    """(state, the POS's word for it): voided, completed (finalized), archived while open (discarded), else open."""
+    if envelope.flag(row.get("voided")):
+        return SaleState.VOIDED, "voided"
+    if envelope.flag(row.get("completed")):
+        return SaleState.CLOSED, "completed"
+    if envelope.flag(row.get("archived")):
+        return SaleState.VOIDED, "archived"
+    return SaleState.OPEN, "open"
+
+
+def live_payments(row: Mapping[str, Any]) -> list[JsonObject]:
+    """The sale's payments that count: "Archived payments should not count towards totals, they are essentially
+    voided" (KVH salepayment.md)."""
+    return [p for p in envelope.relation(row, "SalePayments", "SalePayment") if not envelope.flag(p.get("archived"))]
+
+
+def paid_amount(row: Mapping[str, Any]) -> Decimal:
+    """What is paid: the live SalePayments when the relation was loaded, else `calcPayments` ("The total of all
+    SalePayment amounts", KVH sale.md)."""
+    if "SalePayments" not in row:
+        return envelope.decimal(row.get("calcPayments")) or Decimal(0)
+    return sum((envelope.decimal(p.get("amount")) or Decimal(0) for p in live_payments(row)), Decimal(0))
+
+
+def reference_of(number: Any, source: Any) -> str | None:
+    """The sale's external reference as the domain reads it: ours ("ecom-<id>") only when its source is ours; another
+    system's number is kept, prefixed with that system, so it never reads as one of our orders."""
+    text = str(number or "").strip()
+    if not text:
+        return None
+    origin = str(source or "").strip()
+    return text if origin == REFERENCE_SOURCE else f"{origin or 'external'}:{text}"
+
+
+def sale_of_row(row: Mapping[str, Any]) -> PosSale:
+    """A `Sale` row read with its SaleLines and SalePayments (KVH sale.md fields). A refund is a sale whose lines have
+    negative quantities and a `parentSaleLineID` (KVH saleline.md); the sale it returns is not on the row, so
+    `return_for` stays unknown (None)."""
+    state, label = sale_state_of(row)
+    lines = []
+    for line in envelope.relation(row, "SaleLines", "SaleLine"):
+        item_id = envelope.reference(line.get("itemID"))
+        quantity = envelope.decimal(line.get("unitQuantity"))
+        if item_id is not None and quantity is not None:  # a misc. line without an item sold nothing we track
+            lines.append(SaleLine(str(line.get("saleLineID") or ""), item_id, quantity))
+    return PosSale(
+        sale_id=str(row["saleID"]),
+        state=state,
+        label=label,
+        total=envelope.decimal(row.get("total")) or Decimal(0),
+        paid=paid_amount(row),
+        lines=tuple(lines),
+        reference=reference_of(row.get("referenceNumber"), row.get("referenceNumberSource")),
+    )
+
+
+def sale_hint_of(message: ChangeMessage) -> SaleHint:
+    """A queued Sale change's reference (`profiles.rseries.feeds.PAYLOAD_FIELDS["Sale"]`), when it carries one."""
+    payload = message.payload
+    return SaleHint(reference=reference_of(payload.get("referenceNumber"), payload.get("referenceNumberSource")))
