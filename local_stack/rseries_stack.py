@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 from local_stack.demo import DEMO_CONNECTION_ID, DEMO_SECRETS, RSERIES_DEMO_APP
-from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.rseries import RSeriesSimulator
 from local_stack.stack import LocalStack, StackConfig, narrate
 
@@ -41,22 +40,14 @@ class RSeriesLocalStack(LocalStack):
 
     # -- start -------------------------------------------------------------------------------------
 
-    def _start_simulators(self) -> None:
+    def _start_pos(self) -> None:
         self.rseries = RSeriesSimulator(
             client_id=RSERIES_DEMO_APP["client_id"],
             client_secret=RSERIES_DEMO_APP["client_secret"],
             seed=7,
             narrate=lambda s: narrate(f"POS  | {s}"),
         )
-        self.ecom = EcomSimulator(
-            api_key=DEMO_SECRETS["ecom_api_key"],
-            api_secret=DEMO_SECRETS["ecom_api_secret"],
-            webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
-            seed=7,
-            narrate=lambda s: narrate(f"eCom | {s}"),
-        )
         self.pos_url = self.rseries.start(port=self.config.pos_port)
-        self.ecom_url = self.ecom.start(port=self.config.ecom_port)
         self.rseries.seed_catalog(self.config.families, self.config.variants_per_family, SIMPLE_ITEMS, seed=7)
 
     def _register_demo_connection(self) -> None:

@@ -115,12 +115,7 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
     def _start_simulators(self) -> None:
-        self.pos = XSeriesSimulator(
-            domain_prefix="demo",
-            token=DEMO_SECRETS["pos_access_token"],
-            seed=7,
-            narrate=lambda s: narrate(f"POS  | {s}"),
-        )
+        self._start_pos()
         self.ecom = EcomSimulator(
             api_key=DEMO_SECRETS["ecom_api_key"],
             api_secret=DEMO_SECRETS["ecom_api_secret"],
@@ -128,8 +123,17 @@ class LocalStack:
             seed=7,
             narrate=lambda s: narrate(f"eCom | {s}"),
         )
-        self.pos_url = self.pos.start(port=self.config.pos_port)
         self.ecom_url = self.ecom.start(port=self.config.ecom_port)
+
+    def _start_pos(self) -> None:
+        """The POS simulator, started and seeded (another POS's stack overrides this)."""
+        self.pos = XSeriesSimulator(
+            domain_prefix="demo",
+            token=DEMO_SECRETS["pos_access_token"],
+            seed=7,
+            narrate=lambda s: narrate(f"POS  | {s}"),
+        )
+        self.pos_url = self.pos.start(port=self.config.pos_port)
         self.pos.seed_catalog(self.config.families, self.config.variants_per_family, seed=7)
 
     def _register_demo_connection(self) -> None:

@@ -17,11 +17,11 @@ import time
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
-from pos_ecom_sync.errors import RetryLater
+from pos_ecom_sync.errors import AuthorizationRefused, RetryLater, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.tokens import StoredTokens
 from pos_ecom_sync.profiles.base import TokenPairStore
 
@@ -47,6 +47,66 @@ class TokenPair:
     access_token: str | None
     refresh_token: str
     expires_at: float | None  # epoch s; None: unknown (used until a 401)
+
+
+TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class GrantAnswer:
+    """A token endpoint's successful answer: the new access token, the rotated refresh token (None when the vendor
+    sent none: keep the one used) and the whole body (each vendor states expiry its own way)."""
+
+    access_token: str
+    refresh_token: str | None
+    body: dict[str, Any]
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def post_refresh_grant(
+    api: str,
+    url: str,
+    path: str,
+    fields: dict[str, str],
+    *,
+    as_json: bool,
+    detail_keys: tuple[str, ...],
+    transport: httpx.BaseTransport | None = None,
+) -> GrantAnswer:
+    """POST a refresh-token grant (`fields`, as JSON or a form) and read the answer the way every OAuth vendor here
+    answers: a 429 or 5xx (or no answer) is an outage (`UpstreamUnavailable`, retried); another 4xx is the vendor
+    refusing our grant (`AuthorizationRefused`, with only its OAuth error fields: `error` and the first of
+    `detail_keys`); a 2xx without an access token is an `UpstreamError`."""
+    try:
+        with httpx.Client(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+            payload: dict[str, Any] = {"json": fields} if as_json else {"data": fields}
+            response = client.post(url, headers={"Accept": "application/json"}, **payload)
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(f"{api} POST {path}: {type(exc).__name__}") from exc
+    body = _json_object(response)
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise UpstreamUnavailable(f"{api} POST {path} answered {status}")
+    if status >= 400:
+        # Only the OAuth error fields: the rest of an error body is never needed and could echo the request.
+        error = str(body.get("error") or "error")[:100]
+        detail = str(next((body[key] for key in detail_keys if body.get(key)), ""))[:200]
+        raise AuthorizationRefused(
+            f"{api} refused the token refresh ({status} {error}{': ' + detail if detail else ''}); "
+            "re-authorize the app and put its new refresh token in the connection's secret"
+        )
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise UpstreamError(api, status, "token answer without access_token", "POST", path)
+    rotated = body.get("refresh_token")
+    return GrantAnswer(access, rotated if isinstance(rotated, str) and rotated else None, body)
 
 
 def seed_fingerprint(refresh_token: str) -> str:

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from pos_ecom_sync.errors import AuthorizationRefused, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.profiles.base import TokenPairStore
-from pos_ecom_sync.profiles.oauth import REFRESH_MARGIN_S, RotatingOAuthTokens, TokenPair
+from pos_ecom_sync.profiles.oauth import REFRESH_MARGIN_S, RotatingOAuthTokens, TokenPair, post_refresh_grant
 
 TOKEN_PATH = "/auth/oauth/token"
 # The API and the token endpoint live on different hosts (KVH authorization-code-grant.md, refresh-token.md).
 API_HOST = "api.lightspeedapp.com"
 TOKEN_ORIGIN = "https://cloud.lightspeedapp.com"
-TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def token_url(api_base_url: str) -> str:
@@ -87,43 +84,23 @@ class RSeriesTokens(RotatingOAuthTokens):
         self._transport = transport
 
     def _grant(self, refresh_token: str) -> TokenPair:
-        body = {
+        fields = {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        try:
-            with httpx.Client(transport=self._transport, timeout=TOKEN_TIMEOUT) as client:
-                response = client.post(self._token_url, json=body, headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"rseries POST {TOKEN_PATH}: {type(exc).__name__}") from exc
-        answer = _json(response)
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise UpstreamUnavailable(f"rseries POST {TOKEN_PATH} answered {status}")
-        if status >= 400:
-            # Only the OAuth error fields: the rest of an error body is never needed and could echo the request.
-            error = str(answer.get("error") or "error")[:100]
-            detail = str(answer.get("hint") or answer.get("error_description") or "")[:200]
-            raise AuthorizationRefused(
-                f"rseries refused the token refresh ({status} {error}{': ' + detail if detail else ''}); "
-                "re-authorize the app and put its new refresh token in the connection's secret"
-            )
-        access = answer.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise UpstreamError("rseries", status, "token answer without access_token", "POST", TOKEN_PATH)
-        rotated = answer.get("refresh_token")
-        expires_in = answer.get("expires_in")
+        answer = post_refresh_grant(
+            "rseries",
+            self._token_url,
+            TOKEN_PATH,
+            fields,
+            as_json=True,
+            detail_keys=("hint", "error_description"),
+            transport=self._transport,
+        )
+        expires_in = answer.body.get("expires_in")
         expires_at = None
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
             expires_at = self._clock() + float(expires_in)
-        return TokenPair(access, rotated if isinstance(rotated, str) and rotated else refresh_token, expires_at)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return TokenPair(answer.access_token, answer.refresh_token or refresh_token, expires_at)

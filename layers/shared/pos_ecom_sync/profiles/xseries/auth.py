@@ -14,12 +14,11 @@ stored BEFORE anyone uses it. A refused grant (`invalid_grant`: revoked, or the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from pos_ecom_sync.errors import AuthorizationRefused, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.profiles.base import TokenPairStore
 from pos_ecom_sync.profiles.oauth import (
     LEASE_S,
@@ -29,6 +28,7 @@ from pos_ecom_sync.profiles.oauth import (
     RotatingOAuthTokens,
     TokenPair,
     TokenProvider,
+    post_refresh_grant,
     seed_fingerprint,
 )
 
@@ -37,7 +37,6 @@ __all__ = [
     "POLL_S",
     "REFRESH_MARGIN_S",
     "WAIT_FOR_REFRESH_S",
-    "BearerAuth",
     "OAuthTokens",
     "TokenPair",
     "TokenProvider",
@@ -45,7 +44,6 @@ __all__ = [
 ]
 
 TOKEN_PATH = "/api/1.0/token"
-TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 class OAuthTokens(RotatingOAuthTokens):
@@ -88,38 +86,22 @@ class OAuthTokens(RotatingOAuthTokens):
         self._transport = transport
 
     def _grant(self, refresh_token: str) -> TokenPair:
-        form = {
+        fields = {
             "refresh_token": refresh_token,
             "client_id": self._client_id,
             "client_secret": self._client_secret,
             "grant_type": "refresh_token",
         }
-        try:
-            with httpx.Client(transport=self._transport, timeout=TOKEN_TIMEOUT) as client:
-                response = client.post(self._token_url, data=form, headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"xseries POST {TOKEN_PATH}: {type(exc).__name__}") from exc
-        body = _json(response)
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise UpstreamUnavailable(f"xseries POST {TOKEN_PATH} answered {status}")
-        if status >= 400:
-            # Only the OAuth error fields: the rest of an error body is never needed and could echo the request.
-            error = str(body.get("error") or "error")[:100]
-            detail = str(body.get("error_description") or body.get("message") or "")[:200]
-            raise AuthorizationRefused(
-                f"xseries refused the token refresh ({status} {error}{': ' + detail if detail else ''}); "
-                "re-authorize the app and put its new refresh token in the connection's secret"
-            )
-        access = body.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise UpstreamError("xseries", status, "token answer without access_token", "POST", TOKEN_PATH)
-        rotated = body.get("refresh_token")
-        return TokenPair(
-            access,
-            rotated if isinstance(rotated, str) and rotated else refresh_token,
-            self._expiry(body),
+        answer = post_refresh_grant(
+            "xseries",
+            self._token_url,
+            TOKEN_PATH,
+            fields,
+            as_json=False,
+            detail_keys=("error_description", "message"),
+            transport=self._transport,
         )
+        return TokenPair(answer.access_token, answer.refresh_token or refresh_token, self._expiry(answer.body))
 
     def _expiry(self, body: dict[str, Any]) -> float | None:
         expires, expires_in = body.get("expires"), body.get("expires_in")
@@ -128,37 +110,3 @@ class OAuthTokens(RotatingOAuthTokens):
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
             return self._clock() + float(expires_in)
         return None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-class BearerAuth(httpx.Auth):
-    """Sets the current token on each request; on a 401, refreshes once and resends the request once.
-
-    A 401 means the vendor did nothing, so resending even a POST is safe. `before_retry` takes a rate slot for the
-    resend (it is a second request against the vendor's limit).
-    """
-
-    def __init__(self, tokens: TokenProvider, before_retry: Callable[[], None] | None = None) -> None:
-        self._tokens = tokens
-        self._before_retry = before_retry
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._tokens.current()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        fresh = self._tokens.refresh(token)
-        if not fresh or fresh == token:
-            return
-        if self._before_retry is not None:
-            self._before_retry()
-        request.headers["Authorization"] = f"Bearer {fresh}"
-        yield request

@@ -22,7 +22,8 @@ from pos_ecom_sync.connectors.http import DEFAULT_MAX_RETRIES, VendorHttp
 from pos_ecom_sync.errors import Conflict, NotFound, UpstreamError
 from pos_ecom_sync.models.connection import ApiSecrets
 from pos_ecom_sync.profiles.base import TokenPairStore
-from pos_ecom_sync.profiles.xseries.auth import BearerAuth, OAuthTokens, TokenProvider
+from pos_ecom_sync.profiles.oauth import BearerAuth
+from pos_ecom_sync.profiles.xseries.auth import OAuthTokens, TokenProvider
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, xseries_observation
 
 CHANGE_FEEDS = frozenset({"products", "inventory", "sales", "customers"})
@@ -102,7 +103,7 @@ class XSeriesClient:
         if token_provider is None and not token:
             raise ValueError("XSeriesClient needs a personal token or a token_provider")
         auth = (
-            BearerAuth(token_provider, before_retry=lambda: budget.acquire(XSERIES_POLICY, max_wait_s=max_wait_s))
+            BearerAuth(token_provider, lambda _resend: budget.acquire(XSERIES_POLICY, max_wait_s=max_wait_s))
             if token_provider is not None
             else None
         )
