@@ -32,6 +32,7 @@ from pos_ecom_sync_cli.operations import add_operations_commands
 from pos_ecom_sync_cli.orders import add_orders_commands
 from pos_ecom_sync_cli.parked import add_parked_commands
 from pos_ecom_sync_cli.stock import add_outlet_commands, pos_registers, register_outlet, stock_queue_url
+from pos_ecom_sync_cli.vendors import pos_client
 
 LOCAL_OUTPUTS = Path(".local-stack/outputs.json")
 OUTPUTS_ENV = "POS_ECOM_SYNC_OUTPUTS"
@@ -178,21 +179,10 @@ def _register_location(target: Target, connection: Connection, register_id: str)
     if connection.pos_profile == "x-series":
         return register_outlet(pos_registers(target, connection), register_id)
     from pos_ecom_sync.profiles import profile_for
-    from pos_ecom_sync.secrets import ApiSecretsReader
-    from pos_ecom_sync.state.budget import DynamoRateBudget
-    from pos_ecom_sync.state.token_store import TokenStore
 
-    profile = profile_for(connection)
-    dynamodb = target.session.client("dynamodb")
-    client = profile.client(
-        connection,
-        ApiSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id),
-        DynamoRateBudget(target.table_name, connection.connection_id, profile.api, client=dynamodb),
-        lambda: TokenStore(target.table_name, connection.connection_id, profile.api, client=dynamodb),
-        max_wait_s=30.0,
-    )
+    client = pos_client(target, connection)
     try:
-        location = profile.inventory(client).register_location(register_id)
+        location = profile_for(connection).inventory(client).register_location(register_id)
     finally:
         client.close()
     if location is None:

@@ -28,7 +28,7 @@ from pos_ecom_sync_cli.common import (
     print_table,
     progress,
 )
-from pos_ecom_sync_cli.vendors import ecom_client, pos_client
+from pos_ecom_sync_cli.vendors import ecom_client, xseries_client
 
 HISTORY_SHOWN = 10
 
@@ -65,7 +65,10 @@ def _status_view(status: StatusRecord) -> dict[str, Any]:
 
 
 def _pos_sale(target: Any, connection: Connection, sale_id: str) -> dict[str, Any]:
-    pos = pos_client(target, connection)
+    try:
+        pos = xseries_client(target, connection)
+    except CliError as exc:  # the ledger and eCom parts of the story still stand
+        return {"id": sale_id, "error": str(exc)}
     try:
         sale = pos.get_sale(sale_id)
         if sale is None:

@@ -29,7 +29,7 @@ from pos_ecom_sync.state.order_store import OrderStore
 
 from pos_ecom_sync_cli.common import CliError, add_json_option, existing_connection
 from pos_ecom_sync_cli.order_story import cmd_show
-from pos_ecom_sync_cli.vendors import pos_client
+from pos_ecom_sync_cli.vendors import xseries_client
 
 
 def _order_store(target: Any) -> OrderStore:
@@ -117,7 +117,7 @@ def cmd_shipping_product(args: argparse.Namespace, target: Any) -> Any:
     product_id: str | None = None if args.none else args.product_id
     created = False
     if find_or_create:
-        pos = pos_client(target, connection)
+        pos = xseries_client(target, connection)
         try:
             found = ensure_shipping_product(pos)
         except InvalidInput as exc:

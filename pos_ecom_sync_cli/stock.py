@@ -30,7 +30,7 @@ from pos_ecom_sync.stock.sync import request_outlet_change
 from pydantic import ValidationError
 
 from pos_ecom_sync_cli.common import CliError
-from pos_ecom_sync_cli.vendors import pos_client
+from pos_ecom_sync_cli.vendors import xseries_client
 
 
 def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
@@ -41,7 +41,7 @@ def stock_queue_url(args: argparse.Namespace, target: Any) -> str:
 
 def pos_registers(target: Any, connection: Connection) -> list[dict[str, Any]]:
     """The POS registers list (X-Series GET /api/2.0/registers), read with the connection's credentials."""
-    pos = pos_client(target, connection)
+    pos = xseries_client(target, connection)
     try:
         return pos.list_registers()
     finally:

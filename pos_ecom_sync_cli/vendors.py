@@ -7,10 +7,13 @@ from typing import Any
 
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.profiles.xseries.client import XSeriesClient, client_for_secrets
+from pos_ecom_sync.profiles import profile_for
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.secrets import ApiSecretsReader
 from pos_ecom_sync.state.budget import DynamoRateBudget
 from pos_ecom_sync.state.token_store import TokenStore
+
+from pos_ecom_sync_cli.common import CliError
 
 # How long an operator command waits for a rate slot before giving up with the vendor's throttling reason.
 MAX_RATE_WAIT_S = 30.0
@@ -23,16 +26,29 @@ def _budget(target: Any, connection: Connection, api: str, reserve_share: float)
     )
 
 
-def pos_client(target: Any, connection: Connection, *, reserve_share: float = 0.0) -> XSeriesClient:
-    """A POS client: the connection's secret, its shared X-Series rate budget (and OAuth token store)."""
+def pos_client(target: Any, connection: Connection, *, reserve_share: float = 0.0) -> Any:
+    """The connection's POS client, built by its POS profile: its secret, its shared rate budget (and OAuth token
+    store), exactly as the workers build it."""
+    profile = profile_for(connection)
     secrets = ApiSecretsReader(target.secret_prefix, client=target.secrets).get(connection.connection_id)
     dynamodb = target.session.client("dynamodb")
 
     def tokens() -> TokenStore:
-        return TokenStore(target.table_name, connection.connection_id, "xseries", client=dynamodb)
+        return TokenStore(target.table_name, connection.connection_id, profile.api, client=dynamodb)
 
-    budget = _budget(target, connection, "xseries", reserve_share)
-    return client_for_secrets(connection.pos_base_url, secrets, budget, tokens, max_wait_s=MAX_RATE_WAIT_S)
+    budget = _budget(target, connection, profile.api, reserve_share)
+    return profile.client(connection, secrets, budget, tokens, max_wait_s=MAX_RATE_WAIT_S)
+
+
+def xseries_client(target: Any, connection: Connection) -> XSeriesClient:
+    """For the commands that speak X-Series (its registers list, its sales and fulfilments, its shipping product):
+    a clear refusal for a connection of another POS instead of a call that POS does not have."""
+    if connection.pos_profile != "x-series":
+        raise CliError(
+            f"this command reads X-Series data; connection {connection.connection_id!r} is {connection.pos_profile}"
+        )
+    client: XSeriesClient = pos_client(target, connection)
+    return client
 
 
 def ecom_client(target: Any, connection: Connection, *, reserve_share: float = 0.0) -> EcomClient:
