@@ -1,4 +1,6 @@
-"""Products queue -> eCom: each record names a POS product; its whole family is brought in line in eCom."""
+"""Products queue -> eCom: each record names a POS product; its whole family is brought in line in eCom. For a POS
+profile that takes eCom edits (R-Series, seed 000), a record may name an eCom product or variant instead: the
+merchant's edits of synced fields are written to the POS (`CatalogSync.take_ecom_edits`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.catalog.sync import FamilySyncResult
+from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import consume_changes
 
@@ -24,8 +27,12 @@ metrics = Metrics()
 @tracer.capture_method(capture_response=False)
 def sync_product(message: ChangeMessage) -> FamilySyncResult:
     connection = runtime.active_connection(message.connection_id)
+    if message.source == "ecom":
+        return take_ecom_edits(connection, message)
     check_ecom = message.via == "reconcile" and message.payload.get("reconcile") in CHECK_ECOM_FINDINGS
-    result = runtime.catalog_sync(connection).sync(message.entity_id, check_ecom=check_ecom)
+    # A profile that takes eCom edits (R-Series) writes the edits reconciliation found to the POS, not over them.
+    take_edits = check_ecom and runtime.takes_ecom_edits(connection)
+    result = runtime.catalog_sync(connection).sync(message.entity_id, check_ecom=check_ecom, take_ecom_edits=take_edits)
     metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
     if result.refused:
         # Past the plan's product cap: nothing was created; CatalogCapReached alarms so an operator acts.
@@ -46,6 +53,31 @@ def sync_product(message: ChangeMessage) -> FamilySyncResult:
         )
         logger.warning("product edited in eCom", extra={"family": result.family_key, "what": result.edited_in_ecom})
     logger.info("family synced", extra={"family": result.family_key, "outcome": result.outcome, "note": result.note})
+    return result
+
+
+def take_ecom_edits(connection: Connection, message: ChangeMessage) -> FamilySyncResult:
+    if not runtime.takes_ecom_edits(connection):
+        # Queued before the connection's POS changed, or by hand: X-Series never takes eCom edits (seed 003).
+        return FamilySyncResult(message.entity_id, "unchanged", note=f"{connection.pos_profile} takes no eCom edits")
+    sync = runtime.catalog_sync(connection)
+    pos_client = getattr(sync.pos, "client", None)
+    result = sync.take_ecom_edits(
+        message.entity, int(message.entity_id), pos_calls=lambda: int(getattr(pos_client, "calls", 0))
+    )
+    metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
+    if result.taken_from_ecom and result.outcome == "applied":
+        metrics.add_metric(name="CatalogEditsFromEcom", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "eCom edits taken",
+        extra={
+            "family": result.family_key,
+            "outcome": result.outcome,
+            "edits": result.taken_from_ecom,
+            "pos_calls": result.pos_calls,
+            "note": result.note,
+        },
+    )
     return result
 
 

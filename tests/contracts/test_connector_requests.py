@@ -171,6 +171,7 @@ RSERIES_CALLS: dict[str, Callable[[RSeriesClient], Any]] = {
         },
     ),
     "set_item_price": lambda c: c.set_item_price("41", "3", Decimal("12.50")),
+    "update_matrix": lambda c: c.update_matrix("3", {"description": "Tee"}),
     "find_customers_by_email": lambda c: c.find_customers_by_email("ann@example.com"),
     "create_customer": lambda c: c.create_customer("Ann", "Lee", "ann@example.com"),
     "create_sale": lambda c: c.create_sale(RSERIES_SALE_REQUEST),

@@ -170,6 +170,7 @@ def webhook_intake() -> WebhookIntake:
         ChangePublisher(settings.queue_url, client=aws_client("sqs", INTAKE_AWS)),
         dedup_ttl_seconds=settings.WEBHOOK_DEDUP_TTL_SECONDS,
         pos_webhooks=pos_webhook_parser,
+        takes_ecom_edits=takes_ecom_edits,
     )
 
 
@@ -178,6 +179,13 @@ def pos_webhook_parser(connection: Connection) -> PosWebhookParser | None:
     from pos_ecom_sync.profiles import profile_for
 
     return profile_for(connection).webhook_parser()
+
+
+def takes_ecom_edits(connection: Connection) -> bool:
+    """Whether the merchant's eCom product edits flow back to the connection's POS (its profile says: seed 000)."""
+    from pos_ecom_sync.profiles import profile_for
+
+    return profile_for(connection).takes_ecom_edits
 
 
 @lru_cache(maxsize=1)

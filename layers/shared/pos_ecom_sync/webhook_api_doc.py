@@ -184,7 +184,9 @@ ECOM_ROUTE: dict[str, Any] = {
     "description": (
         "eCom POSTs `application/json`: exactly one resource in its singular envelope, e.g. "
         '`{"order": {"id": 123, ...}}`, whose `id` is a positive integer. '
-        f"Queued: {_synced(ECOM_ENVELOPES)}; acknowledged without queueing: {_acknowledged(ECOM_ENVELOPES)}. "
+        f"Queued: {_synced(ECOM_ENVELOPES)}; acknowledged without queueing: {_acknowledged(ECOM_ENVELOPES)}, "
+        "except `product` for a connection whose POS takes eCom edits (R-Series, seed 000: queued for the catalog "
+        "worker, as is a copy of each `variant`). "
         f"Authenticated by the `x-signature` header. {_ROTATION} {_CONNECTION}"
     ),
     "tags": ["webhooks"],

@@ -20,7 +20,7 @@ of the next compare.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
+from pos_ecom_sync.catalog.ecom_edits import PosEdit, edited_in_ecom, plan_ecom_edits, settled
 from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
@@ -50,7 +51,7 @@ from pos_ecom_sync.catalog.planning import (
     state_to_rewrite,
 )
 from pos_ecom_sync.errors import NotFound, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState
+from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.reference import ReferenceCache
 
@@ -68,6 +69,11 @@ class PosCatalog(Protocol):
     def read_family(self, product_id: str) -> PosFamily | None:
         """The family `product_id` belongs to (any member: parent or variant), deleted members included; None when
         the POS has no such product."""
+        ...
+
+    def apply_edits(self, family_key: str, edits: Sequence[PosEdit]) -> None:
+        """Write the merchant's eCom edits (`catalog.ecom_edits`) into the family's POS items. Only called for a
+        profile that takes eCom edits; one that does not raises ConfigurationError."""
         ...
 
 
@@ -100,6 +106,9 @@ class CatalogStateStore(Protocol):
         self, connection_id: str, family_key: str, stored: StoredCatalogState, new_state: CatalogState
     ) -> StoredCatalogState: ...
     def catalog_variant_count(self, connection_id: str) -> int: ...
+    def variant_link(
+        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
+    ) -> VariantLink | None: ...
 
 
 @dataclass
@@ -113,6 +122,9 @@ class FamilySyncResult:
     lost_in_ecom: list[str] = field(default_factory=list)
     # POS-owned fields found edited in eCom when the family was checked against eCom (rewritten by this run).
     edited_in_ecom: str = ""
+    # The merchant's eCom edits written to the POS (`take_ecom_edits`), and those dropped (the POS changed them too).
+    taken_from_ecom: str = ""
+    pos_calls: int = 0  # POS requests of an eCom-edit run (reads included)
 
 
 @dataclass(frozen=True)
@@ -188,16 +200,122 @@ class CatalogSync:
 
     # -- entry point ----------------------------------------------------------------------------------
 
-    def sync(self, product_id: str, *, check_ecom: bool = False) -> FamilySyncResult:
+    def sync(self, product_id: str, *, check_ecom: bool = False, take_ecom_edits: bool = False) -> FamilySyncResult:
         """Sync the family `product_id` belongs to (any row of it: parent or variant). `check_ecom`: plan against
-        what eCom actually holds for it (one read of the product and one of its variants), not only our state."""
+        what eCom actually holds for it (one read of the product and one of its variants), not only our state;
+        with `take_ecom_edits` (a profile that takes them) the fields that flow back and were edited in eCom are
+        written to the POS first (`catalog.ecom_edits`), not rewritten from it."""
         if product_id == self.connection.shipping_product_id:
             # The POS line imported orders carry their shipping charge on: never a product sold online.
             return FamilySyncResult(product_id, "unchanged", note="the connection's shipping product is not synced")
         family = self.pos.read_family(product_id)
         if family is None:
             return FamilySyncResult(product_id, "not found", note="the POS has no such product")
-        return self._apply(family.key, map_family(family), check_ecom=check_ecom)
+        desired, taken = map_family(family), ""
+        if check_ecom and take_ecom_edits:
+            taken, desired = self._take_found_edits(family.key, desired)
+        result = self._apply(family.key, desired, check_ecom=check_ecom)
+        result.taken_from_ecom = taken
+        return result
+
+    def take_ecom_edits(
+        self, entity: str, ecom_id: int, *, pos_calls: Callable[[], int] = lambda: 0
+    ) -> FamilySyncResult:
+        """An eCom product or variant of ours changed (its webhook): write the merchant's edits of the fields that
+        flow back into the POS (`catalog.ecom_edits`), for a profile that takes eCom edits. The echo of our own eCom
+        write costs the eCom read(s) and nothing else; an edit costs one read of the family before and after the
+        POS write, the POS writes, and no eCom write when eCom then shows what the POS holds (the state records the
+        new agreement, so the POS feed's echo of our write is planned as unchanged too). `pos_calls`: the POS
+        client's request count, reported in the result."""
+        cid = self.connection.connection_id
+        ecom_before, pos_before = self.ecom.calls, pos_calls()
+        product: JsonObject | None = None
+        if entity == "variant":
+            link = self.store.variant_link(cid, ecom_variant_id=ecom_id)
+            variants = self.ecom.list_variants(product_id=link.ecom_product_id) if link is not None else []
+        elif entity == "product":
+            variants = self.ecom.list_variants(product_id=ecom_id)
+            link = next(
+                (
+                    found
+                    for row in variants
+                    if isinstance(row.get("id"), int)
+                    and (found := self.store.variant_link(cid, ecom_variant_id=int(row["id"]))) is not None
+                ),
+                None,
+            )
+            product = self.ecom.get_product(ecom_id) if link is not None else None
+        else:
+            raise ValueError(f"no eCom edits of a {entity}")
+
+        def result(key: str, outcome: str, note: str, taken: str = "") -> FamilySyncResult:
+            return FamilySyncResult(
+                key,
+                outcome,
+                ecom_calls=self.ecom.calls - ecom_before,
+                note=note,
+                taken_from_ecom=taken,
+                pos_calls=pos_calls() - pos_before,
+            )
+
+        if link is None:
+            return result(f"ecom:{entity}:{ecom_id}", "unchanged", f"eCom {entity} {ecom_id} is not one we manage")
+        family_key = link.family_key
+        stored = self.store.get_catalog_state(cid, family_key)
+        if not edited_in_ecom(stored.state, product, variants):
+            return result(family_key, "unchanged", "eCom shows our last write")
+        family = self.pos.read_family(family_key)
+        if family is None:
+            return result(family_key, "not found", "the POS has no such product")
+        before = map_family(family)
+        taken, after = self._take_edits(family_key, stored, before, product, variants)
+        if after is None:
+            return result(family_key, "not found", "the POS family went away after the edit", taken)
+        if after is before:  # nothing written to the POS (the POS changed those fields too, or values it refuses)
+            return result(family_key, "unchanged", taken or "no eCom edit", taken)
+        synced = self._apply(family_key, after)  # no eCom call when eCom already shows the POS (the usual case)
+        done = result(family_key, "applied", synced.note, taken)
+        done.refused, done.lost_in_ecom = synced.refused, synced.lost_in_ecom
+        return done
+
+    def _take_edits(
+        self,
+        family_key: str,
+        stored: StoredCatalogState,
+        before: DesiredProduct,
+        product: JsonObject | None,
+        variants: list[JsonObject],
+    ) -> tuple[str, DesiredProduct | None]:
+        """Write the eCom edits found in `product`/`variants` to the POS and record the agreement
+        (`ecom_edits.settled`). Returns what was taken or dropped, and the family as the POS holds it afterwards
+        (`before` itself when nothing was written; None when the POS family is gone)."""
+        plan = plan_ecom_edits(stored.state, before, product, variants)
+        if not plan.edits:
+            return (plan.describe() if plan.pos_wins or plan.refused else ""), before
+        self.pos.apply_edits(family_key, plan.edits)
+        family = self.pos.read_family(family_key)
+        if family is None:
+            return "", None
+        after = map_family(family)
+        new_state = settled(stored.state, before, after, product, variants, plan.edits)
+        if new_state != stored.state:
+            self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
+        return plan.describe(), after
+
+    def _take_found_edits(self, family_key: str, desired: DesiredProduct) -> tuple[str, DesiredProduct]:
+        """Before a check against eCom (reconciliation found eCom differing), for a profile that takes eCom edits:
+        the fields that flow back and were edited in eCom go to the POS instead of being rewritten from it (two eCom
+        reads; the check reads again and rewrites only what still differs)."""
+        stored = self.store.get_catalog_state(self.connection.connection_id, family_key)
+        product_id = stored.state.ecom_product_id
+        if product_id is None:
+            return "", desired
+        product = self.ecom.get_product(product_id)
+        variants = self.ecom.list_variants(product_id=product_id) if product is not None else []
+        if product is None or not edited_in_ecom(stored.state, product, variants):
+            return "", desired
+        taken, after = self._take_edits(family_key, stored, desired, product, variants)
+        return taken, after if after is not None else desired
 
     def _apply(self, family_key: str, desired: DesiredProduct, *, check_ecom: bool = False) -> FamilySyncResult:
         calls_before, lost, edited = self.ecom.calls, [], ""

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -41,7 +42,7 @@ ECOM_ENVELOPES: dict[str, Entity | None] = {
     "order": "order",
     "variant": "variant",
     "shipment": "shipment",
-    "product": None,  # X-Series profile: eCom product edits never flow back (seed 003)
+    "product": None,  # eCom product edits never flow back (X-Series, seed 003); see ECOM_EDIT_ENVELOPES
     "customer": None,
     "invoice": None,
     "review": None,
@@ -49,6 +50,9 @@ ECOM_ENVELOPES: dict[str, Entity | None] = {
     "return": None,
     "subscription": None,
 }
+# For a connection whose POS profile takes eCom edits (R-Series, seed 000: product edits are two-way): product
+# changes are queued for the catalog worker too.
+ECOM_EDIT_ENVELOPES: dict[str, Entity | None] = {**ECOM_ENVELOPES, "product": "product"}
 
 
 @dataclass(frozen=True)
@@ -125,16 +129,18 @@ def json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_ecom_webhook(webhook: IncomingWebhook, received_at: datetime) -> ChangeMessage | None:
-    """eCom: JSON, the resource in its singular envelope (`{"order": {...}}`)."""
+def parse_ecom_webhook(
+    webhook: IncomingWebhook, received_at: datetime, envelopes: dict[str, Entity | None] = ECOM_ENVELOPES
+) -> ChangeMessage | None:
+    """eCom: JSON, the resource in its singular envelope (`{"order": {...}}`); `envelopes`: which are synced."""
     require_content_type(webhook, "application/json")
     body = json_object(decode_utf8(webhook.body), "body")
     if len(body) != 1:
         raise InvalidInput('body must hold exactly one resource envelope, e.g. {"order": {...}}')
     envelope, resource = next(iter(body.items()))
-    if envelope not in ECOM_ENVELOPES:
+    if envelope not in envelopes:
         raise InvalidInput(f"unknown webhook type {safe_text(envelope, 40)}")
-    entity = ECOM_ENVELOPES[envelope]
+    entity = envelopes[envelope]
     if entity is None:
         return None
     if not isinstance(resource, dict):
@@ -170,9 +176,12 @@ class WebhookIntake:
         *,
         dedup_ttl_seconds: int,
         pos_webhooks: Callable[[Connection], PosWebhookParser | None],
+        takes_ecom_edits: Callable[[Connection], bool] = lambda connection: False,
     ) -> None:
-        """`pos_webhooks(connection)`: its POS profile's webhook parser, None for a POS that sends none."""
+        """`pos_webhooks(connection)`: its POS profile's webhook parser, None for a POS that sends none;
+        `takes_ecom_edits(connection)`: whether its POS profile takes the merchant's eCom product edits."""
         self._pos_webhooks = pos_webhooks
+        self._takes_ecom_edits = takes_ecom_edits
         self._store = store
         self._secrets = secrets
         self._publisher = publisher
@@ -200,15 +209,24 @@ class WebhookIntake:
         delivery_key = hashlib.sha256(webhook.source.encode() + b"|" + webhook.body).hexdigest()
         if self._store.delivery_seen(connection.connection_id, delivery_key):
             return IntakeResult("duplicate", "delivery already queued", message.concern, message.message_group_id)
-        hint = order_status_hint(message)
+        hint = order_status_hint(message) or self._ecom_edit_copy(message, connection)
         self._publisher.publish([Outgoing(message, delivery_key), *([Outgoing(hint, delivery_key)] if hint else [])])
         self._store.remember_delivery(connection.connection_id, delivery_key, self._dedup_ttl)
         return IntakeResult(
             "queued", "queued for sync", message.concern, message.message_group_id, message.correlation_id
         )
 
+    def _ecom_edit_copy(self, message: ChangeMessage, connection: Connection) -> ChangeMessage | None:
+        """The catalog worker's copy of an eCom variant change (the stock worker has the original), for a POS that
+        takes eCom edits: a price, SKU or EAN edit flows back to the POS (`catalog.ecom_edits`)."""
+        if message.source != "ecom" or message.entity != "variant" or not self._takes_ecom_edits(connection):
+            return None
+        return message.model_copy(update={"concern": CONCERN_OF[("ecom", "product")]})
+
     def _parser(self, webhook: IncomingWebhook, connection: Connection) -> PosWebhookParser:
         if webhook.source == "ecom":
+            if self._takes_ecom_edits(connection):
+                return partial(parse_ecom_webhook, envelopes=ECOM_EDIT_ENVELOPES)
             return parse_ecom_webhook
         parser = self._pos_webhooks(connection)
         if parser is None:

@@ -33,6 +33,9 @@ CONCERN_OF: dict[tuple[str, str], Concern] = {
     ("ecom", "order"): "orders",
     ("ecom", "variant"): "stock",
     ("ecom", "shipment"): "statuses",
+    # Only for a POS profile that takes eCom edits (R-Series, seed 000): intake queues eCom product changes, and a
+    # products copy of each eCom variant change, for the catalog worker (`catalog.ecom_edits`).
+    ("ecom", "product"): "products",
 }
 
 

@@ -41,6 +41,9 @@ class PosProfile(Protocol):
     # `Connection.pos_profile` value, and the key of the connection's POS rate budget and token pair.
     name: str
     api: str
+    # Whether the merchant's eCom edits of synced product fields flow back into this POS (`catalog.ecom_edits`):
+    # R-Series yes (seed 000, "bi-directional"), X-Series no (seed 003: content reconciliation repairs them).
+    takes_ecom_edits: bool
 
     def client(
         self,

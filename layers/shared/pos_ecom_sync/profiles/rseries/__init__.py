@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class RSeriesProfile:
     name = "r-series"
     api = RSERIES_API
+    takes_ecom_edits = True  # seed 000: product edits in eCom sync back (price -> the Online level)
 
     def client(
         self,

@@ -13,8 +13,11 @@ made since).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
+from pos_ecom_sync.catalog.ecom_edits import PosEdit
+from pos_ecom_sync.errors import ConfigurationError, InvalidInput
 from pos_ecom_sync.models.catalog import FamilyRow, PosFamily
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage
@@ -41,6 +44,9 @@ class CatalogReads(Protocol):
     def list_categories(self) -> list[JsonObject]: ...
     def list_manufacturers(self) -> list[JsonObject]: ...
     def find_price_level(self, name: str) -> JsonObject | None: ...
+    def update_item(self, item_id: str | int, fields: JsonObject) -> JsonObject: ...
+    def update_matrix(self, matrix_id: str | int, fields: JsonObject) -> JsonObject: ...
+    def set_item_price(self, item_id: str | int, price_level_id: str, amount: Decimal) -> JsonObject: ...
 
 
 class RSeriesCatalog:
@@ -69,6 +75,41 @@ class RSeriesCatalog:
                 "manufacturers", "manufacturerID", item.get("manufacturerID"), self.client.list_manufacturers
             ),
         )
+
+    def apply_edits(self, family_key: str, edits: Sequence[PosEdit]) -> None:
+        """The merchant's eCom edits into R-Series (seed 000, two-way): the product name is the `description` of
+        the simple item (`PUT Item/{id}`) or of the Matrix Master (`PUT ItemMatrix/{id}`, which renames its variant
+        items too, KVH itemmatrix.md); SKU -> `customSku`, EAN -> `ean` (`PUT Item/{id}`, KVH item.md PUT); the
+        price -> the item's **Online** price level, never Default (`set_item_price`: every level the item has is
+        sent again with Online changed, since whether a PUT with one ItemPrice keeps the others is undocumented).
+        One PUT per item for its text fields, plus one read and one PUT for a price."""
+        fields: dict[str, JsonObject] = {}
+        prices: dict[str, float] = {}
+        for edit in edits:
+            if edit.field == "name":
+                key = edit.item_id
+                if key.startswith(MATRIX_PREFIX):
+                    self.client.update_matrix(_digits(key[len(MATRIX_PREFIX) :]), {"description": str(edit.value)})
+                else:
+                    fields.setdefault(_digits(key), {})["description"] = str(edit.value)
+            elif edit.field == "sku":
+                fields.setdefault(_digits(edit.item_id), {})["customSku"] = str(edit.value)
+            elif edit.field == "ean":
+                fields.setdefault(_digits(edit.item_id), {})["ean"] = str(edit.value)
+            elif edit.field == "online_price" and isinstance(edit.value, int | float):
+                prices[_digits(edit.item_id)] = float(edit.value)
+        for item_id, changes in fields.items():
+            self.client.update_item(item_id, changes)
+        if prices:
+            level = self._online_level_id()
+            if level is None:
+                raise ConfigurationError(
+                    f"the R-Series account has no {ONLINE_LEVEL_NAME!r} price level: an eCom price edit cannot "
+                    f"become the Online price (seed 000); create the level in R-Series (family {family_key})"
+                )
+            for item_id, amount in prices.items():
+                # At most 5 decimals (as the sync keeps prices); repr keeps 12.5 as "12.5", not 12.4999...
+                self.client.set_item_price(item_id, level, Decimal(repr(round(amount, 5))))
 
     def _matrix(self, matrix_id: str) -> PosFamily | None:
         matrix = self.client.get_matrix(matrix_id, MATRIX_RELATIONS)
@@ -112,6 +153,12 @@ class RSeriesCatalog:
                 self.reference.add(key, row)
             names.update(_by_id(fresh, id_field))
         return names
+
+
+def _digits(item_id: str) -> str:
+    if not item_id.isdigit():
+        raise InvalidInput(f"not an R-Series item id: {item_id[:40]!r}")
+    return item_id
 
 
 def _by_id(rows: Sequence[JsonObject], id_field: str) -> dict[str, str]:

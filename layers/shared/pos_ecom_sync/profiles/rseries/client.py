@@ -341,6 +341,11 @@ class RSeriesClient:
             raise ValueError("an item is archived with DELETE, never by PUT archived=true (KVH item.md)")
         return self._write("PUT", f"{self._base()}/Item/{_segment(_id(item_id))}.json", "Item", fields)
 
+    def update_matrix(self, matrix_id: str | int, fields: JsonObject) -> JsonObject:
+        """`PUT ItemMatrix/{itemMatrixID}.json` with the fields to change (KVH endpoints/itemmatrix.md PUT:
+        description, categoryID, manufacturerID, ...); the updated matrix."""
+        return self._write("PUT", f"{self._base()}/ItemMatrix/{_segment(_id(matrix_id))}.json", "ItemMatrix", fields)
+
     def set_item_price(self, item_id: str | int, price_level_id: str, amount: Decimal) -> JsonObject:
         """Set one price level of an item (the Online price, seed 000) and leave the others as they are: whether a
         PUT with one ItemPrice keeps the other levels is undocumented (contract `unverified`), so every level the

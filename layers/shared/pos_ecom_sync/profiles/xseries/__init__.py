@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 class XSeriesProfile:
     name = "x-series"
     api = "xseries"
+    takes_ecom_edits = False  # seed 003: eCom product edits never flow back (reconciliation repairs them)
 
     def client(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from pos_ecom_sync.catalog.ecom_edits import PosEdit
 from pos_ecom_sync.errors import ConfigurationError, NotFound
 from pos_ecom_sync.intake.rows import row_id, row_version
 from pos_ecom_sync.models.catalog import FamilyRow, PosFamily
@@ -43,6 +44,12 @@ class XSeriesCatalog:
         parent = parent or next((p for p in family if p.variant_parent_id is None), family[0])
         variants = [p for p in family if p.id != parent.id]
         return family_of_rows(parent, variants, online_prices_excl=self._online_prices(family))
+
+    def apply_edits(self, family_key: str, edits: Sequence[PosEdit]) -> None:
+        """Never called: eCom product edits do not flow back to X-Series (seed 003; `takes_ecom_edits` is False)."""
+        raise ConfigurationError(
+            f"X-Series takes no eCom product edits (seed 003): {len(edits)} edit(s) of family {family_key} not written"
+        )
 
     def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
         """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""

@@ -1,0 +1,236 @@
+"""eCom edits that flow back to the POS, for a POS profile that takes them (pure, no I/O).
+
+Seed 000 (R-Series): "The product sync between Retail POS and eCom is bi-directional. Product information edited
+on either platform will sync through to the other", and "Change the price in eCom and the updated price will sync
+back to the Online price in your Retail POS". Under X-Series (seed 003) eCom product edits never flow back: this
+module is only used for a profile whose `takes_ecom_edits` is true.
+
+Fields that flow back (`PosEdit.field`): the product title -> the family's name ("name", on the family's parent: a
+simple item or a matrix master); a variant's SKU ("sku"), EAN ("ean") and price ("online_price", tax exclusive: the
+POS's online price, never its default/retail one). Images flow one way (POS -> eCom, seed 000); description and
+visibility are eCom's own for such a POS (`PosFamily.ecom_owned`); the other synced fields (weight, sizes, the
+variant title made of the option values) are not taken back [not named by seed 000 as eCom-editable in this sync].
+
+What counts as a merchant's edit: eCom's row differs from eCom's own answer to our last write (`CatalogState.
+product_shown` / `variants_shown`, the baseline content reconciliation also compares with). Our own writes therefore
+never look like edits (their webhook echo shows exactly the recorded answer), and a family without a recorded
+baseline takes nothing back until its next write records one.
+
+Both sides changed: the POS is the system of record. When the POS's current value of an edited field also differs
+from what we last wrote (the POS changed it since), the eCom edit is dropped (`EditPlan.pos_wins`); the POS change
+has its own message, whose sync writes the POS value over the eCom edit.
+
+After the POS took the edits (`settled`), the family's state records the new agreement: the hashes of the POS
+family as read again after the write and eCom's current rows as the baseline, so the POS feed's echo of our write
+plans no eCom call. Only where the POS family then shows in eCom exactly what eCom holds (apart from the eCom
+fields an edit covered, e.g. the tax-inclusive price eCom derived from the edited one) and nothing else of it was
+pending before: otherwise the hash is left alone and the normal plan writes what differs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pos_ecom_sync.catalog.mapping import DesiredProduct, DesiredVariant
+from pos_ecom_sync.catalog.shown import product_shown, variant_shown
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
+
+EditField = Literal["name", "sku", "ean", "online_price"]
+# Float noise of a JSON round trip, not a price change (prices are kept to 5 decimals).
+PRICE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class PosEdit:
+    """One POS field to set from eCom. `item_id`: the family key for "name" (its parent), else a sellable item's
+    POS id. `value`: text, or for "online_price" a tax-exclusive amount."""
+
+    item_id: str
+    field: EditField
+    value: str | float
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    field: EditField
+    detect: tuple[str, ...]  # eCom row keys whose change is this edit
+    covered: tuple[str, ...]  # eCom body keys the POS value of this field maps to (they follow the edit)
+
+
+PRODUCT_SPECS = (EditSpec("name", ("title",), ("title", "fulltitle")),)
+VARIANT_SPECS = (
+    EditSpec("sku", ("sku",), ("sku", "articleCode")),
+    EditSpec("ean", ("ean",), ("ean",)),
+    # The POS online price is tax exclusive: priceExcl is taken whichever side the merchant typed (eCom derives
+    # the other one with its tax rate).
+    EditSpec("online_price", ("priceExcl", "priceIncl"), ("priceExcl", "priceIncl")),
+)
+_SPEC_OF = {spec.field: spec for spec in (*PRODUCT_SPECS, *VARIANT_SPECS)}
+_PRODUCT_FIELDS = frozenset(spec.field for spec in PRODUCT_SPECS)
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    edits: tuple[PosEdit, ...] = ()
+    # "<where> <field>": edited in eCom while the POS changed it too since our last write (the POS wins).
+    pos_wins: tuple[str, ...] = ()
+    # "<where> <field>": an eCom value the POS cannot take (an empty title; a price of 0 or less, which the POS
+    # would read as "no online price"): not sent.
+    refused: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = [f"{e.item_id} {e.field}={e.value!r}" for e in self.edits]
+        parts += [f"{what} (POS changed it too: POS wins)" for what in self.pos_wins]
+        parts += [f"{what} (not taken: invalid for the POS)" for what in self.refused]
+        return "; ".join(parts) or "no eCom edit"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=PRICE_TOLERANCE)
+    return bool(a == b)
+
+
+def _edited(spec: EditSpec, shown: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    return any(key in shown and key in now and not _same(now[key], shown[key]) for key in spec.detect)
+
+
+def _pos_changed(spec: EditSpec, shown: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    return any(key in shown and key in body and not _same(body[key], shown[key]) for key in spec.covered)
+
+
+def _value(spec: EditSpec, now: Mapping[str, Any]) -> str | float | None:
+    """The POS value of an edited eCom row (None: not one the POS can take)."""
+    if spec.field == "online_price":
+        price = now.get("priceExcl")
+        if not isinstance(price, int | float) or isinstance(price, bool) or not math.isfinite(price) or price <= 0:
+            return None
+        return float(price)
+    value = now.get(spec.detect[0])
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if value or spec.field != "name" else None
+
+
+def plan_ecom_edits(
+    state: CatalogState,
+    desired: DesiredProduct,
+    product: Mapping[str, Any] | None,
+    variants: Sequence[Mapping[str, Any]],
+) -> EditPlan:
+    """The POS edits that bring the POS family in line with the merchant's eCom edits. `desired`: the family as the
+    POS holds it now (mapped); `product`: eCom's product row (None: not read); `variants`: eCom rows of its variants
+    (any subset; only ours count)."""
+    if state.ecom_product_id is None or state.deleted_in_pos or state.unlinked_reason is not None or desired.deleted:
+        return EditPlan()
+    edits: list[PosEdit] = []
+    pos_wins: list[str] = []
+    refused: list[str] = []
+
+    def consider(
+        where: str,
+        item_id: str,
+        spec: EditSpec,
+        shown: Mapping[str, Any],
+        now: Mapping[str, Any],
+        body: Mapping[str, Any],
+    ) -> None:
+        if not _edited(spec, shown, now):
+            return
+        if _pos_changed(spec, shown, body):
+            pos_wins.append(f"{where} {spec.field}")
+            return
+        value = _value(spec, now)
+        if value is None:
+            refused.append(f"{where} {spec.field}")
+            return
+        edits.append(PosEdit(item_id, spec.field, value))
+
+    if product is not None and product.get("id") == state.ecom_product_id and state.product_shown:
+        now, body = product_shown(product), desired.payload.ecom_body()
+        for spec in PRODUCT_SPECS:
+            consider(f"product {desired.pos_id}", desired.pos_id, spec, state.product_shown, now, body)
+    rows = {row.get("id"): row for row in variants}
+    wanted = {variant.pos_id: variant for variant in desired.variants}
+    for pos_id, ref in sorted(state.variants.items()):
+        row, variant, shown = rows.get(ref.ecom_variant_id), wanted.get(pos_id), state.variants_shown.get(pos_id)
+        if row is None or variant is None or not shown:
+            continue  # not listed, no longer sold in the POS, or no baseline recorded yet
+        now, body = variant_shown(row), variant.payload.ecom_body()
+        for spec in VARIANT_SPECS:
+            consider(f"variant {pos_id}", pos_id, spec, shown, now, body)
+    return EditPlan(tuple(edits), tuple(pos_wins), tuple(refused))
+
+
+def edited_in_ecom(
+    state: CatalogState, product: Mapping[str, Any] | None, variants: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Whether eCom's rows differ from our last write in a field that flows back (no POS read needed to tell): the
+    echo of our own write does not."""
+    if product is not None and product.get("id") == state.ecom_product_id and state.product_shown:
+        now = product_shown(product)
+        if any(_edited(spec, state.product_shown, now) for spec in PRODUCT_SPECS):
+            return True
+    rows = {row.get("id"): row for row in variants}
+    for pos_id, ref in state.variants.items():
+        row, shown = rows.get(ref.ecom_variant_id), state.variants_shown.get(pos_id)
+        if row is not None and shown and any(_edited(spec, shown, variant_shown(row)) for spec in VARIANT_SPECS):
+            return True
+    return False
+
+
+def _agrees(body: Mapping[str, Any], now: Mapping[str, Any], covered: set[str]) -> bool:
+    """The POS payload's eCom body shows in eCom as `now` does, apart from the `covered` keys."""
+    return all(_same(value, now[key]) for key, value in body.items() if key in now and key not in covered)
+
+
+def settled(
+    state: CatalogState,
+    before: DesiredProduct,
+    after: DesiredProduct,
+    product: Mapping[str, Any] | None,
+    variants: Sequence[Mapping[str, Any]],
+    edits: Sequence[PosEdit],
+) -> CatalogState:
+    """The family's state once the POS took `edits`: `before`/`after` the family as mapped before and after the POS
+    write, `product`/`variants` eCom's rows the edits came from. See the module doc."""
+    # A simple item's family key is its own item id: product and variant edits are told apart by field.
+    product_keys = {key for e in edits if e.field in _PRODUCT_FIELDS for key in _SPEC_OF[e.field].covered}
+    covered: dict[str, set[str]] = {}
+    for edit in edits:
+        if edit.field not in _PRODUCT_FIELDS:
+            covered.setdefault(edit.item_id, set()).update(_SPEC_OF[edit.field].covered)
+    update: dict[str, Any] = {}
+    if (
+        product_keys
+        and product is not None
+        and state.product_hash == before.content_hash
+        and _agrees(after.payload.ecom_body(), product_shown(product), product_keys)
+    ):
+        update["product_hash"] = after.content_hash
+        owned = after.payload.ecom_owned
+        update["product_shown"] = {k: v for k, v in product_shown(product).items() if k not in owned}
+    rows = {row.get("id"): row for row in variants}
+    was = {variant.pos_id: variant for variant in before.variants}
+    now_wanted: dict[str, DesiredVariant] = {variant.pos_id: variant for variant in after.variants}
+    refs: dict[str, EcomVariantRef] = dict(state.variants)
+    shown = dict(state.variants_shown)
+    for pos_id, keys in covered.items():
+        ref, old, new = state.variants.get(pos_id), was.get(pos_id), now_wanted.get(pos_id)
+        row = rows.get(ref.ecom_variant_id) if ref is not None else None
+        if ref is None or old is None or new is None or row is None or old.content_hash != ref.content_hash:
+            continue
+        now = variant_shown(row)
+        if _agrees(new.payload.ecom_body(), now, keys):
+            refs[pos_id] = ref.model_copy(update={"content_hash": new.content_hash})
+            shown[pos_id] = now
+    if refs != state.variants:
+        update["variants"] = refs
+        update["variants_shown"] = shown
+    return state.model_copy(update=update) if update else state
