@@ -1,0 +1,108 @@
+"""Seed 000 on R-Series through the whole local stack (`make run RUN_ARGS="--pos r-series"`): R-Series changes reach
+eCom only through the change poller (no webhooks) -> products queue -> product_sync; eCom orders and the merchant's
+eCom edits come by eCom webhook -> intake -> queues -> workers -> the R-Series simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import RSeriesLiveStack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def live(rseries_stack: RSeriesLiveStack) -> Iterator[RSeriesLiveStack]:
+    rseries_stack.import_catalog()
+    yield rseries_stack
+
+
+def _link(live: RSeriesLiveStack, item_id: int) -> Any:
+    link = live.store().variant_link(live.connection_id, pos_product_id=str(item_id))
+    assert link is not None, f"item {item_id} has no eCom variant"
+    return link
+
+
+def _items(live: RSeriesLiveStack, *, in_matrix: bool) -> list[dict[str, Any]]:
+    return [i for i in live.rseries_stack.stocked_items() if (i["itemMatrixID"] != "0") == in_matrix]
+
+
+def _ecom_variant(live: RSeriesLiveStack, variant_id: int) -> dict[str, Any] | None:
+    assert live.ecom is not None
+    return next((v for v in live.ecom.variants() if v["id"] == variant_id), None)
+
+
+def test_each_matrix_becomes_one_disabled_ecom_product_with_one_variant_per_item(live: RSeriesLiveStack) -> None:
+    assert live.ecom is not None
+    by_matrix: dict[str, set[int]] = {}
+    for item in _items(live, in_matrix=True):
+        by_matrix.setdefault(item["itemMatrixID"], set()).add(_link(live, int(item["itemID"])).ecom_product_id)
+    assert by_matrix and all(len(products) == 1 for products in by_matrix.values())  # one product per matrix
+    for matrix_id, (product_id,) in ((m, tuple(p)) for m, p in by_matrix.items()):
+        items = [i for i in _items(live, in_matrix=True) if i["itemMatrixID"] == matrix_id]
+        assert len(live.ecom.variants(product_id)) == len(items)  # every variant item counts as one product
+    products = {p["id"]: p for p in live.ecom.products()}
+    linked = {_link(live, int(i["itemID"])).ecom_product_id for i in live.rseries_stack.stocked_items()}
+    assert all(products[p]["visibility"] == "hidden" for p in linked)  # seed 000: synced products start disabled
+
+
+def test_an_online_price_set_in_the_pos_becomes_the_ecom_price_at_the_next_poll(live: RSeriesLiveStack) -> None:
+    item_id = int(_items(live, in_matrix=False)[0]["itemID"])
+    variant_id = _link(live, item_id).ecom_variant_id
+    live.rseries.set_online_price(item_id, 23.4)
+    live.poll()
+    live.wait_until(
+        lambda: (_ecom_variant(live, variant_id) or {}).get("priceExcl") == 23.4,
+        timeout=60,
+        what="the Online price in eCom",
+    )
+
+
+def test_a_price_edited_in_ecom_becomes_the_pos_online_price_and_leaves_the_default_price(
+    live: RSeriesLiveStack,
+) -> None:
+    assert live.ecom is not None
+    item_id = int(_items(live, in_matrix=True)[0]["itemID"])
+    variant_id = _link(live, item_id).ecom_variant_id
+
+    def prices() -> dict[str, str]:
+        rows = live.rseries.item(item_id)["Prices"]["ItemPrice"]
+        return {row["useType"]: row["amount"] for row in (rows if isinstance(rows, list) else [rows])}
+
+    default_before = prices()["Default"]
+    live.ecom.edit_variant(variant_id, priceExcl=31.25)  # the merchant, in eCom's back office: a webhook goes out
+    live.wait_until(lambda: float(prices().get("Online", 0)) == 31.25, timeout=60, what="the POS Online price")
+    assert prices()["Default"] == default_before
+
+
+def test_archiving_a_product_in_the_pos_deletes_it_from_ecom_at_the_next_poll(live: RSeriesLiveStack) -> None:
+    assert live.ecom is not None
+    item_id = int(_items(live, in_matrix=False)[-1]["itemID"])
+    product_id = _link(live, item_id).ecom_product_id
+    live.rseries.archive_item(item_id)
+    live.poll()
+    live.wait_until(
+        lambda: all(p["id"] != product_id for p in live.ecom.products()),  # type: ignore[union-attr]
+        timeout=60,
+        what="the archived product gone from eCom",
+    )
+
+
+def test_an_online_order_becomes_one_r_series_sale_found_by_its_reference(live: RSeriesLiveStack) -> None:
+    assert live.ecom is not None
+    item_id = int(_items(live, in_matrix=True)[1]["itemID"])
+    variant_id = _link(live, item_id).ecom_variant_id
+    order = live.ecom.place_order([{"variant_id": variant_id, "quantity": 1}], "shopper@example.com")
+    reference = f"ecom-{order['id']}"
+
+    def sales() -> list[dict[str, Any]]:
+        return [s for s in live.rseries.sales() if s.get("referenceNumber") == reference]
+
+    live.wait_until(lambda: len(sales()) == 1, timeout=60, what="the order as an R-Series sale")
+    [sale] = sales()
+    assert sale["referenceNumberSource"] == "eCom" and sale["voided"] == "false"
+    record = live.order_store().get_order(live.connection_id, int(order["id"]))
+    assert record is not None and record.status == "imported" and record.sale_id == sale["saleID"]
