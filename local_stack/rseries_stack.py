@@ -24,14 +24,6 @@ from local_stack.stack import LocalStack, StackConfig, narrate
 SIMPLE_ITEMS = 2
 
 
-def profile_has(domain: str) -> bool:
-    """Whether the R-Series profile already serves a domain port (catalog, orders, sales...): the demo narrates the
-    rest as pending instead of failing."""
-    from pos_ecom_sync.profiles.rseries import PROFILE
-
-    return callable(getattr(PROFILE, domain, None))
-
-
 class RSeriesLocalStack(LocalStack):
     def __init__(self, config: StackConfig) -> None:
         super().__init__(config)
@@ -132,9 +124,6 @@ class RSeriesLocalStack(LocalStack):
             f"  POS simulator  {self.pos_url}   (R-Series API V3, account {self.rseries.account_id}, OAuth app "
             f"{RSERIES_DEMO_APP['client_id']}; no webhooks: every POS change is polled)"
         )
-        pending = [name for name in ("catalog", "orders", "sales") if not profile_has(name)]
-        if pending:
-            lines.insert(-2, f"  R-Series sync pending here: {', '.join(pending)} (stock syncs once products do)")
         return "\n".join(lines)
 
     # -- demo ---------------------------------------------------------------------------------------
@@ -247,9 +236,6 @@ class RSeriesLocalStack(LocalStack):
         name = f"{item['description'].split(' (')[0]} ({rng.choice(['new season', 'bestseller', 'limited'])})"
         narrate(f"demo | POS item {item['itemID']} renamed to {name!r}")
         self.rseries.edit_item(int(item["itemID"]), description=name)
-        if not profile_has("catalog"):
-            narrate("demo | (R-Series product sync is pending: the rename stays in the POS for now)")
-            return
         watch = (int(item["itemID"]), name, time.time())
         threading.Thread(target=self._narrate_rename, args=watch, daemon=True).start()
 
@@ -270,9 +256,6 @@ class RSeriesLocalStack(LocalStack):
                 return
 
     def _demo_online_order(self, rng: random.Random) -> None:
-        if not profile_has("orders"):
-            narrate("demo | online orders -> R-Series sales: pending (order import for R-Series is being built)")
-            return
         assert self.ecom is not None
         variants = [v for v in self.ecom.variants() if v.get("stockLevel", 0) > 0]
         if not variants:

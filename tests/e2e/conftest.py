@@ -7,6 +7,7 @@ travel the real path: webhook or poll -> queue -> worker -> vendor API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -163,31 +164,17 @@ def _conforms_to_vendor_contracts(vendor_contracts: ContractRecorder) -> Contrac
     return vendor_contracts
 
 
-@pytest.fixture(scope="module")
-def live_stack() -> Iterator[LiveStack]:
+@contextlib.contextmanager
+def _running(stack: LocalStack) -> Iterator[LocalStack]:
+    """`stack` started for one test module, then stopped. The stack exports the AWS endpoint and the template's
+    function environment: restored afterwards, so later in-process moto tests do not talk to a stopped server."""
     saved = dict(os.environ)
-    config = StackConfig(
-        api_port=free_port(),
-        pos_port=free_port(),
-        ecom_port=free_port(),
-        moto_port=free_port(),
-        lambda_port=free_port(),
-        schedule_seconds=3600.0,  # the tests fire the schedules themselves (live_stack.poll / .reconcile)
-        families=2,
-        variants_per_family=3,
-        run_demo=False,
-        # moto's backends live in this process for its whole run: each module's stack gets its own resource names.
-        stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
-    )
-    # The stack exports the AWS endpoint and the template's function environment: restored afterwards, so later
-    # in-process moto tests do not talk to a stopped server.
-    stack = LocalStack(config)
     from pos_ecom_sync import runtime
 
     runtime.reset()
     try:
         stack.start()
-        yield LiveStack(stack)
+        yield stack
     finally:
         # Let in-flight invocations and webhook deliveries finish before the servers and environment go away.
         for worker in stack.pollers:
@@ -201,6 +188,28 @@ def live_stack() -> Iterator[LiveStack]:
         os.environ.clear()
         os.environ.update(saved)
         runtime.reset()
+
+
+def _e2e_config() -> StackConfig:
+    return StackConfig(
+        api_port=free_port(),
+        pos_port=free_port(),
+        ecom_port=free_port(),
+        moto_port=free_port(),
+        lambda_port=free_port(),
+        schedule_seconds=3600.0,  # the tests fire the schedules themselves (.poll / .reconcile)
+        families=2,
+        variants_per_family=3,
+        run_demo=False,
+        # moto's backends live in this process for its whole run: each module's stack gets its own resource names.
+        stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture(scope="module")
+def live_stack() -> Iterator[LiveStack]:
+    with _running(LocalStack(_e2e_config())) as stack:
+        yield LiveStack(stack)
 
 
 @pytest.fixture
@@ -259,34 +268,5 @@ class RSeriesLiveStack(LiveStack):
 @pytest.fixture(scope="module")
 def rseries_stack() -> Iterator[RSeriesLiveStack]:
     """The local stack with the R-Series simulator and an R-Series demo connection (OAuth app + merchant grant)."""
-    saved = dict(os.environ)
-    config = StackConfig(
-        api_port=free_port(),
-        pos_port=free_port(),
-        ecom_port=free_port(),
-        moto_port=free_port(),
-        lambda_port=free_port(),
-        schedule_seconds=3600.0,  # the tests fire the schedules themselves (.poll / .reconcile)
-        families=2,
-        variants_per_family=3,
-        run_demo=False,
-        stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
-    )
-    stack = RSeriesLocalStack(config)
-    from pos_ecom_sync import runtime
-
-    runtime.reset()
-    try:
-        stack.start()
+    with _running(RSeriesLocalStack(_e2e_config())) as stack:
         yield RSeriesLiveStack(stack)
-    finally:
-        for worker in stack.pollers:
-            worker.stop()
-        for worker in stack.pollers:
-            worker.thread.join(timeout=10)
-        if stack.ecom is not None:
-            stack.ecom.wait_for_webhooks(timeout=5)
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        runtime.reset()
