@@ -46,6 +46,7 @@ class RSeriesLocalStack(LocalStack):
         """An R-Series connection as the operator creates it: the merchant authorised the app (the simulator issues
         the grant), every shop is connected, the first register's shop is the register outlet and the primary."""
         from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
+        from pos_ecom_sync.models.orders import PaymentMethodSetting
         from pos_ecom_sync.profiles.rseries.client import RSeriesClient
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
         from pos_ecom_sync.secrets import write_connection_secrets
@@ -78,10 +79,16 @@ class RSeriesLocalStack(LocalStack):
             connected_outlet_ids=shops,
             primary_outlet_id=register_shop,
             shipping_product_id=str(self.shipping_item_id),
+            # What the operator sets with `orders payment-method`: eCom's integrated method pays on the simulated
+            # account's "Credit Card" type, so paid orders become completed sales.
+            payment_methods={
+                "Lightspeed Payments": PaymentMethodSetting(mode="integrated", payment_type_name="Credit Card")
+            },
         )
         secrets = ConnectionSecrets.model_validate(
             {
-                **{k: v for k, v in DEMO_SECRETS.items() if k != "pos_access_token"},
+                # No pos_webhook_token: R-Series sends no webhooks, so its connection needs none.
+                **{k: v for k, v in DEMO_SECRETS.items() if k not in ("pos_access_token", "pos_webhook_token")},
                 "pos_client_id": RSERIES_DEMO_APP["client_id"],
                 "pos_client_secret": RSERIES_DEMO_APP["client_secret"],
                 "pos_refresh_token": grant["refresh_token"],
@@ -97,7 +104,8 @@ class RSeriesLocalStack(LocalStack):
         )
 
     def _subscribe_vendor_webhooks(self) -> None:
-        """eCom's webhooks only: R-Series has none (KVH docs/endpoints/index.md), its changes are polled."""
+        """eCom's webhooks only: R-Series has none (KVH docs/endpoints/index.md), its changes are polled. `products`
+        too: a merchant's eCom title edit flows back to the POS (seed 000; variant fields come with `variants`)."""
         from pos_ecom_sync.connectors.ecom import EcomClient
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
 
@@ -106,7 +114,7 @@ class RSeriesLocalStack(LocalStack):
         ecom = EcomClient(
             self.ecom_url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
         )
-        for group in ("orders", "variants", "shipments"):
+        for group in ("orders", "variants", "shipments", "products"):
             ecom.create_webhook(group, "*", f"{base}/ecom")
 
     def stop(self) -> None:

@@ -162,10 +162,17 @@ def _public_view(connection: Connection, target: Target) -> dict[str, Any]:
     return view
 
 
-def _check_profile_secrets(profile: str, secrets: ConnectionSecrets) -> None:
+def _check_profile_secrets(connection: Connection, secrets: ConnectionSecrets) -> None:
     """R-Series authorizes only as an OAuth app: its access tokens expire within the hour and every refresh rotates
-    the refresh token (KVH authentication/refresh-token.md), so a bare access token would stop working."""
-    if profile == "r-series" and not secrets.api_part().pos_uses_oauth:
+    the refresh token (KVH authentication/refresh-token.md), so a bare access token would stop working. A POS that
+    sends webhooks (X-Series) needs the token they carry; one without webhooks (R-Series) none."""
+    from pos_ecom_sync.profiles import profile_for
+
+    try:
+        secrets.require_pos_webhook_token(profile_for(connection).webhook_parser() is not None)
+    except ValueError as exc:
+        raise CliError(f"invalid secrets for a {connection.pos_profile} connection: {exc}; nothing was saved") from exc
+    if connection.pos_profile == "r-series" and not secrets.api_part().pos_uses_oauth:
         raise CliError(
             "an R-Series connection needs its OAuth credentials: pos_client_id and pos_client_secret (the app) and "
             "pos_refresh_token (the merchant's grant) in --secrets-file, or POS_CLIENT_ID, POS_CLIENT_SECRET and "
@@ -195,7 +202,7 @@ def cmd_create(args: argparse.Namespace, target: Target) -> Any:
     connection = _validated(
         {"connection_id": args.connection_id, "pos_profile": args.pos_profile, **_settings_from(args)}
     )
-    _check_profile_secrets(connection.pos_profile, secrets)
+    _check_profile_secrets(connection, secrets)
     # Refuse before the secret is written: a repeated create must not overwrite a live connection's credentials.
     if target.store.get_connection(connection.connection_id) is not None:
         raise CliError(f"connection {connection.connection_id!r} already exists (use update or set-secrets)")
@@ -282,8 +289,10 @@ def _save_settings(target: Target, current: Connection, changes: dict[str, Any])
 
 
 def cmd_set_secrets(args: argparse.Namespace, target: Target) -> Any:
-    existing_connection(target, args.connection_id)
-    _write_secrets(target, args.connection_id, _read_secrets(args.secrets_file))
+    connection = existing_connection(target, args.connection_id)
+    secrets = _read_secrets(args.secrets_file)
+    _check_profile_secrets(connection, secrets)
+    _write_secrets(target, args.connection_id, secrets)
     return {"connection_id": args.connection_id, "secrets": "updated"}
 
 

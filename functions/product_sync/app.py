@@ -60,11 +60,7 @@ def take_ecom_edits(connection: Connection, message: ChangeMessage) -> FamilySyn
     if not runtime.takes_ecom_edits(connection):
         # Queued before the connection's POS changed, or by hand: X-Series never takes eCom edits (seed 003).
         return FamilySyncResult(message.entity_id, "unchanged", note=f"{connection.pos_profile} takes no eCom edits")
-    sync = runtime.catalog_sync(connection)
-    pos_client = getattr(sync.pos, "client", None)
-    result = sync.take_ecom_edits(
-        message.entity, int(message.entity_id), pos_calls=lambda: int(getattr(pos_client, "calls", 0))
-    )
+    result = runtime.catalog_sync(connection).take_ecom_edits(message.entity, int(message.entity_id))
     metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
     if result.taken_from_ecom and result.outcome == "applied":
         metrics.add_metric(name="CatalogEditsFromEcom", unit=MetricUnit.Count, value=1)

@@ -18,6 +18,7 @@ Routes (every one in contracts/rseries.json; `{a}` is the account id):
   GET .../Image.json, .../Image/{id}.json
   GET/POST .../Customer.json; GET/PUT/DELETE .../Customer/{id}.json         (DELETE = archive)
   GET/POST .../Sale.json; GET/PUT/DELETE .../Sale/{id}.json                 (writes cost 2, +3 completing)
+  POST .../Sale/{id}/refund.json (10 drips); GET .../SaleLine.json, .../SaleLine/{id}.json (every sale's lines)
 
 Envelope (KVH item.md, pagination.md, relations.md, tutorials/sales.md): every scalar is a string ("true", "4.39",
 foreign key none = "0"); single answers `{"@attributes": {"count": "1"}, "Item": {...}}`; lists
@@ -42,6 +43,8 @@ Paging and queries (KVH pagination.md, query-parameters.md, each endpoint's "Sor
   `?archive=1`, query-parameters.md `archived=true`; switch `customer_archive_param` ("archived" default,
   "archive", "both") says which one this account honours [unverified].
 - `count=1` answers `{"@attributes": {"count": "N"}}`, costs 10 drips, refuses limit/sort/after/before (400).
+- `categoryID` / `manufacturerID` on Item and ItemMatrix lists: declared from the field tables and the generic
+  operator rule, no sample shows them [unverified]; switch `using_filters=False` ignores them (every row comes back).
 - `Customer.json?load_relations=["Contact"]&Contact.email=<v>` filters on any ContactEmail address; without the
   Contact relation loaded the filter does nothing [I] (KVH relations.md: the relation "must be loaded").
 
@@ -87,22 +90,36 @@ Stock and sales (KVH itemshop.md, item.md, sale.md, tutorials/sales.md, best-pra
   unitQuantity off the ItemShop of the sale's shopID (non_inventory items excepted). A PUT may add lines/payments to
   an open sale, complete it, or set `voided: true` (a completed sale's stock comes back) [I]. Lines without unitPrice
   take the item's price at the shop's price level. Tax: `tax_rate` (default 0) on lines of taxable items [I].
+- Refunds (KVH endpoints/sale-refund.md, saleline.md): `POST Sale/{id}/refund.json` (the id may be the ticketNumber)
+  makes a new Sale whose lines copy the refunded lines (item, unit price, tax) with a negative unitQuantity and
+  `parentSaleLineID`; no SaleLines = the whole sale, else each `{parentSaleLineID, unitQuantity}` (partial allowed).
+  A line is never refunded past its quantity (400), `SalePayments` needs a paymentTypeID, an amount left out is the
+  refund's total; `completed` defaults to true and, like any sale, completing puts the refunded items back in the
+  refund's shop (its shopID, else the original's) [I]. Unverified (switches): whether the refund copies the
+  original's referenceNumber/Source (`refund_copies_reference`, default no) and whether refunding bumps the
+  original's updatetime (`refund_touches_original`, default no). Refund lines may also be POSTed on a Sale [I].
+  `SaleLine.json` lists every sale's lines (no `archived`), filterable by saleLineID/saleID/itemID/parentSaleLineID.
 
 Python API for tests (all under the state lock; each change stamps timeStamp with the clock's current second):
   RSeriesSimulator(*, account_id=88000, account_name="Demo Retail", client_id="rseries-demo",
       client_secret="rseries-secret", seed=0, narrate=None, faults=None, clock=time.time, shops=2, registers=1,
       online_price_level_id=3 | None, expires_in=1800, rate_limit=True, burst_limit=20,
       single_row_list_as_object=True, customer_archive_param="archived", itemshop_qoh_put="ignore",
-      price_put_keeps_other_levels=True, tax_rate=0.0)
+      price_put_keeps_other_levels=True, tax_rate=0.0, refund_copies_reference=False, refund_touches_original=False,
+      using_filters=True)
   .start()/.stop()/.url; .api_base (".../API/V3/Account/<id>"); .token_url
   tokens:  issue_tokens() -> {token_type, expires_in, access_token, refresh_token}; authorization_code() -> code;
            expire_access_tokens(); expire_refresh_tokens(); revoke_refresh_tokens(); refresh_grants, refused_grants
   catalog: seed_catalog(matrices=3, variants_per_matrix=4, simple_items=4, images=True, seed=0) -> summary dict
            (also the 70 000-variant benchmark: seed_catalog(7000, 10, 0, images=False) - compact slotted rows)
-           add_item(...), add_matrix(...), add_customer(...), add_category(...), add_manufacturer(...)
+           add_item(...), add_matrix(...), add_customer(...), add_category(...), add_manufacturer(...),
+           add_image(filename, item_id=0 | matrix_id=0, ordering=0) -> the Image row (12 per item or matrix)
+           edit_category(id, name=, parent_id=), edit_manufacturer(id, name) (a rename stamps that row only);
+           categories() / manufacturers() - rendered as the API renders them
   edits:   edit_item(item_id, **fields), archive_item(item_id), set_qoh(item_id, shop_id, qoh),
            set_price(item_id, price_level_id, amount), set_online_price(item_id, amount), edit_matrix(matrix_id,
-           **fields), archive_matrix(matrix_id), create_sale(...) (a POS sale), void_sale(sale_id)
+           **fields), archive_matrix(matrix_id), create_sale(...) (a POS sale), void_sale(sale_id),
+           refund_sale(sale_id, lines=None | [(saleLineID, quantity)], completed=True) (a refund at the till)
   reads:   item(item_id) / items() / matrix(id) / item_shops(item_id) / qoh(item_id, shop_id) / sales() /
            customers() / shops() / price_levels() / online_price_level_id - rendered as the API renders them
   rate:    bucket_level(), stats() (adds drips_used, throttled_bucket, throttled_burst, bucket_level)
@@ -145,6 +162,7 @@ TOKEN_PATH = "/auth/oauth/token"
 API = "/API/V3/Account/{accountID}"
 REFRESH_TOKEN_TTL_S = 30 * 86400  # KVH refresh-token.md: "Unused refresh tokens expire after 30 days"
 MAX_LIMIT = 100  # KVH pagination.md
+MAX_IMAGES_PER_ITEM = 12  # seed 000: per simple item, per variant item and per Matrix Master
 HTTP_REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -171,6 +189,7 @@ PAYMENT_TYPES = (
     ("Gift Card", "gift card"),
 )
 EXTRA_PRICE_LEVELS = ("My Online Store", "Wholesale", "Staff", "VIP")  # fill ids below a high Online id
+TICKET_BASE = 220000000000  # KVH sale.md samples: saleID 2 -> ticketNumber "220000000002"
 
 
 # -- string rendering (every scalar is a string) ---------------------------------------------------------------------
@@ -524,6 +543,9 @@ class RSeriesSimulator(VendorSimulator):
         itemshop_qoh_put: str = "ignore",
         price_put_keeps_other_levels: bool = True,
         tax_rate: float = 0.0,
+        refund_copies_reference: bool = False,
+        refund_touches_original: bool = False,
+        using_filters: bool = True,
     ) -> None:
         super().__init__(seed=seed, narrate=narrate, faults=faults, clock=clock)
         if customer_archive_param not in ("archived", "archive", "both"):
@@ -539,6 +561,9 @@ class RSeriesSimulator(VendorSimulator):
         self.itemshop_qoh_put = itemshop_qoh_put
         self.price_put_keeps_other_levels = price_put_keeps_other_levels
         self.tax_rate = tax_rate
+        self.refund_copies_reference = refund_copies_reference
+        self.refund_touches_original = refund_touches_original
+        self.using_filters = using_filters
         self.oauth = RSeriesOAuth(clock, random.Random(f"{seed}:oauth"), expires_in)
         self._cursor_key = hashlib.sha256(f"rseries-cursor:{seed}:{account_id}".encode()).digest()
         self._local = threading.local()
@@ -739,6 +764,16 @@ class RSeriesSimulator(VendorSimulator):
             {"SaleLines": "many", "SalePayments": "many", "Customer": "one"},
             True,
             lambda row: row["archived"],
+        )
+        # Every sale's lines (KVH saleline.md; no `archived` field): rows {"sale_id", "line"}, the line as stored.
+        r["SaleLine"] = Resource(
+            "SaleLine",
+            "saleLineID",
+            {},
+            ("saleLineID", "timeStamp", "saleID"),
+            dict(SALE_LINE_FILTERS),
+            _sale_line_value,
+            lambda row, relations: self._render_line(self.resources["Sale"].rows[row["sale_id"]], row["line"]),
         )
         self.resources = r
 
@@ -1054,6 +1089,40 @@ class RSeriesSimulator(VendorSimulator):
             self.resources["Manufacturer"].touch()
             return maker_id
 
+    def edit_category(self, category_id: int, *, name: str | None = None, parent_id: int | None = None) -> None:
+        """A POS user renames or moves a category (as `PUT Category/{id}`): its own timeStamp moves; the items in it
+        keep theirs (KVH item.md: timeStamp "doesn't include changes to related records"), and so do the categories
+        below it whose fullPathName changes [I]."""
+        with self.lock:
+            row = self._get("Category", category_id)
+            if parent_id is not None:
+                if parent_id == category_id or (parent_id and parent_id not in self.resources["Category"].rows):
+                    raise ValueError(f"no parent category {parent_id} for {category_id}")
+                row["parent_id"] = parent_id
+            if name is not None:
+                row["name"] = name
+            row["ts"] = self._now()
+            self._renumber_categories()
+        self.narrate(f"R-Series: category {category_id} edited")
+
+    def edit_manufacturer(self, maker_id: int, name: str) -> None:
+        """A POS user renames a manufacturer (as `PUT Manufacturer/{id}`); the items keep their timeStamp."""
+        with self.lock:
+            row = self._get("Manufacturer", maker_id)
+            row["name"], row["ts"] = name, self._now()
+            self._touch("Manufacturer")
+        self.narrate(f"R-Series: manufacturer {maker_id} renamed {name!r}")
+
+    def categories(self) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.resources["Category"].rows
+            return [self._render_category(rows[key], frozenset()) for key in sorted(rows)]
+
+    def manufacturers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.resources["Manufacturer"].rows
+            return [self._render_manufacturer(rows[key], frozenset()) for key in sorted(rows)]
+
     def add_item(
         self,
         description: str,
@@ -1192,6 +1261,25 @@ class RSeriesSimulator(VendorSimulator):
             self._archive_matrix(self._get("ItemMatrix", matrix_id))
         self.narrate(f"R-Series: matrix {matrix_id} archived with its variants")
 
+    def add_image(self, filename: str, *, item_id: int = 0, matrix_id: int = 0, ordering: int = 0) -> dict[str, Any]:
+        """A POS user uploads an image to an item or to a Matrix Master (KVH item-image.md, itemmatrix-image.md:
+        `ordering` starts at 0); returns the Image row as the API renders it. Seed 000: "A simple product in your
+        Retail POS can have 12 images", a matrix "12 images assigned to each variant, and 12 images assigned to the
+        Matrix Master": a 13th is refused (ValueError). The upload leaves the Item's timeStamp alone [I: KVH item.md
+        "timeStamp ... doesn't include changes to related records"], so a poller sees it with the item's next change."""
+        if bool(item_id) == bool(matrix_id):
+            raise ValueError("an image belongs to one item or one matrix (KVH image.md: itemID or itemMatrixID)")
+        with self.lock:
+            if item_id:
+                self._item(item_id)
+            else:
+                self._get("ItemMatrix", matrix_id)
+            if len(self._images(item_id=item_id, matrix_id=matrix_id)) >= MAX_IMAGES_PER_ITEM:
+                raise ValueError(f"seed 000: at most {MAX_IMAGES_PER_ITEM} images per item and per Matrix Master")
+            image_id = self._new_image(item_id, matrix_id, filename, ordering)
+            self._touch("Image")
+            return self._render_image(self.resources["Image"].rows[image_id], frozenset())
+
     def create_sale(
         self,
         lines: Iterable[tuple[int, int]],
@@ -1221,6 +1309,26 @@ class RSeriesSimulator(VendorSimulator):
     def void_sale(self, sale_id: int) -> None:
         with self.lock:
             self._update_sale(self._get("Sale", sale_id), {"voided": "true"})
+
+    def refund_sale(
+        self,
+        sale_id: int,
+        lines: Iterable[tuple[int, int]] | None = None,
+        *,
+        payment_type_id: int = 1,
+        completed: bool = True,
+    ) -> dict[str, Any]:
+        """A refund made at the till, as `POST Sale/{id}/refund.json` makes it: `lines` = (the sale's saleLineID,
+        units taken back), None = the whole sale; paid back on `payment_type_id`; the refund sale as rendered."""
+        body: dict[str, Any] = {
+            "completed": flag(completed),
+            "SalePayments": {"SalePayment": {"paymentTypeID": str(payment_type_id)}},
+        }
+        if lines is not None:
+            body["SaleLines"] = {"SaleLine": [{"parentSaleLineID": str(i), "unitQuantity": str(-q)} for i, q in lines]}
+        with self.lock:
+            sale = self._refund(self._get("Sale", sale_id), body)
+            return self._render_sale(sale, frozenset({"SaleLines", "SalePayments"}))
 
     # -- reads for tests ---------------------------------------------------------------------------------------------
 
@@ -1648,7 +1756,7 @@ class RSeriesSimulator(VendorSimulator):
                 "tipEnabled": "false",
                 "receiptPreference": "printed",
                 "displayableSubtotal": num(t["subtotal"]),
-                "ticketNumber": str(220000000000 + sale["id"]),
+                "ticketNumber": str(TICKET_BASE + sale["id"]),
                 "calcDiscount": num(t["discount"]),
                 "calcTotal": num(t["total"]),
                 "calcSubtotal": num(t["subtotal"]),
@@ -1718,7 +1826,7 @@ class RSeriesSimulator(VendorSimulator):
             "employeeID": str(sale["employee_id"]),
             "itemID": str(line["item_id"]),
             "noteID": "0",
-            "parentSaleLineID": "0",
+            "parentSaleLineID": str(line.get("parent", 0)),
             "shopID": str(sale["shop_id"]),
             "saleID": str(sale["id"]),
         }
@@ -1775,6 +1883,8 @@ class RSeriesSimulator(VendorSimulator):
         resource = parts[5] if len(parts) > 5 else "Account"
         single = len(parts) > 6
         cost = 1.0
+        if request.method == "POST" and parts[-1] == "refund":
+            return 10.0  # KVH sale-refund.md "Request Cost": POST/Create 10 drips
         if request.method in ("POST", "PUT", "DELETE"):
             cost = {"Sale": 2.0, "Category": 10.0}.get(resource, 1.0)
         body: Any = None
@@ -1889,6 +1999,7 @@ class RSeriesSimulator(VendorSimulator):
             "Image",
             "Customer",
             "Sale",
+            "SaleLine",
         ):
             resource = self.resources[name]
             id_param = "{" + resource.id_field + "}"
@@ -1913,6 +2024,7 @@ class RSeriesSimulator(VendorSimulator):
             ("POST", "Sale", self._post_sale),
             ("PUT", "Sale/{saleID}", self._put_sale),
             ("DELETE", "Sale/{saleID}", self._delete_sale),
+            ("POST", "Sale/{saleID}/refund", self._post_refund),
         ]
         for method, path, handler in writes:
             add(method, f"{API}/{path}.json", self._account(handler))
@@ -2085,6 +2197,8 @@ class RSeriesSimulator(VendorSimulator):
             elif resource.name == "Customer" and name == "Contact.email":
                 if "Contact" in relations:  # KVH relations.md: the relation searched in must be loaded
                     predicates.append(_email_filter(compile_filter(name, "str", raw)))
+            elif name in USING_FIELDS and resource.name in ("Item", "ItemMatrix") and not self.using_filters:
+                continue  # switch using_filters=False: the vendor ignores them [unverified], every row comes back
             elif name in resource.fields:
                 predicates.append(_field_filter(resource, name, compile_filter(name, resource.fields[name], raw)))
         return predicates
@@ -2441,8 +2555,10 @@ class RSeriesSimulator(VendorSimulator):
                     "tax": item.tax and _true(line.get("tax", True)),
                     "create": now,
                     "ts": now,
+                    "parent": _int(line.get("parentSaleLineID", 0) or 0, "parentSaleLineID"),
                 }
             )
+        self._check_refund_lines(draft)
         for payment in _rows_of(body.get("SalePayments"), "SalePayment"):
             type_id = _int(payment.get("paymentTypeID", 0) or 0, "paymentTypeID")
             self._get("PaymentType", type_id)
@@ -2494,6 +2610,7 @@ class RSeriesSimulator(VendorSimulator):
         for line in draft["lines"]:
             if line["id"] == 0:
                 line["id"] = self._id("SaleLine")
+            self.resources["SaleLine"].rows[line["id"]] = {"sale_id": draft["id"], "line": line}
         for payment in draft["payments"]:
             if payment["id"] == 0:
                 payment["id"] = self._id("SalePayment")
@@ -2503,7 +2620,7 @@ class RSeriesSimulator(VendorSimulator):
         self.resources["Sale"].rows[draft["id"]] = draft
         if completing:
             self._move_stock(draft, -1)
-        self._touch("Sale")
+        self._touch("Sale", "SaleLine")
         what = "completed" if draft["completed"] else "saved"
         self.narrate(f"R-Series: sale {draft['id']} {what} (ref {draft['reference'] or '-'})")
         return draft
@@ -2551,9 +2668,116 @@ class RSeriesSimulator(VendorSimulator):
         """KVH tutorials/sales.md: the write answers carry the sale's lines and payments."""
         return frozenset(name for name, key in (("SaleLines", "lines"), ("SalePayments", "payments")) if sale[key])
 
+    # -- refunds (KVH endpoints/sale-refund.md, saleline.md `parentSaleLineID`) --------------------------------------
+
+    def _refunded(self, parent_id: int, excluding_sale: int) -> int:
+        """Units of a line already refunded by the other live (not voided, not archived) sales' refund lines."""
+        total = 0
+        for row in self.resources["SaleLine"].rows.values():
+            sale = self.resources["Sale"].rows[row["sale_id"]]
+            line = row["line"]
+            if line.get("parent") == parent_id and sale["id"] != excluding_sale and not sale["voided"]:
+                total += 0 if sale["archived"] else -line["qty"]
+        return total
+
+    def _check_refund_lines(self, draft: Mapping[str, Any]) -> None:
+        """KVH saleline.md `parentSaleLineID`: "Makes sure refunds of a line don't exceed the original lines
+        quantity"; a refund line takes units back (negative unitQuantity, saleline.md) [I: 400 otherwise]."""
+        asked: dict[int, int] = {}
+        for line in draft["lines"]:
+            if line.get("parent"):
+                if line["qty"] >= 0:
+                    raise ApiError(400, "Sale not saved. A refund line needs a negative unitQuantity.")
+                asked[line["parent"]] = asked.get(line["parent"], 0) - line["qty"]
+        for parent_id, quantity in asked.items():
+            row = self.resources["SaleLine"].rows.get(parent_id)
+            original = row["line"] if row is not None else None
+            if original is None or original.get("parent") or original["qty"] <= 0:
+                raise ApiError(400, f"Sale not saved. SaleLine {parent_id} is not a line that can be refunded.")
+            left = original["qty"] - self._refunded(parent_id, draft["id"])
+            if quantity > left:
+                raise ApiError(
+                    400, f"Sale not saved. Refunding {quantity} of SaleLine {parent_id} exceeds the {left} left."
+                )
+
+    def _refund(self, original: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+        """The refund sale of `original` that a refund.json body makes (see the module docstring)."""
+        if not original["completed"] or original["voided"] or original["archived"]:
+            raise ApiError(400, f"Refund not created. Sale {original['id']} is not a completed sale.")  # [I]
+        payments = _rows_of(body.get("SalePayments"), "SalePayment")
+        if not payments or not all(p.get("paymentTypeID") for p in payments):  # KVH: "At least one PaymentType"
+            raise ApiError(400, "Refund not created. SalePayments needs at least one paymentTypeID.")
+        lines = {line["id"]: line for line in original["lines"] if line["qty"] > 0 and not line.get("parent")}
+        asked = _rows_of(body.get("SaleLines"), "SaleLine")
+        wanted: list[tuple[dict[str, Any], int | None]] = []
+        for row in asked:
+            parent = lines.get(_int(row.get("parentSaleLineID", 0) or 0, "parentSaleLineID"))
+            if parent is None:
+                raise ApiError(400, f"Refund not created. A SaleLine must name a line of sale {original['id']}.")
+            quantity = _int(row["unitQuantity"], "unitQuantity") if "unitQuantity" in row else None
+            wanted.append((parent, quantity))
+        if not asked:  # KVH: "Able to easily Refund an entire Sale, without specifying individual SaleLines"
+            wanted = [(line, None) for line in lines.values()]
+        refund_lines = []
+        for parent, quantity in wanted:
+            left = parent["qty"] - self._refunded(parent["id"], 0)
+            quantity = -left if quantity is None else quantity
+            if quantity == 0 and not asked:
+                continue  # already refunded in full
+            share = quantity / parent["qty"]
+            refund_lines.append(
+                {
+                    "itemID": str(parent["item_id"]),
+                    "unitQuantity": str(quantity),
+                    "unitPrice": num(parent["unit_price"]),
+                    "discountAmount": num(parent["discount"] * share),
+                    "tax": flag(parent["tax"]),
+                    "parentSaleLineID": str(parent["id"]),
+                }
+            )
+        if not refund_lines:
+            raise ApiError(400, f"Refund not created. Nothing is left to refund on sale {original['id']}.")  # [I]
+        copies = self.refund_copies_reference
+        refund: dict[str, Any] = {
+            "shopID": str(body.get("shopID") or original["shop_id"]),
+            "registerID": str(body.get("registerID") or original["register_id"]),
+            "employeeID": str(body.get("employeeID") or original["employee_id"]),
+            "customerID": str(original["customer_id"]),
+            "referenceNumber": original["reference"] if copies else "",
+            "referenceNumberSource": original["reference_source"] if copies else "",
+            "SaleLines": {"SaleLine": refund_lines},
+        }
+        total = self._totals(self._sale_from_body(refund, None))["total"]
+        # KVH sale-refund.md: "refund amounts can be optional": the first payment without one takes what is left.
+        left = total - sum(_number(p["amount"], "amount") for p in payments if "amount" in p)
+        rows = []
+        for payment in payments:
+            amount = _number(payment["amount"], "amount") if "amount" in payment else left
+            left = left if "amount" in payment else 0.0
+            rows.append({"paymentTypeID": str(payment.get("paymentTypeID", "")), "amount": num(amount)})
+        completed = _true(body.get("completed", True))  # KVH sale-refund.md: "optional, default: true"
+        if completed and abs(sum(float(r["amount"]) for r in rows) - total) > 0.005:
+            raise ApiError(400, f"Refund not completed. Payments must equal the refund total ({num(total)}).")  # [I]
+        refund["SalePayments"] = {"SalePayment": rows}
+        refund["completed"] = flag(completed)
+        sale = self._save_sale(refund, None)
+        if self.refund_touches_original:
+            original["update"] = self._now()
+            self._touch("Sale")
+        self.narrate(f"R-Series: sale {sale['id']} refunds sale {original['id']}")
+        return sale
+
+    def _post_refund(self, request: Request) -> Response:
+        raw = _int(request.params["saleID"], "saleID")
+        # KVH sale-refund.md: "Can specify a ticketNumber as the Sale ID in the URL" (ticketNumber 2200000... + id).
+        original = self._get("Sale", raw - TICKET_BASE if raw > TICKET_BASE else raw)
+        sale = self._refund(original, request.json_object())
+        return self._single(self.resources["Sale"], sale, self._sale_write_relations(sale))
+
 
 # -- module helpers --------------------------------------------------------------------------------------------------
 
+USING_FIELDS = ("categoryID", "manufacturerID")  # Item / ItemMatrix filters switched by `using_filters`
 ITEM_FILTERS = {
     "itemID": "int",
     "systemSku": "str",
@@ -2584,6 +2808,14 @@ SALE_FILTERS = {
     "completeTime": "time",
     "updatetime": "time",
     "createTime": "time",
+}
+# KVH saleline.md fields (query-parameters.md operators on any field; `IN` on ids).
+SALE_LINE_FILTERS = {
+    "saleLineID": "int",
+    "saleID": "int",
+    "itemID": "int",
+    "parentSaleLineID": "int",
+    "timeStamp": "time",
 }
 _ITEM_ATTRS = {
     "itemID": "id",
@@ -2634,6 +2866,14 @@ def _item_shop_value(row: ItemShopRow, name: str) -> Any:
 
 def _sale_value(row: dict[str, Any], name: str) -> Any:
     return row[_SALE_KEYS[name]]
+
+
+def _sale_line_value(row: dict[str, Any], name: str) -> Any:
+    if name == "saleID":
+        return row["sale_id"]
+    line = row["line"]
+    keys = {"saleLineID": "id", "itemID": "item_id", "timeStamp": "ts"}
+    return line[keys[name]] if name in keys else line.get("parent", 0)
 
 
 def _email_filter(test: Callable[[Any], bool]) -> Callable[[Any], bool]:

@@ -118,6 +118,7 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "create_product_image": lambda c: c.create_product_image(40001, "https://images.example.com/a.jpg"),
     "delete_product_image": lambda c: c.delete_product_image(40001, 60001),
     "list_brands": lambda c: c.list_brands(),
+    "get_brand": lambda c: c.get_brand(80001),
     "create_brand": lambda c: c.create_brand("Northwind"),
     "list_categories": lambda c: c.list_categories(),
     "create_category": lambda c: c.create_category("Tops"),
@@ -147,6 +148,14 @@ RSERIES_CALLS: dict[str, Callable[[RSeriesClient], Any]] = {
     "find_price_level": lambda c: c.find_price_level("Online"),
     "list_categories": lambda c: c.list_categories(),
     "list_manufacturers": lambda c: c.list_manufacturers(),
+    "find_manufacturer": lambda c: c.find_manufacturer("Northwind"),
+    "create_manufacturer": lambda c: c.create_manufacturer("Northwind"),
+    "list_using": lambda c: [
+        c.list_using(entity, field, "5", after_id=after)
+        for entity in ("Item", "ItemMatrix")
+        for field in ("categoryID", "manufacturerID")
+        for after in (None, "41")
+    ],
     "list_changes": lambda c: [c.list_changes(entity, 1_796_000_000) for entity in FEED_ENTITIES],
     "next_page": lambda c: c.next_page(
         "Item", "https://api.lightspeedapp.com/API/V3/Account/88000/Item.json?sort=timeStamp&limit=100&after=abc"
@@ -178,6 +187,7 @@ RSERIES_CALLS: dict[str, Callable[[RSeriesClient], Any]] = {
     "find_sale_by_reference": lambda c: c.find_sale_by_reference("5501001", "eCom"),
     "get_sale": lambda c: c.get_sale("156"),
     "update_sale": lambda c: c.update_sale("156", {"voided": "true"}),
+    "get_sale_lines": lambda c: c.get_sale_lines(["1234", "1235"]),
 }
 # Not vendor calls.
 NOT_CALLS = {"calls", "close"}

@@ -23,9 +23,12 @@ from typing import Any, TypeVar
 
 import pytest
 from aws_lambda_powertools import Logger
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.state.order_store import OrderStore
 from pos_ecom_sync.state.store import SyncStore
+from pos_ecom_sync.stock.sync import request_outlet_change
 
 from local_stack.demo import DEMO_CONNECTION_ID
 from local_stack.functions import LocalFunction, current_function
@@ -95,6 +98,18 @@ class LiveStack:
 
     def order_store(self) -> OrderStore:
         return OrderStore(os.environ["TABLE_NAME"], client=self.session.client("dynamodb"))
+
+    def queue_idle(self, concern: str) -> bool:
+        """Nothing waiting, in flight or delayed on a concern's queue ("statuses", "products", "stock", "orders"):
+        every message sent to it so far has been handled."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        url = os.environ[f"{concern.upper()}_QUEUE_URL"]
+        counts = self.session.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return all(int(counts.get(name, 0)) == 0 for name in names)
 
     def variants_in_stock(self, minimum: int = 2) -> list[dict[str, Any]]:
         """eCom variants with at least `minimum` in stock: what a shopper can order."""
@@ -254,6 +269,37 @@ class RSeriesLiveStack(LiveStack):
 
     def pos_total(self, item_id: int) -> int:
         return self.rseries_stack.pos_total(item_id, self.connection().connected_outlet_ids)
+
+    def variant_link(self, item_id: int | str) -> VariantLink:
+        """The eCom variant product sync linked to this R-Series item (the test fails when it has none)."""
+        link = self.store().variant_link(self.connection_id, pos_product_id=str(item_id))
+        assert link is not None, f"item {item_id} has no eCom variant"
+        return link
+
+    def set_outlets(self, shops: list[str], primary: str) -> None:
+        """What `pos-ecom-sync connections set-outlets demo --outlets ... --primary-outlet ...` does: save, then
+        queue the recomputation of every eCom total."""
+        publisher = ChangePublisher(
+            lambda concern: os.environ[f"{concern.upper()}_QUEUE_URL"], client=self.session.client("sqs")
+        )
+        request_outlet_change(self.store(), publisher, self.connection_id, shops, primary)
+
+    def sales_of(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The R-Series sales carrying this eCom order's reference (`referenceNumber` "ecom-<order id>")."""
+        reference = f"ecom-{order['id']}"
+        return [sale for sale in self.rseries.sales() if sale.get("referenceNumber") == reference]
+
+    def imported_sale(self, order: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the stack imported the order (the order ledger names its sale); its one R-Series sale."""
+
+        def sale_id() -> str | None:
+            record = self.order_store().get_order(self.connection_id, int(order["id"]))
+            return record.sale_id if record is not None and record.status == "imported" else None
+
+        found = self.wait_until(sale_id, timeout=timeout, what=f"order {order['number']} imported as an R-Series sale")
+        sales = self.sales_of(order)
+        assert [sale["saleID"] for sale in sales] == [found], f"order {order['number']}: one sale, the ledger's"
+        return sales[0]
 
     def import_catalog(self) -> None:
         """The first poll imports the R-Series catalog; wait until every stocked item is in eCom at its POS total."""

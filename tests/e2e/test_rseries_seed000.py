@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.ratelimit import InMemoryRateBudget
 
+from local_stack.demo import DEMO_SECRETS
 from tests.e2e.conftest import RSeriesLiveStack
 
 pytestmark = pytest.mark.e2e
@@ -21,9 +24,7 @@ def live(rseries_stack: RSeriesLiveStack) -> Iterator[RSeriesLiveStack]:
 
 
 def _link(live: RSeriesLiveStack, item_id: int) -> Any:
-    link = live.store().variant_link(live.connection_id, pos_product_id=str(item_id))
-    assert link is not None, f"item {item_id} has no eCom variant"
-    return link
+    return live.variant_link(item_id)
 
 
 def _items(live: RSeriesLiveStack, *, in_matrix: bool) -> list[dict[str, Any]]:
@@ -76,6 +77,23 @@ def test_a_price_edited_in_ecom_becomes_the_pos_online_price_and_leaves_the_defa
     live.ecom.edit_variant(variant_id, priceExcl=31.25)  # the merchant, in eCom's back office: a webhook goes out
     live.wait_until(lambda: float(prices().get("Online", 0)) == 31.25, timeout=60, what="the POS Online price")
     assert prices()["Default"] == default_before
+
+
+def test_a_product_title_edited_in_ecom_renames_the_matrix_master_in_the_pos(live: RSeriesLiveStack) -> None:
+    assert live.ecom is not None
+    item = _items(live, in_matrix=True)[2]
+    product_id = _link(live, item["itemID"]).ecom_product_id
+    merchant = EcomClient(
+        live.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+
+    # The merchant renames the product in eCom (its products/updated webhook goes to the stack's webhook API).
+    merchant.update_product(product_id, {"title": "Renamed online", "fulltitle": "Renamed online"})
+
+    matrix_id = int(item["itemMatrixID"])
+    live.wait_until(
+        lambda: live.rseries.matrix(matrix_id)["description"] == "Renamed online", timeout=60, what="the POS rename"
+    )
 
 
 def test_archiving_a_product_in_the_pos_deletes_it_from_ecom_at_the_next_poll(live: RSeriesLiveStack) -> None:

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pos_ecom_sync.queues import ChangePublisher
-from pos_ecom_sync.stock.sync import request_outlet_change
+from pos_ecom_sync.state.stock_store import StockStore
 
 from tests.e2e.conftest import COMMAND, RSeriesLiveStack
 from tests.support import free_port
@@ -39,10 +38,7 @@ def live(rseries_stack: RSeriesLiveStack) -> Iterator[RSeriesLiveStack]:
 
 
 def _set_outlets(live: RSeriesLiveStack, shops: list[str]) -> None:
-    """What `pos-ecom-sync connections set-outlets demo --outlets ...` does (save, then queue the recomputation)."""
-    queues = live.session.client("sqs")
-    publisher = ChangePublisher(lambda concern: os.environ[f"{concern.upper()}_QUEUE_URL"], client=queues)
-    request_outlet_change(live.store(), publisher, live.connection_id, shops, REGISTER_SHOP)
+    live.set_outlets(shops, REGISTER_SHOP)
 
 
 def _every_item_at_its_total(live: RSeriesLiveStack) -> Callable[[], bool]:
@@ -165,6 +161,84 @@ def test_at_zero_the_variant_is_out_of_stock_and_cannot_be_ordered(live: RSeries
         live.ecom.place_order([{"variant_id": link.ecom_variant_id, "quantity": 1}], email="sold.out@example.com")
 
 
+# -- open online sales: R-Series takes stock only when a sale completes -------------------------------------------
+
+
+def _held(live: RSeriesLiveStack, item: int) -> int:
+    store = StockStore(os.environ["TABLE_NAME"], resource=live.session.resource("dynamodb"))
+    return store.get_stock(live.connection_id, str(item)).held
+
+
+def _unpaid_order(live: RSeriesLiveStack, item: int, quantity: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A shopper's unpaid order (eCom lowers its own stock at checkout) and the open R-Series sale it became. It is
+    paid by a method named like an R-Series payment type, so a payment marked later in eCom is recorded in the POS."""
+    variant_id = live.variant_link(item).ecom_variant_id
+    order = live.ecom.place_order(
+        [{"variant_id": variant_id, "quantity": quantity}],
+        "open.sale@example.com",
+        payment_title="Credit Card",
+        payment_status="not_paid",
+    )
+    sale = live.imported_sale(order)
+    assert (sale["completed"], sale["voided"]) == ("false", "false")  # open: the POS has not taken its units
+    return order, sale
+
+
+def _sale_state(live: RSeriesLiveStack, sale_id: str) -> tuple[str, str]:
+    sale = next(s for s in live.rseries.sales() if s["saleID"] == sale_id)
+    return sale["completed"], sale["voided"]
+
+
+def test_an_unpaid_order_holds_its_units_back_from_ecom_until_its_r_series_sale_completes(
+    live: RSeriesLiveStack,
+) -> None:
+    _set_outlets(live, [REGISTER_SHOP, OTHER_SHOP])
+    item = _item(live, 4)
+    live.rseries.set_qoh(item, int(REGISTER_SHOP), 6)
+    live.poll()
+    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total")
+    order, sale = _unpaid_order(live, item, 2)
+    live.wait_until(lambda: _held(live, item) == 2, what="the open sale's 2 units held")
+    assert live.rseries.qoh(item, int(REGISTER_SHOP)) == 6  # the open sale took nothing
+
+    # A restock in the POS: eCom gets the new total less the held units, never the units the open sale sold.
+    live.rseries.set_qoh(item, int(OTHER_SHOP), max(live.rseries.qoh(item, int(OTHER_SHOP)), 0) + 3)
+    live.poll()
+    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item) - 2, what="the restock, less the hold")
+
+    # Paid in eCom: status sync pays and completes the sale, R-Series takes the units, the next poll releases.
+    live.ecom.update_order_status(order["id"], payment_status="paid")
+    live.wait_until(lambda: _sale_state(live, sale["saleID"]) == ("true", "false"), what="the sale completed")
+    assert live.rseries.qoh(item, int(REGISTER_SHOP)) == 4
+    live.poll()
+    live.wait_until(lambda: _held(live, item) == 0, what="the hold released")
+    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total again")
+    record = live.order_store().get_order(live.connection_id, int(order["id"]))
+    assert record is not None and record.stock_held == ()
+
+
+def test_an_unpaid_order_cancelled_in_ecom_voids_its_sale_and_gives_its_units_back_to_ecom(
+    live: RSeriesLiveStack,
+) -> None:
+    _set_outlets(live, [REGISTER_SHOP, OTHER_SHOP])
+    item = _item(live, 5)
+    live.rseries.set_qoh(item, int(REGISTER_SHOP), 5)
+    live.poll()
+    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total")
+    total = live.pos_total(item)
+    order, sale = _unpaid_order(live, item, 1)
+    live.wait_until(lambda: _held(live, item) == 1, what="the open sale's unit held")
+    live.wait_until(lambda: live.ecom_level(item) == total - 1, what="eCom one unit down")
+
+    live.ecom.update_order_status(order["id"], payment_status="cancelled")
+    live.wait_until(lambda: _sale_state(live, sale["saleID"])[1] == "true", what="the sale voided")
+    live.poll()
+
+    live.wait_until(lambda: _held(live, item) == 0, what="the hold released")
+    live.wait_until(lambda: live.ecom_level(item) == total, what="the unit back in eCom")
+    assert live.pos_total(item) == total  # a voided sale never took stock
+
+
 # -- the operator creates R-Series connections -------------------------------------------------------------------
 
 
@@ -184,8 +258,8 @@ def cli(live: RSeriesLiveStack, tmp_path: Path) -> Any:
 
 
 def _common_secrets() -> dict[str, str]:
+    """No pos_webhook_token: R-Series sends no webhooks, so its connections need none."""
     return {
-        "pos_webhook_token": "unused-by-r-series-0001",
         "ecom_api_key": "demo-ecom-api-key",
         "ecom_api_secret": "demo-ecom-api-secret",
         "ecom_webhook_secret": "demo-ecom-app-secret",

@@ -87,19 +87,6 @@ def _credited(live: LiveStack, order: dict[str, Any]) -> int:
     return sum(int(line["quantityRefunded"]) for line in live.ecom.order_products(order["id"]))
 
 
-def _statuses_idle(live: LiveStack) -> bool:
-    """Nothing waiting, in flight or delayed on the statuses queue."""
-    sqs = live.session.client("sqs")
-    url = next(u for u in sqs.list_queues()["QueueUrls"] if u.endswith("-statuses.fifo"))
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
-    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return all(int(counts.get(name, 0)) == 0 for name in names)
-
-
 def _shipped(live: LiveStack) -> tuple[dict[str, Any], str]:
     """A delivery order the merchant shipped in eCom: its POS sale is fulfilled and closed (returnable)."""
     order, sale_id = _place(live)
@@ -163,7 +150,7 @@ def test_a_pack_at_a_stale_version_gets_409_and_is_settled_at_the_new_version(li
 
 def test_in_progress_in_the_pos_causes_no_ecom_write(live: LiveStack) -> None:
     order, sale_id = _place(live, pickup=True)
-    live.wait_until(lambda: _statuses_idle(live), what="the import's echoes handled")
+    live.wait_until(lambda: live.queue_idle("statuses"), what="the import's echoes handled")
     writes = _order_writes(live, order)
 
     live.pos.start_fulfillment(sale_id)  # "In progress" (STARTED)
@@ -172,7 +159,7 @@ def test_in_progress_in_the_pos_causes_no_ecom_write(live: LiveStack) -> None:
         lambda: "STARTED" in ((_ledger(live, order) or StatusRecord(order["id"])).pos_seen or ""),
         what="status sync to read the STARTED fulfilment",
     )
-    live.wait_until(lambda: _statuses_idle(live), what="the statuses queue idle")
+    live.wait_until(lambda: live.queue_idle("statuses"), what="the statuses queue idle")
     assert _order_writes(live, order) == writes
     assert _ecom_order(live, order)["status"] == "processing_awaiting_pickup"
 
@@ -192,7 +179,7 @@ def test_a_parked_then_voided_return_refunds_nothing(live: LiveStack) -> None:
     live.wait_until(lambda: ledger_says("parked"), what="status sync to see the parked return")
     live.pos.void_return(returned["id"])
     live.wait_until(lambda: ledger_says("voided"), what="status sync to see the voided return")
-    live.wait_until(lambda: _statuses_idle(live), what="the statuses queue idle")
+    live.wait_until(lambda: live.queue_idle("statuses"), what="the statuses queue idle")
 
     assert _credited(live, order) == 0
     assert not any("credit" in w for w in _order_writes(live, order))
@@ -219,6 +206,6 @@ def test_a_completed_return_refunds_exactly_once(live: LiveStack) -> None:
     )
     assert response.status_code < 300, response.text
     live.poll()
-    live.wait_until(lambda: _statuses_idle(live), timeout=60, what="the replays handled")
+    live.wait_until(lambda: live.queue_idle("statuses"), timeout=60, what="the replays handled")
     assert _credited(live, order) == 1
     assert len([w for w in _order_writes(live, order) if w.endswith("/credit.json")]) == 1

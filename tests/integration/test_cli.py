@@ -513,6 +513,11 @@ def test_a_secret_missing_from_the_environment_is_named(stack: LocalStack, monke
         pytest.param("{not json", "cannot read secrets file", id="not-json"),
         pytest.param(json.dumps({**SHOP_SECRETS, "pos_webhook_token": "tok-15-chars-xx"}), "at least 16", id="short"),
         pytest.param(json.dumps({**SHOP_SECRETS, "extra": "x"}), "extra", id="unknown-field"),
+        pytest.param(  # X-Series webhooks carry the token: its connections need one (R-Series ones do not)
+            json.dumps({k: v for k, v in SHOP_SECRETS.items() if k != "pos_webhook_token"}),
+            "pos_webhook_token is required",
+            id="x-series-without-webhook-token",
+        ),
     ],
 )
 def test_bad_secrets_file_is_refused_without_echoing_values(

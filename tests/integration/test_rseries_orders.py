@@ -270,6 +270,68 @@ def test_a_retry_after_a_crash_between_create_and_ledger_adopts_the_sale_instead
     assert record is not None and record.status == "imported" and record.sale_id == sale["saleID"]
 
 
+def stock_queue_messages(rig: Rig) -> list[ChangeMessage]:
+    """Drain the stock queue: what the order and status workers asked the stock worker to do."""
+    found: list[ChangeMessage] = []
+    while batch := rig.deployment.sqs.receive_message(
+        QueueUrl=rig.deployment.queue_url("stock"), MaxNumberOfMessages=10
+    ).get("Messages", []):
+        for message in batch:
+            found.append(ChangeMessage.model_validate_json(message["Body"]))
+            rig.deployment.sqs.delete_message(
+                QueueUrl=rig.deployment.queue_url("stock"), ReceiptHandle=message["ReceiptHandle"]
+            )
+    return found
+
+
+def reservations(messages: list[ChangeMessage]) -> list[tuple[str, int, int | None]]:
+    return [(m.entity_id, m.payload["order_id"], m.payload["quantity"]) for m in messages if m.entity == "reservation"]
+
+
+def test_an_unpaid_order_holds_its_units_and_a_paid_one_holds_nothing(rig: Rig) -> None:
+    unpaid, paid = rig.variant(1), rig.variant(2)
+    order = rig.place(unpaid, 2, payment_status="not_paid")
+    rig.import_order(order)
+    assert reservations(stock_queue_messages(rig)) == [(str(rig.items[unpaid["sku"]]), order["id"], 2)]
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.stock_held == (str(rig.items[unpaid["sku"]]),)
+
+    rig.import_order(rig.place(paid, 1))  # completed at once: R-Series took the units
+    assert reservations(stock_queue_messages(rig)) == []
+
+
+def test_an_open_sale_adopted_after_a_crash_is_held_by_status_sync_and_released_when_voided_in_the_pos(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variant = rig.variant(0)
+    item = str(rig.items[variant["sku"]])
+    order = rig.place(variant, 1, payment_status="not_paid")
+    monkeypatch.setattr(OrderStore, "complete_order", lambda *args, **kwargs: (_ for _ in ()).throw(Killed()))
+    monkeypatch.setattr(
+        "pos_ecom_sync.queues.ChangePublisher.publish", lambda *args, **kwargs: (_ for _ in ()).throw(Killed())
+    )
+    with pytest.raises(Killed):
+        rig.import_order(order)  # died after creating the open sale, before its holds went out
+    monkeypatch.undo()
+    rig.expire_leases()
+    assert rig.import_order(order).outcome == "adopted"
+    assert reservations(stock_queue_messages(rig)) == []  # the adopted sale's lines are not the importer's to know
+
+    result = rig.status("ecom", "order", str(order["id"]))
+    assert any("held 1 unit(s)" in line for line in result.applied), result
+    assert reservations(stock_queue_messages(rig)) == [(item, order["id"], 1)]
+    assert rig.status("ecom", "order", str(order["id"])).applied == []  # held once
+
+    sale = rig.sale_of(order)
+    rig.pos.void_sale(int(sale["saleID"]))
+    payload = {"saleID": sale["saleID"], "referenceNumber": f"ecom-{order['id']}", "referenceNumberSource": "eCom"}
+    rig.status("pos", "sale", sale["saleID"], payload)
+
+    assert reservations(stock_queue_messages(rig)) == [(item, order["id"], None)]
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.stock_held == ()
+
+
 def test_a_cancelled_order_becomes_a_voided_sale_that_takes_no_stock(rig: Rig) -> None:
     variant = rig.variant(0)
     order = rig.place(variant, 1, payment_status="cancelled")
@@ -306,7 +368,10 @@ def test_an_ecom_payment_marked_paid_later_is_recorded_on_the_r_series_sale(rig:
     sale = rig.sale_of(order)
     [payment] = payments_of(sale)
     assert payment["amount"] == sale["total"] and sale["completed"] == "true"
-    assert rig.status("ecom", "order", str(order["id"])).outcome == "in step"  # the echo changes nothing
+    # The echo pays nothing again; the sale it reads is complete, so the units held for it are released.
+    echo = rig.status("ecom", "order", str(order["id"]))
+    assert [line for line in echo.applied if not line.startswith("released the units held")] == [], echo
+    assert rig.status("ecom", "order", str(order["id"])).outcome == "in step"
 
 
 def test_an_ecom_cancel_voids_the_open_r_series_sale(rig: Rig) -> None:

@@ -341,6 +341,7 @@ def order_importer(connection: Connection) -> OrderImporter:
         order_store(),
         sync_store(),
         notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
+        stock=change_publisher(),
     )
 
 
@@ -396,6 +397,7 @@ def status_sync(connection: Connection) -> StatusSync:
         order_store(),
         StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
         sync_store(),
+        stock=change_publisher(),
     )
 
 

@@ -6,10 +6,19 @@ back to the Online price in your Retail POS". Under X-Series (seed 003) eCom pro
 module is only used for a profile whose `takes_ecom_edits` is true.
 
 Fields that flow back (`PosEdit.field`): the product title -> the family's name ("name", on the family's parent: a
-simple item or a matrix master); a variant's SKU ("sku"), EAN ("ean") and price ("online_price", tax exclusive: the
-POS's online price, never its default/retail one). Images flow one way (POS -> eCom, seed 000); description and
-visibility are eCom's own for such a POS (`PosFamily.ecom_owned`); the other synced fields (weight, sizes, the
-variant title made of the option values) are not taken back [not named by seed 000 as eCom-editable in this sync].
+simple item or a matrix master); the product's brand -> the family's brand ("brand", on the parent, by title: the
+POS finds or makes its brand of that name; "" clears it); a variant's SKU ("sku"), EAN ("ean") and price
+("online_price", tax exclusive: the POS's online price, never its default/retail one). Images flow one way (POS ->
+eCom, seed 000); description and visibility are eCom's own for such a POS (`PosFamily.ecom_owned`); the other synced
+fields (weight, sizes, the variant title made of the option values) are not taken back [not named by seed 000 as
+eCom-editable in this sync]. The category is a link of its own (`categories/products`), for which eCom sends no
+webhook: not taken back.
+
+The brand is a relation on eCom's product row (an eCom brand id), linked apart from the product body and carried
+by name in the POS family: the caller resolves the ids a plan needs to titles first (`brand_ids`, then eCom's
+`brands/{id}` read), and a plan without a title for the new brand refuses the edit. "The POS changed it too" is told
+without a stored name: the POS's product fields still hash as our last write did (nothing changed there), or the POS
+brand is the title of the brand our last write left in eCom.
 
 What counts as a merchant's edit: eCom's row differs from eCom's own answer to our last write (`CatalogState.
 product_shown` / `variants_shown`, the baseline content reconciliation also compares with). Our own writes therefore
@@ -38,15 +47,16 @@ from pos_ecom_sync.catalog.mapping import DesiredProduct, DesiredVariant
 from pos_ecom_sync.catalog.shown import product_shown, variant_shown
 from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
 
-EditField = Literal["name", "sku", "ean", "online_price"]
+EditField = Literal["name", "sku", "ean", "online_price", "brand"]
 # Float noise of a JSON round trip, not a price change (prices are kept to 5 decimals).
 PRICE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
 class PosEdit:
-    """One POS field to set from eCom. `item_id`: the family key for "name" (its parent), else a sellable item's
-    POS id. `value`: text, or for "online_price" a tax-exclusive amount."""
+    """One POS field to set from eCom. `item_id`: the family key for "name" and "brand" (its parent), else a
+    sellable item's POS id. `value`: text (a brand's title, "" for none), or for "online_price" a tax-exclusive
+    amount."""
 
     item_id: str
     field: EditField
@@ -60,7 +70,8 @@ class EditSpec:
     covered: tuple[str, ...]  # eCom body keys the POS value of this field maps to (they follow the edit)
 
 
-PRODUCT_SPECS = (EditSpec("name", ("title",), ("title", "fulltitle")),)
+BRAND = EditSpec("brand", ("brand",), ("brand",))  # a relation, linked apart from the product body
+PRODUCT_SPECS = (EditSpec("name", ("title",), ("title", "fulltitle")), BRAND)
 VARIANT_SPECS = (
     EditSpec("sku", ("sku",), ("sku", "articleCode")),
     EditSpec("ean", ("ean",), ("ean",)),
@@ -118,15 +129,58 @@ def _value(spec: EditSpec, now: Mapping[str, Any]) -> str | float | None:
     return value if value or spec.field != "name" else None
 
 
+def _norm(title: str | None) -> str:
+    """A brand title as the sync matches them (eCom brand titles are matched case-insensitively, `catalog.sync`)."""
+    return (title or "").strip().casefold()
+
+
+def _ours(state: CatalogState, product: Mapping[str, Any] | None) -> bool:
+    return product is not None and product.get("id") == state.ecom_product_id and bool(state.product_shown)
+
+
+def brand_ids(state: CatalogState, desired: DesiredProduct, product: Mapping[str, Any] | None) -> frozenset[int]:
+    """The eCom brands whose titles `plan_ecom_edits` needs (none unless the product's brand was edited in eCom):
+    the brand eCom's row names now and, when the POS's product fields changed since our last write, the brand that
+    write left."""
+    if not _ours(state, product) or product is None:
+        return frozenset()
+    shown, now = state.product_shown, product_shown(product)
+    if not _edited(BRAND, shown, now):
+        return frozenset()
+    wanted = [now.get("brand")] + ([shown.get("brand")] if state.product_hash != desired.content_hash else [])
+    return frozenset(brand for brand in wanted if isinstance(brand, int) and not isinstance(brand, bool))
+
+
+def _brand_pos_changed(state: CatalogState, desired: DesiredProduct, titles: Mapping[int, str]) -> bool:
+    if state.product_hash == desired.content_hash:
+        return False  # the POS's product fields are as we last wrote them
+    left = state.product_shown.get("brand")
+    if left is None:
+        return _norm(desired.payload.brand) != ""
+    title = titles.get(left) if isinstance(left, int) else None
+    return title is None or _norm(title) != _norm(desired.payload.brand)  # unknown: the POS wins
+
+
+def _brand_value(now: Mapping[str, Any], titles: Mapping[int, str]) -> str | None:
+    """The POS brand of eCom's row: its brand's title, "" for none, None when the title is unknown (refused)."""
+    brand = now.get("brand")
+    if brand is None:
+        return ""
+    title = titles.get(brand) if isinstance(brand, int) else None
+    return title.strip() if title and title.strip() else None
+
+
 def plan_ecom_edits(
     state: CatalogState,
     desired: DesiredProduct,
     product: Mapping[str, Any] | None,
     variants: Sequence[Mapping[str, Any]],
+    brand_titles: Mapping[int, str] | None = None,
 ) -> EditPlan:
     """The POS edits that bring the POS family in line with the merchant's eCom edits. `desired`: the family as the
     POS holds it now (mapped); `product`: eCom's product row (None: not read); `variants`: eCom rows of its variants
-    (any subset; only ours count)."""
+    (any subset; only ours count); `brand_titles`: eCom brand id -> title of the brands `brand_ids` names."""
+    titles = brand_titles or {}
     if state.ecom_product_id is None or state.deleted_in_pos or state.unlinked_reason is not None or desired.deleted:
         return EditPlan()
     edits: list[PosEdit] = []
@@ -143,16 +197,17 @@ def plan_ecom_edits(
     ) -> None:
         if not _edited(spec, shown, now):
             return
-        if _pos_changed(spec, shown, body):
+        brand = spec is BRAND
+        if _brand_pos_changed(state, desired, titles) if brand else _pos_changed(spec, shown, body):
             pos_wins.append(f"{where} {spec.field}")
             return
-        value = _value(spec, now)
+        value = _brand_value(now, titles) if brand else _value(spec, now)
         if value is None:
             refused.append(f"{where} {spec.field}")
             return
         edits.append(PosEdit(item_id, spec.field, value))
 
-    if product is not None and product.get("id") == state.ecom_product_id and state.product_shown:
+    if product is not None and _ours(state, product):
         now, body = product_shown(product), desired.payload.ecom_body()
         for spec in PRODUCT_SPECS:
             consider(f"product {desired.pos_id}", desired.pos_id, spec, state.product_shown, now, body)
@@ -173,7 +228,7 @@ def edited_in_ecom(
 ) -> bool:
     """Whether eCom's rows differ from our last write in a field that flows back (no POS read needed to tell): the
     echo of our own write does not."""
-    if product is not None and product.get("id") == state.ecom_product_id and state.product_shown:
+    if product is not None and _ours(state, product):
         now = product_shown(product)
         if any(_edited(spec, state.product_shown, now) for spec in PRODUCT_SPECS):
             return True
@@ -207,10 +262,13 @@ def settled(
         if edit.field not in _PRODUCT_FIELDS:
             covered.setdefault(edit.item_id, set()).update(_SPEC_OF[edit.field].covered)
     update: dict[str, Any] = {}
+    # A brand edit is taken when the POS family now carries that brand (the body has no brand to compare).
+    brand_taken = all(_norm(after.payload.brand) == _norm(str(e.value)) for e in edits if e.field == "brand")
     if (
         product_keys
         and product is not None
         and state.product_hash == before.content_hash
+        and brand_taken
         and _agrees(after.payload.ecom_body(), product_shown(product), product_keys)
     ):
         update["product_hash"] = after.content_hash

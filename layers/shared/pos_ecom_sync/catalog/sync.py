@@ -37,7 +37,7 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
-from pos_ecom_sync.catalog.ecom_edits import PosEdit, edited_in_ecom, plan_ecom_edits, settled
+from pos_ecom_sync.catalog.ecom_edits import PosEdit, brand_ids, edited_in_ecom, plan_ecom_edits, settled
 from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
 from pos_ecom_sync.catalog.planning import (
     CatalogPlan,
@@ -66,6 +66,8 @@ MAX_LOST_REPLANS = 3
 class PosCatalog(Protocol):
     """The connection's POS catalog, as its profile reads it (e.g. `profiles.xseries.catalog.XSeriesCatalog`)."""
 
+    @property
+    def calls(self) -> int: ...  # POS requests sent so far (the worker reports its own share)
     def read_family(self, product_id: str) -> PosFamily | None:
         """The family `product_id` belongs to (any member: parent or variant), deleted members included; None when
         the POS has no such product."""
@@ -93,6 +95,7 @@ class EcomCatalog(Protocol):
     def create_product_image(self, product_id: int, src: str) -> JsonObject: ...
     def delete_product_image(self, product_id: int, image_id: int) -> bool: ...
     def list_brands(self) -> list[JsonObject]: ...
+    def get_brand(self, brand_id: int) -> JsonObject | None: ...
     def create_brand(self, title: str) -> JsonObject: ...
     def list_categories(self) -> list[JsonObject]: ...
     def create_category(self, title: str) -> JsonObject: ...
@@ -218,17 +221,15 @@ class CatalogSync:
         result.taken_from_ecom = taken
         return result
 
-    def take_ecom_edits(
-        self, entity: str, ecom_id: int, *, pos_calls: Callable[[], int] = lambda: 0
-    ) -> FamilySyncResult:
+    def take_ecom_edits(self, entity: str, ecom_id: int) -> FamilySyncResult:
         """An eCom product or variant of ours changed (its webhook): write the merchant's edits of the fields that
         flow back into the POS (`catalog.ecom_edits`), for a profile that takes eCom edits. The echo of our own eCom
         write costs the eCom read(s) and nothing else; an edit costs one read of the family before and after the
         POS write, the POS writes, and no eCom write when eCom then shows what the POS holds (the state records the
-        new agreement, so the POS feed's echo of our write is planned as unchanged too). `pos_calls`: the POS
-        client's request count, reported in the result."""
+        new agreement, so the POS feed's echo of our write is planned as unchanged too). The result counts the POS
+        and eCom requests this took."""
         cid = self.connection.connection_id
-        ecom_before, pos_before = self.ecom.calls, pos_calls()
+        ecom_before, pos_before = self.ecom.calls, self.pos.calls
         product: JsonObject | None = None
         if entity == "variant":
             link = self.store.variant_link(cid, ecom_variant_id=ecom_id)
@@ -255,7 +256,7 @@ class CatalogSync:
                 ecom_calls=self.ecom.calls - ecom_before,
                 note=note,
                 taken_from_ecom=taken,
-                pos_calls=pos_calls() - pos_before,
+                pos_calls=self.pos.calls - pos_before,
             )
 
         if link is None:
@@ -289,7 +290,8 @@ class CatalogSync:
         """Write the eCom edits found in `product`/`variants` to the POS and record the agreement
         (`ecom_edits.settled`). Returns what was taken or dropped, and the family as the POS holds it afterwards
         (`before` itself when nothing was written; None when the POS family is gone)."""
-        plan = plan_ecom_edits(stored.state, before, product, variants)
+        titles = self._brand_titles(brand_ids(stored.state, before, product))
+        plan = plan_ecom_edits(stored.state, before, product, variants, titles)
         if not plan.edits:
             return (plan.describe() if plan.pos_wins or plan.refused else ""), before
         self.pos.apply_edits(family_key, plan.edits)
@@ -301,6 +303,17 @@ class CatalogSync:
         if new_state != stored.state:
             self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
         return plan.describe(), after
+
+    def _brand_titles(self, ids: frozenset[int]) -> dict[int, str]:
+        """eCom brand id -> title, one `brands/{id}` read each (a brand edit only): the merchant may have made the
+        brand a moment ago, so a kept list would not know it."""
+        titles: dict[int, str] = {}
+        for brand_id in sorted(ids):
+            brand = self.ecom.get_brand(brand_id)
+            title = brand.get("title") if brand is not None else None
+            if isinstance(title, str):
+                titles[brand_id] = title
+        return titles
 
     def _take_found_edits(self, family_key: str, desired: DesiredProduct) -> tuple[str, DesiredProduct]:
         """Before a check against eCom (reconciliation found eCom differing), for a profile that takes eCom edits:

@@ -371,6 +371,11 @@ class EcomClient:
         """Every brand (titles are not unique in eCom: match them yourself)."""
         return self._all_pages("brands", "brands", {})
 
+    def get_brand(self, brand_id: int) -> JsonObject | None:
+        """One brand (`GET brands/{id}.json`, NT src/resources/catalog/brand.ts `get`); None when it is gone."""
+        body = self.http.json("GET", self._path("brands", brand_id), absent_ok=True)
+        return _one(body, "brand") if body is not None else None
+
     def create_brand(self, title: str) -> JsonObject:
         return _one(self.http.json("POST", self._path("brands"), json={"brand": {"title": title}}), "brand")
 

@@ -72,6 +72,8 @@ def _matches_any(given: bytes, expected: tuple[bytes, ...]) -> bool:
 
 
 def verify_pos_token(webhook: IncomingWebhook, secrets: WebhookSecrets, now: datetime) -> None:
+    if secrets.pos_webhook_token is None:  # a POS that sends no webhooks (R-Series): nothing to authenticate by
+        raise Unauthorized("this connection has no pos_webhook_token: it takes no POS webhooks")
     token = webhook.query.get("token")
     if not token:
         raise Unauthorized("missing token query parameter")

@@ -182,8 +182,9 @@ class WebhookSecrets(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Shared token X-Series webhooks carry in their URL (checked on every delivery).
-    pos_webhook_token: SecretStr
+    # Shared token X-Series webhooks carry in their URL (checked on every delivery). None for a POS that sends no
+    # webhooks (R-Series): every POS delivery to the connection is then refused (`intake.verify`).
+    pos_webhook_token: SecretStr | None = None
     # When set, X-Series deliveries must also carry `X-Signature: signature=<HMAC-SHA256 of the raw body>,...`
     # keyed with this secret: the OAuth app's client secret for webhooks the app created.
     pos_webhook_signing_secret: SecretStr | None = None
@@ -259,7 +260,8 @@ class ConnectionSecrets(BaseModel):
     pos_client_id: SecretStr | None = None
     pos_client_secret: SecretStr | None = None
     pos_refresh_token: SecretStr | None = None
-    pos_webhook_token: SecretStr
+    # Needed by a POS that sends webhooks (X-Series: `require_pos_webhook_token`); R-Series has none.
+    pos_webhook_token: SecretStr | None = None
     pos_webhook_signing_secret: SecretStr | None = None
     ecom_api_key: SecretStr
     ecom_api_secret: SecretStr
@@ -273,6 +275,16 @@ class ConnectionSecrets(BaseModel):
     def _parts_are_valid(self) -> ConnectionSecrets:
         self.api_part()
         return self
+
+    def require_pos_webhook_token(self, pos_sends_webhooks: bool) -> None:
+        """A POS that sends webhooks (X-Series) is authenticated by the token its deliveries carry, so its connection
+        needs one; a POS without webhooks (R-Series, every change polled) needs none. ValueError says what is
+        missing."""
+        if pos_sends_webhooks and self.pos_webhook_token is None:
+            raise ValueError(
+                "pos_webhook_token is required: this POS sends webhooks, each carrying the token in its URL "
+                f"(at least {MIN_WEBHOOK_CREDENTIAL_LENGTH} characters)"
+            )
 
     def api_part(self) -> ApiSecrets:
         return ApiSecrets.model_validate({name: getattr(self, name) for name in ApiSecrets.model_fields})

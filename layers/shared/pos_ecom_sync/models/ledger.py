@@ -39,6 +39,9 @@ class OrderRecord:
     # Why the last failed attempt failed (kept after a later success: the operator's "what happened").
     last_error: str | None = None
     last_error_at: int | None = None
+    # The POS products whose units stock sync holds back for the order's open sale (`stock.reservations`); empty
+    # once released, and for a sale that took its stock when created.
+    stock_held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

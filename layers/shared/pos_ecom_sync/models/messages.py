@@ -18,9 +18,10 @@ from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.models.connection import ConnectionId
 
 Source = Literal["pos", "ecom"]
-Entity = Literal["product", "inventory", "sale", "order", "variant", "shipment", "outlets"]
+Entity = Literal["product", "inventory", "sale", "order", "variant", "shipment", "outlets", "reservation"]
 # "outlets": an operator changed the connected outlets (via "operator"), and the stock recomputation chunks it
 # queues; both travel on the stock queue in one message group per connection (see stock/sync.py).
+# "reservation": an open imported sale holds, or stops holding, units of a variant (stock/reservations.py).
 Concern = Literal["products", "stock", "orders", "statuses"]
 Via = Literal["webhook", "poll", "reconcile", "import", "operator"]
 

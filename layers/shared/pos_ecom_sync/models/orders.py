@@ -261,3 +261,6 @@ class CreatedSale:
     sale_id: str
     warnings: tuple[str, ...] = ()
     pos_chooses_ids: bool = False
+    # The POS left the sale's units on hand: it is open, and the POS takes stock only when a sale completes
+    # (R-Series). The importer then holds them back from the online total (`stock.reservations`).
+    stock_pending: bool = False

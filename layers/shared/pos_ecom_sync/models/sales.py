@@ -113,6 +113,9 @@ class PosSale:
     reference: str | None = None
     # A return: the id of the sale it returns.
     return_for: str | None = None
+    # Its units are still on hand in the POS: an open sale of a POS that takes stock only when a sale completes
+    # (R-Series). While true, stock sync holds them back from the online total (`stock.reservations`).
+    stock_pending: bool = False
 
 
 @dataclass(frozen=True)

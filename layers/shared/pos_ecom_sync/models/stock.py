@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pos_ecom_sync.models.connection import ConnectionId
 
 
-def online_total(levels: dict[str, int], connected_outlets: list[str]) -> int:
-    """eCom stockLevel = sum over connected outlets, a negative outlet counting as zero (seeds 002/003)."""
-    return sum(max(0, levels.get(outlet, 0)) for outlet in connected_outlets)
+def online_total(levels: dict[str, int], connected_outlets: list[str], held: int = 0) -> int:
+    """eCom stockLevel = sum over connected outlets, a negative outlet counting as zero (seeds 002/003), less the
+    units open online sales hold (`Reservation`), never below zero."""
+    return max(0, sum(max(0, levels.get(outlet, 0)) for outlet in connected_outlets) - held)
 
 
 class OutletLevel(BaseModel):
@@ -51,6 +52,21 @@ class EcomEcho(BaseModel):
     updated_at: str
 
 
+class Reservation(BaseModel):
+    """Units of a variant that an imported online sale holds while the POS has not taken them from stock.
+
+    A POS that moves stock only when a sale completes (R-Series: an open sale leaves `qoh` as it is) would otherwise
+    show an unpaid online order's units as on hand, and eCom would sell them again. Keyed by the eCom order in
+    `VariantStockState.reservations`; `quantity` 0 is a released reservation, kept so that a hold delivered late
+    (after its release) is not applied again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quantity: Annotated[int, Field(ge=0)]
+    # Epoch seconds of the hold or release: released ones are forgotten once no late hold can arrive any more.
+    at: float
+
+
 class VariantStockState(BaseModel):
     """What the state store keeps per POS variant.
 
@@ -71,7 +87,14 @@ class VariantStockState(BaseModel):
     claims: tuple[WriteClaim, ...] = ()
     # Our last few confirmed writes as eCom stamped them: the webhook each one echoes back is not a manual edit.
     echoes: tuple[EcomEcho, ...] = ()
+    # Per eCom order (its id): units held by its open POS sale, subtracted from the total.
+    reservations: dict[str, Reservation] = Field(default_factory=dict)
     revision: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def held(self) -> int:
+        """Units open online sales hold: the POS still counts them on hand."""
+        return sum(reservation.quantity for reservation in self.reservations.values())
 
 
 class InventoryChange(BaseModel):

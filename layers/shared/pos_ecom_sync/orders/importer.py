@@ -41,6 +41,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
@@ -72,6 +73,8 @@ from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_
 from pos_ecom_sync.orders.routing import LineDemand, route_order
 from pos_ecom_sync.orders.sale import Hold, SaleDraft, Unmatched, match_lines, sale_uuid, source_id
 from pos_ecom_sync.orders.shipping import shipping_hold_reason
+from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.stock.reservations import held_units, hold_messages
 
 JsonObject = dict[str, Any]
 # An order's claim lasts this long: more than twice the worker's 60 s timeout, so a claim can only expire after
@@ -152,6 +155,7 @@ class OrderLedger(Protocol):
         outlet_ids: tuple[str, ...],
         adopted: bool,
         notify: bool,
+        stock_held: tuple[str, ...] = (),
     ) -> OrderRecord: ...
     def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None: ...
     def mark_notified(self, connection_id: str, order_id: int) -> None: ...
@@ -170,6 +174,12 @@ class VariantLinks(Protocol):
 
 class FulfillmentNotifier(Protocol):
     def publish(self, events: Sequence[NewFulfillmentEvent]) -> int: ...
+
+
+class StockQueue(Protocol):
+    """Where the importer sends holds of an open sale's units (the stock queue's publisher)."""
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
 
 
 # -- notifications --------------------------------------------------------------------------------------------
@@ -276,6 +286,7 @@ class OrderImporter:
         links: VariantLinks,
         *,
         notifier: FulfillmentNotifier | None = None,
+        stock: StockQueue | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -285,6 +296,7 @@ class OrderImporter:
         self.ledger = ledger
         self.links = links
         self.notifier = notifier
+        self.stock = stock
         self._sleep = sleep
         self._clock = clock
         self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
@@ -586,8 +598,15 @@ class OrderImporter:
         cancelled = order.payment_status == "cancelled"
         outlets = () if cancelled else tuple(plan.outlet_ids)
         notify = self._notifications_on and not cancelled
+        held = self._hold_stock(claim.order_id, plan, warnings) if created.stock_pending and not cancelled else ()
         record = self._complete(
-            claim, number=order.number, sale_id=sale_id, customer_id=draft.customer_id, outlets=outlets, notify=notify
+            claim,
+            number=order.number,
+            sale_id=sale_id,
+            customer_id=draft.customer_id,
+            outlets=outlets,
+            notify=notify,
+            stock_held=held,
         )
         if record is None:
             return self._lost_to_another(claim)
@@ -618,6 +637,7 @@ class OrderImporter:
         outlets: tuple[str, ...],
         notify: bool,
         adopted: bool = False,
+        stock_held: tuple[str, ...] = (),
     ) -> OrderRecord | None:
         """Record the sale for this claim; None when the claim was lost meanwhile and another worker recorded it."""
         try:
@@ -630,12 +650,27 @@ class OrderImporter:
                 outlet_ids=outlets,
                 adopted=adopted,
                 notify=notify,
+                stock_held=stock_held,
             )
         except Conflict:
             current = self.ledger.get_order(self._cid, claim.order_id)
             if current is not None and current.status == "imported":
                 return None
             raise
+
+    def _hold_stock(self, order_id: int, plan: FulfillmentPlan, warnings: list[str]) -> tuple[str, ...]:
+        """Hold the units of a sale the POS left open (it takes them from stock only when the sale completes), before
+        the import is recorded: a crash in between leaves an open sale whose holds status sync sends on its next
+        change. Returns the products held."""
+        lines = ((line.product_id, line.quantity) for a in plan.assignments for line in a.lines)
+        units = held_units(lines, skip_product=self.connection.shipping_product_id)
+        if not units:
+            return ()
+        if self.stock is None:
+            warnings.append("the sale is open and its units are not held back from the online stock (no stock queue)")
+            return ()
+        self.stock.publish(hold_messages(self._cid, order_id, units, via="import", now=datetime.now(UTC)))
+        return tuple(units)
 
     def _lost_to_another(self, claim: Claim) -> OrderImportResult:
         current = self.ledger.get_order(self._cid, claim.order_id)

@@ -88,6 +88,7 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
         correlation_ids=tuple(str(c) for c in data.get("correlation_ids", []) or []),
         last_error=data.get("last_error"),
         last_error_at=optional_int("last_error_at"),
+        stock_held=tuple(str(p) for p in data.get("stock_held", []) or []),
     )
 
 
@@ -246,6 +247,7 @@ class OrderStore:
         outlet_ids: tuple[str, ...],
         adopted: bool,
         notify: bool,
+        stock_held: tuple[str, ...] = (),
     ) -> OrderRecord:
         """The POS sale exists: record it (and drop the order from the held list) for the claim that owns it."""
         now = int(self._clock())
@@ -254,6 +256,7 @@ class OrderStore:
             ":importing": "importing",
             ":sale": sale_id,
             ":outlets": list(outlet_ids),
+            ":held": list(stock_held),
             ":adopted": adopted,
             ":notify": notify,
             ":now": now,
@@ -264,6 +267,7 @@ class OrderStore:
             "#s = :imported",
             "sale_id = :sale",
             "outlet_ids = :outlets",
+            "stock_held = :held",
             "adopted = :adopted",
             "notifications_pending = :notify",
             "imported_at = :now",
@@ -300,6 +304,7 @@ class OrderStore:
             adopted=adopted,
             notifications_pending=notify,
             updated_at=now,
+            stock_held=stock_held,
         )
 
     def order_for_sale(self, connection_id: str, sale_id: str) -> OrderRecord | None:
@@ -329,6 +334,21 @@ class OrderStore:
             values.update({":error": error[:1000], ":now": int(self._clock())})
         with contextlib.suppress(ClientError, BotoCoreError):
             self._update_claimed(connection_id, claim, update, values)
+
+    def record_stock_held(self, connection_id: str, order_id: int, product_ids: tuple[str, ...]) -> None:
+        """Record which products stock sync holds units of for the imported order's open sale (empty: none)."""
+        not_imported = f"order {order_id} is not imported: no stock is held for it"
+        with dynamodb_call("record stock held", on_condition_failure=lambda: Conflict(not_imported)):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.order_sk(order_id)),
+                UpdateExpression="SET stock_held = :held, updated_at = :now",
+                ConditionExpression="#s = :imported",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs(
+                    {":held": list(product_ids), ":now": int(self._clock()), ":imported": "imported"}
+                ),
+            )
 
     def mark_notified(self, connection_id: str, order_id: int) -> None:
         not_imported = f"order {order_id} is not imported: nothing to mark notified"

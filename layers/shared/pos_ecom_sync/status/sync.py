@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -36,7 +37,7 @@ from pos_ecom_sync.errors import Conflict, RetryLater, StatusBusy
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
-from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.models.messages import ChangeMessage, Via
 from pos_ecom_sync.models.orders import PaymentType
 from pos_ecom_sync.models.sales import (
     FulfillmentKind,
@@ -48,6 +49,7 @@ from pos_ecom_sync.models.sales import (
     order_in_reference,
 )
 from pos_ecom_sync.orders.payments import method_key, setting_for
+from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
     CreditEcomOrder,
@@ -65,6 +67,7 @@ from pos_ecom_sync.status.rules import (
     plan_status_sync,
     returned_quantities,
 )
+from pos_ecom_sync.stock.reservations import hold_messages, release_messages, reservation_change, sale_units
 
 JsonObject = dict[str, Any]
 # Outlives the worker's 60 s timeout, so an unexpired lease always belongs to a live worker.
@@ -130,6 +133,13 @@ class EcomOrders(Protocol):
 class OrderLedger(Protocol):
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None: ...
     def order_for_sale(self, connection_id: str, sale_id: str) -> OrderRecord | None: ...
+    def record_stock_held(self, connection_id: str, order_id: int, product_ids: tuple[str, ...]) -> None: ...
+
+
+class StockQueue(Protocol):
+    """Where status sync sends holds and releases of an open sale's units (the stock queue's publisher)."""
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
 
 
 class VariantLinks(Protocol):
@@ -191,6 +201,7 @@ class StatusSync:
         statuses: StatusLedger,
         links: VariantLinks,
         *,
+        stock: StockQueue | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
@@ -199,6 +210,7 @@ class StatusSync:
         self.orders = orders
         self.statuses = statuses
         self.links = links
+        self.stock = stock
         self._clock = clock
 
     @property
@@ -230,7 +242,8 @@ class StatusSync:
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
         try:
-            result = self._sync(target, target.sale if target.sale is not None else record.sale_id, lease, record)
+            sale = target.sale if target.sale is not None else record.sale_id
+            result = self._sync(target, sale, lease, record, via=message.via)
         except BaseException:
             self.statuses.release(self._cid, lease)
             raise
@@ -280,7 +293,7 @@ class StatusSync:
         return self.orders.order_for_sale(self._cid, sale_id)
 
     def _sync(
-        self, target: _Target, sale_or_id: PosSale | str, lease: StatusLease, record: OrderRecord
+        self, target: _Target, sale_or_id: PosSale | str, lease: StatusLease, record: OrderRecord, *, via: Via
     ) -> StatusResult:
         order_id = target.order_id
         order = self.ecom.get_order(order_id)
@@ -298,6 +311,8 @@ class StatusSync:
 
         applied: list[str] = []
         ignored = list(plan.ignored)
+        if held := self._keep_stock_held(record, sale, via):
+            applied.append(held)
         for action in plan.actions:
             skipped = self._apply(action, ecom, sale)
             if skipped:
@@ -340,6 +355,26 @@ class StatusSync:
         else:
             outcome = "in step"
         return StatusResult(f"order {order_id}", outcome, applied, ignored)
+
+    def _keep_stock_held(self, record: OrderRecord, sale: PosSale, via: Via) -> str | None:
+        """Hold the units of an open sale the POS has not taken from stock, or release them once it has completed
+        or been voided (`stock.reservations`); the ledger records what is held. A completion or void of ours is
+        released when the POS feed brings the changed sale back: until then its units are both taken and held, which
+        can only under-state the online stock, never oversell it."""
+        change = reservation_change(sale, record.stock_held)
+        if change is None or self.stock is None:
+            return None
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if change == "release":
+            self.stock.publish(release_messages(self._cid, record.order_id, record.stock_held, via=via, now=now))
+            self.orders.record_stock_held(self._cid, record.order_id, ())
+            return f"released the units held for POS sale {sale.sale_id} ({sale.label}) back to the online stock"
+        units = sale_units(sale, skip_product=self.connection.shipping_product_id)
+        if not units:
+            return None
+        self.stock.publish(hold_messages(self._cid, record.order_id, units, via=via, now=now))
+        self.orders.record_stock_held(self._cid, record.order_id, tuple(units))
+        return f"held {sum(units.values())} unit(s) of open POS sale {sale.sale_id} back from the online stock"
 
     def _refund(
         self, ecom: EcomOrderState, returns: Mapping[str, Mapping[str, int]], applied: list[str], ignored: list[str]

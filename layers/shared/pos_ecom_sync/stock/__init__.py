@@ -2,5 +2,6 @@
 
 `rules`: one variant (apply versioned POS levels, total over the connected outlets, the eCom write decision and
 the claim protocol that keeps concurrent writers from leaving a wrong total). `outlets`: connecting and
-disconnecting outlets (shipping methods to disable, totals to recompute in bounded chunks).
+disconnecting outlets (shipping methods to disable, totals to recompute in bounded chunks). `reservations`: units
+of open online sales a POS has not taken from stock yet, held back from the total.
 """

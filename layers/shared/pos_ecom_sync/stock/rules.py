@@ -17,6 +17,10 @@ number:
 - Sold below zero: a connected outlet whose level moves while the total does not (a sale or return inside
   negative stock, counted as 0) says a sale happened that may have been eCom's own checkout, which lowered eCom's
   level by itself; what we last wrote no longer proves what eCom shows, so the total is written again.
+- Held by open online sales: a POS that takes stock only when a sale completes (R-Series) still counts an open
+  imported sale's units on hand, so they are subtracted from the total until the sale completes or is voided
+  (`hold_stock` / `release_stock`; the release is applied with a POS read made after the sale completed, in one
+  save, so the units are never counted back before the POS has taken them).
 - No outlet connected means stock sync is off (seed 001: stock syncs from the outlets you connect): nothing is
   written, so a connection whose outlets are not chosen yet never zeroes the online store.
 
@@ -50,6 +54,7 @@ from pos_ecom_sync.models.stock import (
     EcomEcho,
     InventoryChange,
     OutletLevel,
+    Reservation,
     VariantStockState,
     WriteClaim,
     online_total,
@@ -59,6 +64,9 @@ from pos_ecom_sync.models.stock import (
 CLAIM_TTL_SECONDS = 900.0
 # How many of our own writes are remembered to recognise their webhook echoes (a burst's writes are few).
 ECHOES_KEPT = 5
+# How long a released reservation is remembered: longer than SQS keeps a message (14 days) and a dead-letter
+# redrive can bring it back, so a hold delivered after its release is always recognised.
+RELEASED_KEPT_SECONDS = 30 * 86400.0
 
 WriteReason = Literal["total_changed", "ecom_differs", "unconfirmed_write", "sold_below_zero"]
 NoWriteReason = Literal["not_linked", "no_outlet_connected", "needs_pos_read", "unchanged", "ecom_matches"]
@@ -137,6 +145,39 @@ def apply_inventory_read(
     return state, applied
 
 
+def hold_stock(state: VariantStockState, order_key: str, quantity: int, now: float) -> tuple[VariantStockState, bool]:
+    """Subtract an open online sale's units from the total. A hold is applied once per order: repeated, or delivered
+    after the order's release, it changes nothing."""
+    if quantity < 0:
+        raise InvalidInput(f"a hold of {quantity} units of {state.product_id} for order {order_key}")
+    if order_key in state.reservations:
+        return state, False
+    return _with_reservation(state, order_key, Reservation(quantity=quantity, at=now), now), True
+
+
+def release_stock(state: VariantStockState, order_key: str, now: float) -> tuple[VariantStockState, bool]:
+    """The order's sale completed (the POS took its units) or was voided (it never will): stop holding its units.
+    A release before its hold leaves a released mark, so the late hold is not applied."""
+    current = state.reservations.get(order_key)
+    if current is not None and current.quantity == 0:
+        return state, False
+    return _with_reservation(state, order_key, Reservation(quantity=0, at=now), now), True
+
+
+def holds_order(state: VariantStockState, order_key: str) -> bool:
+    """Whether units of this variant are held for the order (a hold applied and not released)."""
+    current = state.reservations.get(order_key)
+    return current is not None and current.quantity > 0
+
+
+def _with_reservation(
+    state: VariantStockState, order_key: str, reservation: Reservation, now: float
+) -> VariantStockState:
+    kept = {key: r for key, r in state.reservations.items() if r.quantity > 0 or r.at + RELEASED_KEPT_SECONDS > now}
+    kept[order_key] = reservation
+    return state.model_copy(update={"reservations": kept, "revision": state.revision + 1})
+
+
 def coalesce(changes: Iterable[InventoryChange]) -> list[InventoryChange]:
     """Keep only the newest version per (variant, outlet), sorted by variant then outlet.
 
@@ -172,7 +213,7 @@ def desired_total(state: VariantStockState, connected_outlets: Iterable[str]) ->
     connected = sorted(set(connected_outlets))
     if unknown_outlets(state, connected):
         return None
-    return online_total({outlet: held.level for outlet, held in state.levels.items()}, connected)
+    return online_total({outlet: held.level for outlet, held in state.levels.items()}, connected, state.held)
 
 
 def moved_below_zero(before: VariantStockState, after: VariantStockState, connected_outlets: Iterable[str]) -> bool:

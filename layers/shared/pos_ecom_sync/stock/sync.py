@@ -49,6 +49,7 @@ from pos_ecom_sync.stock.outlets import (
     retire_shipping_methods,
     start_recompute,
 )
+from pos_ecom_sync.stock.reservations import RESERVATION_ENTITY, reservation_of
 from pos_ecom_sync.stock.rules import (
     NoWrite,
     WriteStock,
@@ -58,10 +59,13 @@ from pos_ecom_sync.stock.rules import (
     begin_write,
     ecom_level_from_message,
     finish_write,
+    hold_stock,
+    holds_order,
     is_own_echo,
     link_ecom_variant,
     moved_below_zero,
     release_claim,
+    release_stock,
     remember_echo,
     stock_write_decision,
 )
@@ -204,6 +208,8 @@ class StockSync:
             if "job" in message.payload:
                 return self.recompute_chunk(message)
             return self.apply_outlet_change(message)
+        if message.entity == RESERVATION_ENTITY:
+            return self.reservation_changed(message)
         raise InvalidInput(f"not a stock message: {message.source}/{message.entity}")
 
     def connected_outlets(self) -> tuple[str, ...]:
@@ -265,6 +271,35 @@ class StockSync:
             link=link.ecom_variant_id,
             ecom_seen=ecom_level_from_message(message),
             ecom_updated_at=message.updated_at,
+        )
+
+    # -- units held by open online sales ------------------------------------------------------------------
+
+    def reservation_changed(self, message: ChangeMessage) -> StockResult:
+        """Hold an open online sale's units back from the total, or stop holding them (`stock.reservations`).
+
+        A release comes once the sale completed (the POS took the units) or was voided: it is applied together with
+        a POS read made after that, in one save, so the units are never counted twice nor counted back before the
+        POS shows them taken. A repeated release, or one of units never held, reads nothing."""
+        try:
+            order_key, quantity = reservation_of(message)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        now = self.clock()
+        link = self.links.variant_link(self.cid, pos_product_id=message.entity_id)
+
+        def apply(state: VariantStockState) -> tuple[VariantStockState, int]:
+            if quantity is None:
+                released, changed = release_stock(state, order_key, now)
+                return released, int(changed and holds_order(state, order_key))
+            held, changed = hold_stock(state, order_key, quantity, now)
+            return held, int(changed)
+
+        return self._settle(
+            message.entity_id,
+            apply,
+            link=link.ecom_variant_id if link else None,
+            read_when_applied=quantity is None,
         )
 
     # -- outlets ----------------------------------------------------------------------------------------
@@ -336,17 +371,21 @@ class StockSync:
         link: int | None,
         preloaded: VariantStockState | None = None,
         force_read: bool = False,
+        read_when_applied: bool = False,
         defer_write: bool = False,
         ecom_seen: int | None = None,
         ecom_updated_at: str | None = None,
     ) -> StockResult:
+        """Apply, decide and write one variant. `force_read`: read the POS levels whatever `apply` did;
+        `read_when_applied`: read them when `apply` changed something."""
         outlets = self.connected_outlets()
         result = StockResult(pos_id, "unchanged")
         read: list[InventoryChange] | None = None
         for _ in range(MAX_ROUNDS):
             loaded = preloaded if preloaded is not None else self.store.get_stock(self.cid, pos_id)
             preloaded = None
-            state, _ = apply(loaded)
+            state, applied = apply(loaded)
+            must_read = force_read or (read_when_applied and applied > 0)
             below_zero = moved_below_zero(loaded, state, outlets)
             state, _ = link_ecom_variant(state, link)
             seen = None if ecom_seen is None or is_own_echo(state, ecom_seen, ecom_updated_at) else ecom_seen
@@ -354,7 +393,7 @@ class StockSync:
             # A deferred record leaves unknown outlets to the batch's last record (one read, not one per record); a
             # versionless level is read even so: the records after it may not cover its outlet.
             wants_read = isinstance(decision, NoWrite) and decision.reason == "needs_pos_read" and not defer_write
-            if (force_read and state.ecom_variant_id is not None) or wants_read:
+            if (must_read and state.ecom_variant_id is not None) or wants_read:
                 if read is None:
                     result.pos_reads += 1
                     found = self._read_pos(pos_id)

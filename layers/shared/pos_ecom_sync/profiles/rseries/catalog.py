@@ -5,14 +5,15 @@ A family is read from its key (`m<itemMatrixID>` or a simple item's `itemID`, `f
 id (a variant's names its matrix): a matrix costs two calls, `GET ItemMatrix/{id}.json?load_relations=["Images",
 "ItemAttributeSet"]` and `GET Item.json?itemMatrixID=<id>&archived=true&load_relations=["ItemAttributes","Images"]`
 (KVH endpoints/itemmatrix.md, item.md, relations.md), plus one `GET Item/{id}.json` when asked by a variant's id; a
-simple item one. Category, manufacturer (brand) and the Online price level are reference lists kept for a few
-minutes per warm sandbox (`ReferenceCache`); an id missing from a kept list reads the list again once (a category
-made since).
+simple item one. The family's category and manufacturer (brand) names come with the matrix or simple item read
+(`load_relations` "Category", "Manufacturer": to-one, +0.1 drip each, KVH relations.md), never from a kept list: a
+rename reaches eCom through the Category / Manufacturer feeds (`category_feeds`), whose messages must find the new
+name at once. The Online price level is a reference list kept for a few minutes per warm sandbox (`ReferenceCache`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -31,6 +32,9 @@ JsonObject = dict[str, Any]
 ONLINE_LEVEL_NAME = "Online"  # seed 000 "Online price"; its id differs per account (rseries.md §6)
 ITEM_RELATIONS = ("ItemAttributes", "Images")
 MATRIX_RELATIONS = ("Images", "ItemAttributeSet")
+# Read with the family's own row (matrix or simple item), never with the variants listed (doubled on queries).
+NAMED_RELATIONS = ("Category", "Manufacturer")
+NO_MANUFACTURER = "0"  # KVH itemmatrix.md POST/PUT samples: "manufacturerID": "0"
 # Shared by the catalog readers of a warm sandbox (keys name the connection and the POS account).
 _REFERENCE = ReferenceCache()
 
@@ -38,11 +42,13 @@ _REFERENCE = ReferenceCache()
 class CatalogReads(Protocol):
     """What the catalog needs from `client.RSeriesClient`."""
 
+    @property
+    def calls(self) -> int: ...
     def get_item(self, item_id: str | int, relations: Sequence[str] = ()) -> JsonObject | None: ...
     def get_matrix(self, matrix_id: str | int, relations: Sequence[str] = ()) -> JsonObject | None: ...
     def list_matrix_items(self, matrix_id: str | int, relations: Sequence[str] = ()) -> list[JsonObject]: ...
-    def list_categories(self) -> list[JsonObject]: ...
-    def list_manufacturers(self) -> list[JsonObject]: ...
+    def find_manufacturer(self, name: str) -> JsonObject | None: ...
+    def create_manufacturer(self, name: str) -> JsonObject: ...
     def find_price_level(self, name: str) -> JsonObject | None: ...
     def update_item(self, item_id: str | int, fields: JsonObject) -> JsonObject: ...
     def update_matrix(self, matrix_id: str | int, fields: JsonObject) -> JsonObject: ...
@@ -55,13 +61,17 @@ class RSeriesCatalog:
         self.connection = connection
         self.reference = reference if reference is not None else _REFERENCE
 
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
     def read_family(self, product_id: str) -> PosFamily | None:
         key = product_id.strip()
         if key.startswith(MATRIX_PREFIX) and key[len(MATRIX_PREFIX) :].isdigit():
             return self._matrix(key[len(MATRIX_PREFIX) :])
         if not key.isdigit():
             return None  # no R-Series id
-        item = self.client.get_item(key, ITEM_RELATIONS)
+        item = self.client.get_item(key, ITEM_RELATIONS + NAMED_RELATIONS)
         if item is None:
             return None
         matrix_id = envelope.reference(item.get("itemMatrixID"))
@@ -70,10 +80,8 @@ class RSeriesCatalog:
         return simple_family(
             item,
             online_level_id=self._online_level_id(),
-            categories=self._names("categories", "categoryID", item.get("categoryID"), self.client.list_categories),
-            brands=self._names(
-                "manufacturers", "manufacturerID", item.get("manufacturerID"), self.client.list_manufacturers
-            ),
+            categories=_named(item, "Category", "categoryID"),
+            brands=_named(item, "Manufacturer", "manufacturerID"),
         )
 
     def apply_edits(self, family_key: str, edits: Sequence[PosEdit]) -> None:
@@ -81,23 +89,34 @@ class RSeriesCatalog:
         the simple item (`PUT Item/{id}`) or of the Matrix Master (`PUT ItemMatrix/{id}`, which renames its variant
         items too, KVH itemmatrix.md); SKU -> `customSku`, EAN -> `ean` (`PUT Item/{id}`, KVH item.md PUT); the
         price -> the item's **Online** price level, never Default (`set_item_price`: every level the item has is
-        sent again with Online changed, since whether a PUT with one ItemPrice keeps the others is undocumented).
-        One PUT per item for its text fields, plus one read and one PUT for a price."""
+        sent again with Online changed, since whether a PUT with one ItemPrice keeps the others is undocumented);
+        the brand -> the family's `manufacturerID` (the matrix's or simple item's, as `mapping` reads it): the
+        manufacturer of that name (`find_manufacturer`), created when the account has none (`POST Manufacturer`,
+        KVH manufacturer.md), "0" for no brand. One PUT per item (or matrix) for its fields, plus one read and one PUT
+        for a price, one or two reads (and a POST) for a brand."""
         fields: dict[str, JsonObject] = {}
+        matrix: dict[str, JsonObject] = {}
         prices: dict[str, float] = {}
         for edit in edits:
-            if edit.field == "name":
+            if edit.field in ("name", "brand"):
                 key = edit.item_id
+                name, value = (
+                    ("description", str(edit.value))
+                    if edit.field == "name"
+                    else ("manufacturerID", self._manufacturer_id(str(edit.value)))
+                )
                 if key.startswith(MATRIX_PREFIX):
-                    self.client.update_matrix(_digits(key[len(MATRIX_PREFIX) :]), {"description": str(edit.value)})
+                    matrix.setdefault(_digits(key[len(MATRIX_PREFIX) :]), {})[name] = value
                 else:
-                    fields.setdefault(_digits(key), {})["description"] = str(edit.value)
+                    fields.setdefault(_digits(key), {})[name] = value
             elif edit.field == "sku":
                 fields.setdefault(_digits(edit.item_id), {})["customSku"] = str(edit.value)
             elif edit.field == "ean":
                 fields.setdefault(_digits(edit.item_id), {})["ean"] = str(edit.value)
             elif edit.field == "online_price" and isinstance(edit.value, int | float):
                 prices[_digits(edit.item_id)] = float(edit.value)
+        for matrix_id, changes in matrix.items():
+            self.client.update_matrix(matrix_id, changes)
         for item_id, changes in fields.items():
             self.client.update_item(item_id, changes)
         if prices:
@@ -111,8 +130,18 @@ class RSeriesCatalog:
                 # At most 5 decimals (as the sync keeps prices); repr keeps 12.5 as "12.5", not 12.4999...
                 self.client.set_item_price(item_id, level, Decimal(repr(round(amount, 5))))
 
+    def _manufacturer_id(self, name: str) -> str:
+        """The id of the manufacturer called `name` (created when missing); "0" for none."""
+        if not name.strip():
+            return NO_MANUFACTURER
+        found = self.client.find_manufacturer(name) or self.client.create_manufacturer(name)
+        maker_id = envelope.reference(found.get("manufacturerID"))
+        if maker_id is None or not maker_id.isdigit():
+            raise InvalidInput(f"R-Series manufacturer {name[:40]!r} without a readable manufacturerID")
+        return maker_id
+
     def _matrix(self, matrix_id: str) -> PosFamily | None:
-        matrix = self.client.get_matrix(matrix_id, MATRIX_RELATIONS)
+        matrix = self.client.get_matrix(matrix_id, MATRIX_RELATIONS + NAMED_RELATIONS)
         if matrix is None:
             return None
         items = self.client.list_matrix_items(matrix_id, ITEM_RELATIONS)
@@ -120,10 +149,8 @@ class RSeriesCatalog:
             matrix,
             items,
             online_level_id=self._online_level_id(),
-            categories=self._names("categories", "categoryID", matrix.get("categoryID"), self.client.list_categories),
-            brands=self._names(
-                "manufacturers", "manufacturerID", matrix.get("manufacturerID"), self.client.list_manufacturers
-            ),
+            categories=_named(matrix, "Category", "categoryID"),
+            brands=_named(matrix, "Manufacturer", "manufacturerID"),
         )
 
     def _key(self, kind: str) -> str:
@@ -141,19 +168,6 @@ class RSeriesCatalog:
         levels = self.reference.get(key, load)
         return envelope.reference(levels[0].get("priceLevelID")) if levels else None
 
-    def _names(self, kind: str, id_field: str, wanted: Any, load: Callable[[], list[JsonObject]]) -> dict[str, str]:
-        """id -> name of a reference list; read again once when it lacks the id asked for (made since it was kept)."""
-        key = self._key(kind)
-        wanted_id = envelope.reference(wanted)
-        rows = self.reference.get(key, load)
-        names = _by_id(rows, id_field)
-        if wanted_id is not None and wanted_id not in names:
-            fresh = [row for row in load() if envelope.reference(row.get(id_field)) == wanted_id]
-            for row in fresh:
-                self.reference.add(key, row)
-            names.update(_by_id(fresh, id_field))
-        return names
-
 
 def _digits(item_id: str) -> str:
     if not item_id.isdigit():
@@ -161,13 +175,16 @@ def _digits(item_id: str) -> str:
     return item_id
 
 
-def _by_id(rows: Sequence[JsonObject], id_field: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for row in rows:
-        row_id, name = envelope.reference(row.get(id_field)), row.get("name")
-        if row_id is not None and isinstance(name, str) and name.strip():
-            found[row_id] = name.strip()
-    return found
+def _named(row: JsonObject, relation: str, id_field: str) -> dict[str, str]:
+    """id -> name of the row's loaded Category or Manufacturer (empty when it has none: `"0"`, the relation absent or
+    `""`), for `mapping` to look the row's own foreign key up in."""
+    related = row.get(relation)
+    if not isinstance(related, dict):
+        return {}
+    related_id, name = envelope.reference(related.get(id_field)), related.get("name")
+    if related_id is None or related_id != envelope.reference(row.get(id_field)) or not isinstance(name, str):
+        return {}
+    return {related_id: name.strip()} if name.strip() else {}
 
 
 def family_row(row: JsonObject) -> FamilyRow:

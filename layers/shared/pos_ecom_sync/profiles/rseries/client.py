@@ -73,6 +73,11 @@ FEED_ENTITIES: dict[str, FeedEntity] = {
 }
 
 
+# The lists of families by category or manufacturer (`list_using`): entity -> its id field.
+USING_LISTS = {"Item": "itemID", "ItemMatrix": "itemMatrixID"}
+USING_FIELDS = frozenset({"categoryID", "manufacturerID"})
+
+
 @dataclass(frozen=True)
 class Page:
     """One list page: its rows (normalised to a list) and the vendor's URL of the next page (None at the end)."""
@@ -256,6 +261,21 @@ class RSeriesClient:
         """Every manufacturer, the eCom brand (KVH endpoints/manufacturer.md: `manufacturerID`, `name`)."""
         return list(self._walk("Manufacturer", {}))
 
+    def find_manufacturer(self, name: str) -> JsonObject | None:
+        """The manufacturer called `name` (case-insensitive, spaces trimmed), None when there is none:
+        `Manufacturer.json?name=<name>` (KVH manufacturer.md fields; query-parameters.md `=`), matched again here;
+        whether the vendor's `=` is case-sensitive is undocumented, so a miss walks the whole list once."""
+        wanted = name.strip().casefold()
+
+        def match(rows: Iterator[JsonObject]) -> JsonObject | None:
+            return next((row for row in rows if str(row.get("name", "")).strip().casefold() == wanted), None)
+
+        return match(self._walk("Manufacturer", {"name": name.strip()})) or match(self._walk("Manufacturer", {}))
+
+    def create_manufacturer(self, name: str) -> JsonObject:
+        """`POST Manufacturer.json {"name"}` (KVH manufacturer.md "POST Create a manufacturer"); the new row."""
+        return self._write("POST", f"{self._base()}/Manufacturer.json", "Manufacturer", {"name": name.strip()})
+
     # -- change feeds ---------------------------------------------------------------------------------
 
     def list_changes(self, entity: str, since: int | None, limit: int = MAX_LIMIT) -> Page:
@@ -283,6 +303,26 @@ class RSeriesClient:
         path = target.path + (f"?{target.query}" if target.query else "")
         body = self.http.json("GET", path)
         return Page(envelope.rows(body, entity), envelope.next_url(body))
+
+    def list_using(
+        self, entity: str, field: str, reference_id: str, *, after_id: str | None = None, limit: int = MAX_LIMIT
+    ) -> Page:
+        """One page of the live families whose category or manufacturer is `reference_id`, by id after `after_id`:
+        simple items (`Item.json?<field>=<id>&itemMatrixID=0&sort=itemID&itemID=>,<after>`: a variant's family takes
+        its matrix's category and brand) or matrices (`ItemMatrix.json?<field>=<id>&sort=itemMatrixID&itemMatrixID=>,
+        <after>`). KVH item.md / itemmatrix.md fields and Sortable Fields, query-parameters.md operators. No sample
+        shows these filters (contract `unverified`): callers check every row's `field` again."""
+        id_field = USING_LISTS.get(entity)
+        if id_field is None or field not in USING_FIELDS:
+            raise ValueError(f"no R-Series list of {entity} by {field}")
+        params: dict[str, str | int | None] = {
+            field: _id(reference_id),
+            "itemMatrixID": "0" if entity == "Item" else None,
+            "sort": id_field,
+            id_field: None if after_id is None else f">,{_id(after_id)}",
+            "limit": max(1, min(int(limit), MAX_LIMIT)),
+        }
+        return self._list(entity, params)
 
     # -- items, matrices, stock -----------------------------------------------------------------------
 
@@ -420,6 +460,15 @@ class RSeriesClient:
         e.g. `voided`, or `SalePayments` + `completed` to pay an open sale. Costs 2 drips, +3 when completing. The
         updated sale; whether the change took is the caller's to check on it (a void by PUT is undocumented)."""
         return self._write("PUT", f"{self._base()}/Sale/{_segment(_id(sale_id))}.json", "Sale", fields)
+
+    def get_sale_lines(self, line_ids: Sequence[str | int]) -> list[JsonObject]:
+        """The SaleLines with these ids, whichever sale they are on (`SaleLine.json?saleLineID=IN,[...]`, KVH
+        endpoints/saleline.md GET All, query-parameters.md `IN`; 100 ids per call). Each names its `saleID` and
+        `itemID`: how a refund line's `parentSaleLineID` leads to the sale it refunds."""
+        found: list[JsonObject] = []
+        for chunk in _chunks(line_ids, MAX_IN_VALUES):
+            found += self._walk("SaleLine", {"saleLineID": _in(chunk)})
+        return found
 
 
 def _emails(customer: Mapping[str, Any]) -> set[str]:

@@ -16,9 +16,10 @@ What each feed queues (`FEEDS`):
 - `pos:ItemShop` (stock): one message per item and page, entity "inventory", `entity_id` = `itemID`; the shopID "0"
   all-shops summary row (KVH itemshop.md) queues nothing: it moves with every shop row and never counts.
 - `pos:Sale` (statuses): one message per sale, entity "sale", by `updatetime` (see client.FEED_ENTITIES).
-Messages carry no version (R-Series has none): `updated_at` is the row's stamp. Category, Manufacturer and Customer
-are pollable (`client.FEED_ENTITIES`) but not queued: no message entity names them yet (a category or brand rename
-is one eCom category/brand edit, not a product change) and customers are not synced.
+- `pos:Category`, `pos:Manufacturer` (products, `category_feeds`): a changed row fans out into one "product"
+  message per family using it (a family's eCom category and brand are those names); they come last.
+Messages carry no version (R-Series has none): `updated_at` is the row's stamp. Customer is pollable
+(`client.FEED_ENTITIES`) but not queued: customers are not synced.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class ChangeLists(Protocol):
 
     def list_changes(self, entity: str, since: int | None, limit: int = ...) -> Page: ...
     def next_page(self, entity: str, url: str) -> Page: ...
+
+
+class UsingLists(ChangeLists, Protocol):
+    """The feeds' lists plus the families using a Category or Manufacturer (`category_feeds`)."""
+
+    def list_using(
+        self, entity: str, field: str, reference_id: str, *, after_id: str | None = ..., limit: int = ...
+    ) -> Page: ...
 
 
 # What a queued message keeps of each feed's rows (ids, stamps, the flags a worker acts on; never names or emails).
@@ -287,8 +296,12 @@ def feed(client: ChangeLists, connection_id: str, spec: FeedSpec, page_size: int
 
 
 def change_feeds(
-    client: ChangeLists, connection: Connection, *, page_size: int, family_of: Callable[[str], str]
+    client: UsingLists, connection: Connection, *, page_size: int, family_of: Callable[[str], str]
 ) -> list[PosFeed]:
-    """The connection's R-Series feeds, in the order the poller walks them. `family_of` is not needed: an Item row
-    names its matrix itself."""
-    return [feed(client, connection.connection_id, spec, page_size) for spec in FEEDS]
+    """The connection's R-Series feeds, in the order the poller walks them: the product, stock and sale feeds, then
+    Category and Manufacturer (`category_feeds`: a rename fans out to every family using it, after the changes
+    shoppers wait for). `family_of` is not needed: an Item row names its matrix itself."""
+    from pos_ecom_sync.profiles.rseries.category_feeds import reference_feeds  # it imports this module
+
+    feeds = [feed(client, connection.connection_id, spec, page_size) for spec in FEEDS]
+    return feeds + reference_feeds(client, connection.connection_id, page_size)

@@ -291,4 +291,6 @@ class RSeriesOrders:
         sale_id = envelope.reference(row.get("saleID"))
         if sale_id is None:
             raise UpstreamError("rseries", 200, "sale answer without a saleID", "POST", "Sale.json")
-        return CreatedSale(sale_id, tuple(warnings), pos_chooses_ids=True)  # saleID is always the POS's
+        # saleID is always the POS's; an open sale leaves its units' qoh as it is until it completes.
+        pending = not envelope.flag(row.get("completed")) and not envelope.flag(row.get("voided"))
+        return CreatedSale(sale_id, tuple(warnings), pos_chooses_ids=True, stock_pending=pending)

@@ -9,6 +9,12 @@ Finding a sale again: R-Series chooses the saleID, so the sale carries the order
 reference keeps our "ecom-" prefix (`orders.sale.source_id`) so `models.sales.order_in_reference` reads it back; a
 sale whose source is another system never counts as ours, whatever its number.
 
+Refunds: "Refunds are expressed as a Sale whose SaleLines have a negative unitQuantity" (KVH sale-refund.md), each
+naming the line it refunds in `parentSaleLineID` (KVH saleline.md). The refund row does not name the sale it
+refunds; its parent lines do (their `saleID`), so a refund is read with its parents (`refund_parents`,
+`parent_line_of`) into a `PosSale` with `return_for`, and status sync credits the eCom order as for an X-Series
+return (a completed refund only: an open one may still change).
+
 Choices the vendor docs leave open (each says why):
 - State: R-Series has no status, only `completed` and `voided` (KVH sale.md). An unpaid order is an open sale
   (`completed` false: "If the sale is completed the inventory will have been removed and the payments will be equal to
@@ -229,14 +235,29 @@ def reference_of(number: Any, source: Any) -> str | None:
     return text if origin == REFERENCE_SOURCE else f"{origin or 'external'}:{text}"
 
 
-def sale_of_row(row: Mapping[str, Any]) -> PosSale:
-    """A `Sale` row read with its SaleLines and SalePayments (KVH sale.md fields). A refund is a sale whose lines have
-    negative quantities and a `parentSaleLineID` (KVH saleline.md); the sale it returns is not on the row, so
-    `return_for` stays unknown (None)."""
+def sale_of_row(row: Mapping[str, Any], parents: Mapping[str, ParentLine] | None = None) -> PosSale:
+    """A `Sale` row read with its SaleLines and SalePayments (KVH sale.md fields).
+
+    A refund is a sale whose lines take units back (negative `unitQuantity`) and name the line they refund
+    (`parentSaleLineID`, KVH saleline.md, sale-refund.md). The sale it returns is not on the row: `parents` are those
+    original lines as read (`refund_parents` says which; `parent_line_of` reads them). With them, `return_for` is
+    the sale of the first refund line's parent and `lines` are the refund lines of that sale, each with its item (the
+    parent's when the refund line names none). A refund is never an imported sale itself, so its reference (whether
+    it copies the original's is undocumented) is dropped: without its parents it reads as nobody's sale."""
     state, label = sale_state_of(row)
+    rows = envelope.relation(row, "SaleLines", "SaleLine")
+    refunding = any(_refund_parent(line) is not None for line in rows)
+    known = parents or {}
+    return_for = next(
+        (known[p].sale_id for line in rows if (p := _refund_parent(line)) is not None and p in known), None
+    )
     lines = []
-    for line in envelope.relation(row, "SaleLines", "SaleLine"):
-        item_id = envelope.reference(line.get("itemID"))
+    for line in rows:
+        parent_id = _refund_parent(line)
+        parent = known.get(parent_id) if parent_id is not None else None
+        if return_for is not None and (parent is None or parent.sale_id != return_for):
+            continue  # a refund's lines of another sale (or none) do not return this one
+        item_id = envelope.reference(line.get("itemID")) or (parent.item_id if parent is not None else None)
         quantity = envelope.decimal(line.get("unitQuantity"))
         if item_id is not None and quantity is not None:  # a misc. line without an item sold nothing we track
             lines.append(SaleLine(str(line.get("saleLineID") or ""), item_id, quantity))
@@ -247,8 +268,49 @@ def sale_of_row(row: Mapping[str, Any]) -> PosSale:
         total=envelope.decimal(row.get("total")) or Decimal(0),
         paid=paid_amount(row),
         lines=tuple(lines),
-        reference=reference_of(row.get("referenceNumber"), row.get("referenceNumberSource")),
+        reference=None if refunding else reference_of(row.get("referenceNumber"), row.get("referenceNumberSource")),
+        return_for=return_for,
+        # An open sale has not taken its items' qoh yet: R-Series moves stock when a sale completes (KVH
+        # best-practices.md: "Adjustments to QoH should be done by creating and completing Sales").
+        stock_pending=state == SaleState.OPEN and not refunding,
     )
+
+
+# -- refunds: the sale a refund returns ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParentLine:
+    """An original SaleLine as a refund line's `parentSaleLineID` names it: the sale it is on, and its item."""
+
+    line_id: str
+    sale_id: str
+    item_id: str | None = None
+
+
+def _refund_parent(line: Mapping[str, Any]) -> str | None:
+    """A refund line's `parentSaleLineID` ("The foreign ID for the line this refund line originated from. Only for
+    refund lines", KVH saleline.md) on a line taking units back (`unitQuantity` "Is negative for refunds"); None for
+    any other line, a return without its receipt (no parent) included."""
+    quantity = envelope.decimal(line.get("unitQuantity"))
+    parent = envelope.reference(line.get("parentSaleLineID"))
+    return parent if parent is not None and parent.isdigit() and quantity is not None and quantity < 0 else None
+
+
+def refund_parents(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The original lines a Sale row's refund lines name, in line order and each once: what to read to know which
+    sale it refunds. Empty for a sale that refunds nothing (no extra read for it)."""
+    named = (_refund_parent(line) for line in envelope.relation(row, "SaleLines", "SaleLine"))
+    return tuple(dict.fromkeys(p for p in named if p is not None))
+
+
+def parent_line_of(row: Mapping[str, Any]) -> ParentLine | None:
+    """A `SaleLine` row (`SaleLine.json`, KVH saleline.md: `saleLineID`, `saleID`, `itemID`); None when it names no
+    line or no sale."""
+    line_id, sale_id = envelope.reference(row.get("saleLineID")), envelope.reference(row.get("saleID"))
+    if line_id is None or sale_id is None or not sale_id.isdigit():
+        return None
+    return ParentLine(line_id, sale_id, envelope.reference(row.get("itemID")))
 
 
 def sale_hint_of(message: ChangeMessage) -> SaleHint:

@@ -3,8 +3,11 @@
 Sources: KVH = koop-voor-hoop/lightspeed-retail-client `docs/**` (a mirror of developers.lightspeedhq.com/retail).
 
 Reads: a sale with its lines and payments (`GET Sale/{id}.json?load_relations=["SaleLines","SalePayments"]`, KVH
-sale.md), mapped by `profiles.rseries.sales.sale_of_row`; payment types (`GET PaymentType.json`, kept in the
-reference cache under the key the order importer uses); an item's SKU (`customSku`, KVH item.md).
+sale.md), mapped by `profiles.rseries.sales.sale_of_row`; for a refund, the original lines its refund lines name
+(`GET SaleLine.json?saleLineID=IN,[...]`, KVH saleline.md): one read per refund, none for any other sale, and none
+again while the reference cache keeps them (a line never moves to another sale); payment types
+(`GET PaymentType.json`, kept in the reference cache under the key the order importer uses); an item's SKU
+(`customSku`, KVH item.md).
 Writes (`PUT Sale/{id}.json`, KVH sale.md "PUT Update a sale"):
 - void: `voided: true`. SaleVoid is read-only (KVH salevoid.md), so this is the API's only void; it is not
   documented as a PUT attribute (contract `unverified`), so the answer is checked and a sale that is not voided
@@ -28,7 +31,15 @@ from pos_ecom_sync.models.orders import PaymentType
 from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint
 from pos_ecom_sync.profiles.rseries import envelope
 from pos_ecom_sync.profiles.rseries.orders import payment_types_of
-from pos_ecom_sync.profiles.rseries.sales import live_payments, payment_row, sale_hint_of, sale_of_row
+from pos_ecom_sync.profiles.rseries.sales import (
+    ParentLine,
+    live_payments,
+    parent_line_of,
+    payment_row,
+    refund_parents,
+    sale_hint_of,
+    sale_of_row,
+)
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.status.rules import PAID_TOLERANCE
 
@@ -39,6 +50,7 @@ class SaleCalls(Protocol):
     @property
     def calls(self) -> int: ...
     def get_sale(self, sale_id: str | int) -> JsonObject | None: ...
+    def get_sale_lines(self, line_ids: list[str] | tuple[str, ...]) -> list[JsonObject]: ...
     def update_sale(self, sale_id: str | int, fields: JsonObject) -> JsonObject: ...
     def list_payment_types(self) -> list[JsonObject]: ...
     def get_item(self, item_id: str | int, relations: list[str] | tuple[str, ...] = ()) -> JsonObject | None: ...
@@ -65,9 +77,19 @@ class RSeriesSales:
         row = self.client.get_sale(sale_id)
         if row is None:
             return None
-        sale = sale_of_row(row)
+        sale = sale_of_row(row, self._parent_lines(refund_parents(row)))
         self._rows[sale.sale_id] = row
         return sale
+
+    def _parent_lines(self, line_ids: tuple[str, ...]) -> dict[str, ParentLine]:
+        """The original lines a refund names: one read, kept in the reference cache under those ids (a sale line
+        never moves to another sale; a refund given more lines names other ids, so it is read again)."""
+        if not line_ids:
+            return {}
+        key = f"{self.connection.connection_id}|{self.connection.pos_base_url}|salelines|{','.join(line_ids)}"
+        rows = self.reference.get(key, lambda: self.client.get_sale_lines(line_ids))
+        parents = (parent_line_of(row) for row in rows)
+        return {parent.line_id: parent for parent in parents if parent is not None and parent.line_id in line_ids}
 
     def fulfillments(self, sale_id: str) -> tuple[PosFulfillment, ...]:
         return ()

@@ -23,6 +23,8 @@ JsonObject = dict[str, Any]
 
 
 class ProductReads(Protocol):
+    @property
+    def calls(self) -> int: ...
     def get_product(self, product_id: str) -> JsonObject | None: ...
     def list_family(self, parent_id: str, parent: JsonObject | None = None) -> list[JsonObject]: ...
     def list_price_book_entries(self, price_book_id: str, product_ids: Sequence[str]) -> list[JsonObject]: ...
@@ -32,6 +34,10 @@ class XSeriesCatalog:
     def __init__(self, client: ProductReads, connection: Connection) -> None:
         self.client = client
         self.connection = connection
+
+    @property
+    def calls(self) -> int:
+        return self.client.calls
 
     def read_family(self, product_id: str) -> PosFamily | None:
         row = self.client.get_product(product_id)
