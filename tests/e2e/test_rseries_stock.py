@@ -184,6 +184,16 @@ def _unpaid_order(live: RSeriesLiveStack, item: int, quantity: int) -> tuple[dic
     return order, sale
 
 
+def _in_ecom_at_its_total(live: RSeriesLiveStack, index: int, register_shop_qoh: int) -> int:
+    """Stocked item `index` with both shops connected and this qoh at the register's shop, once eCom shows its total."""
+    _set_outlets(live, [REGISTER_SHOP, OTHER_SHOP])
+    item = _item(live, index)
+    live.rseries.set_qoh(item, int(REGISTER_SHOP), register_shop_qoh)
+    live.poll()
+    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total")
+    return item
+
+
 def _sale_state(live: RSeriesLiveStack, sale_id: str) -> tuple[str, str]:
     sale = next(s for s in live.rseries.sales() if s["saleID"] == sale_id)
     return sale["completed"], sale["voided"]
@@ -192,11 +202,7 @@ def _sale_state(live: RSeriesLiveStack, sale_id: str) -> tuple[str, str]:
 def test_an_unpaid_order_holds_its_units_back_from_ecom_until_its_r_series_sale_completes(
     live: RSeriesLiveStack,
 ) -> None:
-    _set_outlets(live, [REGISTER_SHOP, OTHER_SHOP])
-    item = _item(live, 4)
-    live.rseries.set_qoh(item, int(REGISTER_SHOP), 6)
-    live.poll()
-    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total")
+    item = _in_ecom_at_its_total(live, 4, register_shop_qoh=6)
     order, sale = _unpaid_order(live, item, 2)
     live.wait_until(lambda: _held(live, item) == 2, what="the open sale's 2 units held")
     assert live.rseries.qoh(item, int(REGISTER_SHOP)) == 6  # the open sale took nothing
@@ -220,11 +226,7 @@ def test_an_unpaid_order_holds_its_units_back_from_ecom_until_its_r_series_sale_
 def test_an_unpaid_order_cancelled_in_ecom_voids_its_sale_and_gives_its_units_back_to_ecom(
     live: RSeriesLiveStack,
 ) -> None:
-    _set_outlets(live, [REGISTER_SHOP, OTHER_SHOP])
-    item = _item(live, 5)
-    live.rseries.set_qoh(item, int(REGISTER_SHOP), 5)
-    live.poll()
-    live.wait_until(lambda: live.ecom_level(item) == live.pos_total(item), what="eCom at the POS total")
+    item = _in_ecom_at_its_total(live, 5, register_shop_qoh=5)
     total = live.pos_total(item)
     order, sale = _unpaid_order(live, item, 1)
     live.wait_until(lambda: _held(live, item) == 1, what="the open sale's unit held")

@@ -6,7 +6,8 @@ eCom simulators. Lines are matched by SKU (`customSku`) or EAN (`itemCode`): no 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -103,9 +104,13 @@ def pos_tax_rate() -> float:
     return 0.0
 
 
-@pytest.fixture
-def rig(deployment: Deployment, pos_tax_rate: float) -> Iterator[Rig]:
-    pos = RSeriesSimulator(seed=3, shops=2, registers=2, rate_limit=False, tax_rate=pos_tax_rate)
+@contextmanager
+def rseries_shop(
+    deployment: Deployment, pos: RSeriesSimulator, *, pos_sku: Callable[[int, str], str] = lambda n, sku: sku
+) -> Iterator[tuple[EcomSimulator, dict[str, int], int]]:
+    """Both simulators running: eCom's seeded catalog, each of its variants an R-Series item (SKU `pos_sku(n, eCom
+    SKU)`, its EAN, 5 at each shop), a shipping item, and the R-Series connection with its OAuth pair in Secrets
+    Manager. Yields (eCom simulator, eCom SKU -> itemID, shipping itemID); stops both after."""
     ecom = EcomSimulator(
         api_key=DEMO_SECRETS["ecom_api_key"],
         api_secret=DEMO_SECRETS["ecom_api_secret"],
@@ -115,13 +120,12 @@ def rig(deployment: Deployment, pos_tax_rate: float) -> Iterator[Rig]:
     pos.start(), ecom.start()
     try:
         ecom.seed_catalog(2, 2, seed=3)
-        items: dict[str, int] = {}
-        for n, variant in enumerate(sorted(ecom.variants(), key=lambda v: v["sku"])):
-            # Variant 3 is in the POS under another SKU: only its EAN (the POS's itemCode) finds it.
-            sku = variant["sku"] if n != 3 else f"POS-{n}"
-            items[variant["sku"]] = pos.add_item(
-                f"Item {n}", 20.0, custom_sku=sku, ean=variant["ean"], qoh={SHOP_A: 5, SHOP_B: 5}
+        items = {
+            variant["sku"]: pos.add_item(
+                f"Item {n}", 20.0, custom_sku=pos_sku(n, variant["sku"]), ean=variant["ean"], qoh={SHOP_A: 5, SHOP_B: 5}
             )
+            for n, variant in enumerate(sorted(ecom.variants(), key=lambda v: v["sku"]))
+        }
         shipping = pos.add_item("Shipping", 0.0, custom_sku="ECOM-SHIPPING", item_type="non_inventory")
         registers = {r["shopID"]: r["registerID"] for r in pos_registers(pos)}
         grant = pos.issue_tokens()
@@ -140,20 +144,25 @@ def rig(deployment: Deployment, pos_tax_rate: float) -> Iterator[Rig]:
             },
         )
         secrets = {
+            **{k: v for k, v in DEMO_SECRETS.items() if k.startswith("ecom_")},
             "pos_client_id": pos.client_id,
             "pos_client_secret": pos.client_secret,
             "pos_refresh_token": grant["refresh_token"],
             "pos_access_token": grant["access_token"],
-            "ecom_api_key": DEMO_SECRETS["ecom_api_key"],
-            "ecom_api_secret": DEMO_SECRETS["ecom_api_secret"],
-            "ecom_webhook_secret": DEMO_SECRETS["ecom_webhook_secret"],
-            "pos_webhook_token": DEMO_SECRETS["pos_webhook_token"],
         }
         deployment.add_connection(connection, secrets)
-        yield Rig(deployment, pos, ecom, items, shipping)
+        yield ecom, items, shipping
     finally:
         pos.stop()
         ecom.stop()
+
+
+@pytest.fixture
+def rig(deployment: Deployment, pos_tax_rate: float) -> Iterator[Rig]:
+    pos = RSeriesSimulator(seed=3, shops=2, registers=2, rate_limit=False, tax_rate=pos_tax_rate)
+    # Variant 3 is in the POS under another SKU: only its EAN (the POS's itemCode) finds it.
+    with rseries_shop(deployment, pos, pos_sku=lambda n, sku: sku if n != 3 else f"POS-{n}") as (ecom, items, ship):
+        yield Rig(deployment, pos, ecom, items, ship)
 
 
 def pos_registers(pos: RSeriesSimulator) -> list[dict[str, str]]:

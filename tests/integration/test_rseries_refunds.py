@@ -18,7 +18,6 @@ from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.orders import PaymentMethodSetting
 from pos_ecom_sync.profiles.rseries.feeds import cursor_at
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
@@ -31,7 +30,7 @@ from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.integration.conftest import Deployment
 from tests.integration.test_rseries_client import Clock
-from tests.integration.test_rseries_orders import CONNECTION, CREDIT_CARD, SHOP_A, SHOP_B, lines_of, pos_registers
+from tests.integration.test_rseries_orders import CONNECTION, SHOP_A, SHOP_B, lines_of, rseries_shop
 from tests.support import drain_queue
 
 SALE_LINES = "GET /API/V3/Account/{accountID}/SaleLine.json"
@@ -121,53 +120,11 @@ def switches() -> dict[str, Any]:
 def rig(deployment: Deployment, switches: dict[str, Any]) -> Iterator[RefundRig]:
     clock = Clock()
     pos = RSeriesSimulator(clock=clock, seed=3, shops=2, registers=2, rate_limit=False, **switches)
-    ecom = EcomSimulator(
-        api_key=DEMO_SECRETS["ecom_api_key"],
-        api_secret=DEMO_SECRETS["ecom_api_secret"],
-        webhook_secret=DEMO_SECRETS["ecom_webhook_secret"],
-        seed=3,
-    )
-    pos.start(), ecom.start()
-    try:
-        ecom.seed_catalog(2, 2, seed=3)
-        items = {
-            variant["sku"]: pos.add_item(
-                f"Item {n}", 20.0, custom_sku=variant["sku"], ean=variant["ean"], qoh={SHOP_A: 5, SHOP_B: 5}
-            )
-            for n, variant in enumerate(sorted(ecom.variants(), key=lambda v: v["sku"]))
-        }
-        shipping = pos.add_item("Shipping", 0.0, custom_sku="ECOM-SHIPPING", item_type="non_inventory")
-        registers = {r["shopID"]: r["registerID"] for r in pos_registers(pos)}
-        grant = pos.issue_tokens()
-        connection = Connection(
-            connection_id=CONNECTION,
-            pos_profile="r-series",
-            pos_base_url=pos.url,
-            pos_account_id=str(pos.account_id),
-            ecom_base_url=ecom.url,
-            online_register_id=registers[str(SHOP_A)],
-            connected_outlet_ids=[str(SHOP_A), str(SHOP_B)],
-            primary_outlet_id=str(SHOP_A),
-            shipping_product_id=str(shipping),
-            payment_methods={
-                "Lightspeed Payments": PaymentMethodSetting(mode="integrated", payment_type_name=CREDIT_CARD)
-            },
-        )
-        secrets = {
-            **{k: v for k, v in DEMO_SECRETS.items() if k.startswith("ecom_") or k == "pos_webhook_token"},
-            "pos_client_id": pos.client_id,
-            "pos_client_secret": pos.client_secret,
-            "pos_refresh_token": grant["refresh_token"],
-            "pos_access_token": grant["access_token"],
-        }
-        deployment.add_connection(connection, secrets)
+    with rseries_shop(deployment, pos) as (ecom, items, _):
         subscription = next(s for s in deployment.resources.subscriptions if s.function == "StatusSyncFunction")
         function = LocalFunction(deployment.resources.functions["StatusSyncFunction"])
         worker = SqsPoller(deployment.sqs, subscription, function, narrate=lambda line: None)
         yield RefundRig(deployment, pos, ecom, clock, items, worker)
-    finally:
-        pos.stop()
-        ecom.stop()
 
 
 @pytest.mark.parametrize(
