@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import observability, runtime
+from pos_ecom_sync.catalog.category_edits import LINKS_KEY, links_of, take_category_links
 from pos_ecom_sync.catalog.sync import FamilySyncResult
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
@@ -60,7 +61,11 @@ def take_ecom_edits(connection: Connection, message: ChangeMessage) -> FamilySyn
     if not runtime.takes_ecom_edits(connection):
         # Queued before the connection's POS changed, or by hand: X-Series never takes eCom edits (seed 003).
         return FamilySyncResult(message.entity_id, "unchanged", note=f"{connection.pos_profile} takes no eCom edits")
-    result = runtime.catalog_sync(connection).take_ecom_edits(message.entity, int(message.entity_id))
+    if LINKS_KEY in message.payload:  # the poller's eCom category-link sweep (`catalog.category_edits`)
+        sync = runtime.catalog_sync(connection)
+        result = take_category_links(sync, int(message.entity_id), links_of(message.payload))
+    else:
+        result = runtime.catalog_sync(connection).take_ecom_edits(message.entity, int(message.entity_id))
     metrics.add_metric(name="EcomCatalogCalls", unit=MetricUnit.Count, value=result.ecom_calls)
     if result.taken_from_ecom and result.outcome == "applied":
         metrics.add_metric(name="CatalogEditsFromEcom", unit=MetricUnit.Count, value=1)

@@ -85,6 +85,10 @@ Stock and sales (KVH itemshop.md, item.md, sale.md, tutorials/sales.md, best-pra
   `archived: "false"` un-archives. DELETE archives and zeroes every shop's qoh.
 - ItemMatrix PUT of description or Prices rewrites the variants' descriptions ("<matrix> <attr1> <attr2> <attr3>")
   and prices, bumping their timeStamps [I]; DELETE archives the matrix and its variants.
+- Item PUT `ItemAttributes{itemAttributeSetID, attribute1..3}` of a variant item (KVH item.md PUT attributes; shape
+  of tutorials/item-matrices.md POST) sets the attributes it names (left-out ones kept [I]) and re-stamps the item's
+  description "<matrix> <attr1> <attr2> <attr3>" (KVH itemmatrix.md) unless the body sets one. Values another live
+  variant of the matrix holds are refused (400) [unverified; switch `duplicate_attributes_refused=False` takes them].
 - A Sale with `completed: true` must balance: payments equal the total, or exceed it with a cash payment (the excess
   becomes `change`, the payment is saved at the balance); else 400 and nothing is saved. Completing takes each line's
   unitQuantity off the ItemShop of the sale's shopID (non_inventory items excepted). A PUT may add lines/payments to
@@ -106,7 +110,7 @@ Python API for tests (all under the state lock; each change stamps timeStamp wit
       online_price_level_id=3 | None, expires_in=1800, rate_limit=True, burst_limit=20,
       single_row_list_as_object=True, customer_archive_param="archived", itemshop_qoh_put="ignore",
       price_put_keeps_other_levels=True, tax_rate=0.0, refund_copies_reference=False, refund_touches_original=False,
-      using_filters=True)
+      using_filters=True, duplicate_attributes_refused=True)
   .start()/.stop()/.url; .api_base (".../API/V3/Account/<id>"); .token_url
   tokens:  issue_tokens() -> {token_type, expires_in, access_token, refresh_token}; authorization_code() -> code;
            expire_access_tokens(); expire_refresh_tokens(); revoke_refresh_tokens(); refresh_grants, refused_grants
@@ -546,6 +550,7 @@ class RSeriesSimulator(VendorSimulator):
         refund_copies_reference: bool = False,
         refund_touches_original: bool = False,
         using_filters: bool = True,
+        duplicate_attributes_refused: bool = True,
     ) -> None:
         super().__init__(seed=seed, narrate=narrate, faults=faults, clock=clock)
         if customer_archive_param not in ("archived", "archive", "both"):
@@ -564,6 +569,7 @@ class RSeriesSimulator(VendorSimulator):
         self.refund_copies_reference = refund_copies_reference
         self.refund_touches_original = refund_touches_original
         self.using_filters = using_filters
+        self.duplicate_attributes_refused = duplicate_attributes_refused
         self.oauth = RSeriesOAuth(clock, random.Random(f"{seed}:oauth"), expires_in)
         self._cursor_key = hashlib.sha256(f"rseries-cursor:{seed}:{account_id}".encode()).digest()
         self._local = threading.local()
@@ -1215,9 +1221,11 @@ class RSeriesSimulator(VendorSimulator):
 
     def edit_item(self, item_id: int, **fields: Any) -> dict[str, Any]:
         """A POS user edits an item: API field names (description, customSku, upc, ean, categoryID,
-        manufacturerID, defaultCost, tax, publishToEcom, itemType)."""
+        manufacturerID, defaultCost, tax, publishToEcom, itemType; a variant's ItemAttributes)."""
         with self.lock:
             row = self._item(item_id)
+            if "ItemAttributes" in fields and row.matrix_id:
+                self._put_attributes(row, fields.pop("ItemAttributes"))
             self._apply_item_fields(row, {k: str(v) if not isinstance(v, str) else v for k, v in fields.items()})
             row.ts = self._now()
             self._touch("Item")
@@ -2346,6 +2354,8 @@ class RSeriesSimulator(VendorSimulator):
             if _true(body["archived"]):
                 raise ApiError(400, "Item not updated. Items can only be archived with DELETE.")  # KVH item.md
             row.archived = False
+        if "ItemAttributes" in body and row.matrix_id:
+            self._put_attributes(row, body["ItemAttributes"])
         self._apply_item_fields(row, body)
         self._apply_prices(row.prices, body)
         if "ItemShops" in body:  # KVH tutorials/inventory-levels.md "Adjusting ItemShops Directly"
@@ -2370,6 +2380,26 @@ class RSeriesSimulator(VendorSimulator):
             row.ts = self._now()
         self._touch("Item")
         return self._single(self.resources["Item"], row, frozenset({"ItemShops"}))
+
+    def _put_attributes(self, row: ItemRow, given: Any) -> None:
+        if not isinstance(given, dict):
+            raise ApiError(400, "Item not updated. ItemAttributes must be an object.")
+        a1, a2, a3 = (
+            str(given[f"attribute{n + 1}"]).strip() if f"attribute{n + 1}" in given else row.attributes[n]
+            for n in range(3)
+        )
+        new = (a1, a2, a3)
+        same = [
+            v.id
+            for v in self._variants(row.matrix_id)
+            if v.id != row.id and not v.archived and [a.casefold() for a in v.attributes] == [a.casefold() for a in new]
+        ]
+        if same and self.duplicate_attributes_refused:
+            raise ApiError(400, f"Item not updated. Item {same[0]} of this matrix has the same attribute values.")
+        row.attributes = new
+        matrix = self.resources["ItemMatrix"].rows.get(row.matrix_id)
+        if matrix is not None:
+            row.description = _variant_description(matrix["description"], new)
 
     def _delete_item(self, request: Request) -> Response:
         row = self._item(request.params["itemID"])

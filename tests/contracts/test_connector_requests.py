@@ -123,6 +123,7 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "list_categories": lambda c: c.list_categories(),
     "create_category": lambda c: c.create_category("Tops"),
     "list_category_links": lambda c: c.list_category_links(40001),
+    "list_category_links_since": lambda c: c.list_category_links_since(120001),
     "link_category": lambda c: c.link_category(40001, 70001),
     "list_webhooks": lambda c: c.list_webhooks(),
     "create_webhook": lambda c: c.create_webhook("orders", "*", "https://example.com/hook"),

@@ -31,6 +31,14 @@ def _items(live: RSeriesLiveStack, *, in_matrix: bool) -> list[dict[str, Any]]:
     return [i for i in live.rseries_stack.stocked_items() if (i["itemMatrixID"] != "0") == in_matrix]
 
 
+def _merchant(live: RSeriesLiveStack) -> EcomClient:
+    """The merchant working in eCom's back office (its API: what it does sends eCom's own webhooks)."""
+    assert live.ecom is not None
+    return EcomClient(
+        live.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+    )
+
+
 def _ecom_variant(live: RSeriesLiveStack, variant_id: int) -> dict[str, Any] | None:
     assert live.ecom is not None
     return next((v for v in live.ecom.variants() if v["id"] == variant_id), None)
@@ -83,9 +91,7 @@ def test_a_product_title_edited_in_ecom_renames_the_matrix_master_in_the_pos(liv
     assert live.ecom is not None
     item = _items(live, in_matrix=True)[2]
     product_id = _link(live, item["itemID"]).ecom_product_id
-    merchant = EcomClient(
-        live.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
-    )
+    merchant = _merchant(live)
 
     # The merchant renames the product in eCom (its products/updated webhook goes to the stack's webhook API).
     merchant.update_product(product_id, {"title": "Renamed online", "fulltitle": "Renamed online"})
@@ -93,6 +99,29 @@ def test_a_product_title_edited_in_ecom_renames_the_matrix_master_in_the_pos(liv
     matrix_id = int(item["itemMatrixID"])
     live.wait_until(
         lambda: live.rseries.matrix(matrix_id)["description"] == "Renamed online", timeout=60, what="the POS rename"
+    )
+
+
+def test_a_product_filed_under_another_category_in_ecom_moves_the_matrix_there_at_the_next_poll(
+    live: RSeriesLiveStack,
+) -> None:
+    assert live.ecom is not None
+    item = _items(live, in_matrix=True)[3]
+    matrix_id = int(item["itemMatrixID"])
+    current = live.rseries.matrix(matrix_id)["categoryID"]
+    other = next(c for c in live.rseries.categories() if c["categoryID"] != current)
+    title = other["name"]
+    category = next((c for c in live.ecom.categories() if c["title"].casefold() == title.casefold()), None)
+    category = category or live.ecom.add_category(title)  # eCom's category of that R-Series Category's name
+
+    # The merchant files the product under it in eCom's back office (eCom sends no webhook for this: it is polled).
+    _merchant(live).link_category(_link(live, item["itemID"]).ecom_product_id, category["id"])
+    live.poll()
+
+    live.wait_until(
+        lambda: live.rseries.matrix(matrix_id)["categoryID"] == other["categoryID"],
+        timeout=60,
+        what=f"the matrix moved to the R-Series Category {title!r}",
     )
 
 

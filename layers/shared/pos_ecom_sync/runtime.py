@@ -190,7 +190,15 @@ def takes_ecom_edits(connection: Connection) -> bool:
 
 @lru_cache(maxsize=1)
 def change_poller() -> ChangePoller:
+    from pos_ecom_sync.intake.category_links import link_feed_for
+
     settings = get_settings()
+    reserve = settings.CATALOG_RATE_RESERVE_SHARE
+
+    def link_reader(connection: Connection) -> EcomClient:
+        # The merchant's eCom category links (R-Series, seed 000) are catalog work: they leave orders and stock a share.
+        return ecom_client(connection, reserve_share=reserve)
+
     return ChangePoller(
         sync_store(),
         change_publisher(),
@@ -198,6 +206,7 @@ def change_poller() -> ChangePoller:
         ecom_overlap=timedelta(seconds=settings.POLL_ECOM_OVERLAP_SECONDS),
         max_products_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
         parked=parked_store(),
+        category_links=link_feed_for(takes_ecom_edits, link_reader),
     )
 
 

@@ -8,11 +8,19 @@ module is only used for a profile whose `takes_ecom_edits` is true.
 Fields that flow back (`PosEdit.field`): the product title -> the family's name ("name", on the family's parent: a
 simple item or a matrix master); the product's brand -> the family's brand ("brand", on the parent, by title: the
 POS finds or makes its brand of that name; "" clears it); a variant's SKU ("sku"), EAN ("ean") and price
-("online_price", tax exclusive: the POS's online price, never its default/retail one). Images flow one way (POS ->
-eCom, seed 000); description and visibility are eCom's own for such a POS (`PosFamily.ecom_owned`); the other synced
-fields (weight, sizes, the variant title made of the option values) are not taken back [not named by seed 000 as
-eCom-editable in this sync]. The category is a link of its own (`categories/products`), for which eCom sends no
-webhook: not taken back.
+("online_price", tax exclusive: the POS's online price, never its default/retail one); a variant's option values
+("options", seed 000 table "Attribute Values <-> Option Values"). Images flow one way (POS -> eCom, seed 000);
+description and visibility are eCom's own for such a POS (`PosFamily.ecom_owned`); the other synced fields (weight,
+sizes) are not taken back [not named by seed 000 as eCom-editable in this sync]. The category is a link of its own
+(`categories/products`), for which eCom sends no webhook: not taken back.
+
+Option values: eCom documents no writable option on a variant (NT variant.ts: `options` is a read-only array, not in
+`variantInputSchema`), so the sync writes them as the variant's `title`, the values joined by ", " in the POS's
+order (`mapping.map_variant`), and takes an edited title back the same way: split on commas, one value per option
+of the POS item. Refused with the reason: a title whose value count differs from the item's (a value holding a
+comma, an added or dropped value; an item without options, whose title is eCom's default one), an empty value, or
+values another variant of the family holds (or takes in the same plan): a variant is its combination of values, and
+two variants with one combination cannot be told apart in the POS matrix or in eCom.
 
 The brand is a relation on eCom's product row (an eCom brand id), linked apart from the product body and carried
 by name in the POS family: the caller resolves the ids a plan needs to titles first (`brand_ids`, then eCom's
@@ -47,20 +55,22 @@ from pos_ecom_sync.catalog.mapping import DesiredProduct, DesiredVariant
 from pos_ecom_sync.catalog.shown import product_shown, variant_shown
 from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
 
-EditField = Literal["name", "sku", "ean", "online_price", "brand"]
+EditField = Literal["name", "sku", "ean", "online_price", "brand", "options"]
 # Float noise of a JSON round trip, not a price change (prices are kept to 5 decimals).
 PRICE_TOLERANCE = 1e-6
+# `mapping.map_variant` joins a variant's option values into its eCom title with ", ".
+OPTION_SEPARATOR = ","
 
 
 @dataclass(frozen=True)
 class PosEdit:
     """One POS field to set from eCom. `item_id`: the family key for "name" and "brand" (its parent), else a
-    sellable item's POS id. `value`: text (a brand's title, "" for none), or for "online_price" a tax-exclusive
-    amount."""
+    sellable item's POS id. `value`: text (a brand's title, "" for none), for "online_price" a tax-exclusive
+    amount, for "options" the item's new option values in the order of its options (`VariantPayload.options`)."""
 
     item_id: str
     field: EditField
-    value: str | float
+    value: str | float | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ VARIANT_SPECS = (
     # The POS online price is tax exclusive: priceExcl is taken whichever side the merchant typed (eCom derives
     # the other one with its tax rate).
     EditSpec("online_price", ("priceExcl", "priceIncl"), ("priceExcl", "priceIncl")),
+    EditSpec("options", ("title",), ("title",)),  # the option values travel in the variant title
 )
 _SPEC_OF = {spec.field: spec for spec in (*PRODUCT_SPECS, *VARIANT_SPECS)}
 _PRODUCT_FIELDS = frozenset(spec.field for spec in PRODUCT_SPECS)
@@ -88,8 +99,9 @@ class EditPlan:
     edits: tuple[PosEdit, ...] = ()
     # "<where> <field>": edited in eCom while the POS changed it too since our last write (the POS wins).
     pos_wins: tuple[str, ...] = ()
-    # "<where> <field>": an eCom value the POS cannot take (an empty title; a price of 0 or less, which the POS
-    # would read as "no online price"): not sent.
+    # "<where> <field>[: reason]": an eCom value the POS cannot take (an empty title; a price of 0 or less, which
+    # the POS would read as "no online price"; option values that do not fit the item or repeat another
+    # variant's): not sent.
     refused: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -127,6 +139,46 @@ def _value(spec: EditSpec, now: Mapping[str, Any]) -> str | float | None:
         return None
     value = value.strip()
     return value if value or spec.field != "name" else None
+
+
+def _option_values(now: Mapping[str, Any], variant: DesiredVariant) -> tuple[tuple[str, ...] | None, str]:
+    """The option values an edited variant title carries, or None and why the POS cannot take them."""
+    title, names = now.get("title"), [option.name for option in variant.payload.options]
+    if not isinstance(title, str):
+        return None, "no title"
+    if not names:
+        return None, f"{title[:60]!r}: the POS item has no option values to take it"
+    values = tuple(value.strip() for value in title.split(OPTION_SEPARATOR))
+    if len(values) != len(names):
+        return None, f"{title[:60]!r}: {len(values)} values for the {len(names)} options {', '.join(names)}"
+    if not all(values):
+        return None, f"{title[:60]!r}: an empty option value"
+    return values, ""
+
+
+def _combination(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(value.strip().casefold() for value in values)
+
+
+def _without_clashes(edits: list[PosEdit], desired: DesiredProduct) -> tuple[tuple[PosEdit, ...], list[str]]:
+    """The edits less the option edits whose values another variant of the family holds once the plan is applied,
+    and why those are refused."""
+    final = {v.pos_id: _combination([o.value for o in v.payload.options]) for v in desired.variants}
+    for edit in edits:
+        if edit.field == "options" and isinstance(edit.value, tuple):
+            final[edit.item_id] = _combination(edit.value)
+    clashes: dict[str, str] = {}
+    for edit in edits:
+        if edit.field == "options":
+            other = next((p for p, c in final.items() if p != edit.item_id and c == final[edit.item_id]), None)
+            if other is not None:
+                clashes[edit.item_id] = other
+    refused = [
+        f"variant {e.item_id} options {', '.join(e.value)[:60]!r}: variant {clashes[e.item_id]} has those values"
+        for e in edits
+        if e.field == "options" and e.item_id in clashes and isinstance(e.value, tuple)
+    ]
+    return tuple(e for e in edits if not (e.field == "options" and e.item_id in clashes)), refused
 
 
 def _norm(title: str | None) -> str:
@@ -194,6 +246,7 @@ def plan_ecom_edits(
         shown: Mapping[str, Any],
         now: Mapping[str, Any],
         body: Mapping[str, Any],
+        variant: DesiredVariant | None = None,
     ) -> None:
         if not _edited(spec, shown, now):
             return
@@ -201,6 +254,13 @@ def plan_ecom_edits(
         if _brand_pos_changed(state, desired, titles) if brand else _pos_changed(spec, shown, body):
             pos_wins.append(f"{where} {spec.field}")
             return
+        if spec.field == "options" and variant is not None:
+            values, why = _option_values(now, variant)
+            if values is None:
+                refused.append(f"{where} {spec.field} {why}")
+            elif values != tuple(option.value for option in variant.payload.options):
+                edits.append(PosEdit(item_id, spec.field, values))
+            return  # the same values spelled differently: nothing for the POS
         value = _brand_value(now, titles) if brand else _value(spec, now)
         if value is None:
             refused.append(f"{where} {spec.field}")
@@ -219,8 +279,9 @@ def plan_ecom_edits(
             continue  # not listed, no longer sold in the POS, or no baseline recorded yet
         now, body = variant_shown(row), variant.payload.ecom_body()
         for spec in VARIANT_SPECS:
-            consider(f"variant {pos_id}", pos_id, spec, shown, now, body)
-    return EditPlan(tuple(edits), tuple(pos_wins), tuple(refused))
+            consider(f"variant {pos_id}", pos_id, spec, shown, now, body, variant)
+    kept, clashing = _without_clashes(edits, desired)
+    return EditPlan(kept, tuple(pos_wins), (*refused, *clashing))
 
 
 def edited_in_ecom(

@@ -78,6 +78,12 @@ class PosCatalog(Protocol):
         profile that takes eCom edits; one that does not raises ConfigurationError."""
         ...
 
+    def set_category(self, family_key: str, category: str) -> bool:
+        """File the family (its parent) under the POS category named `category` (a merchant's eCom category link,
+        `catalog.category_edits`); False when the POS has no single category of that name (none is ever created).
+        Only called for a profile that takes eCom edits; one that does not raises ConfigurationError."""
+        ...
+
 
 class EcomCatalog(Protocol):
     @property
@@ -183,6 +189,8 @@ class CatalogSync:
         self.reference = reference or ReferenceCache()
         # eCom product id -> its variants as listed (and since changed) during this worker's life.
         self._siblings: dict[int, list[JsonObject]] = {}
+        # eCom product id -> the category link this worker just made for it (recorded in the family's state).
+        self._category_links: dict[int, int] = {}
 
     def _named_id(
         self,
@@ -393,6 +401,8 @@ class CatalogSync:
                     images=list(done.images.values()) if done.images is not None else None,
                     ecom_owned=desired.payload.ecom_owned,
                 )
+                if (link := self._category_links.pop(after.ecom_product_id or 0, None)) is not None:
+                    after = after.model_copy(update={"category_link": link})
                 stored = self.store.save_catalog_state(cid, family_key, stored, after)
         except NotFound as error:
             raise self._lost(family_key, stored, error) from error
@@ -599,7 +609,9 @@ class CatalogSync:
             links = [] if created else self.ecom.list_category_links(product_id)
             if category_id not in {_ref_id(link.get("category")) for link in links}:
                 # Other links stay: the merchant may file the product under eCom-only categories too.
-                self.ecom.link_category(product_id, category_id)
+                link = _ref_id(self.ecom.link_category(product_id, category_id).get("id"))
+                if link is not None:  # ours: the category-link sweep must not take it back as an edit
+                    self._category_links[product_id] = link
         return answer
 
     @staticmethod

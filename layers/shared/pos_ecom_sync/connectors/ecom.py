@@ -392,6 +392,17 @@ class EcomClient:
         rows = self._all_pages("categories/products", "categoriesProducts", {"product": product_id})
         return [link for link in rows if _resource_id(link.get("product")) in (None, product_id)]
 
+    def list_category_links_since(self, since_id: int | None, limit: int = MAX_LIMIT) -> list[JsonObject]:
+        """One page of every product's category links with an id above `since_id`, by id: `GET categories/products.json
+        ?since_id=&limit=` (NT src/resources/joins/categories-product.ts list, NT src/core/types.ts ListQuery
+        `since_id`, NT src/core/paginate.ts walks by the highest id seen, so ids grow). Rows at or below `since_id`
+        are dropped here, so a link is never seen twice (were the documented filter ignored, the old links it would
+        answer are dropped: links missed, never an old one taken for new). Fewer rows than `limit` is the end."""
+        params: Params = {"since_id": since_id, "limit": max(1, min(limit, MAX_LIMIT))}
+        rows = _list(self.http.json("GET", self._path("categories/products"), params=params), "categoriesProducts")
+        rows = [link for link in rows if _number(link.get("id")) > (since_id or 0)]
+        return sorted(rows, key=lambda link: _number(link.get("id")))
+
     def link_category(self, product_id: int, category_id: int) -> JsonObject:
         """Put the product in the category. Call `list_category_links` first: a link that already exists is refused
         (UpstreamError 400) by our simulator, and what real eCom does then is unconfirmed."""

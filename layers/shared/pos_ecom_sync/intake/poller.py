@@ -5,7 +5,8 @@ the value this poller read (conditional write). A poller killed in between re-qu
 time (duplicates are harmless; workers are idempotent); two pollers racing never skip a change.
 
 POS feeds come from the connection's POS profile (`models.feeds.PosFeed`: how to read a page after an opaque
-cursor and make its messages), so this walk knows no vendor field; the eCom order sweep is its own.
+cursor and make its messages), so this walk knows no vendor field; the eCom order sweep is its own, and so is the
+eCom category-link sweep (`intake.category_links`) of a connection whose POS takes eCom edits.
 
 Poison rows: messages carry ids, versions and stamps (`vendor_payload`), never a row, so no page can exceed an SQS
 batch limit. A row that still cannot become a message (no or a garbled id, a version that is no integer...) is
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
+from pos_ecom_sync.intake.category_links import ECOM_CATEGORY_LINKS_FEED, LinkCursor, link_messages
 from pos_ecom_sync.intake.rows import built, message_problem, positive_id, stamp
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
@@ -52,6 +54,10 @@ class EcomOrderFeed(Protocol):
     def list_orders(
         self, updated_at_min: datetime | None, since_id: int | None = None, limit: int = 250
     ) -> OrderPageLike: ...
+
+
+class EcomCategoryLinkFeed(Protocol):
+    def list_category_links_since(self, since_id: int | None, limit: int = 250) -> list[dict[str, Any]]: ...
 
 
 class CursorStore(Protocol):
@@ -150,8 +156,12 @@ class ChangePoller:
         max_products_backlog: int | None = None,
         parked: ParkedRows | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        category_links: Callable[[Connection], EcomCategoryLinkFeed | None] | None = None,
     ) -> None:
         self._store = store
+        # The connection's eCom category-link reader (on the shared eCom budget, leaving a share to orders and
+        # stock), or None when its POS takes no eCom edits: then links are never swept.
+        self._category_links = category_links
         self._parked = parked
         # A new connection's product feed is its whole catalog (the initial import). Queueing it only as fast
         # as product_sync drains keeps throttled messages from piling up; the cursor is the import's checkpoint.
@@ -177,6 +187,9 @@ class ChangePoller:
             if read.stopped == "throttled":
                 break  # the POS budget is spent; the other POS feeds would only wait too
         report.feeds.append(self._poll_ecom_orders(connection, ecom, has_time))
+        links = self._category_links(connection) if self._category_links is not None else None
+        if links is not None:
+            report.feeds.append(self._poll_category_links(connection, links, has_time, started))
         return report
 
     def _pos_feeds(self, connection: Connection, pos: PosChangeFeeds) -> list[PosFeed]:
@@ -316,6 +329,45 @@ class ChangePoller:
             else:
                 report.stopped = "another poller advanced this feed"
         return report
+
+    def _poll_category_links(
+        self, connection: Connection, feed: EcomCategoryLinkFeed, has_time: Callable[[], bool], started: datetime
+    ) -> FeedReport:
+        """New eCom category links since the last one seen, by id (`intake.category_links`); the cursor moves after
+        each page is queued. A first sweep only walks to the newest existing link."""
+        cid = connection.connection_id
+        cursor = self._store.get_cursor(cid, ECOM_CATEGORY_LINKS_FEED)
+        report = FeedReport(feed=cursor.feed, concern="products", cursor=cursor.value)
+        at = LinkCursor.decode(cursor.value)
+        limit = 250
+        while True:
+            if not has_time():
+                report.stopped = "out of time"
+                return self._behind_since(report, started)
+            try:
+                rows = feed.list_category_links_since(at.after or None, limit=limit)
+            except RateLimited:
+                report.stopped = "throttled"
+                return self._behind_since(report, started)
+            top = max((row["id"] for row in rows if isinstance(row.get("id"), int)), default=at.after)
+            if rows and not at.baseline:
+                messages, skipped = link_messages(cid, rows, self._clock())
+                self._park(cid, skipped, report)
+                self._publisher.publish([Outgoing(m) for m in messages])
+                report.queued += len(messages)
+            report.rows += len(rows)
+            report.pages += bool(rows)
+            full = len(rows) >= limit and top > at.after
+            new = LinkCursor(max(top, at.after), baseline=at.baseline and full)
+            if new.encode() != cursor.value:
+                if not self._store.advance_cursor(cid, cursor, new.encode()):
+                    report.stopped = "another poller advanced this feed"
+                    return report
+                cursor = Cursor(cursor.feed, new.encode())
+                report.cursor = cursor.value
+            at = new
+            if not full:
+                return report
 
 
 @dataclass

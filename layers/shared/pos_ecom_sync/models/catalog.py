@@ -136,6 +136,9 @@ class CatalogState(BaseModel):
     product_shown: Shown = Field(default_factory=dict)
     main_image: str | None = None
     variants_shown: dict[str, Shown] = Field(default_factory=dict)
+    # The eCom category link (`categories/products` id) our last write made to file the product under its POS
+    # category: the category-link sweep sees it come back and must not take it for a merchant's edit.
+    category_link: int | None = None
 
     @property
     def ecom_variant_ids(self) -> frozenset[int]:

@@ -23,9 +23,10 @@ from pos_ecom_sync.models.catalog import FamilyRow, PosFamily
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage
 from pos_ecom_sync.profiles.rseries import envelope
+from pos_ecom_sync.profiles.rseries.category_edits import set_family_category
 from pos_ecom_sync.profiles.rseries.client import Page
 from pos_ecom_sync.profiles.rseries.feeds import FEEDS, MATRIX_PREFIX, StampFeedReader, family_key
-from pos_ecom_sync.profiles.rseries.mapping import left_out, matrix_family, simple_family
+from pos_ecom_sync.profiles.rseries.mapping import MAX_ATTRIBUTES, is_archived, left_out, matrix_family, simple_family
 from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
@@ -48,6 +49,7 @@ class CatalogReads(Protocol):
     def get_matrix(self, matrix_id: str | int, relations: Sequence[str] = ()) -> JsonObject | None: ...
     def list_matrix_items(self, matrix_id: str | int, relations: Sequence[str] = ()) -> list[JsonObject]: ...
     def find_manufacturer(self, name: str) -> JsonObject | None: ...
+    def list_categories(self) -> list[JsonObject]: ...
     def create_manufacturer(self, name: str) -> JsonObject: ...
     def find_price_level(self, name: str) -> JsonObject | None: ...
     def update_item(self, item_id: str | int, fields: JsonObject) -> JsonObject: ...
@@ -92,11 +94,13 @@ class RSeriesCatalog:
         sent again with Online changed, since whether a PUT with one ItemPrice keeps the others is undocumented);
         the brand -> the family's `manufacturerID` (the matrix's or simple item's, as `mapping` reads it): the
         manufacturer of that name (`find_manufacturer`), created when the account has none (`POST Manufacturer`,
-        KVH manufacturer.md), "0" for no brand. One PUT per item (or matrix) for its fields, plus one read and one PUT
-        for a price, one or two reads (and a POST) for a brand."""
+        KVH manufacturer.md), "0" for no brand; a variant's option values -> its `ItemAttributes` (`_attribute_bodies`).
+        One PUT per item (or matrix) for its fields, plus one read and one PUT for a price, one or two reads (and a
+        POST) for a brand, one read of the matrix's items for option values."""
         fields: dict[str, JsonObject] = {}
         matrix: dict[str, JsonObject] = {}
         prices: dict[str, float] = {}
+        options: dict[str, tuple[str, ...]] = {}
         for edit in edits:
             if edit.field in ("name", "brand"):
                 key = edit.item_id
@@ -115,6 +119,10 @@ class RSeriesCatalog:
                 fields.setdefault(_digits(edit.item_id), {})["ean"] = str(edit.value)
             elif edit.field == "online_price" and isinstance(edit.value, int | float):
                 prices[_digits(edit.item_id)] = float(edit.value)
+            elif edit.field == "options" and isinstance(edit.value, tuple):
+                options[_digits(edit.item_id)] = edit.value
+        for item_id, attributes in self._attribute_bodies(family_key, options).items():
+            fields.setdefault(item_id, {})["ItemAttributes"] = attributes
         for matrix_id, changes in matrix.items():
             self.client.update_matrix(matrix_id, changes)
         for item_id, changes in fields.items():
@@ -129,6 +137,56 @@ class RSeriesCatalog:
             for item_id, amount in prices.items():
                 # At most 5 decimals (as the sync keeps prices); repr keeps 12.5 as "12.5", not 12.4999...
                 self.client.set_item_price(item_id, level, Decimal(repr(round(amount, 5))))
+
+    def _attribute_bodies(self, family_key: str, values: dict[str, tuple[str, ...]]) -> dict[str, JsonObject]:
+        """Variant item id -> the `ItemAttributes` to PUT so it holds these option values. KVH item.md lists
+        `ItemAttributes` ("Matrix attributes for this item") among the PUT attributes; its shape `{itemAttributeSetID,
+        attribute1, attribute2, attribute3}` is the one tutorials/item-matrices.md POSTs. The values fill the item's
+        non-empty attributes in order (as `mapping.item_options` reads them); the whole object is sent, since whether
+        a PUT keeps the attributes it leaves out is undocumented. One read of the matrix's items gives the slots and,
+        fresh, the other variants' values: values another live item of the matrix holds are refused before any PUT
+        (`InvalidInput`, dead-lettered with the reason) [whether R-Series refuses them itself is undocumented]."""
+        if not values:
+            return {}
+        if not family_key.startswith(MATRIX_PREFIX):
+            raise InvalidInput(f"option values for item(s) {', '.join(sorted(values))}: {family_key} is no matrix")
+        matrix_id = _digits(family_key[len(MATRIX_PREFIX) :])
+        rows = self.client.list_matrix_items(matrix_id, ("ItemAttributes",))
+        held: dict[str, list[str]] = {}
+        set_ids: dict[str, str] = {}
+        for row in rows:
+            item_id, attributes = envelope.reference(row.get("itemID")), row.get("ItemAttributes")
+            if item_id is not None and isinstance(attributes, dict) and not is_archived(row):
+                held[item_id] = [_attribute(attributes, n) for n in range(1, MAX_ATTRIBUTES + 1)]
+                set_ids[item_id] = str(envelope.reference(attributes.get("itemAttributeSetID")) or "")
+        bodies: dict[str, JsonObject] = {}
+        for item_id, new in sorted(values.items()):
+            current = held.get(item_id)
+            if current is None:
+                raise InvalidInput(f"R-Series item {item_id} is no live variant of matrix {matrix_id}")
+            slots = [n for n, value in enumerate(current) if value]
+            if len(slots) != len(new):
+                raise InvalidInput(
+                    f"R-Series item {item_id} has {len(slots)} attribute values, the eCom edit {len(new)}: {new!r}"
+                )
+            for n, value in zip(slots, new, strict=True):
+                current[n] = value
+            body: JsonObject = {"itemAttributeSetID": set_ids[item_id]} if set_ids[item_id] else {}
+            bodies[item_id] = body | {f"attribute{n + 1}": value for n, value in enumerate(current)}
+        for item_id in bodies:
+            mine = [value.casefold() for value in held[item_id]]
+            other = next((o for o, v in held.items() if o != item_id and [x.casefold() for x in v] == mine), None)
+            if other is not None:
+                raise InvalidInput(
+                    f"R-Series item {item_id} not given attribute values {held[item_id]!r}: item {other} of matrix "
+                    f"{matrix_id} has them (a matrix holds each combination once)"
+                )
+        return bodies
+
+    def set_category(self, family_key: str, category: str) -> bool:
+        """A merchant's eCom category link: the family's parent into the Category of that name, never created
+        (`category_edits.set_family_category`)."""
+        return set_family_category(self.client, family_key, category)
 
     def _manufacturer_id(self, name: str) -> str:
         """The id of the manufacturer called `name` (created when missing); "0" for none."""
@@ -167,6 +225,11 @@ class RSeriesCatalog:
 
         levels = self.reference.get(key, load)
         return envelope.reference(levels[0].get("priceLevelID")) if levels else None
+
+
+def _attribute(attributes: JsonObject, n: int) -> str:
+    value = attributes.get(f"attribute{n}")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _digits(item_id: str) -> str:

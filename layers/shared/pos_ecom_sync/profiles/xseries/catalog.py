@@ -57,6 +57,10 @@ class XSeriesCatalog:
             f"X-Series takes no eCom product edits (seed 003): {len(edits)} edit(s) of family {family_key} not written"
         )
 
+    def set_category(self, family_key: str, category: str) -> bool:
+        """Never called: eCom category links do not flow back to X-Series (seed 003; `takes_ecom_edits` is False)."""
+        raise ConfigurationError(f"X-Series takes no eCom category links (seed 003): family {family_key} unchanged")
+
     def _online_prices(self, family: list[PosProduct]) -> dict[str, float] | None:
         """The family's online prices (tax exclusive) from the connection's online price book; None: no book."""
         book = self.connection.online_price_book_id
