@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from pos_ecom_sync import workers
 from pos_ecom_sync.errors import CredentialsRejected, InvalidInput, RateLimited, RetryLater, UpstreamUnavailable
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.workers import BACKOFF_CAP_S, consume_changes, retry_delay_s
@@ -28,8 +29,10 @@ MESSAGE = ChangeMessage(
 class FakeSqs:
     def __init__(self) -> None:
         self.delays: list[int] = []
+        self.lookups = 0
 
     def get_queue_url(self, QueueName: str, QueueOwnerAWSAccountId: str) -> dict[str, str]:
+        self.lookups += 1
         return {"QueueUrl": f"https://sqs.us-east-1.amazonaws.com/{QueueOwnerAWSAccountId}/{QueueName}"}
 
     def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:
@@ -55,9 +58,11 @@ def _event(receive_count: int) -> dict[str, Any]:
     return sqs_event([{**message, "Attributes": attributes}], QUEUE_ARN)
 
 
-def _consume(handle: Any, receive_count: int = 1, refresh: Any = None) -> tuple[int, FakeSqs, FakeDeadLetters]:
+def _consume(
+    handle: Any, receive_count: int = 1, refresh: Any = None, sqs: FakeSqs | None = None
+) -> tuple[int, FakeSqs, FakeDeadLetters]:
     """Runs one single-record batch; returns how many records SQS keeps (failed), and the fakes."""
-    sqs, dead = FakeSqs(), FakeDeadLetters()
+    sqs, dead = sqs or FakeSqs(), FakeDeadLetters()
     try:
         response = consume_changes(
             _event(receive_count), LambdaContext(function_name="test", timeout_s=60), handle,
@@ -67,6 +72,18 @@ def _consume(handle: Any, receive_count: int = 1, refresh: Any = None) -> tuple[
     except BatchProcessingError:  # every record failed: Lambda retries the whole batch
         return 1, sqs, dead
     return len(response["batchItemFailures"]), sqs, dead
+
+
+def test_a_queue_url_is_looked_up_once_per_warm_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "_QUEUE_URLS", {})
+
+    def down(message: ChangeMessage) -> None:
+        raise UpstreamUnavailable("dynamodb: cannot read stock state")
+
+    sqs = FakeSqs()
+    for _ in range(3):
+        _consume(down, sqs=sqs)
+    assert (sqs.lookups, len(sqs.delays)) == (1, 3)
 
 
 @pytest.mark.parametrize("receive_count", [1, 2, 5, 9, 24])

@@ -5,22 +5,29 @@ Handlers ask for a service here; tests call `reset()` to drop cached clients bet
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
+import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
+from pydantic import SecretStr
 
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
 from pos_ecom_sync.intake.poller import ChangePoller, PosChangeFeeds
 from pos_ecom_sync.intake.webhooks import PosWebhookParser, WebhookIntake
-from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
 from pos_ecom_sync.observability import MeteredBudget
 from pos_ecom_sync.queues import ChangePublisher
@@ -42,6 +49,7 @@ if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vend
 
 E = TypeVar("E")
 R = TypeVar("R")
+C = TypeVar("C")
 
 # Explicit AWS timeouts and retries (botocore's defaults: 60 s to connect, 60 s to read, legacy retries): a
 # black-holed dependency fails well inside the function's timeout instead of hanging it, and the failure is handled
@@ -225,10 +233,70 @@ def _shared_budget(connection: Connection, api: str, reserve_share: float) -> Me
     return MeteredBudget(budget, connection.connection_id)
 
 
+# Vendor clients a warm sandbox keeps: one per connection, API and budget setting (`identity`), so a warm invocation
+# reuses its TCP/TLS connections and its budget's cached state instead of building both per record. A rotated
+# credential or a changed address (`version`) replaces that client, and the old one is closed. Kept per thread: a
+# Lambda sandbox runs one invocation at a time on one thread, while the local stack runs several functions in one
+# process, one thread each, whose call counts must not mix.
+MAX_WARM_CLIENTS = 8
+WarmClients = OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]]
+_warm = threading.local()
+_warm_all: list[WarmClients] = []  # every thread's clients, for `reset` and shutdown
+_warm_lock = threading.Lock()
+
+
+def _warm_clients() -> WarmClients:
+    clients: WarmClients | None = getattr(_warm, "clients", None)
+    if clients is None:
+        clients = _warm.clients = OrderedDict()
+        with _warm_lock:
+            _warm_all.append(clients)
+    return clients
+
+
+def _warm_client(identity: tuple[Any, ...], version: tuple[Any, ...], build: Callable[[], C]) -> C:
+    """This thread's client for `identity` if it was built for `version`, else a new one (an outdated one is
+    closed, and so is the least recently used beyond the cap)."""
+    clients = _warm_clients()
+    found = clients.pop(identity, None)
+    if found is not None and found[0] == version:
+        clients[identity] = found
+        return cast(C, found[1])
+    if found is not None:
+        _close(found[1])
+    client = build()
+    clients[identity] = (version, client)
+    while len(clients) > MAX_WARM_CLIENTS:
+        _close(clients.popitem(last=False)[1][1])
+    return client
+
+
+def _close(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
+
+
+def close_warm_clients() -> None:
+    """Close every kept vendor client (shutdown, `reset`)."""
+    with _warm_lock:
+        for clients in _warm_all:
+            while clients:
+                _close(clients.popitem()[1][1])
+
+
+atexit.register(close_warm_clients)
+
+
+def _secrets_key(secrets: ApiSecrets) -> str:
+    """A digest of the connection's credentials (never the values): a rotated one makes a new client."""
+    values = {name: value.get_secret_value() for name, value in secrets if isinstance(value, SecretStr)}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
 def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share: float = 0.0) -> XSeriesClient:
     """The connection's POS client, built by its POS profile (`profiles`): behind the connection's shared budget, with
     its credentials; an OAuth pair is refreshed through the sync table (one refresher per connection across every
-    concurrent invocation)."""
+    concurrent invocation). Kept by the warm sandbox (`_warm_client`)."""
     from pos_ecom_sync.profiles import profile_for
     from pos_ecom_sync.state.token_store import TokenStore
 
@@ -238,9 +306,15 @@ def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share
         return TokenStore(get_settings().TABLE_NAME, connection.connection_id, profile.api, client=_dynamodb_client())
 
     secrets = secrets_reader().get(connection.connection_id)
-    budget = _shared_budget(connection, profile.api, reserve_share)
-    client: XSeriesClient = profile.client(connection, secrets, budget, tokens, max_wait_s=max_wait_s)
-    return client
+
+    def build() -> XSeriesClient:
+        budget = _shared_budget(connection, profile.api, reserve_share)
+        client: XSeriesClient = profile.client(connection, secrets, budget, tokens, max_wait_s=max_wait_s)
+        return client
+
+    address = (connection.pos_profile, connection.pos_base_url, connection.pos_account_id, _dynamodb_client())
+    identity = (connection.connection_id, profile.api, max_wait_s, reserve_share)
+    return _warm_client(identity, (*address, _secrets_key(secrets)), build)
 
 
 class _ProfileFeeds:
@@ -264,14 +338,20 @@ def ecom_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_shar
     from pos_ecom_sync.connectors.ecom import EcomClient
 
     secrets = secrets_reader().get(connection.connection_id)
-    return EcomClient(
-        connection.ecom_base_url,
-        secrets.ecom_api_key.get_secret_value(),
-        secrets.ecom_api_secret.get_secret_value(),
-        _shared_budget(connection, "ecom", reserve_share),
-        language=connection.ecom_language,
-        max_wait_s=max_wait_s,
-    )
+
+    def build() -> EcomClient:
+        return EcomClient(
+            connection.ecom_base_url,
+            secrets.ecom_api_key.get_secret_value(),
+            secrets.ecom_api_secret.get_secret_value(),
+            _shared_budget(connection, "ecom", reserve_share),
+            language=connection.ecom_language,
+            max_wait_s=max_wait_s,
+        )
+
+    address = (connection.ecom_base_url, connection.ecom_language, _dynamodb_client())
+    identity = (connection.connection_id, "ecom", max_wait_s, reserve_share)
+    return _warm_client(identity, (*address, _secrets_key(secrets)), build)
 
 
 @lru_cache(maxsize=1)
@@ -460,6 +540,7 @@ def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
     cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
     reference_cache.cache_clear()
+    close_warm_clients()
     for cached in (*cached_services, webhook_secrets_reader, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()

@@ -97,9 +97,17 @@ class DeadLetters:
         )
 
 
+# (SQS endpoint, queue ARN) -> URL, per warm sandbox: a queue's URL never changes, so one GetQueueUrl per queue and
+# cold start (the endpoint is part of the key: a local stack restarted on another port has other URLs).
+_QUEUE_URLS: dict[tuple[str | None, str], str] = {}
+
+
 def _queue_url(sqs: Any, arn: str) -> str:
-    _, _, _, _, account, name = arn.split(":", 5)
-    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+    key = (getattr(getattr(sqs, "meta", None), "endpoint_url", None), arn)
+    if key not in _QUEUE_URLS:
+        _, _, _, _, account, name = arn.split(":", 5)
+        _QUEUE_URLS[key] = str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+    return _QUEUE_URLS[key]
 
 
 def consume_changes(
