@@ -391,6 +391,7 @@ def catalog_sync(connection: Connection) -> CatalogSync:
         ecom_client(connection, max_wait_s=wait, reserve_share=settings.CATALOG_RATE_RESERVE_SHARE),
         sync_store(),
         reference=reference_cache(),
+        stock=change_publisher(),
     )
 
 

@@ -53,6 +53,8 @@ from pos_ecom_sync.catalog.planning import (
 from pos_ecom_sync.errors import NotFound, UpstreamUnavailable
 from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
@@ -167,6 +169,12 @@ def _is_blank_default(variant: JsonObject) -> bool:
     return not variant.get("sku") and not variant.get("articleCode")
 
 
+class StockQueue(Protocol):
+    """Where catalog sync asks for a new variant's first stock write (the stock queue's publisher)."""
+
+    def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
+
+
 class CatalogSync:
     """Syncs families of one connection (one instance per connection and invocation)."""
 
@@ -179,12 +187,14 @@ class CatalogSync:
         *,
         clock: Callable[[], float] = time.time,
         reference: ReferenceCache | None = None,
+        stock: StockQueue | None = None,
     ) -> None:
         self.connection = connection
         self.pos = pos
         self.ecom = ecom
         self.store = store
         self.clock = clock
+        self.stock = stock
         # Brand and category lists: a warm worker's cache (runtime.reference_cache), else this worker's own.
         self.reference = reference or ReferenceCache()
         # eCom product id -> its variants as listed (and since changed) during this worker's life.
@@ -404,6 +414,8 @@ class CatalogSync:
                 if (link := self._category_links.pop(after.ecom_product_id or 0, None)) is not None:
                     after = after.model_copy(update={"category_link": link})
                 stored = self.store.save_catalog_state(cid, family_key, stored, after)
+                if isinstance(action, CreateVariant) and done.created_id is not None:
+                    self._stock_for_new_variant(done.created_id)
         except NotFound as error:
             raise self._lost(family_key, stored, error) from error
         final = state_after_plan(stored.state, plan)
@@ -416,6 +428,26 @@ class CatalogSync:
             refused=[r.reason for r in plan.refused],
             note=plan.note,
         )
+
+    def _stock_for_new_variant(self, ecom_variant_id: int) -> None:
+        """Ask the stock worker to write a variant's first stock level now that its link is recorded. eCom's
+        variants/created webhook would too, but a connection may have no eCom webhooks, or lose that one, and the
+        POS inventory rows polled before the link existed were settled as "not linked" (levels kept, nothing
+        written): without this the variant would show 0 until its stock next changed in the POS."""
+        if self.stock is None:
+            return
+        message = ChangeMessage(
+            connection_id=self.connection.connection_id,
+            source="ecom",
+            entity="variant",
+            entity_id=str(ecom_variant_id),
+            via="import",
+            received_at=datetime.fromtimestamp(self.clock(), UTC),
+            payload={"id": ecom_variant_id},
+            concern="stock",
+        )
+        # Its webhook (if any) and this one settle to one write: the second finds eCom at the total already.
+        self.stock.publish([Outgoing(message, delivery_key=f"variant-linked|{ecom_variant_id}")])
 
     def _lost(self, family_key: str, stored: StoredCatalogState, error: NotFound) -> Exception:
         """What a 404 during a plan means: our product gone, some of our variants gone, or neither (then `error`
