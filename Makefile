@@ -97,6 +97,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_rseries
 	$(BIN)/python -m tests.perf.bench_rseries_import
 	$(BIN)/python -m tests.perf.bench_rseries_edits
+	$(BIN)/python -m tests.perf.bench_cold_start
 
 # The webhook API's OpenAPI document comes from the Event Handler's routes; a unit test fails when it is stale.
 openapi: $(STAMP)

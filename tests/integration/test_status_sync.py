@@ -148,6 +148,25 @@ def test_pos_void_cancels_the_ecom_order_with_its_delivery(rig: StatusRig) -> No
     assert rig.ledger(order).frozen
 
 
+def test_the_echo_of_our_ecom_write_is_known_by_its_stamp_and_costs_no_vendor_read(rig: StatusRig) -> None:
+    order, sale = rig.order()
+    rig.pos.void_sale(sale["id"])
+    assert rig.pos.wait_for_webhooks()
+    # The void's own message: reads both sides and cancels the eCom order (its orders/updated echo is queued).
+    assert rig.statuses.poll_once(wait_seconds=0)
+    assert rig.ecom.wait_for_webhooks()
+    reads = (rig.ecom.calls_by_route["GET /{lang}/orders/{id}.json"], rig.pos.calls_by_route["GET /api/2.0/sales/{id}"])
+    stamped = rig.ecom_order(order)["updatedAt"]
+    assert stamped in rig.ledger(order).ecom_written
+
+    assert rig.drain() >= 1  # the echo: eCom's orders/updated for our own cancel
+
+    ecom_reads = rig.ecom.calls_by_route["GET /{lang}/orders/{id}.json"] - reads[0]
+    pos_reads = rig.pos.calls_by_route["GET /api/2.0/sales/{id}"] - reads[1]
+    assert (ecom_reads, pos_reads) == (0, 0)
+    assert rig.ecom_order(order)["status"] == "cancelled" and rig.dead_letters() == []
+
+
 def test_a_change_to_a_frozen_order_is_recorded_and_ignored(rig: StatusRig) -> None:
     order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
     rig.pos.void_sale(sale["id"])

@@ -100,6 +100,9 @@ class StatusRecord:
     updated_at: int | None = None
     returns: dict[str, dict[str, int]] = field(default_factory=dict)
     ecom_unpaid_seen: bool = False
+    # eCom's `updatedAt` of the order as our last few writes left it: the webhook (or sweep) each one echoes back
+    # needs no read to know it brings nothing new.
+    ecom_written: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

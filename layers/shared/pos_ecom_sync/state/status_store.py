@@ -30,6 +30,8 @@ from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 HISTORY_LIMIT = 25
+# eCom stamps of our own order writes remembered to recognise their echoes (a status change makes one or two).
+ECOM_WRITES_KEPT = 3
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -54,6 +56,7 @@ def status_record(item: Mapping[str, Any]) -> StatusRecord:
             for sale, lines in dict(data.get("pos_returns") or {}).items()
         },
         ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
+        ecom_written=tuple(str(stamp) for stamp in data.get("ecom_written", []) or []),
     )
 
 
@@ -110,15 +113,18 @@ class StatusStore:
         entries: Sequence[Mapping[str, Any]],
         returns: Mapping[str, Mapping[str, int]] | None = None,
         ecom_unpaid_seen: bool | None = None,
+        ecom_written: Sequence[str] = (),
     ) -> None:
         """Record the outcome and free the lease, only while this worker still holds it. `returns` and
-        `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back."""
+        `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back.
+        `ecom_written`: eCom's stamps of the order after this message's writes, added to the last few kept."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded
             returns = lease.previous.returns if lease.previous else {}
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
         unpaid_seen = bool(ecom_unpaid_seen) or bool(lease.previous and lease.previous.ecom_unpaid_seen)
+        written = [*(lease.previous.ecom_written if lease.previous else ()), *ecom_written][-ECOM_WRITES_KEPT:]
         lost = f"order {lease.order_id}: the status lease was lost before settling"
         with dynamodb_call("settle order status", on_condition_failure=lambda: Conflict(lost)):
             self._client.update_item(
@@ -126,7 +132,8 @@ class StatusStore:
                 Key=self._key(connection_id, lease.order_id),
                 UpdateExpression=(
                     "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
-                    "pos_returns = :returns, ecom_unpaid_seen = :unpaid, updated_at = :now, lease_until = :zero"
+                    "pos_returns = :returns, ecom_unpaid_seen = :unpaid, ecom_written = :written, updated_at = :now, "
+                    "lease_until = :zero"
                 ),
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
@@ -137,6 +144,7 @@ class StatusStore:
                         ":history": history,
                         ":returns": {k: dict(v) for k, v in returns.items()},
                         ":unpaid": unpaid_seen,
+                        ":written": written,
                         ":now": now,
                         ":zero": 0,
                         ":token": lease.token,

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, RetryLater, StatusBusy
+from pos_ecom_sync.intake.rows import stamp
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
@@ -161,6 +162,7 @@ class StatusLedger(Protocol):
         entries: Sequence[Mapping[str, Any]],
         returns: Mapping[str, Mapping[str, int]] | None = None,
         ecom_unpaid_seen: bool | None = None,
+        ecom_written: Sequence[str] = (),
     ) -> None: ...
     def release(self, connection_id: str, lease: StatusLease) -> None: ...
 
@@ -212,6 +214,7 @@ class StatusSync:
         self.links = links
         self.stock = stock
         self._clock = clock
+        self._ecom_written: list[str] = []  # eCom's stamps of the order after this message's writes
 
     @property
     def _cid(self) -> str:
@@ -241,6 +244,9 @@ class StatusSync:
             lease = self.statuses.lease(self._cid, order_id, seconds=LEASE_SECONDS)
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
+        if _echo_of_our_write(message, lease):
+            self.statuses.release(self._cid, lease)
+            return StatusResult(f"order {order_id}", "in step", ignored=[ECHO_NOTE])
         try:
             sale = target.sale if target.sale is not None else record.sale_id
             result = self._sync(target, sale, lease, record, via=message.via)
@@ -311,6 +317,7 @@ class StatusSync:
 
         applied: list[str] = []
         ignored = list(plan.ignored)
+        self._ecom_written = []
         if held := self._keep_stock_held(record, sale, via):
             applied.append(held)
         for action in plan.actions:
@@ -345,6 +352,7 @@ class StatusSync:
             entries=entries,
             returns=returns,
             ecom_unpaid_seen=basis.after(ecom).unpaid_seen_since,
+            ecom_written=self._ecom_written,
         )
         if lease.frozen:
             outcome = "frozen"
@@ -428,7 +436,9 @@ class StatusSync:
                 skipped = [why for f in fulfillments if (why := self._pack(_read(sale).sale_id, f))]
                 return "; ".join(skipped) if len(skipped) == len(fulfillments) else None
             case UpdateEcomOrder():
-                self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
+                answer = self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
+                if written := stamp(answer.get("updatedAt")):
+                    self._ecom_written.append(written)
             case CreditEcomOrder(lines=lines):
                 self.ecom.credit_order(ecom.order_id, list(lines))
         return None
@@ -477,6 +487,18 @@ class StatusSync:
             if method_key(kind.name) in wanted:
                 return kind.id
         return None
+
+
+ECHO_NOTE = "the eCom order change is the echo of our own write (same updatedAt): nothing read, nothing to do"
+
+
+def _echo_of_our_write(message: ChangeMessage, lease: StatusLease) -> bool:
+    """An eCom order change stamped as one of our writes left the order: it brings nothing new (eCom stamps whole
+    seconds, so a merchant's edit within the second of our write is taken for it; the next change or the sweep
+    brings that edit). POS changes and shipments are always read."""
+    if message.source != "ecom" or message.entity != "order" or not message.updated_at or lease.previous is None:
+        return False
+    return message.updated_at in lease.previous.ecom_written
 
 
 def _reference_id(ref: Any) -> int | None:
