@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.perf.bench_intake import COLD_INIT, FIRST_CALL, FUNCTIONS
+from tests.perf.bench_intake import COLD_INIT, FIRST_CALL, FUNCTION_ENV, FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 GOAL_MS = 350
@@ -55,20 +55,7 @@ def build_layers(work: Path) -> tuple[Path, Path]:
 
 
 def cold_init_ms(function: str, layer: Path, runs: int) -> list[float]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "TABLE_NAME": "t",
-        "SECRET_PREFIX": "p/",
-        "PRODUCTS_QUEUE_URL": "q",
-        "STOCK_QUEUE_URL": "q",
-        "ORDERS_QUEUE_URL": "q",
-        "STATUSES_QUEUE_URL": "q",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-    }
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", **FUNCTION_ENV}
     code = COLD_INIT.format(code=str(REPO / "functions" / function), layer=str(layer), first_call=FIRST_CALL[function])
     times = []
     for _ in range(runs):

@@ -41,21 +41,23 @@ FIRST_CALL = {
 FUNCTIONS = list(FIRST_CALL)
 
 
+# The settings a function validates at its first call (placeholders: nothing is called).
+FUNCTION_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "TABLE_NAME": "t",
+    "SECRET_PREFIX": "p/",
+    "PRODUCTS_QUEUE_URL": "q",
+    "STOCK_QUEUE_URL": "q",
+    "ORDERS_QUEUE_URL": "q",
+    "STATUSES_QUEUE_URL": "q",
+    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+}
+
+
 def cold_init_seconds(function: str, runs: int = 5) -> list[float]:
-    env = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "TABLE_NAME": "t",
-        "SECRET_PREFIX": "p/",
-        "PRODUCTS_QUEUE_URL": "q",
-        "STOCK_QUEUE_URL": "q",
-        "ORDERS_QUEUE_URL": "q",
-        "STATUSES_QUEUE_URL": "q",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "PYTHONPATH": "",
-    }
+    env = {**os.environ, **FUNCTION_ENV, "PYTHONPATH": ""}
     code = COLD_INIT.format(
         code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), first_call=FIRST_CALL[function]
     )

@@ -114,20 +114,8 @@ def take_category_links(sync: CatalogSync, product_id: int, links: Sequence[Link
     in it), the POS family (read only when a link is taken), and the POS write. After the write the family is read
     again and, when only its category changed, its state takes the new content hash, so the POS feed's echo of the
     write plans no eCom call (the link the merchant made is already there)."""
-    from pos_ecom_sync.catalog.sync import FamilySyncResult
-
     cid = sync.connection.connection_id
-    ecom_before, pos_before = sync.ecom.calls, sync.pos.calls
-
-    def result(key: str, outcome: str, note: str, taken: str = "") -> FamilySyncResult:
-        return FamilySyncResult(
-            key,
-            outcome,
-            ecom_calls=sync.ecom.calls - ecom_before,
-            note=note,
-            taken_from_ecom=taken,
-            pos_calls=sync.pos.calls - pos_before,
-        )
+    result = sync.edit_results()
 
     fallback_key = f"ecom:product:{product_id}"
     if not links:

@@ -239,6 +239,23 @@ class CatalogSync:
         result.taken_from_ecom = taken
         return result
 
+    def edit_results(self) -> Callable[..., FamilySyncResult]:
+        """A maker of eCom-edit results `(family key, outcome, note, taken="")` that count the POS and eCom requests
+        made from now on."""
+        ecom_before, pos_before = self.ecom.calls, self.pos.calls
+
+        def result(key: str, outcome: str, note: str, taken: str = "") -> FamilySyncResult:
+            return FamilySyncResult(
+                key,
+                outcome,
+                ecom_calls=self.ecom.calls - ecom_before,
+                note=note,
+                taken_from_ecom=taken,
+                pos_calls=self.pos.calls - pos_before,
+            )
+
+        return result
+
     def take_ecom_edits(self, entity: str, ecom_id: int) -> FamilySyncResult:
         """An eCom product or variant of ours changed (its webhook): write the merchant's edits of the fields that
         flow back into the POS (`catalog.ecom_edits`), for a profile that takes eCom edits. The echo of our own eCom
@@ -247,7 +264,7 @@ class CatalogSync:
         new agreement, so the POS feed's echo of our write is planned as unchanged too). The result counts the POS
         and eCom requests this took."""
         cid = self.connection.connection_id
-        ecom_before, pos_before = self.ecom.calls, self.pos.calls
+        result = self.edit_results()
         product: JsonObject | None = None
         if entity == "variant":
             link = self.store.variant_link(cid, ecom_variant_id=ecom_id)
@@ -266,16 +283,6 @@ class CatalogSync:
             product = self.ecom.get_product(ecom_id) if link is not None else None
         else:
             raise ValueError(f"no eCom edits of a {entity}")
-
-        def result(key: str, outcome: str, note: str, taken: str = "") -> FamilySyncResult:
-            return FamilySyncResult(
-                key,
-                outcome,
-                ecom_calls=self.ecom.calls - ecom_before,
-                note=note,
-                taken_from_ecom=taken,
-                pos_calls=self.pos.calls - pos_before,
-            )
 
         if link is None:
             return result(f"ecom:{entity}:{ecom_id}", "unchanged", f"eCom {entity} {ecom_id} is not one we manage")
