@@ -92,7 +92,13 @@ def _order_writes(live: RSeriesLiveStack, order: dict[str, Any]) -> int:
 def _settled(live: RSeriesLiveStack, sale: dict[str, Any], reads_before: int, what: str) -> None:
     """Wait until status sync has read the sale again (it handled the message) and the statuses queue is empty."""
     live.ecom.wait_for_webhooks(timeout=10)
-    live.wait_until(lambda: _sale_requests(live, sale, "GET") > reads_before, what=f"status sync to handle {what}")
+    # As long as the idle wait: a message that finds the order's lease still held (the previous message, on a loaded
+    # machine) is retried when that lease ends.
+    live.wait_until(
+        lambda: _sale_requests(live, sale, "GET") > reads_before,
+        timeout=IDLE_TIMEOUT_S,
+        what=f"status sync to handle {what}",
+    )
     live.wait_until(lambda: live.queue_idle("statuses"), timeout=IDLE_TIMEOUT_S, what="the statuses queue idle")
 
 
