@@ -19,6 +19,7 @@ import httpx
 import pytest
 from pos_ecom_sync.models.ledger import StatusRecord
 from pos_ecom_sync.state.status_store import StatusStore
+from pos_ecom_sync.status.sync import IMPORT_WAIT_SECONDS
 
 from local_stack.demo import DEMO_SECRETS
 from tests.e2e.conftest import LiveStack
@@ -87,6 +88,10 @@ def _credited(live: LiveStack, order: dict[str, Any]) -> int:
     return sum(int(line["quantityRefunded"]) for line in live.ecom.order_products(order["id"]))
 
 
+# Longer than one retry of a message that found the order's import (or its lease) busy.
+IDLE_S = 2 * IMPORT_WAIT_SECONDS + 15
+
+
 def _shipped(live: LiveStack) -> tuple[dict[str, Any], str]:
     """A delivery order the merchant shipped in eCom: its POS sale is fulfilled and closed (returnable)."""
     order, sale_id = _place(live)
@@ -150,7 +155,8 @@ def test_a_pack_at_a_stale_version_gets_409_and_is_settled_at_the_new_version(li
 
 def test_in_progress_in_the_pos_causes_no_ecom_write(live: LiveStack) -> None:
     order, sale_id = _place(live, pickup=True)
-    live.wait_until(lambda: live.queue_idle("statuses"), what="the import's echoes handled")
+    # A status message that finds the import still running waits IMPORT_WAIT_SECONDS (30 s) before it looks again.
+    live.wait_until(lambda: live.queue_idle("statuses"), timeout=IDLE_S, what="the import's echoes handled")
     writes = _order_writes(live, order)
 
     live.pos.start_fulfillment(sale_id)  # "In progress" (STARTED)
@@ -159,7 +165,7 @@ def test_in_progress_in_the_pos_causes_no_ecom_write(live: LiveStack) -> None:
         lambda: "STARTED" in ((_ledger(live, order) or StatusRecord(order["id"])).pos_seen or ""),
         what="status sync to read the STARTED fulfilment",
     )
-    live.wait_until(lambda: live.queue_idle("statuses"), what="the statuses queue idle")
+    live.wait_until(lambda: live.queue_idle("statuses"), timeout=IDLE_S, what="the statuses queue idle")
     assert _order_writes(live, order) == writes
     assert _ecom_order(live, order)["status"] == "processing_awaiting_pickup"
 
@@ -179,7 +185,7 @@ def test_a_parked_then_voided_return_refunds_nothing(live: LiveStack) -> None:
     live.wait_until(lambda: ledger_says("parked"), what="status sync to see the parked return")
     live.pos.void_return(returned["id"])
     live.wait_until(lambda: ledger_says("voided"), what="status sync to see the voided return")
-    live.wait_until(lambda: live.queue_idle("statuses"), what="the statuses queue idle")
+    live.wait_until(lambda: live.queue_idle("statuses"), timeout=IDLE_S, what="the statuses queue idle")
 
     assert _credited(live, order) == 0
     assert not any("credit" in w for w in _order_writes(live, order))
