@@ -29,11 +29,14 @@ import moto  # noqa: F401
 import pytest
 from moto import mock_aws
 
+from local_stack.dynamodb_atomic import serialize_dynamodb
 from local_stack.provision import provision_tables
 from local_stack.sqs_limits import enforce_sqs_limits
 
 # Every moto SQS in the tests refuses what real SQS refuses (group-id alphabet, body characters, 256 KiB).
 enforce_sqs_limits()
+# moto's DynamoDB evaluates a condition and writes in separate steps; DynamoDB does both atomically.
+serialize_dynamodb()
 
 # Vendor requests and simulator answers are recorded for the contract checks (tests/contract_recording.py).
 pytest_plugins = ["tests.contract_recording"]
