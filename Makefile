@@ -13,7 +13,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	PATH=$(abspath $(SAM_VENV))/bin:$$PATH
 
-.PHONY: help venv lock run test lint typecheck cfn-lint sam-build unit integration e2e bench openapi clean
+.PHONY: help venv lock run test lint typecheck cfn-lint sam-build unit integration e2e bench bench-all openapi clean
 
 help:
 	@echo "make run         - start the local stack (moto + simulators + API + workers) and watch it sync"
@@ -25,7 +25,8 @@ help:
 	@echo "make unit        - the unit tier (pure rules, no network, no moto)"
 	@echo "make integration - handlers against moto and the simulators"
 	@echo "make e2e         - the local stack end to end"
-	@echo "make bench       - print the benchmark figures"
+	@echo "make bench       - one table of the performance figures (before -> after, goals)"
+	@echo "make bench-all   - every benchmark's figures in full"
 	@echo "make openapi     - regenerate contracts/webhook-api.openapi.json from the webhook function's routes"
 	@echo "make lock        - resolve uv.lock after a pin change and export layers/shared/requirements.txt"
 	@echo "make venv        - build .venv from uv.lock (the other targets do it when needed)"
@@ -77,20 +78,31 @@ sam-build: $(SAM_STAMP) $(STAMP)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build
 	$(BIN)/python -m local_stack.check_build .aws-sam/build
 
+# Parallel pytest workers (pytest-xdist). Most of an e2e test is waiting (queues, webhooks, simulated vendors), so
+# more workers than the 2 cores pays; `--dist loadfile` keeps a file on one worker, so its module-scoped stack starts
+# once. `make test TEST_WORKERS=0` runs everything in one process.
+TEST_WORKERS ?= 4
+PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q -n 2 --dist loadfile
 
 integration: $(STAMP)
-	$(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/integration -q $(PARALLEL)
 
 e2e: $(STAMP)
-	$(BIN)/pytest tests/e2e -q
+	$(BIN)/pytest tests/e2e -q $(PARALLEL)
 
 # Branch coverage of the code that ships (layer, functions, CLI); the floor is [tool.coverage.report] fail_under.
 test: lint typecheck cfn-lint sam-build
-	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -q $(PARALLEL) --cov --cov-report=term:skip-covered
 
+# One table of issue 18's figures, before -> after, each goal met or why not (tests/perf/summary.py; its sizes are
+# its options, e.g. `make bench BENCH_ARGS="--burst-orders 300"`). `make bench-all` prints every benchmark in full.
 bench: $(STAMP)
+	$(BIN)/python -m tests.perf.summary $(BENCH_ARGS)
+
+bench-all: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_intake
 	$(BIN)/python -m tests.perf.bench_stock
 	$(BIN)/python -m tests.perf.bench_orders

@@ -1,9 +1,11 @@
-"""`make run` end to end: the stack starts, a vendor webhook sent to its API lands on the right queue."""
+"""`make run` end to end (X-Series, and R-Series with its poll-only sync): the stack starts, a vendor webhook sent to
+its API lands on the right queue, a demo change reaches eCom, Ctrl-C stops everything."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +24,8 @@ import pytest
 from tests.support import DEMO_SECRETS, INVENTORY_PAYLOAD, ORDER_BODY, drain_queue, ecom_signature, free_port, pos_form
 
 REPO = Path(__file__).resolve().parents[2]
+# Every `make run` of the tests is in this file: it writes the repo's .local-stack/outputs.json, so they must run one
+# after the other (parallel workers take a file whole: `--dist loadfile`).
 pytestmark = pytest.mark.e2e
 
 
@@ -38,6 +42,50 @@ class RunningStack:
     def queue_url(self, suffix: str) -> str:
         urls = self.sqs().list_queues()["QueueUrls"]  # type: ignore[attr-defined]
         return next(u for u in urls if u.endswith(f"-{suffix}.fifo"))
+
+
+# First in the file: it stops its stack before the module's `stack` fixture starts another.
+def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll_and_stops_on_ctrl_c() -> None:
+    env = {
+        **os.environ,
+        **{name: str(free_port()) for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT", "LAMBDA_PORT")},
+        "LOCAL_SCHEDULE_SECONDS": "3",
+        "DEMO_EVERY_SECONDS": "3",
+        "DEMO_FAMILIES": "2",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run", "RUN_ARGS=--pos r-series"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    arrived = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if re.search(r"eCom \| eCom stock of item \d+ now -?\d+", line):
+                arrived.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert arrived.wait(180), "no demo qoh change reached eCom:\n" + "\n".join(lines[-60:])
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("the R-Series local stack did not stop on Ctrl-C")
+    text = "\n".join(lines)
+    assert "R-Series API V3" in text and "no webhooks: every POS change is polled" in text
+    assert "stopped: every server and worker is shut down" in text
 
 
 @pytest.fixture(scope="module")

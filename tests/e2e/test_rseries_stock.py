@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,6 @@ import pytest
 from pos_ecom_sync.state.stock_store import StockStore
 
 from tests.e2e.conftest import COMMAND, RSeriesLiveStack
-from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -47,49 +43,6 @@ def _every_item_at_its_total(live: RSeriesLiveStack) -> Callable[[], bool]:
 
 def _item(live: RSeriesLiveStack, index: int) -> int:
     return live.stocked_item_ids()[index]
-
-
-def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll_and_stops_on_ctrl_c() -> None:
-    env = {
-        **os.environ,
-        **{name: str(free_port()) for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT", "LAMBDA_PORT")},
-        "LOCAL_SCHEDULE_SECONDS": "3",
-        "DEMO_EVERY_SECONDS": "3",
-        "DEMO_FAMILIES": "2",
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", "RUN_ARGS=--pos r-series"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    arrived = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            if re.search(r"eCom \| eCom stock of item \d+ now -?\d+", line):
-                arrived.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert arrived.wait(180), "no demo qoh change reached eCom:\n" + "\n".join(lines[-60:])
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail("the R-Series local stack did not stop on Ctrl-C")
-    text = "\n".join(lines)
-    assert "R-Series API V3" in text and "no webhooks: every POS change is polled" in text
-    assert "stopped: every server and worker is shut down" in text
 
 
 def test_the_demo_connection_is_an_r_series_oauth_connection_with_every_shop_connected(live: RSeriesLiveStack) -> None:
