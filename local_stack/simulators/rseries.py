@@ -2464,7 +2464,27 @@ class RSeriesSimulator(VendorSimulator):
             self._touch("ItemShop")
         return self._single(self.resources["ItemShop"], row, frozenset())
 
+    # Whether an edit of only a customer's Contact (an email address) moves the Customer's `timeStamp` is undocumented
+    # (KVH customer.md gives the Contact its own `timeStamp`; [I] unverified): this switch plays both answers.
+    contact_edit_moves_customer_stamp = True
+
+    def archive_customer(self, customer_id: int) -> None:
+        """Customers > archive (or the secondary record of a merge, which R-Series archives): as `DELETE Customer`."""
+        with self.lock:
+            row = self._get("Customer", str(customer_id))
+            row["archived"], row["ts"] = True, self._now()
+            self._touch("Customer")
+
+    def set_customer_emails(self, customer_id: int, *emails: str) -> None:
+        """A user edits the customer's email addresses (its Contact only), the first one Primary."""
+        with self.lock:
+            row = self._get("Customer", str(customer_id))
+            uses = ("Primary", "Secondary")[: len(emails)]  # one of each (KVH customer.md)
+            entries = [{"address": e, "useType": u} for e, u in zip(emails, uses, strict=True)]
+            self._apply_customer(row, {"Contact": {"Emails": {"ContactEmail": entries}}})
+
     def _apply_customer(self, row: dict[str, Any], body: Mapping[str, Any]) -> None:
+        contact_only = set(body) <= {"Contact"}
         for key, attr in (
             ("firstName", "first_name"),
             ("lastName", "last_name"),
@@ -2493,7 +2513,8 @@ class RSeriesSimulator(VendorSimulator):
             for key, attr in (("noEmail", "no_email"), ("noPhone", "no_phone"), ("noMail", "no_mail")):
                 if key in contact:
                     row[attr] = _true(contact[key])
-        row["ts"] = self._now()
+        if not contact_only or self.contact_edit_moves_customer_stamp:
+            row["ts"] = self._now()
         self._touch("Customer")
 
     def _post_customer(self, request: Request) -> Response:

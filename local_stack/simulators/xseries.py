@@ -568,6 +568,46 @@ class XSeriesSimulator(VendorSimulator):
             self._delete_product(row, family=row["has_variants"])
         self.narrate(f"product {row['sku']} deleted")
 
+    # Customers changed in the back office (test controls, not vendor routes: X20 documents `PUT`/`DELETE
+    # /customers/{id}`, which the connector never calls). Whether a delete gives the row a new `version`, so that
+    # `GET /customers?after=&deleted=true` answers it, is undocumented ([I] unverified): this switch plays both answers.
+    customer_delete_moves_version = True
+
+    def update_customer(self, customer_id: str, **fields: Any) -> dict[str, Any]:
+        """Edit a customer (e.g. its `email`): a new version, and `customer.update`."""
+        with self.lock:
+            row = self._get("customers", customer_id)
+            reject_unknown(fields, CUSTOMER_FIELDS, "customer")
+            row.update(fields)
+            self._save("customers", row)
+            self._emit("customer.update", {**row, "updated_at": _v1_time(row["updated_at"])})
+        self.narrate(f"customer {customer_id[:8]} updated: {', '.join(sorted(fields))}")
+        return dict(row)
+
+    def delete_customer(self, customer_id: str) -> None:
+        with self.lock:
+            self._delete_customer(self._get("customers", customer_id))
+        self.narrate(f"customer {customer_id[:8]} deleted")
+
+    def merge_customers(self, primary_id: str, duplicate_id: str) -> None:
+        """Customers > Merge customers, "Merge and delete customer" (X-Series support, Merging customers): the
+        duplicate's sales move to the primary profile and the duplicate is deleted."""
+        with self.lock:
+            self._get("customers", primary_id)
+            duplicate = self._get("customers", duplicate_id)
+            for sale in list(self.tables["sales"].rows.values()):
+                if sale.get("customer_id") == duplicate_id:
+                    sale["customer_id"] = primary_id
+                    self._save("sales", sale)
+            self._delete_customer(duplicate)
+        self.narrate(f"customer {duplicate_id[:8]} merged into {primary_id[:8]} and deleted")
+
+    def _delete_customer(self, row: dict[str, Any]) -> None:
+        row["deleted_at"] = self._now()
+        if self.customer_delete_moves_version:
+            self._save("customers", row)
+            self._emit("customer.update", {**row, "updated_at": _v1_time(row["updated_at"])})
+
     # Price books (X20 `PriceBook`, `PriceBookProduct`): the online price. Whether changing an entry changes its
     # product's `version` (and sends product.update) is undocumented ([I] unverified): this switch plays both answers.
     price_book_change_bumps_product = False

@@ -66,7 +66,7 @@ SALE_REQUEST = {
     ],
 }
 XSERIES_CALLS: dict[str, Callable[[XSeriesClient], Any]] = {
-    "list_changes": lambda c: c.list_changes("products", 8812345000),
+    "list_changes": lambda c: [c.list_changes(feed, 8812345000) for feed in ("products", "customers")],
     "list_registers": lambda c: c.list_registers(),
     "list_payment_types": lambda c: c.list_payment_types(),
     "list_users": lambda c: c.list_users(),

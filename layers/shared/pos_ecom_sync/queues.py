@@ -51,6 +51,21 @@ class ChangePublisher:
             raise UpstreamUnavailable(f"sqs: cannot read the {concern} queue depth: {exc}") from exc
         return sum(int(attributes["Attributes"].get(name, 0)) for name in names)
 
+    def idle(self, concern: Concern) -> bool:
+        """Whether a concern's queue holds nothing at all: no message waiting, in flight or delayed, by SQS's
+        approximate counts (one GetQueueAttributes call). Order routing reads levels from the stock state only when
+        the stock queue is idle (`orders.importer`)."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        try:
+            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url_of(concern), AttributeNames=names)
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamUnavailable(f"sqs: cannot read the {concern} queue depth: {exc}") from exc
+        return all(int(attributes["Attributes"].get(name, 0)) == 0 for name in names)
+
     def _send_batch(self, queue_url: str, items: Sequence[Outgoing]) -> None:
         pending = {
             str(i): {

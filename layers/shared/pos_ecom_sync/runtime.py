@@ -25,26 +25,27 @@ from pydantic import SecretStr
 
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
-from pos_ecom_sync.intake.poller import ChangePoller, PosChangeFeeds
-from pos_ecom_sync.intake.webhooks import PosWebhookParser, WebhookIntake
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
-from pos_ecom_sync.models.feeds import PosFeed
-from pos_ecom_sync.observability import MeteredBudget
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import ApiSecretsReader, WebhookSecretsReader
 from pos_ecom_sync.settings import get_settings
-from pos_ecom_sync.state.parked_store import ParkedStore
 from pos_ecom_sync.state.store import SyncStore
-from pos_ecom_sync.workers import DeadLetters
 
-if TYPE_CHECKING:  # connectors pull in httpx: only the functions that call vendors pay for the import
+# Imported where used: a function pays at its cold start only for what it runs (connectors pull in httpx, the
+# poller the catalog rules, workers Powertools' batch utility).
+if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import CatalogSync
     from pos_ecom_sync.connectors.ecom import EcomClient
-    from pos_ecom_sync.models.feeds import SkippedRow
+    from pos_ecom_sync.intake.poller import ChangePoller, PosChangeFeeds
+    from pos_ecom_sync.intake.webhooks import PosWebhookParser, WebhookIntake
+    from pos_ecom_sync.models.feeds import PosFeed, SkippedRow
+    from pos_ecom_sync.observability import MeteredBudget
     from pos_ecom_sync.orders.importer import OrderImporter
     from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.order_store import OrderStore
+    from pos_ecom_sync.state.parked_store import ParkedStore
+    from pos_ecom_sync.workers import DeadLetters
 
 
 E = TypeVar("E")
@@ -97,6 +98,8 @@ def parked_store() -> ParkedStore:
 
 @lru_cache(maxsize=1)
 def _parked_store_beside(store: SyncStore) -> ParkedStore:
+    from pos_ecom_sync.state.parked_store import ParkedStore
+
     return ParkedStore(get_settings().TABLE_NAME, resource=_dynamodb_resource())
 
 
@@ -171,6 +174,8 @@ def change_publisher() -> ChangePublisher:
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
     """Intake's own clients, with the webhook function's tight timeouts (see INTAKE_AWS)."""
+    from pos_ecom_sync.intake.webhooks import WebhookIntake
+
     settings = get_settings()
     return WebhookIntake(
         SyncStore(settings.TABLE_NAME, resource=_dynamodb_resource(INTAKE_AWS)),
@@ -199,6 +204,7 @@ def takes_ecom_edits(connection: Connection) -> bool:
 @lru_cache(maxsize=1)
 def change_poller() -> ChangePoller:
     from pos_ecom_sync.intake.category_links import link_feed_for
+    from pos_ecom_sync.intake.poller import ChangePoller
 
     settings = get_settings()
     reserve = settings.CATALOG_RATE_RESERVE_SHARE
@@ -215,12 +221,14 @@ def change_poller() -> ChangePoller:
         max_products_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
         parked=parked_store(),
         category_links=link_feed_for(takes_ecom_edits, link_reader),
+        customers=order_store(),  # the POS customer feed keeps the customer email index honest
     )
 
 
 def _shared_budget(connection: Connection, api: str, reserve_share: float) -> MeteredBudget:
     """The connection's budget for `api`, shared through DynamoDB with every concurrent invocation; its calls, 429s
     and use are counted per connection and API for the dashboard."""
+    from pos_ecom_sync.observability import MeteredBudget
     from pos_ecom_sync.state.budget import DynamoRateBudget
 
     budget = DynamoRateBudget(
@@ -317,6 +325,10 @@ def pos_client(connection: Connection, *, max_wait_s: float = 2.0, reserve_share
     return _warm_client(identity, (*address, _secrets_key(secrets)), build)
 
 
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.ledger import CustomerFeed
+
+
 class _ProfileFeeds:
     """A connection's POS change feeds as the poller asks for them (`intake.poller.PosChangeFeeds`)."""
 
@@ -328,6 +340,9 @@ class _ProfileFeeds:
 
     def change_feeds(self, connection: Connection, *, page_size: int, family_of: Callable[[str], str]) -> list[PosFeed]:
         return self._profile.change_feeds(self._client, connection, page_size=page_size, family_of=family_of)
+
+    def customer_feed(self, connection: Connection, *, page_size: int) -> CustomerFeed:
+        return self._profile.customer_feed(self._client, connection, page_size=page_size)
 
 
 def pos_change_feeds(connection: Connection) -> PosChangeFeeds:
@@ -360,6 +375,8 @@ def sqs_client() -> Any:
 
 
 def dead_letters() -> DeadLetters:
+    from pos_ecom_sync.workers import DeadLetters
+
     url = get_settings().DEAD_LETTER_QUEUE_URL
     if not url:
         raise ConfigurationError("DEAD_LETTER_QUEUE_URL is not set for this worker")
@@ -428,10 +445,11 @@ def order_importer(connection: Connection) -> OrderImporter:
         connection,
         profile_for(connection).orders(pos_client(connection, max_wait_s=wait), connection, reference_cache()),
         ecom_client(connection, max_wait_s=wait),
-        order_store(),
-        sync_store(),
+        order_store(),  # also reads the lines' variant links, with the customer index entry, in one batch
         notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
         stock=change_publisher(),
+        stock_states=stock_store(),  # routing reads levels from the stock state while the stock queue is idle
+        queues=change_publisher(),
     )
 
 

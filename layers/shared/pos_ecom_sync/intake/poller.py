@@ -8,6 +8,13 @@ POS feeds come from the connection's POS profile (`models.feeds.PosFeed`: how to
 cursor and make its messages), so this walk knows no vendor field; the eCom order sweep is its own, and so is the
 eCom category-link sweep (`intake.category_links`) of a connection whose POS takes eCom edits.
 
+The POS customer feed (`PosChangeFeeds.customer_feed`, its own cursor) queues nothing: each poll reads the customers
+changed since its cursor and drops the customer email index's entries of those the index knows (reverse items, one
+batched read per page) that are gone or no longer hold the indexed address (`orders.customers.stale_index_keys`), so
+an order never reuses a customer deleted, merged or changed in the POS. Cost: one POS request per poll when nothing
+changed, and no table read for an empty page. At most `CUSTOMER_FEED_MAX_PAGES` pages a poll: a new connection's
+first walk of a large customer list is spread over polls instead of spending the POS budget in one.
+
 Poison rows: messages carry ids, versions and stamps (`vendor_payload`), never a row, so no page can exceed an SQS
 batch limit. A row that still cannot become a message (no or a garbled id, a version that is no integer...) is
 skipped: reported (the handler logs and counts it), parked for the operator (`state.parked_store`) and passed by
@@ -16,7 +23,7 @@ the cursor, so it never stalls its feed; one connection's failure never stops th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -29,10 +36,14 @@ from pos_ecom_sync.intake.rows import built, message_problem, positive_id, stamp
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, VendorRow
+from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
+from pos_ecom_sync.orders.customers import stale_index_keys
 from pos_ecom_sync.queues import Outgoing
 
 ECOM_ORDERS_FEED = "ecom:orders"
+# Pages of the POS customer feed one poll reads at most (see the module's docstring).
+CUSTOMER_FEED_MAX_PAGES = 5
 
 
 class PosChangeFeeds(Protocol):
@@ -41,6 +52,14 @@ class PosChangeFeeds(Protocol):
     def change_feeds(
         self, connection: Connection, *, page_size: int, family_of: Callable[[str], str]
     ) -> list[PosFeed]: ...
+    def customer_feed(self, connection: Connection, *, page_size: int) -> CustomerFeed: ...
+
+
+class CustomerIndex(Protocol):
+    """The customer email index of the order ledger (`state.order_store.OrderStore`)."""
+
+    def indexed_keys(self, connection_id: str, customer_ids: Collection[str]) -> Mapping[str, frozenset[str]]: ...
+    def forget_customer(self, connection_id: str, email_key: str, customer_id: str) -> bool: ...
 
 
 class OrderPageLike(Protocol):
@@ -82,6 +101,7 @@ class FeedReport:
     feed: str
     concern: Concern | None = None  # the queue the feed's changes go to
     queued: int = 0  # changes queued: a POS row, or on the products feed a family per page; an eCom order
+    dropped: int = 0  # on the POS customer feed: customer email index entries dropped
     rows: int = 0  # POS feed rows read (more than `queued` when a page holds several rows of one product family)
     pages: int = 0
     cursor: str | None = None
@@ -157,8 +177,11 @@ class ChangePoller:
         parked: ParkedRows | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         category_links: Callable[[Connection], EcomCategoryLinkFeed | None] | None = None,
+        customers: CustomerIndex | None = None,
     ) -> None:
         self._store = store
+        # The customer email index the POS customer feed keeps honest; None: that feed is not read.
+        self._customers = customers
         # The connection's eCom category-link reader (on the shared eCom budget, leaving a share to orders and
         # stock), or None when its POS takes no eCom edits: then links are never swept.
         self._category_links = category_links
@@ -181,11 +204,16 @@ class ChangePoller:
         report = PollReport(connection.connection_id)
         cid = connection.connection_id
         started = self._clock()
+        throttled = False
         for feed in self._pos_feeds(connection, pos):
             read = self._poll_pos_feed(cid, feed, has_time, started)
             report.feeds.append(read)
             if read.stopped == "throttled":
+                throttled = True
                 break  # the POS budget is spent; the other POS feeds would only wait too
+        if self._customers is not None and not throttled:
+            customers = pos.customer_feed(connection, page_size=self._page_size)
+            report.feeds.append(self._poll_customers(connection, customers, has_time, started))
         report.feeds.append(self._poll_ecom_orders(connection, ecom, has_time))
         links = self._category_links(connection) if self._category_links is not None else None
         if links is not None:
@@ -273,6 +301,43 @@ class ChangePoller:
             report.cursor = new_value
             if not page.more:
                 return report
+
+    def _poll_customers(
+        self, connection: Connection, feed: CustomerFeed, has_time: Callable[[], bool], started: datetime
+    ) -> FeedReport:
+        """Drop the index entries of the customers changed since the cursor (see the module's docstring); the cursor
+        moves after each page's entries are dropped."""
+        assert self._customers is not None
+        cid = connection.connection_id
+        cursor = self._store.get_cursor(cid, feed.name)
+        report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        for _ in range(CUSTOMER_FEED_MAX_PAGES):
+            if not has_time():
+                report.stopped = "out of time"
+                return self._behind_since(report, started)
+            try:
+                page = feed.read(cursor.value)
+            except RateLimited:
+                report.stopped = "throttled"
+                return self._behind_since(report, started)
+            if page.cursor is None:
+                return report
+            if page.changes:
+                indexed = self._customers.indexed_keys(cid, {change.customer_id for change in page.changes})
+                for change in page.changes:
+                    for key in sorted(stale_index_keys(change, indexed.get(change.customer_id, ()))):
+                        report.dropped += self._customers.forget_customer(cid, key, change.customer_id)
+            report.rows += len(page.changes)
+            report.pages += 1
+            if not self._store.advance_cursor(cid, cursor, page.cursor):
+                report.stopped = "another poller advanced this feed"
+                return report
+            cursor = Cursor(cursor.feed, page.cursor)
+            report.cursor = page.cursor
+            if not page.more:
+                return report
+        report.stopped = "page cap: resumes from this cursor on the next poll"
+        return report
 
     def _products_backlogged(self) -> bool:
         limit = self._max_products_backlog

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pos_ecom_sync.models.catalog import VariantLink
 
 OrderStatus = Literal["importing", "held", "imported"]
 
@@ -54,6 +57,8 @@ class Claim:
     lease_until: float
     previous: OrderRecord | None
     sale_id: str | None = None  # the id the sale is created with (chosen before the claim)
+    # The eCom payment status the claim recorded with the intent (None: none yet, see `note_payment_status`).
+    payment_status: str | None = None
 
     @property
     def may_have_created_a_sale(self) -> bool:
@@ -88,6 +93,54 @@ class CustomerBusy:
 
 
 CustomerClaim = CustomerClaimed | CustomerKnown | CustomerBusy
+
+
+@dataclass(frozen=True)
+class IndexedCustomer:
+    """The customer email index's answer for one email key: the POS customer an earlier order matched or created
+    (`origin` "matched" or "created"), recorded (or last confirmed by a search) at `recorded_at` (epoch seconds)."""
+
+    customer_id: str
+    origin: str
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class OrderLookups:
+    """What an order's import reads from the table before matching its lines, in one batched read: our variant links
+    of its lines (eCom variant id -> link; absent: not ours) and the customer email index's entry for its email."""
+
+    links: dict[int, VariantLink] = field(default_factory=dict)
+    customer: IndexedCustomer | None = None
+
+
+@dataclass(frozen=True)
+class CustomerChange:
+    """A POS customer as the POS's customer change feed shows it now, in neutral terms: every email address it holds,
+    and whether it is gone (deleted, archived, or merged into another customer)."""
+
+    customer_id: str
+    emails: tuple[str, ...] = ()
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of the customer change feed; `cursor` resumes after it (None: the page was empty, the cursor stays),
+    `more`: the feed may hold more right now."""
+
+    changes: tuple[CustomerChange, ...] = ()
+    cursor: str | None = None
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class CustomerFeed:
+    """A POS profile's customer change feed, as the poller walks it to keep the customer email index honest
+    (`intake.poller`): `read` gives the page after an opaque cursor (None: from the beginning)."""
+
+    name: str
+    read: Callable[[str | None], CustomerPage]
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,34 @@
 - Concurrent creates for one email: the worker takes a lock keyed by `email_key(email)` (a conditional put on the
   customer email index) before creating, and sends the deterministic `customer_code(email)`, so a create that
   slipped through twice is recognisable by its code.
+
+The customer email index (the order ledger's `EMAIL#<email_key>` items, each with a reverse item per customer):
+- A customer found by the email search or created by us is recorded under the email's key, so the next order from
+  that email uses it with no search (`reusable`). A repeat buyer costs no POS call before the sale.
+- A customer changed in the POS is not reused blindly: the poller reads the POS's customer change feed every poll
+  and drops an entry whose customer is gone (deleted, archived, or merged away: X-Series deletes the merged-away
+  customer, so the survivor is found by the next search) or no longer holds an address with the indexed key
+  (`stale_index_keys`).
+- Belt and braces: an entry is used only for `INDEX_REUSE_SECONDS` after it was recorded or last confirmed by a
+  search (a change the feed could not show costs at most that long); an order's retry (an earlier attempt failed)
+  searches again instead of trusting the entry; and a sale the POS refuses while it carries an indexed customer
+  drops that entry, so no other order reuses it before a search.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from pos_ecom_sync.models.ledger import CustomerChange, IndexedCustomer
 from pos_ecom_sync.models.orders import PosCustomer
 
 CUSTOMER_CODE_PREFIX = "ECOM-"
+# How long an index entry is used with no POS search after it was recorded or last confirmed by one (see above).
+INDEX_REUSE_SECONDS = 24 * 3600
 
 
 def normalise_email(email: str) -> str:
@@ -115,3 +130,22 @@ def match_customer(
         customer_code=customer_code(email),
         email_key=email_key(email),
     )
+
+
+def reusable(entry: IndexedCustomer | None, now: float) -> str | None:
+    """The customer an index entry lets an order use with no search; None when there is none or it is too old."""
+    if entry is None or not entry.customer_id:
+        return None
+    if now - entry.recorded_at > INDEX_REUSE_SECONDS:
+        return None
+    return entry.customer_id
+
+
+def stale_index_keys(change: CustomerChange, indexed: Iterable[str]) -> frozenset[str]:
+    """The email keys the index holds `change`'s customer under and must drop: all of them once the customer is gone,
+    else those none of its addresses hashes to any more (its email was changed in the POS)."""
+    held = frozenset(indexed)
+    if change.gone:
+        return held
+    current = {email_key(email) for email in change.emails if normalise_email(email)}
+    return held - current

@@ -6,20 +6,23 @@ Steps, each safe to repeat after a crash at any point:
    that changes). Otherwise `claim_order` records the intent with the sale id the sale will be created with (ours:
    uuid5 of the connection and the order id, `sale_uuid`) and its reverse item (sale -> order), and takes a lease
    before anything is written to the POS. An order another invocation holds a live claim on is left to it (its own
-   message settles the order, whatever happens to that invocation).
+   message settles the order, whatever happens to that invocation). An order the ledger has never seen is read
+   from eCom (step 3) just before its claim, which then also records the eCom payment status the sale is built
+   from; the intent and the reverse item of a new order are one transaction.
 2. If an earlier claim on the order ended neither held nor imported (its worker died or failed, or the create's
    answer was lost), the sale may exist: read it by its id (`GET /api/2026-07/sales/{id}`) and adopt it instead of
    creating another. A first claim skips this read (no sale can exist without an earlier claim), which saves a POS
    call on nearly every order. No search is involved: the vendor declares no search by external reference.
 3. Re-read the order and its lines from eCom (the message is only a hint), match each line to a POS product
-   (variant link, then SKU; an EAN cannot be looked up, the X-Series API has no barcode filter) and read its stock
-   per outlet, which also proves the product still exists.
+   (variant link, then SKU; an EAN cannot be looked up, the X-Series API has no barcode filter) and get its level
+   per outlet (see "Levels for routing" below), which also proves the product still exists.
    Any line that matches nothing, or a deleted product, holds the whole order with the reason, and so does a
    shipping charge without a shipping product on the connection (the sale would not total the order): nothing is
    written to the POS, the message is acknowledged (a held order never blocks others), and the order is listed
    by `pos-ecom-sync orders held` until a retry (operator, or the poller seeing the order change) imports it.
-4. Route (ship-method outlet / one outlet in full / split), decide the payment, then match or create the
-   customer. Creating takes the email-index lock first, so two orders from a new email create one customer; a
+4. Route (ship-method outlet / one outlet in full / split), decide the payment, then find the customer: the
+   customer email index first (a repeat buyer costs no search, `orders.customers`), else search by email and match
+   or create. Creating takes the email-index lock first, so two orders from a new email create one customer; a
    crash after the create is healed by the next attempt's email search finding that customer.
 5. Create the sale with `POST /api/2026-07/sales` and our sale id, on the online register, made by the POS user
    chosen in `_author_id`, then record it in the ledger (conditional on still owning the lease). The lease
@@ -28,6 +31,33 @@ Steps, each safe to repeat after a crash at any point:
    the second (a 4xx) or answers 200 is undocumented, so after a refusal the sale is read back and adopted.
 6. One EventBridge event per new fulfillment (per outlet), when the connection has notifications on. Events are
    at least once: a crash between sending and recording re-sends them; `event_id` lets consumers drop repeats.
+
+Levels for routing. The stock worker keeps every outlet's POS level per variant (`VariantStockState.levels`), fed by
+the inventory feed and webhooks. A product's levels come from that state, with one batched table read for the whole
+order and no POS call, when all of these hold:
+- the state has a level for every candidate outlet (connected + primary); a product never seen there is read from
+  the POS (`PosOrders.routing_levels`), and so is one missing any candidate outlet (a missing level is not 0);
+- the stock queue is idle (SQS's approximate counts of waiting, in-flight and delayed messages all 0; one
+  GetQueueAttributes call per order, made only when some product could use the state), so nothing the change feed
+  or a webhook has read is still waiting to be applied: a cached level is never older than what the feed's cursor
+  has passed;
+- for a product matched by our variant link, the link itself proves the product still exists, as the POS read with
+  `confirm_exists` did: a POS delete reaches us through the products feed, and product_sync then removes the
+  variant's link (or, under the `hide` policy, marks the family `deleted_in_pos`, read in the same batch). So the
+  products queue must be idle too (a second GetQueueAttributes, only then), or a delete the poller has read but
+  product_sync not yet applied could be missed. Otherwise the POS confirms it, and a deleted product holds the order
+  as before;
+- it is the order's first attempt: a retry (an earlier attempt failed) and an operator's retry of a held order read
+  the POS. A sale the POS refuses on a first attempt that used the table (levels, or an indexed customer) is built
+  once more from POS reads alone in the same attempt (`_rebuild_from_pos`): a product deleted before any feed showed
+  it then holds the order, as a POS read would have.
+Why approximate counts and a level as old as the feed are acceptable: routing only picks the outlet(s) that fulfil
+the order; it never changes what eCom shows (the stock worker writes eCom from the POS), so a stale level cannot
+oversell eCom. A POS read made now races in-store sales exactly the same way (the till may sell the unit a moment
+after the read), and the sale is created whatever the levels say (units no outlet holds go to the primary,
+`beyond_stock`). SQS's counts may briefly miss a message just sent; that message is at most as fresh as the feed
+poll that sent it, the same race. A delete no feed has read yet is not seen in the table; a POS read made just before
+the delete would miss it too, and a POS that refuses the sale for it gets the rebuild above.
 
 Choices: an order whose payment was cancelled before it was imported becomes a VOIDED sale (seed 004:
 Canceled <-> Voided): it shows in sales history, takes no stock and opens no fulfillment. A connection without
@@ -39,7 +69,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -49,13 +79,22 @@ from pos_ecom_sync.errors import (
     Conflict,
     InvalidInput,
     OrderBusy,
+    RateLimited,
     UpstreamError,
     UpstreamUnavailable,
     safe_text,
 )
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.ledger import Claim, CustomerBusy, CustomerClaim, CustomerKnown, OrderRecord
+from pos_ecom_sync.models.ledger import (
+    Claim,
+    CustomerBusy,
+    CustomerClaim,
+    CustomerKnown,
+    OrderLookups,
+    OrderRecord,
+)
+from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.orders import (
     CreatedSale,
     EcomOrder,
@@ -68,9 +107,17 @@ from pos_ecom_sync.models.orders import (
     Register,
     SaleFulfillment,
 )
-from pos_ecom_sync.orders.customers import CreateCustomer, CustomerMatch, NoCustomer, match_customer
+from pos_ecom_sync.models.stock import VariantStockState
+from pos_ecom_sync.orders.customers import (
+    CreateCustomer,
+    CustomerMatch,
+    NoCustomer,
+    email_key,
+    match_customer,
+    reusable,
+)
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
-from pos_ecom_sync.orders.routing import LineDemand, route_order
+from pos_ecom_sync.orders.routing import LineDemand, cached_levels, candidate_outlets, route_order
 from pos_ecom_sync.orders.sale import Hold, SaleDraft, Unmatched, match_lines, sale_uuid, source_id
 from pos_ecom_sync.orders.shipping import shipping_hold_reason
 from pos_ecom_sync.queues import Outgoing
@@ -141,6 +188,8 @@ class OrderLedger(Protocol):
         lease_seconds: float,
         sale_id: str | None = None,
         correlation_id: str | None = None,
+        expect_new: bool = False,
+        payment_status: str | None = None,
     ) -> Claim: ...
     def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None: ...
     def hold_order(self, connection_id: str, claim: Claim, *, number: str | None, reason: str) -> OrderRecord: ...
@@ -164,12 +213,11 @@ class OrderLedger(Protocol):
     ) -> CustomerClaim: ...
     def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None: ...
     def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None: ...
-
-
-class VariantLinks(Protocol):
-    def variant_link(
-        self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
-    ) -> VariantLink | None: ...
+    def order_lookups(
+        self, connection_id: str, ecom_variant_ids: Collection[int], email_key: str | None
+    ) -> OrderLookups: ...
+    def index_customer(self, connection_id: str, email_key: str, *, customer_id: str) -> bool: ...
+    def forget_customer(self, connection_id: str, email_key: str, customer_id: str) -> bool: ...
 
 
 class FulfillmentNotifier(Protocol):
@@ -180,6 +228,22 @@ class StockQueue(Protocol):
     """Where the importer sends holds of an open sale's units (the stock queue's publisher)."""
 
     def publish(self, outgoing: Sequence[Outgoing]) -> int: ...
+
+
+class StockStates(Protocol):
+    """The stock state the stock worker keeps per POS variant, read for routing (`state.stock_store.StockStore`)."""
+
+    def routing_view(
+        self, connection_id: str, pos_ids: Sequence[str], family_keys: Sequence[str] = ()
+    ) -> tuple[Mapping[str, VariantStockState], frozenset[str]]:
+        """Each product's stock state (empty when never seen) and which families the catalog state shows live."""
+        ...
+
+
+class QueueDepth(Protocol):
+    """Whether a concern's queue is empty (`queues.ChangePublisher.idle`)."""
+
+    def idle(self, concern: Concern) -> bool: ...
 
 
 # -- notifications --------------------------------------------------------------------------------------------
@@ -238,7 +302,8 @@ class OrderImportResult:
     number: str | None = None
     sale_id: str | None = None
     customer_id: str | None = None
-    customer: str = ""  # "matched", "matched (name differs)", "created", "created by another order", "none"
+    # "matched", "matched (name differs)", "known (email index)", "created", "created by another order", "none"
+    customer: str = ""
     strategy: str = ""
     outlet_ids: tuple[str, ...] = ()
     payment: str = ""
@@ -247,6 +312,7 @@ class OrderImportResult:
     events_sent: int = 0
     customers_created: int = 0
     payment_needs_attention: bool = False
+    levels: str = ""  # where routing read the levels: "stock state", "POS", or "stock state + POS"
     pos_calls: int = 0
     ecom_calls: int = 0
 
@@ -263,6 +329,28 @@ class _Draft:
     customer_id: str | None = None
     customer: str = "none"
     customers_created: int = 0
+    # A first attempt (or a throttled one's retry) may use what the table knows (stock state, customer index); a
+    # retry after any other failure asks the POS.
+    first_attempt: bool = True
+    levels: str = ""
+    # The email key of a customer taken from the index (not searched in this attempt).
+    indexed_key: str | None = None
+    email_key: str | None = None
+    lookups: OrderLookups = field(default_factory=OrderLookups)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What the ledger keeps of a failed attempt (`orders show`): the error's type and message."""
+    return safe_text(f"{type(exc).__name__}: {exc}", 1000)
+
+
+def may_use_the_table(previous: OrderRecord | None) -> bool:
+    """Whether this attempt may route and find the buyer from the table: a first attempt, or a retry of one that was
+    only throttled (it learnt nothing against the table; reading the POS then would spend the very budget that ran
+    out, and a burst of orders would read twice as much). A retry after any other failure asks the POS."""
+    if previous is None:
+        return True
+    return (previous.last_error or "").startswith(f"{RateLimited.__name__}:")
 
 
 class _Held(Exception):
@@ -283,24 +371,30 @@ class OrderImporter:
         pos: PosOrders,
         ecom: EcomOrders,
         ledger: OrderLedger,
-        links: VariantLinks,
         *,
         notifier: FulfillmentNotifier | None = None,
         stock: StockQueue | None = None,
+        stock_states: StockStates | None = None,
+        queues: QueueDepth | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
         self.pos = pos
         self.ecom = ecom
         self.ledger = ledger
-        self.links = links
         self.notifier = notifier
         self.stock = stock
+        # Routing reads levels from the stock state only with both (see "Levels for routing"); else from the POS.
+        self.stock_states = stock_states
+        self.queues = queues
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall
         self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
-        self._linked: set[str] = set()  # POS products the last match found through our variant links
+        # POS products the last match found through our variant links -> their family (catalog state key)
+        self._linked: dict[str, str] = {}
 
     @property
     def _cid(self) -> str:
@@ -319,6 +413,9 @@ class OrderImporter:
         record = self.ledger.get_order(self._cid, order_id)
         if record is not None and record.status == "imported":
             return self._already_imported(record)
+        # A new order is read from eCom before the claim, so the claim records the payment status the sale is built
+        # from (one ledger write fewer); any other is read after it (it may have a sale to adopt, read nothing).
+        early = self._read_early(order_id) if record is None else None
         try:
             claim = self.ledger.claim_order(
                 self._cid,
@@ -327,6 +424,8 @@ class OrderImporter:
                 lease_seconds=LEASE_SECONDS,
                 sale_id=sale_uuid(self._cid, order_id),
                 correlation_id=current_correlation_id(),
+                expect_new=record is None,
+                payment_status=early[0].payment_status if early else None,
             )
         except OrderBusy as busy:
             # Another invocation holds a live claim (the same order by webhook and by sweep at once). Its own
@@ -339,11 +438,11 @@ class OrderImporter:
                 raise
             return self._already_imported(record)
         try:
-            return self._import_claimed(claim)
+            return self._import_claimed(claim, early)
         except Exception as exc:
             # Failed attempt (vendor down, throttled, ...): free the order at once for the retry, with the reason
             # (`orders show`). A crash skips this, and then the lease expires before SQS hands the message out again.
-            self.ledger.release(self._cid, claim, error=safe_text(f"{type(exc).__name__}: {exc}", 1000))
+            self.ledger.release(self._cid, claim, error=failure_text(exc))
             raise
 
     def _already_imported(self, record: OrderRecord) -> OrderImportResult:
@@ -366,26 +465,45 @@ class OrderImporter:
             events_sent=sent,
         )
 
-    def _import_claimed(self, claim: Claim) -> OrderImportResult:
+    def _read_early(self, order_id: int) -> tuple[EcomOrder, list[EcomOrderLine]] | None:
+        """The order and its lines, read before the claim; None when that fails for any reason (the claimed path
+        reads again, and records why it fails)."""
+        try:
+            raw = self.ecom.get_order(order_id)
+            if raw is None:
+                return None
+            order = EcomOrder.model_validate(raw)
+            return order, [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(order_id)]
+        except Exception:
+            return None
+
+    def _import_claimed(
+        self, claim: Claim, early: tuple[EcomOrder, list[EcomOrderLine]] | None = None
+    ) -> OrderImportResult:
         if claim.may_have_created_a_sale:
             existing = self._existing_sale(claim)
             if existing is not None:
                 return self._adopt(claim, existing)
-        raw = self.ecom.get_order(claim.order_id)
-        if raw is None:
-            return self._hold(claim, None, f"eCom has no order {claim.order_id} (deleted, or not visible to this key)")
-        try:
-            order = EcomOrder.model_validate(raw)
-            lines = [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(claim.order_id)]
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise InvalidInput(f"eCom order {claim.order_id} cannot be read: {exc}") from exc
-        draft = _Draft(order, lines)
+        if early is not None:
+            order, lines = early
+        else:
+            raw = self.ecom.get_order(claim.order_id)
+            if raw is None:
+                reason = f"eCom has no order {claim.order_id} (deleted, or not visible to this key)"
+                return self._hold(claim, None, reason)
+            try:
+                order = EcomOrder.model_validate(raw)
+                lines = [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(claim.order_id)]
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                raise InvalidInput(f"eCom order {claim.order_id} cannot be read: {exc}") from exc
+        draft = _Draft(order, lines, first_attempt=may_use_the_table(claim.previous))
         try:
             self._prepare(draft)
         except _Held as held:
             return self._hold(claim, order.number, held.reason)
         # Status sync pays an unintegrated order in the POS only if it was unpaid in eCom when imported (seed 004).
-        self.ledger.note_payment_status(self._cid, claim, order.payment_status)
+        if claim.payment_status != order.payment_status:
+            self.ledger.note_payment_status(self._cid, claim, order.payment_status)
         return self._create(claim, draft)
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -399,11 +517,16 @@ class OrderImporter:
         shipping_missing = shipping_hold_reason(order, self.connection.shipping_product_id)
         if shipping_missing:
             raise _Held(shipping_missing)
-        matched = self._match(lines)
+        email = (order.email or "").strip()
+        draft.email_key = email_key(email) if "@" in email else None
+        variant_ids = [v for line in lines if line.quantity_ordered > 0 and (v := line.variant_id) is not None]
+        # Our links of the lines and the customer index's entry for the email: one batched read.
+        draft.lookups = self.ledger.order_lookups(self._cid, variant_ids, draft.email_key)
+        matched = self._match(lines, draft.lookups.links)
         if isinstance(matched, Hold):
             raise _Held(matched.reason)
-        stock = self._stock(matched, lines, linked=self._linked)
         draft.register_id, connected, primary = self._register_and_outlets()
+        stock = self._stock(matched, lines, candidate_outlets(connected, primary), linked=self._linked, draft=draft)
         self.pos.prepare_sale()
         draft.plan = route_order(
             matched,
@@ -421,22 +544,22 @@ class OrderImporter:
             return None
         return self.pos.find_sale(claim.sale_id, claim.source_id)
 
-    def _match(self, lines: Sequence[EcomOrderLine]) -> list[LineDemand] | Hold:
+    def _match(self, lines: Sequence[EcomOrderLine], links: Mapping[int, VariantLink]) -> list[LineDemand] | Hold:
         """Variant link first; only lines it does not resolve cost a POS lookup (SKU, then barcode where the POS can
         be searched by one: an undeclared filter would be ignored and match everything)."""
         variant_map: dict[int, str] = {}
         by_sku: dict[str, list[str]] = {}
         by_ean: dict[str, list[str]] | None = {}
-        self._linked = set[str]()
+        self._linked = {}
         for line in lines:
             if line.quantity_ordered <= 0:
                 continue
             variant_id = line.variant_id
             if variant_id is not None:
-                link = self.links.variant_link(self._cid, ecom_variant_id=variant_id)
+                link = links.get(variant_id)
                 if link is not None:
                     variant_map[variant_id] = link.pos_product_id
-                    self._linked.add(link.pos_product_id)
+                    self._linked[link.pos_product_id] = link.family_key
                     continue
             sku = (line.sku or "").strip()
             if sku and sku not in by_sku:
@@ -454,21 +577,29 @@ class OrderImporter:
         self,
         demands: Sequence[LineDemand],
         lines: Sequence[EcomOrderLine],
+        candidates: Sequence[str],
         *,
-        linked: set[str] | frozenset[str] = frozenset(),
+        linked: Mapping[str, str],
+        draft: _Draft,
     ) -> dict[str, dict[str, int]]:
-        """Outlet -> POS product -> level, for products that still exist in the POS. A product matched by our variant
-        link is confirmed to exist first (it may have been deleted since we linked it); one matched by SKU came from a
-        live list."""
+        """Outlet -> POS product -> level, for products that still exist in the POS: from the stock state where it
+        may be used ("Levels for routing"), else from the POS. A product matched by our variant link is confirmed to
+        exist first (it may have been deleted since we linked it); one matched by SKU came from a live list."""
+        products = list(dict.fromkeys(d.product_id for d in demands))
+        cached = self._cached_levels(products, candidates, linked) if draft.first_attempt else {}
         stock: dict[str, dict[str, int]] = {}
         gone: set[str] = set()
-        for product_id in dict.fromkeys(d.product_id for d in demands):
-            levels = self.pos.routing_levels(product_id, confirm_exists=product_id in linked)
+        for product_id in products:
+            levels = cached.get(product_id)
+            if levels is None:
+                levels = self.pos.routing_levels(product_id, confirm_exists=product_id in linked)
             if levels is None:
                 gone.add(product_id)
                 continue
             for outlet, level in levels.items():
                 stock.setdefault(outlet, {})[product_id] = level
+        read = len(products) - len(cached)
+        draft.levels = "POS" if not cached else "stock state" if not read else "stock state + POS"
         if gone:
             titles = {line.id: line.title for line in lines}
             missing = tuple(
@@ -480,6 +611,36 @@ class OrderImporter:
             )
             raise _Held(Hold(unmatched=missing).reason)
         return stock
+
+    def _cached_levels(
+        self, products: Sequence[str], candidates: Sequence[str], linked: Mapping[str, str]
+    ) -> dict[str, dict[str, int]]:
+        """Product -> outlet -> level for the products the stock state may route ("Levels for routing"); the others
+        are left to the POS."""
+        if self.stock_states is None or self.queues is None or not products:
+            return {}
+        families = [linked[p] for p in products if p in linked]
+        states, live = self.stock_states.routing_view(self._cid, products, families)
+        usable: dict[str, dict[str, int]] = {}
+        for product_id in products:
+            state = states.get(product_id)
+            levels = cached_levels(state.levels, candidates) if state is not None else None
+            if levels is None or (product_id in linked and linked[product_id] not in live):
+                continue
+            usable[product_id] = levels
+        if not usable or not self._idle("stock"):
+            return {}
+        if any(p in linked for p in usable) and not self._idle("products"):
+            return {p: levels for p, levels in usable.items() if p not in linked}
+        return usable
+
+    def _idle(self, concern: Concern) -> bool:
+        """The queue's counts, or False when SQS cannot tell (the POS is read instead of failing the order)."""
+        assert self.queues is not None
+        try:
+            return self.queues.idle(concern)
+        except UpstreamUnavailable:
+            return False
 
     def _register_and_outlets(self) -> tuple[str, list[str], str]:
         """(online register, connected outlets, primary outlet). The registers list (cached) is read only when a
@@ -533,6 +694,12 @@ class OrderImporter:
     def _customer(self, draft: _Draft) -> None:
         order = draft.order
         email = (order.email or "").strip()
+        key = draft.email_key
+        if key is not None and draft.first_attempt:
+            known = reusable(draft.lookups.customer, self._wall())
+            if known is not None:
+                draft.customer_id, draft.customer, draft.indexed_key = known, "known (email index)", key
+                return
         candidates = self.pos.customers_by_email(email) if email else []
         decision = match_customer(email, order.firstname, order.lastname, candidates)
         if isinstance(decision, NoCustomer):
@@ -541,6 +708,8 @@ class OrderImporter:
         if isinstance(decision, CustomerMatch):
             draft.customer_id = decision.customer_id
             draft.customer = "matched (name differs, nothing overwritten)" if decision.name_differs else "matched"
+            if key is not None:  # the next order from this email needs no search
+                self.ledger.index_customer(self._cid, key, customer_id=decision.customer_id)
             return
         assert isinstance(decision, CreateCustomer)
         owner = f"order:{order.id}"
@@ -588,6 +757,8 @@ class OrderImporter:
             # lost, or a worker that outlived its lease). Only the sale itself tells which.
             existing = self._existing_sale(claim)
             if existing is None:
+                if draft.first_attempt and (draft.levels != "POS" or draft.indexed_key is not None):
+                    return self._rebuild_from_pos(claim, draft, refused)
                 raise
             note = f"the POS refused a second create ({refused.status}): the sale with our id was adopted"
             return self._adopt(claim, existing, note=note, number=order.number)
@@ -625,7 +796,24 @@ class OrderImporter:
             events_sent=sent,
             customers_created=draft.customers_created,
             payment_needs_attention=isinstance(payment, LeaveUnpaid) and payment.needs_attention,
+            levels=draft.levels,
         )
+
+    def _rebuild_from_pos(self, claim: Claim, draft: _Draft, refused: UpstreamError) -> OrderImportResult:
+        """The POS refused a sale built on what the table knew (stock state levels, an indexed customer), and no sale
+        with our id exists. The table may be behind the POS (a product deleted, or a customer deleted, that no feed
+        has shown yet; no source documents how the POS refuses either, so any refusal counts): drop the indexed
+        customer and build the order again from POS reads alone, as a retry would. A deleted product then holds the
+        order; a second refusal fails it as before."""
+        if draft.indexed_key is not None and draft.customer_id is not None:
+            self.ledger.forget_customer(self._cid, draft.indexed_key, draft.customer_id)
+        fresh = _Draft(draft.order, draft.lines, first_attempt=False)
+        try:
+            self._prepare(fresh)
+        except _Held as held:
+            return self._hold(claim, draft.order.number, held.reason)
+        self.notes.append(f"the POS refused the sale ({refused.status}): built again from POS reads")
+        return self._create(claim, fresh)
 
     def _complete(
         self,

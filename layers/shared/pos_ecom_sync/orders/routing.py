@@ -20,6 +20,9 @@ Choices the seeds leave open:
   of the set from the start and the search minimises the other outlets around it.
 - Within the chosen set a line goes whole to the first outlet that can hold it; otherwise it is filled from the
   outlets in candidate order. Lines of the same product share that outlet's stock.
+
+Where the levels come from is the importer's choice (`orders.importer`): the POS, or the stock state the stock worker
+keeps per variant and outlet (`cached_levels`), which routes the same as a POS read holding the same levels.
 """
 
 from __future__ import annotations
@@ -29,11 +32,25 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from pos_ecom_sync.models.orders import AssignedLine, FulfillmentPlan, OutletAssignment, RoutingStrategy
+from pos_ecom_sync.models.stock import OutletLevel
 
 # 2^8 - 1 = 255 subsets at most: trivial to enumerate, and few retailers connect more outlets to one shop.
 EXACT_SEARCH_MAX_OUTLETS = 8
 
 Stock = Mapping[str, Mapping[str, int]]
+
+
+def candidate_outlets(connected_outlets: Sequence[str], primary_outlet: str) -> list[str]:
+    """The outlets routing may send an order to, in tie-breaking order: the primary first, then the connected ones."""
+    return _candidate_order(connected_outlets, primary_outlet)
+
+
+def cached_levels(levels: Mapping[str, OutletLevel], candidates: Sequence[str]) -> dict[str, int] | None:
+    """A product's level at each candidate outlet as its stock state holds it (`VariantStockState.levels`); None when
+    the state lacks any candidate (never seen there: only the POS knows, and a missing level is not 0)."""
+    if any(outlet not in levels for outlet in candidates):
+        return None
+    return {outlet: levels[outlet].level for outlet in candidates}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
+from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.models.tokens import StoredTokens
 from pos_ecom_sync.ratelimit import RateBudget, RatePolicy
 
@@ -67,6 +68,11 @@ class PosProfile(Protocol):
     ) -> list[PosFeed]:
         """The POS change feeds the poller walks (`intake.poller`), in order; `family_of(POS product id)` is the
         product family a price or stock row belongs to, as the catalog worker keys it."""
+        ...
+
+    def customer_feed(self, client: Any, connection: Connection, *, page_size: int) -> CustomerFeed:
+        """The POS customer change feed (deleted or archived customers included) the poller walks to drop customer
+        email index entries of customers changed in the POS (`orders.customers`)."""
         ...
 
     def catalog(self, client: Any, connection: Connection) -> PosCatalog:

@@ -98,6 +98,12 @@ def customer_email_sk(email_key: str) -> str:
     return f"EMAIL#{email_key}"
 
 
+def customer_index_sk(customer_id: str) -> str:
+    """The reverse of the customer email index: POS customer id -> the email keys it is indexed under, so a change of
+    that customer in the POS (its change feed) finds the entries to drop."""
+    return f"CUSTOMER#{customer_id}"
+
+
 # -- statuses (state/status_store.py) ---------------------------------------------------------------------------
 
 

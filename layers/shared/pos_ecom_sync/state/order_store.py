@@ -10,8 +10,11 @@ Items, all in the connection's partition of the one sync table (keys in `state/k
   id, before the sale exists, and again with the completion (covers a sale id the POS chose itself).
 - `HELD#<eCom order id>`: present exactly while the order is held, written and removed in the same transaction as
   the ledger item, so listing held orders is one query.
-- `EMAIL#<sha256 of the email>`: the lock two orders from one new email race for; the winner creates the POS
-  customer and records its id here, the loser then uses that id.
+- `EMAIL#<sha256 of the email>`: the customer email index. While `creating`, the lock two orders from one new email
+  race for (the winner creates the POS customer, the loser then uses its id); once `created` or `matched` (found by
+  the email search), the POS customer the next order from that email uses with no search (`orders.customers`).
+- `CUSTOMER#<POS customer id>`: the index's reverse item, the email keys that customer is indexed under
+  (`email_keys`, a string set), so the poller can drop the entries of a customer the POS changed.
 
 Every transition is a conditional write: a claim only succeeds on a free, held or expired order; holding and
 completing only succeed for the claim that still owns the lease. A lost race is a `Conflict` (or `OrderBusy`),
@@ -23,14 +26,15 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict, OrderBusy
+from pos_ecom_sync.errors import Conflict, OrderBusy, UpstreamUnavailable
+from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.ledger import (
     Claim,
     CustomerBusy,
@@ -38,6 +42,8 @@ from pos_ecom_sync.models.ledger import (
     CustomerClaimed,
     CustomerKnown,
     HeldOrder,
+    IndexedCustomer,
+    OrderLookups,
     OrderRecord,
 )
 from pos_ecom_sync.state import keys
@@ -46,6 +52,9 @@ from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_c
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
 # search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
 EMAIL_INDEX_TRUST_SECONDS = 3600
+# Index entries that name a POS customer (the others are `creating` locks).
+INDEXED = ("created", "matched")
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -124,6 +133,8 @@ class OrderStore:
         lease_seconds: float,
         sale_id: str | None = None,
         correlation_id: str | None = None,
+        expect_new: bool = False,
+        payment_status: str | None = None,
     ) -> Claim:
         """Record the intent to import (before any POS write) and take the lease.
 
@@ -131,42 +142,63 @@ class OrderStore:
         lease outlives the function timeout). An imported order raises `Conflict`; a live claim raises `OrderBusy`.
         `sale_id` (the id the sale will be created with) is recorded with the intent, and its reverse item first;
         `correlation_id` is appended to the order's list (an order has a few attempts: the list stays small).
+        `expect_new`: the caller has just read no ledger item: the intent and the reverse item are then written in
+        one transaction, on condition that the order is still new (else the general claim decides).
+        `payment_status`: the eCom payment status the sale will be built from, when already known (recorded with the
+        intent, as `note_payment_status` would).
         """
         now = self._clock()
         token = uuid.uuid4().hex
         until = now + lease_seconds
-        if sale_id:
-            self._put_sale_order(connection_id, sale_id, order_id)
         sale_set = ", sale_id = :sale" if sale_id else ""
         if correlation_id:
             sale_set += ", correlation_ids = list_append(if_not_exists(correlation_ids, :no_ids), :cid)"
+        if payment_status:
+            sale_set += ", ecom_payment_status = :paid"
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(connection_id, keys.order_sk(order_id)),
+            "UpdateExpression": (
+                "SET #s = :importing, attempt = :token, lease_until = :until, source_id = :source, "
+                "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now)"
+                f"{sale_set} ADD attempts :one"
+            ),
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        values = {
+            ":importing": "importing",
+            ":token": token,
+            ":until": int(until) + 1,
+            ":source": source_id,
+            ":oid": order_id,
+            ":now": int(now),
+            ":one": 1,
+            **({":sale": sale_id} if sale_id else {}),
+            **({":cid": [correlation_id], ":no_ids": []} if correlation_id else {}),
+            **({":paid": payment_status} if payment_status else {}),
+        }
+        if expect_new and sale_id:
+            new_order = {
+                **update,
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ExpressionAttributeValues": _attrs(values),
+            }
+            reverse = {"TableName": self._table, "Item": self._sale_order_item(connection_id, sale_id, order_id)}
+            with dynamodb_call(
+                "claim new order", allow_condition_failure=True, condition_code=TRANSACTION_CANCELED
+            ) as first:
+                self._client.transact_write_items(TransactItems=[{"Update": new_order}, {"Put": reverse}])
+            if not first.condition_failed:
+                return Claim(order_id, source_id, token, int(until) + 1, None, sale_id, payment_status)
+        if sale_id:  # (again, when the order was written meanwhile: the same content)
+            self._put_sale_order(connection_id, sale_id, order_id)
         with dynamodb_call("claim order", allow_condition_failure=True) as call:
             response = self._client.update_item(
-                TableName=self._table,
-                Key=self._key(connection_id, keys.order_sk(order_id)),
-                UpdateExpression=(
-                    "SET #s = :importing, attempt = :token, lease_until = :until, source_id = :source, "
-                    "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now)"
-                    f"{sale_set} ADD attempts :one"
-                ),
+                **update,
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR #s = :held OR (#s = :importing AND lease_until < :now)"
                 ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_attrs(
-                    {
-                        ":importing": "importing",
-                        ":held": "held",
-                        ":token": token,
-                        ":until": int(until) + 1,
-                        ":source": source_id,
-                        ":oid": order_id,
-                        ":now": int(now),
-                        ":one": 1,
-                        **({":sale": sale_id} if sale_id else {}),
-                        **({":cid": [correlation_id], ":no_ids": []} if correlation_id else {}),
-                    }
-                ),
+                ExpressionAttributeValues=_attrs({**values, ":held": "held"}),
                 ReturnValues="ALL_OLD",
             )
         if call.condition_failure is not None:
@@ -177,7 +209,7 @@ class OrderStore:
             raise OrderBusy(order_id, current.lease_until if current else until) from refused
         old = response.get("Attributes")
         previous = order_record(old) if old else None
-        return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id=sale_id)
+        return Claim(order_id, source_id, token, int(until) + 1, previous, sale_id, payment_status)
 
     def note_payment_status(self, connection_id: str, claim: Claim, payment_status: str) -> None:
         """Record the eCom payment status the sale is about to be built from, for the claim that owns the order
@@ -399,7 +431,9 @@ class OrderStore:
     # -- the customer email index -------------------------------------------------------------------------
 
     def claim_customer(self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float) -> CustomerClaim:
-        """Take the right to create the customer of `email_key`, or learn who has it / what it created."""
+        """Take the right to create the customer of `email_key`, or learn who has it / what it created. The caller's
+        email search found nobody: a customer we created is still trusted for `EMAIL_INDEX_TRUST_SECONDS` (the search
+        may lag the create), one the search once matched is not (it is gone now)."""
         now = self._clock()
         with dynamodb_call("claim customer", allow_condition_failure=True) as call:
             self._client.put_item(
@@ -415,13 +449,14 @@ class OrderStore:
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (#s = :creating AND (lease_until < :now OR #o = :owner)) "
-                    "OR (#s = :created AND recorded_at < :stale)"
+                    "OR (#s = :created AND recorded_at < :stale) OR #s = :matched"
                 ),
                 ExpressionAttributeNames={"#s": "status", "#o": "owner"},
                 ExpressionAttributeValues=_attrs(
                     {
                         ":creating": "creating",
                         ":created": "created",
+                        ":matched": "matched",
                         ":now": int(now),
                         ":owner": owner,
                         ":stale": int(now - EMAIL_INDEX_TRUST_SECONDS),
@@ -436,6 +471,7 @@ class OrderStore:
         return CustomerClaimed()
 
     def record_customer(self, connection_id: str, email_key: str, *, owner: str, customer_id: str) -> None:
+        """The customer this order created under its lock, and the reverse item, in one transaction."""
         now = int(self._clock())
         item = {
             **_plain(self._key(connection_id, keys.customer_email_sk(email_key))),
@@ -445,8 +481,112 @@ class OrderStore:
             "recorded_at": now,
             "updated_at": now,
         }
+        put = {"TableName": self._table, "Item": _attrs(item)}
         with dynamodb_call("record customer"):
-            self._client.put_item(TableName=self._table, Item=_attrs(item))
+            self._client.transact_write_items(
+                TransactItems=[{"Put": put}, {"Update": self._reverse_add(connection_id, customer_id, email_key, now)}]
+            )
+
+    def index_customer(self, connection_id: str, email_key: str, *, customer_id: str) -> bool:
+        """Record (or confirm) the customer the email search matched, with the reverse item, in one transaction.
+        Leaves a live `creating` lock alone (another order is creating this email's customer): False then."""
+        now = int(self._clock())
+        item = {
+            **_plain(self._key(connection_id, keys.customer_email_sk(email_key))),
+            "status": "matched",
+            "customer_id": customer_id,
+            "recorded_at": now,
+            "updated_at": now,
+        }
+        put = {
+            "TableName": self._table,
+            "Item": _attrs(item),
+            "ConditionExpression": "attribute_not_exists(pk) OR #s <> :creating OR lease_until < :now",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _attrs({":creating": "creating", ":now": now}),
+        }
+        update = self._reverse_add(connection_id, customer_id, email_key, now)
+        with dynamodb_call("index customer", allow_condition_failure=True, condition_code=TRANSACTION_CANCELED) as call:
+            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": update}])
+        return not call.condition_failed
+
+    def _reverse_add(self, connection_id: str, customer_id: str, email_key: str, now: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": self._key(connection_id, keys.customer_index_sk(customer_id)),
+            "UpdateExpression": "ADD email_keys :key SET customer_id = :customer, updated_at = :now",
+            "ExpressionAttributeValues": _attrs({":key": {email_key}, ":customer": customer_id, ":now": now}),
+        }
+
+    def indexed_keys(self, connection_id: str, customer_ids: Collection[str]) -> dict[str, frozenset[str]]:
+        """POS customer id -> the email keys it is indexed under, for those of `customer_ids` the index knows
+        (reverse items, read in batches)."""
+        found: dict[str, frozenset[str]] = {}
+        for data in self._get_many(connection_id, [keys.customer_index_sk(c) for c in sorted(set(customer_ids))]):
+            email_keys = frozenset(str(k) for k in data.get("email_keys") or ())
+            if email_keys and data.get("customer_id"):
+                found[str(data["customer_id"])] = email_keys
+        return found
+
+    def order_lookups(
+        self, connection_id: str, ecom_variant_ids: Collection[int], email_key: str | None
+    ) -> OrderLookups:
+        """Our variant links of an order's lines and the customer index's entry for its email, in one batched read
+        (the links are written by the catalog worker, `SyncStore`)."""
+        wanted = [keys.ecom_variant_link_sk(v) for v in sorted(set(ecom_variant_ids))]
+        email_sk = keys.customer_email_sk(email_key) if email_key else None
+        links: dict[int, VariantLink] = {}
+        customer: IndexedCustomer | None = None
+        for data in self._get_many(connection_id, [*wanted, *([email_sk] if email_sk else [])]):
+            if data["sk"] == email_sk:
+                customer = _indexed(data)
+                continue
+            link = VariantLink(
+                pos_product_id=str(data["pos_product_id"]),
+                family_key=str(data["family_key"]),
+                ecom_product_id=int(data["ecom_product_id"]),
+                ecom_variant_id=int(data["ecom_variant_id"]),
+            )
+            links[link.ecom_variant_id] = link
+        return OrderLookups(links, customer)
+
+    def _get_many(self, connection_id: str, sort_keys: list[str]) -> list[dict[str, Any]]:
+        """The items of `sort_keys` that exist (consistent reads, 100 keys a call, unprocessed keys retried)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
+            pending = [self._key(connection_id, sk) for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(5):
+                with dynamodb_call("batch read"):
+                    response = self._client.batch_get_item(
+                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                found += [_plain(item) for item in response.get("Responses", {}).get(self._table, [])]
+                pending = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if pending:
+                raise UpstreamUnavailable(f"dynamodb kept {len(pending)} read(s) unprocessed")
+        return found
+
+    def forget_customer(self, connection_id: str, email_key: str, customer_id: str) -> bool:
+        """Drop the index entry of `email_key` if it still names `customer_id` (True then), and the key from that
+        customer's reverse item either way. The next order from that email searches the POS again."""
+        with dynamodb_call("forget indexed customer", allow_condition_failure=True) as call:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.customer_email_sk(email_key)),
+                ConditionExpression="customer_id = :customer",
+                ExpressionAttributeValues=_attrs({":customer": customer_id}),
+            )
+        with dynamodb_call("forget indexed customer key"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.customer_index_sk(customer_id)),
+                UpdateExpression="DELETE email_keys :key SET updated_at = :now",
+                ExpressionAttributeValues=_attrs({":key": {email_key}, ":now": int(self._clock())}),
+            )
+        return not call.condition_failed
 
     def release_customer(self, connection_id: str, email_key: str, *, owner: str) -> None:
         """Best effort, like `release`."""
@@ -467,3 +607,14 @@ class OrderStore:
     def _get_email(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
         item = self._get(connection_id, keys.customer_email_sk(email_key), "get customer index")
         return _plain(item) if item else None
+
+
+def _indexed(entry: Mapping[str, Any]) -> IndexedCustomer | None:
+    """An email index entry as the customer it names; None for a `creating` lock."""
+    if entry.get("status") not in INDEXED or not entry.get("customer_id"):
+        return None
+    return IndexedCustomer(
+        customer_id=str(entry["customer_id"]),
+        origin=str(entry["status"]),
+        recorded_at=int(entry.get("recorded_at", 0)),
+    )

@@ -21,6 +21,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import InvalidInput
+from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.stock import AppliedOutlets, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
@@ -129,6 +130,25 @@ class StockStore:
         states = self._get_many(connection_id, [pos_id for pos_id, _ in links])
         entries = tuple(StockEntry(pos_id, ecom_id, states[pos_id]) for pos_id, ecom_id in links)
         return StockChunk(entries, links[-1][0] if more else None)
+
+    # -- order routing ----------------------------------------------------------------------------------------
+
+    def routing_view(
+        self, connection_id: str, pos_ids: Sequence[str], family_keys: Sequence[str] = ()
+    ) -> tuple[dict[str, VariantStockState], frozenset[str]]:
+        """What order routing may take from the table instead of the POS, in one batched read (BatchGetItem, 100 keys
+        a call): the stock state of each of `pos_ids` (a new, empty one when none is stored), and which of
+        `family_keys` the catalog worker's state shows live (stored, and not deleted in the POS)."""
+        pos_ids, family_keys = list(dict.fromkeys(pos_ids)), list(dict.fromkeys(family_keys))
+        sort_keys = [keys.stock_sk(pos_id) for pos_id in pos_ids] + [keys.family_sk(key) for key in family_keys]
+        found = get_many(self._resource, self._table, connection_id, sort_keys, "routing state")
+        states = {pos_id: self._parse(found.get(keys.stock_sk(pos_id)), pos_id) for pos_id in pos_ids}
+        live = set()
+        for key in family_keys:
+            item = found.get(keys.family_sk(key))
+            if item and not CatalogState.model_validate_json(str(item["state"])).deleted_in_pos:
+                live.add(key)
+        return states, frozenset(live)
 
     def _get_many(self, connection_id: str, pos_ids: Sequence[str]) -> dict[str, VariantStockState]:
         sort_keys = [keys.stock_sk(pos_id) for pos_id in pos_ids]

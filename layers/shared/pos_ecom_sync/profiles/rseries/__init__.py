@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
+from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.profiles.base import PosProfile, TokenPairStore
 from pos_ecom_sync.ratelimit import RSERIES_API, RateBudget, RatePolicy, rseries_policy
 
@@ -53,6 +54,11 @@ class RSeriesProfile:
         from pos_ecom_sync.profiles.rseries.feeds import change_feeds
 
         return change_feeds(client, connection, page_size=page_size, family_of=family_of)
+
+    def customer_feed(self, client: Any, connection: Connection, *, page_size: int) -> CustomerFeed:
+        from pos_ecom_sync.profiles.rseries.feeds import customer_feed
+
+        return customer_feed(client, page_size)
 
     def webhook_parser(self) -> PosWebhookParser | None:
         return None  # R-Series sends no webhooks (KVH endpoints index): every change is polled

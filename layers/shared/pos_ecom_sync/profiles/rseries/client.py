@@ -55,6 +55,11 @@ class FeedEntity:
     stamp_field: str = "timeStamp"
     # Whether the list declares `archived` (without `archived=true` a poller never sees an archival).
     archivable: bool = True
+    # Relations each row is read with (`load_relations`): what the feed's reader needs of a row.
+    relations: tuple[str, ...] = ()
+    # Also send `archive=1`: KVH customer.md names that parameter for archived customers, query-parameters.md
+    # `archived=true` (contract `unverified`): sending both, a poller sees an archival whichever the vendor honours.
+    archive_param: bool = False
 
 
 # Sale: `timeStamp` is "legacy ... or if complete the date/time at which it was completed", `updatetime` "the last
@@ -67,7 +72,8 @@ FEED_ENTITIES: dict[str, FeedEntity] = {
         FeedEntity("ItemShop", "itemShopID", archivable=False),  # KVH endpoints/itemshop.md ("poll for changes")
         FeedEntity("Category", "categoryID", archivable=False),  # KVH endpoints/category.md (real DELETE)
         FeedEntity("Manufacturer", "manufacturerID", archivable=False),  # KVH endpoints/manufacturer.md
-        FeedEntity("Customer", "customerID"),  # KVH endpoints/customer.md
+        # KVH endpoints/customer.md; the customer index's feed reads each row's email addresses (its Contact).
+        FeedEntity("Customer", "customerID", relations=("Contact",), archive_param=True),
         FeedEntity("Sale", "saleID", stamp_field="updatetime"),  # KVH endpoints/sale.md
     )
 }
@@ -290,6 +296,8 @@ class RSeriesClient:
             "sort": spec.stamp_field,
             spec.stamp_field: None if since is None else f">=,{envelope.query_stamp(since)}",
             "archived": "true" if spec.archivable else None,
+            "archive": 1 if spec.archive_param else None,
+            "load_relations": _relations(spec.relations),
             "limit": max(1, min(int(limit), MAX_LIMIT)),
         }
         return self._list(entity, params)

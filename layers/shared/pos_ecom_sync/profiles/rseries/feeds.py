@@ -18,8 +18,13 @@ What each feed queues (`FEEDS`):
 - `pos:Sale` (statuses): one message per sale, entity "sale", by `updatetime` (see client.FEED_ENTITIES).
 - `pos:Category`, `pos:Manufacturer` (products, `category_feeds`): a changed row fans out into one "product"
   message per family using it (a family's eCom category and brand are those names); they come last.
-Messages carry no version (R-Series has none): `updated_at` is the row's stamp. Customer is pollable
-(`client.FEED_ENTITIES`) but not queued: customers are not synced.
+Messages carry no version (R-Series has none): `updated_at` is the row's stamp.
+
+Customers are not synced, and queue nothing: `customer_feed` walks `Customer.json` the same way (its Contact loaded,
+archived rows included) for the poller, which drops the customer email index's entries of a customer archived or
+whose addresses changed (`orders.customers`). Whether an edit of only the Contact (an email address) moves the
+Customer's `timeStamp` is undocumented (KVH customer.md: Contact has its own `timeStamp`; contract `unverified`): a
+change the feed does not show is bounded by the index's reuse window.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pos_ecom_sync.errors import ConfigurationError, InvalidInput
 from pos_ecom_sync.intake.rows import row_id, stamp
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, PosFeed, VendorRow
+from pos_ecom_sync.models.ledger import CustomerChange, CustomerFeed, CustomerPage
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
 from pos_ecom_sync.profiles.rseries import envelope
 from pos_ecom_sync.profiles.rseries.client import FEED_ENTITIES, MAX_LIMIT, Page
@@ -196,7 +202,18 @@ FEEDS: tuple[FeedSpec, ...] = (
 )
 
 
-def _row_key(spec: FeedSpec, row: Mapping[str, Any]) -> tuple[str, int, str] | None:
+class Stamped(Protocol):
+    """What a time-stamp reader needs to know of its entity (a `FeedSpec`, or `CustomerSpec`)."""
+
+    @property
+    def entity(self) -> str: ...
+    @property
+    def id_field(self) -> str: ...
+    @property
+    def stamp_field(self) -> str: ...
+
+
+def _row_key(spec: Stamped, row: Mapping[str, Any]) -> tuple[str, int, str] | None:
     """(id, stamp, digest) of a row; None when its id or stamp cannot be read (its messages say why)."""
     value = row.get(spec.id_field)
     second = envelope.epoch(row.get(spec.stamp_field))
@@ -254,7 +271,7 @@ def _second(spec: FeedSpec, row: Mapping[str, Any]) -> int:
 class StampFeedReader:
     """`PosFeed.read` of one time-stamp feed for one run: pages after a cursor, minus rows already delivered."""
 
-    def __init__(self, client: ChangeLists, spec: FeedSpec, page_size: int) -> None:
+    def __init__(self, client: ChangeLists, spec: Stamped, page_size: int) -> None:
         self._client = client
         self._spec = spec
         self._limit = max(1, min(page_size, MAX_LIMIT))
@@ -305,3 +322,48 @@ def change_feeds(
 
     feeds = [feed(client, connection.connection_id, spec, page_size) for spec in FEEDS]
     return feeds + reference_feeds(client, connection.connection_id, page_size)
+
+
+# -- customers (the customer email index's feed) ----------------------------------------------------------------
+
+CUSTOMER_FEED = "pos:Customer"
+
+
+@dataclass(frozen=True)
+class CustomerSpec:
+    """The Customer list as a time-stamp feed (`client.FEED_ENTITIES`: Contact loaded, archived rows included)."""
+
+    entity: str = "Customer"
+
+    @property
+    def id_field(self) -> str:
+        return FEED_ENTITIES[self.entity].id_field
+
+    @property
+    def stamp_field(self) -> str:
+        return FEED_ENTITIES[self.entity].stamp_field
+
+
+def customer_change(row: Mapping[str, Any]) -> CustomerChange | None:
+    """A Customer row read with its Contact (KVH customer.md) in neutral terms; None without a usable id (such a
+    row cannot be in the index)."""
+    customer_id = envelope.reference(row.get("customerID"))
+    if customer_id is None:
+        return None
+    contact = row.get("Contact")
+    entries = envelope.relation(contact, "Emails", "ContactEmail") if isinstance(contact, dict) else []
+    emails = tuple(str(e.get("address") or "").strip() for e in entries if str(e.get("address") or "").strip())
+    return CustomerChange(customer_id, emails, gone=envelope.flag(row.get("archived")) is True)
+
+
+def customer_feed(client: ChangeLists, page_size: int) -> CustomerFeed:
+    """Customers changed since the cursor, oldest first (`Customer.json?sort=timeStamp&timeStamp=>=,<t>
+    &load_relations=["Contact"]&archived=true&archive=1`), as the poller's customer feed."""
+    reader = StampFeedReader(client, CustomerSpec(), page_size)
+
+    def read(cursor: str | None) -> CustomerPage:
+        page = reader(cursor)
+        changes = tuple(c for c in (customer_change(row) for row in page.rows) if c is not None)
+        return CustomerPage(changes, page.cursor, page.more)
+
+    return CustomerFeed(CUSTOMER_FEED, read)

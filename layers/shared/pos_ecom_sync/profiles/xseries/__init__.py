@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
 from pos_ecom_sync.models.feeds import PosFeed
+from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.profiles.base import PosProfile, TokenPairStore
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, RatePolicy
 
@@ -48,6 +49,11 @@ class XSeriesProfile:
         from pos_ecom_sync.profiles.xseries.feeds import change_feeds
 
         return change_feeds(client, connection, page_size=page_size, family_of=family_of)
+
+    def customer_feed(self, client: Any, connection: Connection, *, page_size: int) -> CustomerFeed:
+        from pos_ecom_sync.profiles.xseries.feeds import customer_feed
+
+        return customer_feed(client, page_size)
 
     def catalog(self, client: Any, connection: Connection) -> PosCatalog:
         from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalog

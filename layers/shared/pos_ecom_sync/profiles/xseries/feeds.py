@@ -16,6 +16,7 @@ from typing import Protocol
 from pos_ecom_sync.intake.rows import row_id, row_version, stamp
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, PosFeed, VendorRow
+from pos_ecom_sync.models.ledger import CustomerChange, CustomerFeed, CustomerPage
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
 from pos_ecom_sync.profiles.xseries.online_prices import PRICE_BOOK_FEED, online_price_messages
 
@@ -142,6 +143,36 @@ def change_feeds(
     return feeds
 
 
+# -- customers (the customer email index's feed) ----------------------------------------------------------------
+
+CUSTOMER_FEED = "pos:customers"
+
+
+def customer_change(row: VendorRow) -> CustomerChange | None:
+    """An X20 `Customer` row in neutral terms (one `email`; `deleted_at` set once deleted, which is also how a merged-
+    away customer ends); None without a usable id (such a row cannot be in the index)."""
+    customer_id = row.get("id")
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        return None
+    email = row.get("email")
+    emails = (email.strip(),) if isinstance(email, str) and email.strip() else ()
+    return CustomerChange(customer_id.strip(), emails, gone=bool(row.get("deleted_at")))
+
+
+def customer_feed(client: VersionFeeds, page_size: int) -> CustomerFeed:
+    """Customers changed after the cursor's version, deleted ones included (`GET /api/2.0/customers?after=<version>
+    &deleted=true&page_size=`, X20 ListCustomers), as the poller's customer feed. One request when nothing changed."""
+
+    def read(cursor: str | None) -> CustomerPage:
+        page = client.list_changes("customers", _after(cursor), page_size)
+        if not page.items or page.max_version is None:
+            return CustomerPage()
+        changes = tuple(c for c in (customer_change(row) for row in page.items) if c is not None)
+        return CustomerPage(changes, str(page.max_version), more=len(page.items) >= page_size)
+
+    return CustomerFeed(CUSTOMER_FEED, read)
+
+
 class XSeriesFeeds:
     """An X-Series client's change feeds, as the poller asks for them (`intake.poller.PosChangeFeeds`)."""
 
@@ -150,3 +181,6 @@ class XSeriesFeeds:
 
     def change_feeds(self, connection: Connection, *, page_size: int, family_of: Callable[[str], str]) -> list[PosFeed]:
         return change_feeds(self.client, connection, page_size=page_size, family_of=family_of)
+
+    def customer_feed(self, connection: Connection, *, page_size: int) -> CustomerFeed:
+        return customer_feed(self.client, page_size)
