@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,7 +16,7 @@ from pos_ecom_sync.settings import get_settings
 
 logger = Logger()
 runtime.configure_logging(logger)
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
 
 

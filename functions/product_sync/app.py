@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import observability, runtime
@@ -21,7 +21,7 @@ CHECK_ECOM_FINDINGS = frozenset({"catalog_content", "variant_gone"})
 
 logger = Logger()
 runtime.configure_logging(logger)
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pos_ecom_sync import runtime
+from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.stock.sync import StockBatch, StockResult
 from pos_ecom_sync.workers import consume_changes
 
 logger = Logger()
 runtime.configure_logging(logger)
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
 
 

@@ -9,7 +9,7 @@ contracts/webhook-api.openapi.json, and tests/unit/test_webhook_openapi.py fails
 
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,7 +21,7 @@ from pos_ecom_sync.intake.webhooks import IncomingWebhook
 
 logger = Logger()
 runtime.configure_logging(logger)
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
 # No `enable_validation`: it would parse and check requests before intake does, answering 422 with Powertools' own
 # body, while intake must see the raw bytes (signatures are computed over them, X-Series posts a form, not JSON),

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pos_ecom_sync.connectors.http import VendorHttp
 from pos_ecom_sync.errors import ConfigurationError, RateLimited
+from pos_ecom_sync.profiles.rseries.client import RSeriesClient
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.ratelimit import (
     DEFAULT_MARGIN_S,
@@ -24,9 +26,12 @@ from pos_ecom_sync.ratelimit import (
     WindowSpec,
     rseries_observation,
     rseries_policy,
+    rseries_request_cost,
+    xseries_observation,
 )
 from pos_ecom_sync.state.budget import DynamoRateBudget
 
+from local_stack.simulators.rseries import RSeriesSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 
 T0 = 1_750_000_000.0
@@ -112,9 +117,10 @@ def test_dynamo_budget_learns_limit_count_and_reset_from_headers(dynamo, dynamod
     budget = dynamo(clock=clock)
     budget.acquire(XSERIES_POLICY, max_wait_s=0)
     budget.observe(XSERIES_POLICY, Observation((WindowReading(limit=650, remaining=600, reset_at=T0 + 60),)))
+    budget.acquire(XSERIES_POLICY, max_wait_s=0)  # more room than we thought: saved with this take
     item = _item(dynamodb_client, sync_table, "shop", "xseries")
     assert item["limit_5min"] == {"N": "650"}
-    assert item["used_5min"] == {"N": "50"}
+    assert item["used_5min"] == {"N": "51"}
     assert float(item["end_5min"]["N"]) == pytest.approx(T0 + 60 + DEFAULT_MARGIN_S)
 
 
@@ -206,6 +212,159 @@ def test_concurrent_headers_and_takes_never_lower_the_count_below_what_was_grant
     for t in threads:
         t.join()
     assert observer.load(policy).windows[0].used >= 100
+
+
+# -- one write per request: what a response teaches rides on the next take --------------------------------------
+
+
+class CountingItemWrites(AtomicItemWrites):
+    """AtomicItemWrites that counts the budget's DynamoDB calls."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.reads = self.writes = 0
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.reads += 1
+        return super().get_item(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self.writes += 1
+        return super().update_item(**kwargs)
+
+
+@pytest.fixture
+def counted(sync_table: str, dynamodb_client: Any) -> Callable[..., tuple[DynamoRateBudget, CountingItemWrites]]:
+    def make(api: str = "xseries", **kwargs: Any) -> tuple[DynamoRateBudget, CountingItemWrites]:
+        calls = CountingItemWrites(dynamodb_client)
+        return DynamoRateBudget(sync_table, "shop", api, client=calls, **kwargs), calls
+
+    return make
+
+
+def _vendor(
+    budget: RateBudget, policy: RatePolicy, answer: Callable[[], httpx.Response], clock: FakeClock
+) -> VendorHttp:
+    """A connector whose vendor answers every request with `answer()`."""
+    reader = rseries_observation if policy.bucket is not None else xseries_observation
+    return VendorHttp(
+        "https://vendor.test",
+        policy,
+        budget,
+        reader,
+        transport=httpx.MockTransport(lambda request: answer()),
+        clock=clock,
+        sleep=clock.sleep,
+        request_cost=rseries_request_cost if policy.bucket is not None else None,
+        max_wait_s=2.0,
+    )
+
+
+def test_a_request_whose_answer_only_frees_capacity_costs_one_budget_write(
+    counted, dynamodb_client, sync_table
+) -> None:
+    # R-Series reports its bucket level on every answer, below our estimate (it drained, or counts requests still in
+    # flight later): that lowers the estimate for everyone, but no one is refused anything they could take.
+    clock = FakeClock()
+    budget, calls = counted("rseries", clock=clock)
+    policy = rseries_policy(1)
+    vendor = _vendor(budget, policy, lambda: httpx.Response(200, headers={"X-LS-Api-Bucket-Level": "1/90"}), clock)
+
+    for _ in range(20):
+        vendor.request("GET", "/API/V3/Account/1/Shop.json")
+        clock.now += 0.5  # the burst window allows 5 a second
+
+    assert vendor.calls == 20
+    assert (calls.reads, calls.writes) == (1, 20)  # the first take reads the item; then one write per request
+    item = _item(dynamodb_client, sync_table, "shop", "rseries")
+    assert float(item["bucket_floor"]["N"]) > 0  # the vendor's readings were saved, with the takes
+
+
+def test_a_reading_that_leaves_less_room_than_others_may_take_is_saved_at_once(counted) -> None:
+    clock = FakeClock()
+    (first, calls), (second, _) = counted(clock=clock), counted(clock=clock)
+    second.acquire(XSERIES_POLICY, max_wait_s=0)  # a concurrent worker, warm: it knows 1 of 350 used
+    vendor = _vendor(
+        first,
+        XSERIES_POLICY,
+        lambda: httpx.Response(200, headers={"X-RateLimit-Limit": "350", "X-RateLimit-Remaining": "0"}),
+        clock,
+    )
+
+    vendor.request("GET", "/api/2.0/products")  # another app of the retailer used up the window
+
+    assert calls.writes == 2  # the take, and the reading at once
+    with pytest.raises(RateLimited):
+        second.acquire(XSERIES_POLICY, max_wait_s=0)
+
+
+def test_a_429s_retry_after_still_stops_a_concurrent_worker_at_once(counted) -> None:
+    clock = FakeClock()
+    (first, _), (second, _) = counted(clock=clock, sleep=clock.sleep), counted(clock=clock, sleep=clock.sleep)
+    second.acquire(XSERIES_POLICY, max_wait_s=0)  # warm, its cached item not blocked
+    vendor = _vendor(first, XSERIES_POLICY, lambda: httpx.Response(429, headers={"Retry-After": "30"}), clock)
+
+    with pytest.raises(RateLimited) as mine:
+        vendor.request("GET", "/api/2.0/products")  # the 30 s block is longer than this worker waits
+
+    assert mine.value.retry_at == T0 + 30
+    with pytest.raises(RateLimited) as theirs:
+        second.acquire(XSERIES_POLICY, max_wait_s=5)
+    assert theirs.value.retry_at == T0 + 30
+    assert vendor.calls == 1
+
+
+def test_a_kept_reading_is_saved_with_the_next_take_though_another_worker_took_meanwhile(
+    counted, dynamodb_client, sync_table
+) -> None:
+    clock = FakeClock()
+    (first, calls), (second, _) = counted(clock=clock), counted(clock=clock)
+    first.acquire(XSERIES_POLICY, max_wait_s=0)
+    first.observe(XSERIES_POLICY, Observation((WindowReading(limit=650, remaining=649, reset_at=T0 + 100),)))
+    assert calls.writes == 1  # more room than the item says: kept, not written
+    second.acquire(XSERIES_POLICY, max_wait_s=0)  # first's copy of the item is now one take behind
+
+    first.acquire(XSERIES_POLICY, max_wait_s=0)
+
+    item = _item(dynamodb_client, sync_table, "shop", "xseries")
+    assert item["limit_5min"] == {"N": "650"} and item["used_5min"] == {"N": "3"}  # no take lost
+    assert float(item["end_5min"]["N"]) == pytest.approx(T0 + 100 + DEFAULT_MARGIN_S)
+    assert (calls.reads, calls.writes) == (1, 2)  # the count is added, not set: a stale copy costs no read
+
+
+def test_a_kept_bucket_reading_is_folded_again_when_the_take_loses_the_race(
+    counted, dynamodb_client, sync_table
+) -> None:
+    clock = FakeClock()
+    (first, calls), (second, _) = counted("rseries", clock=clock), counted("rseries", clock=clock)
+    first.acquire(BUCKET, max_wait_s=0, cost=1)
+    # The vendor saw half a drip: nothing to lower yet (requests may be in flight), but a floor worth keeping.
+    first.observe(BUCKET, rseries_observation({"X-LS-Api-Bucket-Level": "0.5/90"}, 200, T0))
+    second.acquire(BUCKET, max_wait_s=0, cost=1)  # changes the bucket first's next write is conditioned on
+
+    first.acquire(BUCKET, max_wait_s=0, cost=1)
+
+    item = _item(dynamodb_client, sync_table, "shop", "rseries")
+    assert (item["bucket_level"], item["bucket_floor"]) == ({"N": "3"}, {"N": "0.5"})
+    assert (calls.reads, calls.writes) == (2, 3)  # the lost write, a consistent read, the write that holds
+
+
+@pytest.mark.slow
+def test_against_the_rseries_simulator_a_request_costs_about_one_budget_write(counted) -> None:
+    # What a worker pays per R-Series request: the take, with the previous answer's bucket reading folded in. Before,
+    # each answer's reading was a second write (2.0 per request).
+    sim = RSeriesSimulator(seed=5)
+    sim.start()
+    try:
+        budget, calls = counted("rseries")
+        client = RSeriesClient(sim.url, budget, token=sim.issue_tokens()["access_token"], account_id="88000")
+        for _ in range(30):
+            client.list_shops()
+    finally:
+        sim.stop()
+    assert sim.throttled == 0
+    assert client.calls == 30
+    assert calls.writes / client.calls <= 1.2
 
 
 # -- R-Series: the leaky bucket in the same item -------------------------------------------------------------

@@ -9,11 +9,22 @@ once compiled the way the layer Makefile compiles it (`compileall --invalidation
 then starts in a fresh `python -S` (no venv site-packages: only the stdlib, the function's code and the layer, as in
 Lambda) with `PYTHONDONTWRITEBYTECODE=1`, importing its handler and doing its first call's setup
 (`bench_intake.FIRST_CALL`). The stdlib has its bytecode, as Lambda's runtime does.
+
+Tracing is off there (outside Lambda, as with POWERTOOLS_TRACE_DISABLED): the functions then never import the X-Ray
+SDK (`observability.tracer`). The last column starts the compiled layer as a Lambda sandbox of a function with the
+template's `Tracing: Active` (LAMBDA_TASK_ROOT set): Powertools' Tracer imports the SDK and patches botocore and
+httpx at init. Each figure is the median wall time of `--runs` starts; "cpu" is the least CPU time one start used
+up to the end of its cold init (the interpreter's start included), which shared cores inflate less than wall time.
+
+"floor" is the lower bound our code cannot go under: a start that only imports the third-party modules the function's
+cold init imported (Powertools, pydantic, boto3, httpx... as recorded from a real start) and builds the same boto3
+clients and resources, without any of our modules.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -54,14 +65,76 @@ def build_layers(work: Path) -> tuple[Path, Path]:
     return sources, compiled
 
 
-def cold_init_ms(function: str, layer: Path, runs: int) -> list[float]:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", **FUNCTION_ENV}
+# What Lambda sets at the init of a function with `Tracing: Active` that decides Powertools' Tracer is on.
+TRACED_ENV = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR"}
+
+
+def cold_init_ms(function: str, layer: Path, runs: int, *, traced: bool = False) -> tuple[float, float]:
+    """(median wall ms of the cold init, least CPU ms of one whole start) over `runs` fresh interpreters."""
+    env = _env()
+    if traced:
+        env.update(TRACED_ENV, AWS_LAMBDA_FUNCTION_NAME=function)
     code = COLD_INIT.format(code=str(REPO / "functions" / function), layer=str(layer), first_call=FIRST_CALL[function])
-    times = []
+    return _starts(code, env, runs)
+
+
+# A cold init that also reports what it loaded: the third-party modules (files in the layer) in import order, and the
+# boto3 clients and resources its first call built.
+RECORD = """
+import json, sys
+sys.path[:0] = [{code!r}, {layer!r}]
+import boto3
+made = []
+for kind in ("client", "resource"):
+    def made_by(service, *args, _make=getattr(boto3, kind), _kind=kind, **kwargs):
+        made.append([_kind, service])
+        return _make(service, *args, **kwargs)
+    setattr(boto3, kind, made_by)
+import app
+{first_call}
+ours = ("pos_ecom_sync", "app")
+modules = [name for name, module in list(sys.modules.items()) if name.split(".")[0] not in ours
+           and (getattr(module, "__file__", None) or "").startswith({layer!r})]
+print(json.dumps({{"modules": modules, "made": made}}))
+"""
+FLOOR = """
+import importlib, sys, time
+t0 = time.perf_counter()
+sys.path[:0] = [{layer!r}]
+for name in {modules!r}:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+import boto3
+for kind, service in {made!r}:
+    getattr(boto3, kind)(service)
+print(time.perf_counter() - t0)
+"""
+
+
+def _env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", **FUNCTION_ENV}
+
+
+def floor_ms(function: str, layer: Path, runs: int) -> tuple[float, float]:
+    """(median wall ms, least CPU ms) of a start loading only what the function's cold init needs of third parties."""
+    code = RECORD.format(code=str(REPO / "functions" / function), layer=str(layer), first_call=FIRST_CALL[function])
+    done = subprocess.run([sys.executable, "-S", "-c", code], env=_env(), capture_output=True, text=True, check=True)
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return _starts(FLOOR.format(layer=str(layer), modules=loaded["modules"], made=loaded["made"]), _env(), runs)
+
+
+def _starts(code: str, env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Run `code` (which prints its wall time last) `runs` times, each also printing the CPU time used so far."""
+    code += "\nprint(time.process_time())"  # the interpreter's start included, its exit not
+    walls, cpus = [], []
     for _ in range(runs):
         done = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True)
-        times.append(float(done.stdout.strip().splitlines()[-1]) * 1000)
-    return times
+        wall, cpu = done.stdout.strip().splitlines()[-2:]
+        walls.append(float(wall) * 1000)
+        cpus.append(float(cpu) * 1000)
+    return statistics.median(walls), min(cpus)
 
 
 def main() -> None:
@@ -71,12 +144,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         sources, compiled = build_layers(Path(tmp))
         print(f"cold init per function, median of {args.runs} (python {sys.version.split()[0]}, goal <= {GOAL_MS} ms)")
-        print(f"{'function':<16}{'sources only':>14}{'with .pyc':>12}")
+        header = ("sources only", "with .pyc", "cpu", ".pyc, traced", "cpu", "floor", "cpu")
+        print(f"{'function':<16}" + "".join(f"{name:>{len(name) + 3 if len(name) > 6 else 9}}" for name in header))
         for function in FUNCTIONS:
-            plain = statistics.median(cold_init_ms(function, sources, args.runs))
-            fast = statistics.median(cold_init_ms(function, compiled, args.runs))
+            plain, _ = cold_init_ms(function, sources, args.runs)
+            fast, fast_cpu = cold_init_ms(function, compiled, args.runs)
+            traced, traced_cpu = cold_init_ms(function, compiled, args.runs, traced=True)
+            floor, floor_cpu = floor_ms(function, compiled, args.runs)
             flag = "" if fast <= GOAL_MS else "  over the goal"
-            print(f"{function:<16}{plain:>11.0f} ms{fast:>9.0f} ms{flag}")
+            print(
+                f"{function:<16}{plain:>12.0f} ms{fast:>9.0f} ms{fast_cpu:>6.0f} ms"
+                f"{traced:>12.0f} ms{traced_cpu:>6.0f} ms{floor:>6.0f} ms{floor_cpu:>6.0f} ms{flag}"
+            )
 
 
 if __name__ == "__main__":

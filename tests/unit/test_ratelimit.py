@@ -26,6 +26,7 @@ from pos_ecom_sync.ratelimit import (
     WindowReading,
     WindowSpec,
     WindowState,
+    aged,
     ecom_observation,
     initial_state,
     parse_retry_after,
@@ -34,6 +35,7 @@ from pos_ecom_sync.ratelimit import (
     rseries_policy,
     rseries_request_cost,
     take,
+    tightens,
     xseries_observation,
 )
 
@@ -899,3 +901,67 @@ def test_concurrent_callers_sharing_the_bucket_never_overflow_it(
             _, status, headers = in_flight.pop()
             budget.observe(policy, rseries_observation(headers, status, clock.now))
     assert vendor.overflows == 0 and vendor.throttled == 0
+
+
+# -- which observations a shared budget must save at once ---------------------------------------------------------
+
+TIGHT_WINDOW = RatePolicy("xseries", (WindowSpec("5min", 350, 300.0),))
+OURS = _state(WindowState(limit=350, used=100, end=T0 + 200))
+
+
+def _learned(reading: WindowReading) -> BudgetState:
+    return reconcile(TIGHT_WINDOW, OURS, Observation((reading,)), T0)
+
+
+@pytest.mark.parametrize(
+    ("reading", "tighter"),
+    [
+        (WindowReading(limit=350, remaining=250, reset_at=T0 + 198), False),  # the vendor counted what we did
+        (WindowReading(limit=350, remaining=300, reset_at=T0 + 198), False),  # less: ours may still be in flight
+        (WindowReading(limit=650, remaining=540, reset_at=T0 + 198), False),  # more counted, but far more room
+        (WindowReading(limit=350, remaining=240, reset_at=T0 + 198), True),  # the vendor counted 10 more
+        (WindowReading(limit=200, remaining=100, reset_at=T0 + 198), True),  # a lower limit
+        (WindowReading(limit=350, remaining=250, reset_at=T0 + 150), False),  # the vendor's window ends first
+        (WindowReading(limit=350, remaining=250, reset_at=T0 + 230), True),  # it outlives ours: a later end
+        (WindowReading(limit=350, remaining=250, reset_at=T0 + 199.4), False),  # within the margin: rounding
+    ],
+)
+def test_only_a_reading_that_may_refuse_what_the_shared_state_grants_tightens_it(
+    reading: WindowReading, tighter: bool
+) -> None:
+    assert tightens(TIGHT_WINDOW, OURS, _learned(reading), T0) is tighter
+
+
+def test_a_429_tightens_the_budget() -> None:
+    throttled = reconcile(TIGHT_WINDOW, OURS, Observation(throttled=True, retry_at=T0 + 30), T0)
+    assert tightens(TIGHT_WINDOW, OURS, throttled, T0)
+
+
+def test_a_fuller_smaller_or_slower_bucket_tightens_it_a_drained_one_does_not() -> None:
+    policy = rseries_policy()
+    ours = BudgetState((WindowState(limit=5),), bucket=BucketState(level=40.0, at=T0, size=90.0, drip_rate=1.0))
+
+    def learned(reading: BucketReading) -> BudgetState:
+        return reconcile(policy, ours, Observation(bucket=reading), T0)
+
+    assert tightens(policy, ours, learned(BucketReading(level=60.0)), T0)
+    assert tightens(policy, ours, learned(BucketReading(size=60.0)), T0)
+    assert tightens(policy, ours, learned(BucketReading(drip_rate=0.5)), T0)
+    assert not tightens(policy, ours, learned(BucketReading(level=20.0, size=90.0, drip_rate=1.0)), T0)
+    assert not tightens(policy, ours, learned(BucketReading(level=40.0, size=180.0, drip_rate=2.0)), T0)
+
+
+def test_an_aged_observation_drains_its_bucket_level_and_keeps_no_count_without_a_reset_time() -> None:
+    observation = Observation(
+        (WindowReading(limit=10, remaining=2), WindowReading(limit=300, remaining=200, reset_at=T0 + 60)),
+        bucket=BucketReading(level=30.0, size=90.0),
+    )
+
+    later = aged(observation, T0, T0 + 12, drip_rate=2.0)
+
+    assert later.windows == (WindowReading(limit=10), WindowReading(limit=300, remaining=200, reset_at=T0 + 60))
+    assert later.bucket == BucketReading(level=6.0, size=90.0)  # 30 drips less 12 s at 2 a second
+    assert aged(observation, T0, T0 + 60, drip_rate=2.0).bucket == BucketReading(level=0.0, size=90.0)
+    assert aged(observation, T0, T0, drip_rate=2.0) == Observation(
+        (WindowReading(limit=10), observation.windows[1]), bucket=observation.bucket
+    )

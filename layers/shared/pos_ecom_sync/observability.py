@@ -17,20 +17,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from pos_ecom_sync.dates import instant_or_none
-from pos_ecom_sync.intake.poller import PollReport
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Via
 from pos_ecom_sync.ratelimit import Observation, RateBudget, RatePolicy
+
+if TYPE_CHECKING:  # the webhook function never polls
+    from pos_ecom_sync.intake.poller import PollReport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -128,6 +135,69 @@ def flushes_connection_metrics(handler: Callable[P, R]) -> Callable[P, R]:
             flush_connection_metrics()
 
     return run
+
+
+# -- tracing -------------------------------------------------------------------------------------------------------
+
+
+def tracing_enabled() -> bool:
+    """Whether a Powertools Tracer records, by Powertools' own rule (`Tracer._is_tracer_disabled`): in Lambda (the
+    template's `Tracing: Active`), unless POWERTOOLS_TRACE_DISABLED is true or SAM local or Chalice runs it."""
+    if resolve_truthy_env_var_choice(env=os.getenv(constants.TRACER_DISABLED_ENV, "false")):
+        return False
+    emulated = os.getenv(constants.SAM_LOCAL_ENV) or os.getenv(constants.CHALICE_LOCAL_ENV)
+    return bool(os.getenv(constants.LAMBDA_TASK_ROOT_ENV)) and not emulated
+
+
+class _NoSegment(BaseSegment):
+    def close(self, end_time: int | None = None) -> None:
+        pass
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        pass
+
+
+class _Untraced(BaseProvider):
+    """The provider of a Tracer that records nothing: what Powertools' X-Ray provider does with tracing off."""
+
+    @contextlib.contextmanager
+    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Iterator[BaseSegment]:
+        yield _NoSegment()
+
+    @contextlib.asynccontextmanager
+    async def in_subsegment_async(self, name: Any = None, **kwargs: Any) -> AsyncIterator[BaseSegment]:
+        yield _NoSegment()
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def patch(self, modules: Sequence[str]) -> None:
+        pass
+
+    def patch_all(self) -> None:
+        pass
+
+
+def tracer() -> Tracer:
+    """A function's Powertools Tracer. With tracing on, Powertools' X-Ray tracer (libraries patched, handler and
+    methods in subsegments). Off (outside Lambda, the local stack, POWERTOOLS_TRACE_DISABLED): the same decorators on
+    a provider that records nothing, so `aws_xray_sdk.core` (about 150 ms of a cold start) is never imported."""
+    return Tracer() if tracing_enabled() else Tracer(provider=_Untraced())
 
 
 # -- what the dashboard counts ------------------------------------------------------------------------------------

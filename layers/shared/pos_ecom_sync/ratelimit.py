@@ -423,6 +423,46 @@ def reconcile(policy: RatePolicy, state: BudgetState, observation: Observation, 
     return BudgetState(tuple(windows), blocked_until, bucket)
 
 
+def tightens(policy: RatePolicy, before: BudgetState, after: BudgetState, now: float) -> bool:
+    """Whether `after` (`before` with a response folded in) may refuse a caller what `before` grants: a 429's block,
+    a window with less room now (a lower limit, or the vendor counted more than we did) or one the vendor says ends
+    later than ours, a fuller, smaller or slower bucket. A shared budget saves such an observation at once, for every
+    other invocation; any other only lets callers take more, so it can wait for this one's next take."""
+    if after.blocked_until > before.blocked_until:
+        return True
+    for spec, old, new in zip(policy.windows, before.windows, after.windows, strict=True):
+        old, new = roll(old, now), roll(new, now)
+        if new.limit - new.used < old.limit - old.used:
+            return True
+        if old.active(now) and new.end - spec.margin_s > old.end:  # the vendor's own end (`reconcile_window`)
+            return True
+    if after.bucket is None or before.bucket is None:
+        return after.bucket is not None and after.bucket.level_at(now) > LEVEL_TOLERANCE
+    old_bucket, new_bucket = before.bucket, after.bucket
+    return (
+        new_bucket.level_at(now) > old_bucket.level_at(now) + LEVEL_TOLERANCE
+        or new_bucket.size < old_bucket.size
+        or new_bucket.drip_rate < old_bucket.drip_rate
+    )
+
+
+def aged(observation: Observation, observed_at: float, now: float, drip_rate: float) -> Observation:
+    """An observation made at `observed_at`, as it reads at `now` (a budget folds one that did not tighten it into its
+    next take). A window count without a reset time described the window of `observed_at`, which has since counted at
+    least as much or started anew: only its limit still holds. A bucket level has drained at its drip rate (the
+    reading's, else `drip_rate`). A reset time is absolute, and `reconcile_window` ignores one already past."""
+    elapsed = max(now - observed_at, 0.0)
+    windows = tuple(
+        reading if reading.reset_at is not None else WindowReading(limit=reading.limit)
+        for reading in observation.windows
+    )
+    bucket = observation.bucket
+    if bucket is not None and bucket.level is not None and elapsed:
+        rate = bucket.drip_rate if bucket.drip_rate is not None and bucket.drip_rate > 0 else drip_rate
+        bucket = replace(bucket, level=max(bucket.level - rate * elapsed, 0.0))
+    return replace(observation, windows=windows, bucket=bucket)
+
+
 # -- reading the vendors' headers -------------------------------------------------------------------------
 
 

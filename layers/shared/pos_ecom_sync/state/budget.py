@@ -7,6 +7,13 @@ still open, or a reset (`used = 1`, new end) only while the window is over. Two 
 both take the last slot. The last state seen is cached, so the usual call costs a single write; a lost
 condition costs a consistent read and another try.
 
+What a response's headers teach is saved at once only when it tightens the budget for the others
+(`ratelimit.tightens`: a 429, less room, a later window end, a fuller bucket). Anything else (a higher
+limit, an earlier end, a vendor count below ours, a bucket that drained more than we thought: R-Series
+reports its level on every answer) only lets callers take more: it is kept by this warm budget and folded
+into its next take's write, so a request costs one write, not two. Kept observations die with the
+sandbox; the others then just keep the tighter view a little longer.
+
 A policy with a leaky bucket (R-Series) also keeps `bucket_level` and `bucket_floor` as of `bucket_at`
 (epoch s) and the learned `bucket_size` and `bucket_drip`. DynamoDB conditions have no arithmetic to drain a
 level by the time elapsed, so a take computes the new level from the state it read (`ratelimit.take`) and
@@ -35,11 +42,13 @@ from pos_ecom_sync.ratelimit import (
     Observation,
     RatePolicy,
     WindowState,
+    aged,
     capacity,
     initial_state,
     reconcile,
     roll,
     take,
+    tightens,
     wait_for_slot,
 )
 from pos_ecom_sync.state import keys
@@ -49,6 +58,8 @@ from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 IDLE_TTL_S = 86_400
 # Lost conditions in a row before backing off briefly (each loss means another invocation progressed).
 MAX_LOST_RACES = 10
+# Observations a budget keeps for its next take at most (the oldest go first: each only ever frees capacity).
+MAX_KEPT_OBSERVATIONS = 8
 
 
 class _LostRace(Exception):
@@ -153,6 +164,7 @@ class DynamoRateBudget:
         self._reserve_share = reserve_share
         self._lock = threading.Lock()
         self._cached: BudgetState | None = None
+        self._kept: list[tuple[Observation, float]] = []  # observations for the next take, with when they were made
         self.granted = 0  # slots this instance took, for tests and benchmarks
 
     # -- RateBudget ---------------------------------------------------------------------------------
@@ -168,21 +180,30 @@ class DynamoRateBudget:
         )
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
-        """Fold a response's headers into the shared item. Advisory: storage errors are swallowed (see RateBudget)."""
+        """Fold a response's headers into the shared item: now when they tighten the budget, else with this
+        budget's next take. Advisory: storage errors are swallowed (see RateBudget)."""
         self._check(policy)
         try:
-            for attempt in range(MAX_LOST_RACES):
-                cached = self._cached if attempt == 0 else None
-                state = cached or self.load(policy)
-                now = self._clock()
-                update = self._reconcile_update(policy, state, reconcile(policy, state, observation, now), now)
+            state = self._cached or self.load(policy)
+            now = self._clock()
+            learned = reconcile(policy, state, observation, now)
+            if not tightens(policy, state, learned, now):
+                if self._reconcile_update(policy, state, learned, now) is not None:  # it frees capacity
+                    self._keep(observation, now)
+                return
+            for _ in range(MAX_LOST_RACES):
+                kept = self._kept_now()  # saved along, as a take would
+                learned = reconcile(policy, self._fold(policy, state, kept, now), observation, now)
+                update = self._reconcile_update(policy, state, learned, now)
                 if update is None:
                     return
                 try:
                     self._write(policy, update)
-                    return
                 except _LostRace:
+                    state, now = self.load(policy), self._clock()
                     continue
+                self._forget(kept)
+                return
         except UpstreamUnavailable:
             return
 
@@ -201,47 +222,62 @@ class DynamoRateBudget:
         if state is None:
             state, fresh = self.load(policy), True
         for _ in range(MAX_LOST_RACES):
-            outcome = take(policy, state, now, reserve_share=self._reserve_share, cost=cost)
+            kept = self._kept_now()
+            folded = self._fold(policy, state, kept, now)  # what our kept observations taught, saved with the take
+            outcome = take(policy, folded, now, reserve_share=self._reserve_share, cost=cost)
             if outcome.state is None:
                 if fresh:
                     return outcome.retry_at
                 state, fresh = self.load(policy), True  # our copy may be older than the item
                 continue
             try:
-                self._write(policy, self._take_update(policy, state, now, outcome.state.bucket))
+                self._write(policy, self._take_update(policy, state, folded, outcome.state, now))
             except _LostRace:
                 state, fresh = self.load(policy), True
                 now = self._clock()
                 continue
+            self._forget(kept)
             with self._lock:
                 self.granted += 1
             return None
         return now + MIN_SLEEP_S  # heavy contention: let wait_for_slot back off and come again
 
     def _take_update(
-        self, policy: RatePolicy, state: BudgetState, now: float, bucket: BucketState | None = None
+        self, policy: RatePolicy, stored: BudgetState, folded: BudgetState, taken: BudgetState, now: float
     ) -> _Update:
+        """The conditional write of a take: `stored` is the item as we read it, `folded` that with our kept
+        observations (the take's base), `taken` the result. Without kept observations `folded` is `stored`."""
         update = _Update(names={"#b": "blocked_until", "#x": "expires_at"})
-        update.values.update({":now": _num(now), ":one": _num(1), ":exp": _num(now + self._idle_ttl(policy))})
+        update.values.update({":now": _num(now), ":exp": _num(now + self._idle_ttl(policy))})
         update.sets.append("#x = :exp")
         update.conditions.append("attribute_not_exists(#b) OR #b <= :now")
-        for index, (spec, window) in enumerate(zip(policy.windows, state.windows, strict=True)):
+        windows = zip(policy.windows, stored.windows, folded.windows, taken.windows, strict=True)
+        for index, (spec, window, base, new) in enumerate(windows):
             used, end, limit = _window_names(update, index, policy)
+            update.values[f":lim{index}"] = _num(window.limit)
             if window.active(now):
-                # DynamoDB conditions have no arithmetic: `used + 1 <= capacity` is written `used <= capacity - 1`.
-                update.values[f":max{index}"] = _num(capacity(window, spec, self._reserve_share, now) - 1)
-                update.values[f":lim{index}"] = _num(window.limit)
-                update.sets.append(f"{used} = {used} + :one")
+                # DynamoDB conditions have no arithmetic: `used + n <= capacity` is written `used <= capacity - n`.
+                added = max(new.used - window.used, 1)  # a count is only ever raised here, never lowered
+                cap = capacity(roll(base, now), spec, self._reserve_share, now)
+                update.values.update({f":add{index}": _num(added), f":max{index}": _num(cap - added)})
+                update.sets.append(f"{used} = {used} + :add{index}")
                 update.conditions.append(f"{used} <= :max{index} AND {end} > :now AND {limit} = :lim{index}")
+                if new.end != window.end:  # a kept reading moved the end: only of the window we read
+                    update.values[f":end{index}"] = _num(new.end)
+                    update.sets.append(f"{end} = :end{index}")
+                    update.conditions.append(_end_is(update, end, index, window.end))
             else:
-                update.values[f":end{index}"] = _num(now + spec.length_s + spec.margin_s)
-                update.values[f":lim{index}"] = _num(window.limit)
-                update.sets += [f"{used} = :one", f"{end} = :end{index}"]
-                update.sets.append(f"{limit} = if_not_exists({limit}, :lim{index})")
+                update.values.update({f":used{index}": _num(new.used), f":end{index}": _num(new.end)})
+                update.sets += [f"{used} = :used{index}", f"{end} = :end{index}"]
                 update.conditions.append(f"attribute_not_exists({end}) OR {end} <= :now")
-        if bucket is not None and state.bucket is not None:
-            _bucket_is(update, state.bucket)
-            _set_bucket(update, bucket)
+            if new.limit != window.limit:
+                update.values[f":new_lim{index}"] = _num(new.limit)
+                update.sets.append(f"{limit} = :new_lim{index}")
+            elif not window.active(now):
+                update.sets.append(f"{limit} = if_not_exists({limit}, :lim{index})")
+        if taken.bucket is not None and stored.bucket is not None:
+            _bucket_is(update, stored.bucket)
+            _set_bucket(update, taken.bucket)
         return update
 
     def _reconcile_update(self, policy: RatePolicy, old: BudgetState, new: BudgetState, now: float) -> _Update | None:
@@ -295,6 +331,28 @@ class DynamoRateBudget:
     def _remember(self, state: BudgetState) -> None:
         with self._lock:
             self._cached = state
+
+    def _keep(self, observation: Observation, now: float) -> None:
+        with self._lock:
+            self._kept = [*self._kept[-(MAX_KEPT_OBSERVATIONS - 1) :], (observation, now)]
+
+    def _kept_now(self) -> list[tuple[Observation, float]]:
+        with self._lock:
+            return list(self._kept)
+
+    def _forget(self, saved: list[tuple[Observation, float]]) -> None:
+        """Drop the kept observations a write just saved (others may have been kept meanwhile)."""
+        if saved:
+            with self._lock:
+                self._kept = [kept for kept in self._kept if not any(kept is done for done in saved)]
+
+    @staticmethod
+    def _fold(policy: RatePolicy, state: BudgetState, kept: list[tuple[Observation, float]], now: float) -> BudgetState:
+        """`state` with the kept observations folded in, each as it reads at `now` (`ratelimit.aged`)."""
+        for observation, observed_at in kept:
+            drip_rate = state.bucket.drip_rate if state.bucket is not None else 0.0
+            state = reconcile(policy, state, aged(observation, observed_at, now, drip_rate), now)
+        return state
 
     @staticmethod
     def _idle_ttl(policy: RatePolicy) -> float:

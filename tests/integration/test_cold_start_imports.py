@@ -1,0 +1,51 @@
+"""A function's cold start imports only what it runs: each module below costs every cold start that loads it
+(`python -m tests.perf.bench_cold_start` measures them), so one that creeps back into a function that never uses it
+fails here. Each function starts in a fresh interpreter and does its first call's setup, as the benchmark does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.perf.bench_intake import FIRST_CALL, FUNCTION_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+START = """
+import json, sys
+sys.path[:0] = [{code!r}, {layer!r}]
+import app
+{first_call}
+print(json.dumps(sorted(sys.modules)))
+"""
+BATCH = "aws_lambda_powertools.utilities.batch"  # Powertools' SQS batch processing, with its parser models
+POLLER = "pos_ecom_sync.intake.poller"  # the change feeds and the catalog rules they use
+XRAY = "aws_xray_sdk.core"  # the X-Ray recorder, only where tracing is on (`observability.tracer`)
+CONNECTORS = "httpx"  # vendor HTTP: not before a vendor is called
+
+
+def loaded(function: str) -> set[str]:
+    code = START.format(
+        code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), first_call=FIRST_CALL[function]
+    )
+    env = {"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    ("function", "never"),
+    [
+        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS}),
+        ("change_poller", {BATCH, XRAY, CONNECTORS}),
+        ("reconcile", {BATCH, XRAY, CONNECTORS}),
+        ("stock_sync", {POLLER, XRAY}),
+    ],
+)
+def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:
+    assert loaded(function) & never == set()
