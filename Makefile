@@ -94,11 +94,15 @@ e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q $(PARALLEL)
 
 # Branch coverage of the code that ships (layer, functions, CLI); the floor is [tool.coverage.report] fail_under.
+# pytest's wall time goes to .local-stack/last-test-duration.txt, where `make bench` reads it.
 test: lint typecheck cfn-lint sam-build
-	$(BIN)/pytest -q $(PARALLEL) --cov --cov-report=term:skip-covered
+	@mkdir -p .local-stack
+	@start=$$(date +%s); $(BIN)/pytest -q $(PARALLEL) --cov --cov-report=term:skip-covered; rc=$$?; \
+	  echo "$$(( $$(date +%s) - start )) s pytest, $(TEST_WORKERS) workers, exit $$rc, $$(date -u +%FT%TZ)" \
+	  > .local-stack/last-test-duration.txt; exit $$rc
 
 # One table of issue 18's figures, before -> after, each goal met or why not (tests/perf/summary.py; its sizes are
-# its options, e.g. `make bench BENCH_ARGS="--burst-orders 300"`). `make bench-all` prints every benchmark in full.
+# its options, e.g. `make bench BENCH_ARGS="--burst-orders 1000"`). `make bench-all` prints every benchmark in full.
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.summary $(BENCH_ARGS)
 

@@ -55,6 +55,7 @@ from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.models.messages import ChangeMessage
+from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalog
 from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import Outgoing
@@ -611,7 +612,7 @@ class Bench:
             while True:
                 sync = CatalogSync(
                     self.connection,
-                    self.pos_catalog,
+                    XSeriesCatalog(self.pos_catalog, self.connection),
                     self.ecom_catalog,
                     self.store,
                     clock=self.clock,
@@ -768,6 +769,50 @@ def report(bench: Bench, first: PassFigures, second: PassFigures, stock: StockWr
         f"  simulated duration: {second.duration_s / 3600:.1f} h (bound by the POS budget: 2 reads per message); "
         f"local CPU {second.cpu_s:,.0f} s (simulators {second.simulator_cpu_s:,.0f} s); wall {second.wall_s:,.0f} s"
     )
+
+
+def run(
+    families: int,
+    variants: int = 5,
+    *,
+    second_pass: bool = True,
+    reserve_share: float = RESERVE_SHARE,
+    latency_ms: float = 100.0,
+    stock_every_s: float = 60.0,
+    seed: int = 7,
+    redelivery: str = "hold",
+) -> dict[str, Any]:
+    """The import's figures (the first pass, and the second when asked) as a dict; what `main` prints in full."""
+    bench = Bench(
+        families, variants, reserve_share=reserve_share, latency_s=latency_ms / 1000,
+        seed=seed, redelivery=redelivery, indexed=True,
+    )  # fmt: skip
+    stock = StockWriter(bench.clock, bench.ecom_stock, bench.stock_budget, stock_every_s)
+    stock.start()
+    first = bench.run_pass(stock, progress=False)
+    minimum = minimum_calls(bench.ecom_sim)
+    total = families * variants
+    figures: dict[str, Any] = {
+        "families": families,
+        "variants": total,
+        "ecom_calls": first.ecom_catalog_calls,
+        "ecom_calls_per_variant": first.ecom_catalog_calls / total,
+        "minimum_calls": sum(minimum.values()),
+        "minimum_per_variant": sum(minimum.values()) / total,
+        "minimum": minimum,
+        "routes": dict(first.routes),
+        "ecom_429": first.ecom_throttled,
+        "pos_429": first.pos_throttled,
+        "simulated_s": first.duration_s,
+        "cpu_s": first.cpu_s,
+        "stock_writes": len(stock.waits),
+        "stock_wait_p95_s": percentile(stock.waits, 0.95),
+    }
+    if second_pass:
+        bench.restart_feed()
+        second = bench.run_pass(None, progress=False)
+        figures.update(second_pass_ecom_writes=second.ecom_writes, second_pass_ecom_calls=second.ecom_catalog_calls)
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Benchmark: stock sync. Run: `.venv/bin/python -m tests.perf.bench_stock` (prints figures; asserts nothing).
+"""Benchmark: stock sync. Run: `.venv/bin/python -m tests.perf.bench_stock [--burst 5000]` (prints figures; asserts
+nothing but that section 4 lost nothing).
 
 1. POS stock change -> eCom updated, through the local stack's real path in one process: POS simulator ->
    inventory.update webhook -> webhook API (webhook_ingest) -> stock queue (moto, from template.yaml) -> the SQS
@@ -10,6 +11,14 @@
    documented eCom windows 300/5 min, 3,000/h, 12,000/day, 20/s) on a simulated clock, with the stock state in
    memory (moto would take hours for 70,000 items) and eCom answered by an in-process transport: eCom calls,
    queued chunk messages, and the simulated duration under the eCom limits.
+4. A burst of 5,000 POS stock changes under eCom's limits (300 / 5 min, 3,000 / h, 12,000 / day, 20 / s, enforced
+   by the eCom simulator): 2,100 variants at 3 outlets whose stock state is settled, changed over 10 simulated
+   minutes (a tenth of the variants hot, some levels put back); change_poller's real handler every minute walks the
+   inventory feed, and stock_sync's real handler (StockSync, EcomClient and the DynamoDB rate budget as runtime
+   builds them) drains the stock queue in the template's MaximumConcurrency sandboxes. One VIRTUAL CLOCK for
+   simulators, budgets, clients and SQS (tests/perf/virtual_time.py, virtual_sqs.py). Reports eCom writes against
+   the totals the polls found changed (a live sync's writes) and the fewest (one per variant whose total changed),
+   lost (eCom level != POS total), 429s, and the drain time against the lower bound for the calls made.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -527,14 +537,238 @@ class _NoPos:
 
 def lower_bound_s(calls: int) -> float:
     """Shortest time `calls` eCom calls can take under the documented windows (each window full, back to back)."""
-    return (
-        max(((calls - 1) // window.limit) * window.length_s for window in ECOM_POLICY.windows if calls > window.limit)
-        if calls
-        else 0.0
+    from tests.perf.virtual_time import windows_lower_bound_s
+
+    return windows_lower_bound_s(calls, [(w.limit, w.length_s) for w in ECOM_POLICY.windows])[0]
+
+
+# -- 4: a burst of POS stock changes under eCom's limits, virtual clock ------------------------------------------
+
+
+@dataclass
+class Change:
+    at: float  # seconds after the burst started
+    pos_id: str
+    outlet: str
+    level: int
+
+
+def plan_changes(variants: list[str], outlets: list[str], changes: int, spread_s: float, seed: int) -> list[Change]:
+    """`changes` POS level changes over `spread_s`: a tenth of the variants are hot (half the changes, so several
+    each, some across polls), the others get the rest; one change in five puts a level back where it was."""
+    rng = random.Random(seed)
+    hot = variants[: max(1, len(variants) // 10)]
+    planned, last = [], {}
+    for n in range(changes):
+        pos_id = rng.choice(hot) if rng.random() < 0.5 else rng.choice(variants)
+        outlet = rng.choice(outlets)
+        previous = last.get((pos_id, outlet))
+        level = previous[1] if previous and rng.random() < 0.2 else rng.randint(0, 30)
+        last[(pos_id, outlet)] = (level, previous[0] if previous else level)
+        planned.append(Change(spread_s * n / changes, pos_id, outlet, level))
+    return planned
+
+
+def settled_levels(initial: dict[str, int], changes: list[Change], polls: list[float], outlets: list[str],
+                   levels: dict[tuple[str, str], int]) -> int:  # fmt: skip
+    """eCom writes a live sync needs when it writes each total that a poll found changed (it cannot know what comes
+    after): per variant, the polls whose total differs from the one the previous poll found."""
+    current = dict(levels)
+    totals = dict(initial)
+    writes, index = 0, 0
+    for poll in sorted(polls):
+        while index < len(changes) and changes[index].at <= poll:
+            change = changes[index]
+            current[(change.pos_id, change.outlet)] = change.level
+            index += 1
+        for pos_id in initial:
+            total = sum(max(0, current[(pos_id, o)]) for o in outlets)
+            if total != totals[pos_id]:
+                writes += 1
+                totals[pos_id] = total
+    return writes
+
+
+def stock_burst(changes: int = 5000, families: int = 700, spread_s: float = 600.0, workers: int | None = None,
+                seed: int = 11) -> dict[str, Any]:  # fmt: skip
+    """`changes` POS stock changes over `spread_s` simulated seconds on `families` x 3 variants at 3 outlets, found by
+    change_poller's real handler every minute and written by stock_sync's real handler in `workers` concurrent
+    sandboxes (default: the template's MaximumConcurrency), eCom at its real limits, one virtual clock."""
+    from pos_ecom_sync import runtime
+    from pos_ecom_sync.models.feeds import Cursor
+    from pos_ecom_sync.state.stock_store import StockStore
+
+    from local_stack.cfn_yaml import load_template
+    from local_stack.functions import LocalFunction
+    from local_stack.lambda_events import scheduled_event
+    from local_stack.provision import TEMPLATE_PATH
+    from tests.perf.bench_orders import (
+        AWS_CALLS,
+        CONNECTION,
+        burst_bound,
+        open_shop,
+        simulator_windows,
+        template_concurrency,
+    )
+    from tests.perf.virtual_sqs import VirtualSqs, drain_with_workers, runtime_sqs
+    from tests.perf.virtual_time import SharedClock, virtual_defaults
+
+    if workers is None:
+        workers = template_concurrency(load_template(TEMPLATE_PATH), "StockSyncFunction")
+    clock = SharedClock(float(int(time.time())))
+    sqs = VirtualSqs(clock)
+    with virtual_defaults(clock, clock.sleep), runtime_sqs(sqs):
+        shop = open_shop("bench-stock-burst", families=families, limits=True, clock=clock, sync_catalog=False)
+        outlets = list(shop.connection.connected_outlet_ids)
+        url = shop.queue_url("stock")
+        sqs.mirror(shop.session.client("sqs"), [url])
+        resource = shop.session.resource("dynamodb")
+        store = StockStore(shop.env["TABLE_NAME"], resource=resource)
+        # The state a running sync keeps: every outlet's level known at its version, eCom showing the total.
+        inventory = {(row["product_id"], row["outlet_id"]): row for row in shop.pos.inventory()}
+        levels = {key: int(row["inventory_level"]) for key, row in inventory.items()}
+        initial: dict[str, int] = {}
+        ecom_of = dict(shop.variants)
+        for pos_id, ecom_id in shop.variants:
+            held = {
+                o: OutletLevel(level=levels[(pos_id, o)], version=inventory[(pos_id, o)]["version"]) for o in outlets
+            }
+            total = sum(max(0, level.level) for level in held.values())
+            initial[pos_id] = total
+            shop.ecom.tables["variants"][ecom_id]["stockLevel"] = total
+            store.save_stock(CONNECTION, 0, VariantStockState(
+                product_id=pos_id, ecom_variant_id=ecom_id, levels=held, last_written=total, revision=1,
+            ))  # fmt: skip
+        for feed, rows in (("inventory", shop.pos.inventory()), ("products", shop.pos.products()),
+                           ("sales", shop.pos.sales())):  # fmt: skip
+            newest = max((int(r["version"]) for r in rows), default=0)
+            if newest:  # a running sync's cursors: only what changes from now on is read
+                from pos_ecom_sync.state.store import SyncStore
+
+                SyncStore(shop.env["TABLE_NAME"], resource=resource).advance_cursor(
+                    CONNECTION, Cursor(f"pos:{feed}", None), str(newest)
+                )
+        plan = plan_changes(sorted(initial), outlets, changes, spread_s, seed)
+        clock.sleep(86_400 + 60)  # past every window the set-up opened
+        started = clock()
+        poller = LocalFunction(shop.resources.functions["ChangePollerFunction"])
+        polls: list[float] = []
+        state = {"shop_done": False, "poller_done": False}
+
+        def shop_changes() -> None:
+            for change in plan:
+                clock.sleep(started + change.at - clock())
+                shop.pos.set_inventory(change.pos_id, change.outlet, change.level)
+            state["shop_done"] = True
+
+        def schedule() -> None:  # EventBridge's rate(1 minute)
+            while True:
+                done_before = state["shop_done"]
+                polls.append(clock() - started)
+                poller.invoke(scheduled_event("bench-poll"))
+                if done_before:
+                    state["poller_done"] = True
+                    return
+                clock.sleep(60.0)
+
+        subscription = next(s for s in shop.resources.subscriptions if s.function == "StockSyncFunction")
+        routes_before = Counter(shop.ecom.calls_by_route)
+        ecom_before, pos_before = shop.ecom.requests, shop.pos.requests
+        throttled_before = shop.pos.throttled, shop.ecom.throttled
+        aws_before = Counter(AWS_CALLS)
+        started_real = time.perf_counter()
+        run = drain_with_workers(
+            clock, sqs, subscription, shop.resources.functions["StockSyncFunction"], workers,
+            producers_done=lambda: state["poller_done"], others=(shop_changes, schedule),
+        )  # fmt: skip
+        real_s = time.perf_counter() - started_real
+        routes = Counter(shop.ecom.calls_by_route) - routes_before
+        writes = routes["PUT /{lang}/variants/{id}.json"]
+        ecom_calls = shop.ecom.requests - ecom_before
+        final = {pid: sum(max(0, shop.pos.level(pid, o)) for o in outlets) for pid in initial}
+        shown = {pid: int(shop.ecom.tables["variants"][ecom_of[pid]]["stockLevel"]) for pid in initial}
+        minimum = sum(1 for pid in initial if final[pid] != initial[pid])
+        settled = settled_levels(initial, plan, polls, outlets, levels)
+        windows = {"eCom": simulator_windows(shop.ecom)}
+        # Nothing can be written before the poll that finds the last change.
+        arrival = min((p for p in polls if p >= plan[-1].at), default=0.0) if plan else 0.0
+
+        def bound(calls: int) -> tuple[float, str]:
+            seconds, binding = burst_bound({"eCom": calls}, windows)
+            return (seconds, binding) if seconds >= arrival else (arrival, "the poll finding the last change")
+
+        (bound_s, binding), (ideal_s, ideal_binding) = bound(ecom_calls), bound(minimum)
+        result = {
+            "changes": changes,
+            "variants": len(initial),
+            "changed_variants": len({c.pos_id for c in plan}),
+            "outlets": len(outlets),
+            "spread_s": spread_s,
+            "workers": workers,
+            "polls": len(polls),
+            "real_s": real_s,
+            "drain_s": max(run.last_done_at, started) - started,
+            "bound_s": bound_s,
+            "binding": binding,
+            "ideal_bound_s": ideal_s,
+            "ideal_binding": ideal_binding,
+            "ecom_writes": writes,
+            "ecom_calls": ecom_calls,
+            "ecom_routes": routes,
+            "settled_levels": settled,
+            "minimum_writes": minimum,
+            "pos_calls": shop.pos.requests - pos_before,
+            "lost": sum(1 for pid in initial if shown[pid] != final[pid]),
+            "ecom_429": shop.ecom.throttled - throttled_before[1],
+            "pos_429": shop.pos.throttled - throttled_before[0],
+            "messages": sqs.queues[url].sent,
+            "records": run.records,
+            "invocations": run.invocations,
+            "delayed": len(sqs.visibility_changes),
+            "aws_calls": Counter(AWS_CALLS) - aws_before,
+            "dead_lettered": sum(q.sent for u, q in sqs.queues.items() if u.endswith("-dlq.fifo")),
+        }
+        shop.pos.stop()
+        shop.ecom.stop()
+    runtime.reset()
+    return result
+
+
+def print_stock_burst(b: dict[str, Any]) -> None:
+    print(
+        f"4. burst of {b['changes']:,} POS stock changes over {b['spread_s'] / 60:g} simulated min "
+        f"({b['changed_variants']:,} of {b['variants']:,} variants at {b['outlets']} outlets; a tenth of them hot), "
+        f"change_poller's handler every minute ({b['polls']} polls) -> stock queue -> stock_sync's handler in "
+        f"{b['workers']} concurrent sandboxes -> eCom at its real limits, virtual clock:"
+    )
+    print(
+        f"  eCom stock writes {b['ecom_writes']:,} (a live sync writes each total a poll found changed: "
+        f"{b['settled_levels']:,}; the fewest, one per variant whose final total changed: {b['minimum_writes']:,}); "
+        f"eCom calls {b['ecom_calls']:,}; lost {b['lost']} (eCom level != POS total), 429s eCom {b['ecom_429']} / POS "
+        f"{b['pos_429']}, dead-lettered {b['dead_lettered']}"
+    )
+    print(
+        f"  drained in {b['drain_s'] / 60:.1f} simulated min ({b['real_s']:.0f} s real) vs lower bound "
+        f"{b['bound_s'] / 60:.1f} min ({b['binding']} binds) for the eCom calls made; for the fewest writes "
+        f"{b['ideal_bound_s'] / 60:.1f} min ({b['ideal_binding']})"
+    )
+    print(
+        f"  {b['messages']:,} stock messages queued, {b['records']:,} records handled in {b['invocations']:,} "
+        f"invocations; records delayed through SQS (throttled or busy): {b['delayed']:,}; AWS calls per change "
+        f"{sum(b['aws_calls'].values()) / b['changes']:.1f} ("
+        + ", ".join(f"{n / b['changes']:.2f} {call}" for call, n in b["aws_calls"].most_common(3))
+        + ")"
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.perf.bench_stock", description=__doc__)
+    parser.add_argument("--burst", type=int, default=5000, help="stock changes in section 4 (0: skip)")
+    parser.add_argument("--burst-families", type=int, default=700, help="x 3 variants")
+    parser.add_argument("--burst-spread-s", type=float, default=600.0, help="simulated seconds the changes span")
+    args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
     path = local_path()
     print(
@@ -575,6 +809,17 @@ def main() -> None:
         f"({days:.2f} days; lower bound for {figures.ecom_calls:,} calls "
         f"{lower_bound_s(figures.ecom_calls) / 86_400:.2f} days); local CPU {figures.wall_s:.0f} s"
     )
+
+    if args.burst:
+        from moto import mock_aws
+
+        from tests.perf.bench_orders import dynamodb_one_call_at_a_time
+
+        with mock_aws(), dynamodb_one_call_at_a_time():
+            burst = stock_burst(args.burst, args.burst_families, args.burst_spread_s)
+        print_stock_burst(burst)
+        if burst["lost"]:
+            raise SystemExit(f"{burst['lost']} variants show another level in eCom than their POS total")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""`make bench`'s summary table says a goal is met only when the measured figure meets it, and says why not with the
+measured lower bound otherwise (tests/perf/summary_table.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.perf.summary_table import at_most, burst_verdict, read_make_test, render, rows
+
+
+def test_a_figure_at_or_under_its_goal_is_met() -> None:
+    assert at_most(1.4, 1.4) == "met"
+    assert at_most(1.2, 1.4, floor=1.2) == "met"
+
+
+def test_a_figure_over_its_goal_is_not_met_and_names_the_lower_bound_and_the_excess() -> None:
+    verdict = at_most(3.84, 1.4, floor=1.2, floor_text="1.20 (minimum)", gap="2.64 reads per order")
+    assert verdict.startswith("not met")
+    assert "1.20 (minimum)" in verdict and "2.64 reads per order" in verdict
+
+
+def test_a_goal_below_the_measured_lower_bound_cannot_be_met() -> None:
+    verdict = at_most(2.24, 2.05, floor=2.08, floor_text="2.08 per variant")
+    assert verdict.startswith("cannot be met") and "2.08 per variant" in verdict
+
+
+def test_an_unmeasured_figure_is_not_called_met() -> None:
+    assert at_most(None, 300) == "not measured"
+
+
+def test_a_burst_is_met_only_without_loss_duplicates_or_429s_and_says_how_far_from_its_bound() -> None:
+    assert burst_verdict(0, 0, 0, drain_s=330, bound_s=300).startswith("met; drain +10% over")
+    for lost, duplicated, throttled in ((1, 0, 0), (0, 2, 0), (0, 0, 3)):
+        assert burst_verdict(lost, duplicated, throttled, drain_s=300, bound_s=300).startswith("not met")
+
+
+def _figures(pos_routes: dict[str, int], created: int, clients: int, loads: int) -> dict[str, Any]:
+    return {
+        "throughput": {
+            "orders": 100,
+            "pos_calls": Counter(pos_routes),
+            "customers_created": created,
+            "aws_calls": Counter({"dynamodb UpdateItem": 500, "dynamodb GetItem": 200}),
+            "http_clients_built": clients,
+            "budget_loads": Counter({"xseries": loads}),
+        },
+        "make_test": None,
+    }
+
+
+def test_the_table_marks_each_row_from_the_figures_the_benchmarks_returned() -> None:
+    reads = {"POST /api/2026-07/sales": 100, "GET /api/2.0/products/{id}/inventory": 164}
+    table = {row.figure: row for row in rows(_figures(reads, created=20, clients=2, loads=2))}
+    pos = table["POS calls per imported order"]
+    assert pos.after.startswith("2.64") and pos.verdict.startswith("not met") and "1.20" in pos.verdict
+    assert table["AWS calls per imported order"].verdict == "met"  # 7.0 <= 8
+    assert table["per record, through a warm handler"].verdict == "met"
+    assert table["`make test` on a fresh clone"].verdict.startswith("not measured")
+    assert table["vendor calls per status change"].verdict == "not measured"
+
+
+def test_one_function_over_the_cold_init_goal_fails_the_row_and_is_named() -> None:
+    figures = {"cold_start": {"wall_ms": {"order_import": 300.0, "stock_sync": 420.0}, "cpu_ms": {}}, "make_test": None}
+    row = next(r for r in rows(figures) if r.figure.startswith("cold init"))
+    assert row.after.startswith("300-420 ms, 1 of 2 over 350 ms")
+    assert row.verdict.startswith("not met") and "stock_sync 420 ms" in row.verdict
+    assert "order_import" not in row.verdict
+
+
+def test_a_failing_make_unit_is_not_met_however_fast() -> None:
+    figures = {"make_unit": {"seconds": 12.0, "returncode": 2, "outcome": "4 failed, 791 passed"}, "make_test": None}
+    row = next(r for r in rows(figures) if r.figure == "`make unit` wall time")
+    assert row.verdict.startswith("not met: make unit failed")
+
+
+def test_a_make_test_duration_file_is_judged_against_five_minutes() -> None:
+    quick, slow = ({"make_test": {"seconds": s, "text": str(s)}} for s in (290.0, 555.0))
+    assert next(r for r in rows(quick) if r.figure.startswith("`make test`")).verdict == "met"
+    assert next(r for r in rows(slow) if r.figure.startswith("`make test`")).verdict.startswith("not met")
+
+
+def test_the_make_test_duration_is_read_as_seconds_or_shown_as_written(tmp_path: Path) -> None:
+    duration = tmp_path / "last-test-duration.txt"
+    assert read_make_test(duration) is None
+    duration.write_text("287.5\n")
+    assert read_make_test(duration) == {"seconds": 287.5, "text": "287.5"}
+    duration.write_text("about five minutes")
+    assert read_make_test(duration) == {"seconds": None, "text": "about five minutes"}
+
+
+def test_a_client_built_per_record_fails_the_reuse_row() -> None:
+    table = {row.figure: row for row in rows(_figures({"POST /api/2026-07/sales": 100}, 0, clients=200, loads=2))}
+    assert table["POS calls per imported order"].verdict == "met"  # 1.00
+    assert table["per record, through a warm handler"].verdict.startswith("not met")
+
+
+def test_the_table_renders_every_row_with_its_verdict() -> None:
+    table = rows(_figures({"POST /api/2026-07/sales": 100}, 0, clients=2, loads=2))
+    text = render(table, widths=(60, 100, 100, 60, 100))  # wide enough that no cell wraps
+    for row in table:
+        line = next(line for line in text.splitlines() if f"| {row.figure} " in line)
+        assert row.verdict in line and row.goal in line
+    assert "before (issue 18 baseline)" in text and "after (measured now)" in text
