@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-import botocore.client
-import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
@@ -34,21 +32,6 @@ from tests.integration.conftest import Deployment
 from tests.support import drain_queue
 
 CONNECTION = "shop"
-
-
-def serialise_dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's in-process DynamoDB is not thread-safe (a transaction deep-copies a table another thread writes);
-    real DynamoDB serialises conflicting writes itself, so tests with concurrent workers serialise the calls."""
-    lock = threading.RLock()
-    original = botocore.client.BaseClient._make_api_call
-
-    def serialised(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            with lock:
-                return original(self, operation, params)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", serialised)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from pos_ecom_sync_cli.main import CliError
 from pos_ecom_sync_cli.order_story import order_story
 from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product
 from tests.integration.conftest import Deployment
-from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
+from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig
 from tests.support import drain_queue
 
 NEW_EMAIL = "ana.silva@example.com"
@@ -42,11 +42,6 @@ NEW_EMAIL = "ana.silva@example.com"
 
 class Killed(BaseException):
     """The worker's process dying (nothing catches it)."""
-
-
-@pytest.fixture(autouse=True)
-def dynamodb_one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    serialise_dynamodb_calls(monkeypatch)
 
 
 @pytest.fixture

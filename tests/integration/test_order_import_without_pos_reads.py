@@ -21,7 +21,7 @@ from local_stack.event_sources import SqsPoller
 from local_stack.functions import LocalFunction
 from pos_ecom_sync_cli.orders import cmd_held
 from tests.integration.conftest import Deployment
-from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
+from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig
 from tests.support import drain_queue
 
 SALE = "POST /api/2026-07/sales"
@@ -31,11 +31,6 @@ INVENTORY = "GET /api/2.0/products/{id}/inventory"
 CREATE_CUSTOMER = "POST /api/2.0/customers"
 MIRA = "mira.okafor@example.com"  # a customer the simulator seeds
 NEW_EMAIL = "ana.silva@example.com"
-
-
-@pytest.fixture(autouse=True)
-def dynamodb_one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    serialise_dynamodb_calls(monkeypatch)
 
 
 @pytest.fixture

@@ -29,13 +29,8 @@ from local_stack.functions import LocalFunction
 from local_stack.lambda_events import sqs_event
 from local_stack.simulators.common import Faults
 from tests.integration.conftest import Deployment
-from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig, serialise_dynamodb_calls
+from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig
 from tests.support import drain_queue
-
-
-@pytest.fixture(autouse=True)
-def dynamodb_one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    serialise_dynamodb_calls(monkeypatch)
 
 
 @dataclass
