@@ -84,6 +84,19 @@ def test_a_released_claim_frees_the_order_at_once(store: OrderStore) -> None:
     assert store.claim_order(CID, 5, source_id="ecom-5", lease_seconds=150).may_have_created_a_sale
 
 
+def test_an_attempt_released_before_asking_for_the_sale_spares_the_next_one_the_sale_lookup_until_a_crash(
+    store: OrderStore, clock: Clock
+) -> None:
+    throttled = store.claim_order(CID, 6, source_id="ecom-6", lease_seconds=150)
+    store.release(CID, throttled, error="RateLimited: ecom: rate budget exhausted", sale_possible=False)
+    retry = store.claim_order(CID, 6, source_id="ecom-6", lease_seconds=150)
+    assert not retry.may_have_created_a_sale  # no attempt asked the POS for the sale
+
+    clock.now += 152  # this attempt dies (no release) after it may have asked: the mark is gone with its claim
+    after_crash = store.claim_order(CID, 6, source_id="ecom-6", lease_seconds=150)
+    assert after_crash.may_have_created_a_sale
+
+
 def test_one_order_at_a_time_may_create_the_customer_of_an_email(store: OrderStore, clock: Clock) -> None:
     assert isinstance(store.claim_customer(CID, "k", owner="order:1", lease_seconds=150), CustomerClaimed)
     busy = store.claim_customer(CID, "k", owner="order:2", lease_seconds=150)

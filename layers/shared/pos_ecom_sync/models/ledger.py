@@ -45,6 +45,8 @@ class OrderRecord:
     # The POS products whose units stock sync holds back for the order's open sale (`stock.reservations`); empty
     # once released, and for a sale that took its stock when created.
     stock_held: tuple[str, ...] = ()
+    # The last attempt ended before it asked the POS for the sale (throttled or failed early): none can exist.
+    sale_ruled_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class Claim:
     @property
     def may_have_created_a_sale(self) -> bool:
         """An earlier claim that ended neither held nor imported may have reached the POS: look before creating."""
-        return self.previous is not None and self.previous.status == "importing"
+        previous = self.previous
+        return previous is not None and previous.status == "importing" and not previous.sale_ruled_out
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,9 @@ class OrderLedger(Protocol):
         notify: bool,
         stock_held: tuple[str, ...] = (),
     ) -> OrderRecord: ...
-    def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None: ...
+    def release(
+        self, connection_id: str, claim: Claim, *, error: str | None = None, sale_possible: bool = True
+    ) -> None: ...
     def mark_notified(self, connection_id: str, order_id: int) -> None: ...
     def claim_customer(
         self, connection_id: str, email_key: str, *, owner: str, lease_seconds: float
@@ -395,6 +397,7 @@ class OrderImporter:
         self.notes: list[str] = []  # things an operator should know (e.g. the register fallback), for the log
         # POS products the last match found through our variant links -> their family (catalog state key)
         self._linked: dict[str, str] = {}
+        self._sale_possible = True
 
     @property
     def _cid(self) -> str:
@@ -437,12 +440,17 @@ class OrderImporter:
             if record is None or record.status != "imported":
                 raise
             return self._already_imported(record)
+        # Whether a sale with our id may exist: an earlier attempt may have created it, until one looks and finds
+        # none; this one makes it possible again when it asks the POS to create it.
+        self._sale_possible = claim.may_have_created_a_sale
         try:
             return self._import_claimed(claim, early)
         except Exception as exc:
             # Failed attempt (vendor down, throttled, ...): free the order at once for the retry, with the reason
-            # (`orders show`). A crash skips this, and then the lease expires before SQS hands the message out again.
-            self.ledger.release(self._cid, claim, error=failure_text(exc))
+            # (`orders show`), and whether the retry must look for a sale first (most throttled attempts never
+            # reached the create: their retries then spend no POS read on it). A crash skips this, and then the
+            # lease expires before SQS hands the message out again, the sale still "possible".
+            self.ledger.release(self._cid, claim, error=failure_text(exc), sale_possible=self._sale_possible)
             raise
 
     def _already_imported(self, record: OrderRecord) -> OrderImportResult:
@@ -484,6 +492,7 @@ class OrderImporter:
             existing = self._existing_sale(claim)
             if existing is not None:
                 return self._adopt(claim, existing)
+            self._sale_possible = False
         if early is not None:
             order, lines = early
         else:
@@ -750,6 +759,7 @@ class OrderImporter:
             customer_id=draft.customer_id,
             shipping_product_id=self.connection.shipping_product_id,
         )
+        self._sale_possible = True
         try:
             created = self.pos.create_sale(sale)
         except UpstreamError as refused:

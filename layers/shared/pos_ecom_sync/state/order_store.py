@@ -98,6 +98,7 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
         last_error=data.get("last_error"),
         last_error_at=optional_int("last_error_at"),
         stock_held=tuple(str(p) for p in data.get("stock_held", []) or []),
+        sale_ruled_out=bool(data.get("no_sale", False)),
     )
 
 
@@ -161,7 +162,7 @@ class OrderStore:
             "UpdateExpression": (
                 "SET #s = :importing, attempt = :token, lease_until = :until, source_id = :source, "
                 "order_id = :oid, updated_at = :now, created_at = if_not_exists(created_at, :now)"
-                f"{sale_set} ADD attempts :one"
+                f"{sale_set} ADD attempts :one REMOVE no_sale"
             ),
             "ExpressionAttributeNames": {"#s": "status"},
         }
@@ -356,11 +357,18 @@ class OrderStore:
         with dynamodb_call("record sale of order"):
             self._client.put_item(TableName=self._table, Item=self._sale_order_item(connection_id, sale_id, order_id))
 
-    def release(self, connection_id: str, claim: Claim, *, error: str | None = None) -> None:
+    def release(
+        self, connection_id: str, claim: Claim, *, error: str | None = None, sale_possible: bool = True
+    ) -> None:
         """Give the lease up early (the attempt failed and its record will be retried or dead-lettered), noting
-        `error` for the operator. Best effort: an expired lease frees the order anyway."""
+        `error` for the operator. `sale_possible=False`: the attempt never asked the POS to create the sale, so the
+        next one need not look for it (a claim clears the mark: a crash leaves it "possible"). Best effort: an
+        expired lease frees the order anyway."""
         update = "SET lease_until = :zero"
         values: dict[str, Any] = {":zero": 0}
+        if not sale_possible:
+            update += ", no_sale = :true"
+            values[":true"] = True
         if error:
             update += ", last_error = :error, last_error_at = :now"
             values.update({":error": error[:1000], ":now": int(self._clock())})
