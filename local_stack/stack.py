@@ -49,6 +49,9 @@ class StackConfig:
     run_demo: bool = True
     stack_name: str = "local"
     region: str = "us-east-1"
+    # Where the CLI finds this stack (`make run`: the repo's .local-stack/outputs.json). None writes nothing: the
+    # tests' in-process stacks, which run beside a `make run` and must not replace or delete its file.
+    outputs_file: Path | None = OUTPUTS_FILE
 
 
 def narrate(line: str) -> None:
@@ -221,8 +224,9 @@ class LocalStack:
         }
 
     def _write_outputs(self) -> None:
-        OUTPUTS_FILE.parent.mkdir(exist_ok=True)
-        OUTPUTS_FILE.write_text(json.dumps(self.outputs(), indent=2))
+        if self.config.outputs_file is not None:
+            self.config.outputs_file.parent.mkdir(exist_ok=True)
+            self.config.outputs_file.write_text(json.dumps(self.outputs(), indent=2))
 
     # -- demo ---------------------------------------------------------------------------------------
 
@@ -457,7 +461,8 @@ class LocalStack:
                 simulator.stop()
         if self.moto:
             self.moto.stop()
-        OUTPUTS_FILE.unlink(missing_ok=True)
+        if self.config.outputs_file is not None:
+            self.config.outputs_file.unlink(missing_ok=True)
 
     def banner(self) -> str:
         assert self.api is not None

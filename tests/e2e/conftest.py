@@ -218,6 +218,9 @@ def _e2e_config() -> StackConfig:
         run_demo=False,
         # moto's backends live in this process for its whole run: each module's stack gets its own resource names.
         stack_name=f"e2e-{uuid.uuid4().hex[:8]}",
+        # The CLI tests give the CLI this stack's outputs themselves; the repo's file belongs to `make run`, which
+        # tests/e2e/test_local_stack.py starts on another worker meanwhile.
+        outputs_file=None,
     )
 
 

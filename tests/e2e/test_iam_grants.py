@@ -50,6 +50,10 @@ NOT_EXERCISED_HERE: dict[str, dict[str, str]] = {
         "dynamodb:Query": "an outlet change walks the connection's stock items",
         "dynamodb:BatchGetItem": "an outlet change's chunk reads its variants' stock",
     },
+    "ChangePollerFunction": {
+        "dynamodb:DeleteItem": "the POS customer feed dropping the index entry of a deleted or re-addressed customer "
+        "(state.order_store.forget_customer; tests/integration/test_order_import_without_pos_reads.py)",
+    },
     "StatusSyncFunction": {
         **DELAY,
         "sqs:SendMessage": "parking a record that cannot succeed in the statuses DLQ",
