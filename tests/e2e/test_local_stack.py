@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,18 +44,19 @@ class RunningStack:
         return next(u for u in urls if u.endswith(f"-{suffix}.fifo"))
 
 
-# First in the file: it stops its stack before the module's `stack` fixture starts another.
-def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll_and_stops_on_ctrl_c() -> None:
-    env = {
-        **os.environ,
-        **{name: str(free_port()) for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT", "LAMBDA_PORT")},
-        "LOCAL_SCHEDULE_SECONDS": "3",
-        "DEMO_EVERY_SECONDS": "3",
-        "DEMO_FAMILIES": "2",
-    }
+PORTS = ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT", "LAMBDA_PORT")
+
+
+def _make_run(
+    run_args: str, ports: dict[str, int], seen: Callable[[str], bool], **settings: str
+) -> tuple[subprocess.Popen[str], list[str], threading.Event]:
+    """`make run RUN_ARGS=...` from the repo as a developer starts it, on free ports, in its own process group (Ctrl-C
+    goes to the whole group, as in a terminal): the process, its output lines as they come, and an event set at the
+    first line `seen` accepts."""
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, **settings}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", "RUN_ARGS=--pos r-series"],
+        ["make", "--no-print-directory", "run", f"RUN_ARGS={run_args}"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -70,19 +71,32 @@ def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line.rstrip())
-            if re.search(r"eCom \| eCom stock of item \d+ now -?\d+", line):
+            if seen(line.rstrip()):
                 arrived.set()
 
     threading.Thread(target=read, daemon=True).start()
+    return process, lines, arrived
+
+
+def _stop(process: subprocess.Popen[str], what: str) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"{what} did not stop on Ctrl-C")
+
+
+# First in the file: it stops its stack before the module's `stack` fixture starts another.
+def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll_and_stops_on_ctrl_c() -> None:
+    ports = {name: free_port() for name in PORTS}
+    settings = {"LOCAL_SCHEDULE_SECONDS": "3", "DEMO_EVERY_SECONDS": "3", "DEMO_FAMILIES": "2"}
+    stock_line = re.compile(r"eCom \| eCom stock of item \d+ now -?\d+")
+    process, lines, arrived = _make_run("--pos r-series", ports, lambda line: bool(stock_line.search(line)), **settings)
     try:
         assert arrived.wait(180), "no demo qoh change reached eCom:\n" + "\n".join(lines[-60:])
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail("the R-Series local stack did not stop on Ctrl-C")
+        _stop(process, "the R-Series local stack")
     text = "\n".join(lines)
     assert "R-Series API V3" in text and "no webhooks: every POS change is polled" in text
     assert "stopped: every server and worker is shut down" in text
@@ -90,34 +104,9 @@ def test_make_run_with_r_series_syncs_a_demo_qoh_change_to_ecom_at_the_next_poll
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    ports = {name: free_port() for name in ("API_PORT", "POS_PORT", "ECOM_PORT", "MOTO_PORT", "LAMBDA_PORT")}
-    env = {
-        **os.environ,
-        **{k: str(v) for k, v in ports.items()},
-        "LOCAL_SCHEDULE_SECONDS": "3600",
-        "DEMO_FAMILIES": "2",
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", "RUN_ARGS=--no-demo"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # Ctrl-C goes to the whole process group, as in a terminal
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            if line.rstrip().endswith("] ready"):
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    ports = {name: free_port() for name in PORTS}
+    settings = {"LOCAL_SCHEDULE_SECONDS": "3600", "DEMO_FAMILIES": "2"}
+    process, lines, ready = _make_run("--no-demo", ports, lambda line: line.endswith("] ready"), **settings)
     if not ready.wait(120):
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("local stack did not become ready:\n" + "\n".join(lines[-40:]))
@@ -126,12 +115,7 @@ def stack() -> Iterator[RunningStack]:
     )
     yield running
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail("local stack did not stop on Ctrl-C")
+        _stop(process, "local stack")
 
 
 def test_banner_prints_every_url(stack: RunningStack) -> None:

@@ -47,8 +47,15 @@ from pos_ecom_sync.intake.rows import row_id, stamp
 from pos_ecom_sync.models.feeds import ChangePage, PosFeed, VendorRow
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity
 from pos_ecom_sync.profiles.rseries import envelope
-from pos_ecom_sync.profiles.rseries.client import FEED_ENTITIES, MAX_LIMIT
-from pos_ecom_sync.profiles.rseries.feeds import MATRIX_PREFIX, MAX_SKIPPED_PAGES, StampCursor, UsingLists, digest
+from pos_ecom_sync.profiles.rseries.client import MAX_LIMIT
+from pos_ecom_sync.profiles.rseries.feeds import (
+    MATRIX_PREFIX,
+    MAX_SKIPPED_PAGES,
+    StampCursor,
+    UsingLists,
+    VendorEntity,
+    digest,
+)
 
 REFERENCE_KEY = "@reference"
 # Category fields whose change can change what a family shows in eCom (the name) or may one day (the path).
@@ -56,7 +63,7 @@ CATEGORY_CHANGE_FIELDS = ("categoryID", "name", "parentID", "fullPathName", "nod
 
 
 @dataclass(frozen=True)
-class ReferenceSpec:
+class ReferenceSpec(VendorEntity):
     entity: str  # the vendor entity polled: "Category" | "Manufacturer"
     field: str  # the foreign key naming it on Item and ItemMatrix rows
     change_fields: tuple[str, ...] | None = None  # the fields a change is made of (None: the whole row)
@@ -64,10 +71,6 @@ class ReferenceSpec:
     @property
     def name(self) -> str:
         return f"pos:{self.entity}"
-
-    @property
-    def id_field(self) -> str:
-        return FEED_ENTITIES[self.entity].id_field
 
 
 SPECS: tuple[ReferenceSpec, ...] = (

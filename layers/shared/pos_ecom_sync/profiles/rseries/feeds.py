@@ -144,8 +144,22 @@ def cursor_at(epoch_second: int) -> str:
     return StampCursor(epoch_second + OVERLAP_S, {}).encode()
 
 
+class VendorEntity:
+    """A polled entity's id and time-stamp fields, as `client.FEED_ENTITIES` names them."""
+
+    entity: str
+
+    @property
+    def id_field(self) -> str:
+        return FEED_ENTITIES[self.entity].id_field
+
+    @property
+    def stamp_field(self) -> str:
+        return FEED_ENTITIES[self.entity].stamp_field
+
+
 @dataclass(frozen=True)
-class FeedSpec:
+class FeedSpec(VendorEntity):
     entity: str  # the vendor entity polled
     message_entity: Entity
     # The row's message key (entity id) or None when the row queues nothing; raises InvalidInput when unusable.
@@ -157,14 +171,6 @@ class FeedSpec:
     @property
     def name(self) -> str:
         return f"pos:{self.entity}"
-
-    @property
-    def id_field(self) -> str:
-        return FEED_ENTITIES[self.entity].id_field
-
-    @property
-    def stamp_field(self) -> str:
-        return FEED_ENTITIES[self.entity].stamp_field
 
 
 def _digits(row: Mapping[str, Any], name: str) -> str:
@@ -330,18 +336,10 @@ CUSTOMER_FEED = "pos:Customer"
 
 
 @dataclass(frozen=True)
-class CustomerSpec:
+class CustomerSpec(VendorEntity):
     """The Customer list as a time-stamp feed (`client.FEED_ENTITIES`: Contact loaded, archived rows included)."""
 
     entity: str = "Customer"
-
-    @property
-    def id_field(self) -> str:
-        return FEED_ENTITIES[self.entity].id_field
-
-    @property
-    def stamp_field(self) -> str:
-        return FEED_ENTITIES[self.entity].stamp_field
 
 
 def customer_change(row: Mapping[str, Any]) -> CustomerChange | None:
