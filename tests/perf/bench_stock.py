@@ -636,8 +636,9 @@ def stock_burst(changes: int = 5000, families: int = 700, spread_s: float = 600.
             total = sum(max(0, level.level) for level in held.values())
             initial[pos_id] = total
             shop.ecom.tables["variants"][ecom_id]["stockLevel"] = total
-            store.save_stock(CONNECTION, 0, VariantStockState(
-                product_id=pos_id, ecom_variant_id=ecom_id, levels=held, last_written=total, revision=1,
+            stored = store.get_stock(CONNECTION, pos_id).revision  # open_shop may have saved the levels already
+            store.save_stock(CONNECTION, stored, VariantStockState(
+                product_id=pos_id, ecom_variant_id=ecom_id, levels=held, last_written=total, revision=stored + 1,
             ))  # fmt: skip
         for feed, rows in (("inventory", shop.pos.inventory()), ("products", shop.pos.products()),
                            ("sales", shop.pos.sales())):  # fmt: skip
