@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pos_ecom_sync.connectors.ecom import EcomClient
+from pos_ecom_sync.errors import RateLimited
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.orders.customers import customer_code, email_key
-from pos_ecom_sync.orders.importer import EventBridgeNotifier
+from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
@@ -33,7 +34,7 @@ from local_stack.functions import LocalFunction
 from pos_ecom_sync_cli.main import CliError
 from pos_ecom_sync_cli.order_story import order_story
 from pos_ecom_sync_cli.orders import cmd_held, cmd_payment_method, cmd_retry, cmd_shipping_product
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, demo_connection
 from tests.integration.order_rig import CONNECTION, OrderRig, open_order_rig
 from tests.support import drain_queue
 
@@ -596,3 +597,33 @@ def test_an_order_placed_online_lowers_the_pos_stock_through_its_sale_and_ecom_t
             pass
         ecom_variant = next(v for v in rig.ecom.variants() if v["id"] == rig.variant_of(variant["id"]))
         assert ecom_variant["stockLevel"] == before - 2
+
+
+class _ThrottledEcom:
+    """eCom whose budget is spent: every order read is refused for 30 s."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_order(self, order_id: int) -> Any:
+        self.calls += 1
+        raise RateLimited("ecom", retry_at=1_900_000_000.0)
+
+    def list_order_products(self, order_id: int) -> Any:  # pragma: no cover - never reached
+        raise AssertionError("the lines are read only after the order")
+
+
+class _NoPos:
+    calls = 0
+
+
+def test_a_new_order_whose_first_read_is_throttled_claims_nothing_and_reads_once(deployment: Deployment) -> None:
+    ledger = OrderStore(deployment.env["TABLE_NAME"], client=deployment.session.client("dynamodb"))
+    ecom = _ThrottledEcom()
+    importer = OrderImporter(demo_connection(CONNECTION), _NoPos(), ecom, ledger)  # type: ignore[arg-type]
+
+    with pytest.raises(RateLimited):
+        importer.import_order(9101)
+
+    assert ecom.calls == 1  # not read again after a claim: the same budget would only be waited for twice
+    assert ledger.get_order(CONNECTION, 9101) is None  # the retry starts as a first attempt

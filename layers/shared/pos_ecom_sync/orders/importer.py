@@ -80,6 +80,7 @@ from pos_ecom_sync.errors import (
     InvalidInput,
     OrderBusy,
     RateLimited,
+    RetryLater,
     UpstreamError,
     UpstreamUnavailable,
     safe_text,
@@ -474,14 +475,17 @@ class OrderImporter:
         )
 
     def _read_early(self, order_id: int) -> tuple[EcomOrder, list[EcomOrderLine]] | None:
-        """The order and its lines, read before the claim; None when that fails for any reason (the claimed path
-        reads again, and records why it fails)."""
+        """The order and its lines, read before the claim; None when that fails (the claimed path reads again, and
+        records why it fails). A throttle is raised as it is: nothing is claimed yet, and reading again after the
+        claim would only wait for the same budget twice."""
         try:
             raw = self.ecom.get_order(order_id)
             if raw is None:
                 return None
             order = EcomOrder.model_validate(raw)
             return order, [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(order_id)]
+        except RetryLater:
+            raise
         except Exception:
             return None
 
