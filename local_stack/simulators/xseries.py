@@ -580,7 +580,7 @@ class XSeriesSimulator(VendorSimulator):
             reject_unknown(fields, CUSTOMER_FIELDS, "customer")
             row.update(fields)
             self._save("customers", row)
-            self._emit("customer.update", {**row, "updated_at": _v1_time(row["updated_at"])})
+            self._emit_customer(row)
         self.narrate(f"customer {customer_id[:8]} updated: {', '.join(sorted(fields))}")
         return dict(row)
 
@@ -602,11 +602,15 @@ class XSeriesSimulator(VendorSimulator):
             self._delete_customer(duplicate)
         self.narrate(f"customer {duplicate_id[:8]} merged into {primary_id[:8]} and deleted")
 
+    def _emit_customer(self, row: dict[str, Any]) -> None:
+        """`customer.update`: the row with its 1.0 `updated_at` (every webhook payload is in the 1.0 shape)."""
+        self._emit("customer.update", {**row, "updated_at": _v1_time(row["updated_at"])})
+
     def _delete_customer(self, row: dict[str, Any]) -> None:
         row["deleted_at"] = self._now()
         if self.customer_delete_moves_version:
             self._save("customers", row)
-            self._emit("customer.update", {**row, "updated_at": _v1_time(row["updated_at"])})
+            self._emit_customer(row)
 
     # Price books (X20 `PriceBook`, `PriceBookProduct`): the online price. Whether changing an entry changes its
     # product's `version` (and sends product.update) is undocumented ([I] unverified): this switch plays both answers.
@@ -1833,7 +1837,7 @@ class XSeriesSimulator(VendorSimulator):
 
     def _post_customer(self, request: Request) -> Response:
         customer = self._new("customers", self._customer_row(request.json_object()))
-        self._emit("customer.update", {**customer, "updated_at": _v1_time(customer["updated_at"])})
+        self._emit_customer(customer)
         return Response(201, {"data": dict(customer)})  # X20 `POST /customers`: 201
 
     def _search(self, request: Request) -> Response:

@@ -17,6 +17,8 @@ import pytest
 from aws_lambda_powertools import Tracer
 from pos_ecom_sync import observability
 
+from tests.perf.bench_intake import FUNCTION_ENV as COLD_START_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Runs one worker record (a POS change reaching order_import is acknowledged without any AWS or vendor call) and
@@ -62,16 +64,9 @@ print(json.dumps({{"answer": answer, "webhook_status": webhook["statusCode"], "e
                   "xray_imported": "aws_xray_sdk.core" in sys.modules}}))
 """
 
+# The cold-start benchmark's function settings, plus what these invocations reach (a DLQ, a quiet metrics sink).
 FUNCTION_ENV = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "TABLE_NAME": "t",
-    "SECRET_PREFIX": "p/",
-    "PRODUCTS_QUEUE_URL": "q",
-    "STOCK_QUEUE_URL": "q",
-    "ORDERS_QUEUE_URL": "q",
-    "STATUSES_QUEUE_URL": "q",
+    **COLD_START_ENV,
     "DEAD_LETTER_QUEUE_URL": "dlq",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "pos-ecom-sync",
