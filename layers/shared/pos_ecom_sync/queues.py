@@ -44,27 +44,26 @@ class ChangePublisher:
 
     def backlog(self, concern: Concern) -> int:
         """Messages waiting or in flight on a concern's queue (approximate, as SQS reports it)."""
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        try:
-            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url_of(concern), AttributeNames=names)
-        except (ClientError, BotoCoreError) as exc:
-            raise UpstreamUnavailable(f"sqs: cannot read the {concern} queue depth: {exc}") from exc
-        return sum(int(attributes["Attributes"].get(name, 0)) for name in names)
+        return sum(self._counts(concern, "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"))
 
     def idle(self, concern: Concern) -> bool:
         """Whether a concern's queue holds nothing at all: no message waiting, in flight or delayed, by SQS's
         approximate counts (one GetQueueAttributes call). Order routing reads levels from the stock state only when
         the stock queue is idle (`orders.importer`)."""
-        names = [
+        counts = self._counts(
+            concern,
             "ApproximateNumberOfMessages",
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
-        ]
+        )
+        return not any(counts)
+
+    def _counts(self, concern: Concern, *names: str) -> list[int]:
         try:
-            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url_of(concern), AttributeNames=names)
+            found = self._sqs.get_queue_attributes(QueueUrl=self._queue_url_of(concern), AttributeNames=list(names))
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamUnavailable(f"sqs: cannot read the {concern} queue depth: {exc}") from exc
-        return all(int(attributes["Attributes"].get(name, 0)) == 0 for name in names)
+        return [int(found["Attributes"].get(name, 0)) for name in names]
 
     def _send_batch(self, queue_url: str, items: Sequence[Outgoing]) -> None:
         pending = {
