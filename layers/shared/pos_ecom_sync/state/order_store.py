@@ -33,7 +33,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pos_ecom_sync.errors import Conflict, OrderBusy, UpstreamUnavailable
+from pos_ecom_sync.errors import Conflict, OrderBusy
 from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.ledger import (
     Claim,
@@ -48,13 +48,13 @@ from pos_ecom_sync.models.ledger import (
 )
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
+from pos_ecom_sync.state.table_ops import batch_read
 
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
 # search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
 EMAIL_INDEX_TRUST_SECONDS = 3600
 # Index entries that name a POS customer (the others are `creating` locks).
 INDEXED = ("created", "matched")
-BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -559,23 +559,9 @@ class OrderStore:
         return OrderLookups(links, customer)
 
     def _get_many(self, connection_id: str, sort_keys: list[str]) -> list[dict[str, Any]]:
-        """The items of `sort_keys` that exist (consistent reads, 100 keys a call, unprocessed keys retried)."""
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
-            pending = [self._key(connection_id, sk) for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(5):
-                with dynamodb_call("batch read"):
-                    response = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
-                    )
-                found += [_plain(item) for item in response.get("Responses", {}).get(self._table, [])]
-                pending = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            if pending:
-                raise UpstreamUnavailable(f"dynamodb kept {len(pending)} read(s) unprocessed")
-        return found
+        """The items of `sort_keys` that exist (`table_ops.batch_read`)."""
+        wanted = [self._key(connection_id, sk) for sk in sort_keys]
+        return [_plain(item) for item in batch_read(self._client, self._table, wanted, "order lookups")]
 
     def forget_customer(self, connection_id: str, email_key: str, customer_id: str) -> bool:
         """Drop the index entry of `email_key` if it still names `customer_id` (True then), and the key from that

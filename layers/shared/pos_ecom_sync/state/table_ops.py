@@ -31,6 +31,33 @@ def put_over_revision(table: Any, item: dict[str, Any], loaded_revision: int, *,
         table.put_item(Item=item, **condition)
 
 
+def batch_read(
+    reader: Any,
+    table_name: str,
+    wanted_keys: Sequence[dict[str, Any]],
+    what: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """The items of `wanted_keys` that exist, through `reader.batch_get_item` (a boto3 resource or client: keys and
+    items in its own form), consistent reads, 100 keys a call, unprocessed keys retried with backoff."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(wanted_keys), BATCH_GET_LIMIT):
+        wanted = list(wanted_keys[start : start + BATCH_GET_LIMIT])
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            request = {table_name: {"Keys": wanted, "ConsistentRead": True}}
+            with dynamodb_call(f"get {what}"):
+                response = reader.batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table_name, [])
+            wanted = response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
+            if not wanted:
+                break
+            sleep(min(0.05 * 2**attempt, 1.0))
+        if wanted:
+            raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} {what} read(s) unprocessed")
+    return found
+
+
 def get_many(
     resource: Any,
     table: Any,
@@ -40,22 +67,7 @@ def get_many(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, dict[str, Any]]:
-    """Sort key -> item for those of `sort_keys` that exist in the connection's partition (consistent reads,
-    100 keys a call, unprocessed keys retried with backoff)."""
+    """Sort key -> item for those of `sort_keys` that exist in the connection's partition (`batch_read`)."""
     pk = keys.connection_pk(connection_id)
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
-        wanted: list[dict[str, str]] = [{"pk": pk, "sk": sk} for sk in sort_keys[start : start + BATCH_GET_LIMIT]]
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            request = {table.name: {"Keys": wanted, "ConsistentRead": True}}
-            with dynamodb_call(f"get {what}"):
-                response = resource.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table.name, []):
-                found[str(item["sk"])] = item
-            wanted = response.get("UnprocessedKeys", {}).get(table.name, {}).get("Keys", [])
-            if not wanted:
-                break
-            sleep(min(0.05 * 2**attempt, 1.0))
-        if wanted:
-            raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} {what} read(s) unprocessed")
-    return found
+    items = batch_read(resource, table.name, [{"pk": pk, "sk": sk} for sk in sort_keys], what, sleep=sleep)
+    return {str(item["sk"]): item for item in items}
