@@ -383,6 +383,52 @@ def test_an_ecom_payment_marked_paid_later_is_recorded_on_the_r_series_sale(rig:
     assert rig.status("ecom", "order", str(order["id"])).outcome == "in step"
 
 
+class SaleFeed:
+    """The R-Series Sale feed as the change poller walks it (`runtime.pos_change_feeds`): each `changes()` is the
+    messages of the rows changed since the last call."""
+
+    def __init__(self, rig: Rig) -> None:
+        feeds = runtime.pos_change_feeds(rig.connection).change_feeds(rig.connection, page_size=100, family_of=str)
+        self.feed = next(f for f in feeds if f.name == "pos:Sale")
+        self.cursor: str | None = None
+        self.changes()
+
+    def changes(self) -> list[ChangeMessage]:
+        messages: list[ChangeMessage] = []
+        while True:
+            page = self.feed.read(self.cursor)
+            messages += self.feed.to_messages(page.rows, datetime.now(UTC))
+            self.cursor = page.cursor or self.cursor
+            if not page.more:
+                return messages
+
+
+@pytest.mark.parametrize("payment_status", ["paid", "cancelled"])
+def test_the_sale_feed_echo_of_our_payment_or_void_reads_nothing_and_releases_the_held_units(
+    rig: Rig, payment_status: str
+) -> None:
+    variant = rig.variant(0)
+    order = rig.place(variant, 1, payment_status="not_paid")
+    rig.import_order(order)  # an open sale, its unit held back from the online stock
+    stock_queue_messages(rig)
+    feed = SaleFeed(rig)
+    rig.ecom.update_order_status(order["id"], payment_status=payment_status)
+    assert rig.status("ecom", "order", str(order["id"])).outcome == "synced"  # completed (paid in full) or voided
+
+    [echo] = feed.changes()  # our PUT moved the sale's updatetime: the feed brings it back
+    result = runtime.status_sync(rig.connection).handle(echo)
+
+    assert (result.pos_calls, result.ecom_calls) == (0, 0), result
+    assert any(line.startswith("released the units held") for line in result.applied), result
+    assert reservations(stock_queue_messages(rig)) == [(str(rig.items[variant["sku"]]), order["id"], None)]
+    record = rig.ledger.get_order(CONNECTION, order["id"])
+    assert record is not None and record.stock_held == ()
+    # The same row polled again (a replay): read this time, and it finds nothing left to do.
+    again = runtime.status_sync(rig.connection).handle(echo)
+    assert again.pos_calls > 0 and again.applied == [] and reservations(stock_queue_messages(rig)) == []
+    assert len(payments_of(rig.sale_of(order))) == (1 if payment_status == "paid" else 0)
+
+
 def test_an_ecom_cancel_voids_the_open_r_series_sale(rig: Rig) -> None:
     order = rig.place(rig.variant(0), 1, payment_status="not_paid")
     rig.import_order(order)

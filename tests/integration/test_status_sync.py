@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
@@ -72,6 +75,17 @@ class StatusRig:
                     return handled
             handled += done
         raise AssertionError("statuses queue did not drain")
+
+    def vendor_calls(self) -> int:
+        return sum(self.pos.calls_by_route.values()) + sum(self.ecom.calls_by_route.values())
+
+    def write_status(self, order: dict[str, Any], **change: str) -> None:
+        """The merchant changes the order in eCom's back office; its own message is handled, and the POS write it
+        makes is left on the statuses queue as the sale.update webhook brings it back."""
+        self.ecom.update_order_status(order["id"], **change)
+        assert self.ecom.wait_for_webhooks()
+        assert self.statuses.poll_once(wait_seconds=0)
+        assert self.pos.wait_for_webhooks()
 
     def ecom_order(self, order: dict[str, Any]) -> dict[str, Any]:
         return next(o for o in self.ecom.orders() if o["id"] == order["id"])
@@ -160,6 +174,75 @@ def test_the_echo_of_our_ecom_write_is_known_by_its_stamp_and_costs_no_vendor_re
     pos_reads = rig.pos.calls_by_route["GET /api/2.0/sales/{id}"] - reads[1]
     assert (ecom_reads, pos_reads) == (0, 0)
     assert rig.ecom_order(order)["status"] == "cancelled" and rig.dead_letters() == []
+
+
+@pytest.mark.parametrize(("payment_status", "written"), [("paid", "payments"), ("cancelled", "status")])
+def test_the_echo_of_our_pos_payment_or_void_is_known_by_its_digest_and_costs_no_vendor_call(
+    rig: StatusRig, payment_status: str, written: str
+) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    before = rig.sale(sale)
+    rig.write_status(order, payment_status=payment_status)
+    after = rig.sale(sale)
+    assert after[written] != before[written]  # our write: a payment recorded, or the sale voided
+    assert len(rig.ledger(order).pos_written) == 1
+    calls = rig.vendor_calls()
+
+    assert rig.drain() >= 1  # the echo: the POS's sale.update of our own write (and eCom's of ours, if any)
+
+    assert rig.vendor_calls() == calls  # not one read, of either side
+    ledger = rig.ledger(order)
+    assert ledger.pos_written == ()  # each echo is taken once
+    assert rig.sale(sale) == after and rig.dead_letters() == []
+
+
+@pytest.mark.parametrize("pos_change", ["pack", "void"])
+def test_a_pos_change_right_after_our_payment_is_read_and_synced_even_when_it_looks_like_our_write(
+    rig: StatusRig, pos_change: str
+) -> None:
+    order, sale = rig.order(pickup=True, payment_title="Bank deposit", payment_status="not_paid")
+    rig.write_status(order, payment_status="paid")  # the POS payment is recorded; its echo is queued
+    # Before that echo is handled, a POS user packs the order (its status and payments stay as our write left them:
+    # the same digest as our echo's) or voids the sale (another digest).
+    if pos_change == "pack":
+        rig.pos.pack_fulfillments(sale["id"])
+    else:
+        rig.pos.void_sale(sale["id"])
+    rig.drain()
+
+    ecom_order = rig.ecom_order(order)
+    if pos_change == "pack":
+        assert (ecom_order["status"], ecom_order["paymentStatus"]) == ("processing_ready_for_pickup", "paid")
+    else:
+        assert ecom_order["paymentStatus"] == "cancelled"
+    assert len(rig.sale(sale)["payments"]) == 1
+    assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deliveries=st.permutations(["echo", "echo", "pack", "pack"]))
+def test_our_echo_and_a_pos_change_like_it_delivered_twice_in_any_order_end_in_the_same_state(
+    rig: StatusRig, deliveries: list[str]
+) -> None:
+    order, sale = rig.order(pickup=True, payment_title="Bank deposit", payment_status="not_paid")
+    rig.write_status(order, payment_status="paid")
+    rig.pos.pack_fulfillments(sale["id"])
+    assert rig.pos.wait_for_webhooks()
+    deployment = rig.orders.deployment
+    echo, pack = drain_queue(deployment.sqs, deployment.queue_url("statuses"))  # FIFO: our echo first
+    assert ChangeMessage.model_validate_json(echo["Body"]).content_digest == (
+        ChangeMessage.model_validate_json(pack["Body"]).content_digest
+    )  # the pack leaves the sale's status and payments as our payment did
+
+    arn = rig.statuses.subscription.queue_arn
+    for name in deliveries:  # webhook retries and the poller's copies, in any order
+        result = rig.statuses.function.invoke(sqs_event([echo if name == "echo" else pack], arn))
+        assert result["batchItemFailures"] == []
+
+    ecom_order = rig.ecom_order(order)
+    assert (ecom_order["status"], ecom_order["paymentStatus"]) == ("processing_ready_for_pickup", "paid")
+    assert len(rig.sale(sale)["payments"]) == 1
+    assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
 
 
 def test_a_change_to_a_frozen_order_is_recorded_and_ignored(rig: StatusRig) -> None:

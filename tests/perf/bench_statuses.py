@@ -146,7 +146,9 @@ def run(orders: int) -> dict[str, Any]:
     statuses.start()
     pos_before, ecom_before = Counter(shop.pos.calls_by_route), Counter(shop.ecom.calls_by_route)
     seconds: dict[str, list[float]] = {s: [] for s in SCENARIOS}
+    calls = Counter[str]()  # vendor calls per scenario, its echoes included
     for scenario, order in zip(scenarios, placed, strict=True):
+        before = sum(shop.pos.calls_by_route.values()) + sum(shop.ecom.calls_by_route.values())
         started = time.perf_counter()
         arrived = _change(shop, scenario, order, sales[f"ecom-{order['id']}"])
         while not arrived():
@@ -158,6 +160,7 @@ def run(orders: int) -> dict[str, Any]:
         assert shop.pos.wait_for_webhooks() and shop.ecom.wait_for_webhooks()
         while _depth(sqs, shop.queue_url("statuses")):
             time.sleep(0.005)
+        calls[scenario] += sum(shop.pos.calls_by_route.values()) + sum(shop.ecom.calls_by_route.values()) - before
     statuses.stop()
     api.stop()
     pos_calls = Counter(shop.pos.calls_by_route) - pos_before
@@ -167,6 +170,7 @@ def run(orders: int) -> dict[str, Any]:
     return {
         "orders": orders,
         "seconds": seconds,
+        "calls": calls,
         "pos_calls": pos_calls,
         "ecom_calls": ecom_calls,
         "messages": handled["messages"],
@@ -196,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     for scenario, values in r["seconds"].items():
         if values:
             print(f"   {scenario:15s} {len(values):3d} changes: p50 {statistics.median(values) * 1000:.0f} ms, "
-                  f"p95 {_pct(values, 0.95):.0f} ms")  # fmt: skip
+                  f"p95 {_pct(values, 0.95):.0f} ms, {r['calls'][scenario] / len(values):.2f} vendor calls "
+                  "per change")  # fmt: skip
     writes = {route: c for route, c in (r["pos_calls"] + r["ecom_calls"]).items() if not route.startswith("GET")}
     total = sum(r["pos_calls"].values()) + sum(r["ecom_calls"].values())
     print(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pos_ecom_sync.models.catalog import VariantLink
+from pos_ecom_sync.models.sales import WrittenSale
 
 OrderStatus = Literal["importing", "held", "imported"]
 
@@ -159,6 +160,9 @@ class StatusRecord:
     # eCom's `updatedAt` of the order as our last few writes left it: the webhook (or sweep) each one echoes back
     # needs no read to know it brings nothing new.
     ecom_written: tuple[str, ...] = ()
+    # The POS sale as the last sync's voids and payments left it, each not yet echoed back: a POS sale change carrying
+    # one's digest is that write's echo (taken once), and needs no read.
+    pos_written: tuple[WrittenSale, ...] = ()
 
 
 @dataclass(frozen=True)

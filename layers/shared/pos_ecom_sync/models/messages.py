@@ -62,6 +62,11 @@ class ChangeMessage(BaseModel):
     # version and stamps in whole seconds (R-Series: a digest of the row as read); part of the deduplication id, so
     # a second edit within one second is not dropped by SQS as a repeat of the first.
     change_key: Annotated[str, Field(max_length=64)] | None = None
+    # A POS sale's `models.sales.sale_digest` as the row arrived (its profile computes it before the row is trimmed to
+    # PAYLOAD_FIELDS): status sync knows the echo of its own void or payment by it, without a read. Not part of the
+    # deduplication id (the row's version or stamp already is). None: unknown (a message queued before it existed,
+    # a row missing a field it needs), and the sale is read.
+    content_digest: Annotated[str, Field(max_length=64)] | None = None
     # The webhook delivery or poll/reconcile run this change came from (see `correlation`); None on messages
     # queued before correlation ids existed.
     correlation_id: Annotated[str, Field(max_length=128)] | None = Field(default_factory=current_correlation_id)

@@ -9,8 +9,11 @@ payment and cancel rows work on the sale's state, total and payments alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 # The reference an imported sale carries back to its eCom order: "ecom-<order id>" (our convention, whatever field
@@ -125,3 +128,32 @@ class SaleHint:
 
     reference: str | None = None
     return_for: str | None = None
+
+
+# -- the echo of our own writes ------------------------------------------------------------------------------------
+
+_CENT = Decimal("0.01")
+SALE_DIGEST_CHARS = 16  # 64 bits: two states of one sale never meet by chance
+
+
+def sale_digest(sale_id: str, status: str, total: Decimal, payments: Iterable[tuple[str, Decimal]]) -> str:
+    """A fingerprint of what status sync reads of a sale, apart from its fulfilments: the sale, its status in the
+    POS's own words, its total and the multiset of its payments (payment type, amount), amounts to the cent.
+
+    Each POS profile computes it from a sale row as its webhook or feed delivers it, and from the body of its own
+    void or payment (the status and payments it wrote), so status sync knows the echo of its write by comparing two
+    opaque strings (`status.sync`). Equal digests say nothing of the sale's fulfilments."""
+    paid = sorted((str(kind), str(amount.quantize(_CENT, ROUND_HALF_UP))) for kind, amount in payments)
+    content = [str(sale_id), str(status), str(total.quantize(_CENT, ROUND_HALF_UP)), paid]
+    text = json.dumps(content, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:SALE_DIGEST_CHARS]
+
+
+@dataclass(frozen=True)
+class WrittenSale:
+    """What one of our POS writes (a void, a payment) left the sale as: its digest, which the change message of the
+    write's echo carries (`ChangeMessage.content_digest`), and whether the sale still leaves its units on hand
+    (`PosSale.stock_pending`): when it no longer does, its echo releases the units held for it."""
+
+    digest: str
+    stock_pending: bool = False

@@ -8,6 +8,8 @@ One item per eCom order (`STATUS#<order id>`, keys in `state/keys.py`) holds
   sum is what eCom must show refunded,
 - `ecom_unpaid_seen`: a status sync has read the order unpaid in eCom (sticky): with the payment status the order was
   imported with (order ledger), it tells a change to Paid from an order that was already paid at import (seed 004),
+- `ecom_written` / `pos_written`: what our last writes left each side as (eCom's stamp of the order, the POS sale's
+  digest), so their echoes are known without a read (`status.sync`),
 - both sides as last seen, and a short history of what was applied or ignored and why (newest last, capped), so an
   operator can answer "why did this status not sync?" from `pos-ecom-sync` or the table.
 """
@@ -26,12 +28,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import Conflict, StatusBusy
 from pos_ecom_sync.models.ledger import StatusLease, StatusRecord
+from pos_ecom_sync.models.sales import WrittenSale
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 HISTORY_LIMIT = 25
 # eCom stamps of our own order writes remembered to recognise their echoes (a status change makes one or two).
 ECOM_WRITES_KEPT = 3
+# POS sale digests of one sync's own voids and payments awaiting their echo (a sync makes one, at most two).
+POS_WRITES_KEPT = 4
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -57,7 +62,16 @@ def status_record(item: Mapping[str, Any]) -> StatusRecord:
         },
         ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
         ecom_written=tuple(str(stamp) for stamp in data.get("ecom_written", []) or []),
+        pos_written=tuple(_written_sale(entry) for entry in data.get("pos_written", []) or []),
     )
+
+
+def _written_sale(entry: Mapping[str, Any]) -> WrittenSale:
+    return WrittenSale(str(entry["digest"]), bool(entry.get("stock_pending", False)))
+
+
+def _written_items(written: Sequence[WrittenSale]) -> list[dict[str, Any]]:
+    return [{"digest": w.digest, "stock_pending": w.stock_pending} for w in written]
 
 
 class StatusStore:
@@ -114,10 +128,13 @@ class StatusStore:
         returns: Mapping[str, Mapping[str, int]] | None = None,
         ecom_unpaid_seen: bool | None = None,
         ecom_written: Sequence[str] = (),
+        pos_written: Sequence[WrittenSale] = (),
     ) -> None:
         """Record the outcome and free the lease, only while this worker still holds it. `returns` and
         `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back.
-        `ecom_written`: eCom's stamps of the order after this message's writes, added to the last few kept."""
+        `ecom_written`: eCom's stamps of the order after this message's writes, added to the last few kept.
+        `pos_written`: the POS sale as this message's writes left it; they replace the earlier ones, whose echoes this
+        message's read of the sale has overtaken (such an echo is read again: never swallowed late)."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded
@@ -132,8 +149,8 @@ class StatusStore:
                 Key=self._key(connection_id, lease.order_id),
                 UpdateExpression=(
                     "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
-                    "pos_returns = :returns, ecom_unpaid_seen = :unpaid, ecom_written = :written, updated_at = :now, "
-                    "lease_until = :zero"
+                    "pos_returns = :returns, ecom_unpaid_seen = :unpaid, ecom_written = :written, "
+                    "pos_written = :pos_written, updated_at = :now, lease_until = :zero"
                 ),
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
@@ -145,7 +162,40 @@ class StatusStore:
                         ":returns": {k: dict(v) for k, v in returns.items()},
                         ":unpaid": unpaid_seen,
                         ":written": written,
+                        ":pos_written": _written_items(pos_written[-POS_WRITES_KEPT:]),
                         ":now": now,
+                        ":zero": 0,
+                        ":token": lease.token,
+                    }
+                ),
+            )
+
+    def settle_echo(
+        self,
+        connection_id: str,
+        lease: StatusLease,
+        *,
+        pos_written: Sequence[WrittenSale],
+        entries: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Free the lease after the echo of one of our POS writes, keeping `pos_written` (the writes not echoed yet)
+        and adding `entries` to the history: each echo is taken once, so a later change that happens to leave the
+        sale as our write did (a POS user packing it: fulfilments are not in the digest) is read. Raises like
+        `settle` when the lease was lost, so the message is retried rather than the write kept for a second echo."""
+        now = int(self._clock())
+        previous = list(lease.previous.history) if lease.previous else []
+        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        lost = f"order {lease.order_id}: the status lease was lost before settling an echo"
+        with dynamodb_call("settle order status echo", on_condition_failure=lambda: Conflict(lost)):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, lease.order_id),
+                UpdateExpression="SET pos_written = :pos_written, history = :history, lease_until = :zero",
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeValues=_attrs(
+                    {
+                        ":pos_written": _written_items(pos_written),
+                        ":history": history,
                         ":zero": 0,
                         ":token": lease.token,
                     }

@@ -21,6 +21,16 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    (`models.sales`): the domain names no POS field.
    Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
    the echo of our own write) re-reads, finds both sides agree and writes nothing.
+5. The echo of our own write is known without that read. An eCom order change stamped as one of our writes left
+   the order is skipped (`ecom_written`). A POS sale change whose digest (`ChangeMessage.content_digest`: the
+   sale's status, total and payments, which the POS profile computes from the row delivered and from the body of
+   its own void or payment) is one the last sync's void or payment left is skipped once (`pos_written`: each
+   digest is taken by one message, so a later change that leaves the sale as our write did, such as a POS user
+   packing it, is read); when our write voided or completed a sale holding units back (R-Series), its echo
+   releases them, as a read of the sale would. Fulfil and pack leave no digest: the POS decides the sale's status
+   after them, and fulfilments are not in the digest, so their echoes are read. A message without a digest, or
+   with another one, is read as any other change; a read of the sale drops the digests of earlier writes, so an
+   echo overtaken by a read is read too.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from pos_ecom_sync.models.sales import (
     PosSale,
     SaleHint,
     SaleState,
+    WrittenSale,
     in_store_reference,
     order_in_reference,
 )
@@ -104,12 +115,14 @@ class PosSales(Protocol):
         """A POS product's SKU (how a returned product is matched to an eCom order line without a variant link)."""
         ...
 
-    def void(self, sale: PosSale) -> None:
-        """Void the sale, as last read."""
+    def void(self, sale: PosSale) -> WrittenSale | None:
+        """Void the sale, as last read. Returns the sale as the write leaves it (its digest is what the change
+        message of its echo will carry, `ChangeMessage.content_digest`), None when the profile cannot tell."""
         ...
 
-    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> None:
-        """Add a payment of `amount` on this payment type to the sale, as last read."""
+    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> WrittenSale | None:
+        """Add a payment of `amount` on this payment type to the sale, as last read. Returns the sale as the write
+        leaves it, as `void` does."""
         ...
 
     def complete_fulfillments(self, sale_id: str) -> None:
@@ -163,6 +176,15 @@ class StatusLedger(Protocol):
         returns: Mapping[str, Mapping[str, int]] | None = None,
         ecom_unpaid_seen: bool | None = None,
         ecom_written: Sequence[str] = (),
+        pos_written: Sequence[WrittenSale] = (),
+    ) -> None: ...
+    def settle_echo(
+        self,
+        connection_id: str,
+        lease: StatusLease,
+        *,
+        pos_written: Sequence[WrittenSale],
+        entries: Sequence[Mapping[str, Any]] = (),
     ) -> None: ...
     def release(self, connection_id: str, lease: StatusLease) -> None: ...
 
@@ -215,6 +237,7 @@ class StatusSync:
         self.stock = stock
         self._clock = clock
         self._ecom_written: list[str] = []  # eCom's stamps of the order after this message's writes
+        self._pos_written: list[WrittenSale] = []  # the POS sale as this message's writes left it
 
     @property
     def _cid(self) -> str:
@@ -247,6 +270,12 @@ class StatusSync:
         if _echo_of_our_write(message, lease):
             self.statuses.release(self._cid, lease)
             return StatusResult(f"order {order_id}", "in step", ignored=[ECHO_NOTE])
+        if (echo := _echo_of_our_pos_write(message, lease, record)) is not None:
+            try:
+                return self._settle_echo(record, lease, *echo, via=message.via)
+            except BaseException:
+                self.statuses.release(self._cid, lease)
+                raise
         try:
             sale = target.sale if target.sale is not None else record.sale_id
             result = self._sync(target, sale, lease, record, via=message.via)
@@ -254,6 +283,21 @@ class StatusSync:
             self.statuses.release(self._cid, lease)
             raise
         return result
+
+    def _settle_echo(
+        self, record: OrderRecord, lease: StatusLease, written: WrittenSale, left: list[WrittenSale], *, via: Via
+    ) -> StatusResult:
+        """The echo of our own POS write: nothing read. Units still held for a sale our write voided or completed
+        are released now, as `_keep_stock_held` would on reading the sale so."""
+        applied = []
+        if record.stock_held and not written.stock_pending and self.stock is not None:
+            applied.append(
+                self._release_held(self.stock, record, "(voided or completed by our write, as its echo shows)", via)
+            )
+        cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
+        entries = [{"kind": "applied", "detail": a, **cid} for a in applied]
+        self.statuses.settle_echo(self._cid, lease, pos_written=left, entries=entries)
+        return StatusResult(f"order {record.order_id}", "synced" if applied else "in step", applied, [POS_ECHO_NOTE])
 
     def _order_of(self, message: ChangeMessage) -> _Target:
         """The eCom order a message concerns, with the POS sale (and return) when reading them was needed to tell."""
@@ -317,7 +361,7 @@ class StatusSync:
 
         applied: list[str] = []
         ignored = list(plan.ignored)
-        self._ecom_written = []
+        self._ecom_written, self._pos_written = [], []
         if held := self._keep_stock_held(record, sale, via):
             applied.append(held)
         for action in plan.actions:
@@ -353,6 +397,7 @@ class StatusSync:
             returns=returns,
             ecom_unpaid_seen=basis.after(ecom).unpaid_seen_since,
             ecom_written=self._ecom_written,
+            pos_written=self._pos_written,
         )
         if lease.frozen:
             outcome = "frozen"
@@ -367,22 +412,28 @@ class StatusSync:
     def _keep_stock_held(self, record: OrderRecord, sale: PosSale, via: Via) -> str | None:
         """Hold the units of an open sale the POS has not taken from stock, or release them once it has completed
         or been voided (`stock.reservations`); the ledger records what is held. A completion or void of ours is
-        released when the POS feed brings the changed sale back: until then its units are both taken and held, which
-        can only under-state the online stock, never oversell it."""
+        released when the POS feed brings the changed sale back (its echo, which `_settle_echo` releases unread):
+        until then its units are both taken and held, which can only under-state the online stock, never oversell
+        it."""
         change = reservation_change(sale, record.stock_held)
         if change is None or self.stock is None:
             return None
-        now = datetime.fromtimestamp(self._clock(), UTC)
         if change == "release":
-            self.stock.publish(release_messages(self._cid, record.order_id, record.stock_held, via=via, now=now))
-            self.orders.record_stock_held(self._cid, record.order_id, ())
-            return f"released the units held for POS sale {sale.sale_id} ({sale.label}) back to the online stock"
+            return self._release_held(self.stock, record, f"({sale.label})", via)
+        now = datetime.fromtimestamp(self._clock(), UTC)
         units = sale_units(sale, skip_product=self.connection.shipping_product_id)
         if not units:
             return None
         self.stock.publish(hold_messages(self._cid, record.order_id, units, via=via, now=now))
         self.orders.record_stock_held(self._cid, record.order_id, tuple(units))
         return f"held {sum(units.values())} unit(s) of open POS sale {sale.sale_id} back from the online stock"
+
+    def _release_held(self, stock: StockQueue, record: OrderRecord, how: str, via: Via) -> str:
+        """Release the units the ledger holds for the order's sale (it completed or was voided) and record none held."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        stock.publish(release_messages(self._cid, record.order_id, record.stock_held, via=via, now=now))
+        self.orders.record_stock_held(self._cid, record.order_id, ())
+        return f"released the units held for POS sale {record.sale_id} {how} back to the online stock"
 
     def _refund(
         self, ecom: EcomOrderState, returns: Mapping[str, Mapping[str, int]], applied: list[str], ignored: list[str]
@@ -424,12 +475,14 @@ class StatusSync:
         for an action on eCom alone)."""
         match action:
             case VoidSale():
-                self.pos.void(_read(sale))
+                if voided := self.pos.void(_read(sale)):
+                    self._pos_written.append(voided)
             case RecordPosPayment(amount=amount, method_title=title):
                 type_id = self._payment_type_for(title)
                 if type_id is None:
                     return f"eCom marked paid by {title or 'an unnamed method'}, but no POS payment type matches it"
-                self.pos.record_payment(_read(sale), type_id, amount)
+                if paid := self.pos.record_payment(_read(sale), type_id, amount):
+                    self._pos_written.append(paid)
             case CompleteFulfillments():
                 return self._fulfill(_read(sale).sale_id)
             case PackFulfillments(fulfillments=fulfillments):
@@ -437,8 +490,8 @@ class StatusSync:
                 return "; ".join(skipped) if len(skipped) == len(fulfillments) else None
             case UpdateEcomOrder():
                 answer = self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
-                if written := stamp(answer.get("updatedAt")):
-                    self._ecom_written.append(written)
+                if stamped := stamp(answer.get("updatedAt")):
+                    self._ecom_written.append(stamped)
             case CreditEcomOrder(lines=lines):
                 self.ecom.credit_order(ecom.order_id, list(lines))
         return None
@@ -499,6 +552,27 @@ def _echo_of_our_write(message: ChangeMessage, lease: StatusLease) -> bool:
     if message.source != "ecom" or message.entity != "order" or not message.updated_at or lease.previous is None:
         return False
     return message.updated_at in lease.previous.ecom_written
+
+
+POS_ECHO_NOTE = "the POS sale change is the echo of our own write (same digest): nothing read"
+
+
+def _echo_of_our_pos_write(
+    message: ChangeMessage, lease: StatusLease, record: OrderRecord
+) -> tuple[WrittenSale, list[WrittenSale]] | None:
+    """When the message is the echo of one of our POS writes: that write, and those still awaiting their echo once
+    this message takes its own; None when it is not (it is then read). An echo is a change of the order's own sale
+    (a return of it is another sale) carrying the digest one of our last sync's voids or payments left."""
+    if message.source != "pos" or message.entity != "sale" or not message.content_digest or lease.previous is None:
+        return None
+    if message.entity_id != record.sale_id:
+        return None
+    written = list(lease.previous.pos_written)
+    match = next((w for w in written if w.digest == message.content_digest), None)
+    if match is None:
+        return None
+    written.remove(match)
+    return match, written
 
 
 def _reference_id(ref: Any) -> int | None:

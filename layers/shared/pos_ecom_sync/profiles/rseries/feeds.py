@@ -44,6 +44,7 @@ from pos_ecom_sync.models.ledger import CustomerChange, CustomerFeed, CustomerPa
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
 from pos_ecom_sync.profiles.rseries import envelope
 from pos_ecom_sync.profiles.rseries.client import FEED_ENTITIES, MAX_LIMIT, Page
+from pos_ecom_sync.profiles.rseries.sales import content_digest_of
 
 CURSOR_VERSION = 1
 # Re-read this many seconds before the high-water mark: a row committed a moment after a later-stamped one was read
@@ -245,6 +246,7 @@ def _message(connection_id: str, spec: FeedSpec, key: str, row: VendorRow, now: 
         concern=CONCERN_OF[("pos", entity)],
         group_key=key if entity == "product" else None,
         change_key=digest(row),
+        content_digest=content_digest_of(row) if spec.entity == "Sale" else None,
     )
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import EcomOrder, EcomOrderLine, FulfillmentPlan
-from pos_ecom_sync.models.sales import PosSale, SaleHint, SaleLine, SaleState
+from pos_ecom_sync.models.sales import PosSale, SaleHint, SaleLine, SaleState, WrittenSale, sale_digest
 from pos_ecom_sync.orders.sale import (
     CENT,
     UNIT_PLACES,
@@ -274,6 +274,46 @@ def sale_of_row(row: Mapping[str, Any], parents: Mapping[str, ParentLine] | None
         # best-practices.md: "Adjustments to QoH should be done by creating and completing Sales").
         stock_pending=state == SaleState.OPEN and not refunding,
     )
+
+
+# -- the echo of our writes -----------------------------------------------------------------------------------
+# The Sale feed reads rows without relations (`client.FEED_ENTITIES`): a row shows what is paid (`calcPayments`),
+# not its payments, so an R-Series digest takes the amount paid as the sale's one "payment". That is all the status
+# rules read of an R-Series sale (no fulfilments): state, total, paid.
+
+
+def _digest(sale_id: str, label: str, total: Decimal, paid: Decimal) -> str:
+    return sale_digest(sale_id, label, total, [("paid", paid)])
+
+
+def content_digest_of(row: Mapping[str, Any]) -> str | None:
+    """The sale's `sale_digest` from a Sale row, with or without its SalePayments loaded: its state (`completed`,
+    `voided`, `archived`), `total` and what is paid (the live payments, else `calcPayments`). None when the row lacks
+    one of them: the message is then read."""
+    sale_id, total = envelope.reference(row.get("saleID")), envelope.decimal(row.get("total"))
+    paid = paid_amount(row) if "SalePayments" in row else envelope.decimal(row.get("calcPayments"))
+    if sale_id is None or total is None or paid is None:
+        return None
+    try:
+        return _digest(sale_id, sale_state_of(row)[1], total, paid)
+    except ArithmeticError:  # an amount too large to round to the cent
+        return None
+
+
+def written_sale(
+    sale: PosSale, *, voided: bool = False, completed: bool = False, paid: Decimal = Decimal(0)
+) -> WrittenSale | None:
+    """The sale, as last read, once a `PUT Sale/{id}.json` that voids it, completes it and adds `paid` to its payments
+    has gone through (from what was sent, not from the answer): its digest, and whether it is still open (its units
+    still on hand, `sale_of_row`). None when the write changes nothing the digest shows."""
+    label = "voided" if voided else "completed" if completed else sale.label
+    try:
+        after = _digest(sale.sale_id, label, sale.total, sale.paid + paid)
+        if after == _digest(sale.sale_id, sale.label, sale.total, sale.paid):
+            return None
+    except ArithmeticError:
+        return None
+    return WrittenSale(after, stock_pending=sale.stock_pending and not (voided or completed))
 
 
 # -- refunds: the sale a refund returns ------------------------------------------------------------------------

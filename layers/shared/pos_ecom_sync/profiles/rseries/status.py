@@ -16,6 +16,9 @@ Writes (`PUT Sale/{id}.json`, KVH sale.md "PUT Update a sale"):
   `completed: true` once the payments reach the total ("If the sale is completed ... the payments will be equal to
   the total", KVH sale.md; "the sale must be balanced", tutorials/sales.md). A completed sale is finalized: its stock
   leaves the shop, and the status rules apply no later change to it.
+Both writes give back the sale as they leave it (`sales.written_sale`: its digest, which the Sale feed's message of
+that change carries, `feeds` `content_digest`; whether it is still open), so status sync reads nothing for its own
+write's echo, and releases the units held for a sale our write voided or completed when that echo arrives.
 R-Series has no fulfilments: `fulfillments` is empty, so the rules never plan a fulfil or a pack; those two raise.
 """
 
@@ -28,7 +31,7 @@ from pos_ecom_sync.errors import NotFound, UpstreamError
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentType
-from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint
+from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint, WrittenSale
 from pos_ecom_sync.profiles.rseries import envelope
 from pos_ecom_sync.profiles.rseries.orders import payment_types_of
 from pos_ecom_sync.profiles.rseries.sales import (
@@ -39,6 +42,7 @@ from pos_ecom_sync.profiles.rseries.sales import (
     refund_parents,
     sale_hint_of,
     sale_of_row,
+    written_sale,
 )
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.status.rules import PAID_TOLERANCE
@@ -107,14 +111,15 @@ class RSeriesSales:
         sku = (self.client.get_item(product_id) or {}).get("customSku")
         return str(sku) if sku else None
 
-    def void(self, sale: PosSale) -> None:
+    def void(self, sale: PosSale) -> WrittenSale | None:
         answer = self.client.update_sale(sale.sale_id, {"voided": "true"})
         if not envelope.flag(answer.get("voided")):
             raise UpstreamError(
                 "rseries", 200, f"sale {sale.sale_id} is not voided after PUT voided=true", "PUT", "Sale"
             )
+        return written_sale(sale, voided=True)
 
-    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> None:
+    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> WrittenSale | None:
         """Pay `amount` on the sale as last read; completes it when the payments then reach its total. The payment's
         `remoteReference` is "<reference>:paid:<n>" (n = its place among the sale's live payments)."""
         row = self._rows.get(sale.sale_id) or self.client.get_sale(sale.sale_id)
@@ -122,9 +127,11 @@ class RSeriesSales:
             raise NotFound(f"rseries: sale {sale.sale_id} no longer exists")
         reference = f"{sale.reference or sale.sale_id}:paid:{len(live_payments(row)) + 1}"
         fields: JsonObject = {"SalePayments": {"SalePayment": [payment_row(payment_type_id, amount, reference)]}}
-        if sale.paid + amount >= sale.total - PAID_TOLERANCE:
+        completed = sale.paid + amount >= sale.total - PAID_TOLERANCE
+        if completed:
             fields["completed"] = "true"
         self.client.update_sale(sale.sale_id, fields)
+        return written_sale(sale, completed=completed, paid=amount)
 
     def complete_fulfillments(self, sale_id: str) -> None:
         raise NoFulfillments(f"R-Series sale {sale_id} has no fulfilments to complete")

@@ -19,6 +19,7 @@ from pos_ecom_sync.models.feeds import ChangePage, PosFeed, VendorRow
 from pos_ecom_sync.models.ledger import CustomerChange, CustomerFeed, CustomerPage
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
 from pos_ecom_sync.profiles.xseries.online_prices import PRICE_BOOK_FEED, online_price_messages
+from pos_ecom_sync.profiles.xseries.sales import content_digest_of
 
 # X-Series collection -> the entity its rows describe.
 FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}
@@ -64,6 +65,7 @@ def _message(
         payload=vendor_payload("pos", entity, row),
         concern=CONCERN_OF[("pos", entity)],
         group_key=family_key(row) if entity == "product" else None,
+        content_digest=content_digest_of(row) if entity == "sale" else None,
     )
 
 

@@ -23,6 +23,7 @@ from pos_ecom_sync.models.sales import (
     SaleHint,
     SaleLine,
     SaleState,
+    sale_digest,
 )
 
 # `status` values of a finalized sale: it takes no status change any more.
@@ -119,6 +120,64 @@ def sale_hint_of(message: ChangeMessage) -> SaleHint:
         reference=reference if isinstance(reference, str) and reference else None,
         return_for=str(return_for) if return_for else None,
     )
+
+
+# -- the echo of our writes -----------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> Decimal | None:
+    """A JSON number (or its text: 1.0 payloads may quote them) as a finite Decimal; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _payment_of(payment: Any) -> tuple[str, Decimal] | None:
+    if not isinstance(payment, Mapping):
+        return None
+    kind, amount = payment.get("retailer_payment_type_id"), _number(payment.get("amount"))
+    return (kind, amount) if isinstance(kind, str) and kind and amount is not None else None
+
+
+def content_digest_of(row: Mapping[str, Any]) -> str | None:
+    """The sale's `sale_digest` from a row: a 2.0 sale (`payments`), a webhook's 1.0 payload or a 0.9 body
+    (`register_sale_payments`); `status`, `total_price` + `total_tax`, and each payment's `retailer_payment_type_id`
+    and `amount`. None when any of them is missing or not what it should be: the message is then read."""
+    sale_id, status = row.get("id"), row.get("status")
+    payments = row["payments"] if "payments" in row else row.get("register_sale_payments")
+    price, tax = _number(row.get("total_price")), _number(row.get("total_tax"))
+    if not isinstance(sale_id, str) or not sale_id or not isinstance(status, str) or not status:
+        return None
+    if not isinstance(payments, list) or price is None or tax is None:
+        return None
+    paid = [_payment_of(p) for p in payments]
+    kept = [p for p in paid if p is not None]
+    if len(kept) != len(paid):
+        return None
+    try:
+        return sale_digest(sale_id, status, price + tax, kept)
+    except ArithmeticError:  # an amount too large to round to the cent
+        return None
+
+
+def written_digest(sale: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:
+    """The digest of the sale as a 0.9 update `body` leaves it: the status and payments it re-states, the total of
+    the sale as read (its lines are re-stated unchanged). None when it cannot be told, or when the write changes
+    nothing the digest shows (its echo would look like the sale before it)."""
+    after = content_digest_of(
+        {
+            "id": sale.get("id"),
+            "status": body.get("status"),
+            "total_price": sale.get("total_price"),
+            "total_tax": sale.get("total_tax"),
+            "register_sale_payments": body.get("register_sale_payments"),
+        }
+    )
+    return after if after is not None and after != content_digest_of(sale) else None
 
 
 # -- writes ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Reads: a sale through API 2.0 (`GET /api/2.0/sales/{id}`), its fulfilments through the 2026-07 Fulfillments API
 (`GET /api/2026-07/fulfillments?sale_id=`), payment types (`GET /api/2.0/payment_types`, kept in the reference cache
 under the key the order importer uses), a product's SKU (`GET /api/2.0/products/{id}`).
-Writes: void and pay through API 0.9 (`POST /api/register_sales` re-stating the sale as last read, with the change);
+Writes: void and pay through API 0.9 (`POST /api/register_sales` re-stating the sale as last read, with the change),
+each giving back the digest of the sale as its body leaves it (`sales.written_digest`, never from the undocumented
+answer), which the sale.update webhook and the sales feed echo back (`webhooks`, `feeds`: `content_digest`);
 fulfil (`POST /api/2026-07/fulfillments/fulfill`, which completes every fulfilment of the sale) and pack
 (`POST /api/2026-07/fulfillments/{id}/pack` at the version read); a 409 on either raises Conflict.
 """
@@ -18,7 +20,7 @@ from pos_ecom_sync.errors import NotFound
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentType
-from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint
+from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint, WrittenSale
 from pos_ecom_sync.profiles.xseries.mapping import payment_types_of
 from pos_ecom_sync.profiles.xseries.sales import (
     VOIDED_STATUS,
@@ -27,6 +29,7 @@ from pos_ecom_sync.profiles.xseries.sales import (
     register_sale_update,
     sale_hint_of,
     sale_of_row,
+    written_digest,
 )
 from pos_ecom_sync.reference import ReferenceCache
 
@@ -81,13 +84,18 @@ class XSeriesSales:
         sku = (self.client.get_product(product_id) or {}).get("sku")
         return str(sku) if sku else None
 
-    def void(self, sale: PosSale) -> None:
-        self.client.update_register_sale(register_sale_update(self._row(sale), status=VOIDED_STATUS))
+    def void(self, sale: PosSale) -> WrittenSale | None:
+        row = self._row(sale)
+        body = register_sale_update(row, status=VOIDED_STATUS)
+        self.client.update_register_sale(body)
+        return _written(row, body)
 
-    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> None:
+    def record_payment(self, sale: PosSale, payment_type_id: str, amount: Decimal) -> WrittenSale | None:
         row = self._row(sale)
         payments = [*existing_payments(row), {"retailer_payment_type_id": payment_type_id, "amount": float(amount)}]
-        self.client.update_register_sale(register_sale_update(row, status=str(row["status"]), payments=payments))
+        body = register_sale_update(row, status=str(row["status"]), payments=payments)
+        self.client.update_register_sale(body)
+        return _written(row, body)
 
     def complete_fulfillments(self, sale_id: str) -> None:
         self.client.fulfill_sale(sale_id)
@@ -105,3 +113,10 @@ class XSeriesSales:
                 raise NotFound(f"xseries: sale {sale.sale_id} no longer exists")
             self._rows[sale.sale_id] = row
         return row
+
+
+def _written(row: JsonObject, body: JsonObject) -> WrittenSale | None:
+    """The sale as a 0.9 update left it, from what was sent (the 0.9 answer is undocumented). An X-Series sale takes
+    its stock when made (no `stock_pending`)."""
+    digest = written_digest(row, body)
+    return WrittenSale(digest) if digest is not None else None

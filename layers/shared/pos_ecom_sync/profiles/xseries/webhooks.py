@@ -15,6 +15,7 @@ from pos_ecom_sync.errors import InvalidInput, safe_text
 from pos_ecom_sync.intake.rows import row_id, row_version, stamp
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, decode_utf8, json_object, require_content_type
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
+from pos_ecom_sync.profiles.xseries.sales import content_digest_of
 
 # X-Series webhook types (API docs enum). Only the synced ones become messages; the rest are acknowledged.
 POS_WEBHOOK_ENTITIES: dict[str, Entity | None] = {
@@ -74,6 +75,8 @@ def parse_pos_webhook(webhook: IncomingWebhook, received_at: datetime) -> Change
         payload=vendor_payload("pos", entity, payload),
         concern=CONCERN_OF[("pos", entity)],
         group_key=_family_key(payload, entity_id) if entity == "product" else None,
+        # From the whole payload, before it is trimmed: status sync knows the echo of its own void or payment by it.
+        content_digest=content_digest_of(payload) if entity == "sale" else None,
     )
 
 
