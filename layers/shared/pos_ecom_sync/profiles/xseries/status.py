@@ -4,7 +4,7 @@ Reads: a sale through API 2.0 (`GET /api/2.0/sales/{id}`), its fulfilments throu
 (`GET /api/2026-07/fulfillments?sale_id=`), payment types (`GET /api/2.0/payment_types`, kept in the reference cache
 under the key the order importer uses), a product's SKU (`GET /api/2.0/products/{id}`).
 Writes: void and pay through API 0.9 (`POST /api/register_sales` re-stating the sale as last read, with the change),
-each giving back the digest of the sale as its body leaves it (`sales.written_digest`, never from the undocumented
+each giving back the sale as its body leaves it (its digest, `sales.written_digest`, never from the undocumented
 answer), which the sale.update webhook and the sales feed echo back (`webhooks`, `feeds`: `content_digest`);
 fulfil (`POST /api/2026-07/fulfillments/fulfill`, which completes every fulfilment of the sale) and pack
 (`POST /api/2026-07/fulfillments/{id}/pack` at the version read); a 409 on either raises Conflict.
