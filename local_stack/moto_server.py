@@ -1,5 +1,6 @@
 """moto in server mode, with DynamoDB requests handled one at a time (local_stack/dynamodb_atomic.py) and SQS sends
-checked against SQS's real limits (local_stack/sqs_limits.py), neither of which moto does by itself.
+checked against SQS's real limits (local_stack/sqs_limits.py), neither of which moto does by itself, and SQS and
+DynamoDB's hot paths made cheaper (local_stack/moto_speed.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from local_stack.dynamodb_atomic import serialize_dynamodb
+from local_stack.moto_speed import speed_up_moto
 from local_stack.sqs_limits import enforce_sqs_limits
 
 
@@ -16,6 +18,7 @@ class LocalMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         enforce_sqs_limits()
         serialize_dynamodb()
+        speed_up_moto()
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()

@@ -1,0 +1,68 @@
+"""moto with its hot paths made cheap (local_stack/moto_speed.py, applied by tests/conftest.py) answers as before:
+queue counts split visible, in-flight and delayed messages, and DynamoDB orders numbers as numbers, strings as
+strings."""
+
+from __future__ import annotations
+
+import boto3
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+from local_stack.moto_speed import speed_up_moto
+
+
+def _counts(sqs: object, url: str) -> tuple[int, int, int]:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]  # type: ignore[attr-defined]
+    visible, in_flight, delayed = (int(attributes[n]) for n in names)
+    return visible, in_flight, delayed
+
+
+def test_queue_counts_tell_visible_in_flight_and_delayed_messages_apart(aws: None) -> None:
+    speed_up_moto()  # idempotent: already applied for the whole session
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="speed")["QueueUrl"]
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    assert _counts(sqs, url) == (4, 0, 1)
+
+    taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60)["Messages"]
+    assert len(taken) == 3
+    assert _counts(sqs, url) == (1, 3, 1)
+
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=taken[0]["ReceiptHandle"], VisibilityTimeout=0)
+    assert _counts(sqs, url) == (2, 2, 1)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in again) == sorted(["m3", taken[0]["Body"]])
+
+
+def test_a_query_orders_number_sort_keys_numerically_and_string_ones_by_code_point(aws: None) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for name, kind in (("numbers", "N"), ("strings", "S")):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": kind},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for key in ("10", "2", "1.5", "-3"):
+            dynamodb.put_item(TableName=name, Item={"pk": {"S": "p"}, "sk": {kind: key}})
+
+    def order(name: str) -> list[str]:
+        items = dynamodb.query(
+            TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
+        )["Items"]
+        return [next(iter(item["sk"].values())) for item in items]
+
+    assert order("numbers") == ["-3", "1.5", "2", "10"]
+    assert order("strings") == ["-3", "1.5", "10", "2"]
+    # Types the fast path leaves to moto still cast as moto does.
+    assert DynamoType({"SS": ["a", "b"]}).cast_value == {"a", "b"}
+    assert DynamoType({"L": [{"N": "1"}]}).cast_value == [1]
