@@ -77,13 +77,17 @@ def import_order(message: ChangeMessage) -> OrderImportResult | None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return consume_changes(
-        event,
-        context,
-        import_order,
-        sqs=runtime.sqs_client(),
-        dead_letters=runtime.dead_letters(),
-        logger=logger,
-        metrics=metrics,
-        refresh_credentials=runtime.forget_secrets,
-    )
+    # The batch's records share their connection, their ledger read, the queues' counts and their events' sending.
+    with runtime.sqs_batch():
+        runtime.read_order_ledgers(event)
+        response = consume_changes(
+            event,
+            context,
+            import_order,
+            sqs=runtime.sqs_client(),
+            dead_letters=runtime.dead_letters(),
+            logger=logger,
+            metrics=metrics,
+            refresh_credentials=runtime.forget_secrets,
+        )
+        return runtime.send_order_notifications(event, response, logger)

@@ -99,6 +99,7 @@ ECOM_CALLS: dict[str, Callable[[EcomClient], Any]] = {
     "list_orders": lambda c: c.list_orders(SINCE),
     "get_order": lambda c: c.get_order(5501001),
     "list_order_products": lambda c: c.list_order_products(5501001),
+    "order_with_lines": lambda c: c.order_with_lines(5501001),
     "update_order": lambda c: c.update_order(5501001, {"paymentStatus": "paid"}),
     "credit_order": lambda c: c.credit_order(5501001, [(7001, 1)]),
     "get_shipment": lambda c: c.get_shipment(9001),

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.errors import RateLimited
+from pos_ecom_sync.errors import RateLimited, UpstreamUnavailable
 from pos_ecom_sync.intake.poller import ChangePoller
+from pos_ecom_sync.orders import importer as importer_module
 from pos_ecom_sync.orders.customers import customer_code, email_key
 from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
@@ -429,6 +430,41 @@ def test_a_worker_dying_at_any_step_leaves_exactly_one_sale_customer_and_set_of_
     assert record is not None and record.status == "imported" and record.sale_id == sale["id"]
 
 
+def test_events_the_batch_cannot_send_stay_pending_and_their_orders_records_retry_sends_them(
+    rig: OrderRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent, other = rig.place({rig.variants()[0]["id"]: 1}), rig.place({rig.variants()[1]["id"]: 1})
+    original = EventBridgeNotifier.publish
+    calls = {"n": 0}
+
+    def second_call_fails(self: EventBridgeNotifier, events: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise UpstreamUnavailable("eventbridge put_events failed: 500")
+        return original(self, events)
+
+    monkeypatch.setattr(importer_module, "PUT_EVENTS_LIMIT", 1)  # one order per PutEvents, so one of two fails
+    monkeypatch.setattr(EventBridgeNotifier, "publish", second_call_fails)
+    messages = rig.receive_orders()
+
+    response = rig.invoke(messages)
+
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    assert len(failed) == 1  # the record of the order whose events did not go out is handed out again
+    records = [rig.ledger.get_order(CONNECTION, order["id"]) for order in (sent, other)]
+    assert all(record is not None and record.status == "imported" for record in records)
+    assert sorted(record.notifications_pending for record in records if record) == [False, True]
+    assert len(rig.events()) == 1
+
+    rig.redeliver([m for m in messages if m["MessageId"] in failed])
+    rig.drain_orders()
+
+    assert len(rig.events()) == 1  # the pending one, once; the sales were not made again
+    assert len(rig.sales_of(sent)) == len(rig.sales_of(other)) == 1
+    records = [rig.ledger.get_order(CONNECTION, order["id"]) for order in (sent, other)]
+    assert all(record is not None and not record.notifications_pending for record in records)
+
+
 def test_a_lost_answer_to_the_sale_create_is_retried_and_adopts_the_sale_instead_of_making_another(
     rig: OrderRig,
 ) -> None:
@@ -605,12 +641,9 @@ class _ThrottledEcom:
     def __init__(self) -> None:
         self.calls = 0
 
-    def get_order(self, order_id: int) -> Any:
+    def order_with_lines(self, order_id: int) -> Any:
         self.calls += 1
         raise RateLimited("ecom", retry_at=1_900_000_000.0)
-
-    def list_order_products(self, order_id: int) -> Any:  # pragma: no cover - never reached
-        raise AssertionError("the lines are read only after the order")
 
 
 class _NoPos:

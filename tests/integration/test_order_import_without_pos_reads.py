@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import botocore.client
 import pytest
 from pos_ecom_sync.orders.customers import email_key
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
@@ -147,6 +148,49 @@ def test_a_product_deleted_before_any_feed_read_it_is_held_once_the_pos_refuses_
     assert rig.sales_of(order) == []
     [listed] = rig.cli(cmd_held)
     assert f"POS product {doomed['id']} is deleted" in listed["reason"]
+
+
+# -- one SQS batch ---------------------------------------------------------------------------------------------
+
+
+def test_the_orders_of_one_batch_share_their_connection_ledger_and_queue_reads_and_their_events_sending(
+    rig: OrderRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variants = rig.variants()
+    placed = [rig.place({variants[n]["id"]: 1}, email=MIRA) for n in range(3)]
+    calls: Counter[str] = Counter()
+    original = botocore.client.BaseClient._make_api_call
+    stock_url, products_url = rig.deployment.queue_url("stock"), rig.deployment.queue_url("products")
+
+    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation in ("GetItem", "UpdateItem"):
+            sort_key = params["Key"]["sk"]  # a client's {"S": ...} or a resource's str
+            sort_key = str(sort_key.get("S") if isinstance(sort_key, dict) else sort_key)
+            calls[f"{operation} {sort_key if sort_key.startswith('RATE#') else sort_key.split('#')[0]}"] += 1
+        elif operation == "GetQueueAttributes" and params["QueueUrl"] in (stock_url, products_url):
+            calls[f"GetQueueAttributes {'stock' if params['QueueUrl'] == stock_url else 'products'}"] += 1
+        elif operation in ("PutEvents", "BatchGetItem"):
+            calls[operation] += 1
+        elif operation == "TransactWriteItems" and any(
+            "notified_at" in i.get("Update", {}).get("UpdateExpression", "") for i in params["TransactItems"]
+        ):
+            calls["TransactWriteItems marking notified"] += 1
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    ecom_before = rig.ecom.requests
+    assert rig.drain_orders() == 3  # one invocation
+    monkeypatch.undo()
+
+    assert all(len(rig.sales_of(order)) == 1 for order in placed) and len(rig.events()) == 3
+    assert calls["GetItem CONFIG"] == 1 and calls["GetItem ORDER"] == 0  # the connection once, the ledgers batched
+    assert calls["GetQueueAttributes stock"] == calls["GetQueueAttributes products"] == 1
+    assert calls["BatchGetItem"] == 1 + 2 * 3  # the ledgers, then each order's links and routing state
+    assert calls["PutEvents"] == 1 and calls["TransactWriteItems marking notified"] == 1
+    assert calls["UpdateItem ORDER"] == 0
+    assert rig.ecom.requests - ecom_before == 6 and calls["UpdateItem RATE#ecom"] == 3  # an order and its lines: one
+    records = [rig.ledger.get_order(CONNECTION, order["id"]) for order in placed]
+    assert all(record is not None and not record.notifications_pending for record in records)
 
 
 # -- customers -----------------------------------------------------------------------------------------------

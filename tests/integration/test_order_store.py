@@ -81,6 +81,35 @@ def test_a_held_order_is_listed_until_imported_and_its_retry_needs_no_sale_looku
     assert stored is not None and not stored.notifications_pending
 
 
+def test_several_imported_orders_are_marked_notified_in_one_write_and_none_if_one_is_not_imported(
+    store: OrderStore,
+) -> None:
+    for order_id in (11, 12, 13):
+        _complete(store, store.claim_order(CID, order_id, source_id=f"ecom-{order_id}", lease_seconds=150))
+    store.claim_order(CID, 14, source_id="ecom-14", lease_seconds=150)  # still importing
+
+    with pytest.raises(Conflict):
+        store.mark_notified_many(CID, [11, 12, 14])
+    pending = [store.get_order(CID, order_id) for order_id in (11, 12)]
+    assert all(record is not None and record.notifications_pending for record in pending)
+
+    store.mark_notified_many(CID, [11, 12, 13])
+    marked = [store.get_order(CID, order_id) for order_id in (11, 12, 13)]
+    assert all(record is not None and not record.notifications_pending for record in marked)
+
+
+def test_an_sqs_batchs_ledgers_read_together_answer_each_orders_first_read_once(store: OrderStore) -> None:
+    _complete(store, store.claim_order(CID, 21, source_id="ecom-21", lease_seconds=150))
+    store.prefetch_orders(CID, [21, 22, 21])
+    store.claim_order(CID, 22, source_id="ecom-22", lease_seconds=150)  # after the batched read
+
+    first = store.get_order(CID, 21)
+    assert first is not None and first.status == "imported"
+    assert store.get_order(CID, 22) is None  # as read with the batch: the importer's claim then settles it
+    record = store.get_order(CID, 22)  # a second read of the same order reads again
+    assert record is not None and record.status == "importing"
+
+
 def test_a_released_claim_frees_the_order_at_once(store: OrderStore) -> None:
     claim = store.claim_order(CID, 5, source_id="ecom-5", lease_seconds=150)
     store.release(CID, claim)

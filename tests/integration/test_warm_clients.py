@@ -7,7 +7,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from pos_ecom_sync import runtime
+from pos_ecom_sync.errors import Paused
 from pos_ecom_sync.models.connection import ConnectionSecrets
 from pos_ecom_sync.secrets import write_connection_secrets
 
@@ -66,3 +68,14 @@ def test_each_thread_keeps_its_own_clients_and_reset_closes_them_all(deployment:
 
     runtime.reset()
     assert _closed(mine) and _closed(theirs[0])
+
+
+def test_an_sqs_batch_reads_each_connection_once_and_a_pause_reaches_the_next_batch(deployment: Deployment) -> None:
+    with runtime.sqs_batch():
+        connection = runtime.active_connection("demo")
+        deployment.store.save_connection(connection.model_copy(update={"status": "paused"}))
+        assert runtime.active_connection("demo").is_active  # this batch goes on with the settings it read
+    with runtime.sqs_batch(), pytest.raises(Paused):
+        runtime.active_connection("demo")
+    with pytest.raises(Paused):  # outside a batch, every call reads
+        runtime.active_connection("demo")

@@ -64,6 +64,7 @@ from pos_ecom_sync.ratelimit import (
     BudgetState,
     Observation,
     RatePolicy,
+    counted_until,
     initial_state,
     reconcile,
     take,
@@ -161,12 +162,12 @@ class BudgetView:
         self.reserve_share = reserve_share
         self.last_granted_at = 0.0  # when this caller last got a slot (the stock writer's wait ends there)
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float) -> None:
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float:
         states = self.shared.states
 
         def try_take(now: float) -> float | None:
             outcome = take(
-                policy, states.get(policy.api) or initial_state(policy), now, reserve_share=self.reserve_share
+                policy, states.get(policy.api) or initial_state(policy), now, n=slots, reserve_share=self.reserve_share
             )
             if outcome.state is None:
                 return outcome.retry_at
@@ -176,6 +177,7 @@ class BudgetView:
 
         clock = self.shared.clock
         wait_for_slot(try_take, api=policy.api, max_wait_s=max_wait_s, clock=clock, sleep=clock.sleep)
+        return counted_until(states[policy.api])
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
         states = self.shared.states

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.errors import NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.errors import ConfigurationError, NotFound, RateLimited, UpstreamError, UpstreamUnavailable
+from pos_ecom_sync.profiles.rseries.client import RSeriesClient
 from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
 from pos_ecom_sync.ratelimit import ECOM_POLICY, XSERIES_POLICY, InMemoryRateBudget
 
@@ -337,6 +338,63 @@ def test_an_exhausted_budget_sends_nothing(budget, clock) -> None:
     with pytest.raises(RateLimited):
         client.get_product("p1")
     assert len(vendor.requests) == 1
+
+
+class CountingBudget(InMemoryRateBudget):
+    """Counts `acquire` calls (a shared budget's writes) and the slots each took."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock, sleep=clock.sleep)
+        self.takes: list[int] = []
+
+    def acquire(self, policy: Any, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float:
+        self.takes.append(slots)
+        return super().acquire(policy, max_wait_s=max_wait_s, cost=cost, slots=slots)
+
+
+def test_an_order_and_its_lines_take_their_two_slots_in_one_take(clock) -> None:
+    budget = CountingBudget(clock)
+    vendor = FakeVendor(ok({"order": {"id": 5}}), ok({"orderProducts": [{"id": 1}]}))
+    client = ecom(vendor, budget, clock)
+
+    assert client.order_with_lines(5) == ({"id": 5}, [{"id": 1}])
+
+    assert budget.takes == [2] and client.calls == len(vendor.requests) == 2
+    assert [w.used for w in budget.state(ECOM_POLICY).windows] == [2, 2, 2, 2]  # both counted in every window
+    client.get_order(6)
+    assert budget.takes == [2, 1]  # nothing left ahead: the next request takes its own
+
+
+def test_a_slot_taken_ahead_is_not_used_once_a_window_that_counted_it_has_ended(clock) -> None:
+    budget = CountingBudget(clock)
+    order = ok({"order": {"id": 5}})
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.now += 1.2  # past eCom's 20 / s window (1 s + 0.1 s margin) that counted both slots
+        return order
+
+    client = ecom(FakeVendor(slow, ok({"orderProducts": []})), budget, clock)
+    client.order_with_lines(5)
+
+    assert budget.takes == [2, 1]  # the lines took a slot of their own, in the window they fall in
+    second = budget.state(ECOM_POLICY).windows[3]
+    assert second.used == 1 and second.end > clock.now
+
+
+def test_a_429_drops_the_slot_taken_ahead(clock) -> None:
+    budget = CountingBudget(clock)
+    vendor = FakeVendor(throttled("1"), ok({"order": {"id": 5}}), ok({"orderProducts": []}))
+    client = ecom(vendor, budget, clock, max_wait_s=5.0)
+    client.order_with_lines(5)
+    assert budget.takes == [2, 1, 1]  # the retry waited for the budget like any request, then the lines
+
+
+def test_a_budget_that_prices_each_request_is_not_taken_ahead(budget, clock) -> None:
+    client = RSeriesClient("https://api.lightspeedapp.com", budget, token=TOKEN, account_id="1", clock=clock)
+    client.http.take_ahead(2)  # R-Series' bucket: each request's cost is known only when it is sent
+    assert budget.granted == 0
+    with pytest.raises(ConfigurationError):
+        budget.acquire(client.http.policy, max_wait_s=0, slots=2)
 
 
 # -- eCom ---------------------------------------------------------------------------------------------

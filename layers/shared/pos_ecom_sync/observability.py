@@ -283,8 +283,8 @@ class MeteredBudget:
         self.budget = budget
         self.connection_id = connection_id
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None:
-        self.budget.acquire(policy, max_wait_s=max_wait_s, cost=cost)
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float:
+        return self.budget.acquire(policy, max_wait_s=max_wait_s, cost=cost, slots=slots)
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
         self.budget.observe(policy, observation)

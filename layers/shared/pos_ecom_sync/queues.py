@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +15,8 @@ from pos_ecom_sync.errors import UpstreamUnavailable
 from pos_ecom_sync.models.messages import ChangeMessage, Concern
 
 SQS_BATCH_LIMIT = 10
+# How long one SQS batch's records reuse a queue's "idle" answer (`RecentIdle`).
+IDLE_REUSE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,3 +90,39 @@ class ChangePublisher:
                 return
             last_error = "; ".join(f"{f.get('Code')}: {f.get('Message')}" for f in failed)
         raise UpstreamUnavailable(f"sqs send to {queue_url} failed for {len(pending)} message(s): {last_error}")
+
+
+class QueueCounts(Protocol):
+    def idle(self, concern: Concern) -> bool: ...
+
+
+class RecentIdle:
+    """A queue's "idle" answer (`ChangePublisher.idle`) reused for `max_age_s`, by the records of one SQS batch
+    (`runtime.sqs_batch`): one GetQueueAttributes per concern and batch instead of one per order.
+
+    Trade-off: order routing reads stock levels from the table only while the stock and products queues are idle,
+    so that no level is older than what the change feed's cursor has passed. A reused answer stretches that by at most
+    `max_age_s`: a change the feed queues after the check may not be applied yet when a later order of the batch is
+    routed. The feed itself polls once a minute, a stale level cannot oversell (routing only picks the fulfilling
+    outlet; the stock worker writes eCom from the POS), and a product deleted meanwhile is still caught when the POS
+    refuses the sale (`orders.importer`). A "not idle" answer is not reused: the next order asks again, as one that
+    may then route without POS reads."""
+
+    def __init__(
+        self, counts: QueueCounts, *, max_age_s: float = IDLE_REUSE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._counts = counts
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._idle_since: dict[Concern, float] = {}  # concern -> when it was last seen idle (before asking)
+
+    def idle(self, concern: Concern) -> bool:
+        now = self._clock()
+        seen = self._idle_since.get(concern)
+        if seen is not None and now - seen <= self._max_age_s:
+            return True
+        self._idle_since.pop(concern, None)
+        if not self._counts.idle(concern):
+            return False
+        self._idle_since[concern] = now
+        return True

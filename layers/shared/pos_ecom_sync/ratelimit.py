@@ -27,7 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from pos_ecom_sync.errors import RateLimited
+from pos_ecom_sync.errors import ConfigurationError, RateLimited
 
 # A window end read from a header, or guessed from first use, is pushed this much later: vendors round
 # to whole seconds and count a request when it arrives, so our window must never close before theirs
@@ -212,14 +212,29 @@ class RateBudget(Protocol):
     """A budget shared by every client of one API of one connection.
 
     `acquire` takes one request from every window and `cost` drips from the bucket, if the policy has one
-    (R-Series: `rseries_request_cost`); window-only policies ignore `cost`.
+    (R-Series: `rseries_request_cost`); window-only policies ignore `cost`. `slots` > 1 takes that many requests at
+    once (window-only policies: `VendorHttp.take_ahead`). It returns until when the slots taken count in every
+    window that counted them (`counted_until`).
     `observe` is advisory and must never raise: it runs after the vendor already acted, and an error
     there must not make a caller retry a call that succeeded.
     """
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None: ...
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float: ...
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None: ...
+
+
+def counted_until(state: BudgetState) -> float:
+    """Until when requests just taken in `state` count in every window that counted them: its earliest window end. A
+    slot taken ahead and used later stays inside the limit only while that window is open (its request then falls
+    in the window that counted it, as one taken at that moment would)."""
+    return min((window.end for window in state.windows), default=math.inf)
+
+
+def check_slots(policy: RatePolicy, slots: int) -> None:
+    """Several slots at once only from window-only policies: a bucket prices each request (`rseries_request_cost`)."""
+    if slots < 1 or (slots > 1 and policy.bucket is not None):
+        raise ConfigurationError(f"{policy.api}: cannot take {slots} slots at once")
 
 
 # -- pure window arithmetic ----------------------------------------------------------------------------
@@ -746,18 +761,23 @@ class InMemoryRateBudget:
         with self._lock:
             return self._states.get(policy.api) or initial_state(policy)
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None:
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float:
+        check_slots(policy, slots)
+        granted: list[float] = []
+
         def try_take(now: float) -> float | None:
             with self._lock:
                 current = self._states.get(policy.api) or initial_state(policy)
-                outcome = take(policy, current, now, reserve_share=self._reserve_share, cost=cost)
+                outcome = take(policy, current, now, n=slots, reserve_share=self._reserve_share, cost=cost)
                 if outcome.state is None:
                     return outcome.retry_at
                 self._states[policy.api] = outcome.state
-                self.granted += 1
+                self.granted += slots
+                granted.append(counted_until(outcome.state))
                 return None
 
         wait_for_slot(try_take, api=policy.api, max_wait_s=max_wait_s, clock=self._clock, sleep=self._sleep)
+        return granted[-1]
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import AuthorizationRefused, ConfigurationError, CredentialsRejected, Paused, SyncError
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
-from pos_ecom_sync.queues import ChangePublisher
+from pos_ecom_sync.queues import ChangePublisher, QueueCounts, RecentIdle
 from pos_ecom_sync.secrets import ApiSecretsReader, WebhookSecretsReader
 from pos_ecom_sync.settings import get_settings
 from pos_ecom_sync.state.store import SyncStore
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pos_ecom_sync.intake.webhooks import PosWebhookParser, WebhookIntake
     from pos_ecom_sync.models.feeds import PosFeed, SkippedRow
     from pos_ecom_sync.observability import MeteredBudget
-    from pos_ecom_sync.orders.importer import OrderImporter
+    from pos_ecom_sync.orders.importer import BatchedNotifications, EventBridgeNotifier, OrderImporter
     from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.reference import ReferenceCache
     from pos_ecom_sync.state.order_store import OrderStore
@@ -383,11 +383,59 @@ def dead_letters() -> DeadLetters:
     return DeadLetters(sqs_client(), url)
 
 
+class _Batch:
+    """What the records of one SQS batch share (`sqs_batch`)."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self.queues: RecentIdle | None = None
+        self.orders: OrderStore | None = None
+        self.notifications: BatchedNotifications | None = None
+
+
+_batch = threading.local()  # per thread, like the warm clients: the local stack runs functions on several threads
+
+
+@contextlib.contextmanager
+def sqs_batch() -> Iterator[None]:
+    """One invocation's batch of records (at most the event source's BatchSize, within the function's timeout): its
+    records share each connection as read once (`active_connection`: a pause or a settings change saved meanwhile
+    reaches the next batch), the queues' idle answers (`queue_states`), and for orders one ledger read
+    (`read_order_ledgers`) and the sending of their events (`send_order_notifications`)."""
+    outer = getattr(_batch, "current", None)
+    _batch.current = _Batch()
+    try:
+        yield
+    finally:
+        _batch.current = outer
+
+
+def _current_batch() -> _Batch | None:
+    return cast("_Batch | None", getattr(_batch, "current", None))
+
+
+def queue_states() -> QueueCounts:
+    """Whether a concern's queue is idle: within `sqs_batch`, an idle answer is reused for a few seconds by the
+    batch's records (`queues.RecentIdle`, whose docstring says the trade-off); else asked each time."""
+    batch = _current_batch()
+    if batch is None:
+        return change_publisher()
+    if batch.queues is None:
+        batch.queues = RecentIdle(change_publisher())
+    return batch.queues
+
+
 def active_connection(connection_id: str) -> Connection:
-    """The connection a queued change belongs to; a paused or deleted one fails the record (kept for later)."""
-    connection = sync_store().get_connection(connection_id)
+    """The connection a queued change belongs to; a paused or deleted one fails the record (kept for later). Read
+    once per `sqs_batch`."""
+    batch = _current_batch()
+    connection = batch.connections.get(connection_id) if batch is not None else None
+    if connection is None:
+        connection = sync_store().get_connection(connection_id)
     if connection is None:
         raise ConfigurationError(f"connection {connection_id!r} does not exist")
+    if batch is not None:
+        batch.connections[connection_id] = connection
     if not connection.is_active:
         raise Paused(f"connection {connection_id!r} is paused")
     return connection
@@ -427,29 +475,111 @@ def reference_cache() -> ReferenceCache:
 
 
 def order_store() -> OrderStore:
+    """The order ledger; within `sqs_batch`, one store for the batch (it keeps what `read_order_ledgers` read)."""
     from pos_ecom_sync.state.order_store import OrderStore
 
-    return OrderStore(get_settings().TABLE_NAME, client=_dynamodb_client())
+    batch = _current_batch()
+    if batch is not None and batch.orders is not None:
+        return batch.orders
+    store = OrderStore(get_settings().TABLE_NAME, client=_dynamodb_client())
+    if batch is not None:
+        batch.orders = store
+    return store
+
+
+def _orders_named(event: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """(SQS message id, connection, eCom order id) of each record of `event` that names an eCom order; a record
+    whose body does not parse is left to the consumer to report."""
+    from pydantic import ValidationError
+
+    from pos_ecom_sync.models.messages import ChangeMessage
+
+    named: list[tuple[str, str, int]] = []
+    for record in event.get("Records", []):
+        try:
+            message = ChangeMessage.model_validate_json(record.get("body") or "")
+        except ValidationError:
+            continue
+        if message.source == "ecom" and message.entity == "order" and message.entity_id.isdigit():
+            named.append((str(record.get("messageId", "")), message.connection_id, int(message.entity_id)))
+    return named
+
+
+def read_order_ledgers(event: Mapping[str, Any]) -> None:
+    """Within `sqs_batch`: the ledgers of the eCom orders the event's records name, in one batched read per
+    connection, so that each record's first ledger read costs no call of its own. Best effort: a failed read leaves
+    each record to its own read."""
+    from pos_ecom_sync.errors import UpstreamUnavailable
+
+    if _current_batch() is None:
+        return
+    wanted: dict[str, list[int]] = {}
+    for _, connection_id, order_id in _orders_named(event):
+        wanted.setdefault(connection_id, []).append(order_id)
+    store = order_store()
+    for connection_id, order_ids in wanted.items():
+        with contextlib.suppress(UpstreamUnavailable):
+            store.prefetch_orders(connection_id, order_ids)
+
+
+def send_order_notifications(event: Mapping[str, Any], response: dict[str, Any], logger: Logger) -> dict[str, Any]:
+    """Within `sqs_batch`, once its records are handled: send the new-fulfillment events they queued
+    (`BatchedNotifications.flush`). The records of an order whose events could not be sent are added to the batch
+    item failures: SQS hands them out again, and the order's next attempt sends its pending events."""
+    batch = _current_batch()
+    if batch is None or batch.notifications is None:
+        return response
+    unsent = set(batch.notifications.flush())
+    if not unsent:
+        return response
+    logger.warning("new-fulfillment events not sent: their orders' records are retried", extra={"orders": len(unsent)})
+    failures = list(response.get("batchItemFailures", []))
+    known = {failure.get("itemIdentifier") for failure in failures}
+    for message_id, connection_id, order_id in _orders_named(event):
+        if (connection_id, order_id) in unsent and message_id not in known:
+            failures.append({"itemIdentifier": message_id})
+            known.add(message_id)
+    return {**response, "batchItemFailures": failures}
+
+
+def _order_notifier() -> EventBridgeNotifier | None:
+    from pos_ecom_sync.orders.importer import EventBridgeNotifier
+
+    bus = get_settings().ORDER_EVENTS_BUS_NAME
+    return EventBridgeNotifier(_events_client(), bus) if bus else None
+
+
+def _batch_notifications(notifier: EventBridgeNotifier | None) -> BatchedNotifications | None:
+    """Within `sqs_batch`, the batch's outbox of new-fulfillment events (sent by `send_order_notifications`)."""
+    from pos_ecom_sync.orders.importer import BatchedNotifications
+
+    batch = _current_batch()
+    if batch is None or notifier is None:
+        return None
+    if batch.notifications is None:
+        batch.notifications = BatchedNotifications(notifier, order_store())
+    return batch.notifications
 
 
 def order_importer(connection: Connection) -> OrderImporter:
     """An order worker for `connection`: orders go first, so its calls leave nothing in reserve."""
-    from pos_ecom_sync.orders.importer import EventBridgeNotifier, OrderImporter
+    from pos_ecom_sync.orders.importer import OrderImporter
 
     settings = get_settings()
     wait = settings.WORKER_MAX_RATE_WAIT_SECONDS
-    bus = settings.ORDER_EVENTS_BUS_NAME
     from pos_ecom_sync.profiles import profile_for
 
+    notifier = _order_notifier()
     return OrderImporter(
         connection,
         profile_for(connection).orders(pos_client(connection, max_wait_s=wait), connection, reference_cache()),
         ecom_client(connection, max_wait_s=wait),
         order_store(),  # also reads the lines' variant links, with the customer index entry, in one batch
-        notifier=EventBridgeNotifier(_events_client(), bus) if bus else None,
+        notifier=notifier,
+        outbox=_batch_notifications(notifier),
         stock=change_publisher(),
         stock_states=stock_store(),  # routing reads levels from the stock state while the stock queue is idle
-        queues=change_publisher(),
+        queues=queue_states(),
     )
 
 

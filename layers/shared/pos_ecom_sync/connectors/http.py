@@ -82,6 +82,7 @@ class VendorHttp:
         self._request_cost = request_cost
         self._count_lock = threading.Lock()
         self.calls = 0
+        self._ahead: tuple[int, float] = (0, 0.0)  # slots taken ahead (`take_ahead`), usable until then
 
     @property
     def api(self) -> str:
@@ -123,6 +124,7 @@ class VendorHttp:
             self._observe(response)
             status = response.status_code
             if status == 429:
+                self._drop_ahead()  # the budget is blocked until Retry-After: a slot taken before must wait too
                 throttled += 1
                 if throttled >= MAX_THROTTLED_ATTEMPTS:
                     raise RateLimited(self.api, self._clock() + self.policy.fallback_retry_s, "vendor keeps throttling")
@@ -143,9 +145,37 @@ class VendorHttp:
                 raise CredentialsRejected(self.api, status, response.text, method, path)
             raise UpstreamError(self.api, status, response.text, method, path)
 
+    def take_ahead(self, requests: int) -> None:
+        """Take the budget slots of the next `requests` requests in one take (a shared budget then costs one write
+        instead of one per request), for requests sent back to back (an order and its lines). A slot taken ahead is
+        used only while every window that counted it is still open (`ratelimit.counted_until`), so its request falls
+        in the window that counted it, as one taken at that moment would; past that, or once the vendor answers 429,
+        a request takes its own and the unused slot is lost (counted, never sent: the budget errs on the safe side).
+        A budget that prices each request (a leaky bucket) is not taken ahead."""
+        if requests < 2 or self._request_cost is not None:
+            return
+        until = self.budget.acquire(self.policy, max_wait_s=self.max_wait_s, slots=requests)
+        with self._count_lock:
+            self._ahead = (requests, until)
+
+    def _drop_ahead(self) -> None:
+        with self._count_lock:
+            self._ahead = (0, 0.0)
+
+    def _use_ahead(self) -> bool:
+        with self._count_lock:
+            left, until = self._ahead
+            if left and self._clock() < until:
+                self._ahead = (left - 1, until)
+                return True
+            self._ahead = (0, 0.0)
+            return False
+
     def take_slot(self, method: str, path: str, body: Any = None, params: Params | None = None) -> None:
-        """Take the budget slot(s) one request needs (waits, or raises RateLimited)."""
+        """Take the budget slot(s) one request needs (waits, or raises RateLimited); one taken ahead if any."""
         if self._request_cost is None:
+            if self._use_ahead():
+                return
             self.budget.acquire(self.policy, max_wait_s=self.max_wait_s)
         else:
             cost = self._request_cost(method.upper(), path, body, params)

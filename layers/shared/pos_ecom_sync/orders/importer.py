@@ -31,6 +31,8 @@ Steps, each safe to repeat after a crash at any point:
    the second (a 4xx) or answers 200 is undocumented, so after a refusal the sale is read back and adopted.
 6. One EventBridge event per new fulfillment (per outlet), when the connection has notifications on. Events are
    at least once: a crash between sending and recording re-sends them; `event_id` lets consumers drop repeats.
+   Within an SQS batch (`runtime.sqs_batch`) they are sent when the batch ends, together with the other orders'
+   (`BatchedNotifications`): the import is recorded with its events pending first, so nothing is lost meanwhile.
 
 Levels for routing. The stock worker keeps every outlet's POS level per variant (`VariantStockState.levels`), fed by
 the inventory feed and webhooks. A product's levels come from that state, with one batched table read for the whole
@@ -38,15 +40,16 @@ order and no POS call, when all of these hold:
 - the state has a level for every candidate outlet (connected + primary); a product never seen there is read from
   the POS (`PosOrders.routing_levels`), and so is one missing any candidate outlet (a missing level is not 0);
 - the stock queue is idle (SQS's approximate counts of waiting, in-flight and delayed messages all 0; one
-  GetQueueAttributes call per order, made only when some product could use the state), so nothing the change feed
-  or a webhook has read is still waiting to be applied: a cached level is never older than what the feed's cursor
-  has passed;
+  GetQueueAttributes call, made only when some product could use the state, whose "idle" the later orders of the same
+  SQS batch reuse for up to `queues.IDLE_REUSE_SECONDS`, 10 s: `queues.RecentIdle`), so nothing the change feed or a
+  webhook had read by then is still waiting to be applied: a cached level is never older than what the feed's cursor
+  had passed 10 s before;
 - for a product matched by our variant link, the link itself proves the product still exists, as the POS read with
   `confirm_exists` did: a POS delete reaches us through the products feed, and product_sync then removes the
   variant's link (or, under the `hide` policy, marks the family `deleted_in_pos`, read in the same batch). So the
-  products queue must be idle too (a second GetQueueAttributes, only then), or a delete the poller has read but
-  product_sync not yet applied could be missed. Otherwise the POS confirms it, and a deleted product holds the order
-  as before;
+  products queue must be idle too (a second GetQueueAttributes, only then, reused the same way), or a delete the
+  poller has read but product_sync not yet applied could be missed. Otherwise the POS confirms it, and a deleted
+  product holds the order as before;
 - it is the order's first attempt: a retry (an earlier attempt failed) and an operator's retry of a held order read
   the POS. A sale the POS refuses on a first attempt that used the table (levels, or an indexed customer) is built
   once more from POS reads alone in the same attempt (`_rebuild_from_pos`): a product deleted before any feed showed
@@ -67,6 +70,7 @@ connection without connected outlets routes to that register's outlet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -174,8 +178,9 @@ class PosOrders(Protocol):
 class EcomOrders(Protocol):
     @property
     def calls(self) -> int: ...
-    def get_order(self, order_id: int) -> JsonObject | None: ...
-    def list_order_products(self, order_id: int) -> list[JsonObject]: ...
+    def order_with_lines(self, order_id: int) -> tuple[JsonObject | None, list[JsonObject]]:
+        """The order (None when eCom has none) and its lines, read back to back."""
+        ...
 
 
 class OrderLedger(Protocol):
@@ -295,6 +300,60 @@ class EventBridgeNotifier:
         return len(events)
 
 
+class NotifiedMarks(Protocol):
+    def mark_notified_many(self, connection_id: str, order_ids: Sequence[int]) -> None: ...
+
+
+class BatchedNotifications:
+    """The new-fulfillment events of one SQS batch's orders, sent when the batch ends (`flush`): one PutEvents per ten
+    events and one ledger write marking the orders notified, instead of one of each per order. An order's events
+    are queued only once its import is recorded with them pending (`notifications_pending`), so a crash before the
+    flush, or a send that fails, leaves them pending: the order's next attempt sends them (`_already_imported`).
+    They reach the outlets when the batch ends instead of when their order does (seconds later at most)."""
+
+    def __init__(self, notifier: FulfillmentNotifier, ledger: NotifiedMarks) -> None:
+        self._notifier = notifier
+        self._ledger = ledger
+        self._queued: list[tuple[str, int, list[NewFulfillmentEvent]]] = []
+
+    def add(self, connection_id: str, order_id: int, events: Sequence[NewFulfillmentEvent]) -> int:
+        """Queue an order's events; an order queued already (its second message in the batch finds them pending:
+        they are not sent yet) is not queued again."""
+        if any(queued[:2] == (connection_id, order_id) for queued in self._queued):
+            return 0
+        self._queued.append((connection_id, order_id, list(events)))
+        return len(events)
+
+    def flush(self) -> list[tuple[str, int]]:
+        """Send what was queued, a PutEvents' worth of whole orders at a time, then mark the orders whose events went
+        out; returns the (connection, order) pairs whose events could not be sent (still pending in the ledger)."""
+        queued, self._queued = self._queued, []
+        sent: dict[str, list[int]] = {}
+        unsent: list[tuple[str, int]] = []
+        group: list[tuple[str, int, list[NewFulfillmentEvent]]] = []
+        for index, entry in enumerate(queued):
+            group.append(entry)
+            following = len(queued[index + 1][2]) if index + 1 < len(queued) else PUT_EVENTS_LIMIT + 1
+            if sum(len(events) for _, _, events in group) + following <= PUT_EVENTS_LIMIT:
+                continue  # the next order's events fit in the same call
+            try:
+                if unsent:
+                    raise UpstreamUnavailable("an earlier send of this batch failed")
+                if any(events for _, _, events in group):
+                    self._notifier.publish([event for _, _, events in group for event in events])
+            except UpstreamUnavailable:
+                unsent += [(connection_id, order_id) for connection_id, order_id, _ in group]
+            else:
+                for connection_id, order_id, _ in group:
+                    sent.setdefault(connection_id, []).append(order_id)
+            group = []
+        for connection_id, order_ids in sent.items():
+            # Best effort: events sent and still marked pending are sent again by the order's next attempt.
+            with contextlib.suppress(Conflict, UpstreamUnavailable):
+                self._ledger.mark_notified_many(connection_id, order_ids)
+        return unsent
+
+
 # -- the result -----------------------------------------------------------------------------------------------
 
 
@@ -376,6 +435,7 @@ class OrderImporter:
         ledger: OrderLedger,
         *,
         notifier: FulfillmentNotifier | None = None,
+        outbox: BatchedNotifications | None = None,
         stock: StockQueue | None = None,
         stock_states: StockStates | None = None,
         queues: QueueDepth | None = None,
@@ -388,6 +448,7 @@ class OrderImporter:
         self.ecom = ecom
         self.ledger = ledger
         self.notifier = notifier
+        self.outbox = outbox  # an SQS batch's: its events then go out when the batch ends
         self.stock = stock
         # Routing reads levels from the stock state only with both (see "Levels for routing"); else from the POS.
         self.stock_states = stock_states
@@ -479,11 +540,10 @@ class OrderImporter:
         records why it fails). A throttle is raised as it is: nothing is claimed yet, and reading again after the
         claim would only wait for the same budget twice."""
         try:
-            raw = self.ecom.get_order(order_id)
+            raw, rows = self.ecom.order_with_lines(order_id)
             if raw is None:
                 return None
-            order = EcomOrder.model_validate(raw)
-            return order, [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(order_id)]
+            return EcomOrder.model_validate(raw), [EcomOrderLine.model_validate(row) for row in rows]
         except RetryLater:
             raise
         except Exception:
@@ -500,13 +560,13 @@ class OrderImporter:
         if early is not None:
             order, lines = early
         else:
-            raw = self.ecom.get_order(claim.order_id)
+            raw, rows = self.ecom.order_with_lines(claim.order_id)
             if raw is None:
                 reason = f"eCom has no order {claim.order_id} (deleted, or not visible to this key)"
                 return self._hold(claim, None, reason)
             try:
                 order = EcomOrder.model_validate(raw)
-                lines = [EcomOrderLine.model_validate(row) for row in self.ecom.list_order_products(claim.order_id)]
+                lines = [EcomOrderLine.model_validate(row) for row in rows]
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 raise InvalidInput(f"eCom order {claim.order_id} cannot be read: {exc}") from exc
         draft = _Draft(order, lines, first_attempt=may_use_the_table(claim.previous))
@@ -920,6 +980,8 @@ class OrderImporter:
     def _notify(self, order_id: int, events: Sequence[NewFulfillmentEvent]) -> int:
         if not self._notifications_on or self.notifier is None:
             return 0
+        if self.outbox is not None:
+            return self.outbox.add(self._cid, order_id, events)  # sent and marked when the batch ends
         sent = self.notifier.publish(events) if events else 0
         self.ledger.mark_notified(self._cid, order_id)
         return sent

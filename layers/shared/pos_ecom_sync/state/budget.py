@@ -5,7 +5,7 @@ One item per connection and API (pk=`CONN#<id>`, sk=`RATE#<api>`) holds, per win
 UpdateItem over every window at once: `used + 1` only while `used <= capacity - 1` and the window is
 still open, or a reset (`used = 1`, new end) only while the window is over. Two invocations can never
 both take the last slot. The last state seen is cached, so the usual call costs a single write; a lost
-condition costs a consistent read and another try.
+condition returns the item as it stood (`ReturnValuesOnConditionCheckFailure`) and costs only another try.
 
 What a response's headers teach is saved at once only when it tightens the budget for the others
 (`ratelimit.tightens`: a 429, less room, a later window end, a fuller bucket). Anything else (a higher
@@ -44,6 +44,8 @@ from pos_ecom_sync.ratelimit import (
     WindowState,
     aged,
     capacity,
+    check_slots,
+    counted_until,
     initial_state,
     reconcile,
     roll,
@@ -63,7 +65,11 @@ MAX_KEPT_OBSERVATIONS = 8
 
 
 class _LostRace(Exception):
-    """The item changed between our read and our conditional write."""
+    """The item changed between our read and our conditional write; `current` is the item as the write found it."""
+
+    def __init__(self, current: BudgetState) -> None:
+        super().__init__("rate budget changed since it was read")
+        self.current = current
 
 
 def _num(value: float) -> dict[str, str]:
@@ -169,15 +175,20 @@ class DynamoRateBudget:
 
     # -- RateBudget ---------------------------------------------------------------------------------
 
-    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0) -> None:
+    def acquire(self, policy: RatePolicy, *, max_wait_s: float, cost: float = 1.0, slots: int = 1) -> float:
+        """Take `slots` requests in one conditional write (see the module docstring); returns until when they count
+        in every window (`ratelimit.counted_until`)."""
         self._check(policy)
+        check_slots(policy, slots)
+        granted: list[float] = []
         wait_for_slot(
-            lambda now: self._try_take(policy, now, cost),
+            lambda now: self._try_take(policy, now, cost, slots, granted),
             api=policy.api,
             max_wait_s=max_wait_s,
             clock=self._clock,
             sleep=self._sleep,
         )
+        return granted[-1]
 
     def observe(self, policy: RatePolicy, observation: Observation) -> None:
         """Fold a response's headers into the shared item: now when they tighten the budget, else with this
@@ -199,8 +210,8 @@ class DynamoRateBudget:
                     return
                 try:
                     self._write(policy, update)
-                except _LostRace:
-                    state, now = self.load(policy), self._clock()
+                except _LostRace as lost:
+                    state, now = lost.current, self._clock()
                     continue
                 self._forget(kept)
                 return
@@ -217,36 +228,47 @@ class DynamoRateBudget:
         self._remember(state)
         return state
 
-    def _try_take(self, policy: RatePolicy, now: float, cost: float = 1.0) -> float | None:
+    def _try_take(
+        self, policy: RatePolicy, now: float, cost: float = 1.0, slots: int = 1, granted: list[float] | None = None
+    ) -> float | None:
+        """None when `slots` were taken (their `counted_until` appended to `granted`), else when to try again."""
         state, fresh = self._cached, False
         if state is None:
             state, fresh = self.load(policy), True
         for _ in range(MAX_LOST_RACES):
             kept = self._kept_now()
             folded = self._fold(policy, state, kept, now)  # what our kept observations taught, saved with the take
-            outcome = take(policy, folded, now, reserve_share=self._reserve_share, cost=cost)
+            outcome = take(policy, folded, now, n=slots, reserve_share=self._reserve_share, cost=cost)
             if outcome.state is None:
                 if fresh:
                     return outcome.retry_at
                 state, fresh = self.load(policy), True  # our copy may be older than the item
                 continue
             try:
-                self._write(policy, self._take_update(policy, state, folded, outcome.state, now))
-            except _LostRace:
-                state, fresh = self.load(policy), True
+                written = self._write(policy, self._take_update(policy, state, folded, outcome.state, now, slots))
+            except _LostRace as lost:
+                state, fresh = lost.current, True
                 now = self._clock()
                 continue
             self._forget(kept)
             with self._lock:
-                self.granted += 1
+                self.granted += slots
+            if granted is not None:
+                granted.append(counted_until(written))  # the item as our write left it: the windows we counted in
             return None
         return now + MIN_SLEEP_S  # heavy contention: let wait_for_slot back off and come again
 
     def _take_update(
-        self, policy: RatePolicy, stored: BudgetState, folded: BudgetState, taken: BudgetState, now: float
+        self,
+        policy: RatePolicy,
+        stored: BudgetState,
+        folded: BudgetState,
+        taken: BudgetState,
+        now: float,
+        slots: int = 1,
     ) -> _Update:
-        """The conditional write of a take: `stored` is the item as we read it, `folded` that with our kept
-        observations (the take's base), `taken` the result. Without kept observations `folded` is `stored`."""
+        """The conditional write of a take of `slots` requests: `stored` is the item as we read it, `folded` that with
+        our kept observations (the take's base), `taken` the result. Without kept observations `folded` is `stored`."""
         update = _Update(names={"#b": "blocked_until", "#x": "expires_at"})
         update.values.update({":now": _num(now), ":exp": _num(now + self._idle_ttl(policy))})
         update.sets.append("#x = :exp")
@@ -257,7 +279,7 @@ class DynamoRateBudget:
             update.values[f":lim{index}"] = _num(window.limit)
             if window.active(now):
                 # DynamoDB conditions have no arithmetic: `used + n <= capacity` is written `used <= capacity - n`.
-                added = max(new.used - window.used, 1)  # a count is only ever raised here, never lowered
+                added = max(new.used - window.used, slots)  # a count is only ever raised here, never lowered
                 cap = capacity(roll(base, now), spec, self._reserve_share, now)
                 update.values.update({f":add{index}": _num(added), f":max{index}": _num(cap - added)})
                 update.sets.append(f"{used} = {used} + :add{index}")
@@ -315,12 +337,25 @@ class DynamoRateBudget:
         update.sets.append("#x = :exp")
         return update
 
-    def _write(self, policy: RatePolicy, update: _Update) -> None:
-        with dynamodb_call("write rate budget", on_condition_failure=_LostRace):
+    def _write(self, policy: RatePolicy, update: _Update) -> BudgetState:
+        """The item as the write left it; a refused condition raises `_LostRace` with the item as DynamoDB found it
+        (returned by the refusal itself: the loser needs no read of its own before trying again)."""
+        with dynamodb_call("write rate budget", allow_condition_failure=True) as call:
             answer = self._client.update_item(
-                TableName=self._table, Key=self._key, ReturnValues="ALL_NEW", **update.kwargs()
+                TableName=self._table,
+                Key=self._key,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **update.kwargs(),
             )
-        self._remember(self._parse(policy, answer.get("Attributes", {})))
+        if call.condition_failure is not None:
+            item = call.condition_failure.response.get("Item")
+            current = self._parse(policy, item) if item else initial_state(policy)
+            self._remember(current)
+            raise _LostRace(current)
+        written = self._parse(policy, answer.get("Attributes", {}))
+        self._remember(written)
+        return written
 
     # -- helpers ------------------------------------------------------------------------------------
 

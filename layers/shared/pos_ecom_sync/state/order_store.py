@@ -24,9 +24,10 @@ never a silent overwrite. DynamoDB errors become `UpstreamUnavailable` (retried)
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -53,6 +54,8 @@ from pos_ecom_sync.state.table_ops import batch_read
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
 # search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
 EMAIL_INDEX_TRUST_SECONDS = 3600
+# DynamoDB's TransactWriteItems maximum.
+TRANSACTION_LIMIT = 100
 # Index entries that name a POS customer (the others are `creating` locks).
 INDEXED = ("created", "matched")
 
@@ -107,6 +110,8 @@ class OrderStore:
         self._table = table_name
         self._client = client or boto3.client("dynamodb")
         self._clock = clock
+        # (connection, order) -> its ledger as `prefetch_orders` read it (None: absent), for one `get_order` each
+        self._prefetched: dict[tuple[str, int], OrderRecord | None] = {}
 
     def _key(self, connection_id: str, sk: str) -> dict[str, Any]:
         return _attrs({"pk": keys.connection_pk(connection_id), "sk": sk})
@@ -122,8 +127,27 @@ class OrderStore:
         return dict(item) if item else None
 
     def get_order(self, connection_id: str, order_id: int) -> OrderRecord | None:
+        """The order's ledger (consistent read); the first call for an order `prefetch_orders` read is answered from
+        that read instead, the later ones read again."""
+        prefetched = (connection_id, order_id)
+        if prefetched in self._prefetched:
+            return self._prefetched.pop(prefetched)
         item = self._get(connection_id, keys.order_sk(order_id), "get order")
         return order_record(item) if item else None
+
+    def prefetch_orders(self, connection_id: str, order_ids: Collection[int]) -> None:
+        """Read the ledgers of `order_ids` (an SQS batch's orders) in one batched consistent read, each to answer the
+        next `get_order` of its order once. The importer's first read of an order only chooses a path: a ledger
+        changed since (the same order earlier in the batch is read again, being asked for a second time) is settled
+        by the claim's conditions, as a change between a read and the claim always was."""
+        wanted = sorted(set(order_ids))
+        found: dict[int, OrderRecord] = {}
+        wanted_keys = [self._key(connection_id, keys.order_sk(order_id)) for order_id in wanted]
+        for item in batch_read(self._client, self._table, wanted_keys, "orders"):
+            record = order_record(item)
+            found[record.order_id] = record
+        for order_id in wanted:
+            self._prefetched[(connection_id, order_id)] = found.get(order_id)
 
     def claim_order(
         self,
@@ -393,14 +417,34 @@ class OrderStore:
     def mark_notified(self, connection_id: str, order_id: int) -> None:
         not_imported = f"order {order_id} is not imported: nothing to mark notified"
         with dynamodb_call("mark order notified", on_condition_failure=lambda: Conflict(not_imported)):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(connection_id, keys.order_sk(order_id)),
-                UpdateExpression="SET notifications_pending = :no, notified_at = :now",
-                ConditionExpression="#s = :imported",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_attrs({":no": False, ":now": int(self._clock()), ":imported": "imported"}),
-            )
+            self._client.update_item(**self._notified(connection_id, order_id))
+
+    def mark_notified_many(self, connection_id: str, order_ids: Sequence[int]) -> None:
+        """`mark_notified` for several imported orders (an SQS batch's) in one write: a transaction of at most
+        `TRANSACTION_LIMIT` updates, each conditional as `mark_notified`'s (one order not imported fails them all:
+        `Conflict`)."""
+        wanted = sorted(set(order_ids))
+        if len(wanted) == 1:
+            self.mark_notified(connection_id, wanted[0])
+            return
+        for start in range(0, len(wanted), TRANSACTION_LIMIT):
+            chunk = wanted[start : start + TRANSACTION_LIMIT]
+            updates = [{"Update": self._notified(connection_id, order_id)} for order_id in chunk]
+            refused = functools.partial(Conflict, f"orders {chunk}: one is not imported, none marked notified")
+            with dynamodb_call(
+                "mark orders notified", on_condition_failure=refused, condition_code=TRANSACTION_CANCELED
+            ):
+                self._client.transact_write_items(TransactItems=updates)
+
+    def _notified(self, connection_id: str, order_id: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": self._key(connection_id, keys.order_sk(order_id)),
+            "UpdateExpression": "SET notifications_pending = :no, notified_at = :now",
+            "ConditionExpression": "#s = :imported",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _attrs({":no": False, ":now": int(self._clock()), ":imported": "imported"}),
+        }
 
     def held_orders(self, connection_id: str) -> list[HeldOrder]:
         """Every held order of the connection, oldest order id first."""

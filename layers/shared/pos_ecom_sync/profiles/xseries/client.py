@@ -102,11 +102,11 @@ class XSeriesClient:
         refreshes an expired or refused (401) access token once per call (see `profiles.xseries.auth`)."""
         if token_provider is None and not token:
             raise ValueError("XSeriesClient needs a personal token or a token_provider")
-        auth = (
-            BearerAuth(token_provider, lambda _resend: budget.acquire(XSERIES_POLICY, max_wait_s=max_wait_s))
-            if token_provider is not None
-            else None
-        )
+
+        def take_for_resend(_resend: httpx.Request) -> None:
+            budget.acquire(XSERIES_POLICY, max_wait_s=max_wait_s)
+
+        auth = BearerAuth(token_provider, take_for_resend) if token_provider is not None else None
         self.http = VendorHttp(
             base_url,
             XSERIES_POLICY,
