@@ -55,6 +55,8 @@ def _make_run(
     first line `seen` accepts."""
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, **settings}
     env.pop("AWS_ENDPOINT_URL", None)
+    for inherited in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # `make test`'s own flags (its -j): not a terminal's
+        env.pop(inherited, None)
     process = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"RUN_ARGS={run_args}"],
         cwd=REPO,
