@@ -168,26 +168,7 @@ def test_many_invocations_hammering_one_budget_never_take_more_than_the_limit(dy
     shared = dynamo(clock=clock)
     # Half the threads share one instance (one warm Lambda), half have their own (separate Lambdas).
     budgets = [shared if i % 2 else dynamo(clock=clock) for i in range(8)]
-    granted = [0] * len(budgets)
-    errors: list[BaseException] = []
-
-    def hammer(index: int) -> None:
-        try:
-            for _ in range(15):
-                try:
-                    budgets[index].acquire(policy, max_wait_s=0)
-                    granted[index] += 1
-                except RateLimited:
-                    pass
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(budgets))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    granted = _hammer(budgets, policy)
     assert sum(granted) == 40  # 120 attempts, exactly the limit granted
     assert shared.load(policy).windows[0].used == 40
 
@@ -196,27 +177,7 @@ def test_pairs_and_single_takes_hammering_one_budget_never_take_more_than_the_li
     policy = RatePolicy("ecom", (WindowSpec("5min", 41, 300.0), WindowSpec("second", 1000, 1.0, margin_s=0.1)))
     clock = FakeClock()
     budgets = [dynamo("ecom", clock=clock) for _ in range(6)]
-    granted = [0] * len(budgets)
-    errors: list[BaseException] = []
-
-    def hammer(index: int) -> None:
-        slots = 2 if index % 2 else 1  # an order and its lines, or a single request
-        try:
-            for _ in range(15):
-                try:
-                    budgets[index].acquire(policy, max_wait_s=0, slots=slots)
-                    granted[index] += slots
-                except RateLimited:
-                    pass
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(budgets))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    granted = _hammer(budgets, policy, slots_of=lambda i: 2 if i % 2 else 1)  # an order and its lines, or one request
     assert 40 <= sum(granted) <= 41  # never past the limit (one slot no pair fits may be left if no single came)
     assert budgets[0].load(policy).windows[0].used == sum(granted)
 
@@ -609,3 +570,30 @@ def test_two_concurrent_clients_sharing_one_budget_never_exceed_the_simulators_l
     assert sim.requests == total  # and nothing was sent twice
     assert total > 2 * LIMIT  # the run needed three windows, so the budget really was the limit
     assert delayed >= 1  # some calls were delayed past max_wait (RateLimited), then retried
+
+
+def _hammer(budgets: list[Any], policy: RatePolicy, *, slots_of: Callable[[int], int] = lambda i: 1) -> list[int]:
+    """Each budget on its own thread, 15 takes of `slots_of(its index)` slots without waiting: the slots each was
+    granted (any error but a refusal fails the test)."""
+    granted = [0] * len(budgets)
+    errors: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        slots = slots_of(index)
+        try:
+            for _ in range(15):
+                try:
+                    budgets[index].acquire(policy, max_wait_s=0, slots=slots)
+                    granted[index] += slots
+                except RateLimited:
+                    pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(budgets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    return granted
