@@ -45,8 +45,7 @@ class RSeriesLocalStack(LocalStack):
     def _register_demo_connection(self) -> None:
         """An R-Series connection as the operator creates it: the merchant authorised the app (the simulator issues
         the grant), every shop is connected, the first register's shop is the register outlet and the primary."""
-        from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-        from pos_ecom_sync.models.orders import PaymentMethodSetting
+        from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, PaymentMethodSetting
         from pos_ecom_sync.profiles.rseries.client import RSeriesClient
         from pos_ecom_sync.ratelimit import InMemoryRateBudget
         from pos_ecom_sync.secrets import write_connection_secrets

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.connection import Connection, PaymentMethodSetting
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.orders import PaymentMethodSetting
 from pos_ecom_sync.profiles.xseries.shipping import SHIPPING_SKU, ensure_shipping_product
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.state.order_store import OrderStore

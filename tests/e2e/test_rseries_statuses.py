@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pos_ecom_sync.models.orders import PaymentMethodSetting
+from pos_ecom_sync.models.connection import PaymentMethodSetting
 
 from tests.e2e.conftest import RSeriesLiveStack
 

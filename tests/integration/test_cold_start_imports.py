@@ -26,6 +26,14 @@ BATCH = "aws_lambda_powertools.utilities.batch"  # Powertools' SQS batch process
 POLLER = "pos_ecom_sync.intake.poller"  # the change feeds and the catalog rules they use
 XRAY = "aws_xray_sdk.core"  # the X-Ray recorder, only where tracing is on (`observability.tracer`)
 CONNECTORS = "httpx"  # vendor HTTP: not before a vendor is called
+ORDERS = "pos_ecom_sync.models.orders"  # eCom orders and what they become in the POS: the order and status workers'
+LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
+CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
+MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
+FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's
+# Powertools' batch utility builds the models of every batch source it knows when pydantic is imported before it
+# (the worker handlers import it first); the workers only read SQS.
+OTHER_BATCH_SOURCES = "aws_lambda_powertools.utilities.parser.models.kafka"
 
 
 def loaded(function: str) -> set[str]:
@@ -41,10 +49,13 @@ def loaded(function: str) -> set[str]:
 @pytest.mark.parametrize(
     ("function", "never"),
     [
-        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS}),
-        ("change_poller", {BATCH, XRAY, CONNECTORS}),
-        ("reconcile", {BATCH, XRAY, CONNECTORS}),
-        ("stock_sync", {POLLER, XRAY}),
+        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS}),
+        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING}),
+        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING}),
+        ("stock_sync", {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES}),
+        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES}),
+        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES}),
+        ("status_sync", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES}),
     ],
 )
 def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 from pos_ecom_sync import runtime
-from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.connection import Connection, PaymentMethodSetting
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.orders import PaymentMethodSetting
 from pos_ecom_sync.state.order_store import OrderStore
 
 from local_stack.demo import DEMO_SECRETS

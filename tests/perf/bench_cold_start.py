@@ -2,9 +2,10 @@
 
 Run: `.venv/bin/python -m tests.perf.bench_cold_start [--runs 5]`. Prints figures; asserts nothing.
 
-`sam build` makes the layer with `pip --target --no-compile` plus our package (layers/shared/Makefile), and Lambda's
-/opt is read-only, so a layer without bytecode compiles every module it imports at each cold start. This builds the
-same layer twice for this host's architecture (the real one is aarch64 and cannot load here): once as sources only,
+`sam build` makes the layer with `pip --target --no-compile`, botocore's data trimmed to the AWS services the
+functions call (layers/shared/slim_botocore.py), plus our package (layers/shared/Makefile), and Lambda's /opt is
+read-only, so a layer without bytecode compiles every module it imports at each cold start. This builds the same layer
+twice for this host's architecture (the real one is aarch64 and cannot load here): once as sources only,
 once compiled the way the layer Makefile compiles it (`compileall --invalidation-mode unchecked-hash`). Each function
 then starts in a fresh `python -S` (no venv site-packages: only the stdlib, the function's code and the layer, as in
 Lambda) with `PYTHONDONTWRITEBYTECODE=1`, importing its handler and doing its first call's setup
@@ -50,6 +51,7 @@ def build_layers(work: Path) -> tuple[Path, Path]:
     if pip.returncode:  # its warnings are noise; its errors are the reason
         sys.exit(f"pip could not build the layer:\n{pip.stderr}")
     shutil.rmtree(sources / "bin", ignore_errors=True)
+    subprocess.run([sys.executable, str(REPO / "layers" / "shared" / "slim_botocore.py"), str(sources)], check=True)
     package = REPO / "layers" / "shared" / "pos_ecom_sync"
     for source in package.rglob("*.py"):
         target = sources / "pos_ecom_sync" / source.relative_to(package)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.errors import ConfigurationError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.models.messages import ChangeMessage, order_status_hint, vendor_payload
+from pos_ecom_sync.models.messages import SQS_REFUSED_TEXT, ChangeMessage, order_status_hint, vendor_payload
 from pos_ecom_sync.models.stock import online_total
 from pos_ecom_sync.settings import load_settings
 from pydantic import ValidationError
@@ -114,6 +114,17 @@ def test_vendor_payload_keeps_ids_and_versions_and_drops_personal_data_and_overs
     assert vendor_payload("pos", "product", row) == {"id": "p"}
     shipment = {"id": 3, "order": {"resource": {"id": 9, "url": "orders/9", "link": "https://x/orders/9"}}}
     assert vendor_payload("ecom", "shipment", shipment) == {"id": 3, "order": {"resource": {"id": 9}}}
+
+
+# What SQS accepts in a message body, as its quotas page lists it.
+SQS_ALLOWED_RANGES = ((0x9, 0x9), (0xA, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
+
+
+def test_the_text_a_payload_drops_is_exactly_what_sqs_refuses_in_a_body() -> None:
+    every_character = "".join(map(chr, range(0x110000)))
+    refused = {ord(found) for found in SQS_REFUSED_TEXT.findall(every_character)}
+    allowed = {code for low, high in SQS_ALLOWED_RANGES for code in range(low, high + 1)}
+    assert refused == set(range(0x110000)) - allowed
 
 
 @given(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting
+from pos_ecom_sync.models.connection import Connection, PaymentMethodSetting
+from pos_ecom_sync.models.orders import EcomOrder
 from pos_ecom_sync.orders.payments import (
     DEFAULT_PAYMENT_METHODS,
     LeaveUnpaid,

@@ -10,9 +10,10 @@ a DeleteVariant, or start from an empty CatalogState for the product) and plan a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from pos_ecom_sync.catalog.mapping import ProductPayload, VariantPayload
+if TYPE_CHECKING:  # the stock worker imports this module for its constant only
+    from pos_ecom_sync.catalog.mapping import ProductPayload, VariantPayload
 
 # Variants we create track stock: the stock worker owns stockLevel from then on.
 NEW_VARIANT_STOCK_TRACKING = "enabled"

@@ -34,8 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pos_ecom_sync.catalog.mapping import map_family
-
 if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import CatalogSync, FamilySyncResult
 
@@ -114,6 +112,9 @@ def take_category_links(sync: CatalogSync, product_id: int, links: Sequence[Link
     in it), the POS family (read only when a link is taken), and the POS write. After the write the family is read
     again and, when only its category changed, its state takes the new content hash, so the POS feed's echo of the
     write plans no eCom call (the link the merchant made is already there)."""
+    # Here, not at the top: the poller imports this module's constants only, and the mapping's models are not free.
+    from pos_ecom_sync.catalog.mapping import map_family
+
     cid = sync.connection.connection_id
     result = sync.edit_results()
 

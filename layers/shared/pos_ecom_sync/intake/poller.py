@@ -27,19 +27,21 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.dates import parse_instant
 from pos_ecom_sync.errors import RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.category_links import ECOM_CATEGORY_LINKS_FEED, LinkCursor, link_messages
 from pos_ecom_sync.intake.rows import built, message_problem, positive_id, stamp
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, VendorRow
-from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
 from pos_ecom_sync.orders.customers import stale_index_keys
 from pos_ecom_sync.queues import Outgoing
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.catalog import VariantLink
+    from pos_ecom_sync.models.ledger import CustomerFeed
 
 ECOM_ORDERS_FEED = "ecom:orders"
 # Pages of the POS customer feed one poll reads at most (see the module's docstring).

@@ -7,12 +7,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from pos_ecom_sync.models.orders import PaymentMethodSetting
-
 ConnectionId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 # Plan presets (seed 000): variants count as products. "unlimited" holds at 70,000 until an operator lifts it.
 PLAN_PRODUCT_CAPS: dict[str, int] = {"business": 5_000, "unlimited": 70_000}
+
+
+class PaymentMethodSetting(BaseModel):
+    """How one eCom payment method (keyed by its title in `Connection.payment_methods`) arrives in the POS.
+
+    `integrated`: a paid order records a payment on the POS payment type `payment_type_id`, or else the one named
+    `payment_type_name` (default: the eCom title), so the processor's name shows in sales history and reports.
+    `unpaid`: the sale arrives with nothing paid; staff take the payment on the sell screen once it is confirmed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["integrated", "unpaid"]
+    payment_type_id: str | None = None
+    payment_type_name: str | None = None
 
 
 def utcnow() -> datetime:

@@ -134,8 +134,9 @@ PAYLOAD_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 MAX_PAYLOAD_TEXT = 128
 # Characters an SQS message body may not hold: anything outside #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
-# #x10000-#x10FFFF (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
-SQS_REFUSED_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# #x10000-#x10FFFF (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html),
+# spelled as the characters refused: the negated class of the allowed ranges takes ~5 ms of every cold start to compile.
+SQS_REFUSED_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _INT_RANGE = 2**63
 
 

@@ -90,7 +90,7 @@ class EcomOrder(BaseModel):
 
 
 class PosCustomer(BaseModel):
-    """A POS customer as matched by email (case-insensitive, trimmed)."""
+    """A POS customer as matched by email (`orders.customers.normalise_email`)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -101,25 +101,6 @@ class PosCustomer(BaseModel):
     customer_code: str | None = None
     created_at: str | None = None
     deleted_at: str | None = None
-
-    @staticmethod
-    def normalise_email(email: str) -> str:
-        return email.strip().lower()
-
-
-class PaymentMethodSetting(BaseModel):
-    """How one eCom payment method (keyed by its title in `Connection.payment_methods`) arrives in the POS.
-
-    `integrated`: a paid order records a payment on the POS payment type `payment_type_id`, or else the one named
-    `payment_type_name` (default: the eCom title), so the processor's name shows in sales history and reports.
-    `unpaid`: the sale arrives with nothing paid; staff take the payment on the sell screen once it is confirmed.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["integrated", "unpaid"]
-    payment_type_id: str | None = None
-    payment_type_name: str | None = None
 
 
 class AssignedLine(BaseModel):

@@ -31,10 +31,11 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from pos_ecom_sync.models.ledger import CustomerChange, IndexedCustomer
-from pos_ecom_sync.models.orders import PosCustomer
+if TYPE_CHECKING:  # annotations only: the poller imports this module, and needs neither
+    from pos_ecom_sync.models.ledger import CustomerChange, IndexedCustomer
+    from pos_ecom_sync.models.orders import PosCustomer
 
 CUSTOMER_CODE_PREFIX = "ECOM-"
 # How long an index entry is used with no POS search after it was recorded or last confirmed by one (see above).
@@ -42,7 +43,8 @@ INDEX_REUSE_SECONDS = 24 * 3600
 
 
 def normalise_email(email: str) -> str:
-    return PosCustomer.normalise_email(email)
+    """An email as customers are matched and indexed by: trimmed, case-insensitive."""
+    return email.strip().lower()
 
 
 def email_key(email: str) -> str:

@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from pos_ecom_sync.models.orders import EcomOrder, PaymentMethodSetting, PaymentType
+from pos_ecom_sync.models.connection import PaymentMethodSetting
+from pos_ecom_sync.models.orders import EcomOrder, PaymentType
 
 _UNPAID = PaymentMethodSetting(mode="unpaid")
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
-from pos_ecom_sync.models.feeds import PosFeed
-from pos_ecom_sync.models.ledger import CustomerFeed
-from pos_ecom_sync.models.tokens import StoredTokens
 from pos_ecom_sync.ratelimit import RateBudget, RatePolicy
 
 if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import PosCatalog
     from pos_ecom_sync.intake.webhooks import PosWebhookParser
+    from pos_ecom_sync.models.feeds import PosFeed
+    from pos_ecom_sync.models.ledger import CustomerFeed
+    from pos_ecom_sync.models.tokens import StoredTokens
     from pos_ecom_sync.orders.importer import PosOrders
     from pos_ecom_sync.reconcile.service import PosCatalogFeed
     from pos_ecom_sync.reference import ReferenceCache

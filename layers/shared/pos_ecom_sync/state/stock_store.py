@@ -21,7 +21,6 @@ import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.catalog import CatalogState
 from pos_ecom_sync.models.stock import AppliedOutlets, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
@@ -139,6 +138,8 @@ class StockStore:
         """What order routing may take from the table instead of the POS, in one batched read (BatchGetItem, 100 keys
         a call): the stock state of each of `pos_ids` (a new, empty one when none is stored), and which of
         `family_keys` the catalog worker's state shows live (stored, and not deleted in the POS)."""
+        from pos_ecom_sync.models.catalog import CatalogState  # order routing's only: the stock worker never reads it
+
         pos_ids, family_keys = list(dict.fromkeys(pos_ids)), list(dict.fromkeys(family_keys))
         sort_keys = [keys.stock_sk(pos_id) for pos_id in pos_ids] + [keys.family_sk(key) for key in family_keys]
         found = get_many(self._resource, self._table, connection_id, sort_keys, "routing state")

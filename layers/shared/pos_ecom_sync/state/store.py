@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import Conflict
-from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.feeds import Cursor
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
+
+# Cursors and catalog records are imported where read: the webhook function and the workers use this store for
+# connections and deliveries, and the poller never reads catalog records.
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState, VariantLink
+    from pos_ecom_sync.models.feeds import Cursor
 
 
 class SyncStore:
@@ -68,6 +72,8 @@ class SyncStore:
     # -- change-feed cursors -----------------------------------------------------------------------
 
     def get_cursor(self, connection_id: str, feed: str) -> Cursor:
+        from pos_ecom_sync.models.feeds import Cursor
+
         with dynamodb_call("get cursor"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.cursor_sk(feed)}, ConsistentRead=True
@@ -79,6 +85,8 @@ class SyncStore:
 
     def list_cursors(self, connection_id: str) -> list[Cursor]:
         """Every change-feed cursor the connection has (a feed never read has none), by feed name."""
+        from pos_ecom_sync.models.feeds import Cursor
+
         prefix = keys.cursor_sk("")
         query: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(keys.connection_pk(connection_id)) & Key("sk").begins_with(prefix),
@@ -146,6 +154,8 @@ class SyncStore:
     # -- catalog state (one item per POS family) ------------------------------------------------------
 
     def get_catalog_state(self, connection_id: str, family_key: str) -> StoredCatalogState:
+        from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState
+
         with dynamodb_call("get catalog state"):
             item = self._table.get_item(
                 Key={"pk": keys.connection_pk(connection_id), "sk": keys.family_sk(family_key)}, ConsistentRead=True
@@ -165,6 +175,8 @@ class SyncStore:
         """Write `new_state` if the item is still at `stored.revision`; the connection's variant count moves in
         the same transaction, so the plan cap never drifts from what the family items say.
         """
+        from pos_ecom_sync.models.catalog import StoredCatalogState
+
         now = int(self._clock())
         intent_at = now if len(new_state.create_intents) > len(stored.state.create_intents) else stored.intent_at
         if not new_state.create_intents:
@@ -231,6 +243,8 @@ class SyncStore:
         self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
     ) -> VariantLink | None:
         """The POS <-> eCom variant pair we manage, looked up from either side (None: not ours, or not yet)."""
+        from pos_ecom_sync.models.catalog import VariantLink
+
         if (pos_product_id is None) == (ecom_variant_id is None):
             raise ValueError("look a variant link up by exactly one of pos_product_id or ecom_variant_id")
         sk = (

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pos_ecom_sync.models.messages import ChangeMessage, Via
-from pos_ecom_sync.models.sales import PosSale
 from pos_ecom_sync.queues import Outgoing
+
+if TYPE_CHECKING:  # the stock worker reads reservations from messages; only the order and status workers read sales
+    from decimal import Decimal
+
+    from pos_ecom_sync.models.sales import PosSale
 
 RESERVATION_ENTITY: Final = "reservation"
 

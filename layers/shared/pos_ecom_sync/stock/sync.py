@@ -27,13 +27,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from pos_ecom_sync.catalog.actions import NEW_VARIANT_STOCK_TRACKING
 from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, RateLimited, UpstreamError, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, InventoryChange, RecomputeJob, StockChunk, VariantStockState
@@ -69,6 +68,9 @@ from pos_ecom_sync.stock.rules import (
     remember_echo,
     stock_write_decision,
 )
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.catalog import VariantLink
 
 JsonObject = dict[str, Any]
 # entity_id of every "outlets" message: all of a connection's outlet work shares one message group.

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from pos_ecom_sync.errors import InvalidInput, UpstreamError
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.orders import CreatedSale, FoundSale, PaymentType, PosCustomer, Register, SaleFulfillment
+from pos_ecom_sync.orders.customers import normalise_email
 from pos_ecom_sync.orders.payments import RecordPayment
 from pos_ecom_sync.orders.sale import CENT, SaleDraft
 from pos_ecom_sync.profiles.rseries import envelope
@@ -102,10 +103,8 @@ def customer_of(row: JsonObject, email: str) -> PosCustomer:
         str(entry.get("address") or "").strip()
         for entry in (envelope.relation(contact, "Emails", "ContactEmail") if isinstance(contact, dict) else [])
     ]
-    wanted = PosCustomer.normalise_email(email)
-    matched = next(
-        (a for a in addresses if PosCustomer.normalise_email(a) == wanted), addresses[0] if addresses else None
-    )
+    wanted = normalise_email(email)
+    matched = next((a for a in addresses if normalise_email(a) == wanted), addresses[0] if addresses else None)
     return PosCustomer(
         id=str(row.get("customerID")),
         email=matched,

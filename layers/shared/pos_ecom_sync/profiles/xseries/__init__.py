@@ -7,14 +7,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pos_ecom_sync.models.connection import ApiSecrets, Connection
-from pos_ecom_sync.models.feeds import PosFeed
-from pos_ecom_sync.models.ledger import CustomerFeed
 from pos_ecom_sync.profiles.base import PosProfile, TokenPairStore
 from pos_ecom_sync.ratelimit import XSERIES_POLICY, RateBudget, RatePolicy
 
 if TYPE_CHECKING:
     from pos_ecom_sync.catalog.sync import PosCatalog
     from pos_ecom_sync.intake.webhooks import PosWebhookParser
+    from pos_ecom_sync.models.feeds import PosFeed
+    from pos_ecom_sync.models.ledger import CustomerFeed
     from pos_ecom_sync.orders.importer import PosOrders
     from pos_ecom_sync.reconcile.service import PosCatalogFeed
     from pos_ecom_sync.reference import ReferenceCache
