@@ -101,10 +101,14 @@ class PosSaleState:
     total: Decimal  # tax included
     paid_amount: Decimal
     fulfillments: tuple[PosFulfillment, ...] = ()
+    # False when the fulfilments were not read because they could not change the plan (`fulfillments_matter`).
+    fulfillments_read: bool = True
 
     @classmethod
-    def of(cls, sale: PosSale, fulfillments: Sequence[PosFulfillment]) -> PosSaleState:
-        return cls(sale.sale_id, sale.state, sale.label, sale.total, sale.paid, tuple(fulfillments))
+    def of(cls, sale: PosSale, fulfillments: Sequence[PosFulfillment] | None) -> PosSaleState:
+        """The sale with its fulfilments as read; None: not read (they could not change the plan)."""
+        read = fulfillments is not None
+        return cls(sale.sale_id, sale.state, sale.label, sale.total, sale.paid, tuple(fulfillments or ()), read)
 
     @property
     def voided(self) -> bool:
@@ -134,6 +138,8 @@ class PosSaleState:
 
     def summary(self) -> str:
         fulfillments = ",".join(sorted(f"{f.kind}:{f.state}" for f in self.fulfillments)) or "-"
+        if not self.fulfillments_read:
+            fulfillments = "fulfillments not read"
         return f"{self.label}/{'paid' if self.paid else 'unpaid'}/{fulfillments}"
 
 
@@ -230,6 +236,18 @@ def describe(action: StatusAction) -> str:
         case CreditEcomOrder(lines=lines):
             return f"credit {sum(q for _, q in lines)} item(s) on the eCom order (returned in the POS)"
     raise AssertionError(action)  # pragma: no cover
+
+
+def fulfillments_matter(ecom: EcomOrderState, sale: SaleState, *, frozen: bool) -> bool:
+    """Whether the sale's fulfilments can change what `plan_status_sync` plans, given the eCom order and the sale's
+    state: only a live pickup order not yet past ready for pickup (a pack either way) or a delivery out for delivery
+    (a fulfil) looks at them. Otherwise a sync does not read them: one vendor call saved on every payment, cancel and
+    void. tests/unit/test_status_rules.py proves the plan is the same with or without them whenever this is False."""
+    if frozen or sale == SaleState.VOIDED or ecom.cancelled:
+        return False
+    if ecom.is_pickup:
+        return ecom.ready_for_pickup or ecom.status not in PICKUP_READY_OR_LATER
+    return ecom.out_for_delivery
 
 
 def plan_status_sync(

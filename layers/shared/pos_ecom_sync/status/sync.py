@@ -9,7 +9,8 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
 2. Check the order ledger: a status can only be synced once the order is a POS sale. An order never claimed is left
    to its import, which reads the order as it is then; an import in flight delays this message until it ends.
 3. Take the order's status lease (the POS and eCom messages of one order travel in different message groups).
-4. Re-read both sides (the sale, its fulfilments, the order), plan with `plan_status_sync`, apply, and
+4. Re-read both sides (the sale, the order, and the sale's fulfilments when they can change the plan:
+   `fulfillments_matter`), plan with `plan_status_sync`, apply, and
    record what was applied or ignored in the status ledger. The payment rule also takes what the sync saw before
    (`PaymentBasis`: the eCom payment status the order ledger says the sale was imported with, and whether the status
    ledger has read the order unpaid since), so an order already paid in eCom at import is never paid by a hint.
@@ -75,6 +76,7 @@ from pos_ecom_sync.status.rules import (
     VoidSale,
     completed_return,
     describe,
+    fulfillments_matter,
     plan_refund,
     plan_status_sync,
     returned_quantities,
@@ -352,7 +354,8 @@ class StatusSync:
             missing = f"eCom order {order_id}" if order is None else "its POS sale"
             raise _Ignore(f"{missing} no longer exists: nothing to sync")
         ecom = EcomOrderState.of(order)
-        pos = PosSaleState.of(sale, self.pos.fulfillments(sale.sale_id))
+        read = fulfillments_matter(ecom, sale.state, frozen=lease.frozen)
+        pos = PosSaleState.of(sale, self.pos.fulfillments(sale.sale_id) if read else None)
         basis = PaymentBasis(
             paid_at_import=record.ecom_payment_status == "paid",
             unpaid_seen_since=bool(lease.previous and lease.previous.ecom_unpaid_seen),
