@@ -1,14 +1,18 @@
 """What the orders of one SQS batch share: a queue's "idle" answer for a few seconds (`queues.RecentIdle`), and the
-sending of their new-fulfillment events when the batch ends (`orders.importer.BatchedNotifications`)."""
+sending of their new-fulfillment events when the batch ends (`orders.importer.BatchedNotifications`), whose unsent
+orders' records go back to SQS (`orders.batch`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 from pos_ecom_sync.errors import Conflict, UpstreamUnavailable
-from pos_ecom_sync.models.messages import Concern
+from pos_ecom_sync.models.messages import ChangeMessage, Concern
 from pos_ecom_sync.models.orders import NewFulfillmentEvent
+from pos_ecom_sync.orders.batch import NamedOrder, orders_named, with_unsent_as_failures
 from pos_ecom_sync.orders.importer import BatchedNotifications
 from pos_ecom_sync.queues import IDLE_REUSE_SECONDS, RecentIdle
 
@@ -140,3 +144,39 @@ def test_an_empty_outbox_sends_nothing_and_an_order_without_events_is_only_marke
     outbox.flush()
     assert [len(call) for call in notifier.calls] == ([outlets] if outlets else [])
     assert marks.marked == [("shop", [1])]  # an order without events is marked all the same
+
+
+def _record(message_id: str, entity: str, entity_id: str, connection_id: str = "shop") -> dict[str, str]:
+    message = ChangeMessage(
+        connection_id=connection_id,
+        source="ecom",
+        entity=entity,  # type: ignore[arg-type]
+        entity_id=entity_id,
+        via="webhook",
+        received_at=datetime(2026, 12, 6, tzinfo=UTC),
+        payload={},
+        concern="orders",
+    )
+    return {"messageId": message_id, "body": message.model_dump_json()}
+
+
+def test_a_batch_names_the_orders_of_its_parsable_order_records_only() -> None:
+    event = {
+        "Records": [
+            _record("m1", "order", "41"),
+            _record("m2", "variant", "7"),
+            {"messageId": "m3", "body": json.dumps({"not": "a change"})},
+            _record("m4", "order", "41", connection_id="other"),
+        ]
+    }
+    assert orders_named(event) == [NamedOrder("m1", "shop", 41), NamedOrder("m4", "other", 41)]
+
+
+def test_every_record_of_an_order_whose_events_were_not_sent_is_failed_once_and_the_others_are_kept() -> None:
+    named = [NamedOrder("m1", "shop", 41), NamedOrder("m2", "shop", 42), NamedOrder("m3", "shop", 41)]
+    response = {"batchItemFailures": [{"itemIdentifier": "m3"}]}  # m3 failed on its own already
+
+    result = with_unsent_as_failures(named, response, {("shop", 41)})
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m1"}]}
+    assert with_unsent_as_failures(named, {"batchItemFailures": []}, set()) == {"batchItemFailures": []}

@@ -487,35 +487,18 @@ def order_store() -> OrderStore:
     return store
 
 
-def _orders_named(event: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """(SQS message id, connection, eCom order id) of each record of `event` that names an eCom order; a record
-    whose body does not parse is left to the consumer to report."""
-    from pydantic import ValidationError
-
-    from pos_ecom_sync.models.messages import ChangeMessage
-
-    named: list[tuple[str, str, int]] = []
-    for record in event.get("Records", []):
-        try:
-            message = ChangeMessage.model_validate_json(record.get("body") or "")
-        except ValidationError:
-            continue
-        if message.source == "ecom" and message.entity == "order" and message.entity_id.isdigit():
-            named.append((str(record.get("messageId", "")), message.connection_id, int(message.entity_id)))
-    return named
-
-
 def read_order_ledgers(event: Mapping[str, Any]) -> None:
     """Within `sqs_batch`: the ledgers of the eCom orders the event's records name, in one batched read per
     connection, so that each record's first ledger read costs no call of its own. Best effort: a failed read leaves
     each record to its own read."""
     from pos_ecom_sync.errors import UpstreamUnavailable
+    from pos_ecom_sync.orders.batch import orders_named
 
     if _current_batch() is None:
         return
     wanted: dict[str, list[int]] = {}
-    for _, connection_id, order_id in _orders_named(event):
-        wanted.setdefault(connection_id, []).append(order_id)
+    for named in orders_named(event):
+        wanted.setdefault(named.connection_id, []).append(named.order_id)
     store = order_store()
     for connection_id, order_ids in wanted.items():
         with contextlib.suppress(UpstreamUnavailable):
@@ -524,8 +507,10 @@ def read_order_ledgers(event: Mapping[str, Any]) -> None:
 
 def send_order_notifications(event: Mapping[str, Any], response: dict[str, Any], logger: Logger) -> dict[str, Any]:
     """Within `sqs_batch`, once its records are handled: send the new-fulfillment events they queued
-    (`BatchedNotifications.flush`). The records of an order whose events could not be sent are added to the batch
-    item failures: SQS hands them out again, and the order's next attempt sends its pending events."""
+    (`BatchedNotifications.flush`); the records of an order whose events could not be sent become batch item
+    failures (`orders.batch.with_unsent_as_failures`)."""
+    from pos_ecom_sync.orders.batch import orders_named, with_unsent_as_failures
+
     batch = _current_batch()
     if batch is None or batch.notifications is None:
         return response
@@ -533,13 +518,7 @@ def send_order_notifications(event: Mapping[str, Any], response: dict[str, Any],
     if not unsent:
         return response
     logger.warning("new-fulfillment events not sent: their orders' records are retried", extra={"orders": len(unsent)})
-    failures = list(response.get("batchItemFailures", []))
-    known = {failure.get("itemIdentifier") for failure in failures}
-    for message_id, connection_id, order_id in _orders_named(event):
-        if (connection_id, order_id) in unsent and message_id not in known:
-            failures.append({"itemIdentifier": message_id})
-            known.add(message_id)
-    return {**response, "batchItemFailures": failures}
+    return with_unsent_as_failures(orders_named(event), response, unsent)
 
 
 def _order_notifier() -> EventBridgeNotifier | None:
