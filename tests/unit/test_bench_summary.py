@@ -85,9 +85,20 @@ def test_the_make_test_duration_is_read_as_seconds_or_shown_as_written(tmp_path:
     duration = tmp_path / "last-test-duration.txt"
     assert read_make_test(duration) is None
     duration.write_text("287.5\n")
-    assert read_make_test(duration) == {"seconds": 287.5, "text": "287.5"}
+    assert read_make_test(duration) == {"seconds": 287.5, "text": "287.5", "cpu_s": None}
     duration.write_text("about five minutes")
-    assert read_make_test(duration) == {"seconds": None, "text": "about five minutes"}
+    assert read_make_test(duration) == {"seconds": None, "text": "about five minutes", "cpu_s": None}
+    duration.write_text("702 s pytest, 4 workers, exit 0, 2026-12-06T05:14:47Z, cpu 1330 s\n")
+    assert read_make_test(duration)["cpu_s"] == 1330.0  # type: ignore[index]
+
+
+def test_a_make_test_whose_cpu_over_the_cores_is_above_five_minutes_says_it_cannot_be_met_so() -> None:
+    def verdict(cpu: float) -> str:
+        figures = {"make_test": {"seconds": 700.0, "text": "700 s", "cpu_s": cpu}}
+        return next(r for r in rows(figures) if r.figure.startswith("`make test`")).verdict
+
+    assert verdict(1330.0) == "cannot be met: the lower bound 11 min 5 s (pytest's CPU over 2 cores) is above the goal"
+    assert verdict(500.0) == "not met: lower bound 4 min 10 s (pytest's CPU over 2 cores)"
 
 
 def test_a_client_built_per_record_fails_the_reuse_row() -> None:
