@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 # Before anything imports pydantic: Powertools' batch utility, imported after it, builds the pydantic models of
@@ -13,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ecom_sync import observability, runtime
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.status.sync import StatusResult
+from pos_ecom_sync.status.sync import BatchReads, StatusResult
 from pos_ecom_sync.workers import consume_changes
 
 logger = Logger()
@@ -23,9 +24,9 @@ metrics = Metrics()
 
 
 @tracer.capture_method(capture_response=False)
-def sync_status(message: ChangeMessage) -> StatusResult:
+def sync_status(message: ChangeMessage, batch: BatchReads | None = None) -> StatusResult:
     connection = runtime.active_connection(message.connection_id)
-    result = runtime.status_sync(connection).handle(message)
+    result = runtime.status_sync(connection, batch).handle(message)
     metrics.add_metric(name="StatusChangesApplied", unit=MetricUnit.Count, value=len(result.applied))
     if result.ignored:
         # Not an error: seed 004 says such changes are recorded and ignored; the ledger keeps why.
@@ -49,10 +50,11 @@ def sync_status(message: ChangeMessage) -> StatusResult:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = BatchReads()  # the records of one batch about one order share one read of both sides
     return consume_changes(
         event,
         context,
-        sync_status,
+        functools.partial(sync_status, batch=batch),
         sqs=runtime.sqs_client(),
         dead_letters=runtime.dead_letters(),
         logger=logger,

@@ -356,6 +356,85 @@ def test_out_for_delivery_in_ecom_completes_the_pos_fulfillment(rig: StatusRig) 
     assert [x.status for x in fulfils] == [200]  # once, though two eCom webhooks and the echo arrived
 
 
+READS = ("GET /{lang}/orders/{id}.json", "GET /api/2.0/sales/{id}", "GET /api/2026-07/fulfillments")
+
+
+def reads(rig: StatusRig) -> tuple[int, int, int]:
+    """Status sync's reads so far: eCom orders, POS sales, POS fulfilment lists."""
+    order, sale, fulfillments = READS
+    return (rig.ecom.calls_by_route[order], rig.pos.calls_by_route[sale], rig.pos.calls_by_route[fulfillments])
+
+
+def test_a_shipment_and_its_order_update_in_one_batch_share_one_read_and_the_fulfils_echo_costs_none(
+    rig: StatusRig,
+) -> None:
+    order, sale = rig.order()
+    rig.pos.record_exchanges = True
+    before = reads(rig)
+    rig.ecom.create_shipment(order["id"])  # shipments/created + orders/updated: two message groups
+    assert rig.ecom.wait_for_webhooks()
+
+    assert rig.statuses.poll_once(wait_seconds=0) == 2  # both notices in one batch
+    assert tuple(b - a for a, b in zip(before, reads(rig), strict=True)) == (1, 1, 1)
+    [fulfilled] = rig.ledger(order).pos_written
+    assert fulfilled.also  # the sale as read, or closed: the POS decides
+    calls = rig.vendor_calls()
+
+    assert rig.drain() >= 1  # the POS's sale.update of our fulfil
+    assert rig.vendor_calls() == calls  # its echo: not one read
+    assert states(rig, sale) == ["FULFILLED"] and rig.sale(sale)["status"] == "DISPATCHED_CLOSED"
+    assert len([x for x in rig.pos.exchanges if x.path == "/api/2026-07/fulfillments/fulfill"]) == 1
+    assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
+
+
+@pytest.mark.parametrize("echo", ["lost", "delivered"])
+def test_a_pos_payment_where_the_fulfils_echo_was_expected_is_read_and_synced(rig: StatusRig, echo: str) -> None:
+    order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
+    if echo == "lost":
+        rig.pos.set_faults(webhook_loss_rate=1.0)
+    rig.ecom.create_shipment(order["id"])
+    assert rig.ecom.wait_for_webhooks()
+    assert rig.statuses.poll_once(wait_seconds=0) == 2  # the fulfil
+    assert rig.pos.wait_for_webhooks()
+    rig.pos.set_faults(Faults())
+    assert len(rig.ledger(order).pos_written) == 1
+    # A POS user takes the payment on the sell screen: its sale.update comes where the fulfil's echo was expected
+    # (or after it), with payments our fulfil did not leave.
+    rig.pos.pay_sale(sale["id"], "Cash")
+    before = reads(rig)
+    rig.drain()
+
+    assert reads(rig)[1] > before[1]  # the payment's message was read
+    assert rig.ecom_order(order)["paymentStatus"] == "paid"
+    assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.permutations(["shipment", "order", "shipment", "order"]))
+def test_a_shipments_notices_duplicated_and_reordered_in_one_batch_fulfil_once_after_one_read(
+    rig: StatusRig, batch: list[str]
+) -> None:
+    order, sale = rig.order()
+    rig.pos.set_faults(webhook_loss_rate=1.0)  # the echo is not what this checks
+    rig.ecom.create_shipment(order["id"])
+    assert rig.ecom.wait_for_webhooks()
+    deployment = rig.orders.deployment
+    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    notices = {ChangeMessage.model_validate_json(m["Body"]).entity: m for m in queued}
+    assert set(notices) == {"shipment", "order"}
+    before = reads(rig)
+    copies = [{**notices[name], "MessageId": f"copy-{n}"} for n, name in enumerate(batch)]  # retries, sweep copies
+
+    result = rig.statuses.function.invoke(sqs_event(copies, rig.statuses.subscription.queue_arn))
+    rig.pos.set_faults(Faults())
+
+    assert result["batchItemFailures"] == []
+    assert tuple(b - a for a, b in zip(before, reads(rig), strict=True)) == (1, 1, 1)
+    assert states(rig, sale) == ["FULFILLED"]
+    applied = [h for h in rig.ledger(order).history if h["kind"] == "applied"]
+    assert len(applied) == 1 and rig.dead_letters() == []
+
+
 def test_packed_in_the_pos_makes_a_pickup_order_ready_for_pickup_in_ecom(rig: StatusRig) -> None:
     order, sale = rig.order(pickup=True)
     assert sale["status"] == "AWAITING_PICKUP"

@@ -361,7 +361,9 @@ def test_a_void_the_pos_did_not_take_fails_instead_of_counting_as_done() -> None
 
 
 def test_an_r_series_sale_has_no_fulfilments_to_complete_or_pack() -> None:
-    adapter = sales(FakeClient())
+    adapter = sales(FakeClient(get=sale_row()))
     assert adapter.fulfillments("156") == ()
+    sale = adapter.sale("156")
+    assert sale is not None
     with pytest.raises(NoFulfillments):
-        adapter.complete_fulfillments("156")
+        adapter.complete_fulfillments(sale)

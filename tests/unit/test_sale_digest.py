@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.sales import PosSale, SaleState
+from pos_ecom_sync.models.sales import PosSale, SaleState, WrittenSale
 from pos_ecom_sync.profiles.rseries import sales as rseries
 from pos_ecom_sync.profiles.xseries import sales as xseries
-from pos_ecom_sync.state.status_store import status_record
+from pos_ecom_sync.state.status_store import _written_items, status_record
 
 CASH, CARD = "pt-cash", "pt-card"
 SALE_2_0 = {  # GET /api/2.0/sales/{id}, the sales feed's rows alike
@@ -72,6 +72,47 @@ def test_a_row_missing_what_the_digest_needs_has_none_and_is_read() -> None:
         assert xseries.content_digest_of({k: v for k, v in SALE_2_0.items() if k != missing}) is None
     assert xseries.content_digest_of({**SALE_2_0, "payments": [{"amount": 1}]}) is None
     assert xseries.content_digest_of({**SALE_2_0, "total_price": True}) is None
+
+
+def test_our_fulfil_may_leave_the_sale_as_read_or_closed_as_the_vendor_documents_and_nothing_else() -> None:
+    first, *others = xseries.fulfilled_digests(SALE_2_0)
+    fulfilled = WrittenSale(first, also=tuple(others))
+    # The webhook's 1.0 payload after the fulfil, with the status the POS chose; total and payments as read.
+    payload = {k: v for k, v in SALE_2_0.items() if k != "payments"}
+    payload["register_sale_payments"] = [{"retailer_payment_type_id": CASH, "amount": "20.00"}]
+    for status in ("AWAITING_DISPATCH", "DISPATCHED_CLOSED"):
+        assert fulfilled.left(xseries.content_digest_of({**payload, "status": status}) or "")
+    # Any other status, or a payment taken meanwhile, is not the fulfil's echo: it is read.
+    for status in ("CLOSED", "VOIDED", "PICKED_UP_CLOSED", "AWAITING_PICKUP"):
+        assert not fulfilled.left(xseries.content_digest_of({**payload, "status": status}) or "")
+    paid = [*payload["register_sale_payments"], {"retailer_payment_type_id": CARD, "amount": 30}]
+    assert not fulfilled.left(
+        xseries.content_digest_of({**payload, "status": "DISPATCHED_CLOSED", "register_sale_payments": paid}) or ""
+    )
+
+
+def test_a_fulfil_of_a_sale_without_a_documented_closed_status_or_a_digest() -> None:
+    assert len(xseries.fulfilled_digests({**SALE_2_0, "status": "AWAITING_PICKUP"})) == 2
+    assert xseries.fulfilled_digests({**SALE_2_0, "status": "ONACCOUNT"}) == (
+        xseries.content_digest_of({**SALE_2_0, "status": "ONACCOUNT"}),
+    )
+    assert xseries.fulfilled_digests({k: v for k, v in SALE_2_0.items() if k != "payments"}) == ()
+
+
+def test_the_ledger_keeps_a_writes_other_digests_and_reads_items_without_them() -> None:
+    written = [WrittenSale("a" * 16, also=("b" * 16,)), WrittenSale("c" * 16, stock_pending=True)]
+    items = _written_items(written)
+    assert "also" not in items[1]  # items as they were before a write could leave more than one digest
+    item = {"order_id": {"N": "7"}, "pos_written": {"L": [{"M": {k: _attr(v) for k, v in i.items()}} for i in items]}}
+    assert status_record(item).pos_written == tuple(written)
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, list):
+        return {"L": [{"S": v} for v in value]}
+    return {"S": value}
 
 
 json_values = st.recursive(

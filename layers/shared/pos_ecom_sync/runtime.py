@@ -597,11 +597,12 @@ def stock_sync(connection: Connection) -> StockSync:
 
 
 if TYPE_CHECKING:
-    from pos_ecom_sync.status.sync import StatusSync
+    from pos_ecom_sync.status.sync import BatchReads, StatusSync
 
 
-def status_sync(connection: Connection) -> StatusSync:
-    """A status worker for `connection`: status writes are live traffic, so they hold nothing in reserve."""
+def status_sync(connection: Connection, batch: BatchReads | None = None) -> StatusSync:
+    """A status worker for `connection`: status writes are live traffic, so they hold nothing in reserve. `batch`:
+    the orders already read while handling this SQS batch (shared by its records)."""
     from pos_ecom_sync.profiles import profile_for
     from pos_ecom_sync.state.status_store import StatusStore
     from pos_ecom_sync.status.sync import StatusSync
@@ -615,6 +616,7 @@ def status_sync(connection: Connection) -> StatusSync:
         StatusStore(get_settings().TABLE_NAME, client=_dynamodb_client()),
         sync_store(),
         stock=change_publisher(),
+        batch=batch,
     )
 
 

@@ -151,9 +151,18 @@ def sale_digest(sale_id: str, status: str, total: Decimal, payments: Iterable[tu
 
 @dataclass(frozen=True)
 class WrittenSale:
-    """What one of our POS writes (a void, a payment) left the sale as: its digest, which the change message of the
-    write's echo carries (`ChangeMessage.content_digest`), and whether the sale still leaves its units on hand
-    (`PosSale.stock_pending`): when it no longer does, its echo releases the units held for it."""
+    """What one of our POS writes (a void, a payment, a fulfil) left the sale as: its digest, which the change message
+    of the write's echo carries (`ChangeMessage.content_digest`), and whether the sale still leaves its units on hand
+    (`PosSale.stock_pending`): when it no longer does, its echo releases the units held for it.
+
+    `also`: other digests the write may have left, when the POS decides part of the result (after a fulfil it may or
+    may not close the sale). The first change carrying any of them is the write's echo and takes them all: one
+    write, one echo."""
 
     digest: str
     stock_pending: bool = False
+    also: tuple[str, ...] = ()
+
+    def left(self, digest: str) -> bool:
+        """Whether a sale change carrying `digest` may be this write's echo."""
+        return digest == self.digest or digest in self.also

@@ -35,7 +35,7 @@ from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 HISTORY_LIMIT = 25
 # eCom stamps of our own order writes remembered to recognise their echoes (a status change makes one or two).
 ECOM_WRITES_KEPT = 3
-# POS sale digests of one sync's own voids and payments awaiting their echo (a sync makes one, at most two).
+# POS writes of one sync (voids, payments, a fulfil) awaiting their echo (a sync makes one, at most two).
 POS_WRITES_KEPT = 4
 
 _serializer = TypeSerializer()
@@ -67,11 +67,15 @@ def status_record(item: Mapping[str, Any]) -> StatusRecord:
 
 
 def _written_sale(entry: Mapping[str, Any]) -> WrittenSale:
-    return WrittenSale(str(entry["digest"]), bool(entry.get("stock_pending", False)))
+    also = tuple(str(d) for d in entry.get("also", []) or [])
+    return WrittenSale(str(entry["digest"]), bool(entry.get("stock_pending", False)), also)
 
 
 def _written_items(written: Sequence[WrittenSale]) -> list[dict[str, Any]]:
-    return [{"digest": w.digest, "stock_pending": w.stock_pending} for w in written]
+    return [
+        {"digest": w.digest, "stock_pending": w.stock_pending, **({"also": list(w.also)} if w.also else {})}
+        for w in written
+    ]
 
 
 class StatusStore:

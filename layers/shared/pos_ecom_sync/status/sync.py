@@ -28,10 +28,14 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    its own void or payment) is one the last sync's void or payment left is skipped once (`pos_written`: each
    digest is taken by one message, so a later change that leaves the sale as our write did, such as a POS user
    packing it, is read); when our write voided or completed a sale holding units back (R-Series), its echo
-   releases them, as a read of the sale would. Fulfil and pack leave no digest: the POS decides the sale's status
-   after them, and fulfilments are not in the digest, so their echoes are read. A message without a digest, or
-   with another one, is read as any other change; a read of the sale drops the digests of earlier writes, so an
-   echo overtaken by a read is read too.
+   releases them, as a read of the sale would. A fulfil leaves a set of digests, as the POS decides the sale's
+   status after it (the sale as read, or the status the vendor documents for a fulfilled sale): the first message
+   carrying any of them is its echo and takes the whole set. A pack leaves none (it changes only fulfilments, which
+   are not in the digest), so its echo is read. A message without a digest, or with another one, is read as any
+   other change; a read of the sale drops the digests of earlier writes, so an echo overtaken by a read is read too.
+6. Messages of one SQS batch about one order share one read (`BatchReads`): each was queued before the batch was
+   received, so before the first of them read both sides. A later one that carries an echo's digest still takes it
+   (step 5 comes first); the others are settled unread.
 """
 
 from __future__ import annotations
@@ -127,8 +131,10 @@ class PosSales(Protocol):
         leaves it, as `void` does."""
         ...
 
-    def complete_fulfillments(self, sale_id: str) -> None:
-        """Fulfil the sale: completes every fulfilment of it. Conflict: something changed under it (re-read)."""
+    def complete_fulfillments(self, sale: PosSale) -> WrittenSale | None:
+        """Fulfil the sale, as last read: completes every fulfilment of it. Returns the digests the sale may show
+        after it (the POS decides its status then: `WrittenSale.also`), as `void` does. Conflict: something changed
+        under it (re-read)."""
         ...
 
     def pack(self, fulfillment: PosFulfillment) -> None:
@@ -202,6 +208,18 @@ class StatusResult:
     ecom_calls: int = 0
 
 
+@dataclass
+class BatchReads:
+    """The orders a status sync read (both sides) and settled while handling one SQS batch.
+
+    Every record of a batch was on the queue before the batch was received, so before any read made while handling
+    it: that read covers the change each other record of the batch about the order hints at (reads are the truth),
+    and those records need no read of their own, whatever their order in the batch. Only within the batch: a record
+    received later may announce a change made after the read. The status function makes one per invocation."""
+
+    orders: set[tuple[str, int]] = field(default_factory=set)
+
+
 @dataclass(frozen=True)
 class _Target:
     """The eCom order a status message concerns; the POS sale and the return when the message was about them."""
@@ -228,6 +246,7 @@ class StatusSync:
         links: VariantLinks,
         *,
         stock: StockQueue | None = None,
+        batch: BatchReads | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
@@ -237,6 +256,7 @@ class StatusSync:
         self.statuses = statuses
         self.links = links
         self.stock = stock
+        self.batch = batch
         self._clock = clock
         self._ecom_written: list[str] = []  # eCom's stamps of the order after this message's writes
         self._pos_written: list[WrittenSale] = []  # the POS sale as this message's writes left it
@@ -278,6 +298,10 @@ class StatusSync:
             except BaseException:
                 self.statuses.release(self._cid, lease)
                 raise
+        if target.returned is None and self.batch is not None and (self._cid, order_id) in self.batch.orders:
+            # A return is not covered: the read was of the order's sale, and the return is another sale.
+            self.statuses.release(self._cid, lease)
+            return StatusResult(f"order {order_id}", "in step", ignored=[BATCH_NOTE])
         try:
             sale = target.sale if target.sale is not None else record.sale_id
             result = self._sync(target, sale, lease, record, via=message.via)
@@ -402,6 +426,8 @@ class StatusSync:
             ecom_written=self._ecom_written,
             pos_written=self._pos_written,
         )
+        if self.batch is not None:
+            self.batch.orders.add((self._cid, order_id))
         if lease.frozen:
             outcome = "frozen"
         elif applied:
@@ -487,7 +513,7 @@ class StatusSync:
                 if paid := self.pos.record_payment(_read(sale), type_id, amount):
                     self._pos_written.append(paid)
             case CompleteFulfillments():
-                return self._fulfill(_read(sale).sale_id)
+                return self._fulfill(_read(sale))
             case PackFulfillments(fulfillments=fulfillments):
                 skipped = [why for f in fulfillments if (why := self._pack(_read(sale).sale_id, f))]
                 return "; ".join(skipped) if len(skipped) == len(fulfillments) else None
@@ -499,12 +525,13 @@ class StatusSync:
                 self.ecom.credit_order(ecom.order_id, list(lines))
         return None
 
-    def _fulfill(self, sale_id: str) -> str | None:
+    def _fulfill(self, sale: PosSale) -> str | None:
         """Complete the sale's (DISPATCH) fulfilments. The call is idempotent; a 409 is settled by re-reading."""
         try:
-            self.pos.complete_fulfillments(sale_id)
+            if fulfilled := self.pos.complete_fulfillments(sale):
+                self._pos_written.append(fulfilled)
         except Conflict as conflict:
-            fresh = self.pos.fulfillments(sale_id)
+            fresh = self.pos.fulfillments(sale.sale_id)
             if all(f.done for f in fresh if f.kind == FulfillmentKind.DISPATCH):
                 return "the POS fulfilments were completed meanwhile (409 on fulfil): nothing more to do"
             raise RetryLater(str(conflict), self._clock() + BUSY_FULFILLMENT_WAIT_SECONDS) from conflict
@@ -557,6 +584,7 @@ def _echo_of_our_write(message: ChangeMessage, lease: StatusLease) -> bool:
     return message.updated_at in lease.previous.ecom_written
 
 
+BATCH_NOTE = "an earlier message of the same SQS batch read both sides after this one was queued: nothing read"
 POS_ECHO_NOTE = "the POS sale change is the echo of our own write (same digest): nothing read"
 
 
@@ -565,13 +593,13 @@ def _echo_of_our_pos_write(
 ) -> tuple[WrittenSale, list[WrittenSale]] | None:
     """When the message is the echo of one of our POS writes: that write, and those still awaiting their echo once
     this message takes its own; None when it is not (it is then read). An echo is a change of the order's own sale
-    (a return of it is another sale) carrying the digest one of our last sync's voids or payments left."""
+    (a return of it is another sale) carrying a digest one of our last sync's voids, payments or fulfil left."""
     if message.source != "pos" or message.entity != "sale" or not message.content_digest or lease.previous is None:
         return None
     if message.entity_id != record.sale_id:
         return None
     written = list(lease.previous.pos_written)
-    match = next((w for w in written if w.digest == message.content_digest), None)
+    match = next((w for w in written if w.left(message.content_digest)), None)
     if match is None:
         return None
     written.remove(match)

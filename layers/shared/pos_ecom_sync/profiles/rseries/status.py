@@ -133,8 +133,8 @@ class RSeriesSales:
         self.client.update_sale(sale.sale_id, fields)
         return written_sale(sale, completed=completed, paid=amount)
 
-    def complete_fulfillments(self, sale_id: str) -> None:
-        raise NoFulfillments(f"R-Series sale {sale_id} has no fulfilments to complete")
+    def complete_fulfillments(self, sale: PosSale) -> WrittenSale | None:
+        raise NoFulfillments(f"R-Series sale {sale.sale_id} has no fulfilments to complete")
 
     def pack(self, fulfillment: PosFulfillment) -> None:
         raise NoFulfillments(f"R-Series has no fulfilment {fulfillment.fulfillment_id} to pack")

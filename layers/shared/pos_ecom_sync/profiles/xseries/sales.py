@@ -31,6 +31,10 @@ FINALIZED_SALE_STATUSES = frozenset(
     {"CLOSED", "ONACCOUNT_CLOSED", "LAYBY_CLOSED", "DISPATCHED_CLOSED", "PICKED_UP_CLOSED", "SERVICE_CLOSED"}
 )
 VOIDED_STATUS = "VOIDED"
+# The status a sale awaiting its fulfilment takes once fulfilled (vendor-apis.md 1.6, the API changelog of 2020-02:
+# AWAITING_DISPATCH / AWAITING_PICKUP become DISPATCHED_CLOSED / PICKED_UP_CLOSED). Whether the fulfil call itself
+# closes the sale, an unpaid one too, is unverified (contracts/xseries.json, `POST /fulfillments/fulfill`).
+CLOSED_WHEN_FULFILLED = {"AWAITING_DISPATCH": "DISPATCHED_CLOSED", "AWAITING_PICKUP": "PICKED_UP_CLOSED"}
 
 
 def _money(value: Any) -> Decimal:
@@ -178,6 +182,16 @@ def written_digest(sale: Mapping[str, Any], body: Mapping[str, Any]) -> str | No
         }
     )
     return after if after is not None and after != content_digest_of(sale) else None
+
+
+def fulfilled_digests(sale: Mapping[str, Any]) -> tuple[str, ...]:
+    """The digests a fulfil may leave the sale (a 2.0 row as read) with: its total and payments as read, and its
+    status as read or, when the vendor documents one, the status it takes once fulfilled (`CLOSED_WHEN_FULFILLED`):
+    the POS decides which, so both are candidates for the fulfil's echo. Empty when the row gives no digest."""
+    status = sale.get("status")
+    statuses = [status, CLOSED_WHEN_FULFILLED.get(status)] if isinstance(status, str) else []
+    digests = (content_digest_of({**sale, "status": s}) for s in statuses if s)
+    return tuple(dict.fromkeys(d for d in digests if d is not None))
 
 
 # -- writes ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ under the key the order importer uses), a product's SKU (`GET /api/2.0/products/
 Writes: void and pay through API 0.9 (`POST /api/register_sales` re-stating the sale as last read, with the change),
 each giving back the sale as its body leaves it (its digest, `sales.written_digest`, never from the undocumented
 answer), which the sale.update webhook and the sales feed echo back (`webhooks`, `feeds`: `content_digest`);
-fulfil (`POST /api/2026-07/fulfillments/fulfill`, which completes every fulfilment of the sale) and pack
+fulfil (`POST /api/2026-07/fulfillments/fulfill`, which completes every fulfilment of the sale; it gives back the
+digests the sale may then show, its status as read or closed, `sales.fulfilled_digests`, as the POS decides) and pack
 (`POST /api/2026-07/fulfillments/{id}/pack` at the version read); a 409 on either raises Conflict.
 """
 
@@ -25,6 +26,7 @@ from pos_ecom_sync.profiles.xseries.mapping import payment_types_of
 from pos_ecom_sync.profiles.xseries.sales import (
     VOIDED_STATUS,
     existing_payments,
+    fulfilled_digests,
     fulfillment_of_row,
     register_sale_update,
     sale_hint_of,
@@ -97,8 +99,11 @@ class XSeriesSales:
         self.client.update_register_sale(body)
         return _written(row, body)
 
-    def complete_fulfillments(self, sale_id: str) -> None:
-        self.client.fulfill_sale(sale_id)
+    def complete_fulfillments(self, sale: PosSale) -> WrittenSale | None:
+        row = self._row(sale)
+        self.client.fulfill_sale(sale.sale_id)
+        first, *others = fulfilled_digests(row) or (None,)
+        return WrittenSale(first, also=tuple(others)) if first is not None else None
 
     def pack(self, fulfillment: PosFulfillment) -> None:
         if fulfillment.version is None:
