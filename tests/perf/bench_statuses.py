@@ -147,8 +147,15 @@ def run(orders: int) -> dict[str, Any]:
     pos_before, ecom_before = Counter(shop.pos.calls_by_route), Counter(shop.ecom.calls_by_route)
     seconds: dict[str, list[float]] = {s: [] for s in SCENARIOS}
     calls = Counter[str]()  # vendor calls per scenario, its echoes included
+    routes: dict[str, Counter[str]] = {s: Counter() for s in SCENARIOS}  # "<vendor> <route>" -> calls, per scenario
+
+    def vendor_routes() -> Counter[str]:
+        return Counter({f"{vendor} {route}": count for vendor, sim in (("POS", shop.pos), ("eCom", shop.ecom))
+                        for route, count in sim.calls_by_route.items()})  # fmt: skip
+
     for scenario, order in zip(scenarios, placed, strict=True):
         before = sum(shop.pos.calls_by_route.values()) + sum(shop.ecom.calls_by_route.values())
+        routes_before = vendor_routes()
         started = time.perf_counter()
         arrived = _change(shop, scenario, order, sales[f"ecom-{order['id']}"])
         while not arrived():
@@ -161,6 +168,7 @@ def run(orders: int) -> dict[str, Any]:
         while _depth(sqs, shop.queue_url("statuses")):
             time.sleep(0.005)
         calls[scenario] += sum(shop.pos.calls_by_route.values()) + sum(shop.ecom.calls_by_route.values()) - before
+        routes[scenario] += vendor_routes() - routes_before
     statuses.stop()
     api.stop()
     pos_calls = Counter(shop.pos.calls_by_route) - pos_before
@@ -171,6 +179,7 @@ def run(orders: int) -> dict[str, Any]:
         "orders": orders,
         "seconds": seconds,
         "calls": calls,
+        "routes": routes,
         "pos_calls": pos_calls,
         "ecom_calls": ecom_calls,
         "messages": handled["messages"],

@@ -89,6 +89,40 @@ def burst_verdict(lost: int, duplicated: int, throttled: int, drain_s: float, bo
     return f"not met: {', '.join(problems)}; {over}" if problems else f"met; {over}"
 
 
+# What one status change needs at least, as the design settles it (a notice is a hint: both sides are read).
+STATUS_BOUND = "per change: the changed side read + the other side read + the write, + a fulfilments read to pack/ship"
+
+
+@dataclass(frozen=True)
+class StatusBound:
+    scenario: str
+    changes: int
+    measured: float  # vendor calls per change
+    bound: float
+
+
+def _write(route: str) -> bool:
+    """A "<vendor> <METHOD> <path>" route that changes something."""
+    return route.split(" ", 2)[1] != "GET"
+
+
+def status_bounds(routes: Mapping[str, Mapping[str, int]], changes: Mapping[str, int]) -> list[StatusBound]:
+    """Each kind of status change's lower bound, from the calls the benchmark measured for it ("<vendor> <route>" ->
+    calls): its writes per change, plus the two reads that settle any notice (the order and the sale), plus the
+    fulfilments read when the change read them every time (a pack or a shipment: what changed, or what decides the
+    write, is a fulfilment)."""
+    bounds = []
+    for scenario, per in routes.items():
+        n = changes.get(scenario, 0)
+        if not n:
+            continue
+        writes = sum(c for route, c in per.items() if _write(route)) / n
+        fulfillments = sum(c for route, c in per.items() if not _write(route) and "/fulfillments" in route) / n
+        measured = sum(per.values()) / n
+        bounds.append(StatusBound(scenario, n, measured, writes + 2 + (1 if fulfillments >= 1 else 0)))
+    return bounds
+
+
 def _top(calls: Mapping[str, int], per: int, count: int = 4) -> str:
     ordered = sorted(calls.items(), key=lambda kv: -kv[1])[:count]
     return ", ".join(f"{n / per:.2f} {name}" for name, n in ordered)
@@ -127,13 +161,21 @@ def rows(f: Mapping[str, Any]) -> list[Row]:
         calls = {f"{vendor} {route}": count for vendor, routes in (("POS", s["pos_calls"]), ("eCom", s["ecom_calls"]))
                  for route, count in routes.items()}  # fmt: skip
         total = sum(calls.values()) / n
-        writes = sum(count for route, count in calls.items() if route.split(" ", 2)[1] != "GET") / n
+        writes = sum(count for route, count in calls.items() if _write(route)) / n
+        if "routes" in s:  # per scenario: the bound each kind of change has, and where the calls go above it
+            bounds = status_bounds(s["routes"], {k: len(v) for k, v in s["seconds"].items()})
+            floor = sum(b.bound * b.changes for b in bounds) / n
+            floor_text = f"{floor:.2f} ({', '.join(f'{b.scenario} {b.bound:.2f}' for b in bounds)}: {STATUS_BOUND})"
+            above = [f"{b.scenario} {b.measured:.2f} vs {b.bound:.2f}" for b in bounds if b.measured > b.bound + 1e-9]
+            after = f"{total:.2f} ({writes:.2f} writes; above its bound: {', '.join(above) or 'none'})"
+        else:
+            floor, floor_text = writes, f"{writes:.2f} (the writes)"
+            after = f"{total:.2f} ({writes:.2f} writes; {_top(calls, n, 3)})"
         table.append(Row(
-            "vendor calls per status change", BASELINE["status_calls"],
-            f"{total:.2f} ({writes:.2f} writes; {_top(calls, n, 3)})",
+            "vendor calls per status change", BASELINE["status_calls"], after,
             f"<= {GOALS['status_calls']:g} (minimum 1 write)",
-            at_most(total, GOALS["status_calls"], floor=writes, floor_text=f"{writes:.2f} (the writes)",
-                    gap=f"{total - writes:.2f} reads per change"),
+            at_most(total, GOALS["status_calls"], floor=floor, floor_text=floor_text,
+                    gap=f"{total - floor:.2f} per change above it"),
         ))  # fmt: skip
     else:
         table.append(_missing("vendor calls per status change", "status_calls", "<= 3"))

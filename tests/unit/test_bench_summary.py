@@ -61,6 +61,41 @@ def test_the_table_marks_each_row_from_the_figures_the_benchmarks_returned() -> 
     assert table["vendor calls per status change"].verdict == "not measured"
 
 
+def _status_figures(shipped: dict[str, int]) -> dict[str, Any]:
+    """Two kinds of status change, 5 of each, as bench_statuses.run returns them."""
+    paid = {"POS GET /api/2.0/sales/{id}": 5, "eCom GET /{lang}/orders/{id}.json": 5, "POS POST /api/register_sales": 5}
+    routes = {"ecom_paid": Counter(paid), "ecom_shipped": Counter(shipped)}
+    split: dict[str, Counter[str]] = {"POS": Counter(), "eCom": Counter()}
+    for per in routes.values():
+        for route, count in per.items():
+            vendor, name = route.split(" ", 1)
+            split[vendor][name] += count
+    return {
+        "statuses": {"seconds": {"ecom_paid": [0.1] * 5, "ecom_shipped": [0.1] * 5}, "routes": routes,
+                     "pos_calls": split["POS"], "ecom_calls": split["eCom"]},
+        "make_test": None,
+    }  # fmt: skip
+
+
+def test_the_status_row_gives_each_kind_of_changes_lower_bound_from_what_it_measured() -> None:
+    shipped = {
+        "POS GET /api/2.0/sales/{id}": 15,
+        "eCom GET /{lang}/orders/{id}.json": 15,
+        "POS GET /api/2026-07/fulfillments": 10,
+        "POS POST /api/2026-07/fulfillments/fulfill": 5,
+    }
+    row = next(r for r in rows(_status_figures(shipped)) if r.figure == "vendor calls per status change")
+    # ecom_paid 3 (order, sale, write); ecom_shipped 4 (and its fulfilments): 3.5 on average, above the goal of 3.
+    assert row.verdict.startswith("cannot be met: the lower bound 3.50 (ecom_paid 3.00, ecom_shipped 4.00")
+    assert row.after.startswith("6.00 (1.00 writes; above its bound: ecom_shipped 9.00 vs 4.00)")
+
+
+def test_the_status_row_is_met_when_every_kind_of_change_costs_no_more_than_the_goal() -> None:
+    shipped = {"POS GET /api/2.0/sales/{id}": 5, "eCom GET /{lang}/orders/{id}.json": 5, "eCom PUT /x": 5}
+    row = next(r for r in rows(_status_figures(shipped)) if r.figure == "vendor calls per status change")
+    assert row.verdict == "met" and "above its bound: none" in row.after
+
+
 def test_one_function_over_the_cold_init_goal_fails_the_row_and_is_named() -> None:
     figures = {"cold_start": {"wall_ms": {"order_import": 300.0, "stock_sync": 420.0}, "cpu_ms": {}}, "make_test": None}
     row = next(r for r in rows(figures) if r.figure.startswith("cold init"))
