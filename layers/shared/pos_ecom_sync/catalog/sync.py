@@ -638,6 +638,7 @@ class CatalogSync:
                 if product.get("title") in action.resume_titles:
                     variants = self.ecom.list_variants(product_id=int(product["id"]))
                     if all(_is_blank_default(v) for v in variants):
+                        self._siblings[int(product["id"])] = variants  # its variant creates adopt from this listing
                         return int(product["id"]), None
         created = self.ecom.create_product(self._product_body(action.payload, create=True))
         return int(created["id"]), created
