@@ -204,6 +204,42 @@ def test_replaying_unchanged_changes_makes_no_ecom_call(rig: CatalogRig) -> None
     assert _catalog_calls(rig.ecom) == calls_before
 
 
+def test_an_import_meeting_the_merchants_own_products_links_them_and_a_rerun_creates_nothing(rig: CatalogRig) -> None:
+    """The SKU census (catalog.census) spares the lookups of SKUs eCom does not hold, never those it does."""
+    rig.pos.seed_catalog(4, 2, seed=31)
+    first_sku = {}  # family key -> the SKU its create looks up
+    for key, rows in rig.families().items():
+        parent = next(r for r in rows if r.variant_parent_id is None)
+        first_sku[key] = map_xseries_family(parent, [r for r in rows if r.id != parent.id]).lookup_skus[0]
+    merchant, theirs = _merchant(rig), {}
+    for key in sorted(first_sku)[:2]:  # the merchant already sells two of them online
+        product = merchant.create_product({"title": "Merchant's own"})
+        merchant.create_variant({"product": product["id"], "sku": first_sku[key]})
+        theirs[key] = product["id"]
+
+    rig.sync_all()
+    linked = _families_in_ecom(rig)
+    assert {key: linked[key] for key in theirs} == theirs
+    assert len(rig.ecom.products()) == 4
+    skus = [v["sku"] for v in rig.ecom.variants() if v.get("sku")]
+    assert len(skus) == len(set(skus)) == 8
+    lookups = rig.ecom.calls_by_route["GET /{lang}/variants.json"]
+    # The census's one page, the first create's own lookup (made before it), and per merchant's product its SKU
+    # lookup and the listing its variants are adopted from: none for the two SKUs eCom did not hold.
+    assert lookups == 1 + 1 + 2 * 2
+
+    # Queued again (the cursor reset): nothing is created or written.
+    writes = _writes(rig.ecom)
+    cursor = rig.deployment.store.get_cursor(CONNECTION, "pos:products")
+    rig.deployment.session.resource("dynamodb").Table(rig.deployment.env["TABLE_NAME"]).delete_item(
+        Key={"pk": f"CONN#{CONNECTION}", "sk": f"CURSOR#{cursor.feed}"}
+    )
+    assert rig.poll() > 0 and rig.drain() > 0
+    assert _writes(rig.ecom) == writes
+    assert len(rig.ecom.products()) == 4
+    assert not rig.dead_letters()
+
+
 def test_a_product_edited_in_the_pos_updates_ecom_and_keeps_ecom_only_fields(rig: CatalogRig) -> None:
     rig.pos.seed_catalog(2, 2, seed=4)
     rig.sync_all()

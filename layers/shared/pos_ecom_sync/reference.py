@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 JsonObject = dict[str, Any]
+T = TypeVar("T")
 
 
 class ReferenceCache:
@@ -21,6 +22,14 @@ class ReferenceCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, list[JsonObject]]] = {}
+        self._kept: dict[str, Any] = {}
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl_s
+
+    def now(self) -> float:
+        return self._clock()
 
     def get(self, key: str, load: Callable[[], list[JsonObject]]) -> list[JsonObject]:
         now = self._clock()
@@ -40,6 +49,16 @@ class ReferenceCache:
             if entry is not None:
                 self._entries[key] = (entry[0], [*entry[1], row])
 
+    def keep(self, key: str, make: Callable[[], T]) -> T:
+        """An object kept for the sandbox's life under `key` (made on first use), that sees to its own freshness
+        (e.g. `catalog.census.SkuCensus`, read as it goes). `make` must always make the same type for a key."""
+        with self._lock:
+            if key not in self._kept:
+                self._kept[key] = make()
+            kept: T = self._kept[key]
+            return kept
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._kept.clear()

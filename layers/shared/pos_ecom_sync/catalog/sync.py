@@ -37,6 +37,7 @@ from pos_ecom_sync.catalog.actions import (
     UpdateProduct,
     UpdateVariant,
 )
+from pos_ecom_sync.catalog.census import SkuCensus
 from pos_ecom_sync.catalog.ecom_edits import PosEdit, brand_ids, edited_in_ecom, plan_ecom_edits, settled
 from pos_ecom_sync.catalog.mapping import DesiredProduct, ProductPayload, map_family
 from pos_ecom_sync.catalog.planning import (
@@ -96,6 +97,7 @@ class EcomCatalog(Protocol):
     def get_product(self, product_id: int) -> JsonObject | None: ...
     def list_products_created_since(self, created_at_min: datetime) -> list[JsonObject]: ...
     def list_variants(self, product_id: int | None = None, sku: str | None = None) -> list[JsonObject]: ...
+    def list_variants_since(self, since_id: int | None, limit: int = ...) -> list[JsonObject]: ...
     def create_variant(self, fields: JsonObject) -> JsonObject: ...
     def update_variant(self, variant_id: int, fields: JsonObject) -> JsonObject: ...
     def delete_variant(self, variant_id: int) -> bool: ...
@@ -201,6 +203,12 @@ class CatalogSync:
         self._siblings: dict[int, list[JsonObject]] = {}
         # eCom product id -> the category link this worker just made for it (recorded in the family's state).
         self._category_links: dict[int, int] = {}
+        # The SKUs eCom holds, as this warm sandbox knows them: a product create looks up only those it may hold.
+        reference = self.reference
+        self.census = reference.keep(
+            f"{connection.connection_id}|{connection.ecom_base_url}|sku-census",
+            lambda: SkuCensus(reference.ttl_s, reference.now),
+        )
 
     def _named_id(
         self,
@@ -560,10 +568,13 @@ class CatalogSync:
                 owner = action.ecom_product_id or state.ecom_product_id
                 assert owner is not None, "planned CreateVariant without a product"
                 variant = self._find_or_create_variant(owner, action, state.ecom_images, state.ecom_variant_ids)
+                self.census.note(action.payload.sku)
                 return Done(int(variant["id"]), variant=variant)
             case UpdateVariant():
                 body = self._variant_body(action, state.ecom_images)
-                return Done(variant=self.ecom.update_variant(action.ecom_variant_id, body))
+                answer = self.ecom.update_variant(action.ecom_variant_id, body)
+                self.census.note(action.payload.sku)
+                return Done(variant=answer)
             case RefuseCreate():
                 pass  # no eCom call: the handler reports it (metric + alarm); the family retries once the cap is raised
             case DeleteVariant():
@@ -612,7 +623,10 @@ class CatalogSync:
         content, so the worker writes it)."""
         # Variants are created in family order and each is recorded before the next, so if an earlier attempt
         # created any variant, it created the first: one lookup finds a half-made product (or a merchant's own).
+        # The census answers "eCom held no such SKU" without a call (catalog.census); "it may" costs the lookup.
         for sku in action.lookup_skus[:1]:
+            if not self.census.may_hold(sku, self.ecom):
+                continue
             for variant in self.ecom.list_variants(sku=sku):
                 product_id = _ref_id(variant.get("product"))
                 if product_id is not None:
@@ -624,6 +638,7 @@ class CatalogSync:
                 if product.get("title") in action.resume_titles:
                     variants = self.ecom.list_variants(product_id=int(product["id"]))
                     if all(_is_blank_default(v) for v in variants):
+                        self._siblings[int(product["id"])] = variants  # its variant creates adopt from this listing
                         return int(product["id"]), None
         created = self.ecom.create_product(self._product_body(action.payload, create=True))
         return int(created["id"]), created
