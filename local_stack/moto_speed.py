@@ -19,10 +19,17 @@ DynamoDB casts values more cheaply. Every moto Query sorts the whole table (`Tab
 values through `DynamoType.cast_value`, which tries five type tests before it returns a string as itself: a query
 on a table of a few thousand items cost millions of them. The fast path returns the same value (a string, binary or
 boolean as is, a number as a Decimal) and leaves every other type to moto.
+
+DynamoDB updates cost less. Every vendor call takes a slot from the rate budget with a conditional UpdateItem of
+about a dozen clauses, and moto spent most of it parsing the expression (twice), deep-copying the parsed tree
+(`copy.deepcopy`, generic and slow on a tree with parent links) and rebuilding each tree walker's table of node types
+at every node. The expression text is parsed once (the tree is only ever read or copied), a plain tree is copied
+node by node, and each walker's table is built once per walker class: the same trees, validated the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import time
@@ -31,11 +38,18 @@ from decimal import Decimal
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.parsing import ast_nodes as _ast_nodes
+from moto.dynamodb.parsing import expressions as _expressions
+from moto.dynamodb.parsing import validators as _validators
 from moto.sqs import models as sqs_models
 
 _PATCHED = "_sped_up"
 # moto names these functions in the module without exporting them: patched where its SQS models look them up.
 models: Any = sqs_models
+# moto's expression modules are untyped.
+ast_nodes: Any = _ast_nodes
+expressions: Any = _expressions
+validators: Any = _validators
 
 
 def speed_up_moto() -> None:
@@ -44,6 +58,7 @@ def speed_up_moto() -> None:
         return
     _cheap_sqs_clock()
     _cheap_dynamodb_casts()
+    _cheap_update_expressions()
     setattr(models, _PATCHED, True)
 
 
@@ -91,3 +106,58 @@ def _cheap_dynamodb_casts() -> None:
 def _scan(queue: Any, keep: Callable[[Any, float], bool]) -> list[Any]:
     now = time.time() * 1000.0
     return [m for m in queue._messages if keep(m, now)]
+
+
+def _cheap_update_expressions() -> None:
+    """An UpdateItem parses its expression twice and copies the tree before each validation; the tree is then
+    walked by ten processors, each of which rebuilt its node-type table at every node."""
+    parser = expressions.UpdateExpressionParser
+    # A parsed tree is only ever read or copied (`Validator` validates a copy), so one parse per expression text.
+    parse: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
+    parser.make = classmethod(parse)
+    traverser = ast_nodes.DepthFirstTraverser
+    node_types: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        # The table's keys are classes named in each processor's code: the same for every instance of a class.
+        kind = type(self)
+        if kind not in node_types:
+            node_types[kind] = tuple(self._processing_map())
+        return node_types[kind]
+
+    traverser.nodes_to_be_processed = nodes_to_be_processed
+    validators.deepcopy = _copy_tree
+
+
+def _copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """`copy.deepcopy` for moto's expression trees: a node's state is its type name, its children and its parent,
+    so a tree is copied node by node with each copy's parent set to the copied parent. Anything else (a node type
+    with state of its own, or a subtree whose parent lies outside it) is copied by `copy.deepcopy`."""
+    if isinstance(value, ast_nodes.Node) and value.parent is None:
+        try:
+            return _copy_node(value, None)
+        except _NotAPlainTree:
+            pass
+    return copy.deepcopy(value, memo)
+
+
+class _NotAPlainTree(Exception):
+    pass
+
+
+_NODE_STATE = frozenset({"type", "children", "parent"})
+
+
+def _copy_node(node: Any, parent: Any) -> Any:
+    state = dict(node.__dict__)
+    if state.keys() != _NODE_STATE:
+        raise _NotAPlainTree
+    twin = object.__new__(type(node))
+    children = state["children"]
+    if children is not None:
+        state["children"] = [
+            _copy_node(c, twin) if isinstance(c, ast_nodes.Node) else copy.deepcopy(c) for c in children
+        ]
+    state["parent"] = parent
+    twin.__dict__ = state
+    return twin

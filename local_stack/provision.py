@@ -7,6 +7,7 @@ meaning and is skipped.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -218,7 +219,8 @@ def provision(
     resources = LocalStackResources(stack_name=stack_name, region=region)
     resolver = _Resolver(template, resources)
     declared = template["Resources"]
-    _create_tables(session, declared, resolver, resources)
+    client = _clients(session)
+    _create_tables(client, declared, resolver, resources)
 
     queues = {k: v for k, v in declared.items() if v["Type"] == "AWS::SQS::Queue"}
     while queues:  # dead-letter queues first: a source queue's RedrivePolicy needs the DLQ's ARN
@@ -228,7 +230,7 @@ def provision(
                 props = resolver.resolve(spec.get("Properties", {}))
             except KeyError:
                 continue
-            _create_queue(session, logical, props, resources)
+            _create_queue(client, logical, props, resources)
             del queues[logical]
             progressed = True
         if not progressed:
@@ -247,18 +249,25 @@ def provision_tables(
     """Only the template's DynamoDB tables: for tests of the state stores, which need the table and nothing else."""
     template = load_template(template_path)
     resources = LocalStackResources(stack_name=stack_name, region=region)
-    _create_tables(session, template["Resources"], _Resolver(template, resources), resources)
+    _create_tables(_clients(session), template["Resources"], _Resolver(template, resources), resources)
     return resources
 
 
-def _create_tables(session: Any, declared: dict[str, Any], resolver: _Resolver, resources: LocalStackResources) -> None:
+def _clients(session: Any) -> Callable[[str], Any]:
+    """One client per service for a whole provisioning: building a boto3 client costs more than the calls it makes
+    here, and the tests provision for every test."""
+    return functools.cache(session.client)
+
+
+def _create_tables(
+    client: Callable[[str], Any], declared: dict[str, Any], resolver: _Resolver, resources: LocalStackResources
+) -> None:
     for logical, spec in declared.items():
         if spec["Type"] == "AWS::DynamoDB::Table":
-            _create_table(session, logical, resolver.resolve(spec["Properties"]), resources)
+            _create_table(client("dynamodb"), logical, resolver.resolve(spec["Properties"]), resources)
 
 
-def _create_table(session: Any, logical: str, props: dict[str, Any], resources: LocalStackResources) -> None:
-    client = session.client("dynamodb")
+def _create_table(client: Any, logical: str, props: dict[str, Any], resources: LocalStackResources) -> None:
     name = props.get("TableName") or f"{resources.stack_name}-{logical}"
     args = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props}
     client.create_table(TableName=name, BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"), **args)
@@ -271,12 +280,14 @@ def _create_table(session: Any, logical: str, props: dict[str, Any], resources: 
     resources.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{resources.region}:{ACCOUNT_ID}:table/{name}"
 
 
-def _create_queue(session: Any, logical: str, props: dict[str, Any], resources: LocalStackResources) -> None:
-    client = session.client("sqs")
+def _create_queue(
+    client: Callable[[str], Any], logical: str, props: dict[str, Any], resources: LocalStackResources
+) -> None:
+    sqs = client("sqs")
     fifo = bool(props.get("FifoQueue"))
     name = props.get("QueueName") or f"{resources.stack_name}-{logical}" + (".fifo" if fifo else "")
-    url = client.create_queue(QueueName=name, Attributes=_queue_attributes(props))["QueueUrl"]
-    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=name, Attributes=_queue_attributes(props))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     resources.refs[logical] = url
     resources.queue_urls[logical] = url
     resources.attrs[(logical, "Arn")] = arn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,17 @@ def _conforms_to_vendor_contracts(vendor_contracts: ContractRecorder) -> Contrac
     return vendor_contracts
 
 
+def caching_session() -> Any:
+    """A boto3 Session that builds each client once: tests ask for the same few hundreds of times, and building one
+    costs more CPU than most of the calls it then makes to moto."""
+    session = boto3.Session(region_name="us-east-1")
+    session.client = functools.cache(session.client)  # type: ignore[method-assign]
+    return session
+
+
 @pytest.fixture
 def deployment(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    session = boto3.Session(region_name="us-east-1")
+    session = caching_session()
     resources = provision(session, stack_name="test")
     env = resources.shared_environment()
     for name, value in env.items():

@@ -5,6 +5,8 @@ strings."""
 from __future__ import annotations
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from local_stack.moto_speed import speed_up_moto
@@ -66,3 +68,43 @@ def test_a_query_orders_number_sort_keys_numerically_and_string_ones_by_code_poi
     # Types the fast path leaves to moto still cast as moto does.
     assert DynamoType({"SS": ["a", "b"]}).cast_value == {"a", "b"}
     assert DynamoType({"L": [{"N": "1"}]}).cast_value == [1]
+
+
+def test_one_update_expression_used_again_applies_to_each_item_with_its_own_values(aws: None) -> None:
+    """The parsed expression is shared between calls and each validation copies it: nothing of one call's values
+    or item may leak into the next, and each call's condition is judged on its own values."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def bump(key: str, step: int, item: str, limit: int = 100) -> dict[str, object]:
+        return dynamodb.update_item(  # type: ignore[no-any-return]
+            TableName="t",
+            Key={"pk": {"S": key}},
+            UpdateExpression="SET #n = if_not_exists(#n, :zero) + :step, #l = list_append(if_not_exists(#l, :no), :i)",
+            ExpressionAttributeNames={"#n": "count", "#l": "seen"},
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":step": {"N": str(step)},
+                ":no": {"L": []},
+                ":i": {"L": [{"S": item}]},
+                ":limit": {"N": str(limit)},
+            },
+            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+
+    assert bump("a", 2, "x") == {"pk": {"S": "a"}, "count": {"N": "2"}, "seen": {"L": [{"S": "x"}]}}
+    assert bump("b", 5, "y") == {"pk": {"S": "b"}, "count": {"N": "5"}, "seen": {"L": [{"S": "y"}]}}
+    assert bump("a", 3, "z") == {"pk": {"S": "a"}, "count": {"N": "5"}, "seen": {"L": [{"S": "x"}, {"S": "z"}]}}
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        bump("a", 1, "refused", limit=5)
+    dynamodb.update_item(
+        TableName="t", Key={"pk": {"S": "b"}}, UpdateExpression="REMOVE #l", ExpressionAttributeNames={"#l": "seen"}
+    )
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"] == {"pk": {"S": "b"}, "count": {"N": "5"}}
+    assert bump("b", 1, "w") == {"pk": {"S": "b"}, "count": {"N": "6"}, "seen": {"L": [{"S": "w"}]}}
