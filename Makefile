@@ -13,7 +13,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	PATH=$(abspath $(SAM_VENV))/bin:$$PATH
 
-.PHONY: help venv lock run test pytest lint typecheck cfn-lint sam-build unit integration e2e bench bench-all openapi clean
+.PHONY: help venv lock run test pytest coverage-branches lint typecheck cfn-lint sam-build unit integration e2e bench bench-all openapi clean
 
 help:
 	@echo "make run         - start the local stack (moto + simulators + API + workers) and watch it sync"
@@ -23,6 +23,7 @@ help:
 	@echo "make typecheck   - mypy --strict over everything that ships or runs"
 	@echo "make cfn-lint    - cfn-lint over template.yaml"
 	@echo "make sam-build   - sam validate + sam build (python3.13/arm64) + check of the built artifact"
+	@echo "make coverage-branches - the suite with branch coverage too (slower before python 3.14)"
 	@echo "make unit        - the unit tier (pure rules, no network, no moto)"
 	@echo "make integration - handlers against moto and the simulators"
 	@echo "make e2e         - the local stack end to end"
@@ -100,7 +101,7 @@ e2e: $(STAMP)
 test:
 	@$(MAKE) --no-print-directory -j 5 -O lint typecheck cfn-lint sam-build pytest
 
-# Branch coverage of the code that ships (layer, functions, CLI); the floor is [tool.coverage.report] fail_under.
+# Line coverage of the code that ships (layer, functions, CLI); the floor is [tool.coverage.report] fail_under.
 # pytest's wall time and CPU time (its processes', from the shell's `times`) go to .local-stack/last-test-duration.txt,
 # where `make bench` reads them: the CPU over the cores is the floor no split of the work beats.
 pytest: $(STAMP)
@@ -111,6 +112,11 @@ pytest: $(STAMP)
 	    .local-stack/pytest-times.txt); \
 	  echo "$$(( $$(date +%s) - start )) s pytest, $(TEST_WORKERS) workers, exit $$rc, $$(date -u +%FT%TZ), cpu $$cpu s" \
 	  > .local-stack/last-test-duration.txt; exit $$rc
+
+# Branch coverage as well as lines: before python 3.14 it needs coverage's settrace core, which costs the suite
+# about 64 % more CPU, so `make test` measures lines only (pyproject.toml [tool.coverage.run]).
+coverage-branches: $(STAMP)
+	$(BIN)/pytest -q $(PARALLEL) --cov --cov-branch --cov-report=term:skip-covered
 
 # One table of issue 18's figures, before -> after, each goal met or why not (tests/perf/summary.py; its sizes are
 # its options, e.g. `make bench BENCH_ARGS="--burst-orders 1000"`). `make bench-all` prints every benchmark in full.
