@@ -387,6 +387,31 @@ def test_a_shipment_and_its_order_update_in_one_batch_share_one_read_and_the_ful
     assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
 
 
+def test_an_order_notice_read_after_our_fulfil_saw_what_it_left_so_the_fulfils_echo_costs_no_call(
+    rig: StatusRig,
+) -> None:
+    order, _sale = rig.order()
+    rig.ecom.create_shipment(order["id"])
+    assert rig.ecom.wait_for_webhooks()
+    deployment = rig.orders.deployment
+    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    notices = {ChangeMessage.model_validate_json(m["Body"]).entity: m for m in queued}
+    arn = rig.statuses.subscription.queue_arn
+    # Each notice in a batch of its own (as a consumer that takes the first alone gets them): the shipment's fulfils.
+    assert rig.statuses.function.invoke(sqs_event([notices["shipment"]], arn))["batchItemFailures"] == []
+    assert rig.pos.wait_for_webhooks()  # the fulfil's echo is queued
+    before = reads(rig)
+
+    assert rig.statuses.function.invoke(sqs_event([notices["order"]], arn))["batchItemFailures"] == []
+
+    assert tuple(b - a for a, b in zip(before, reads(rig), strict=True))[:2] == (1, 1)  # read after the fulfil
+    assert len(rig.ledger(order).pos_written) == 1  # it saw the sale as our fulfil left it: the write is kept
+    calls = rig.vendor_calls()
+    assert rig.drain() >= 1  # the POS's sale.update of our fulfil
+    assert rig.vendor_calls() == calls  # its echo tells of nothing that read did not see: not one call
+    assert rig.ledger(order).pos_written == () and rig.dead_letters() == []
+
+
 @pytest.mark.parametrize("echo", ["lost", "delivered"])
 def test_a_pos_payment_where_the_fulfils_echo_was_expected_is_read_and_synced(rig: StatusRig, echo: str) -> None:
     order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")

@@ -145,6 +145,19 @@ def test_rseries_our_payment_that_completes_the_sale_digests_as_the_feed_row_aft
     assert partial is not None and partial.stock_pending  # still open, its units still on hand
 
 
+def test_a_sale_as_read_carries_the_digest_its_webhook_or_feed_row_gives_so_a_read_knows_what_our_write_left() -> None:
+    payments = [*xseries.existing_payments(SALE_2_0), {"retailer_payment_type_id": CARD, "amount": 30.0}]
+    written = xseries.written_digest(
+        SALE_2_0, xseries.register_sale_update(SALE_2_0, status="AWAITING_DISPATCH", payments=payments)
+    )
+    after = {**SALE_2_0, "payments": [*SALE_2_0["payments"], {"retailer_payment_type_id": CARD, "amount": 30}]}
+    assert xseries.sale_of_row(after).digest == written is not None
+    assert xseries.sale_of_row(SALE_2_0).digest == xseries.content_digest_of(SALE_2_0) != written
+    assert xseries.sale_of_row({"id": "sale-1", "status": "OPEN"}).digest is None  # no total: a read without one
+    row = {"saleID": "17", "completed": "true", "voided": "false", "total": "50", "calcPayments": "50.00"}
+    assert rseries.sale_of_row(row).digest == rseries.content_digest_of(row) is not None
+
+
 def test_messages_and_ledger_items_from_before_the_digest_still_parse_and_never_match() -> None:
     body = ChangeMessage(
         connection_id="shop-1",

@@ -119,6 +119,9 @@ class PosSale:
     # Its units are still on hand in the POS: an open sale of a POS that takes stock only when a sale completes
     # (R-Series). While true, stock sync holds them back from the online total (`stock.reservations`).
     stock_pending: bool = False
+    # Its `sale_digest` as read (None when the row does not give one): a read that sees the sale as one of our
+    # writes left it keeps that write for its echo (`status.sync`).
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,9 @@ class StatusStore:
         """Record the outcome and free the lease, only while this worker still holds it. `returns` and
         `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back.
         `ecom_written`: eCom's stamps of the order after this message's writes, added to the last few kept.
-        `pos_written`: the POS sale as this message's writes left it; they replace the earlier ones, whose echoes this
-        message's read of the sale has overtaken (such an echo is read again: never swallowed late)."""
+        `pos_written`: the POS sale as this message's writes left it, and the earlier writes whose result its read
+        saw; they replace the earlier ones, whose echoes this message's read of the sale has overtaken (such an echo
+        is read again: never swallowed late)."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded

@@ -32,7 +32,8 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    status after it (the sale as read, or the status the vendor documents for a fulfilled sale): the first message
    carrying any of them is its echo and takes the whole set. A pack leaves none (it changes only fulfilments, which
    are not in the digest), so its echo is read. A message without a digest, or with another one, is read as any
-   other change; a read of the sale drops the digests of earlier writes, so an echo overtaken by a read is read too.
+   other change. A read of the sale drops the digests of earlier writes, so an echo overtaken by a read is read too,
+   except a write whose result the read saw (`PosSale.digest`): its echo tells of nothing the read did not see.
 6. Messages of one SQS batch about one order share one read (`BatchReads`): each was queued before the batch was
    received, so before the first of them read both sides. A later one that carries an echo's digest still takes it
    (step 5 comes first); the others are settled unread.
@@ -388,7 +389,7 @@ class StatusSync:
 
         applied: list[str] = []
         ignored = list(plan.ignored)
-        self._ecom_written, self._pos_written = [], []
+        self._ecom_written, self._pos_written = [], _writes_seen(lease, sale)
         if held := self._keep_stock_held(record, sale, via):
             applied.append(held)
         for action in plan.actions:
@@ -604,6 +605,15 @@ def _echo_of_our_pos_write(
         return None
     written.remove(match)
     return match, written
+
+
+def _writes_seen(lease: StatusLease, sale: PosSale) -> list[WrittenSale]:
+    """Our earlier POS writes whose result the sale as read shows: kept for their echo, which then tells of nothing
+    this read did not see (an eCom notice read after our fulfil must not make the fulfil's echo cost a read too).
+    Every other earlier write is dropped: its echo, should it come, is read."""
+    if lease.previous is None or sale.digest is None:
+        return []
+    return [w for w in lease.previous.pos_written if w.left(sale.digest)]
 
 
 def _reference_id(ref: Any) -> int | None:

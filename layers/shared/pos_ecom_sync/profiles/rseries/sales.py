@@ -273,6 +273,7 @@ def sale_of_row(row: Mapping[str, Any], parents: Mapping[str, ParentLine] | None
         # An open sale has not taken its items' qoh yet: R-Series moves stock when a sale completes (KVH
         # best-practices.md: "Adjustments to QoH should be done by creating and completing Sales").
         stock_pending=state == SaleState.OPEN and not refunding,
+        digest=content_digest_of(row),
     )
 
 

@@ -79,6 +79,7 @@ def sale_of_row(sale: Mapping[str, Any]) -> PosSale:
         lines=tuple(lines),
         reference=str(reference) if reference else None,
         return_for=str(return_for) if return_for else None,
+        digest=content_digest_of(sale),
     )
 
 
