@@ -7,6 +7,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from local_stack.moto_speed import speed_up_moto
@@ -108,3 +109,15 @@ def test_one_update_expression_used_again_applies_to_each_item_with_its_own_valu
     )
     assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"] == {"pk": {"S": "b"}, "count": {"N": "5"}}
     assert bump("b", 1, "w") == {"pk": {"S": "b"}, "count": {"N": "6"}, "seen": {"L": [{"S": "w"}]}}
+
+
+def test_sessions_of_successive_mocks_share_one_botocore_loader_and_still_reach_their_own_moto() -> None:
+    loaders = []
+    for name in ("first", "second"):
+        with mock_aws():
+            session = boto3.Session(region_name="us-east-1")
+            loaders.append(session._session.get_component("data_loader"))
+            sqs = session.client("sqs")
+            sqs.create_queue(QueueName=name)
+            assert [u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]] == [name]  # a fresh moto each time
+    assert loaders[0] is loaders[1]
