@@ -38,6 +38,7 @@ from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, 
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
 from pos_ecom_sync.orders.customers import stale_index_keys
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.status.rules import ecom_order_digest
 
 if TYPE_CHECKING:
     from pos_ecom_sync.models.catalog import VariantLink
@@ -151,6 +152,7 @@ def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) ->
         received_at=now,
         payload=vendor_payload("ecom", "order", order),
         concern="orders",
+        content_digest=ecom_order_digest(order),
     )
     hint = order_status_hint(message)
     return [message, *([hint] if hint else [])]
