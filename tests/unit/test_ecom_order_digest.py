@@ -82,6 +82,16 @@ def test_a_row_without_the_pickup_flag_or_method_digests_as_a_read_of_it_would_s
     assert ecom_order_digest(bare) == ecom_order_digest({**ORDER, "paymentTitle": ""}) != ecom_order_digest(ORDER)
 
 
+def test_a_sweep_copy_of_a_status_changed_within_the_same_second_is_not_deduplicated_as_a_repeat() -> None:
+    first = _order_messages("shop", ORDER, NOW)
+    repeat = _order_messages("shop", dict(ORDER), NOW)
+    paid_within_the_second = _order_messages("shop", {**ORDER, "paymentStatus": "cancelled"}, NOW)
+    assert [m.deduplication_id() for m in first] == [m.deduplication_id() for m in repeat]
+    assert not {m.deduplication_id() for m in first} & {m.deduplication_id() for m in paid_within_the_second}
+    bare = {k: v for k, v in ORDER.items() if k != "status"}  # no digest: deduplicated by id and stamp, as before
+    assert _order_messages("shop", bare, NOW)[0].change_key is None
+
+
 def test_only_order_notices_carry_a_digest() -> None:
     body = json.dumps({"shipment": {"id": 9, "updatedAt": ORDER["updatedAt"], "order": {"resource": {"id": 1}}}})
     webhook = IncomingWebhook("ecom", "shop", body.encode(), {"content-type": "application/json"}, {})
