@@ -38,6 +38,7 @@ from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, 
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
 from pos_ecom_sync.orders.customers import stale_index_keys
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.status.rules import ecom_order_digest
 
 if TYPE_CHECKING:
     from pos_ecom_sync.models.catalog import VariantLink
@@ -140,7 +141,10 @@ class PollReport:
 def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) -> list[ChangeMessage]:
     """An order to import (a no-op once imported) and, when it changed after it was placed, a status change: the
     sweep is how a status change whose webhook was lost still reaches the POS. The message names the order (id,
-    number, stamp): no customer data, the worker reads the order."""
+    number, stamp): no customer data, the worker reads the order. Its digest (`ecom_order_digest`) is also its
+    `change_key`: eCom stamps whole seconds, so a status changed within the second of the order's last sweep copy is
+    not dropped by SQS as a repeat of it."""
+    digest = ecom_order_digest(order)
     message = ChangeMessage(
         connection_id=connection_id,
         source="ecom",
@@ -151,6 +155,8 @@ def _order_messages(connection_id: str, order: dict[str, Any], now: datetime) ->
         received_at=now,
         payload=vendor_payload("ecom", "order", order),
         concern="orders",
+        change_key=digest,
+        content_digest=digest,
     )
     hint = order_status_hint(message)
     return [message, *([hint] if hint else [])]

@@ -32,6 +32,7 @@ from pos_ecom_sync.models.messages import (
     vendor_payload,
 )
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.status.rules import ecom_order_digest
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ def parse_ecom_webhook(
         received_at=received_at,
         payload=vendor_payload("ecom", entity, resource),
         concern=CONCERN_OF[("ecom", entity)],
+        content_digest=ecom_order_digest(resource) if entity == "order" else None,
     )
 
 

@@ -62,10 +62,12 @@ class ChangeMessage(BaseModel):
     # version and stamps in whole seconds (R-Series: a digest of the row as read); part of the deduplication id, so
     # a second edit within one second is not dropped by SQS as a repeat of the first.
     change_key: Annotated[str, Field(max_length=64)] | None = None
-    # A POS sale's `models.sales.sale_digest` as the row arrived (its profile computes it before the row is trimmed to
-    # PAYLOAD_FIELDS): status sync knows the echo of its own void or payment by it, without a read. Not part of the
-    # deduplication id (the row's version or stamp already is). None: unknown (a message queued before it existed,
-    # a row missing a field it needs), and the sale is read.
+    # What the row said of the entity as it arrived, computed before it is trimmed to PAYLOAD_FIELDS: a POS sale's
+    # `models.sales.sale_digest` (by its profile; status sync knows the echo of its own void or payment by it), an
+    # eCom order's `status.rules.ecom_order_digest` (by intake; a notice of an order state status sync has already
+    # read or written is settled without a read). Not part of the deduplication id (the row's version or stamp
+    # already is). None: unknown (a message queued before it existed, a row missing a field it needs), and the
+    # entity is read.
     content_digest: Annotated[str, Field(max_length=64)] | None = None
     # The webhook delivery or poll/reconcile run this change came from (see `correlation`); None on messages
     # queued before correlation ids existed.

@@ -10,6 +10,8 @@ One item per eCom order (`STATUS#<order id>`, keys in `state/keys.py`) holds
   imported with (order ledger), it tells a change to Paid from an order that was already paid at import (seed 004),
 - `ecom_written` / `pos_written`: what our last writes left each side as (eCom's stamp of the order, the POS sale's
   digest), so their echoes are known without a read (`status.sync`),
+- `ecom_digests`: the eCom order as the last syncs read it and as our writes left it, so a notice of a state already
+  seen is settled without a read (`status.sync`),
 - both sides as last seen, and a short history of what was applied or ignored and why (newest last, capped), so an
   operator can answer "why did this status not sync?" from `pos-ecom-sync` or the table.
 """
@@ -37,6 +39,8 @@ HISTORY_LIMIT = 25
 ECOM_WRITES_KEPT = 3
 # POS writes of one sync (voids, payments, a fulfil) awaiting their echo (a sync makes one, at most two).
 POS_WRITES_KEPT = 4
+# eCom order states seen (a sync reads one and its writes leave one or two): the last two syncs' worth.
+ECOM_DIGESTS_KEPT = 6
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -62,6 +66,7 @@ def status_record(item: Mapping[str, Any]) -> StatusRecord:
         },
         ecom_unpaid_seen=bool(data.get("ecom_unpaid_seen", False)),
         ecom_written=tuple(str(stamp) for stamp in data.get("ecom_written", []) or []),
+        ecom_digests=tuple(str(digest) for digest in data.get("ecom_digests", []) or []),
         pos_written=tuple(_written_sale(entry) for entry in data.get("pos_written", []) or []),
     )
 
@@ -133,13 +138,15 @@ class StatusStore:
         ecom_unpaid_seen: bool | None = None,
         ecom_written: Sequence[str] = (),
         pos_written: Sequence[WrittenSale] = (),
+        ecom_digests: Sequence[str] = (),
     ) -> None:
         """Record the outcome and free the lease, only while this worker still holds it. `returns` and
         `ecom_unpaid_seen` None: unchanged (what earlier messages recorded); `ecom_unpaid_seen` never goes back.
         `ecom_written`: eCom's stamps of the order after this message's writes, added to the last few kept.
         `pos_written`: the POS sale as this message's writes left it, and the earlier writes whose result its read
         saw; they replace the earlier ones, whose echoes this message's read of the sale has overtaken (such an echo
-        is read again: never swallowed late)."""
+        is read again: never swallowed late). `ecom_digests`: the eCom order states this message saw, added to the
+        last few kept (one seen again moves to the newest end)."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded
@@ -147,6 +154,8 @@ class StatusStore:
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
         unpaid_seen = bool(ecom_unpaid_seen) or bool(lease.previous and lease.previous.ecom_unpaid_seen)
         written = [*(lease.previous.ecom_written if lease.previous else ()), *ecom_written][-ECOM_WRITES_KEPT:]
+        seen = [d for d in (lease.previous.ecom_digests if lease.previous else ()) if d not in ecom_digests]
+        seen = [*seen, *dict.fromkeys(ecom_digests)][-ECOM_DIGESTS_KEPT:]
         lost = f"order {lease.order_id}: the status lease was lost before settling"
         with dynamodb_call("settle order status", on_condition_failure=lambda: Conflict(lost)):
             self._client.update_item(
@@ -155,7 +164,7 @@ class StatusStore:
                 UpdateExpression=(
                     "SET frozen = :frozen, ecom_seen = :ecom, pos_seen = :pos, history = :history, "
                     "pos_returns = :returns, ecom_unpaid_seen = :unpaid, ecom_written = :written, "
-                    "pos_written = :pos_written, updated_at = :now, lease_until = :zero"
+                    "pos_written = :pos_written, ecom_digests = :seen, updated_at = :now, lease_until = :zero"
                 ),
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
@@ -168,6 +177,7 @@ class StatusStore:
                         ":unpaid": unpaid_seen,
                         ":written": written,
                         ":pos_written": _written_items(pos_written[-POS_WRITES_KEPT:]),
+                        ":seen": seen,
                         ":now": now,
                         ":zero": 0,
                         ":token": lease.token,
@@ -205,6 +215,22 @@ class StatusStore:
                         ":token": lease.token,
                     }
                 ),
+            )
+
+    def settle_unread(self, connection_id: str, lease: StatusLease, *, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Free the lease after a message settled without a read, adding `entries` (why) to the history and changing
+        nothing else. Raises like `settle` when the lease was lost (the message is retried)."""
+        now = int(self._clock())
+        previous = list(lease.previous.history) if lease.previous else []
+        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        lost = f"order {lease.order_id}: the status lease was lost before settling unread"
+        with dynamodb_call("settle order status unread", on_condition_failure=lambda: Conflict(lost)):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, lease.order_id),
+                UpdateExpression="SET history = :history, lease_until = :zero",
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeValues=_attrs({":history": history, ":zero": 0, ":token": lease.token}),
             )
 
     def release(self, connection_id: str, lease: StatusLease) -> None:

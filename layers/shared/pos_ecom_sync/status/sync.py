@@ -22,18 +22,23 @@ the poller's sweep), an eCom shipment, or a POS sale update. Each is handled the
    (`models.sales`): the domain names no POS field.
    Every write moves a status forward to where the other side already is, so repeating it (after a crash, or for
    the echo of our own write) re-reads, finds both sides agree and writes nothing.
-5. The echo of our own write is known without that read. An eCom order change stamped as one of our writes left
-   the order is skipped (`ecom_written`). A POS sale change whose digest (`ChangeMessage.content_digest`: the
-   sale's status, total and payments, which the POS profile computes from the row delivered and from the body of
-   its own void or payment) is one the last sync's void or payment left is skipped once (`pos_written`: each
-   digest is taken by one message, so a later change that leaves the sale as our write did, such as a POS user
-   packing it, is read); when our write voided or completed a sale holding units back (R-Series), its echo
-   releases them, as a read of the sale would. A fulfil leaves a set of digests, as the POS decides the sale's
-   status after it (the sale as read, or the status the vendor documents for a fulfilled sale): the first message
-   carrying any of them is its echo and takes the whole set. A pack leaves none (it changes only fulfilments, which
-   are not in the digest), so its echo is read. A message without a digest, or with another one, is read as any
-   other change. A read of the sale drops the digests of earlier writes, so an echo overtaken by a read is read too,
-   except a write whose result the read saw (`PosSale.digest`): its echo tells of nothing the read did not see.
+5. The echo of our own write, and a notice of what a read already saw, are known without that read. An eCom order
+   notice carrying a content digest (`ChangeMessage.content_digest`: the order's status, payment and shipment statuses
+   and its stamp, which intake computes from the row delivered) that is the order as one of the last syncs read it
+   (every planned action applied) or as our own update's answer left it is skipped (`ecom_digests`), however often it
+   comes: it tells of nothing new. One without a digest is skipped when stamped as one of our writes left the order
+   (`ecom_written`; eCom stamps whole seconds, so this accepts a merchant's edit within the second of our write as our
+   echo; the sweep brings it later). A POS sale change whose digest (its `content_digest`: the sale's status, total and
+   payments, which the POS profile computes from the row delivered and from the body of its own void or payment) is one
+   the last sync's void or payment left is skipped once (`pos_written`: each digest is taken by one message, so a later
+   change that leaves the sale as our write did, such as a POS user packing it, is read); when our write voided or
+   completed a sale holding units back (R-Series), its echo releases them, as a read of the sale would. A fulfil leaves
+   a set of digests, as the POS decides the sale's status after it (the sale as read, or the status the vendor documents
+   for a fulfilled sale): the first message carrying any of them is its echo and takes the whole set. A pack leaves none
+   (it changes only fulfilments, which are not in the digest), so its echo is read. A message without a digest, or with
+   another one, is read as any other change. A read of the sale drops the digests of earlier writes, so an echo
+   overtaken by a read is read too, except a write whose result the read saw (`PosSale.digest`): its echo tells of
+   nothing the read did not see.
 6. Messages of one SQS batch about one order share one read (`BatchReads`): each was queued before the batch was
    received, so before the first of them read both sides. A later one that carries an echo's digest still takes it
    (step 5 comes first); the others are settled unread.
@@ -81,6 +86,7 @@ from pos_ecom_sync.status.rules import (
     VoidSale,
     completed_return,
     describe,
+    ecom_order_digest,
     fulfillments_matter,
     plan_refund,
     plan_status_sync,
@@ -186,6 +192,10 @@ class StatusLedger(Protocol):
         ecom_unpaid_seen: bool | None = None,
         ecom_written: Sequence[str] = (),
         pos_written: Sequence[WrittenSale] = (),
+        ecom_digests: Sequence[str] = (),
+    ) -> None: ...
+    def settle_unread(
+        self, connection_id: str, lease: StatusLease, *, entries: Sequence[Mapping[str, Any]]
     ) -> None: ...
     def settle_echo(
         self,
@@ -260,6 +270,7 @@ class StatusSync:
         self.batch = batch
         self._clock = clock
         self._ecom_written: list[str] = []  # eCom's stamps of the order after this message's writes
+        self._ecom_digests: list[str] = []  # the eCom order as this message's writes left it
         self._pos_written: list[WrittenSale] = []  # the POS sale as this message's writes left it
 
     @property
@@ -290,6 +301,10 @@ class StatusSync:
             lease = self.statuses.lease(self._cid, order_id, seconds=LEASE_SECONDS)
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
+        if _seen_before(message, lease):
+            cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
+            self.statuses.settle_unread(self._cid, lease, entries=[{"kind": "ignored", "detail": SEEN_NOTE, **cid}])
+            return StatusResult(f"order {order_id}", "in step", ignored=[SEEN_NOTE])
         if _echo_of_our_write(message, lease):
             self.statuses.release(self._cid, lease)
             return StatusResult(f"order {order_id}", "in step", ignored=[ECHO_NOTE])
@@ -389,15 +404,22 @@ class StatusSync:
 
         applied: list[str] = []
         ignored = list(plan.ignored)
-        self._ecom_written, self._pos_written = [], _writes_seen(lease, sale)
+        self._ecom_written, self._ecom_digests, self._pos_written = [], [], _writes_seen(lease, sale)
         if held := self._keep_stock_held(record, sale, via):
             applied.append(held)
+        skipped_any = False
         for action in plan.actions:
             skipped = self._apply(action, ecom, sale)
             if skipped:
                 ignored.append(skipped)
+                skipped_any = True
             else:
                 applied.append(describe(action))
+        # The order as read is kept as seen only when every planned action went through: an action skipped for a
+        # reason that may pass (no POS payment type yet, a busy fulfilment) is tried again by the order's next
+        # notice, even one of the same state.
+        read_digest = ecom_order_digest(order)
+        seen = [read_digest] if read_digest and not skipped_any else []
         returns = dict(lease.previous.returns) if lease.previous else {}
         if target.returned is not None:
             return_id = target.returned.sale_id
@@ -426,6 +448,7 @@ class StatusSync:
             ecom_unpaid_seen=basis.after(ecom).unpaid_seen_since,
             ecom_written=self._ecom_written,
             pos_written=self._pos_written,
+            ecom_digests=[*seen, *self._ecom_digests],
         )
         if self.batch is not None:
             self.batch.orders.add((self._cid, order_id))
@@ -522,6 +545,8 @@ class StatusSync:
                 answer = self.ecom.update_order(ecom.order_id, dict(action.as_dict()))
                 if stamped := stamp(answer.get("updatedAt")):
                     self._ecom_written.append(stamped)
+                if left := ecom_order_digest(answer):  # the order as our write left it (the PUT answers it)
+                    self._ecom_digests.append(left)
             case CreditEcomOrder(lines=lines):
                 self.ecom.credit_order(ecom.order_id, list(lines))
         return None
@@ -574,13 +599,30 @@ class StatusSync:
 
 
 ECHO_NOTE = "the eCom order change is the echo of our own write (same updatedAt): nothing read, nothing to do"
+SEEN_NOTE = (
+    "the eCom order notice tells of the order as a read or write of ours already saw it (same content digest): "
+    "nothing read, nothing to do"
+)
+
+
+def _seen_before(message: ChangeMessage, lease: StatusLease) -> bool:
+    """An eCom order notice whose content (`ecom_order_digest`: the statuses status sync acts on and eCom's stamp) is
+    the order as one of our last reads saw it or our writes left it: it tells of nothing that read did not plan from.
+    Not taken once, unlike a POS write's echo: a second notice of a state seen (a retried delivery, the sweep's
+    copy) is no newer. A notice's content is never acted on: one with another digest, or none, is read."""
+    if message.source != "ecom" or message.entity != "order" or not message.content_digest or lease.previous is None:
+        return False
+    return message.content_digest in lease.previous.ecom_digests
 
 
 def _echo_of_our_write(message: ChangeMessage, lease: StatusLease) -> bool:
-    """An eCom order change stamped as one of our writes left the order: it brings nothing new (eCom stamps whole
-    seconds, so a merchant's edit within the second of our write is taken for it; the next change or the sweep
-    brings that edit). POS changes and shipments are always read."""
+    """An eCom order change without a content digest (queued before digests, or a payload without the statuses),
+    stamped as one of our writes left the order: it brings nothing new (eCom stamps whole seconds, so a merchant's
+    edit within the second of our write is taken for it; the next change or the sweep brings that edit). A notice
+    with a digest is judged by it alone (`_seen_before`). POS changes and shipments are always read."""
     if message.source != "ecom" or message.entity != "order" or not message.updated_at or lease.previous is None:
+        return False
+    if message.content_digest:
         return False
     return message.updated_at in lease.previous.ecom_written
 
