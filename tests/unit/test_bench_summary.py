@@ -96,6 +96,18 @@ def test_the_status_row_is_met_when_every_kind_of_change_costs_no_more_than_the_
     assert row.verdict == "met" and "above its bound: none" in row.after
 
 
+def test_the_catalog_row_says_how_much_of_its_excess_over_the_minimum_is_reads() -> None:
+    def run(variants: int, calls: int, reads: int) -> dict[str, Any]:
+        routes = {"GET variants": reads - 2, "GET brands": 1, "GET categories": 1, "POST variants": calls - reads}
+        return {"variants": variants, "ecom_calls_per_variant": calls / variants, "minimum_per_variant": 2.001,
+                "routes": routes, "ecom_429": 0}  # fmt: skip
+
+    figures = {"catalog": [run(2500, 5100, 30), run(5000, 10300, 80)], "make_test": None}
+    row = next(r for r in rows(figures) if r.figure.startswith("eCom calls per variant"))
+    assert row.verdict.startswith("not met: lower bound 2.001")
+    assert "0.059 per variant above the minimum (0.016 reads per variant at 5,000)" in row.verdict
+
+
 def test_one_function_over_the_cold_init_goal_fails_the_row_and_is_named() -> None:
     figures = {"cold_start": {"wall_ms": {"order_import": 300.0, "stock_sync": 420.0}, "cpu_ms": {}}, "make_test": None}
     row = next(r for r in rows(figures) if r.figure.startswith("cold init"))
