@@ -89,6 +89,16 @@ class StatusRig:
         assert self.statuses.poll_once(wait_seconds=0)
         assert self.pos.wait_for_webhooks()
 
+    def take_queued(self) -> list[dict[str, Any]]:
+        """Every message on the statuses queue, taken off it: the test delivers them itself, in batches it chooses."""
+        deployment = self.orders.deployment
+        return drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """One invocation of the status function with `messages` as its SQS batch; every record succeeds."""
+        event = sqs_event(messages, self.statuses.subscription.queue_arn)
+        assert self.statuses.function.invoke(event)["batchItemFailures"] == []
+
     def ecom_order(self, order: dict[str, Any]) -> dict[str, Any]:
         return next(o for o in self.ecom.orders() if o["id"] == order["id"])
 
@@ -174,10 +184,8 @@ def test_the_echo_of_our_ecom_write_is_known_by_its_content_or_else_its_stamp_an
     ledger = rig.ledger(order)
     assert cancelled["updatedAt"] in ledger.ecom_written and ecom_order_digest(cancelled) in ledger.ecom_digests
     if known_by == "stamp":  # a notice without a digest (queued before digests, or a payload without statuses)
-        deployment = rig.orders.deployment
-        [echo] = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
-        arn = rig.statuses.subscription.queue_arn
-        assert rig.statuses.function.invoke(sqs_event([_without_digest(echo)], arn))["batchItemFailures"] == []
+        [echo] = rig.take_queued()
+        rig.deliver([_without_digest(echo)])
     else:
         assert rig.drain() >= 1  # the echo: eCom's orders/updated for our own cancel
 
@@ -239,8 +247,7 @@ def test_our_echo_and_a_pos_change_like_it_delivered_twice_in_any_order_end_in_t
     rig.write_status(order, payment_status="paid")
     rig.pos.pack_fulfillments(sale["id"])
     assert rig.pos.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    echo, pack = drain_queue(deployment.sqs, deployment.queue_url("statuses"))  # FIFO: our echo first
+    echo, pack = rig.take_queued()  # FIFO: our echo first
     assert ChangeMessage.model_validate_json(echo["Body"]).content_digest == (
         ChangeMessage.model_validate_json(pack["Body"]).content_digest
     )  # the pack leaves the sale's status and payments as our payment did
@@ -404,19 +411,17 @@ def test_an_order_notice_read_after_our_fulfil_saw_what_it_left_so_the_fulfils_e
     order, _sale = rig.order()
     rig.ecom.create_shipment(order["id"])
     assert rig.ecom.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    queued = rig.take_queued()
     notices = {ChangeMessage.model_validate_json(m["Body"]).entity: m for m in queued}
-    arn = rig.statuses.subscription.queue_arn
     # Each notice in a batch of its own (as a consumer that takes the first alone gets them): the shipment's fulfils.
-    assert rig.statuses.function.invoke(sqs_event([notices["shipment"]], arn))["batchItemFailures"] == []
+    rig.deliver([notices["shipment"]])
     assert rig.pos.wait_for_webhooks()  # the fulfil's echo is queued
     before = reads(rig)
     # An order notice that is read: one without a digest (one with the digest of what the shipment's read saw is
     # settled unread, see the next test).
     order_notice = _without_digest(notices["order"])
 
-    assert rig.statuses.function.invoke(sqs_event([order_notice], arn))["batchItemFailures"] == []
+    rig.deliver([order_notice])
 
     assert tuple(b - a for a, b in zip(before, reads(rig), strict=True))[:2] == (1, 1)  # read after the fulfil
     assert len(rig.ledger(order).pos_written) == 1  # it saw the sale as our fulfil left it: the write is kept
@@ -436,8 +441,7 @@ def _shipment_notices(rig: StatusRig, order: dict[str, Any]) -> dict[str, dict[s
     """The merchant ships the order: its shipments/created and orders/updated notices, taken off the queue."""
     rig.ecom.create_shipment(order["id"])
     assert rig.ecom.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    queued = rig.take_queued()
     notices = {ChangeMessage.model_validate_json(m["Body"]).entity: m for m in queued}
     assert set(notices) == {"shipment", "order"}
     return notices
@@ -452,16 +456,15 @@ def test_a_shipments_order_notice_in_a_batch_of_its_own_tells_of_what_its_read_s
 ) -> None:
     order, sale = rig.order()
     notices = _shipment_notices(rig, order)
-    arn = rig.statuses.subscription.queue_arn
     calls = rig.vendor_calls()
-    assert rig.statuses.function.invoke(sqs_event([notices["shipment"]], arn))["batchItemFailures"] == []
+    rig.deliver([notices["shipment"]])
     assert rig.vendor_calls() - calls == 4  # the order, the sale and its fulfilments read, and the fulfil
     shipped = rig.ecom_order(order)
     assert ecom_order_digest(shipped) in rig.ledger(order).ecom_digests
     assert ChangeMessage.model_validate_json(notices["order"]["Body"]).content_digest == ecom_order_digest(shipped)
     calls = rig.vendor_calls()
 
-    assert rig.statuses.function.invoke(sqs_event([notices["order"]], arn))["batchItemFailures"] == []
+    rig.deliver([notices["order"]])
 
     assert rig.vendor_calls() == calls  # not one read, of either side
     assert _seen_notes(rig, order) == 1  # the ledger says why
@@ -477,23 +480,21 @@ def test_a_payment_marked_within_the_second_of_the_shipment_has_another_digest_a
     clock, rig.ecom.clock = rig.ecom.clock, lambda: second  # eCom stamps both changes with one whole second
     try:
         notices = _shipment_notices(rig, order)
-        arn = rig.statuses.subscription.queue_arn
-        assert rig.statuses.function.invoke(sqs_event([notices["shipment"]], arn))["batchItemFailures"] == []
+        rig.deliver([notices["shipment"]])
         rig.ecom.update_order_status(order["id"], payment_status="paid")  # the merchant, within the same second
         assert rig.ecom.wait_for_webhooks()
     finally:
         rig.ecom.clock = clock
     assert rig.pos.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))  # and the POS's echo of our fulfil
+    queued = rig.take_queued()  # and the POS's echo of our fulfil
     [payment] = [m for m in queued if ChangeMessage.model_validate_json(m["Body"]).source == "ecom"]
     shipped, paid = (ChangeMessage.model_validate_json(n["Body"]) for n in (notices["order"], payment))
     assert shipped.updated_at == paid.updated_at and shipped.content_digest != paid.content_digest
     before = reads(rig)
 
-    assert rig.statuses.function.invoke(sqs_event([notices["order"]], arn))["batchItemFailures"] == []
+    rig.deliver([notices["order"]])
     assert reads(rig) == before  # the shipment's order notice: what the shipment's read saw
-    assert rig.statuses.function.invoke(sqs_event([payment], arn))["batchItemFailures"] == []
+    rig.deliver([payment])
 
     assert reads(rig)[:2] == (before[0] + 1, before[1] + 1)  # the payment's notice was read
     # Our fulfil closed the sale (the simulated POS closes a fulfilled sale), so seed 004 records the payment and
@@ -503,7 +504,7 @@ def test_a_payment_marked_within_the_second_of_the_shipment_has_another_digest_a
         == "eCom marked paid after the POS sale was finalized (DISPATCHED_CLOSED)"
     )
     rest = [m for m in queued if m is not payment]
-    assert rig.statuses.function.invoke(sqs_event(rest, arn))["batchItemFailures"] == []
+    rig.deliver(rest)
     assert states(rig, sale) == ["FULFILLED"] and rig.dead_letters() == []
 
 
@@ -521,18 +522,16 @@ def test_a_payment_marked_within_the_second_of_our_ecom_write_is_read_and_synced
         assert rig.ecom.wait_for_webhooks()
     finally:
         rig.ecom.clock = clock
-    deployment = rig.orders.deployment
-    echo, payment = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    echo, payment = rig.take_queued()
     ours, paid = (ChangeMessage.model_validate_json(n["Body"]) for n in (echo, payment))
     # Both carry our write's stamp: the stamp alone would take the payment for our echo.
     assert ours.updated_at == paid.updated_at and paid.updated_at in rig.ledger(order).ecom_written
     assert ours.content_digest != paid.content_digest
-    arn = rig.statuses.subscription.queue_arn
     calls = rig.vendor_calls()
 
-    assert rig.statuses.function.invoke(sqs_event([echo], arn))["batchItemFailures"] == []
+    rig.deliver([echo])
     assert rig.vendor_calls() == calls  # our echo: what our write's answer showed
-    assert rig.statuses.function.invoke(sqs_event([payment], arn))["batchItemFailures"] == []
+    rig.deliver([payment])
 
     assert rig.vendor_calls() > calls and len(rig.sale(sale)["payments"]) == 1  # read, and the POS payment made
     rig.drain()
@@ -544,15 +543,13 @@ def test_an_order_notice_delivered_twice_costs_no_call_the_second_time(rig: Stat
     order, sale = rig.order(payment_title="Bank deposit", payment_status="not_paid")
     rig.ecom.update_order_status(order["id"], payment_status="paid")
     assert rig.ecom.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    [notice] = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
-    arn = rig.statuses.subscription.queue_arn
-    assert rig.statuses.function.invoke(sqs_event([notice], arn))["batchItemFailures"] == []
+    [notice] = rig.take_queued()
+    rig.deliver([notice])
     assert len(rig.sale(sale)["payments"]) == 1  # read, and the POS payment recorded
     calls = rig.vendor_calls()
 
     again = {**notice, "MessageId": f"{notice['MessageId']}-again"}  # a retried delivery, outside FIFO deduplication
-    assert rig.statuses.function.invoke(sqs_event([again], arn))["batchItemFailures"] == []
+    rig.deliver([again])
 
     assert rig.vendor_calls() == calls and _seen_notes(rig, order) == 1
     rig.drain()  # the payment's echo
@@ -590,8 +587,7 @@ def test_a_shipments_notices_duplicated_and_reordered_in_one_batch_fulfil_once_a
     rig.pos.set_faults(webhook_loss_rate=1.0)  # the echo is not what this checks
     rig.ecom.create_shipment(order["id"])
     assert rig.ecom.wait_for_webhooks()
-    deployment = rig.orders.deployment
-    queued = drain_queue(deployment.sqs, deployment.queue_url("statuses"))
+    queued = rig.take_queued()
     notices = {ChangeMessage.model_validate_json(m["Body"]).entity: m for m in queued}
     assert set(notices) == {"shipment", "order"}
     before = reads(rig)
