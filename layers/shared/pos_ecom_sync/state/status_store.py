@@ -197,40 +197,41 @@ class StatusStore:
         and adding `entries` to the history: each echo is taken once, so a later change that happens to leave the
         sale as our write did (a POS user packing it: fulfilments are not in the digest) is read. Raises like
         `settle` when the lease was lost, so the message is retried rather than the write kept for a second echo."""
+        self._settle_unread(connection_id, lease, entries, "an echo", {"pos_written": _written_items(pos_written)})
+
+    def settle_unread(self, connection_id: str, lease: StatusLease, *, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Free the lease after a message settled without a read, adding `entries` (why) to the history and changing
+        nothing else. Raises like `settle` when the lease was lost (the message is retried)."""
+        self._settle_unread(connection_id, lease, entries, "unread", {})
+
+    def _settle_unread(
+        self,
+        connection_id: str,
+        lease: StatusLease,
+        entries: Sequence[Mapping[str, Any]],
+        what: str,
+        fields: Mapping[str, Any],
+    ) -> None:
+        """Free the lease held by this worker, adding `entries` to the history and setting `fields` (nothing read)."""
         now = int(self._clock())
         previous = list(lease.previous.history) if lease.previous else []
         history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
-        lost = f"order {lease.order_id}: the status lease was lost before settling an echo"
-        with dynamodb_call("settle order status echo", on_condition_failure=lambda: Conflict(lost)):
+        sets = "".join(f"{name} = :{name}, " for name in fields)
+        lost = f"order {lease.order_id}: the status lease was lost before settling {what}"
+        with dynamodb_call(f"settle order status {what}", on_condition_failure=lambda: Conflict(lost)):
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(connection_id, lease.order_id),
-                UpdateExpression="SET pos_written = :pos_written, history = :history, lease_until = :zero",
+                UpdateExpression=f"SET {sets}history = :history, lease_until = :zero",
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeValues=_attrs(
                     {
-                        ":pos_written": _written_items(pos_written),
+                        **{f":{name}": value for name, value in fields.items()},
                         ":history": history,
                         ":zero": 0,
                         ":token": lease.token,
                     }
                 ),
-            )
-
-    def settle_unread(self, connection_id: str, lease: StatusLease, *, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Free the lease after a message settled without a read, adding `entries` (why) to the history and changing
-        nothing else. Raises like `settle` when the lease was lost (the message is retried)."""
-        now = int(self._clock())
-        previous = list(lease.previous.history) if lease.previous else []
-        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
-        lost = f"order {lease.order_id}: the status lease was lost before settling unread"
-        with dynamodb_call("settle order status unread", on_condition_failure=lambda: Conflict(lost)):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(connection_id, lease.order_id),
-                UpdateExpression="SET history = :history, lease_until = :zero",
-                ConditionExpression="lease_token = :token",
-                ExpressionAttributeValues=_attrs({":history": history, ":zero": 0, ":token": lease.token}),
             )
 
     def release(self, connection_id: str, lease: StatusLease) -> None:
