@@ -302,8 +302,7 @@ class StatusSync:
         except StatusBusy as busy:
             raise RetryLater(str(busy), busy.lease_until) from busy
         if _seen_before(message, lease):
-            cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
-            self.statuses.settle_unread(self._cid, lease, entries=[{"kind": "ignored", "detail": SEEN_NOTE, **cid}])
+            self.statuses.settle_unread(self._cid, lease, entries=_history_entries(ignored=[SEEN_NOTE]))
             return StatusResult(f"order {order_id}", "in step", ignored=[SEEN_NOTE])
         if _echo_of_our_write(message, lease):
             self.statuses.release(self._cid, lease)
@@ -336,8 +335,7 @@ class StatusSync:
             applied.append(
                 self._release_held(self.stock, record, "(voided or completed by our write, as its echo shows)", via)
             )
-        cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
-        entries = [{"kind": "applied", "detail": a, **cid} for a in applied]
+        entries = _history_entries(applied=applied)
         self.statuses.settle_echo(self._cid, lease, pos_written=left, entries=entries)
         return StatusResult(f"order {record.order_id}", "synced" if applied else "in step", applied, [POS_ECHO_NOTE])
 
@@ -431,10 +429,7 @@ class StatusSync:
                 ignored.append(f"POS return {return_id} is {state}: nothing is refunded for it")
         if returns:
             self._refund(ecom, returns, applied, ignored)
-        # Each entry names the change it came from (`orders show` prints it next to the worker's log lines).
-        cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
-        entries = [{"kind": "applied", "detail": a, **cid} for a in applied]
-        entries += [{"kind": "ignored", "detail": i, **cid} for i in ignored]
+        entries = _history_entries(applied=applied, ignored=ignored)
         # A freezing plan (void or cancel) freezes the order only once its action went through.
         frozen = plan.frozen and len(applied) == len(plan.actions)
         self.statuses.settle(
@@ -647,6 +642,16 @@ def _echo_of_our_pos_write(
         return None
     written.remove(match)
     return match, written
+
+
+def _history_entries(applied: Sequence[str] = (), ignored: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Ledger history entries for what a message applied and ignored, each naming the change it came from (`orders
+    show` prints the correlation id next to the worker's log lines)."""
+    cid = {"correlation_id": c} if (c := current_correlation_id()) else {}
+    return [
+        *({"kind": "applied", "detail": a, **cid} for a in applied),
+        *({"kind": "ignored", "detail": i, **cid} for i in ignored),
+    ]
 
 
 def _writes_seen(lease: StatusLease, sale: PosSale) -> list[WrittenSale]:
