@@ -1,6 +1,7 @@
-"""Order import routes from the stock state and finds repeat buyers in the customer email index, with no POS read,
-and falls back to the POS whenever the table cannot be trusted (X-Series, through the real path: the change_poller
-and stock_sync functions keep the state, order_import is fed by the orders queue).
+"""Order import routes from the stock state, finds repeat buyers in the customer email index and knows a new email
+from the customer census, with no POS read, and falls back to the POS whenever the table cannot be trusted
+(X-Series, through the real path: the change_poller and stock_sync functions keep the state, order_import is fed by
+the orders queue).
 
 POS calls are counted by route on the simulator around each import."""
 
@@ -199,7 +200,7 @@ def test_the_orders_of_one_batch_share_their_connection_ledger_and_queue_reads_a
 def test_a_repeat_buyer_costs_no_customer_search(rig: OrderRig) -> None:
     variant = rig.variants()[0]
     first, calls = import_counting(rig, {variant["id"]: 1}, email=NEW_EMAIL, firstname="Ana", lastname="Silva")
-    assert calls[SEARCH] == 1 and calls[CREATE_CUSTOMER] == 1
+    assert calls[SEARCH] == 0 and calls[CREATE_CUSTOMER] == 1  # no POS customer holds it (the customer census)
     matched, calls = import_counting(rig, {variant["id"]: 1}, email=MIRA)
     assert calls[SEARCH] == 1  # found by the search, and indexed
 
@@ -214,6 +215,45 @@ def test_a_repeat_buyer_costs_no_customer_search(rig: OrderRig) -> None:
     assert (
         rig.sale_of(mira_again)["customer_id"] == rig.sale_of(matched)["customer_id"] == customer_named(rig, MIRA)["id"]
     )
+
+
+def test_a_new_email_the_fresh_customer_census_never_saw_is_created_with_no_search(rig: OrderRig) -> None:
+    variant = rig.variants()[0]
+    census = rig.ledger.customer_census(CONNECTION)
+    assert census is not None and census.caught_up_at is not None  # the poll walked the customer list to its end
+
+    order, calls = import_counting(rig, {variant["id"]: 1}, email=NEW_EMAIL, firstname="Ana", lastname="Silva")
+
+    assert calls[SEARCH] == 0 and calls[CREATE_CUSTOMER] == 1
+    created = customer_named(rig, NEW_EMAIL)
+    assert (created["first_name"], created["last_name"]) == ("Ana", "Silva")
+    assert rig.sale_of(order)["customer_id"] == created["id"]
+
+
+def test_a_customer_made_at_the_till_and_polled_is_found_by_a_search_not_duplicated(rig: OrderRig) -> None:
+    variant = rig.variants()[0]
+    pos = XSeriesClient(rig.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+    at_till = pos.create_customer("Ana", "Silva", NEW_EMAIL)["id"]
+    settle(rig)  # the customer feed shows her: the census marks her email
+
+    order, calls = import_counting(rig, {variant["id"]: 1}, email=NEW_EMAIL.upper())
+
+    assert calls[SEARCH] == 1 and calls[CREATE_CUSTOMER] == 0
+    assert rig.sale_of(order)["customer_id"] == at_till
+
+
+def test_a_new_email_is_searched_once_the_census_is_older_than_its_window(
+    rig: OrderRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller stopped (or the POS budget starved it): the census's last walk to the end is too old to say that no
+    POS customer holds an email, so the order searches, as it did before the census."""
+    import pos_ecom_sync.orders.customers as customers
+
+    variant = rig.variants()[0]
+    monkeypatch.setattr(customers, "CENSUS_FRESH_SECONDS", -1)
+    order, calls = import_counting(rig, {variant["id"]: 1}, email=NEW_EMAIL)
+    assert calls[SEARCH] == 1 and calls[CREATE_CUSTOMER] == 1
+    assert rig.sale_of(order)["customer_id"] == customer_named(rig, NEW_EMAIL)["id"]
 
 
 def test_a_customer_deleted_in_the_pos_is_not_reused_after_the_next_poll(rig: OrderRig) -> None:

@@ -1,7 +1,8 @@
 """OrderStore transitions against moto: every one conditional, a lost race reported, never overwritten. The customer
 email index: an entry and its reverse item move together, a drop only removes the entry that still names the customer,
 a live creating lock is never overwritten by a match, and a new order's intent, reverse item and payment status are
-one write."""
+one write. The customer census: its marks and progress are read with the order's other lookups, and a dropped index
+entry leaves its email's mark."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from pos_ecom_sync.errors import Conflict, OrderBusy
-from pos_ecom_sync.models.ledger import CustomerBusy, CustomerClaimed, CustomerKnown
+from pos_ecom_sync.models.ledger import CustomerBusy, CustomerCensus, CustomerClaimed, CustomerKnown
 from pos_ecom_sync.state.order_store import OrderStore
 
 CID = "shop"
@@ -236,6 +237,25 @@ def test_a_matched_customer_is_indexed_with_its_reverse_item_and_found_with_the_
     assert found.links == {} and found.customer is not None
     assert (found.customer.customer_id, found.customer.origin) == ("c-1", "matched")
     assert store.order_lookups(CID, [], "k-nobody").customer is None
+
+
+def test_the_census_marks_and_progress_come_with_the_order_lookups_and_outlive_a_dropped_entry(
+    store: OrderStore, clock: Clock
+) -> None:
+    assert store.customer_census(CID) is None and store.order_lookups(CID, [501], MIRA).census is None
+    store.census_walked(CID, caught_up=False)  # begun, its first walk not at the end yet
+    assert store.customer_census(CID) == CustomerCensus(caught_up_at=None)
+    store.mark_emails_in_pos(CID, [f"k-{n}" for n in range(30)] + [MIRA])  # more than one batch write
+    clock.now += 60
+    store.census_walked(CID, caught_up=True)
+    store.index_customer(CID, MIRA, customer_id="c-1")
+    store.forget_customer(CID, MIRA, "c-1")  # the customer went; the mark stays (a stale mark costs a search)
+
+    found = store.order_lookups(CID, [501], MIRA)
+    assert found.email_in_pos and found.customer is None
+    assert found.census == CustomerCensus(caught_up_at=int(clock.now))
+    assert store.order_lookups(CID, [], "k-29").email_in_pos
+    assert not store.order_lookups(CID, [], ANA).email_in_pos
 
 
 def test_a_drop_removes_the_entry_only_while_it_still_names_that_customer(store: OrderStore) -> None:

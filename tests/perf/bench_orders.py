@@ -231,6 +231,7 @@ def _sync_catalog(shop: Shop) -> None:
     from pos_ecom_sync.profiles.xseries.client import XSeriesClient
     from pos_ecom_sync.queues import ChangePublisher
     from pos_ecom_sync.ratelimit import InMemoryRateBudget
+    from pos_ecom_sync.state.order_store import OrderStore
     from pos_ecom_sync.state.store import SyncStore
 
     from local_stack.demo import DEMO_SECRETS
@@ -244,7 +245,10 @@ def _sync_catalog(shop: Shop) -> None:
     ecom = EcomClient(
         shop.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
     )
-    ChangePoller(store, ChangePublisher(shop.queue_url, client=sqs)).poll(shop.connection, XSeriesFeeds(pos), ecom)
+    # As the deployed poller (runtime.change_poller), it also walks the POS customer feed: the customer census.
+    customers = OrderStore(shop.env["TABLE_NAME"], client=shop.session.client("dynamodb"))
+    poller = ChangePoller(store, ChangePublisher(shop.queue_url, client=sqs), customers=customers)
+    poller.poll(shop.connection, XSeriesFeeds(pos), ecom)
     for concern in ("stock", "statuses", "orders"):
         drain_queue(sqs, shop.queue_url(concern))
     subscription = next(s for s in shop.resources.subscriptions if s.function == "ProductSyncFunction")

@@ -1,5 +1,6 @@
 """The poller's walk of the POS customer feed: it queues nothing, drops the customer email index's entries of the
-customers the POS changed, moves its own cursor after each page, costs one POS request when nothing changed, and
+customers the POS changed, keeps the customer census (marks of the emails live customers hold, and when the walk
+last reached the feed's end), moves its own cursor after each page, costs one POS request when nothing changed, and
 reads at most `CUSTOMER_FEED_MAX_PAGES` pages a poll."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos_ecom_sync.intake.poller import CUSTOMER_FEED_MAX_PAGES, ChangePoller
+from pos_ecom_sync.models.ledger import CustomerCensus
 from pos_ecom_sync.orders.customers import email_key
 from pos_ecom_sync.profiles.xseries.feeds import CUSTOMER_FEED, XSeriesFeeds
 
@@ -28,10 +30,23 @@ def _customer(customer_id: str, version: int, email: str | None, deleted: bool =
 
 @dataclass
 class Index:
-    """The customer email index: email key -> customer, and its reverse items."""
+    """The customer email index: email key -> customer, and its reverse items; and the customer census."""
 
     entries: dict[str, str] = field(default_factory=dict)
     reads: int = 0
+    marks: set[str] = field(default_factory=set)
+    census: CustomerCensus | None = None
+    now: int = 1_000
+
+    def customer_census(self, connection_id: str) -> CustomerCensus | None:
+        return self.census
+
+    def mark_emails_in_pos(self, connection_id: str, email_keys: Collection[str]) -> None:
+        self.marks |= set(email_keys)
+
+    def census_walked(self, connection_id: str, *, caught_up: bool) -> None:
+        caught_up_at = self.now if caught_up else (self.census.caught_up_at if self.census else None)
+        self.census = CustomerCensus(caught_up_at)
 
     def indexed_keys(self, connection_id: str, customer_ids: Collection[str]) -> dict[str, frozenset[str]]:
         self.reads += 1
@@ -79,7 +94,7 @@ def test_deleted_merged_away_and_re_addressed_customers_lose_their_entries_and_o
     assert cursors.values[CUSTOMER_FEED] == "13"
 
 
-def test_a_poll_with_no_customer_change_costs_one_pos_request_and_no_table_read() -> None:
+def test_a_poll_with_no_customer_change_costs_one_pos_request_and_no_index_read() -> None:
     index = Index({email_key(MIRA): "c-mira"})
     feeds, cursors = CountingFeeds({"customers": [_customer("c-mira", 10, MIRA)]}), Cursors()
     _poll(feeds, index, cursors)
@@ -113,3 +128,48 @@ def test_without_a_customer_index_the_customer_feed_is_not_read() -> None:
     feeds = CountingFeeds({"customers": [_customer("c-mira", 10, MIRA)]})
     report = ChangePoller(Cursors(), Publisher(), clock=lambda: NOW).poll(CONNECTION, XSeriesFeeds(feeds), feeds)
     assert feeds.requests == 0 and all(f.feed != CUSTOMER_FEED for f in report.feeds)
+
+
+def test_the_census_marks_every_email_a_live_customer_holds_and_when_the_walk_reached_the_end() -> None:
+    rows = [
+        _customer("c-mira", 10, " Mira.Okafor@Example.com "),
+        _customer("c-ana", 11, ANA, deleted=True),  # gone: her email is not marked by her
+        _customer("c-none", 12, None),
+    ]
+    index, feeds, cursors = Index(), CountingFeeds({"customers": rows}), Cursors()
+
+    _poll(feeds, index, cursors)
+
+    assert index.marks == {email_key(MIRA)}
+    assert index.census == CustomerCensus(caught_up_at=1_000)
+    index.now = 1_060
+    _poll(feeds, index, cursors)  # nothing changed: the walk is at the end again
+    assert index.census == CustomerCensus(caught_up_at=1_060)
+
+
+def test_a_census_walk_stopped_by_the_page_cap_is_not_caught_up_until_a_later_poll_reaches_the_end() -> None:
+    rows = [_customer(f"c-{n}", n + 1, f"buyer{n}@example.com") for n in range(2 * CUSTOMER_FEED_MAX_PAGES + 1)]
+    index, feeds, cursors = Index(), CountingFeeds({"customers": rows}), Cursors()
+
+    first = _poll(feeds, index, cursors, page_size=2)
+    assert first.stopped and index.census == CustomerCensus(caught_up_at=None)
+    assert len(index.marks) == 2 * CUSTOMER_FEED_MAX_PAGES
+
+    index.now = 1_060
+    second = _poll(feeds, index, cursors, page_size=2)
+    assert not second.stopped and index.census == CustomerCensus(caught_up_at=1_060)
+    assert index.marks == {email_key(f"buyer{n}@example.com") for n in range(len(rows))}
+
+
+def test_a_customer_feed_walked_before_the_census_existed_is_walked_again_from_its_beginning_once() -> None:
+    rows = [_customer("c-mira", 10, MIRA), _customer("c-tama", 12, TAMA)]
+    index, feeds, cursors = Index(), CountingFeeds({"customers": rows}), Cursors()
+    cursors.values[CUSTOMER_FEED] = "12"  # an older deployment's walk: past every customer, nothing marked
+
+    report = _poll(feeds, index, cursors)
+
+    assert index.marks == {email_key(MIRA), email_key(TAMA)} and report.cursor == "12"
+    assert index.census == CustomerCensus(caught_up_at=1_000)
+    feeds.requests = 0
+    _poll(feeds, index, cursors)
+    assert feeds.requests == 1  # from its cursor now: nothing changed

@@ -1,10 +1,18 @@
 """The customer email index's rules (`orders.customers`): when an indexed customer may be used with no search, and
-which entries a change of that customer in the POS drops."""
+which entries a change of that customer in the POS drops; when the customer census spares a new email its search."""
 
 from __future__ import annotations
 
-from pos_ecom_sync.models.ledger import CustomerChange, IndexedCustomer
-from pos_ecom_sync.orders.customers import INDEX_REUSE_SECONDS, email_key, reusable, stale_index_keys
+from pos_ecom_sync.models.ledger import CustomerCensus, CustomerChange, IndexedCustomer
+from pos_ecom_sync.orders.customers import (
+    CENSUS_FRESH_SECONDS,
+    INDEX_REUSE_SECONDS,
+    email_key,
+    must_search,
+    present_email_keys,
+    reusable,
+    stale_index_keys,
+)
 
 MIRA = email_key("mira.okafor@example.com")
 WORK = email_key("mira@work.example")
@@ -32,3 +40,22 @@ def test_a_change_that_keeps_the_indexed_address_drops_nothing() -> None:
     renamed = CustomerChange("c-1", ("MIRA.OKAFOR@example.com", "mira@work.example"))
     assert stale_index_keys(renamed, {MIRA, WORK}) == frozenset()
     assert stale_index_keys(renamed, ()) == frozenset()  # not indexed: nothing to drop
+
+
+def test_a_new_email_is_searched_unless_a_fresh_census_shows_no_pos_customer_holds_it() -> None:
+    now = 10_000
+    fresh = CustomerCensus(caught_up_at=now - CENSUS_FRESH_SECONDS)
+    assert not must_search(False, fresh, now)
+    assert must_search(True, fresh, now)  # some POS customer holds it: search and match
+    assert must_search(False, CustomerCensus(caught_up_at=now - CENSUS_FRESH_SECONDS - 1), now)  # stale
+    assert must_search(False, CustomerCensus(caught_up_at=None), now)  # its first walk is not at the end yet
+    assert must_search(False, None, now)  # never begun
+
+
+def test_the_census_marks_every_address_of_live_customers_only() -> None:
+    changes = [
+        CustomerChange("c-1", ("A@Example.com ", "b@example.com")),
+        CustomerChange("c-2", ("gone@example.com",), gone=True),
+        CustomerChange("c-3", ("  ",)),
+    ]
+    assert present_email_keys(changes) == {email_key("a@example.com"), email_key("b@example.com")}

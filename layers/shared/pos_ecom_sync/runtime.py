@@ -221,7 +221,7 @@ def change_poller() -> ChangePoller:
         max_products_backlog=settings.POLL_MAX_PRODUCTS_BACKLOG,
         parked=parked_store(),
         category_links=link_feed_for(takes_ecom_edits, link_reader),
-        customers=order_store(),  # the POS customer feed keeps the customer email index honest
+        customers=order_store(),  # the POS customer feed keeps the customer email index honest and its census
     )
 
 

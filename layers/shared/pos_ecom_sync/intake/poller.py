@@ -11,9 +11,12 @@ eCom category-link sweep (`intake.category_links`) of a connection whose POS tak
 The POS customer feed (`PosChangeFeeds.customer_feed`, its own cursor) queues nothing: each poll reads the customers
 changed since its cursor and drops the customer email index's entries of those the index knows (reverse items, one
 batched read per page) that are gone or no longer hold the indexed address (`orders.customers.stale_index_keys`), so
-an order never reuses a customer deleted, merged or changed in the POS. Cost: one POS request per poll when nothing
-changed, and no table read for an empty page. At most `CUSTOMER_FEED_MAX_PAGES` pages a poll: a new connection's
-first walk of a large customer list is spread over polls instead of spending the POS budget in one.
+an order never reuses a customer deleted, merged or changed in the POS. The same walk keeps the customer census
+(`orders.customers`): it marks every email a live customer holds, and records each time it reaches the feed's end,
+so an order from an email no POS customer holds needs no search. A connection whose census has not begun (new, or
+from before the census) walks the feed from its beginning once. Cost: one POS request per poll when nothing
+changed, the census's read and its caught-up stamp. At most `CUSTOMER_FEED_MAX_PAGES` pages a poll: a new
+connection's first walk of a large customer list is spread over polls instead of spending the POS budget in one.
 
 Poison rows: messages carry ids, versions and stamps (`vendor_payload`), never a row, so no page can exceed an SQS
 batch limit. A row that still cannot become a message (no or a garbled id, a version that is no integer...) is
@@ -36,13 +39,13 @@ from pos_ecom_sync.intake.rows import built, message_problem, positive_id, stamp
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, VendorRow
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
-from pos_ecom_sync.orders.customers import stale_index_keys
+from pos_ecom_sync.orders.customers import present_email_keys, stale_index_keys
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.status.rules import ecom_order_digest
 
 if TYPE_CHECKING:
     from pos_ecom_sync.models.catalog import VariantLink
-    from pos_ecom_sync.models.ledger import CustomerFeed
+    from pos_ecom_sync.models.ledger import CustomerCensus, CustomerFeed
 
 ECOM_ORDERS_FEED = "ecom:orders"
 # Pages of the POS customer feed one poll reads at most (see the module's docstring).
@@ -59,10 +62,13 @@ class PosChangeFeeds(Protocol):
 
 
 class CustomerIndex(Protocol):
-    """The customer email index of the order ledger (`state.order_store.OrderStore`)."""
+    """The customer email index and census of the order ledger (`state.order_store.OrderStore`)."""
 
     def indexed_keys(self, connection_id: str, customer_ids: Collection[str]) -> Mapping[str, frozenset[str]]: ...
     def forget_customer(self, connection_id: str, email_key: str, customer_id: str) -> bool: ...
+    def customer_census(self, connection_id: str) -> CustomerCensus | None: ...
+    def mark_emails_in_pos(self, connection_id: str, email_keys: Collection[str]) -> None: ...
+    def census_walked(self, connection_id: str, *, caught_up: bool) -> None: ...
 
 
 class OrderPageLike(Protocol):
@@ -315,33 +321,41 @@ class ChangePoller:
     ) -> FeedReport:
         """Drop the index entries of the customers changed since the cursor (see the module's docstring); the cursor
         moves after each page's entries are dropped."""
-        assert self._customers is not None
+        customers = self._customers
+        assert customers is not None
         cid = connection.connection_id
         cursor = self._store.get_cursor(cid, feed.name)
         report = FeedReport(feed=cursor.feed, cursor=cursor.value)
+        # The census walks from the feed's beginning: a cursor older than the census (or from before it existed)
+        # is read again from there, while the conditional advance still starts from the stored value.
+        begun = customers.customer_census(cid) is not None
+        read_from = cursor.value if begun else None
         for _ in range(CUSTOMER_FEED_MAX_PAGES):
             if not has_time():
                 report.stopped = "out of time"
                 return self._behind_since(report, started)
             try:
-                page = feed.read(cursor.value)
+                page = feed.read(read_from)
             except RateLimited:
                 report.stopped = "throttled"
                 return self._behind_since(report, started)
             if page.cursor is None:
+                customers.census_walked(cid, caught_up=True)
                 return report
             if page.changes:
-                indexed = self._customers.indexed_keys(cid, {change.customer_id for change in page.changes})
+                indexed = customers.indexed_keys(cid, {change.customer_id for change in page.changes})
                 for change in page.changes:
                     for key in sorted(stale_index_keys(change, indexed.get(change.customer_id, ()))):
-                        report.dropped += self._customers.forget_customer(cid, key, change.customer_id)
+                        report.dropped += customers.forget_customer(cid, key, change.customer_id)
+                customers.mark_emails_in_pos(cid, present_email_keys(page.changes))
             report.rows += len(page.changes)
             report.pages += 1
             if not self._store.advance_cursor(cid, cursor, page.cursor):
                 report.stopped = "another poller advanced this feed"
                 return report
             cursor = Cursor(cursor.feed, page.cursor)
-            report.cursor = page.cursor
+            read_from = report.cursor = page.cursor
+            customers.census_walked(cid, caught_up=not page.more)
             if not page.more:
                 return report
         report.stopped = "page cap: resumes from this cursor on the next poll"

@@ -110,12 +110,24 @@ class IndexedCustomer:
 
 
 @dataclass(frozen=True)
+class CustomerCensus:
+    """Which emails the POS's customers hold, as the poller's walk of the POS customer feed from its beginning has
+    marked them (`orders.customers` says how it is used): `caught_up_at` is when the walk last reached the feed's end
+    (epoch seconds; None: not yet)."""
+
+    caught_up_at: int | None = None
+
+
+@dataclass(frozen=True)
 class OrderLookups:
     """What an order's import reads from the table before matching its lines, in one batched read: our variant links
-    of its lines (eCom variant id -> link; absent: not ours) and the customer email index's entry for its email."""
+    of its lines (eCom variant id -> link; absent: not ours), the customer email index's entry for its email, whether
+    the customer census marked that email, and the census itself (None: never begun)."""
 
     links: dict[int, VariantLink] = field(default_factory=dict)
     customer: IndexedCustomer | None = None
+    email_in_pos: bool = False
+    census: CustomerCensus | None = None
 
 
 @dataclass(frozen=True)

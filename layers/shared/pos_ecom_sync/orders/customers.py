@@ -23,6 +23,17 @@ The customer email index (the order ledger's `EMAIL#<email_key>` items, each wit
   search (a change the feed could not show costs at most that long); an order's retry (an earlier attempt failed)
   searches again instead of trusting the entry; and a sale the POS refuses while it carries an indexed customer
   drops that entry, so no other order reuses it before a search.
+
+The customer census (`EMAIL_IN_POS#<email_key>` marks): a new email costs no search when the POS has no customer
+with it. The poller's walk of the same customer feed, from its beginning, marks every email a live customer holds,
+and records when the walk last reached the feed's end. An email with no mark, while that was at most
+`CENSUS_FRESH_SECONDS` ago, is no POS customer's: the order creates its customer with no search (`must_search`).
+- Marks are never dropped (a customer deleted or changed in the POS leaves its old email marked): a stale mark only
+  costs that email a search, as before the census.
+- The trade-off: a customer made in the POS after the census's last walk to the end (about a poll ago), who orders
+  online within `CENSUS_FRESH_SECONDS`, gets a second POS customer with the same email instead of a match.
+- A census not walked to the end recently (a new connection's first walk, a poller throttled or stopped), an order's
+  retry, and an email with a mark are searched, as before.
 """
 
 from __future__ import annotations
@@ -34,12 +45,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:  # annotations only: the poller imports this module, and needs neither
-    from pos_ecom_sync.models.ledger import CustomerChange, IndexedCustomer
+    from pos_ecom_sync.models.ledger import CustomerCensus, CustomerChange, IndexedCustomer
     from pos_ecom_sync.models.orders import PosCustomer
 
 CUSTOMER_CODE_PREFIX = "ECOM-"
 # How long an index entry is used with no POS search after it was recorded or last confirmed by one (see above).
 INDEX_REUSE_SECONDS = 24 * 3600
+# How long after the customer census last reached the POS customer feed's end its missing marks are trusted: five
+# polls at the template's default schedule (a minute), so a poll or two lost to throttling keeps it.
+CENSUS_FRESH_SECONDS = 300
 
 
 def normalise_email(email: str) -> str:
@@ -141,6 +155,19 @@ def reusable(entry: IndexedCustomer | None, now: float) -> str | None:
     if now - entry.recorded_at > INDEX_REUSE_SECONDS:
         return None
     return entry.customer_id
+
+
+def must_search(email_in_pos: bool, census: CustomerCensus | None, now: float) -> bool:
+    """Whether a new email (none of the index's) must be searched in the POS before its customer is created: unless
+    the census is fresh and no POS customer showed the email (see above)."""
+    if email_in_pos or census is None or census.caught_up_at is None:
+        return True
+    return now - census.caught_up_at > CENSUS_FRESH_SECONDS
+
+
+def present_email_keys(changes: Iterable[CustomerChange]) -> frozenset[str]:
+    """The email keys the census marks for a page of the POS customer feed: every address of a live customer."""
+    return frozenset(email_key(e) for c in changes if not c.gone for e in c.emails if normalise_email(e))
 
 
 def stale_index_keys(change: CustomerChange, indexed: Iterable[str]) -> frozenset[str]:

@@ -22,8 +22,9 @@ Steps, each safe to repeat after a crash at any point:
    by `pos-ecom-sync orders held` until a retry (operator, or the poller seeing the order change) imports it.
 4. Route (ship-method outlet / one outlet in full / split), decide the payment, then find the customer: the
    customer email index first (a repeat buyer costs no search, `orders.customers`), else search by email and match
-   or create. Creating takes the email-index lock first, so two orders from a new email create one customer; a
-   crash after the create is healed by the next attempt's email search finding that customer.
+   or create (an email the customer census shows no POS customer holds is created with no search). Creating takes
+   the email-index lock first, so two orders from a new email create one customer; a crash after the create is
+   healed by the next attempt's email search finding that customer.
 5. Create the sale with `POST /api/2026-07/sales` and our sale id, on the online register, made by the POS user
    chosen in `_author_id`, then record it in the ledger (conditional on still owning the lease). The lease
    (`LEASE_SECONDS`) outlives the function timeout, so an expired claim always belongs to a dead worker. Should two
@@ -119,6 +120,7 @@ from pos_ecom_sync.orders.customers import (
     NoCustomer,
     email_key,
     match_customer,
+    must_search,
     reusable,
 )
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision, payment_for, setting_for
@@ -768,12 +770,15 @@ class OrderImporter:
         order = draft.order
         email = (order.email or "").strip()
         key = draft.email_key
+        searched = bool(email)
         if key is not None and draft.first_attempt:
-            known = reusable(draft.lookups.customer, self._wall())
+            lookups, now = draft.lookups, self._wall()
+            known = reusable(lookups.customer, now)
             if known is not None:
                 draft.customer_id, draft.customer, draft.indexed_key = known, "known (email index)", key
                 return
-        candidates = self.pos.customers_by_email(email) if email else []
+            searched = must_search(lookups.email_in_pos, lookups.census, now)
+        candidates = self.pos.customers_by_email(email) if searched else []
         decision = match_customer(email, order.firstname, order.lastname, candidates)
         if isinstance(decision, NoCustomer):
             draft.customer = f"none ({decision.reason})"
@@ -807,7 +812,7 @@ class OrderImporter:
             raise
         self.ledger.record_customer(self._cid, decision.email_key, owner=owner, customer_id=customer_id)
         draft.customer_id = customer_id
-        draft.customer = "created"
+        draft.customer = "created" if searched else "created (no POS customer has the email: customer census)"
         draft.customers_created = 1
 
     def _create(self, claim: Claim, draft: _Draft) -> OrderImportResult:

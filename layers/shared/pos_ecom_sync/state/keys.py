@@ -98,6 +98,17 @@ def customer_email_sk(email_key: str) -> str:
     return f"EMAIL#{email_key}"
 
 
+def email_in_pos_sk(email_key: str) -> str:
+    """The customer census's mark: some POS customer held this email when the POS customer feed showed it. Never
+    dropped (a stale mark only costs the email a search), so it is kept apart from the index's entry."""
+    return f"EMAIL_IN_POS#{email_key}"
+
+
+def customer_census_sk() -> str:
+    """The customer census's progress (`models.ledger.CustomerCensus`)."""
+    return "CUSTOMER_CENSUS"
+
+
 def customer_index_sk(customer_id: str) -> str:
     """The reverse of the customer email index: POS customer id -> the email keys it is indexed under, so a change of
     that customer in the POS (its change feed) finds the entries to drop."""

@@ -15,6 +15,8 @@ Items, all in the connection's partition of the one sync table (keys in `state/k
   the email search), the POS customer the next order from that email uses with no search (`orders.customers`).
 - `CUSTOMER#<POS customer id>`: the index's reverse item, the email keys that customer is indexed under
   (`email_keys`, a string set), so the poller can drop the entries of a customer the POS changed.
+- `EMAIL_IN_POS#<sha256 of the email>` and `CUSTOMER_CENSUS`: the customer census, the emails the POS customer feed
+  showed on some customer, and how far that walk got (`models.ledger.CustomerCensus`). Marks are never dropped.
 
 Every transition is a conditional write: a claim only succeeds on a free, held or expired order; holding and
 completing only succeed for the claim that still owns the lease. A lost race is a `Conflict` (or `OrderBusy`),
@@ -39,6 +41,7 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.ledger import (
     Claim,
     CustomerBusy,
+    CustomerCensus,
     CustomerClaim,
     CustomerClaimed,
     CustomerKnown,
@@ -49,7 +52,7 @@ from pos_ecom_sync.models.ledger import (
 )
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
-from pos_ecom_sync.state.table_ops import batch_read
+from pos_ecom_sync.state.table_ops import batch_put, batch_read
 
 # A customer id we recorded is trusted over a POS search that does not (yet) show it for this long: covers a
 # search index that lags a create. Past it, the POS search is the truth again (the customer may be gone).
@@ -587,11 +590,21 @@ class OrderStore:
         (the links are written by the catalog worker, `SyncStore`)."""
         wanted = [keys.ecom_variant_link_sk(v) for v in sorted(set(ecom_variant_ids))]
         email_sk = keys.customer_email_sk(email_key) if email_key else None
+        in_pos_sk = keys.email_in_pos_sk(email_key) if email_key else None
+        census_sk = keys.customer_census_sk()
+        customer_sks = [email_sk, in_pos_sk, census_sk] if email_sk and in_pos_sk else []
         links: dict[int, VariantLink] = {}
         customer: IndexedCustomer | None = None
-        for data in self._get_many(connection_id, [*wanted, *([email_sk] if email_sk else [])]):
+        email_in_pos, census = False, None
+        for data in self._get_many(connection_id, [*wanted, *customer_sks]):
             if data["sk"] == email_sk:
                 customer = _indexed(data)
+                continue
+            if data["sk"] == in_pos_sk:
+                email_in_pos = True
+                continue
+            if data["sk"] == census_sk:
+                census = _census(data)
                 continue
             link = VariantLink(
                 pos_product_id=str(data["pos_product_id"]),
@@ -600,7 +613,7 @@ class OrderStore:
                 ecom_variant_id=int(data["ecom_variant_id"]),
             )
             links[link.ecom_variant_id] = link
-        return OrderLookups(links, customer)
+        return OrderLookups(links, customer, email_in_pos, census)
 
     def _get_many(self, connection_id: str, sort_keys: list[str]) -> list[dict[str, Any]]:
         """The items of `sort_keys` that exist (`table_ops.batch_read`)."""
@@ -638,6 +651,31 @@ class OrderStore:
                 ExpressionAttributeValues=_attrs({":zero": 0, ":owner": owner, ":creating": "creating"}),
             )
 
+    # -- the customer census (written by the poller's walk of the POS customer feed) ----------------------------
+
+    def customer_census(self, connection_id: str) -> CustomerCensus | None:
+        """The census's progress; None: its walk has not begun."""
+        item = self._get(connection_id, keys.customer_census_sk(), "get customer census")
+        return _census(_plain(item)) if item else None
+
+    def mark_emails_in_pos(self, connection_id: str, email_keys: Collection[str]) -> None:
+        """Some POS customer holds each of these emails (batched puts: a mark carries nothing but its key)."""
+        pk = keys.connection_pk(connection_id)
+        items = [_attrs({"pk": pk, "sk": keys.email_in_pos_sk(k)}) for k in sorted(set(email_keys))]
+        batch_put(self._client, self._table, items, "customer census marks")
+
+    def census_walked(self, connection_id: str, *, caught_up: bool) -> None:
+        """The census's walk has begun (kept if it had), and with `caught_up` it reached the feed's end just now."""
+        now = int(self._clock())
+        update = "SET begun_at = if_not_exists(begun_at, :now)" + (", caught_up_at = :now" if caught_up else "")
+        with dynamodb_call("record customer census"):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(connection_id, keys.customer_census_sk()),
+                UpdateExpression=update,
+                ExpressionAttributeValues=_attrs({":now": now}),
+            )
+
     def customer_entry(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
         """The raw index entry (tests and the CLI)."""
         return self._get_email(connection_id, email_key)
@@ -645,6 +683,11 @@ class OrderStore:
     def _get_email(self, connection_id: str, email_key: str) -> dict[str, Any] | None:
         item = self._get(connection_id, keys.customer_email_sk(email_key), "get customer index")
         return _plain(item) if item else None
+
+
+def _census(item: Mapping[str, Any]) -> CustomerCensus:
+    caught_up = item.get("caught_up_at")
+    return CustomerCensus(caught_up_at=int(caught_up) if caught_up is not None else None)
 
 
 def _indexed(entry: Mapping[str, Any]) -> IndexedCustomer | None:

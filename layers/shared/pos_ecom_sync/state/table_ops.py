@@ -1,5 +1,5 @@
-"""Two DynamoDB operations several stores share: a conditional put over the revision a caller loaded, and a
-consistent bulk read of one connection's items. Failures are mapped as everywhere in `state/` (a lost condition
+"""DynamoDB operations several stores share: a conditional put over the revision a caller loaded, a consistent
+bulk read of one connection's items, and a bulk put. Failures are mapped as everywhere in `state/` (a lost condition
 is `Conflict`, anything else `UpstreamUnavailable`)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import dynamodb_call
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
-BATCH_GET_ATTEMPTS = 5  # rounds for keys DynamoDB leaves unprocessed (throttling), with backoff
+BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum
+BATCH_ATTEMPTS = 5  # rounds for keys or items DynamoDB leaves unprocessed (throttling), with backoff
 
 
 def put_over_revision(table: Any, item: dict[str, Any], loaded_revision: int, *, conflict: str, action: str) -> None:
@@ -42,20 +43,49 @@ def batch_read(
     """The items of `wanted_keys` that exist, through `reader.batch_get_item` (a boto3 resource or client: keys and
     items in its own form), consistent reads, 100 keys a call, unprocessed keys retried with backoff."""
     found: list[dict[str, Any]] = []
+
+    def read(wanted: list[Any]) -> list[Any]:
+        with dynamodb_call(f"get {what}"):
+            response = reader.batch_get_item(RequestItems={table_name: {"Keys": wanted, "ConsistentRead": True}})
+        found.extend(response.get("Responses", {}).get(table_name, []))
+        return list(response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", []))
+
     for start in range(0, len(wanted_keys), BATCH_GET_LIMIT):
-        wanted = list(wanted_keys[start : start + BATCH_GET_LIMIT])
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            request = {table_name: {"Keys": wanted, "ConsistentRead": True}}
-            with dynamodb_call(f"get {what}"):
-                response = reader.batch_get_item(RequestItems=request)
-            found += response.get("Responses", {}).get(table_name, [])
-            wanted = response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
-            if not wanted:
-                break
-            sleep(min(0.05 * 2**attempt, 1.0))
-        if wanted:
-            raise UpstreamUnavailable(f"dynamodb kept {len(wanted)} {what} read(s) unprocessed")
+        _until_processed(read, list(wanted_keys[start : start + BATCH_GET_LIMIT]), f"{what} read(s)", sleep)
     return found
+
+
+def batch_put(
+    writer: Any,
+    table_name: str,
+    items: Sequence[dict[str, Any]],
+    what: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Put `items` through `writer.batch_write_item` (a boto3 resource or client: items in its own form), 25 a call,
+    unprocessed items retried with backoff. Unconditional puts: for items any copy of which is as good as another."""
+
+    def write(pending: list[Any]) -> list[Any]:
+        with dynamodb_call(f"put {what}"):
+            response = writer.batch_write_item(RequestItems={table_name: pending})
+        return list(response.get("UnprocessedItems", {}).get(table_name, []))
+
+    for start in range(0, len(items), BATCH_WRITE_LIMIT):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]]
+        _until_processed(write, batch, f"{what} write(s)", sleep)
+
+
+def _until_processed(
+    send: Callable[[list[Any]], list[Any]], batch: list[Any], what: str, sleep: Callable[[float], None]
+) -> None:
+    """Send `batch`, then what DynamoDB left unprocessed (throttling), with backoff, for a bounded number of rounds."""
+    for attempt in range(BATCH_ATTEMPTS):
+        batch = send(batch)
+        if not batch:
+            return
+        sleep(min(0.05 * 2**attempt, 1.0))
+    raise UpstreamUnavailable(f"dynamodb kept {len(batch)} {what} unprocessed")
 
 
 def get_many(
