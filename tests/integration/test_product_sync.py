@@ -6,6 +6,7 @@ worker is loaded from functions/product_sync/app.py and fed by the same SQS even
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pos_ecom_sync import runtime
+from pos_ecom_sync.catalog.sync import NAMES_KEPT_S, NAMES_RECHECK_S
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
@@ -23,6 +26,7 @@ from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.profiles.xseries.mapping import PosProduct
 from pos_ecom_sync.queues import ChangePublisher, Outgoing
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.state.store import SyncStore
 
 from local_stack.demo import DEMO_SECRETS
@@ -543,3 +547,109 @@ def test_an_item_deleted_by_hand_in_ecom_is_recreated_on_a_reconciliation_findin
         assert rig.ecom.tables["variants"][gift["id"]]["title"] == "Gift wrap"  # not taken for eCom's blank default
         assert gift["id"] not in state.ecom_variant_ids
     assert not rig.dead_letters()
+
+
+# -- brands and categories: kept by the warm sandbox, re-read on a miss, a deleted one survived -----------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def names_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The warm sandbox's reference cache (brand and category lists) on a clock the test moves."""
+    clock = Clock()
+    cache = ReferenceCache(clock=clock)
+    monkeypatch.setattr(runtime, "reference_cache", functools.cache(lambda: cache))  # runtime.reset clears it
+    return clock
+
+
+def _family_brands(rig: CatalogRig) -> dict[str, str]:
+    """POS family key -> its brand name."""
+    return {row["variant_parent_id"] or row["id"]: row["brand"]["name"] for row in rig.pos.products()}
+
+
+def _ecom_brand_of(rig: CatalogRig, family_key: str) -> int | None:
+    product_id = rig.deployment.store.get_catalog_state(CONNECTION, family_key).state.ecom_product_id
+    assert product_id is not None
+    brand: int | None = rig.ecom.tables["products"][product_id]["brand"]
+    return brand
+
+
+def _brands_titled(rig: CatalogRig, title: str) -> list[int]:
+    return [brand["id"] for brand in rig.ecom.brands() if brand["title"] == title]
+
+
+def test_a_brand_the_merchant_made_in_ecom_a_moment_before_is_found_not_duplicated(
+    rig: CatalogRig, names_clock: Clock
+) -> None:
+    # Given: one family synced (its brand created in eCom, the brand list kept by the warm sandbox); then the POS
+    # gets families of three brands eCom lacks, two of which the merchant makes in eCom by hand meanwhile
+    rig.pos.seed_catalog(1, 2, seed=41)
+    rig.sync_all()
+    [first_brand] = set(_family_brands(rig).values())
+    rig.pos.seed_catalog(3, 2, seed=42)
+    new_brands = sorted(set(_family_brands(rig).values()) - {first_brand})
+    assert len(new_brands) == 3
+    merchants = {title: rig.ecom.add_brand(title)["id"] for title in new_brands[:2]}
+    names_clock.now += 2 * 60  # past NAMES_RECHECK_S, and within the five minutes that would have answered "none"
+    assert names_clock.now > NAMES_RECHECK_S
+    reads = rig.ecom.calls_by_route["GET /{lang}/brands.json"]
+    creates = rig.ecom.calls_by_route["POST /{lang}/brands.json"]
+
+    # When: the new families are synced
+    rig.sync_all()
+
+    # Then: the first miss read the list again and found the merchant's two brands; only the third was created, and
+    # the kept brand cost no read
+    for key, title in _family_brands(rig).items():
+        assert _brands_titled(rig, title) == [_ecom_brand_of(rig, key)], title
+    assert {title: _brands_titled(rig, title) for title in merchants} == {t: [i] for t, i in merchants.items()}
+    assert rig.ecom.calls_by_route["GET /{lang}/brands.json"] - reads == 1
+    assert rig.ecom.calls_by_route["POST /{lang}/brands.json"] - creates == 1
+    assert not rig.dead_letters()
+
+
+def _delete_brand_by_hand(rig: CatalogRig, brand_id: int) -> None:
+    """The merchant deletes a brand in the eCom back office (products keep no brand)."""
+    with rig.ecom.lock:
+        del rig.ecom.tables["brands"][brand_id]
+        for product in rig.ecom.tables["products"].values():
+            if product["brand"] == brand_id:
+                product["brand"] = None
+
+
+def test_a_brand_deleted_in_ecom_does_not_wedge_the_families_that_name_it(rig: CatalogRig, names_clock: Clock) -> None:
+    # Given: a synced family; the merchant deletes its brand in eCom while the warm sandbox still keeps the list
+    rig.pos.seed_catalog(1, 2, seed=41)
+    rig.sync_all()
+    [(key, title)] = _family_brands(rig).items()
+    [deleted] = _brands_titled(rig, title)
+    _delete_brand_by_hand(rig, deleted)
+    names_clock.now += 2 * 60
+    assert names_clock.now < NAMES_KEPT_S  # the kept list still names the deleted brand (so did the old 5 minutes)
+    parent = next(r for r in rig.pos.products() if r["id"] == key)
+
+    # When: the POS changes that family, and new families of the same brand arrive
+    rig.pos.update_family(parent["id"], name="Renamed family")
+    rig.pos.seed_catalog(3, 2, seed=44)
+    assert set(_family_brands(rig).values()) == {title}
+    routes = dict(rig.ecom.calls_by_route)
+    rig.sync_all()
+
+    # Then: the first write naming the deleted brand was refused and sent again once the list was read again and the
+    # brand made anew; every family points at the new brand: nothing parked, nothing left behind
+    [made] = _brands_titled(rig, title)
+    assert made != deleted
+    assert {_ecom_brand_of(rig, family) for family in _family_brands(rig)} == {made}
+    product_id = rig.deployment.store.get_catalog_state(CONNECTION, key).state.ecom_product_id
+    assert product_id is not None and rig.ecom.tables["products"][product_id]["title"] == "Renamed family"
+    assert not rig.dead_letters()
+    sent = {route: n - routes.get(route, 0) for route, n in rig.ecom.calls_by_route.items()}
+    assert sent["PUT /{lang}/products/{id}.json"] + sent["POST /{lang}/products.json"] == 1 + 3 + 1
+    assert (sent["GET /{lang}/brands.json"], sent["POST /{lang}/brands.json"]) == (1, 1)

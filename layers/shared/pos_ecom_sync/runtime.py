@@ -467,8 +467,9 @@ def _events_client() -> Any:
 
 @lru_cache(maxsize=1)
 def reference_cache() -> ReferenceCache:
-    """Vendor reference lists (registers, payment types, shipping methods, brands, categories) kept by this warm
-    sandbox for 5 minutes, keyed by connection."""
+    """Vendor reference lists kept by this warm sandbox, keyed by connection: registers, payment types and shipping
+    methods for 5 minutes; eCom brands and categories by `catalog.sync`'s rule (a title found: an hour; a title
+    missing: the list is read again unless it was read in the last minute)."""
     from pos_ecom_sync.reference import ReferenceCache
 
     return ReferenceCache()

@@ -9,7 +9,7 @@ API minimum. The census walks eCom's variants by id instead (`GET variants.json?
 What it sees, and when (the lookup it replaces saw eCom at the moment of the create):
 - Variants by id: the walk is complete once a page comes back short (as `EcomClient._all_pages` ends a list), and
   from then on the variants created since are read from the highest id seen (`since_id`), at most `ttl_s` after the
-  last read, the freshness of the brand and category lists (`reference.ReferenceCache`). A variant the merchant
+  last read (the warm cache's `reference.ReferenceCache.ttl_s`, 5 minutes). A variant the merchant
   creates in eCom with a POS SKU is therefore seen within that time; one created after our product is not seen by
   the lookup either.
 - SKUs we write (our own creates and updates, `note`) count at once.

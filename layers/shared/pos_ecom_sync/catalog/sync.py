@@ -15,6 +15,10 @@ actually holds: our product or variants gone are recorded as lost (so re-created
 in eCom since our last write (`planning.check_against_ecom`) are rewritten, and a family eCom still shows as we
 left it costs those reads and no write. Every write records eCom's answer (`planning.state_shown`): the baseline
 of the next compare.
+
+Brands and categories are named by id. Their eCom lists are kept by the warm sandbox (`NAMES_KEPT_S`); a title
+missing from a list read `NAMES_RECHECK_S` ago or more reads it again before creating one (the merchant may have just
+made it), and a write naming a kept id that eCom no longer has is built again from fresh lists (`_send_naming`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pos_ecom_sync.catalog.actions import (
     Action,
@@ -51,7 +55,7 @@ from pos_ecom_sync.catalog.planning import (
     state_shown,
     state_to_rewrite,
 )
-from pos_ecom_sync.errors import NotFound, UpstreamUnavailable
+from pos_ecom_sync.errors import NotFound, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState, VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
@@ -59,6 +63,14 @@ from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
+T = TypeVar("T")
+# Brand and category lists (`CatalogSync._named_id`): a title found in a list read less than NAMES_KEPT_S ago is
+# trusted (an hour bounds how long a brand renamed in eCom goes unnoticed by a sandbox kept warm all day, for at most
+# two list reads an hour; a brand deleted there is survived by `_send_naming` whatever the age). A title missing from
+# a list read NAMES_RECHECK_S ago or more reads the list again before creating it: the merchant may have made it since.
+NAMES_KEPT_S = 3600.0
+NAMES_RECHECK_S = 60.0
+REFUSED = frozenset({400, 422})  # eCom's validation answers (connectors.ecom.REFUSED)
 # A product create that died may have reached eCom up to this long before its intent was recorded (clock skew).
 INTENT_LOOKBACK = timedelta(minutes=5)
 # Plans run again after finding our eCom product or variants deleted: each run forgets at least one id, so more
@@ -203,6 +215,8 @@ class CatalogSync:
         self._siblings: dict[int, list[JsonObject]] = {}
         # eCom product id -> the category link this worker just made for it (recorded in the family's state).
         self._category_links: dict[int, int] = {}
+        # The brand/category lists whose kept ids the write being built names (`_send_naming`).
+        self._named: set[str] = set()
         # The SKUs eCom holds, as this warm sandbox knows them: a product create looks up only those it may hold.
         reference = self.reference
         self.census = reference.keep(
@@ -217,15 +231,47 @@ class CatalogSync:
         list_all: Callable[[], list[JsonObject]],
         create: Callable[[str], JsonObject],
     ) -> int:
-        """The eCom id of a brand or category title (case-insensitive), created when eCom has none."""
+        """The eCom id of a brand or category title (case-insensitive), created when eCom has none (see NAMES_KEPT_S:
+        a missing title is looked for in a list read under NAMES_RECHECK_S ago before it is created)."""
         key = f"{self.connection.connection_id}|{self.connection.ecom_base_url}|{kind}"
         wanted = title.strip().lower()
-        for row in self.reference.get(key, list_all):
-            if str(row.get("title", "")).strip().lower() == wanted:
-                return int(row["id"])
+        row = self.reference.find(
+            key,
+            list_all,
+            lambda row: str(row.get("title", "")).strip().lower() == wanted,
+            keep_s=NAMES_KEPT_S,
+            recheck_s=NAMES_RECHECK_S,
+        )
+        if row is not None:
+            self._named.add(key)  # a kept id: eCom may have deleted it since the list was read
+            return int(row["id"])
         created = create(title.strip())
         self.reference.add(key, created)
         return int(created["id"])
+
+    def _send_naming(self, write: Callable[[], T]) -> T:
+        """Build and send a write that names brand or category ids (`_named_id`). An id found in a kept list may
+        have been deleted in eCom since the list was read, and what eCom does with a write naming it is undocumented
+        (contracts/ecom.json `unverified`). A refusal (400/422) drops the lists the write took ids from, then builds
+        and sends it once more from fresh lists (the title is found again or created); a second refusal is eCom's
+        answer to something else, as before. A 404 is left to `_lost`, which drops them when nothing of ours is
+        gone, so the retried message reads them afresh."""
+        self._named.clear()
+        try:
+            answer = write()
+        except UpstreamError as error:
+            if error.status not in REFUSED or not self._forget_named():
+                raise
+            return write()
+        self._named.clear()
+        return answer
+
+    def _forget_named(self) -> bool:
+        """Drop the lists the failed write took kept ids from; False when it took none."""
+        named, self._named = self._named, set()
+        for key in named:
+            self.reference.drop(key)
+        return bool(named)
 
     # -- entry point ----------------------------------------------------------------------------------
 
@@ -466,18 +512,20 @@ class CatalogSync:
 
     def _lost(self, family_key: str, stored: StoredCatalogState, error: NotFound) -> Exception:
         """What a 404 during a plan means: our product gone, some of our variants gone, or neither (then `error`
-        itself, retried as usual: e.g. an image deleted meanwhile). Records the loss per policy (one read each)."""
+        itself, retried as usual: e.g. an image deleted meanwhile, or a kept brand or category id, whose list is
+        dropped for the retry to read). Records the loss per policy (one read each)."""
         state = stored.state
         product_id = state.ecom_product_id
-        if product_id is None:
+        product_gone, lost = False, frozenset[str]()
+        if product_id is not None:
+            product_gone = self.ecom.get_product(product_id) is None
+            lost = frozenset(state.variants)
+            if not product_gone:
+                live = {int(v["id"]) for v in self.ecom.list_variants(product_id=product_id)}
+                lost = frozenset(pos_id for pos_id, ref in state.variants.items() if ref.ecom_variant_id not in live)
+        if not product_gone and not lost:
+            self._forget_named()
             return error
-        product_gone = self.ecom.get_product(product_id) is None
-        lost = frozenset(state.variants)
-        if not product_gone:
-            live = {int(v["id"]) for v in self.ecom.list_variants(product_id=product_id)}
-            lost = frozenset(pos_id for pos_id, ref in state.variants.items() if ref.ecom_variant_id not in live)
-            if not lost:
-                return error
         new_state, gone = self._lost_state(family_key, state, product_gone=product_gone, lost=lost)
         self.store.save_catalog_state(self.connection.connection_id, family_key, stored, new_state)
         return gone
@@ -640,7 +688,7 @@ class CatalogSync:
                     if all(_is_blank_default(v) for v in variants):
                         self._siblings[int(product["id"])] = variants  # its variant creates adopt from this listing
                         return int(product["id"]), None
-        created = self.ecom.create_product(self._product_body(action.payload, create=True))
+        created = self._send_naming(lambda: self.ecom.create_product(self._product_body(action.payload, create=True)))
         return int(created["id"]), created
 
     def _product_body(self, payload: ProductPayload, *, create: bool = False) -> JsonObject:
@@ -655,17 +703,26 @@ class CatalogSync:
     def _write_product(self, product_id: int, payload: ProductPayload, *, created: bool) -> JsonObject | None:
         """Send the POS-owned fields (a product this call created already has them) and file it in its category.
         Returns eCom's answer to the update (None: nothing sent)."""
-        answer = None if created else self.ecom.update_product(product_id, self._product_body(payload))
+        answer = None
+        if not created:
+            answer = self._send_naming(lambda: self.ecom.update_product(product_id, self._product_body(payload)))
         if payload.category:
-            category_id = self._named_id(
-                "categories", payload.category, self.ecom.list_categories, self.ecom.create_category
-            )
-            links = [] if created else self.ecom.list_category_links(product_id)
-            if category_id not in {_ref_id(link.get("category")) for link in links}:
+            category = payload.category
+
+            def link_category() -> JsonObject | None:
+                category_id = self._named_id(
+                    "categories", category, self.ecom.list_categories, self.ecom.create_category
+                )
+                links = [] if created else self.ecom.list_category_links(product_id)
+                if category_id in {_ref_id(link.get("category")) for link in links}:
+                    return None
                 # Other links stay: the merchant may file the product under eCom-only categories too.
-                link = _ref_id(self.ecom.link_category(product_id, category_id).get("id"))
-                if link is not None:  # ours: the category-link sweep must not take it back as an edit
-                    self._category_links[product_id] = link
+                return self.ecom.link_category(product_id, category_id)
+
+            made = self._send_naming(link_category)
+            link = _ref_id(made.get("id")) if made is not None else None
+            if link is not None:  # ours: the category-link sweep must not take it back as an edit
+                self._category_links[product_id] = link
         return answer
 
     @staticmethod
