@@ -35,15 +35,16 @@ help:
 	@echo "make clean       - remove the venvs, build output and caches"
 
 # The venv is installed from uv.lock (every package pinned with its hashes), the project itself without deps; uv,
-# the lock's tool, is bootstrapped at the version the lock holds (tests/unit/test_lockfile.py checks they agree).
+# the lock's tool, is bootstrapped at the version the lock holds (tests/unit/test_lockfile.py checks they agree),
+# and installs too: about 2 s where pip took 25, on the path of every clean clone's `make test`.
 UV_VERSION := 0.13.9
+UV_INSTALL = $(BIN)/uv pip install --quiet --python
 $(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 	$(BIN)/uv export --frozen --quiet --no-emit-project --extra dev -o $(VENV)/requirements-dev.txt
-	$(BIN)/pip install --quiet --require-hashes -r $(VENV)/requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(UV_INSTALL) $(BIN)/python --require-hashes -r $(VENV)/requirements-dev.txt
+	$(UV_INSTALL) $(BIN)/python --no-deps -e .
 	touch $@
 
 # After changing a pin in pyproject.toml: resolve the lock again and export what the Lambda layer installs from it.
@@ -54,10 +55,9 @@ lock: $(STAMP)
 venv: $(STAMP)
 
 # SAM CLI pins its own boto3/click, so it lives in a separate venv.
-$(SAM_STAMP):
+$(SAM_STAMP): $(STAMP)
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
+	$(UV_INSTALL) $(SAM_VENV)/bin/python aws-sam-cli==1.170.0
 	touch $@
 
 run: $(STAMP)
