@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from botocore.config import Config
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.orders.customers import CENSUS_FRESH_SECONDS
 from pos_ecom_sync.profiles import profile_for
 from pos_ecom_sync.ratelimit import ECOM_POLICY
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
@@ -154,11 +155,20 @@ def connection_status(target: Any, connection: Connection, now: float) -> dict[s
         }
         for cursor in target.store.list_cursors(cid)
     ]
-    held = OrderStore(target.table_name, client=target.session.client("dynamodb")).held_orders(cid)
+    orders = OrderStore(target.table_name, client=target.session.client("dynamodb"))
+    held = orders.held_orders(cid)
+    census = orders.customer_census(cid)
+    caught_up = census.caught_up_at if census is not None else None
     return {
         "connection_id": cid,
         "status": connection.status,
         "cursors": cursors,
+        # A new email skips the POS customer search only while this is under CENSUS_FRESH_SECONDS (orders.customers).
+        "customer_census": {
+            "state": "not begun" if census is None else ("walking" if caught_up is None else "caught up"),
+            "caught_up_s_ago": round(now - caught_up) if caught_up is not None else None,
+            "fresh_for_s": CENSUS_FRESH_SECONDS,
+        },
         "reconciliation": _reconciliation(target, cid),
         "rate_budgets": _rate_budgets(target, connection, now),
         "held_orders": len(held),
@@ -180,6 +190,12 @@ def _print_status(data: dict[str, Any], out: TextIO) -> None:
         if len(rows) == 1:
             rows.append(["-", "no feed read yet", "-"])
         print_table(rows, out, indent="  ")
+        census = status["customer_census"]
+        ago = census["caught_up_s_ago"]
+        at_end = f", at the feed's end {_ago(ago)}" if ago is not None else ""
+        searched = ago is None or ago > census["fresh_for_s"]
+        effect = "new emails are searched in the POS" if searched else "new emails skip the POS search"
+        out.write(f"  customer census: {census['state']}{at_end}; {effect}\n")
         run = status["reconciliation"]
         if run["state"] == "never run":
             out.write("  reconciliation: never run\n")

@@ -61,9 +61,12 @@ def test_sync_status_shows_cursors_reconciliation_rate_budgets_and_every_queues_
     assert budgets["xseries"]["windows"]["5min"]["used"] > 0  # the import and the poll spent POS calls
     assert budgets["ecom"]["windows"]["day"]["limit"] == 12_000
     assert connection["reconciliation"]["state"] in ("never run", "running", "done")
+    census = connection["customer_census"]  # the poll walked the POS customer list to its end
+    assert census["state"] == "caught up" and census["caught_up_s_ago"] <= census["fresh_for_s"]
 
     _, text = cli("sync", "status")
     assert f"connection {live.connection_id} (active)" in text and "rate xseries: 5min" in text
+    assert "customer census: caught up" in text and "new emails skip the POS search" in text
     assert "QUEUE" in text and "pos:products" in text
 
 
