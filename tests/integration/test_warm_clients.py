@@ -1,6 +1,6 @@
 """A warm sandbox reuses its vendor clients (runtime.pos_client / ecom_client): one HTTP client and one rate budget per
-connection, API and budget setting, replaced when the connection's credentials rotate or its address moves. AWS is
-moto (the template's table and secrets); no vendor call is made."""
+connection, API and budget setting, replaced when the connection's credentials rotate or its address moves; every client
+of the sandbox shares one TLS context. AWS is moto (the template's table and secrets); no vendor call is made."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pos_ecom_sync import runtime
+from pos_ecom_sync.connectors.http import tls_context
 from pos_ecom_sync.errors import Paused
 from pos_ecom_sync.models.connection import ConnectionSecrets
 from pos_ecom_sync.secrets import write_connection_secrets
@@ -19,6 +20,10 @@ from tests.support import DEMO_SECRETS
 
 def _closed(client: Any) -> bool:
     return bool(client.http._client.is_closed)
+
+
+def _tls(client: Any) -> Any:
+    return client.http._client._transport._pool._ssl_context  # httpx's own transport, as VendorHttp built it
 
 
 def test_a_warm_sandbox_reuses_one_client_and_budget_per_connection_api_and_setting(deployment: Deployment) -> None:
@@ -46,6 +51,8 @@ def test_a_rotated_credential_gets_a_new_client_and_the_old_one_is_closed(deploy
 
     assert after is not before and _closed(before) and not _closed(after)
     assert runtime.ecom_client(connection) is after
+    # A new client, not a new TLS context: building one loads the CA bundle (about 20 ms of CPU).
+    assert _tls(after) is _tls(before) is _tls(runtime.pos_client(connection)) is tls_context()
 
 
 def test_a_moved_vendor_address_gets_a_new_client(deployment: Deployment) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from pos_ecom_sync.connectors.http import tls_context
 from pos_ecom_sync.errors import AuthorizationRefused, RetryLater, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.tokens import StoredTokens
 from pos_ecom_sync.profiles.base import TokenPairStore
@@ -85,7 +86,7 @@ def post_refresh_grant(
     refusing our grant (`AuthorizationRefused`, with only its OAuth error fields: `error` and the first of
     `detail_keys`); a 2xx without an access token is an `UpstreamError`."""
     try:
-        with httpx.Client(transport=transport, timeout=TOKEN_TIMEOUT) as client:
+        with httpx.Client(transport=transport, timeout=TOKEN_TIMEOUT, verify=tls_context()) as client:
             payload: dict[str, Any] = {"json": fields} if as_json else {"data": fields}
             response = client.post(url, headers={"Accept": "application/json"}, **payload)
     except httpx.TransportError as exc:
