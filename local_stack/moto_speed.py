@@ -25,6 +25,15 @@ about a dozen clauses, and moto spent most of it parsing the expression (twice),
 (`copy.deepcopy`, generic and slow on a tree with parent links) and rebuilding each tree walker's table of node types
 at every node. The expression text is parsed once (the tree is only ever read or copied), a plain tree is copied
 node by node, and each walker's table is built once per walker class: the same trees, validated the same way.
+
+DynamoDB transactions roll back cheaply. TransactWriteItems deep-copies every table it names before it starts, to
+restore it if the transaction is cancelled: each transaction costs the whole table, so a test or benchmark that
+fills the table goes quadratic (the order ledger's writes are transactions). Only the items the transaction names
+are kept, and put back when it is cancelled: the same outcome. This relies on moto's DynamoDB handling one request
+at a time (`dynamodb_atomic`, applied wherever this module is; the benchmarks serialise their calls themselves).
+
+Each request found its handler by listing the handler class's methods (`inspect.getmembers`) again; the list is
+kept per class.
 """
 
 from __future__ import annotations
@@ -38,7 +47,10 @@ from decimal import Decimal
 from typing import Any
 
 import botocore.session as botocore_session
+from moto.core import responses as _responses
+from moto.dynamodb import models as _dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import ast_nodes as _ast_nodes
 from moto.dynamodb.parsing import expressions as _expressions
 from moto.dynamodb.parsing import validators as _validators
@@ -51,6 +63,8 @@ models: Any = sqs_models
 ast_nodes: Any = _ast_nodes
 expressions: Any = _expressions
 validators: Any = _validators
+dynamodb_models: Any = _dynamodb_models
+responses: Any = _responses
 
 
 def speed_up_moto() -> None:
@@ -61,6 +75,8 @@ def speed_up_moto() -> None:
     _cheap_dynamodb_casts()
     _cheap_update_expressions()
     _one_botocore_loader()
+    _cheap_transaction_rollback()
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
     setattr(models, _PATCHED, True)
 
 
@@ -171,3 +187,47 @@ def _copy_node(node: Any, parent: Any) -> Any:
     state["parent"] = parent
     twin.__dict__ = state
     return twin
+
+
+class _TablesAsThemselves:
+    """The `copy` of moto's DynamoDB models, except that a whole Table is not copied (the items a transaction names
+    are: `_cheap_transaction_rollback`)."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _cheap_transaction_rollback() -> None:
+    backend = dynamodb_models.DynamoDBBackend
+    transact = backend.transact_write_items
+    dynamodb_models.copy = _TablesAsThemselves
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        try:
+            touched = [_touched_item(self, next(iter(entry.values()))) for entry in transact_items]
+        except Exception:  # a malformed request: moto's own checks report it, before any write
+            touched = []
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, attributes in reversed([t for t in touched if t is not None]):
+                if table.get_item(hash_key, range_key) is not None:
+                    table.delete_item(hash_key, range_key)
+                if attributes is not None:
+                    table.put_item(attributes)
+            raise
+
+    backend.transact_write_items = transact_write_items
+
+
+def _touched_item(backend: Any, op: dict[str, Any]) -> tuple[Any, Any, Any, Any] | None:
+    """(table, hash key, range key, a copy of the item's attributes or None) for one transaction entry."""
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    key = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_key, range_key)
+    return table, hash_key, range_key, copy.deepcopy(item.to_json()["Attributes"]) if item is not None else None

@@ -121,3 +121,43 @@ def test_sessions_of_successive_mocks_share_one_botocore_loader_and_still_reach_
             sqs.create_queue(QueueName=name)
             assert [u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]] == [name]  # a fresh moto each time
     assert loaders[0] is loaders[1]
+
+
+def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(aws: None) -> None:
+    """Rollback keeps only the items a transaction names: writes made before the failing entry are undone, an item
+    it overwrote gets its attributes back, and items it did not name are untouched."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "kept"}, "v": {"N": "1"}})
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "other"}, "v": {"N": "7"}})
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}, "v": {"N": "2"}}}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "kept"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "3"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "other"}},
+                        "ConditionExpression": "v = :no",
+                        "ExpressionAttributeValues": {":no": {"N": "0"}},
+                    }
+                },
+            ]
+        )
+
+    items = dynamodb.scan(TableName="t")["Items"]
+    assert sorted((i["pk"]["S"], i["v"]["N"]) for i in items) == [("kept", "1"), ("other", "7")]

@@ -57,9 +57,11 @@ BUDGET_LOADS: Counter[str] = Counter()  # rate budget reads (GetItem of a RATE# 
 @contextmanager
 def dynamodb_one_call_at_a_time() -> Iterator[None]:
     """moto's in-process DynamoDB is not thread-safe; real DynamoDB serialises conflicting writes itself. Counts every
-    AWS call (AWS_CALLS) and every rate budget read (BUDGET_LOADS); moto's transactions made cheap (offline.py)."""
-    from tests.perf.offline import cheap_moto_transactions
+    AWS call (AWS_CALLS) and every rate budget read (BUDGET_LOADS); moto's hot paths made cheap (moto_speed: its
+    transactions roll back only the items they name, which needs these calls serialised)."""
+    from local_stack.moto_speed import speed_up_moto
 
+    speed_up_moto()
     lock = threading.RLock()
     original = botocore.client.BaseClient._make_api_call
 
@@ -77,8 +79,7 @@ def dynamodb_one_call_at_a_time() -> Iterator[None]:
 
     botocore.client.BaseClient._make_api_call = serialised  # type: ignore[method-assign]
     try:
-        with cheap_moto_transactions():
-            yield
+        yield
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
 
