@@ -33,7 +33,13 @@ are kept, and put back when it is cancelled: the same outcome. This relies on mo
 at a time (`dynamodb_atomic`, applied wherever this module is; the benchmarks serialise their calls themselves).
 
 Each request found its handler by listing the handler class's methods (`inspect.getmembers`) again; the list is
-kept per class.
+kept per class. The moto server also listed moto's package folder (a `stat` per service) to route every request;
+that list is kept too.
+
+SQS long polls wait instead of spinning. A receive that finds visible messages it may not deliver (a FIFO queue whose
+group has a message in flight) waited on "some message is visible", which was already true: it re-scanned the
+queue in a tight loop until its wait time ended, a core's worth of CPU for every such poll of the local stack's
+event sources. It now looks again every `SQS_RECHECK_S`; a new message still wakes it at once.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from decimal import Decimal
 from typing import Any
 
 import botocore.session as botocore_session
+from moto import backends as _backends
 from moto.core import responses as _responses
 from moto.dynamodb import models as _dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -57,6 +64,8 @@ from moto.dynamodb.parsing import validators as _validators
 from moto.sqs import models as sqs_models
 
 _PATCHED = "_sped_up"
+# How often a long poll that sees only undeliverable messages looks again (a released group, a visibility timeout).
+SQS_RECHECK_S = 0.02
 # moto names these functions in the module without exporting them: patched where its SQS models look them up.
 models: Any = sqs_models
 # moto's expression modules are untyped.
@@ -65,6 +74,7 @@ expressions: Any = _expressions
 validators: Any = _validators
 dynamodb_models: Any = _dynamodb_models
 responses: Any = _responses
+backends: Any = _backends
 
 
 def speed_up_moto() -> None:
@@ -77,6 +87,8 @@ def speed_up_moto() -> None:
     _one_botocore_loader()
     _cheap_transaction_rollback()
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    listed = tuple(backends.list_of_moto_modules())  # the installed package's folders: fixed for the process
+    backends.list_of_moto_modules = lambda: listed
     setattr(models, _PATCHED, True)
 
 
@@ -101,6 +113,15 @@ def _cheap_sqs_clock() -> None:
         lambda self: len(_scan(self, lambda m, now: not now > m.visible_at))
     )
     models.camelcase_to_underscores = functools.lru_cache(maxsize=256)(models.camelcase_to_underscores)
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with self._messages_lock:
+            if self.messages:  # visible, yet the receive could deliver none of them: look again shortly
+                self._messages_lock.wait(timeout=min(timeout, SQS_RECHECK_S))
+            else:
+                self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+    queue.wait_for_messages = wait_for_messages
 
 
 _AS_IS = frozenset({"S", "B", "BOOL"})

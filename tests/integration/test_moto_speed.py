@@ -161,3 +161,37 @@ def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(aws: None)
 
     items = dynamodb.scan(TableName="t")["Items"]
     assert sorted((i["pk"]["S"], i["v"]["N"]) for i in items) == [("kept", "1"), ("other", "7")]
+
+
+def test_a_long_poll_on_a_busy_fifo_group_waits_without_spinning_and_the_next_receive_gets_the_group_again(
+    aws: None,
+) -> None:
+    """The group's first message is in flight, so the second is visible but undeliverable: a one-second long poll
+    looks again every SQS_RECHECK_S (a few dozen scans of the queue, not a tight loop) and ends empty, as moto's
+    poll keeps the groups in flight when it began; once the first is deleted, the next receive gets the second."""
+    from moto.sqs.models import Queue
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="g.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for n in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", MessageGroupId="g", MessageDeduplicationId=f"d{n}")
+    [first] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+
+    scans = 0
+    messages = Queue.messages
+
+    def counted(self: Queue) -> object:
+        nonlocal scans
+        scans += 1
+        return messages.fget(self)  # type: ignore[attr-defined]
+
+    Queue.messages = property(counted)  # type: ignore[assignment,method-assign]
+    try:
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+    finally:
+        Queue.messages = messages  # type: ignore[method-assign]
+    assert 0 < scans < 200  # about 1 s / SQS_RECHECK_S looks, each a scan or two; the spin made tens of thousands
+
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    [second] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    assert second["Body"] == "m1"
