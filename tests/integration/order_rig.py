@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,14 +87,19 @@ class OrderRig:
     def drain_orders(self) -> int:
         return self._drain(self.orders, "orders")
 
-    def _drain(self, worker: SqsPoller, concern: str, max_batches: int = 300) -> int:
-        handled = 0
-        for _ in range(max_batches):
+    def _drain(self, worker: SqsPoller, concern: str, deadline_s: float = 60.0) -> int:
+        """Run the worker until its queue shows nothing visible. A visible message the worker cannot receive yet (its
+        FIFO group busy) is waited for, by the clock rather than a count of polls: a loaded machine (parallel test
+        workers) stretches how long that takes, not whether it ends."""
+        handled, deadline = 0, time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
             done = worker.poll_once(wait_seconds=0)
-            if not done and not self._visible(concern):
-                return handled
+            if not done:
+                if not self._visible(concern):
+                    return handled
+                time.sleep(0.02)
             handled += done
-        raise AssertionError(f"{concern} queue did not drain")
+        raise AssertionError(f"{concern} queue did not drain in {deadline_s:.0f} s")
 
     def _visible(self, concern: str) -> int:
         attributes = self.deployment.sqs.get_queue_attributes(
