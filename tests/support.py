@@ -1,4 +1,4 @@
-"""Builders shared by tests: API Gateway v2 events, Lambda contexts, vendor-shaped webhook bodies."""
+"""Builders shared by tests: API Gateway v2 events, Lambda contexts, vendor-shaped webhook bodies, a manual clock."""
 
 from __future__ import annotations
 
@@ -95,6 +95,16 @@ ORDER_BODY = {
         "updatedAt": "2026-11-22T09:00:00+00:00",
     }
 }
+
+
+class ManualClock:
+    """A clock the test moves by setting `now` (seconds), for code that takes `clock: Callable[[], float]`."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ strings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -11,6 +13,18 @@ from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from local_stack.moto_speed import speed_up_moto
+
+
+def _table_t() -> Any:
+    """A DynamoDB client, and a table "t" keyed by `pk` alone."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
 
 
 def _counts(sqs: object, url: str) -> tuple[int, int, int]:
@@ -74,13 +88,7 @@ def test_a_query_orders_number_sort_keys_numerically_and_string_ones_by_code_poi
 def test_one_update_expression_used_again_applies_to_each_item_with_its_own_values(aws: None) -> None:
     """The parsed expression is shared between calls and each validation copies it: nothing of one call's values
     or item may leak into the next, and each call's condition is judged on its own values."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = _table_t()
 
     def bump(key: str, step: int, item: str, limit: int = 100) -> dict[str, object]:
         return dynamodb.update_item(  # type: ignore[no-any-return]
@@ -126,13 +134,7 @@ def test_sessions_of_successive_mocks_share_one_botocore_loader_and_still_reach_
 def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(aws: None) -> None:
     """Rollback keeps only the items a transaction names: writes made before the failing entry are undone, an item
     it overwrote gets its attributes back, and items it did not name are untouched."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = _table_t()
     dynamodb.put_item(TableName="t", Item={"pk": {"S": "kept"}, "v": {"N": "1"}})
     dynamodb.put_item(TableName="t", Item={"pk": {"S": "other"}, "v": {"N": "7"}})
 

@@ -14,24 +14,18 @@ from pos_ecom_sync.errors import Conflict, OrderBusy
 from pos_ecom_sync.models.ledger import CustomerBusy, CustomerCensus, CustomerClaimed, CustomerKnown
 from pos_ecom_sync.state.order_store import OrderStore
 
+from tests.support import ManualClock
+
 CID = "shop"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_800_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(sync_table: str, clock: Clock) -> OrderStore:
+def store(sync_table: str, clock: ManualClock) -> OrderStore:
     return OrderStore(sync_table, client=boto3.client("dynamodb", region_name="us-east-1"), clock=clock)
 
 
@@ -51,7 +45,7 @@ def test_the_first_claim_records_the_intent_and_a_live_claim_keeps_others_out(st
 
 
 def test_an_expired_claim_is_taken_over_and_the_next_attempt_looks_for_the_sale(
-    store: OrderStore, clock: Clock
+    store: OrderStore, clock: ManualClock
 ) -> None:
     dead = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150)
     clock.now += 152
@@ -118,7 +112,7 @@ def test_a_released_claim_frees_the_order_at_once(store: OrderStore) -> None:
 
 
 def test_an_attempt_released_before_asking_for_the_sale_spares_the_next_one_the_sale_lookup_until_a_crash(
-    store: OrderStore, clock: Clock
+    store: OrderStore, clock: ManualClock
 ) -> None:
     throttled = store.claim_order(CID, 6, source_id="ecom-6", lease_seconds=150)
     store.release(CID, throttled, error="RateLimited: ecom: rate budget exhausted", sale_possible=False)
@@ -130,7 +124,7 @@ def test_an_attempt_released_before_asking_for_the_sale_spares_the_next_one_the_
     assert after_crash.may_have_created_a_sale
 
 
-def test_one_order_at_a_time_may_create_the_customer_of_an_email(store: OrderStore, clock: Clock) -> None:
+def test_one_order_at_a_time_may_create_the_customer_of_an_email(store: OrderStore, clock: ManualClock) -> None:
     assert isinstance(store.claim_customer(CID, "k", owner="order:1", lease_seconds=150), CustomerClaimed)
     busy = store.claim_customer(CID, "k", owner="order:2", lease_seconds=150)
     assert isinstance(busy, CustomerBusy)
@@ -143,7 +137,7 @@ def test_one_order_at_a_time_may_create_the_customer_of_an_email(store: OrderSto
     assert isinstance(store.claim_customer(CID, "k", owner="order:3", lease_seconds=150), CustomerClaimed)
 
 
-def test_a_dead_creators_customer_lock_expires(store: OrderStore, clock: Clock) -> None:
+def test_a_dead_creators_customer_lock_expires(store: OrderStore, clock: ManualClock) -> None:
     store.claim_customer(CID, "k", owner="order:1", lease_seconds=150)
     clock.now += 152
     assert isinstance(store.claim_customer(CID, "k", owner="order:2", lease_seconds=150), CustomerClaimed)
@@ -166,7 +160,7 @@ def test_the_order_lease_outlives_the_order_worker_and_sqs_redelivery_outlives_t
 
 
 def test_the_sale_id_is_recorded_with_the_claim_so_a_sale_leads_back_to_its_order_before_it_exists(
-    store: OrderStore, clock: Clock
+    store: OrderStore, clock: ManualClock
 ) -> None:
     claim = store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150, sale_id="sale-7")
     record = store.get_order(CID, 7)
@@ -192,7 +186,7 @@ def test_completing_with_a_sale_id_the_pos_chose_records_that_sale_too(store: Or
 
 
 def test_the_ecom_payment_status_a_sale_is_built_from_is_kept_by_the_imported_record_and_an_adopting_retry(
-    store: OrderStore, clock: Clock
+    store: OrderStore, clock: ManualClock
 ) -> None:
     dead = store.claim_order(CID, 11, source_id="ecom-11", lease_seconds=150)
     store.note_payment_status(CID, dead, "paid")  # then the worker dies after creating the sale
@@ -240,7 +234,7 @@ def test_a_matched_customer_is_indexed_with_its_reverse_item_and_found_with_the_
 
 
 def test_the_census_marks_and_progress_come_with_the_order_lookups_and_outlive_a_dropped_entry(
-    store: OrderStore, clock: Clock
+    store: OrderStore, clock: ManualClock
 ) -> None:
     assert store.customer_census(CID) is None and store.order_lookups(CID, [501], MIRA).census is None
     store.census_walked(CID, caught_up=False)  # begun, its first walk not at the end yet
@@ -269,7 +263,7 @@ def test_a_drop_removes_the_entry_only_while_it_still_names_that_customer(store:
     assert store.customer_entry(CID, MIRA) is None
 
 
-def test_a_match_never_overwrites_a_live_creating_lock(store: OrderStore, clock: Clock) -> None:
+def test_a_match_never_overwrites_a_live_creating_lock(store: OrderStore, clock: ManualClock) -> None:
     assert isinstance(store.claim_customer(CID, MIRA, owner="order:1", lease_seconds=150), CustomerClaimed)
     assert not store.index_customer(CID, MIRA, customer_id="c-9")
     assert isinstance(store.claim_customer(CID, MIRA, owner="order:2", lease_seconds=150), CustomerBusy)
@@ -297,7 +291,9 @@ def test_a_new_orders_intent_reverse_item_and_payment_status_are_written_at_once
         store.claim_order(CID, 7, source_id="ecom-7", lease_seconds=150, sale_id="sale-7", expect_new=True)
 
 
-def test_expect_new_on_an_order_written_meanwhile_takes_the_general_claim(store: OrderStore, clock: Clock) -> None:
+def test_expect_new_on_an_order_written_meanwhile_takes_the_general_claim(
+    store: OrderStore, clock: ManualClock
+) -> None:
     first = store.claim_order(CID, 8, source_id="ecom-8", lease_seconds=150, sale_id="sale-8")
     store.release(CID, first)
     clock.now += 1

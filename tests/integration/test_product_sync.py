@@ -36,7 +36,7 @@ from local_stack.lambda_events import sqs_event
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
 from tests.integration.conftest import Deployment
-from tests.support import drain_queue, map_xseries_family
+from tests.support import ManualClock, drain_queue, map_xseries_family
 
 CONNECTION = "shop"
 
@@ -552,18 +552,10 @@ def test_an_item_deleted_by_hand_in_ecom_is_recreated_on_a_reconciliation_findin
 # -- brands and categories: kept by the warm sandbox, re-read on a miss, a deleted one survived -----------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def names_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def names_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     """The warm sandbox's reference cache (brand and category lists) on a clock the test moves."""
-    clock = Clock()
+    clock = ManualClock()
     cache = ReferenceCache(clock=clock)
     monkeypatch.setattr(runtime, "reference_cache", functools.cache(lambda: cache))  # runtime.reset clears it
     return clock
@@ -586,7 +578,7 @@ def _brands_titled(rig: CatalogRig, title: str) -> list[int]:
 
 
 def test_a_brand_the_merchant_made_in_ecom_a_moment_before_is_found_not_duplicated(
-    rig: CatalogRig, names_clock: Clock
+    rig: CatalogRig, names_clock: ManualClock
 ) -> None:
     # Given: one family synced (its brand created in eCom, the brand list kept by the warm sandbox); then the POS
     # gets families of three brands eCom lacks, two of which the merchant makes in eCom by hand meanwhile
@@ -624,7 +616,9 @@ def _delete_brand_by_hand(rig: CatalogRig, brand_id: int) -> None:
                 product["brand"] = None
 
 
-def test_a_brand_deleted_in_ecom_does_not_wedge_the_families_that_name_it(rig: CatalogRig, names_clock: Clock) -> None:
+def test_a_brand_deleted_in_ecom_does_not_wedge_the_families_that_name_it(
+    rig: CatalogRig, names_clock: ManualClock
+) -> None:
     # Given: a synced family; the merchant deletes its brand in eCom while the warm sandbox still keeps the list
     rig.pos.seed_catalog(1, 2, seed=41)
     rig.sync_all()

@@ -23,6 +23,7 @@ from local_stack.simulators.catalog import ean13
 from local_stack.simulators.common import Faults
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
+from tests.support import ManualClock
 
 # These tests drive the simulators directly, including with requests the vendors refuse or ignore, to prove the
 # simulators refuse or ignore them too; their answers are still held to the contracts.
@@ -30,14 +31,6 @@ pytestmark = pytest.mark.vendor_contract_exempt
 
 TOKEN = "pos-token"
 KEY, SECRET, HOOK_SECRET = "ecom-key", "ecom-secret", "ecom-hook-secret"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Receiver:
@@ -198,7 +191,7 @@ def test_requests_without_valid_credentials_get_401(pos: XSeriesSimulator, ecom:
 
 
 def test_xseries_rate_limit_headers_and_429_with_an_http_date_retry_after() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     simulator = XSeriesSimulator(token=TOKEN, rate_limit=3, rate_window_s=300, clock=clock)
     simulator.start()
     try:
@@ -222,7 +215,7 @@ def test_xseries_rate_limit_headers_and_429_with_an_http_date_retry_after() -> N
 
 
 def test_ecom_rate_limit_triples_and_429_with_seconds_retry_after() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     simulator = EcomSimulator(
         api_key=KEY, api_secret=SECRET, webhook_secret=HOOK_SECRET, limits=(2, 5, 10), per_second=None, clock=clock
     )
@@ -246,7 +239,7 @@ def test_ecom_rate_limit_triples_and_429_with_seconds_retry_after() -> None:
 
 
 def test_ecom_per_second_limit_answers_429_with_retry_after_one_second() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     simulator = EcomSimulator(api_key=KEY, api_secret=SECRET, webhook_secret=HOOK_SECRET, per_second=2, clock=clock)
     simulator.start()
     try:
@@ -606,7 +599,7 @@ def test_place_order_lowers_ecom_stock_and_sends_orders_created(ecom: EcomSimula
 
 
 def test_ecom_orders_filter_by_updated_at_min_and_cancelled_orders_are_frozen(ecom: EcomSimulator) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     ecom.clock = clock
     old = ecom.place_order([], email="old@example.com")
     clock.now += 3600
@@ -985,7 +978,7 @@ def test_connector_link_category(ecom: EcomSimulator, connector: EcomClient) -> 
 
 
 def test_connector_list_products_created_since(ecom: EcomSimulator, connector: EcomClient) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     ecom.clock = clock
     connector.create_product({"title": "Old"})
     clock.now += 600
@@ -1034,7 +1027,7 @@ def test_connector_walks_every_list_and_the_order_sweep_past_the_page_cap(
 def test_connector_order_sweep_returns_only_updated_orders_whichever_date_format_the_shop_reads(
     ecom: EcomSimulator, connector: EcomClient, shop_reads: str
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_800_000_000.0)
     ecom.clock = clock
     ecom.date_filter_format = shop_reads
     old = [ecom.place_order([], email=f"old{n}@example.com") for n in range(3)]

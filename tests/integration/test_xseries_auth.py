@@ -23,17 +23,10 @@ from pos_ecom_sync.workers import PERMANENT_ERRORS
 
 from local_stack.simulators.xseries import XSeriesSimulator
 from tests.integration.test_rate_budget import AtomicItemWrites
+from tests.support import ManualClock
 
 PERSONAL_TOKEN = "personal-token-0001"
 CLIENT_ID, CLIENT_SECRET = "app-client-id", "app-client-secret-0001"
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -41,7 +34,7 @@ class Rig:
     pos: XSeriesSimulator
     table: str
     dynamodb: Any
-    clock: Clock
+    clock: ManualClock
 
     def authorize(self) -> dict[str, Any]:
         return self.pos.oauth.authorize(CLIENT_ID)
@@ -78,7 +71,7 @@ class Rig:
 
 @pytest.fixture
 def rig(sync_table: str, dynamodb_client: Any) -> Iterator[Rig]:
-    clock = Clock()
+    clock = ManualClock(1_800_000_000.0)
     pos = XSeriesSimulator(token=PERSONAL_TOKEN, seed=31, clock=clock, rate_limit=0)
     pos.oauth.register(CLIENT_ID, CLIENT_SECRET)
     pos.start()

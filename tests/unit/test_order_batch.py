@@ -16,6 +16,8 @@ from pos_ecom_sync.orders.batch import NamedOrder, orders_named, with_unsent_as_
 from pos_ecom_sync.orders.importer import BatchedNotifications
 from pos_ecom_sync.queues import IDLE_REUSE_SECONDS, RecentIdle
 
+from tests.support import ManualClock
+
 
 class Queues:
     """SQS's counts as the test sets them; counts the GetQueueAttributes calls."""
@@ -29,16 +31,8 @@ class Queues:
         return not self.waiting[concern]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_an_idle_answer_is_reused_for_a_few_seconds_then_asked_again() -> None:
-    queues, clock = Queues(), Clock()
+    queues, clock = Queues(), ManualClock(100.0)
     recent = RecentIdle(queues, clock=clock)
 
     assert recent.idle("stock") and recent.idle("stock") and recent.idle("products")
@@ -53,7 +47,7 @@ def test_an_idle_answer_is_reused_for_a_few_seconds_then_asked_again() -> None:
 
 
 def test_a_busy_answer_is_never_reused() -> None:
-    queues, clock = Queues(), Clock()
+    queues, clock = Queues(), ManualClock(100.0)
     recent = RecentIdle(queues, clock=clock)
     queues.waiting["stock"] = 2
     assert not recent.idle("stock")

@@ -9,16 +9,10 @@ from typing import Any
 from pos_ecom_sync.catalog.sync import NAMES_KEPT_S, NAMES_RECHECK_S
 from pos_ecom_sync.reference import ReferenceCache
 
+from tests.support import ManualClock
+
 KEY = "shop|http://ecom|brands"
 OLD_TTL_S = 300.0  # brands and categories were read again this often before
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Brands:
@@ -47,7 +41,7 @@ def _find(cache: ReferenceCache, brands: Brands, title: str) -> dict[str, Any] |
 
 
 def test_a_hit_after_the_old_ttl_costs_no_read() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     assert _find(cache, brands, "Dockside") == {"id": 300, "title": "Dockside"}
     clock.now = 25 * 60  # the next import burst
@@ -56,7 +50,7 @@ def test_a_hit_after_the_old_ttl_costs_no_read() -> None:
 
 
 def test_a_hit_past_the_kept_age_reads_the_list_again() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     _find(cache, brands, "Dockside")
     brands.rows[0]["title"] = "Dockside Supply"  # renamed in eCom
@@ -68,7 +62,7 @@ def test_a_hit_past_the_kept_age_reads_the_list_again() -> None:
 
 
 def test_a_miss_reads_the_list_again_and_finds_what_the_merchant_made_since() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     _find(cache, brands, "Dockside")
     merchants = brands.add("Northwind")
@@ -79,7 +73,7 @@ def test_a_miss_reads_the_list_again_and_finds_what_the_merchant_made_since() ->
 
 
 def test_a_miss_right_after_a_read_does_not_read_again() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     assert _find(cache, brands, "Northwind") is None  # the first read answers it: no second
     assert brands.reads == 1
@@ -89,7 +83,7 @@ def test_a_miss_right_after_a_read_does_not_read_again() -> None:
 
 
 def test_a_created_row_is_visible_without_a_read_until_the_list_is_read_again() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     _find(cache, brands, "Northwind")
     ours = brands.add("Northwind")  # what our POST brands.json made
@@ -100,7 +94,7 @@ def test_a_created_row_is_visible_without_a_read_until_the_list_is_read_again() 
 
 
 def test_a_dropped_list_is_read_on_next_use() -> None:
-    clock, brands = Clock(), Brands("Dockside")
+    clock, brands = ManualClock(), Brands("Dockside")
     cache = ReferenceCache(clock=clock)
     _find(cache, brands, "Dockside")
     brands.rows.clear()  # deleted in eCom
@@ -110,7 +104,7 @@ def test_a_dropped_list_is_read_on_next_use() -> None:
 
 
 def test_get_keeps_its_ttl_for_the_other_lists() -> None:
-    clock, registers = Clock(), Brands("Main")
+    clock, registers = ManualClock(), Brands("Main")
     cache = ReferenceCache(clock=clock)
     cache.get("pos|registers", registers.list)
     clock.now = OLD_TTL_S - 1

@@ -15,7 +15,7 @@ from pos_ecom_sync.catalog.mapping import DesiredProduct
 from pos_ecom_sync.profiles.xseries.mapping import PosProduct
 
 from tests.perf import bench_catalog_import as bench
-from tests.support import map_xseries_family
+from tests.support import ManualClock, map_xseries_family
 
 TTL_S = 300.0
 
@@ -39,16 +39,8 @@ class Variants:
         return [row for row in self.rows if row["id"] > after][:limit]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_an_empty_shop_costs_one_read_and_then_no_lookup() -> None:
-    ecom, clock = Variants([]), Clock()
+    ecom, clock = Variants([]), ManualClock()
     census = SkuCensus(TTL_S, clock)
     assert census.may_hold("A-1", ecom)  # the walk is not complete before this read: the caller looks it up
     assert ecom.reads == 1 and census.trusted
@@ -59,7 +51,7 @@ def test_an_empty_shop_costs_one_read_and_then_no_lookup() -> None:
 
 def test_a_shop_walk_is_paid_one_page_per_create_and_then_answers_for_every_sku_it_holds() -> None:
     skus = [f"M-{n}" for n in range(2 * PAGE + 10)]  # three pages, the last short
-    ecom, clock = Variants(skus), Clock()
+    ecom, clock = Variants(skus), ManualClock()
     census = SkuCensus(TTL_S, clock)
     answers = [census.may_hold("absent", ecom) for _ in range(3)]
     assert answers == [True, True, True]  # each of these creates made its own lookup meanwhile
@@ -70,7 +62,7 @@ def test_a_shop_walk_is_paid_one_page_per_create_and_then_answers_for_every_sku_
 
 
 def test_a_variant_created_in_ecom_after_the_walk_is_seen_once_the_ttl_passed() -> None:
-    ecom, clock = Variants(["M-1"]), Clock()
+    ecom, clock = Variants(["M-1"]), ManualClock()
     census = SkuCensus(TTL_S, clock)
     census.may_hold("X", ecom)
     ecom.add("LATE-1")  # the merchant's, in the back office
@@ -83,7 +75,7 @@ def test_a_variant_created_in_ecom_after_the_walk_is_seen_once_the_ttl_passed() 
 
 
 def test_skus_we_write_count_at_once() -> None:
-    ecom, clock = Variants([]), Clock()
+    ecom, clock = Variants([]), ManualClock()
     census = SkuCensus(TTL_S, clock)
     census.may_hold("X", ecom)
     census.note("OURS-1")
@@ -93,7 +85,7 @@ def test_skus_we_write_count_at_once() -> None:
 
 
 def test_when_ecom_ignores_since_id_every_create_looks_its_sku_up() -> None:
-    ecom, clock = Variants(["M-1"], ignores_since_id=True), Clock()
+    ecom, clock = Variants(["M-1"], ignores_since_id=True), ManualClock()
     census = SkuCensus(TTL_S, clock)
     census.may_hold("X", ecom)
     clock.now = TTL_S
