@@ -50,6 +50,12 @@ def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
+def _history(lease: StatusLease, entries: Sequence[Mapping[str, Any]], now: int) -> list[dict[str, Any]]:
+    """The order's history with `entries` added, stamped `now`: newest last, the last HISTORY_LIMIT kept."""
+    previous = list(lease.previous.history) if lease.previous else []
+    return [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+
+
 def status_record(item: Mapping[str, Any]) -> StatusRecord:
     """A status ledger item as its record."""
     data = {name: _deserializer.deserialize(value) for name, value in item.items()}
@@ -148,10 +154,9 @@ class StatusStore:
         is read again: never swallowed late). `ecom_digests`: the eCom order states this message saw, added to the
         last few kept (one seen again moves to the newest end)."""
         now = int(self._clock())
-        previous = list(lease.previous.history) if lease.previous else []
         if returns is None:  # unchanged: keep what earlier messages recorded
             returns = lease.previous.returns if lease.previous else {}
-        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        history = _history(lease, entries, now)
         unpaid_seen = bool(ecom_unpaid_seen) or bool(lease.previous and lease.previous.ecom_unpaid_seen)
         written = [*(lease.previous.ecom_written if lease.previous else ()), *ecom_written][-ECOM_WRITES_KEPT:]
         seen = [d for d in (lease.previous.ecom_digests if lease.previous else ()) if d not in ecom_digests]
@@ -214,8 +219,7 @@ class StatusStore:
     ) -> None:
         """Free the lease held by this worker, adding `entries` to the history and setting `fields` (nothing read)."""
         now = int(self._clock())
-        previous = list(lease.previous.history) if lease.previous else []
-        history = [*previous, *({**e, "at": now} for e in entries)][-HISTORY_LIMIT:]
+        history = _history(lease, entries, now)
         sets = "".join(f"{name} = :{name}, " for name in fields)
         lost = f"order {lease.order_id}: the status lease was lost before settling {what}"
         with dynamodb_call(f"settle order status {what}", on_condition_failure=lambda: Conflict(lost)):
