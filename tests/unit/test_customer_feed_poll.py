@@ -36,6 +36,7 @@ class Index:
     reads: int = 0
     marks: set[str] = field(default_factory=set)
     census: CustomerCensus | None = None
+    census_writes: int = 0
     now: int = 1_000
 
     def customer_census(self, connection_id: str) -> CustomerCensus | None:
@@ -45,6 +46,7 @@ class Index:
         self.marks |= set(email_keys)
 
     def census_walked(self, connection_id: str, *, caught_up: bool) -> None:
+        self.census_writes += 1
         caught_up_at = self.now if caught_up else (self.census.caught_up_at if self.census else None)
         self.census = CustomerCensus(caught_up_at)
 
@@ -153,6 +155,7 @@ def test_a_census_walk_stopped_by_the_page_cap_is_not_caught_up_until_a_later_po
 
     first = _poll(feeds, index, cursors, page_size=2)
     assert first.stopped and index.census == CustomerCensus(caught_up_at=None)
+    assert index.census_writes == 1  # begun, once: not a write per page
     assert len(index.marks) == 2 * CUSTOMER_FEED_MAX_PAGES
 
     index.now = 1_060

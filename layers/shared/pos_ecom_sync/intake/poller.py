@@ -355,7 +355,9 @@ class ChangePoller:
                 return report
             cursor = Cursor(cursor.feed, page.cursor)
             read_from = report.cursor = page.cursor
-            customers.census_walked(cid, caught_up=not page.more)
+            if not page.more or not begun:  # a walk under way is marked begun once, not at every page
+                customers.census_walked(cid, caught_up=not page.more)
+                begun = True
             if not page.more:
                 return report
         report.stopped = "page cap: resumes from this cursor on the next poll"
