@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -95,6 +96,23 @@ ORDER_BODY = {
         "updatedAt": "2026-11-22T09:00:00+00:00",
     }
 }
+
+
+class RunningClock:
+    """A simulated vendor's clock that runs with real time and that a test can also move ahead (`sleep`).
+
+    A vendor's clock never stands still: a simulator on a frozen clock counts every request into one burst second
+    and never drains its bucket, so its rate headers tell our client to wait about a second for each request (ours
+    runs on real time). Use this where the test needs later stamps, not exact ones; `ManualClock` where it does."""
+
+    def __init__(self, start: float) -> None:
+        self._offset = start - time.monotonic()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        self._offset += seconds
 
 
 class ManualClock:

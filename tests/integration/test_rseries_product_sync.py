@@ -27,8 +27,8 @@ from local_stack.functions import LocalFunction
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.integration.conftest import Deployment
-from tests.integration.test_rseries_client import Clock
-from tests.support import drain_queue
+from tests.integration.test_rseries_client import START
+from tests.support import RunningClock, drain_queue
 
 CONNECTION = "rshop"
 
@@ -91,7 +91,7 @@ class RSeriesCatalogRig:
 
 @pytest.fixture
 def rig(deployment: Deployment) -> Iterator[RSeriesCatalogRig]:
-    clock = Clock()
+    clock = RunningClock(START)
     pos = RSeriesSimulator(clock=clock, seed=5, rate_limit=False, online_price_level_id=5)
     ecom = EcomSimulator(
         api_key=DEMO_SECRETS["ecom_api_key"],
@@ -124,9 +124,9 @@ def _online_price(item: dict[str, Any]) -> float:
     return next(float(p["amount"]) for p in item["Prices"]["ItemPrice"] if p["useType"] == "Online")
 
 
-def _clock(rig: RSeriesCatalogRig) -> Clock:
+def _clock(rig: RSeriesCatalogRig) -> RunningClock:
     clock = rig.pos.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, RunningClock)
     return clock
 
 

@@ -29,9 +29,9 @@ from local_stack.functions import LocalFunction
 from local_stack.simulators.ecom import EcomSimulator
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.integration.conftest import Deployment
-from tests.integration.test_rseries_client import Clock
+from tests.integration.test_rseries_client import START
 from tests.integration.test_rseries_orders import CONNECTION, SHOP_A, SHOP_B, lines_of, rseries_shop
-from tests.support import drain_queue
+from tests.support import RunningClock, drain_queue
 
 SALE_LINES = "GET /API/V3/Account/{accountID}/SaleLine.json"
 
@@ -41,7 +41,7 @@ class RefundRig:
     deployment: Deployment
     pos: RSeriesSimulator
     ecom: EcomSimulator
-    clock: Clock
+    clock: RunningClock
     items: dict[str, int]  # eCom variant sku -> R-Series itemID
     worker: SqsPoller
 
@@ -118,7 +118,7 @@ def switches() -> dict[str, Any]:
 
 @pytest.fixture
 def rig(deployment: Deployment, switches: dict[str, Any]) -> Iterator[RefundRig]:
-    clock = Clock()
+    clock = RunningClock(START)
     pos = RSeriesSimulator(clock=clock, seed=3, shops=2, registers=2, rate_limit=False, **switches)
     with rseries_shop(deployment, pos) as (ecom, items, _):
         subscription = next(s for s in deployment.resources.subscriptions if s.function == "StatusSyncFunction")
