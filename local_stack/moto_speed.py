@@ -36,6 +36,17 @@ Each request found its handler by listing the handler class's methods (`inspect.
 kept per class. The moto server also listed moto's package folder (a `stat` per service) to route every request;
 that list is kept too.
 
+Responses are serialised without asking six alias providers per attribute. moto 5 writes each answer by walking
+the operation's output shape, and finds every member's value by building six "alias provider" objects and asking
+each which names the value may go by, for every member of every structure: a DynamoDB item's attribute values are
+structures of ten members each (`S`, `N`, `M`, ...), so reading back an item asked sixty providers per attribute, and
+that was the largest single cost of the DynamoDB-heavy tests. The names depend only on the picker, the value's
+class, the member's shape, that shape's parent and the member's name (a value with its own `Meta` aliases, or a
+picker with response transformers, still goes the slow way), so they are listed once per such combination and
+tried in the same order: the same values are picked. A plain dict is looked up with `get` rather than moto's
+`obj[key]` in a `try`, which raised and caught a KeyError for each of the nine absent members of every attribute
+value.
+
 SQS long polls wait instead of spinning. A receive that finds visible messages it may not deliver (a FIFO queue whose
 group has a message in flight) waited on "some message is visible", which was already true: it re-scanned the
 queue in a tight loop until its wait time ended, a core's worth of CPU for every such poll of the local stack's
@@ -55,6 +66,7 @@ from typing import Any
 import botocore.session as botocore_session
 from moto import backends as _backends
 from moto.core import responses as _responses
+from moto.core import serialize as _serialize
 from moto.dynamodb import models as _dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -74,6 +86,7 @@ expressions: Any = _expressions
 validators: Any = _validators
 dynamodb_models: Any = _dynamodb_models
 responses: Any = _responses
+serialize: Any = _serialize
 backends: Any = _backends
 
 
@@ -86,6 +99,7 @@ def speed_up_moto() -> None:
     _cheap_update_expressions()
     _one_botocore_loader()
     _cheap_transaction_rollback()
+    _cheap_value_picking()
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
     listed = tuple(backends.list_of_moto_modules())  # the installed package's folders: fixed for the process
     backends.list_of_moto_modules = lambda: listed
@@ -140,6 +154,40 @@ def _cheap_dynamodb_casts() -> None:
         return slow_cast(self)
 
     DynamoType.cast_value = property(cast_value)  # type: ignore[assignment,method-assign]
+
+
+def _cheap_value_picking() -> None:
+    slow_get_value = serialize.ResponseSerializer.get_value
+    pickers = (serialize.AttributePicker, serialize.XFormedAttributePicker)
+    missing, value_of = serialize.MISSING, serialize.get_value
+    # (picker class, value class, id(shape), id(parent), member name) -> (shape, parent, names): the shapes are kept,
+    # so an id is never reused while its entry stands (moto's service models, and their shapes, live for the process).
+    names_of: dict[tuple[Any, ...], tuple[Any, Any, tuple[str, ...]]] = {}
+
+    def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if (
+            type(picker) not in pickers
+            or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
+            or picker.response_transformers
+            or hasattr(value, "Meta")
+        ):
+            return slow_get_value(self, value, key, shape)
+        parent = getattr(shape, "parent", None)
+        slot = (type(picker), type(value), id(shape), id(parent), key)
+        known = names_of.get(slot)
+        if known is None or known[0] is not shape or known[1] is not parent:
+            context = serialize.AttributePickerContext(obj=value, key=key, shape=shape)
+            known = names_of[slot] = (shape, parent, tuple(picker.get_possible_keys(context)))
+        plain = type(value) is dict  # looked up with `get`: moto's `obj[key]` raises a KeyError per absent member
+        for name in known[2]:
+            found = value.get(name, missing) if plain and "." not in name else value_of(value, name, missing)
+            if found is not missing:
+                return found
+        return None
+
+    get_value.__wrapped__ = slow_get_value  # type: ignore[attr-defined]  # what it replaced (for its test)
+    serialize.ResponseSerializer.get_value = get_value
 
 
 def _scan(queue: Any, keep: Callable[[Any, float], bool]) -> list[Any]:

@@ -4,6 +4,7 @@ strings."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import boto3
@@ -197,3 +198,75 @@ def test_a_long_poll_on_a_busy_fifo_group_waits_without_spinning_and_the_next_re
     sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
     [second] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
     assert second["Body"] == "m1"
+
+
+def _timeless(response: dict[str, Any]) -> bytes:
+    """A raw answer with its clock readings (creation times) blanked: two runs differ only there."""
+    return re.sub(rb'("\w*(?:Date|Time|Timestamp)\w*": ?"?)[\d.]+', rb"\1T", response["body"])
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch, *, slow: bool) -> list[bytes]:
+    """The raw bodies of a run of DynamoDB, SQS and EventBridge calls whose answers hold every attribute value type
+    (nested maps and lists, sets, binary, null), a failed condition's item and model objects, in a fresh moto."""
+    from moto.core.serialize import ResponseSerializer
+
+    if slow:
+        monkeypatch.setattr(ResponseSerializer, "get_value", ResponseSerializer.get_value.__wrapped__)
+    bodies: list[bytes] = []
+    with mock_aws():
+        clients = [boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "events")]
+        for client in clients:
+            client.meta.events.register(
+                "before-parse", lambda response_dict, **_: bodies.append(_timeless(response_dict))
+            )
+        dynamodb, sqs, events = clients
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {
+            "pk": {"S": "a"},
+            "n": {"N": "1.5"},
+            "b": {"B": b"\x00\x01"},
+            "flags": {"SS": ["x", "y"]},
+            "counts": {"NS": ["1", "2"]},
+            "blobs": {"BS": [b"z"]},
+            "nothing": {"NULL": True},
+            "yes": {"BOOL": False},
+            "nested": {"M": {"list": {"L": [{"S": "s"}, {"M": {"deep": {"N": "3"}}}]}, "empty": {"M": {}}}},
+        }
+        dynamodb.put_item(TableName="t", Item=item)
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}}, ConsistentRead=True)
+        dynamodb.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+        dynamodb.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "none"}}]}})
+        dynamodb.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET n = n + :one, nested.#l[0] = :s",
+            ExpressionAttributeNames={"#l": "list"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": "t"}},
+            ReturnValues="ALL_NEW",
+        )
+        with pytest.raises(ClientError):
+            dynamodb.put_item(
+                TableName="t",
+                Item={"pk": {"S": "a"}},
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        dynamodb.describe_table(TableName="t")
+        url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        sqs.list_queues()
+        events.put_rule(Name="r", ScheduleExpression="rate(1 minute)")
+        events.list_rules()
+    return bodies
+
+
+def test_answers_are_serialised_byte_for_byte_as_moto_serialises_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _answers(monkeypatch, slow=False)
+    slow = _answers(monkeypatch, slow=True)
+    assert len(fast) == 13  # every call's answer, the refused put's included
+    assert fast == slow
