@@ -47,6 +47,10 @@ tried in the same order: the same values are picked. A plain dict is looked up w
 `obj[key]` in a `try`, which raised and caught a KeyError for each of the nine absent members of every attribute
 value.
 
+A condition is parsed once per text, names and values. A conditional write parsed its ConditionExpression twice
+(the handler checks the names it uses, the model evaluates it), and the rate budget's conditional updates repeat;
+evaluating a parsed condition only reads it.
+
 SQS long polls wait instead of spinning. A receive that finds visible messages it may not deliver (a FIFO queue whose
 group has a message in flight) waited on "some message is visible", which was already true: it re-scanned the
 queue in a tight loop until its wait time ended, a core's worth of CPU for every such poll of the local stack's
@@ -67,6 +71,7 @@ import botocore.session as botocore_session
 from moto import backends as _backends
 from moto.core import responses as _responses
 from moto.core import serialize as _serialize
+from moto.dynamodb import comparisons as _comparisons
 from moto.dynamodb import models as _dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -85,6 +90,7 @@ ast_nodes: Any = _ast_nodes
 expressions: Any = _expressions
 validators: Any = _validators
 dynamodb_models: Any = _dynamodb_models
+comparisons: Any = _comparisons
 responses: Any = _responses
 serialize: Any = _serialize
 backends: Any = _backends
@@ -97,6 +103,7 @@ def speed_up_moto() -> None:
     _cheap_sqs_clock()
     _cheap_dynamodb_casts()
     _cheap_update_expressions()
+    _cheap_condition_expressions()
     _one_botocore_loader()
     _cheap_transaction_rollback()
     _cheap_value_picking()
@@ -222,6 +229,41 @@ def _cheap_update_expressions() -> None:
 
     traverser.nodes_to_be_processed = nodes_to_be_processed
     validators.deepcopy = _copy_tree
+
+
+# Parsed conditions kept (the table is emptied when full: a test run repeats a few hundred distinct conditions).
+MAX_CONDITIONS = 1024
+
+
+def _cheap_condition_expressions() -> None:
+    """A conditional write parses its condition twice (the handler, to check the names it uses, then the model, to
+    evaluate it), and writes repeat their conditions: in the stock and order tests, 83 % of 14,502 parses were of a
+    text, names and values parsed before. A condition's tree depends only on those three, and evaluating it reads the
+    tree without changing it: one parse per (text, names, values), made from a copy of the values so that no
+    request's dicts are kept."""
+    parser = comparisons.ConditionExpressionParser
+    slow_parse = parser.parse
+    parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self: Any) -> Any:
+        values = self.expression_attribute_values
+        key = (self.condition_expression, repr(self.expression_attribute_names), repr(values))
+        known = parsed.get(key)
+        if known is None:
+            self.expression_attribute_values = copy.deepcopy(values)
+            try:
+                tree = slow_parse(self)  # an invalid condition raises, and is parsed (and refused) again next time
+            finally:
+                self.expression_attribute_values = values
+            if len(parsed) >= MAX_CONDITIONS:
+                parsed.clear()
+            known = parsed[key] = (tree, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        else:
+            self.expr_attr_names_found.extend(known[1])
+            self.expr_attr_values_found.extend(known[2])
+        return known[0]
+
+    parser.parse = parse
 
 
 def _copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:

@@ -120,6 +120,33 @@ def test_one_update_expression_used_again_applies_to_each_item_with_its_own_valu
     assert bump("b", 1, "w") == {"pk": {"S": "b"}, "count": {"N": "6"}, "seen": {"L": [{"S": "w"}]}}
 
 
+def test_one_condition_used_again_is_judged_on_each_call_s_own_names_values_and_item(aws: None) -> None:
+    """Parsed conditions are kept per text, names and values: a call with other values, other names or another item
+    gets its own answer."""
+    dynamodb = _table_t()
+    for key, level in (("a", "1"), ("b", "2")):
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": key}, "v": {"N": level}, "w": {"N": "2"}})
+
+    def passes(key: str, values: dict[str, dict[str, str]], name: str = "v") -> bool:
+        try:
+            dynamodb.put_item(
+                TableName="t",
+                Item={"pk": {"S": key}, "v": {"N": "1" if key == "a" else "2"}, "w": {"N": "2"}},
+                ConditionExpression="#x = :v",
+                ExpressionAttributeNames={"#x": name},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    one, two = {":v": {"N": "1"}}, {":v": {"N": "2"}}
+    assert [passes("a", one), passes("a", two), passes("b", one), passes("b", two)] == [True, False, False, True]
+    assert [passes("a", two, name="w"), passes("a", one, name="w"), passes("a", one)] == [True, False, True]
+
+
 def test_sessions_of_successive_mocks_share_one_botocore_loader_and_still_reach_their_own_moto() -> None:
     loaders = []
     for name in ("first", "second"):
