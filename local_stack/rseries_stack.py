@@ -37,6 +37,9 @@ class RSeriesLocalStack(LocalStack):
             client_id=RSERIES_DEMO_APP["client_id"],
             client_secret=RSERIES_DEMO_APP["client_secret"],
             seed=7,
+            # The demo account has two shops with a register each, so its subscription allows two registers: the
+            # rate limit's bucket is 100 drips draining at 1.5/s (KVH rate-limiting.md), not a one-register shop's.
+            registers=2,
             narrate=lambda s: narrate(f"POS  | {s}"),
         )
         self.pos_url = self.rseries.start(port=self.config.pos_port)
