@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from local_stack.functions import LocalFunction
 from local_stack.lambda_events import api_gateway_v2_event
 from local_stack.provision import HttpRoute
+from local_stack.simulators.common import SERVER_POLL_S
 
 # API Gateway HTTP APIs accept at most 10 MB; a larger body never reaches the function.
 MAX_PAYLOAD = 10 * 1024 * 1024
@@ -50,7 +51,9 @@ class LocalApi:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="local-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(SERVER_POLL_S,), name="local-api", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from local_stack.functions import LocalFunction
+from local_stack.simulators.common import SERVER_POLL_S
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
 INVOKE_SUFFIX = "/invocations"
@@ -41,7 +42,9 @@ class LocalLambdaService:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="local-lambda", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(SERVER_POLL_S,), name="local-lambda", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -33,6 +33,9 @@ from local_stack.contract import CONTRACTS_DIR, Contract, ContractRoute
 Narrate = Callable[[str], None]
 Clock = Callable[[], float]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# How often a local HTTP server's loop looks for a shutdown: http.server's default (0.5 s) made every stop wait about
+# 0.4 s, and the tests start and stop servers for each test.
+SERVER_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -501,7 +504,7 @@ class VendorSimulator:
         server.simulator = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name=f"{self.vendor}-sim", daemon=True
+            target=server.serve_forever, args=(SERVER_POLL_S,), name=f"{self.vendor}-sim", daemon=True
         )
         self._thread.start()
         self.deliveries.start()
