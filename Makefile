@@ -83,7 +83,8 @@ sam-build: $(SAM_STAMP) $(STAMP)
 	$(BIN)/python -m local_stack.check_build .aws-sam/build
 
 # Parallel pytest workers (pytest-xdist). Most of an e2e test is waiting (queues, webhooks, simulated vendors), so
-# more workers than the 2 cores pays (clean runs: 4 workers 519 s, 6 workers 424 s, for 805 and 783 s of CPU);
+# more workers than the 2 cores pays (clean runs: 4 workers 380 s, 5 workers 307 s, 6 workers 309-318 s, 8 workers
+# 357 s, for 553, 518, 510-564 and 619 s of CPU);
 # `--dist loadfile` keeps a file on one worker, so its module-scoped stack starts once. `make test TEST_WORKERS=0`
 # runs everything in one process.
 TEST_WORKERS ?= 6

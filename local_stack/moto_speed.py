@@ -48,8 +48,8 @@ tried in the same order: the same values are picked. A plain dict is looked up w
 value.
 
 A condition is parsed once per text, names and values. A conditional write parsed its ConditionExpression twice
-(the handler checks the names it uses, the model evaluates it), and the rate budget's conditional updates repeat;
-evaluating a parsed condition only reads it.
+(the handler checks the names it uses, the model evaluates it), and the tests' writes repeat their conditions (83 %
+of the parses in the stock and order tests); evaluating a parsed condition only reads it.
 
 SQS long polls wait instead of spinning. A receive that finds visible messages it may not deliver (a FIFO queue whose
 group has a message in flight) waited on "some message is visible", which was already true: it re-scanned the
@@ -164,6 +164,7 @@ def _cheap_dynamodb_casts() -> None:
 
 
 def _cheap_value_picking() -> None:
+    """Each member's possible names listed once per picker, value class, shape, parent and name (see above)."""
     slow_get_value = serialize.ResponseSerializer.get_value
     pickers = (serialize.AttributePicker, serialize.XFormedAttributePicker)
     missing, value_of = serialize.MISSING, serialize.get_value
