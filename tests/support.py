@@ -1,4 +1,4 @@
-"""Builders shared by tests: API Gateway v2 events, Lambda contexts, vendor-shaped webhook bodies, a manual clock."""
+"""Builders shared by tests: API Gateway v2 events, Lambda contexts, vendor-shaped webhook bodies, test clocks."""
 
 from __future__ import annotations
 
@@ -116,13 +116,19 @@ class RunningClock:
 
 
 class ManualClock:
-    """A clock the test moves by setting `now` (seconds), for code that takes `clock: Callable[[], float]`."""
+    """A clock the test moves by setting `now` or by `sleep` (seconds), for code that takes `clock: Callable[[],
+    float]`."""
 
     def __init__(self, now: float = 0.0) -> None:
         self.now = now
+        self.slept: list[float] = []  # every sleep, for tests of how long code waited
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:

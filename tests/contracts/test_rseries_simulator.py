@@ -14,17 +14,10 @@ import pytest
 from local_stack.contract import load as load_contract
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.contract_recording import ContractRecorder
+from tests.support import ManualClock
 
 START = 1_750_000_000.0
 UNDECLARED = "zz_undeclared_filter"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _client(sim: RSeriesSimulator, token: str) -> httpx.Client:
@@ -32,12 +25,12 @@ def _client(sim: RSeriesSimulator, token: str) -> httpx.Client:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def sim(clock: FakeClock) -> Iterator[RSeriesSimulator]:
+def sim(clock: ManualClock) -> Iterator[RSeriesSimulator]:
     simulator = RSeriesSimulator(clock=clock, rate_limit=False, shops=3, online_price_level_id=5, seed=7)
     simulator.start()
     simulator.seed_catalog(matrices=3, variants_per_matrix=4, simple_items=5, seed=7)
@@ -226,7 +219,7 @@ def test_next_url_paging_by_timestamp_walks_every_row_once_across_equal_stamps(
 
 
 def test_a_poll_from_the_last_stamp_sees_a_change_made_in_the_same_second(
-    sim: RSeriesSimulator, http: httpx.Client, clock: FakeClock
+    sim: RSeriesSimulator, http: httpx.Client, clock: ManualClock
 ) -> None:
     clock.now += 100
     sim.set_qoh(1, 1, 7)
@@ -301,7 +294,9 @@ def test_sorting_on_an_unsortable_field_lists_the_allowed_ones_and_crafted_curso
 # -- OAuth ----------------------------------------------------------------------------------------------------------
 
 
-def test_an_expired_access_token_answers_401_with_the_documented_hint(sim: RSeriesSimulator, clock: FakeClock) -> None:
+def test_an_expired_access_token_answers_401_with_the_documented_hint(
+    sim: RSeriesSimulator, clock: ManualClock
+) -> None:
     pair = sim.issue_tokens()
     assert pair["expires_in"] == 1800
     with _client(sim, pair["access_token"]) as http:
@@ -318,7 +313,7 @@ def test_an_expired_access_token_answers_401_with_the_documented_hint(sim: RSeri
 
 
 def test_a_refresh_rotates_the_pair_and_the_old_refresh_token_dies_when_the_new_access_token_is_first_used(
-    sim: RSeriesSimulator, clock: FakeClock
+    sim: RSeriesSimulator, clock: ManualClock
 ) -> None:
     first = sim.issue_tokens()
     form = {"grant_type": "refresh_token", "client_id": sim.client_id, "client_secret": sim.client_secret}
@@ -365,7 +360,7 @@ def test_a_revoked_app_sees_the_revoked_hint_and_a_token_in_the_query_is_not_acc
 
 
 @pytest.fixture
-def limited(clock: FakeClock) -> Iterator[tuple[RSeriesSimulator, httpx.Client]]:
+def limited(clock: ManualClock) -> Iterator[tuple[RSeriesSimulator, httpx.Client]]:
     simulator = RSeriesSimulator(clock=clock, burst_limit=0, seed=1)
     simulator.start()
     simulator.seed_catalog(1, 2, 1, seed=1)
@@ -375,7 +370,7 @@ def limited(clock: FakeClock) -> Iterator[tuple[RSeriesSimulator, httpx.Client]]
 
 
 def test_the_first_request_over_the_bucket_is_allowed_the_next_gets_429_until_the_drip_makes_room(
-    limited: tuple[RSeriesSimulator, httpx.Client], clock: FakeClock
+    limited: tuple[RSeriesSimulator, httpx.Client], clock: ManualClock
 ) -> None:
     sim, http = limited
     for n in range(90):
@@ -413,7 +408,7 @@ def test_sale_writes_cost_two_drips_plus_three_to_complete_and_half_a_drip_per_l
     assert http.get("/Item.json", params={"load_relations": '["ItemShops"]'}).headers["X-LS-Api-Request-Cost"] == "1.4"
 
 
-def test_the_burst_limiter_refuses_past_its_one_second_window(clock: FakeClock) -> None:
+def test_the_burst_limiter_refuses_past_its_one_second_window(clock: ManualClock) -> None:
     sim = RSeriesSimulator(clock=clock, burst_limit=5)
     sim.start()
     try:
@@ -430,7 +425,7 @@ def test_the_burst_limiter_refuses_past_its_one_second_window(clock: FakeClock) 
         sim.stop()
 
 
-def test_more_registers_mean_a_bigger_bucket_and_faster_drip(clock: FakeClock) -> None:
+def test_more_registers_mean_a_bigger_bucket_and_faster_drip(clock: ManualClock) -> None:
     sim = RSeriesSimulator(clock=clock, registers=3)
     assert (sim.bucket_size, sim.drip_rate) == (110, 2)
 
@@ -455,7 +450,7 @@ def test_completing_a_sale_without_balancing_payments_is_refused_and_changes_not
 
 
 def test_a_completed_sale_takes_stock_at_its_shop_and_bumps_the_itemshop_stamp(
-    sim: RSeriesSimulator, http: httpx.Client, clock: FakeClock
+    sim: RSeriesSimulator, http: httpx.Client, clock: ManualClock
 ) -> None:
     clock.now += 60
     price = float(sim.item(1)["Prices"]["ItemPrice"][0]["amount"])
@@ -511,14 +506,14 @@ def test_archiving_by_put_is_refused_but_unarchiving_works(sim: RSeriesSimulator
     assert http.put("/Item/2.json", json={"archived": "false"}).json()["Item"]["archived"] == "false"
 
 
-def test_the_online_price_level_id_is_the_constructors_and_an_account_may_have_none(clock: FakeClock) -> None:
+def test_the_online_price_level_id_is_the_constructors_and_an_account_may_have_none(clock: ManualClock) -> None:
     sim = RSeriesSimulator(clock=clock, online_price_level_id=None)
     assert [p["name"] for p in sim.price_levels()] == ["Default", "MSRP"]
     sim.seed_catalog(1, 1, 1)
     assert [p["useType"] for p in sim.item(1)["Prices"]["ItemPrice"]] == ["Default", "MSRP"]
 
 
-def test_helpers_stamp_changes_with_the_clocks_current_second(sim: RSeriesSimulator, clock: FakeClock) -> None:
+def test_helpers_stamp_changes_with_the_clocks_current_second(sim: RSeriesSimulator, clock: ManualClock) -> None:
     clock.now += 1000.7
     sim.edit_item(5, description="Renamed")
     sim.set_online_price(6, 9.5)

@@ -33,22 +33,10 @@ from pos_ecom_sync.state.budget import DynamoRateBudget
 
 from local_stack.simulators.rseries import RSeriesSimulator
 from local_stack.simulators.xseries import XSeriesSimulator
+from tests.support import ManualClock
 
 T0 = 1_750_000_000.0
 SMALL = RatePolicy("xseries", (WindowSpec("5min", 5, 300.0),))
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class AtomicItemWrites:
@@ -87,7 +75,7 @@ def _item(dynamodb_client: Any, table: str, connection_id: str, api: str) -> dic
 
 
 def test_dynamo_budget_grants_up_to_the_limit_then_raises_rate_limited(dynamo, dynamodb_client, sync_table) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo(clock=clock, sleep=clock.sleep)
     for _ in range(5):
         budget.acquire(SMALL, max_wait_s=0)
@@ -101,7 +89,7 @@ def test_dynamo_budget_grants_up_to_the_limit_then_raises_rate_limited(dynamo, d
 
 
 def test_dynamo_budget_starts_a_new_window_once_the_old_one_ended(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo(clock=clock, sleep=clock.sleep)
     for _ in range(5):
         budget.acquire(SMALL, max_wait_s=0)
@@ -113,7 +101,7 @@ def test_dynamo_budget_starts_a_new_window_once_the_old_one_ended(dynamo) -> Non
 
 
 def test_dynamo_budget_learns_limit_count_and_reset_from_headers(dynamo, dynamodb_client, sync_table) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo(clock=clock)
     budget.acquire(XSERIES_POLICY, max_wait_s=0)
     budget.observe(XSERIES_POLICY, Observation((WindowReading(limit=650, remaining=600, reset_at=T0 + 60),)))
@@ -125,7 +113,7 @@ def test_dynamo_budget_learns_limit_count_and_reset_from_headers(dynamo, dynamod
 
 
 def test_a_429_in_one_invocation_blocks_every_other_invocation(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     first, second = dynamo(clock=clock, sleep=clock.sleep), dynamo(clock=clock, sleep=clock.sleep)
     first.acquire(XSERIES_POLICY, max_wait_s=0)
     first.observe(XSERIES_POLICY, Observation(throttled=True, retry_at=T0 + 30))
@@ -138,7 +126,7 @@ def test_a_429_in_one_invocation_blocks_every_other_invocation(dynamo) -> None:
 
 def test_a_stale_cache_never_grants_past_the_limit(dynamo) -> None:
     # Each instance caches what it last saw; the conditional write, not the cache, decides.
-    clock = FakeClock()
+    clock = ManualClock(T0)
     first, second = dynamo(clock=clock), dynamo(clock=clock)
     first.acquire(SMALL, max_wait_s=0)
     second.acquire(SMALL, max_wait_s=0)  # second's cache now says 2 used
@@ -150,7 +138,7 @@ def test_a_stale_cache_never_grants_past_the_limit(dynamo) -> None:
 
 
 def test_budget_items_are_kept_per_connection_and_api(dynamo, dynamodb_client, sync_table) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     dynamo("xseries", "shop-a", clock=clock).acquire(XSERIES_POLICY, max_wait_s=0)
     dynamo("ecom", "shop-a", clock=clock).acquire(ECOM_POLICY, max_wait_s=0)
     dynamo("xseries", "shop-b", clock=clock).acquire(XSERIES_POLICY, max_wait_s=0)
@@ -164,7 +152,7 @@ def test_budget_items_are_kept_per_connection_and_api(dynamo, dynamodb_client, s
 
 def test_many_invocations_hammering_one_budget_never_take_more_than_the_limit(dynamo, dynamodb_client) -> None:
     policy = RatePolicy("xseries", (WindowSpec("5min", 40, 300.0),))
-    clock = FakeClock()
+    clock = ManualClock(T0)
     shared = dynamo(clock=clock)
     # Half the threads share one instance (one warm Lambda), half have their own (separate Lambdas).
     budgets = [shared if i % 2 else dynamo(clock=clock) for i in range(8)]
@@ -175,7 +163,7 @@ def test_many_invocations_hammering_one_budget_never_take_more_than_the_limit(dy
 
 def test_pairs_and_single_takes_hammering_one_budget_never_take_more_than_the_limit(dynamo) -> None:
     policy = RatePolicy("ecom", (WindowSpec("5min", 41, 300.0), WindowSpec("second", 1000, 1.0, margin_s=0.1)))
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budgets = [dynamo("ecom", clock=clock) for _ in range(6)]
     granted = _hammer(budgets, policy, slots_of=lambda i: 2 if i % 2 else 1)  # an order and its lines, or one request
     assert 40 <= sum(granted) <= 41  # never past the limit (one slot no pair fits may be left if no single came)
@@ -183,7 +171,7 @@ def test_pairs_and_single_takes_hammering_one_budget_never_take_more_than_the_li
 
 
 def test_two_slots_cost_one_write_and_count_until_the_earliest_window_end(counted, dynamodb_client, sync_table) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget, calls = counted("ecom", clock=clock)
 
     until = budget.acquire(ECOM_POLICY, max_wait_s=0, slots=2)
@@ -196,7 +184,7 @@ def test_two_slots_cost_one_write_and_count_until_the_earliest_window_end(counte
 
 
 def test_a_take_of_two_is_refused_when_one_slot_is_left(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo(clock=clock, sleep=clock.sleep)
     for _ in range(4):
         budget.acquire(SMALL, max_wait_s=0)
@@ -208,7 +196,7 @@ def test_a_take_of_two_is_refused_when_one_slot_is_left(dynamo) -> None:
 
 def test_concurrent_headers_and_takes_never_lower_the_count_below_what_was_granted(dynamo) -> None:
     policy = RatePolicy("xseries", (WindowSpec("5min", 1000, 300.0),))
-    clock = FakeClock()
+    clock = ManualClock(T0)
     takers = [dynamo(clock=clock) for _ in range(4)]
     observer = dynamo(clock=clock)
 
@@ -257,7 +245,7 @@ def counted(sync_table: str, dynamodb_client: Any) -> Callable[..., tuple[Dynamo
 
 
 def _vendor(
-    budget: RateBudget, policy: RatePolicy, answer: Callable[[], httpx.Response], clock: FakeClock
+    budget: RateBudget, policy: RatePolicy, answer: Callable[[], httpx.Response], clock: ManualClock
 ) -> VendorHttp:
     """A connector whose vendor answers every request with `answer()`."""
     reader = rseries_observation if policy.bucket is not None else xseries_observation
@@ -279,7 +267,7 @@ def test_a_request_whose_answer_only_frees_capacity_costs_one_budget_write(
 ) -> None:
     # R-Series reports its bucket level on every answer, below our estimate (it drained, or counts requests still in
     # flight later): that lowers the estimate for everyone, but no one is refused anything they could take.
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget, calls = counted("rseries", clock=clock)
     policy = rseries_policy(1)
     vendor = _vendor(budget, policy, lambda: httpx.Response(200, headers={"X-LS-Api-Bucket-Level": "1/90"}), clock)
@@ -295,7 +283,7 @@ def test_a_request_whose_answer_only_frees_capacity_costs_one_budget_write(
 
 
 def test_a_reading_that_leaves_less_room_than_others_may_take_is_saved_at_once(counted) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     (first, calls), (second, _) = counted(clock=clock), counted(clock=clock)
     second.acquire(XSERIES_POLICY, max_wait_s=0)  # a concurrent worker, warm: it knows 1 of 350 used
     vendor = _vendor(
@@ -313,7 +301,7 @@ def test_a_reading_that_leaves_less_room_than_others_may_take_is_saved_at_once(c
 
 
 def test_a_429s_retry_after_still_stops_a_concurrent_worker_at_once(counted) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     (first, _), (second, _) = counted(clock=clock, sleep=clock.sleep), counted(clock=clock, sleep=clock.sleep)
     second.acquire(XSERIES_POLICY, max_wait_s=0)  # warm, its cached item not blocked
     vendor = _vendor(first, XSERIES_POLICY, lambda: httpx.Response(429, headers={"Retry-After": "30"}), clock)
@@ -331,7 +319,7 @@ def test_a_429s_retry_after_still_stops_a_concurrent_worker_at_once(counted) -> 
 def test_a_kept_reading_is_saved_with_the_next_take_though_another_worker_took_meanwhile(
     counted, dynamodb_client, sync_table
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     (first, calls), (second, _) = counted(clock=clock), counted(clock=clock)
     first.acquire(XSERIES_POLICY, max_wait_s=0)
     first.observe(XSERIES_POLICY, Observation((WindowReading(limit=650, remaining=649, reset_at=T0 + 100),)))
@@ -349,7 +337,7 @@ def test_a_kept_reading_is_saved_with_the_next_take_though_another_worker_took_m
 def test_a_kept_bucket_reading_is_folded_again_when_the_take_loses_the_race(
     counted, dynamodb_client, sync_table
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     (first, calls), (second, _) = counted("rseries", clock=clock), counted("rseries", clock=clock)
     first.acquire(BUCKET, max_wait_s=0, cost=1)
     # The vendor saw half a drip: nothing to lower yet (requests may be in flight), but a floor worth keeping.
@@ -391,7 +379,7 @@ BUCKET = RatePolicy("rseries", (), bucket=BucketSpec(size=90.0, drip_rate=1.0))
 def test_dynamo_bucket_pours_costs_and_refuses_what_would_pass_size_minus_headroom(
     dynamo, dynamodb_client, sync_table
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo("rseries", clock=clock, sleep=clock.sleep)
     budget.acquire(BUCKET, max_wait_s=0, cost=70)
     budget.acquire(BUCKET, max_wait_s=0, cost=9.5)
@@ -406,7 +394,7 @@ def test_dynamo_bucket_pours_costs_and_refuses_what_would_pass_size_minus_headro
 
 
 def test_a_second_invocation_sees_the_level_drained_since_the_first_poured(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     first, second = dynamo("rseries", clock=clock), dynamo("rseries", clock=clock)
     first.acquire(BUCKET, max_wait_s=0, cost=80)
     clock.now += 10
@@ -418,7 +406,7 @@ def test_a_second_invocation_sees_the_level_drained_since_the_first_poured(dynam
 
 def test_two_invocations_pouring_from_threads_never_together_exceed_the_bucket(dynamo) -> None:
     """Two concurrent Lambda invocations (separate instances, one item), four threads each, mixed costs."""
-    clock = FakeClock()  # frozen: nothing drains, so the bucket caps the total exactly
+    clock = ManualClock(T0)  # frozen: nothing drains, so the bucket caps the total exactly
     invocations = [dynamo("rseries", clock=clock), dynamo("rseries", clock=clock)]
     poured: list[float] = []
     errors: list[BaseException] = []
@@ -451,7 +439,7 @@ def test_two_invocations_pouring_from_threads_never_together_exceed_the_bucket(d
 
 
 def test_backfill_leaves_live_traffic_its_share_of_the_shared_bucket(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     backfill = dynamo("rseries", clock=clock, reserve_share=0.3)
     live = dynamo("rseries", clock=clock)
     taken = 0
@@ -467,7 +455,7 @@ def test_backfill_leaves_live_traffic_its_share_of_the_shared_bucket(dynamo) -> 
 
 
 def test_dynamo_bucket_learns_the_vendors_level_and_a_429_blocks_every_invocation(dynamo) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     first, second = dynamo("rseries", clock=clock, sleep=clock.sleep), dynamo("rseries", clock=clock, sleep=clock.sleep)
     policy = rseries_policy(1)
     first.acquire(policy, max_wait_s=0, cost=1)
@@ -487,7 +475,7 @@ def test_dynamo_bucket_learns_the_vendors_level_and_a_429_blocks_every_invocatio
 
 
 def test_the_burst_window_and_the_bucket_share_one_item(dynamo, dynamodb_client, sync_table) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = dynamo("rseries", clock=clock)
     policy = rseries_policy(1)
     for _ in range(5):

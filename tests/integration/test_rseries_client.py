@@ -24,25 +24,15 @@ from pos_ecom_sync.state.token_store import TokenStore
 
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.integration.test_rate_budget import AtomicItemWrites
+from tests.support import ManualClock
 
 START = 1_796_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
 class Rig:
     sim: RSeriesSimulator
-    clock: Clock
+    clock: ManualClock
     table: str
     dynamodb: Any
 
@@ -76,7 +66,7 @@ class Rig:
         )
 
 
-def _simulator(clock: Clock, **options: Any) -> RSeriesSimulator:
+def _simulator(clock: ManualClock, **options: Any) -> RSeriesSimulator:
     sim = RSeriesSimulator(clock=clock, seed=5, **{"rate_limit": False, **options})
     sim.start()
     return sim
@@ -84,7 +74,7 @@ def _simulator(clock: Clock, **options: Any) -> RSeriesSimulator:
 
 @pytest.fixture
 def rig(request: pytest.FixtureRequest, sync_table: str, dynamodb_client: Any) -> Iterator[Rig]:
-    clock = Clock()
+    clock = ManualClock(START)
     options = request.param if hasattr(request, "param") else {}
     sim = _simulator(clock, **options)
     sim.seed_catalog(matrices=3, variants_per_matrix=4, simple_items=4, seed=5)
@@ -152,7 +142,7 @@ def test_the_online_price_level_is_found_by_name_and_a_missing_one_is_none(rig: 
 def test_each_request_is_priced_and_the_vendors_bucket_level_corrects_the_estimate(
     sync_table: str, dynamodb_client: Any
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     sim = _simulator(clock, rate_limit=True)
     try:
         budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
@@ -179,7 +169,7 @@ def test_each_request_is_priced_and_the_vendors_bucket_level_corrects_the_estima
 
 
 def test_a_full_bucket_is_waited_out_never_hammered(sync_table: str, dynamodb_client: Any) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     sim = _simulator(clock, rate_limit=True, burst_limit=0)
     try:
         token = sim.issue_tokens()["access_token"]

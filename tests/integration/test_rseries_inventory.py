@@ -22,7 +22,8 @@ from pos_ecom_sync.stock.rules import apply_inventory_read
 from pos_ecom_sync.stock.sync import StockSync
 
 from local_stack.simulators.rseries import RSeriesSimulator
-from tests.integration.test_rseries_client import Clock
+from tests.integration.test_rseries_client import START
+from tests.support import ManualClock
 from tests.unit.test_stock_worker import FakeEcom, Memory, Queue
 
 ITEM_SHOPS = next(spec for spec in FEEDS if spec.entity == "ItemShop")
@@ -30,7 +31,7 @@ ITEM_SHOPS = next(spec for spec in FEEDS if spec.entity == "ItemShop")
 
 @pytest.fixture
 def sim() -> Iterator[RSeriesSimulator]:
-    clock = Clock()
+    clock = ManualClock(START)
     simulator = RSeriesSimulator(clock=clock, seed=3, rate_limit=False, shops=3)
     simulator.start()
     try:
@@ -39,9 +40,9 @@ def sim() -> Iterator[RSeriesSimulator]:
         simulator.stop()
 
 
-def _clock(sim: RSeriesSimulator) -> Clock:
+def _clock(sim: RSeriesSimulator) -> ManualClock:
     clock = sim.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, ManualClock)
     return clock
 
 

@@ -23,7 +23,7 @@ from local_stack.functions import LocalFunction
 from local_stack.simulators.rseries import RSeriesSimulator
 from tests.integration.conftest import Deployment
 from tests.integration.test_rseries_orders import CONNECTION, SHOP_A, SHOP_B, Rig, rseries_shop
-from tests.support import drain_queue
+from tests.support import RunningClock, drain_queue
 
 SEARCH = "GET /API/V3/Account/{accountID}/Customer.json"
 ITEM = "GET /API/V3/Account/{accountID}/Item/{itemID}.json"
@@ -36,23 +36,14 @@ def archive_param() -> str:
     return "archived"
 
 
-class Clock:
+@pytest.fixture
+def clock() -> RunningClock:
     """Real time plus the seconds a test lets pass (R-Series stamps have one-second resolution)."""
-
-    def __init__(self) -> None:
-        self.passed = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.passed
+    return RunningClock(time.time())
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def rig(deployment: Deployment, archive_param: str, clock: Clock) -> Iterator[Rig]:
+def rig(deployment: Deployment, archive_param: str, clock: RunningClock) -> Iterator[Rig]:
     pos = RSeriesSimulator(
         seed=3, shops=2, registers=2, rate_limit=False, customer_archive_param=archive_param, clock=clock
     )
@@ -147,14 +138,14 @@ def test_a_customer_archived_or_merged_away_in_r_series_is_not_reused_after_the_
     assert result.customer == "created" and result.customer_id != str(mira) and calls[SEARCH] >= 1
 
 
-def test_an_email_changed_in_r_series_drops_the_index_entry(rig: Rig, clock: Clock) -> None:
+def test_an_email_changed_in_r_series_drops_the_index_entry(rig: Rig, clock: RunningClock) -> None:
     mira = rig.pos.add_customer("Mira", "Okafor", email=MIRA)
     rig.import_order(rig.place(rig.variant(0)))
-    clock.passed += 60
+    clock.sleep(60)
     rig.pos.add_customer("Grace", "Hopper", email="grace@example.com")
     poll(rig)  # the feed's cursor is past Mira's stamp: only a new stamp brings her back
 
-    clock.passed += 60
+    clock.sleep(60)
     rig.pos.set_customer_emails(mira, "mira@new-address.example")
     poll(rig)
 
@@ -164,7 +155,7 @@ def test_an_email_changed_in_r_series_drops_the_index_entry(rig: Rig, clock: Clo
 
 
 def test_an_email_edit_the_customer_feed_never_shows_is_reused_only_until_the_reuse_window_ends(
-    rig: Rig, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    rig: Rig, clock: RunningClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Unverified (contract): whether a Contact-only edit moves the Customer's timeStamp. When it does not, the feed
     cannot see it: the entry is trusted for at most the reuse window, and the order after it searches again."""
@@ -173,7 +164,7 @@ def test_an_email_edit_the_customer_feed_never_shows_is_reused_only_until_the_re
     rig.pos.contact_edit_moves_customer_stamp = False
     mira = rig.pos.add_customer("Mira", "Okafor", email=MIRA)
     rig.import_order(rig.place(rig.variant(0)))
-    clock.passed += 60
+    clock.sleep(60)
     rig.pos.add_customer("Grace", "Hopper", email="grace@example.com")
     poll(rig)  # the feed's cursor is now past Mira's stamp and the few seconds it re-reads before its newest
     rig.pos.set_customer_emails(mira, "mira@new-address.example")  # her stamp does not move

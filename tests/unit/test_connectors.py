@@ -18,22 +18,11 @@ from pos_ecom_sync.profiles.rseries.client import RSeriesClient
 from pos_ecom_sync.profiles.xseries.client import ChangePage, XSeriesClient
 from pos_ecom_sync.ratelimit import ECOM_POLICY, XSERIES_POLICY, InMemoryRateBudget
 
+from tests.support import ManualClock
+
 T0 = 1_750_000_000.0
 TOKEN = "tok-secret-123"
 KEY, SECRET = "ecom-key", "ecom-secret"
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 Answer = httpx.Response | Exception
@@ -77,16 +66,16 @@ def http_date(epoch: float) -> str:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def budget(clock: FakeClock) -> InMemoryRateBudget:
+def budget(clock: ManualClock) -> InMemoryRateBudget:
     return InMemoryRateBudget(clock=clock, sleep=clock.sleep)
 
 
-def xseries(vendor: FakeVendor, budget: InMemoryRateBudget, clock: FakeClock, **kwargs: Any) -> XSeriesClient:
+def xseries(vendor: FakeVendor, budget: InMemoryRateBudget, clock: ManualClock, **kwargs: Any) -> XSeriesClient:
     return XSeriesClient(
         "https://shop.retail.lightspeed.app/",
         TOKEN,
@@ -98,7 +87,7 @@ def xseries(vendor: FakeVendor, budget: InMemoryRateBudget, clock: FakeClock, **
     )
 
 
-def ecom(vendor: FakeVendor, budget: InMemoryRateBudget, clock: FakeClock, **kwargs: Any) -> EcomClient:
+def ecom(vendor: FakeVendor, budget: InMemoryRateBudget, clock: ManualClock, **kwargs: Any) -> EcomClient:
     return EcomClient(
         "https://api.webshopapp.com",
         KEY,
@@ -343,7 +332,7 @@ def test_an_exhausted_budget_sends_nothing(budget, clock) -> None:
 class CountingBudget(InMemoryRateBudget):
     """Counts `acquire` calls (a shared budget's writes) and the slots each took."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         super().__init__(clock=clock, sleep=clock.sleep)
         self.takes: list[int] = []
 

@@ -39,23 +39,10 @@ from pos_ecom_sync.ratelimit import (
     xseries_observation,
 )
 
+from tests.support import ManualClock
+
 T0 = 1_750_000_000.0
 SMALL = RatePolicy("xseries", (WindowSpec("5min", 3, 300.0),))
-
-
-class FakeClock:
-    """A clock that only moves when someone sleeps (or the test says so)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def _state(*windows: WindowState, blocked_until: float = 0.0) -> BudgetState:
@@ -266,7 +253,7 @@ def test_malformed_rate_headers_are_ignored_not_fatal() -> None:
 
 
 def test_acquire_sleeps_when_the_wait_fits_max_wait() -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     budget.observe(SMALL, Observation(throttled=True, retry_at=T0 + 1.5))
     budget.acquire(SMALL, max_wait_s=2.0)
@@ -275,7 +262,7 @@ def test_acquire_sleeps_when_the_wait_fits_max_wait() -> None:
 
 
 def test_acquire_raises_rate_limited_with_the_retry_time_when_the_wait_is_too_long() -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     for _ in range(3):
         budget.acquire(SMALL, max_wait_s=0)
@@ -287,7 +274,7 @@ def test_acquire_raises_rate_limited_with_the_retry_time_when_the_wait_is_too_lo
 
 
 def test_one_budget_keeps_apis_apart() -> None:
-    budget = InMemoryRateBudget(clock=FakeClock())
+    budget = InMemoryRateBudget(clock=ManualClock(T0))
     budget.acquire(XSERIES_POLICY, max_wait_s=0)
     assert budget.state(XSERIES_POLICY).windows[0].used == 1
     assert budget.state(ECOM_POLICY).windows[0].used == 0
@@ -295,7 +282,7 @@ def test_one_budget_keeps_apis_apart() -> None:
 
 def test_threads_sharing_one_budget_never_take_more_than_the_limit() -> None:
     policy = RatePolicy("xseries", (WindowSpec("5min", 100, 300.0),))
-    budget = InMemoryRateBudget(clock=FakeClock())
+    budget = InMemoryRateBudget(clock=ManualClock(T0))
     granted: list[int] = []
     lock = threading.Lock()
 
@@ -363,7 +350,7 @@ def test_a_budget_fed_by_headers_gets_no_429_after_the_first_response(
 ) -> None:
     from httpx import Headers
 
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     vendor = VendorWindow(limit, length)
     for gap in gaps:
@@ -397,7 +384,7 @@ def test_concurrent_callers_sharing_a_budget_get_no_429_after_learning(
 
     from httpx import Headers
 
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     vendor = VendorWindow(limit, length)
     for gap, in_flight, rng in steps:
@@ -668,7 +655,7 @@ def test_an_observation_without_bucket_headers_changes_nothing() -> None:
 
 
 def test_a_rseries_429_blocks_acquire_until_retry_after_seconds() -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     headers = {"X-LS-API-RateLimit-Type": "api-leaky-bucket", "Retry-After": "3", "X-LS-API-Bucket-Level": "20/90"}
     budget.observe(RSERIES, rseries_observation(headers, 429, T0))
@@ -682,7 +669,7 @@ def test_a_rseries_429_blocks_acquire_until_retry_after_seconds() -> None:
 
 def test_the_burst_window_limits_takes_per_second() -> None:
     """Until a response reports the burst size we allow 5 a second (half an assumed 10); `1/20` raises it to 10."""
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
 
     def burst() -> int:
@@ -825,7 +812,7 @@ def run_rseries_bucket(
     rng = random.Random(seed)
     policy = rseries_policy(registers)
     assert policy.bucket is not None
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     vendor = VendorBucket(size=policy.bucket.size, drip_rate=policy.bucket.drip_rate)
     total = 0.0
@@ -880,7 +867,7 @@ def test_concurrent_callers_sharing_the_bucket_never_overflow_it(
     assert policy.bucket is not None
     in_flight_max = 15.0
     assert in_flight_max == policy.bucket.headroom + policy.bucket.in_flight_drips
-    clock = FakeClock()
+    clock = ManualClock(T0)
     budget = InMemoryRateBudget(clock=clock, sleep=clock.sleep)
     vendor = VendorBucket(size=policy.bucket.size, drip_rate=policy.bucket.drip_rate)
     in_flight: list[tuple[float, int, dict[str, str]]] = []
