@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from botocore.config import Config
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.orders.customers import CENSUS_FRESH_SECONDS
+from pos_ecom_sync.orders.customers import CENSUS_FRESH_SECONDS, must_search
 from pos_ecom_sync.profiles import profile_for
 from pos_ecom_sync.ratelimit import ECOM_POLICY
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
@@ -163,11 +163,12 @@ def connection_status(target: Any, connection: Connection, now: float) -> dict[s
         "connection_id": cid,
         "status": connection.status,
         "cursors": cursors,
-        # A new email skips the POS customer search only while this is under CENSUS_FRESH_SECONDS (orders.customers).
         "customer_census": {
             "state": "not begun" if census is None else ("walking" if caught_up is None else "caught up"),
             "caught_up_s_ago": round(now - caught_up) if caught_up is not None else None,
             "fresh_for_s": CENSUS_FRESH_SECONDS,
+            # order_import's own rule, for an email no POS customer showed (orders.customers.must_search)
+            "new_emails_searched": must_search(False, census, now),
         },
         "reconciliation": _reconciliation(target, cid),
         "rate_budgets": _rate_budgets(target, connection, now),
@@ -193,7 +194,7 @@ def _print_status(data: dict[str, Any], out: TextIO) -> None:
         census = status["customer_census"]
         ago = census["caught_up_s_ago"]
         at_end = f", at the feed's end {_ago(ago)}" if ago is not None else ""
-        searched = ago is None or ago > census["fresh_for_s"]
+        searched = census["new_emails_searched"]
         effect = "new emails are searched in the POS" if searched else "new emails skip the POS search"
         out.write(f"  customer census: {census['state']}{at_end}; {effect}\n")
         run = status["reconciliation"]

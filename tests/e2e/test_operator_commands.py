@@ -63,6 +63,7 @@ def test_sync_status_shows_cursors_reconciliation_rate_budgets_and_every_queues_
     assert connection["reconciliation"]["state"] in ("never run", "running", "done")
     census = connection["customer_census"]  # the poll walked the POS customer list to its end
     assert census["state"] == "caught up" and census["caught_up_s_ago"] <= census["fresh_for_s"]
+    assert census["new_emails_searched"] is False
 
     _, text = cli("sync", "status")
     assert f"connection {live.connection_id} (active)" in text and "rate xseries: 5min" in text
