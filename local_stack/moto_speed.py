@@ -25,6 +25,8 @@ about a dozen clauses, and moto spent most of it parsing the expression (twice),
 (`copy.deepcopy`, generic and slow on a tree with parent links) and rebuilding each tree walker's table of node types
 at every node. The expression text is parsed once (the tree is only ever read or copied), a plain tree is copied
 node by node, and each walker's table is built once per walker class: the same trees, validated the same way.
+The three walkers that judge only an expression's structure (clause counts, overlapping paths, key attributes) run
+once per expression, names and table key.
 
 DynamoDB transactions roll back cheaply. TransactWriteItems deep-copies every table it names before it starts, to
 restore it if the transaction is cancelled: each transaction costs the whole table, so a test or benchmark that
@@ -47,9 +49,9 @@ tried in the same order: the same values are picked. A plain dict is looked up w
 `obj[key]` in a `try`, which raised and caught a KeyError for each of the nine absent members of every attribute
 value.
 
-A condition is parsed once per text, names and values. A conditional write parsed its ConditionExpression twice
-(the handler checks the names it uses, the model evaluates it), and the tests' writes repeat their conditions (83 %
-of the parses in the stock and order tests); evaluating a parsed condition only reads it.
+A condition is parsed once per text and names. A conditional write parsed its ConditionExpression twice (the
+handler checks the names it uses, the model evaluates it), and writes repeat their conditions with other values
+(every rate budget take); each call evaluates a copy of the parsed tree that holds its own values.
 
 SQS long polls wait instead of spinning. A receive that finds visible messages it may not deliver (a FIFO queue whose
 group has a message in flight) waited on "some message is visible", which was already true: it re-scanned the
@@ -230,6 +232,46 @@ def _cheap_update_expressions() -> None:
 
     traverser.nodes_to_be_processed = nodes_to_be_processed
     validators.deepcopy = _copy_tree
+    _structure_checked_once()
+
+
+# Expressions whose structure passed validation (the table is emptied when full).
+MAX_CHECKED_STRUCTURES = 1024
+
+
+def _structure_checked_once() -> None:
+    """Three of an update's ten validators judge only its structure: at most one clause of each kind (a walk of the
+    whole tree from every one of its ~30 nested expression nodes, so quadratic), no overlapping paths, no key
+    attribute set. Their verdict depends on the parsed tree (one per text), the names and the table's key, and they
+    change nothing; once an expression passed them with those names on that table, they are not run for it again.
+    The other seven (values, the item, types) run at every call, as before."""
+    validator = validators.UpdateExpressionValidator
+    structural = (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+    slow_init, slow_validate = validator.__init__, validator.validate
+    passed: dict[tuple[int, str, str], Any] = {}
+
+    def structure(self: Any) -> tuple[int, str, str]:
+        return (id(self._expression), repr(self.expression_attribute_names), repr(self.table.table_key_attrs))
+
+    def init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        self._expression = expression
+        slow_init(self, expression, *args, **kwargs)
+        if structure(self) in passed:
+            self.processors = [p for p in self.processors if not isinstance(p, structural)]
+
+    def validate(self: Any) -> Any:
+        validated = slow_validate(self)
+        if len(passed) >= MAX_CHECKED_STRUCTURES:
+            passed.clear()
+        passed[structure(self)] = self._expression  # kept, so that its id names no other tree meanwhile
+        return validated
+
+    validator.__init__ = init
+    validator.validate = validate
 
 
 # Parsed conditions kept (the table is emptied when full: a test run repeats a few hundred distinct conditions).
@@ -238,33 +280,81 @@ MAX_CONDITIONS = 1024
 
 def _cheap_condition_expressions() -> None:
     """A conditional write parses its condition twice (the handler, to check the names it uses, then the model, to
-    evaluate it), and writes repeat their conditions: in the stock and order tests, 83 % of 14,502 parses were of a
-    text, names and values parsed before. A condition's tree depends only on those three, and evaluating it reads the
-    tree without changing it: one parse per (text, names, values), made from a copy of the values so that no
-    request's dicts are kept."""
+    evaluate it), and writes repeat their conditions with other values: a rate budget's take says the same thing
+    at every call, about another instant. A condition's tree depends only on its text and names, except for the
+    values its `:placeholders` stand for, which the parser looks up (a missing one raises) and puts, as they are,
+    in the tree's value operands. So one parse per (text, names) is kept, with which operand stands for which
+    placeholder; each call gets a copy of that tree holding its own values (a copy: two calls may evaluate at once)."""
     parser = comparisons.ConditionExpressionParser
-    slow_parse = parser.parse
-    parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+    slow_parse, slow_make_operand = parser.parse, parser._make_operand
+    parsed: dict[tuple[str, str], tuple[Any, list[tuple[Any, str]], list[str], list[str]]] = {}
+
+    def make_operand(self: Any, node: Any) -> Any:
+        operand = slow_make_operand(self, node)
+        if node.kind == parser.Kind.EXPRESSION_ATTRIBUTE_VALUE and hasattr(self, "_placeholders"):
+            self._placeholders.append((operand, node.text))
+        return operand
 
     def parse(self: Any) -> Any:
-        values = self.expression_attribute_values
-        key = (self.condition_expression, repr(self.expression_attribute_names), repr(values))
+        key = (self.condition_expression, repr(self.expression_attribute_names))
         known = parsed.get(key)
+        values = self.expression_attribute_values
         if known is None:
-            self.expression_attribute_values = copy.deepcopy(values)
+            self._placeholders = []
+            self.expression_attribute_values = copy.deepcopy(values)  # the kept tree holds none of the request's
             try:
                 tree = slow_parse(self)  # an invalid condition raises, and is parsed (and refused) again next time
             finally:
                 self.expression_attribute_values = values
             if len(parsed) >= MAX_CONDITIONS:
                 parsed.clear()
-            known = parsed[key] = (tree, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
-        else:
-            self.expr_attr_names_found.extend(known[1])
-            self.expr_attr_values_found.extend(known[2])
-        return known[0]
+            known = parsed[key] = (
+                tree,
+                self._placeholders,
+                list(self.expr_attr_names_found),
+                list(self.expr_attr_values_found),
+            )
+            del self._placeholders
+        tree, placeholders, names_found, values_found = known
+        memo: dict[int, Any] = {}
+        own = _copy_condition(tree, memo)
+        for operand, name in placeholders:
+            value = self._lookup_expression_attribute_value(name)  # raises for an undeclared one, as parsing did
+            if id(operand) in memo:
+                memo[id(operand)].__init__(copy.deepcopy(value))
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return own
 
+    parser._make_operand = make_operand
     parser.parse = parse
+
+
+_SHARED = (str, int, float, bool, type(None), Decimal)
+
+
+def _copy_condition(value: Any, memo: dict[int, Any]) -> Any:
+    """`copy.deepcopy` for a parsed condition (moto's Op, Func and operand objects, whose state is their attributes:
+    operands, tuples and lists of them, strings), five times cheaper: an object met twice (a function's operand is
+    also one of its arguments) is copied once, as deepcopy does (`memo`: id of the original -> its copy). Anything
+    else is copied by `copy.deepcopy`."""
+    kind = type(value)
+    twin: Any
+    if kind in _SHARED:
+        return value
+    if id(value) in memo:
+        return memo[id(value)]
+    if kind is tuple:
+        return tuple(_copy_condition(v, memo) for v in value)
+    if kind is list:
+        twin = memo[id(value)] = []
+        twin.extend(_copy_condition(v, memo) for v in value)
+        return twin
+    if kind.__module__ == comparisons.__name__ and not hasattr(kind, "__slots__"):
+        twin = memo[id(value)] = object.__new__(kind)
+        twin.__dict__ = {k: _copy_condition(v, memo) for k, v in value.__dict__.items()}
+        return twin
+    return copy.deepcopy(value, memo)
 
 
 def _copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:

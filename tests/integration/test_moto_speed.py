@@ -121,8 +121,8 @@ def test_one_update_expression_used_again_applies_to_each_item_with_its_own_valu
 
 
 def test_one_condition_used_again_is_judged_on_each_call_s_own_names_values_and_item(aws: None) -> None:
-    """Parsed conditions are kept per text, names and values: a call with other values, other names or another item
-    gets its own answer."""
+    """Parsed conditions are kept per text and names, each call judged on a copy holding its own values: a call with
+    other values, other names or another item gets its own answer."""
     dynamodb = _table_t()
     for key, level in (("a", "1"), ("b", "2")):
         dynamodb.put_item(TableName="t", Item={"pk": {"S": key}, "v": {"N": level}, "w": {"N": "2"}})
@@ -145,6 +145,77 @@ def test_one_condition_used_again_is_judged_on_each_call_s_own_names_values_and_
     one, two = {":v": {"N": "1"}}, {":v": {"N": "2"}}
     assert [passes("a", one), passes("a", two), passes("b", one), passes("b", two)] == [True, False, False, True]
     assert [passes("a", two, name="w"), passes("a", one, name="w"), passes("a", one)] == [True, False, True]
+
+
+def test_every_placeholder_of_a_kept_condition_takes_each_call_s_value_wherever_it_stands(aws: None) -> None:
+    """A placeholder used several times, inside functions, IN lists and BETWEEN bounds, is bound anew at each call;
+    a call that leaves one undeclared is refused as moto refuses it the first time (its parser's KeyError)."""
+    dynamodb = _table_t()
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "5"}, "s": {"S": "abc"}})
+    condition = "(n BETWEEN :lo AND :hi OR n IN (:lo, :hi)) AND begins_with(s, :p) AND size(s) < :hi AND n <> :hi"
+
+    def passes(lo: int, hi: int, prefix: str) -> bool:
+        values = {":lo": {"N": str(lo)}, ":hi": {"N": str(hi)}, ":p": {"S": prefix}}
+        try:
+            dynamodb.update_item(
+                TableName="t",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET m = :lo",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    cases = [((1, 9, "ab"), True), ((6, 9, "ab"), False), ((1, 4, "ab"), False), ((5, 6, "ab"), True)]
+    cases += [((1, 9, "b"), False), ((3, 9, "a"), True), ((1, 5, "a"), False), ((2, 7, "abc"), True)]
+    assert [passes(*values) for values, _ in cases] == [expected for _, expected in cases]
+    for text in ("n = :lo AND n = :hi", condition):  # not seen before / kept
+        with pytest.raises(KeyError, match=":hi"):
+            dynamodb.put_item(
+                TableName="t",
+                Item={"pk": {"S": "b"}, "n": {"N": "1"}, "s": {"S": "x"}},
+                ConditionExpression=f"attribute_not_exists(pk) OR ({text})",
+                ExpressionAttributeValues={":lo": {"N": "1"}, ":p": {"S": "x"}},
+            )
+
+
+def test_an_update_whose_structure_passed_once_is_refused_when_its_names_or_table_make_it_set_a_key(
+    aws: None,
+) -> None:
+    """The structural checks of an update (one clause of each kind, no overlapping paths, no key attribute set) are
+    skipped only for the same expression with the same names on a table with the same key."""
+    dynamodb = _table_t()
+    dynamodb.create_table(
+        TableName="u",
+        KeySchema=[{"AttributeName": "count", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "count", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def refusal(table: str, key: dict[str, Any], expression: str, names: dict[str, str]) -> str | None:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":v": {"S": "1"}},
+            )
+        except ClientError as error:
+            return str(error.response["Error"]["Message"])
+        return None
+
+    for _ in range(2):
+        assert refusal("t", {"pk": {"S": "a"}}, "SET #a = :v", {"#a": "count"}) is None
+    assert "part of the key" in str(refusal("t", {"pk": {"S": "a"}}, "SET #a = :v", {"#a": "pk"}))
+    assert "part of the key" in str(refusal("u", {"count": {"S": "a"}}, "SET #a = :v", {"#a": "count"}))
+    assert refusal("t", {"pk": {"S": "a"}}, "SET #a = :v, #b = :v", {"#a": "x", "#b": "y"}) is None
+    assert "overlap" in str(refusal("t", {"pk": {"S": "a"}}, "SET #a = :v, #b = :v", {"#a": "x", "#b": "x"}))
+    for _ in range(2):
+        assert "SET" in str(refusal("t", {"pk": {"S": "a"}}, "SET #a = :v SET #b = :v", {"#a": "x", "#b": "y"}))
 
 
 def test_sessions_of_successive_mocks_share_one_botocore_loader_and_still_reach_their_own_moto() -> None:
