@@ -251,9 +251,10 @@ def start_shop(
 
 
 @contextmanager
-def open_order_rig(deployment: Deployment) -> Iterator[OrderRig]:
-    """Both simulators, the connection, the webhook API with orders/created registered, and the catalog synced."""
-    pos, ecom = start_shop(deployment, seed=21, outlets=3, families=3)
+def open_order_rig(deployment: Deployment, families: int = 3) -> Iterator[OrderRig]:
+    """Both simulators, the connection, the webhook API with orders/created registered, and the catalog synced:
+    `families` x 2 variants and the shipping product (each family a product sync per test: ask for what you use)."""
+    pos, ecom = start_shop(deployment, seed=21, outlets=3, families=families)
     ecom_url = ecom.url
     functions = {name: LocalFunction(spec) for name, spec in deployment.resources.functions.items()}
     api = LocalApi(deployment.resources.routes, functions, port=0)

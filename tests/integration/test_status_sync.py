@@ -118,7 +118,7 @@ class StatusRig:
 
 @pytest.fixture
 def rig(deployment: Deployment) -> Iterator[StatusRig]:
-    with open_order_rig(deployment) as orders:
+    with open_order_rig(deployment, families=1) as orders:  # the tests sell its first variant
         base = f"{orders.api.url}/connections/{CONNECTION}/webhooks"
         XSeriesClient(orders.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget()).create_webhook(
             f"{base}/pos?token={DEMO_SECRETS['pos_webhook_token']}", "sale.update"
