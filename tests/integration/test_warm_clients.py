@@ -86,3 +86,15 @@ def test_an_sqs_batch_reads_each_connection_once_and_a_pause_reaches_the_next_ba
         runtime.active_connection("demo")
     with pytest.raises(Paused):  # outside a batch, every call reads
         runtime.active_connection("demo")
+
+
+def test_the_stores_of_a_sandbox_share_one_dynamodb_resource_and_its_queues_one_sqs_client(
+    deployment: Deployment,
+) -> None:
+    """A resource builds its classes and a client (about 5 ms of a cold start apiece): every store of a worker uses
+    the one resource, the webhook function's tight-timeout stores their own; the publisher shares the SQS client."""
+    shared = runtime.sync_store()._table.meta.client  # the client of the resource the store was built on
+    stores = (runtime.stock_store(), runtime.parked_store(), runtime.reconcile_store())
+    assert all(store._table.meta.client is shared for store in stores)
+    assert runtime.webhook_intake()._store._table.meta.client is not shared
+    assert runtime.change_publisher()._sqs is runtime.sqs_client()

@@ -79,10 +79,14 @@ def aws_client(service: str, config: Config = WORKER_AWS) -> Any:
 
 @lru_cache(maxsize=1)
 def _dynamodb_client() -> Any:
+    # Not the resource's `meta.client`: boto3 makes that one convert Python values to DynamoDB's typed form.
     return aws_client("dynamodb")
 
 
+@lru_cache(maxsize=2)
 def _dynamodb_resource(config: Config = WORKER_AWS) -> Any:
+    """One resource per timeout profile, shared by every store of the sandbox (each made its own: a resource builds
+    its classes and a client, several ms of a cold start apiece)."""
     return boto3.resource("dynamodb", config=config)
 
 
@@ -168,7 +172,7 @@ def forget_secrets(connection_id: str) -> None:
 
 @lru_cache(maxsize=1)
 def change_publisher() -> ChangePublisher:
-    return ChangePublisher(get_settings().queue_url, client=aws_client("sqs"))
+    return ChangePublisher(get_settings().queue_url, client=sqs_client())
 
 
 @lru_cache(maxsize=1)
@@ -669,9 +673,9 @@ def reconcile_clients(connection: Connection) -> tuple[PosCatalogFeed, EcomClien
 
 def reset() -> None:
     """Forget every cached client and setting (tests; a new moto session needs new clients)."""
-    cached_services = (_dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher, _events_client)
+    cached_services = (_dynamodb_resource, _dynamodb_client, sqs_client, sync_store, secrets_reader, change_publisher)
     reference_cache.cache_clear()
     close_warm_clients()
-    for cached in (*cached_services, webhook_secrets_reader, webhook_intake, change_poller):
+    for cached in (*cached_services, _events_client, webhook_secrets_reader, webhook_intake, change_poller):
         cached.cache_clear()
     get_settings.cache_clear()
