@@ -335,9 +335,9 @@ _SHARED = (str, int, float, bool, type(None), Decimal)
 
 def _copy_condition(value: Any, memo: dict[int, Any]) -> Any:
     """`copy.deepcopy` for a parsed condition (moto's Op, Func and operand objects, whose state is their attributes:
-    operands, tuples and lists of them, strings), five times cheaper: an object met twice (a function's operand is
-    also one of its arguments) is copied once, as deepcopy does (`memo`: id of the original -> its copy). Anything
-    else is copied by `copy.deepcopy`."""
+    operands, tuples and lists of them, strings), about four times cheaper (75 against 283 us for a budget take's
+    condition). An object met twice (a function's operand is also one of its arguments) is copied once, as deepcopy
+    does (`memo`: id of the original -> its copy). Anything else is copied by `copy.deepcopy`."""
     kind = type(value)
     twin: Any
     if kind in _SHARED:
