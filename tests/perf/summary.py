@@ -83,20 +83,23 @@ def measure_catalog(sizes: list[int]) -> list[dict[str, Any]]:
 def measure_cold_start(runs: int) -> dict[str, Any]:
     """Median cold init (wall ms) per function on the layer built with its bytecode, as bench_cold_start measures
     it (its `cold_init_ms` answers the median and the least CPU of one whole start, or every start's time), and the
-    CPU figure when it gives one (shared cores inflate it less)."""
-    from tests.perf.bench_cold_start import build_layers, cold_init_ms
+    CPU figure when it gives one (shared cores inflate it less), and each function's floor in the same run: the
+    median start that only imports the third-party modules its cold init loads and builds the same boto3 clients
+    (`floor_ms`), which no change to our code goes under on this machine as it is now."""
+    from tests.perf.bench_cold_start import build_layers, cold_init_ms, floor_ms
     from tests.perf.bench_intake import FUNCTIONS
 
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         _, compiled = build_layers(Path(tmp))
-        walls, cpus = {}, {}
+        walls, cpus, floors = {}, {}, {}
         for function in FUNCTIONS:
             measured = cold_init_ms(function, compiled, runs)
             if isinstance(measured, tuple):
                 walls[function], cpus[function] = float(measured[0]), float(measured[1])
             else:
                 walls[function] = float(statistics.median(measured))
-        return {"wall_ms": walls, "cpu_ms": cpus}
+            floors[function] = float(floor_ms(function, compiled, runs)[0])
+        return {"wall_ms": walls, "cpu_ms": cpus, "floor_ms": floors}
 
 
 def measure_make_unit() -> dict[str, Any]:

@@ -116,6 +116,19 @@ def test_one_function_over_the_cold_init_goal_fails_the_row_and_is_named() -> No
     assert "order_import" not in row.verdict
 
 
+def test_cold_init_cannot_be_met_only_when_every_function_over_the_goal_has_its_floor_above_it() -> None:
+    def verdict(floors: dict[str, float]) -> str:
+        wall = {"order_import": 300.0, "stock_sync": 420.0, "status_sync": 380.0}
+        figures = {"cold_start": {"wall_ms": wall, "cpu_ms": {}, "floor_ms": floors}, "make_test": None}
+        return next(r for r in rows(figures) if r.figure.startswith("cold init")).verdict
+
+    above = verdict({"order_import": 280.0, "stock_sync": 360.0, "status_sync": 355.0})
+    assert above.startswith("cannot be met")
+    assert above.endswith("stock_sync 420 ms (floor 360), status_sync 380 ms (floor 355)")
+    below = verdict({"order_import": 280.0, "stock_sync": 360.0, "status_sync": 300.0})
+    assert below == "not met: over: stock_sync 420 ms (floor 360), status_sync 380 ms (floor 300)"
+
+
 def test_a_failing_make_unit_is_not_met_however_fast() -> None:
     figures = {"make_unit": {"seconds": 12.0, "returncode": 2, "outcome": "4 failed, 791 passed"}, "make_test": None}
     row = next(r for r in rows(figures) if r.figure == "`make unit` wall time")
