@@ -87,8 +87,8 @@ sam-build: $(SAM_STAMP) $(STAMP)
 	$(BIN)/python -m local_stack.check_build .aws-sam/build
 
 # Parallel pytest workers (pytest-xdist). Most of an e2e test is waiting (queues, webhooks, simulated vendors), so
-# more workers than the 2 cores pays (clean runs of pytest: 5 workers 298 s, 6 workers 260-289 s, for 498 and
-# 446-510 s of CPU; on earlier code 4 workers took 380 s and 8 workers 357 s, against 310 s for 6);
+# more workers than the 2 cores pays (clean runs of pytest: 5 workers 298 s, 6 workers 260-321 s, for 498 and
+# 446-576 s of CPU; on earlier code 4 workers took 380 s and 8 workers 357 s, against 310 s for 6);
 # `--dist loadfile` keeps a file on one worker, so its module-scoped stack starts once. `make test TEST_WORKERS=0`
 # runs everything in one process.
 TEST_WORKERS ?= 6
