@@ -38,6 +38,10 @@ Each request found its handler by listing the handler class's methods (`inspect.
 kept per class. The moto server also listed moto's package folder (a `stat` per service) to route every request;
 that list is kept too.
 
+Clients share botocore's event-name rewrites. Each new client copied its session's event aliaser with an empty
+cache, and worked out again which aliases apply to each event it emitted; aliasers with botocore's own table now
+share one cache (the rewrite depends only on the name and the table).
+
 Responses are serialised without asking six alias providers per attribute. moto 5 writes each answer by walking
 the operation's output shape, and finds every member's value by building six "alias provider" objects and asking
 each which names the value may go by, for every member of every structure: a DynamoDB item's attribute values are
@@ -70,6 +74,7 @@ from decimal import Decimal
 from typing import Any
 
 import botocore.session as botocore_session
+from botocore import hooks as _hooks
 from moto import backends as _backends
 from moto.core import responses as _responses
 from moto.core import serialize as _serialize
@@ -96,6 +101,7 @@ comparisons: Any = _comparisons
 responses: Any = _responses
 serialize: Any = _serialize
 backends: Any = _backends
+hooks: Any = _hooks
 
 
 def speed_up_moto() -> None:
@@ -107,6 +113,7 @@ def speed_up_moto() -> None:
     _cheap_update_expressions()
     _cheap_condition_expressions()
     _one_botocore_loader()
+    _shared_event_alias_names()
     _cheap_transaction_rollback()
     _cheap_value_picking()
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
@@ -211,6 +218,24 @@ def _one_botocore_loader() -> None:
     rules and partitions from disk again: a fifth of the tests' CPU went to building clients. The loader caches
     what it parsed, which botocore never changes, so sessions can share it."""
     botocore_session.create_loader = functools.cache(botocore_session.create_loader)
+
+
+def _shared_event_alias_names() -> None:
+    """Every boto3 client copies its session's EventAliaser with an empty cache of the event names it rewrote, so
+    each new client worked out again, for every event it emitted, which of botocore's aliases apply to the name:
+    the largest single botocore cost in the suite's profile (2.3 % of its CPU; the tests build clients for every
+    test, as each test's sandboxes start cold). The rewrite depends only on the name and the alias table, so the
+    aliasers that use botocore's own table share one cache; any other table keeps a cache of its own."""
+    aliaser = hooks.EventAliaser
+    slow_init = aliaser.__init__
+    shared: dict[str, str] = {}
+
+    def init(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        slow_init(self, event_emitter, event_aliases)
+        if self._event_aliases == hooks.EVENT_ALIASES:
+            self._alias_name_cache = shared
+
+    aliaser.__init__ = init
 
 
 def _cheap_update_expressions() -> None:

@@ -287,7 +287,7 @@ def _create_queue(
     fifo = bool(props.get("FifoQueue"))
     name = props.get("QueueName") or f"{resources.stack_name}-{logical}" + (".fifo" if fifo else "")
     url = sqs.create_queue(QueueName=name, Attributes=_queue_attributes(props))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = f"arn:aws:sqs:{resources.region}:{ACCOUNT_ID}:{name}"  # as for tables: no GetQueueAttributes per queue
     resources.refs[logical] = url
     resources.queue_urls[logical] = url
     resources.attrs[(logical, "Arn")] = arn

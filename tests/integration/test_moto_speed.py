@@ -368,3 +368,38 @@ def test_answers_are_serialised_byte_for_byte_as_moto_serialises_them(monkeypatc
     slow = _answers(monkeypatch, slow=True)
     assert len(fast) == 13  # every call's answer, the refused put's included
     assert fast == slow
+
+
+def test_provisioned_queue_arns_are_the_ones_sqs_gives_without_asking_for_them(aws: None) -> None:
+    """`provision` writes each queue's ARN (event sources, redrive policies and rules name it) from its name, as it
+    does for tables, instead of a GetQueueAttributes per queue: the same ARN SQS answers."""
+    from local_stack.provision import provision
+
+    session = boto3.Session(region_name="us-east-1")
+    resources = provision(session, stack_name="arns")
+    sqs = session.client("sqs")
+    assert resources.queue_urls
+    for logical, url in resources.queue_urls.items():
+        answered = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert resources.attrs[(logical, "Arn")] == answered
+
+
+def test_clients_share_botocore_s_event_name_rewrites_and_rewrite_each_name_as_botocore_does() -> None:
+    """Aliasers with botocore's own alias table share one cache of rewritten event names; one with another table
+    keeps its own. Each name comes out as a fresh, unpatched aliaser rewrites it."""
+    from botocore import hooks
+
+    names = ["before-call.autoscaling.CreateLaunchConfiguration", "before-call.dynamodb.GetItem"]
+    names += ["creating-client-class.s3", "before-parameter-build.sagemaker-runtime.InvokeEndpoint"]
+    names += ["before-call.runtime.sagemaker.InvokeEndpoint", "request-created.elasticloadbalancing.x"]
+    first = boto3.client("sqs", region_name="us-east-1").meta.events
+    second = boto3.client("dynamodb", region_name="us-east-1").meta.events
+    assert first._alias_name_cache is second._alias_name_cache
+    own = hooks.EventAliaser(hooks.HierarchicalEmitter(), {"dynamodb": "ddb"})
+    assert own._alias_name_cache is not first._alias_name_cache
+    assert own._alias_event_name("before-call.dynamodb.GetItem") == "before-call.ddb.GetItem"
+
+    fresh = object.__new__(hooks.EventAliaser)
+    fresh._event_aliases, fresh._alias_name_cache = hooks.EVENT_ALIASES, {}
+    assert [first._alias_event_name(n) for n in names] == [fresh._alias_event_name(n) for n in names]
+    assert [second._alias_event_name(n) for n in names] == [fresh._alias_event_name(n) for n in names]
