@@ -37,7 +37,7 @@ NEW_EMAIL = "ana.silva@example.com"
 
 @pytest.fixture
 def rig(deployment: Deployment) -> Iterator[OrderRig]:
-    with open_order_rig(deployment, families=2) as opened:  # the tests sell up to three variants
+    with open_order_rig(deployment) as opened:
         settle(opened)
         yield opened
 
