@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -168,6 +169,7 @@ def free_port() -> int:
 _PORTS = random.SystemRandom()
 
 
+@functools.cache  # the machine's range, read once per process
 def _ephemeral_low() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])

@@ -82,11 +82,16 @@ def at_most(
     return "not met: " + "; ".join(p for p in parts if p) if any(parts) else "not met"
 
 
+def over_goal(cold: Mapping[str, float], goal: float) -> list[str]:
+    """The functions whose cold init is over the goal, slowest first."""
+    return sorted((name for name, ms in cold.items() if ms > goal + 1e-9), key=lambda name: -cold[name])
+
+
 def cold_verdict(cold: dict[str, float], floors: dict[str, float], goal: float) -> str:
     """Met when every function starts within the goal. A function over it whose floor (its third-party imports and
     boto3 clients alone, measured in the same run) is also over cannot meet it; the row cannot be met only when that
     holds for every function over the goal, else it is not met, each one named with its floor."""
-    over = sorted((name for name, ms in cold.items() if ms > goal + 1e-9), key=lambda name: -cold[name])
+    over = over_goal(cold, goal)
     if not over:
         return "met"
 
@@ -221,7 +226,7 @@ def rows(f: Mapping[str, Any]) -> list[Row]:
     if measured_cold:
         goal = GOALS["cold_init_ms"]
         cold, cpu = measured_cold["wall_ms"], measured_cold.get("cpu_ms") or {}
-        over = sorted((name for name, ms in cold.items() if ms > goal), key=lambda name: -cold[name])
+        over = over_goal(cold, goal)
         cpu_text = f" (least CPU of a whole start {min(cpu.values()):.0f}-{max(cpu.values()):.0f} ms)" if cpu else ""
         table.append(Row(
             "cold init per function (built layer with .pyc)", BASELINE["cold_init"],
