@@ -31,6 +31,7 @@ LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
 CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
 FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's
+STATUS_RULES = "pos_ecom_sync.status.rules"  # the status worker's rules and plans (intake needs only `status.digest`)
 # Powertools' batch utility builds the models of every batch source it knows when pydantic is imported before it
 # (the worker handlers import it first); the workers only read SQS.
 OTHER_BATCH_SOURCES = "aws_lambda_powertools.utilities.parser.models.kafka"
@@ -49,12 +50,12 @@ def loaded(function: str) -> set[str]:
 @pytest.mark.parametrize(
     ("function", "never"),
     [
-        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS}),
-        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING}),
-        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING}),
-        ("stock_sync", {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES}),
-        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES}),
-        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES}),
+        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS, STATUS_RULES}),
+        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING, STATUS_RULES}),
+        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING, STATUS_RULES}),
+        ("stock_sync", {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
+        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES, STATUS_RULES}),
+        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
         ("status_sync", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES}),
     ],
 )

@@ -26,7 +26,7 @@ from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.status_store import StatusStore
-from pos_ecom_sync.status.rules import ecom_order_digest
+from pos_ecom_sync.status.digest import ecom_order_digest
 from pos_ecom_sync.status.sync import SEEN_NOTE
 
 from local_stack.demo import DEMO_SECRETS

@@ -1,5 +1,5 @@
 """The eCom order digest intake puts on an order notice, so status sync settles a notice of a state it has already read
-or written without a read (`status.rules.ecom_order_digest`): what it takes in, what it refuses, where it is kept."""
+or written without a read (`status.digest.ecom_order_digest`): what it takes in, what it refuses, where it is kept."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pos_ecom_sync.intake.poller import _order_messages
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, parse_ecom_webhook
 from pos_ecom_sync.models.ledger import StatusLease, StatusRecord
 from pos_ecom_sync.state.status_store import ECOM_DIGESTS_KEPT, StatusStore, status_record
-from pos_ecom_sync.status.rules import EcomOrderState, ecom_order_digest
+from pos_ecom_sync.status.digest import ecom_order_digest
+from pos_ecom_sync.status.rules import EcomOrderState
 
 NOW = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 ORDER = {  # GET /{lang}/orders/{id}.json's `order` (the sweep's rows and the PUT's answer alike), trimmed

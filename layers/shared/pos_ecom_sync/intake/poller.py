@@ -41,7 +41,7 @@ from pos_ecom_sync.models.feeds import ChangePage, Cursor, PosFeed, SkippedRow, 
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, order_status_hint, vendor_payload
 from pos_ecom_sync.orders.customers import present_email_keys, stale_index_keys
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.status.rules import ecom_order_digest
+from pos_ecom_sync.status.digest import ecom_order_digest
 
 if TYPE_CHECKING:
     from pos_ecom_sync.models.catalog import VariantLink

@@ -32,7 +32,7 @@ from pos_ecom_sync.models.messages import (
     vendor_payload,
 )
 from pos_ecom_sync.queues import Outgoing
-from pos_ecom_sync.status.rules import ecom_order_digest
+from pos_ecom_sync.status.digest import ecom_order_digest
 
 logger = logging.getLogger(__name__)
 

@@ -172,7 +172,7 @@ class StatusRecord:
     # eCom's `updatedAt` of the order as our last few writes left it: the webhook (or sweep) each one echoes back
     # needs no read to know it brings nothing new.
     ecom_written: tuple[str, ...] = ()
-    # The eCom order as the last reads saw it and our last writes left it (`status.rules.ecom_order_digest`, newest
+    # The eCom order as the last reads saw it and our last writes left it (`status.digest.ecom_order_digest`, newest
     # last): an eCom order notice carrying one of them tells of nothing new, and needs no read.
     ecom_digests: tuple[str, ...] = ()
     # The POS sale as the last sync's voids and payments left it, each not yet echoed back: a POS sale change carrying

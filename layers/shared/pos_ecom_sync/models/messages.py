@@ -64,7 +64,7 @@ class ChangeMessage(BaseModel):
     change_key: Annotated[str, Field(max_length=64)] | None = None
     # What the row said of the entity as it arrived, computed before it is trimmed to PAYLOAD_FIELDS: a POS sale's
     # `models.sales.sale_digest` (by its profile; status sync knows the echo of its own void or payment by it), an
-    # eCom order's `status.rules.ecom_order_digest` (by intake; a notice of an order state status sync has already
+    # eCom order's `status.digest.ecom_order_digest` (by intake; a notice of an order state status sync has already
     # read or written is settled without a read). Not part of the deduplication id (the row's version or stamp
     # already is). None: unknown (a message queued before it existed, a row missing a field it needs), and the
     # entity is read.

@@ -31,8 +31,6 @@ A status change the POS can no longer take (its sale is finalized: closed) or th
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -91,31 +89,6 @@ class EcomOrderState:
 
     def summary(self) -> str:
         return f"{self.status}/{self.payment_status}/{self.shipment_status}"
-
-
-# What an eCom order must carry for its digest: the fields status sync acts on, and eCom's stamp of the order.
-ORDER_DIGEST_FIELDS = ("status", "paymentStatus", "shipmentStatus", "updatedAt")
-ORDER_DIGEST_CHARS = 16  # 64 bits, as `models.sales.sale_digest`
-
-
-def ecom_order_digest(order: Mapping[str, Any]) -> str | None:
-    """A fingerprint of an eCom order as status sync reads it (`EcomOrderState`) and of eCom's stamp of it, from an
-    order row as a webhook delivers it, the sweep lists it, a read or our own update's answer returns it.
-
-    A notice whose digest is one a read (or a write) of ours saw tells of nothing status sync has not seen
-    (`status.sync`). The stamp is in it, so the same state reached again later is another digest; the statuses are,
-    so a merchant's edit within the same second (eCom stamps whole seconds) that changes any of them is another
-    digest too. None when the row lacks any of `ORDER_DIGEST_FIELDS` (the notice is then read): a payload without
-    them says nothing of the order's state."""
-    order_id = order.get("id")
-    texts = [order.get(name) for name in ORDER_DIGEST_FIELDS]
-    if not isinstance(order_id, int) or isinstance(order_id, bool) or not all(isinstance(t, str) and t for t in texts):
-        return None
-    # The rest of what `EcomOrderState.of` reads, as it reads it (absent: False / ""): a row without them is judged
-    # as the state a read of it gives.
-    extras = [bool(order.get("shipmentIsPickup")), str(order.get("paymentTitle") or "")]
-    text = json.dumps([order_id, *texts, *extras], separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:ORDER_DIGEST_CHARS]
 
 
 @dataclass(frozen=True)

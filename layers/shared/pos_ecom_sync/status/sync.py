@@ -73,6 +73,7 @@ from pos_ecom_sync.models.sales import (
 )
 from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.status.digest import ecom_order_digest
 from pos_ecom_sync.status.rules import (
     CompleteFulfillments,
     CreditEcomOrder,
@@ -86,7 +87,6 @@ from pos_ecom_sync.status.rules import (
     VoidSale,
     completed_return,
     describe,
-    ecom_order_digest,
     fulfillments_matter,
     plan_refund,
     plan_status_sync,
