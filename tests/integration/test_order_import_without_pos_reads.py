@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.client
+import botocore.exceptions
 import pytest
 from pos_ecom_sync.orders.customers import email_key
 from pos_ecom_sync.profiles.xseries.client import XSeriesClient
@@ -167,7 +168,15 @@ def test_the_orders_of_one_batch_share_their_connection_ledger_and_queue_reads_a
         if operation in ("GetItem", "UpdateItem"):
             sort_key = params["Key"]["sk"]  # a client's {"S": ...} or a resource's str
             sort_key = str(sort_key.get("S") if isinstance(sort_key, dict) else sort_key)
-            calls[f"{operation} {sort_key if sort_key.startswith('RATE#') else sort_key.split('#')[0]}"] += 1
+            counted = f"{operation} {sort_key if sort_key.startswith('RATE#') else sort_key.split('#')[0]}"
+            calls[counted] += 1
+            if sort_key.startswith("RATE#"):
+                try:
+                    return original(self, operation, params)
+                except botocore.exceptions.ClientError as error:
+                    if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                        calls[f"{counted} lost"] += 1
+                    raise
         elif operation == "GetQueueAttributes" and params["QueueUrl"] in (stock_url, products_url):
             calls[f"GetQueueAttributes {'stock' if params['QueueUrl'] == stock_url else 'products'}"] += 1
         elif operation in ("PutEvents", "BatchGetItem"):
@@ -189,7 +198,13 @@ def test_the_orders_of_one_batch_share_their_connection_ledger_and_queue_reads_a
     assert calls["BatchGetItem"] == 1 + 2 * 3  # the ledgers, then each order's links and routing state
     assert calls["PutEvents"] == 1 and calls["TransactWriteItems marking notified"] == 1
     assert calls["UpdateItem ORDER"] == 0
-    assert rig.ecom.requests - ecom_before == 6 and calls["UpdateItem RATE#ecom"] == 3  # an order and its lines: one
+    # An order and its lines: one take, which also saves the headers of the take before. The catalog worker and the
+    # poller take eCom slots through budgets of their own (their catalog share makes them other clients, as other
+    # sandboxes are): when one of them opened a new per-second window during the set-up after the order worker's
+    # cached one ended, the order worker's first take loses its condition once (`state.budget`: a lost race costs
+    # another try, with the item as it stands). Run a poll just before the drain and it always does.
+    ecom_writes = calls["UpdateItem RATE#ecom"] - calls["UpdateItem RATE#ecom lost"]
+    assert rig.ecom.requests - ecom_before == 6 and ecom_writes == 3 and calls["UpdateItem RATE#ecom lost"] <= 1
     records = [rig.ledger.get_order(CONNECTION, order["id"]) for order in placed]
     assert all(record is not None and not record.notifications_pending for record in records)
 
