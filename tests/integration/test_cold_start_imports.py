@@ -31,6 +31,7 @@ LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
 CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
 FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's
+CATALOG_ACTIONS = "pos_ecom_sync.catalog.actions"  # the catalog worker's planned eCom calls
 STATUS_RULES = "pos_ecom_sync.status.rules"  # the status worker's rules and plans (intake needs only `status.digest`)
 # Powertools' batch utility builds the models of every batch source it knows when pydantic is imported before it
 # (the worker handlers import it first); the workers only read SQS.
@@ -50,13 +51,19 @@ def loaded(function: str) -> set[str]:
 @pytest.mark.parametrize(
     ("function", "never"),
     [
-        ("webhook_ingest", {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS, STATUS_RULES}),
-        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING, STATUS_RULES}),
-        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING, STATUS_RULES}),
-        ("stock_sync", {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
+        (
+            "webhook_ingest",
+            {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS, STATUS_RULES, CATALOG_ACTIONS},
+        ),
+        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
+        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
+        (
+            "stock_sync",
+            {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS},
+        ),
         ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES, STATUS_RULES}),
-        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
-        ("status_sync", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES}),
+        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
+        ("status_sync", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
     ],
 )
 def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:

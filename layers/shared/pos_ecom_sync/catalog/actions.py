@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-if TYPE_CHECKING:  # the stock worker imports this module for its constant only
-    from pos_ecom_sync.catalog.mapping import ProductPayload, VariantPayload
+from pos_ecom_sync.stock import NEW_VARIANT_STOCK_TRACKING
 
-# Variants we create track stock: the stock worker owns stockLevel from then on.
-NEW_VARIANT_STOCK_TRACKING = "enabled"
+if TYPE_CHECKING:
+    from pos_ecom_sync.catalog.mapping import ProductPayload, VariantPayload
 
 
 @dataclass(frozen=True)

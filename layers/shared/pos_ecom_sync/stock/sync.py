@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from pos_ecom_sync.catalog.actions import NEW_VARIANT_STOCK_TRACKING
 from pos_ecom_sync.errors import Conflict, InvalidInput, NotFound, RateLimited, UpstreamError, UpstreamUnavailable
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, InventoryChange, RecomputeJob, StockChunk, VariantStockState
 from pos_ecom_sync.queues import Outgoing
+from pos_ecom_sync.stock import NEW_VARIANT_STOCK_TRACKING
 from pos_ecom_sync.stock.outlets import (
     DEFAULT_CHUNK_SIZE,
     Chunk,
