@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from pos_ecom_sync.errors import SyncError
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets
-from pos_ecom_sync.profiles.xseries.mapping import register_outlet_of
+from pos_ecom_sync.profiles.xseries.stock import register_outlet_of
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.secrets import PARTS, secret_name, write_connection_secrets
 from pos_ecom_sync.state.store import SyncStore

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.profiles.xseries.mapping import register_outlet_of
+from pos_ecom_sync.profiles.xseries.stock import register_outlet_of
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.stock.sync import request_outlet_change
 from pydantic import ValidationError

@@ -26,7 +26,8 @@ BATCH = "aws_lambda_powertools.utilities.batch"  # Powertools' SQS batch process
 POLLER = "pos_ecom_sync.intake.poller"  # the change feeds and the catalog rules they use
 XRAY = "aws_xray_sdk.core"  # the X-Ray recorder, only where tracing is on (`observability.tracer`)
 CONNECTORS = "httpx"  # vendor HTTP: not before a vendor is called
-ORDERS = "pos_ecom_sync.models.orders"  # eCom orders and what they become in the POS: the order and status workers'
+# eCom orders and what they become in the POS: the order worker's; status sync's only to record a payment
+ORDERS = "pos_ecom_sync.models.orders"
 LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
 CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
@@ -63,7 +64,7 @@ def loaded(function: str) -> set[str]:
         ),
         ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES, STATUS_RULES}),
         ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
-        ("status_sync", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
+        ("status_sync", {POLLER, XRAY, ORDERS, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
     ],
 )
 def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:

@@ -24,18 +24,23 @@ import app
 print(time.perf_counter() - t0)
 """
 # What each function's first invocation sets up beyond its module import: the cached services it builds, or (for
-# the workers, whose services need a connection read from DynamoDB) the modules their first record imports.
+# the workers, whose services need a connection read from DynamoDB) the modules their first record imports: the
+# worker, the X-Series client and the profile module the worker asks the connection's profile for, eCom's connector.
 FIRST_CALL = {
     "webhook_ingest": "from pos_ecom_sync import runtime; runtime.webhook_intake()",
     "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller()",
     "product_sync": "from pos_ecom_sync import runtime; runtime.sync_store(); import pos_ecom_sync.catalog.sync, "
-    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.catalog, pos_ecom_sync.connectors.ecom, "
+    "pos_ecom_sync.state.budget",
     "stock_sync": "from pos_ecom_sync import runtime; runtime.stock_store(); import pos_ecom_sync.stock.sync, "
-    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.stock, pos_ecom_sync.connectors.ecom, "
+    "pos_ecom_sync.state.budget",
     "order_import": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.orders.importer, "
-    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
+    "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.orders, pos_ecom_sync.connectors.ecom, "
+    "pos_ecom_sync.state.budget",
     "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
-    "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.connectors.ecom",
+    "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.status, "
+    "pos_ecom_sync.connectors.ecom",
     "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler()",
 }
 FUNCTIONS = list(FIRST_CALL)

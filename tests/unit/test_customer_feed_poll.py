@@ -12,7 +12,8 @@ from typing import Any
 from pos_ecom_sync.intake.poller import CUSTOMER_FEED_MAX_PAGES, ChangePoller
 from pos_ecom_sync.models.ledger import CustomerCensus
 from pos_ecom_sync.orders.customers import email_key
-from pos_ecom_sync.profiles.xseries.feeds import CUSTOMER_FEED, XSeriesFeeds
+from pos_ecom_sync.profiles.xseries.customers import CUSTOMER_FEED
+from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 
 from tests.unit.test_change_poller import CONNECTION, NOW, Cursors, Feeds, Publisher
 

@@ -12,7 +12,7 @@ from pos_ecom_sync.orders.payments import (
     payment_for,
     setting_for,
 )
-from pos_ecom_sync.profiles.xseries.mapping import payment_types_of
+from pos_ecom_sync.profiles.xseries.orders import payment_types_of
 
 # The simulator's payment types (name, type_id), with ids, as the X-Series profile reads them (deleted ones go).
 PAYMENT_TYPES = payment_types_of(

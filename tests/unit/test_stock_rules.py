@@ -19,7 +19,7 @@ from pos_ecom_sync.models.stock import (
     VariantStockState,
     WriteClaim,
 )
-from pos_ecom_sync.profiles.xseries.mapping import (
+from pos_ecom_sync.profiles.xseries.stock import (
     inventory_change_from_message,
     inventory_change_of_row,
     register_outlet_of,

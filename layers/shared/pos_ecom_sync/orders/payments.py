@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from pos_ecom_sync.models.connection import PaymentMethodSetting
-from pos_ecom_sync.models.orders import EcomOrder, PaymentType
+
+if TYPE_CHECKING:  # status sync records payments without the order models
+    from pos_ecom_sync.models.orders import EcomOrder, PaymentType
 
 _UNPAID = PaymentMethodSetting(mode="unpaid")
 

@@ -51,7 +51,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, RetryLater, StatusBusy
@@ -60,7 +60,6 @@ from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
 from pos_ecom_sync.models.messages import ChangeMessage, Via
-from pos_ecom_sync.models.orders import PaymentType
 from pos_ecom_sync.models.sales import (
     FulfillmentKind,
     PosFulfillment,
@@ -93,6 +92,9 @@ from pos_ecom_sync.status.rules import (
     returned_quantities,
 )
 from pos_ecom_sync.stock.reservations import hold_messages, release_messages, reservation_change, sale_units
+
+if TYPE_CHECKING:  # the order models: read only to record a payment (`PosSales.payment_types`)
+    from pos_ecom_sync.models.orders import PaymentType
 
 JsonObject = dict[str, Any]
 # Outlives the worker's 60 s timeout, so an unexpired lease always belongs to a live worker.

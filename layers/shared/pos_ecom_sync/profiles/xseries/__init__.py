@@ -51,7 +51,7 @@ class XSeriesProfile:
         return change_feeds(client, connection, page_size=page_size, family_of=family_of)
 
     def customer_feed(self, client: Any, connection: Connection, *, page_size: int) -> CustomerFeed:
-        from pos_ecom_sync.profiles.xseries.feeds import customer_feed
+        from pos_ecom_sync.profiles.xseries.customers import customer_feed
 
         return customer_feed(client, page_size)
 

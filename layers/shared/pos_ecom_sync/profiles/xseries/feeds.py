@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pos_ecom_sync.intake.rows import row_id, row_version, stamp
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, PosFeed, VendorRow
-from pos_ecom_sync.models.ledger import CustomerChange, CustomerFeed, CustomerPage
 from pos_ecom_sync.models.messages import CONCERN_OF, ChangeMessage, Entity, vendor_payload
 from pos_ecom_sync.profiles.xseries.online_prices import PRICE_BOOK_FEED, online_price_messages
 from pos_ecom_sync.profiles.xseries.sales import content_digest_of
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.ledger import CustomerFeed
 
 # X-Series collection -> the entity its rows describe.
 FEEDS: dict[str, Entity] = {"products": "product", "inventory": "inventory", "sales": "sale"}
@@ -96,7 +98,8 @@ def _own_family(product_id: str) -> str:
     return product_id
 
 
-def _after(cursor: str | None) -> int | None:
+def after_version(cursor: str | None) -> int | None:
+    """The version a feed's cursor holds (None: from the beginning)."""
     return int(cursor) if cursor else None
 
 
@@ -120,7 +123,7 @@ def change_feeds(
         return PosFeed(
             name=f"pos:{resource}",
             concern=CONCERN_OF[("pos", entity)],
-            read=lambda cursor: _page(client.list_changes(resource, _after(cursor), page_size), page_size),
+            read=lambda cursor: _page(client.list_changes(resource, after_version(cursor), page_size), page_size),
             to_messages=to_messages,
             row_messages=row_messages,
             row_id=lambda row: row.get(id_field),
@@ -135,7 +138,9 @@ def change_feeds(
             PosFeed(
                 name=PRICE_BOOK_FEED,
                 concern="products",
-                read=lambda cursor: _page(client.list_price_book_product_changes(_after(cursor), page_size), page_size),
+                read=lambda cursor: _page(
+                    client.list_price_book_product_changes(after_version(cursor), page_size), page_size
+                ),
                 to_messages=lambda rows, now: online_price_messages(connection, rows, family_of, now),
                 row_messages=lambda row, now: online_price_messages(connection, [row], _own_family, now),
                 row_id=lambda row: row.get("product_id"),
@@ -143,36 +148,6 @@ def change_feeds(
             )
         )
     return feeds
-
-
-# -- customers (the customer email index's feed) ----------------------------------------------------------------
-
-CUSTOMER_FEED = "pos:customers"
-
-
-def customer_change(row: VendorRow) -> CustomerChange | None:
-    """An X20 `Customer` row in neutral terms (one `email`; `deleted_at` set once deleted, which is also how a merged-
-    away customer ends); None without a usable id (such a row cannot be in the index)."""
-    customer_id = row.get("id")
-    if not isinstance(customer_id, str) or not customer_id.strip():
-        return None
-    email = row.get("email")
-    emails = (email.strip(),) if isinstance(email, str) and email.strip() else ()
-    return CustomerChange(customer_id.strip(), emails, gone=bool(row.get("deleted_at")))
-
-
-def customer_feed(client: VersionFeeds, page_size: int) -> CustomerFeed:
-    """Customers changed after the cursor's version, deleted ones included (`GET /api/2.0/customers?after=<version>
-    &deleted=true&page_size=`, X20 ListCustomers), as the poller's customer feed. One request when nothing changed."""
-
-    def read(cursor: str | None) -> CustomerPage:
-        page = client.list_changes("customers", _after(cursor), page_size)
-        if not page.items or page.max_version is None:
-            return CustomerPage()
-        changes = tuple(c for c in (customer_change(row) for row in page.items) if c is not None)
-        return CustomerPage(changes, str(page.max_version), more=len(page.items) >= page_size)
-
-    return CustomerFeed(CUSTOMER_FEED, read)
 
 
 class XSeriesFeeds:
@@ -185,4 +160,6 @@ class XSeriesFeeds:
         return change_feeds(self.client, connection, page_size=page_size, family_of=family_of)
 
     def customer_feed(self, connection: Connection, *, page_size: int) -> CustomerFeed:
+        from pos_ecom_sync.profiles.xseries.customers import customer_feed
+
         return customer_feed(self.client, page_size)

@@ -11,17 +11,12 @@ book (X20 `PriceBook`, normally restricted to `restrict_to_platform_key` "2" = e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pos_ecom_sync.errors import InvalidInput
 from pos_ecom_sync.models.catalog import DimensionUnit, PosFamily, PosItem, ProductCode, VariantOption, WeightUnit
-from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.orders import NotifiedLine, PaymentType, Register, SaleFulfillment
-from pos_ecom_sync.models.stock import InventoryChange
 
 
 class ProductImage(BaseModel):
@@ -153,135 +148,3 @@ def online_price_entries(entries: Iterable[Mapping[str, Any]], price_book_id: st
         if product_id not in best or rank >= best[product_id][0]:
             best[product_id] = (rank, float(price))
     return {product_id: price for product_id, (_, price) in best.items()}
-
-
-# Field names X-Series uses for an outlet's level: API 2.0, the 2026-07 API, and 1.0-shaped webhooks.
-LEVEL_FIELDS = ("inventory_level", "current_inventory_level", "count")
-
-
-def _version_of(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _level_of(value: object) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(str(value))
-    except ValueError:
-        return None
-    # eCom levels are whole units; a fractional POS level (weighed goods) offers only its whole part.
-    return int(number) if math.isfinite(number) else None
-
-
-def inventory_change_of_row(row: Mapping[str, object]) -> InventoryChange | None:
-    """Read an X-Series inventory row (2.0, 2026-07 or 1.0 shape).
-
-    None when the row cannot be trusted on its own: no `version` (1.0 webhooks carry none, and X-Series retries
-    them for 48 h, so an old `count` may arrive after a newer one) or no readable level. The worker then reads
-    the POS inventory instead; such a row is never taken as zero. A deleted row (`deleted_at`) is level 0.
-    """
-    product_id, outlet_id = row.get("product_id"), row.get("outlet_id")
-    if not isinstance(product_id, str) or not product_id or not isinstance(outlet_id, str) or not outlet_id:
-        raise InvalidInput("inventory row needs product_id and outlet_id")
-    version = _version_of(row.get("version"))
-    if version is None:
-        return None
-    if row.get("deleted_at"):
-        level: int | None = 0
-    else:
-        raw = next((row[name] for name in LEVEL_FIELDS if row.get(name) is not None), None)
-        level = _level_of(raw)
-    if level is None:
-        return None
-    return InventoryChange(product_id=product_id, outlet_id=outlet_id, level=level, version=version)
-
-
-def inventory_change_from_message(message: ChangeMessage) -> InventoryChange | None:
-    """The versioned level a POS inventory message carries, or None when the worker must read the POS instead."""
-    if message.source != "pos" or message.entity != "inventory":
-        raise InvalidInput(f"not a POS inventory message: {message.source}/{message.entity}")
-    row: dict[str, object] = {"product_id": message.entity_id, **message.payload}
-    if message.version is not None:
-        row["version"] = message.version
-    return inventory_change_of_row(row)
-
-
-def register_outlet_of(registers: Iterable[Mapping[str, Any]], register_id: str) -> str | None:
-    """The outlet of register `register_id` in the POS registers list (rows of X-Series GET /api/2.0/registers:
-    `id`, `outlet_id`, `deleted_at`); None when the register is not there or is deleted."""
-    for row in registers:
-        if str(row.get("id")) == register_id and not row.get("deleted_at"):
-            outlet = row.get("outlet_id")
-            return str(outlet) if outlet else None
-    return None
-
-
-# -- orders -----------------------------------------------------------------------------------------------------
-
-
-def _live(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [row for row in rows if row.get("id") and not row.get("deleted_at")]
-
-
-def payment_types_of(rows: Iterable[Mapping[str, Any]]) -> list[PaymentType]:
-    """The live payment types of `GET /api/2.0/payment_types`."""
-    return [PaymentType(str(row["id"]), str(row.get("name") or "")) for row in _live(rows)]
-
-
-def registers_of(rows: Iterable[Mapping[str, Any]]) -> list[Register]:
-    """The live registers of `GET /api/2.0/registers`, in the POS's order, with their outlets."""
-    return [Register(str(row["id"]), str(row.get("outlet_id") or "") or None) for row in _live(rows)]
-
-
-def sellable_ids(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Ids of live products that can be on a sale line (a family parent cannot)."""
-    return sorted({str(row["id"]) for row in _live(rows) if not row.get("has_variants")})
-
-
-def level_of(row: Mapping[str, Any]) -> int:
-    """An inventory row's level for routing (0 when unreadable)."""
-    value = row.get("inventory_level", row.get("current_inventory_level"))
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def sale_reference(sale: Mapping[str, Any]) -> str:
-    """The external reference of a sale: `source.id` (2026-07) or `source_id` (2.0)."""
-    source = sale.get("source")
-    if isinstance(source, Mapping) and source.get("id"):
-        return str(source["id"])
-    return str(sale.get("source_id") or "")
-
-
-def _quantity(value: Any) -> int:
-    """A fulfilment line quantity: a number, or a decimal string ("5.00") on the 2026-07 Fulfillments API."""
-    try:
-        return int(float(value or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def fulfillments_of(rows: Iterable[Mapping[str, Any]]) -> list[SaleFulfillment]:
-    """A sale's fulfilments (2026-07 Fulfillments API `FulfillmentSummaryItem`): new = nothing done yet, state OPEN
-    (status NEW on older shapes)."""
-    return [
-        SaleFulfillment(
-            location_id=str(row.get("outlet_id")),
-            new=str(row.get("state") or row.get("status") or "OPEN").upper() in ("OPEN", "NEW"),
-            lines=tuple(
-                NotifiedLine(product_id=str(line.get("product_id")), quantity=_quantity(line.get("quantity")))
-                for line in row.get("line_items") or []
-            ),
-        )
-        for row in rows
-        if row.get("outlet_id")
-    ]

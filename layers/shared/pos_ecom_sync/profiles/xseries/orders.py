@@ -9,24 +9,89 @@ A sale with that id but another reference is not ours to adopt: the order fails 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from pos_ecom_sync.errors import InvalidInput, NotFound
 from pos_ecom_sync.models.connection import Connection
-from pos_ecom_sync.models.orders import CreatedSale, FoundSale, PaymentType, PosCustomer, Register, SaleFulfillment
-from pos_ecom_sync.orders.sale import SaleDraft
-from pos_ecom_sync.profiles.xseries.mapping import (
-    fulfillments_of,
-    level_of,
-    payment_types_of,
-    registers_of,
-    sale_reference,
-    sellable_ids,
+from pos_ecom_sync.models.orders import (
+    CreatedSale,
+    FoundSale,
+    NotifiedLine,
+    PaymentType,
+    PosCustomer,
+    Register,
+    SaleFulfillment,
 )
+from pos_ecom_sync.orders.sale import SaleDraft
 from pos_ecom_sync.profiles.xseries.sale import TaxTable, build_sale
 from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
+
+
+# -- the reference lists and sale rows ---------------------------------------------------------------------
+
+
+def _live(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [row for row in rows if row.get("id") and not row.get("deleted_at")]
+
+
+def payment_types_of(rows: Iterable[Mapping[str, Any]]) -> list[PaymentType]:
+    """The live payment types of `GET /api/2.0/payment_types`."""
+    return [PaymentType(str(row["id"]), str(row.get("name") or "")) for row in _live(rows)]
+
+
+def registers_of(rows: Iterable[Mapping[str, Any]]) -> list[Register]:
+    """The live registers of `GET /api/2.0/registers`, in the POS's order, with their outlets."""
+    return [Register(str(row["id"]), str(row.get("outlet_id") or "") or None) for row in _live(rows)]
+
+
+def sellable_ids(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Ids of live products that can be on a sale line (a family parent cannot)."""
+    return sorted({str(row["id"]) for row in _live(rows) if not row.get("has_variants")})
+
+
+def level_of(row: Mapping[str, Any]) -> int:
+    """An inventory row's level for routing (0 when unreadable)."""
+    value = row.get("inventory_level", row.get("current_inventory_level"))
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def sale_reference(sale: Mapping[str, Any]) -> str:
+    """The external reference of a sale: `source.id` (2026-07) or `source_id` (2.0)."""
+    source = sale.get("source")
+    if isinstance(source, Mapping) and source.get("id"):
+        return str(source["id"])
+    return str(sale.get("source_id") or "")
+
+
+def _quantity(value: Any) -> int:
+    """A fulfilment line quantity: a number, or a decimal string ("5.00") on the 2026-07 Fulfillments API."""
+    try:
+        return int(float(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def fulfillments_of(rows: Iterable[Mapping[str, Any]]) -> list[SaleFulfillment]:
+    """A sale's fulfilments (2026-07 Fulfillments API `FulfillmentSummaryItem`): new = nothing done yet, state OPEN
+    (status NEW on older shapes)."""
+    return [
+        SaleFulfillment(
+            location_id=str(row.get("outlet_id")),
+            new=str(row.get("state") or row.get("status") or "OPEN").upper() in ("OPEN", "NEW"),
+            lines=tuple(
+                NotifiedLine(product_id=str(line.get("product_id")), quantity=_quantity(line.get("quantity")))
+                for line in row.get("line_items") or []
+            ),
+        )
+        for row in rows
+        if row.get("outlet_id")
+    ]
 
 
 class SaleCalls(Protocol):

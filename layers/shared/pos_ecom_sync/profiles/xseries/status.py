@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.errors import NotFound
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.orders import PaymentType
 from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint, WrittenSale
-from pos_ecom_sync.profiles.xseries.mapping import payment_types_of
 from pos_ecom_sync.profiles.xseries.sales import (
     VOIDED_STATUS,
     existing_payments,
@@ -34,6 +32,9 @@ from pos_ecom_sync.profiles.xseries.sales import (
     written_digest,
 )
 from pos_ecom_sync.reference import ReferenceCache
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.orders import PaymentType
 
 JsonObject = dict[str, Any]
 
@@ -79,6 +80,9 @@ class XSeriesSales:
         return sale_hint_of(message)
 
     def payment_types(self) -> list[PaymentType]:
+        # Read only to record a payment: the order models stay out of status sync's usual record.
+        from pos_ecom_sync.profiles.xseries.orders import payment_types_of
+
         key = f"{self.connection.connection_id}|{self.connection.pos_base_url}|payment_types"  # the importer's too
         return payment_types_of(self.reference.get(key, self.client.list_payment_types))
 
