@@ -31,7 +31,7 @@ ORDERS = "pos_ecom_sync.models.orders"
 LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
 CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
-FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's
+FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's walks
 CATALOG_ACTIONS = "pos_ecom_sync.catalog.actions"  # the catalog worker's planned eCom calls
 STATUS_RULES = "pos_ecom_sync.status.rules"  # the status worker's rules and plans (intake needs only `status.digest`)
 # Powertools' batch utility builds the models of every batch source it knows when pydantic is imported before it
@@ -62,7 +62,7 @@ def loaded(function: str) -> set[str]:
             "stock_sync",
             {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS},
         ),
-        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, OTHER_BATCH_SOURCES, STATUS_RULES}),
+        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
         ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
         ("status_sync", {POLLER, XRAY, ORDERS, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
     ],

@@ -9,7 +9,7 @@ from typing import Any
 
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import SkippedRow
-from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalogWalk
+from pos_ecom_sync.profiles.xseries.catalog_walk import XSeriesCatalogWalk
 from pos_ecom_sync.reconcile.service import reconcile_connections
 
 from tests.unit.test_reconciler import CONNECTION, FakeEcom, FakePos, FakePublisher, Page, _reconciler, _synced_shop

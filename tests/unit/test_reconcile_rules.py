@@ -9,7 +9,7 @@ import pytest
 from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, FamilyRow, VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState, WriteClaim
-from pos_ecom_sync.profiles.xseries.catalog import family_row
+from pos_ecom_sync.profiles.xseries.catalog_walk import family_row
 from pos_ecom_sync.reconcile.rules import (
     DRIFT_KINDS,
     advance,

@@ -13,7 +13,7 @@ from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLi
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
-from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalogWalk
+from pos_ecom_sync.profiles.xseries.catalog_walk import XSeriesCatalogWalk
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reconcile.rules import DRIFT_KINDS
 from pos_ecom_sync.reconcile.service import Reconciler, preview_drift, reconcile_connections

@@ -60,7 +60,7 @@ Row = Mapping[str, Any]
 
 class PosCatalogFeed(Protocol):
     """Every POS product row, deleted ones included, in stamp order: the catalog compare's side of the POS, as the
-    connection's profile reads it (e.g. `profiles.xseries.catalog.XSeriesCatalogWalk`)."""
+    connection's profile reads it (e.g. `profiles.xseries.catalog_walk.XSeriesCatalogWalk`)."""
 
     @property
     def calls(self) -> int: ...

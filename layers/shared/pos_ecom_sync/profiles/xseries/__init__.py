@@ -66,7 +66,7 @@ class XSeriesProfile:
         return XSeriesInventory(client)
 
     def catalog_walk(self, client: Any) -> PosCatalogFeed:
-        from pos_ecom_sync.profiles.xseries.catalog import XSeriesCatalogWalk
+        from pos_ecom_sync.profiles.xseries.catalog_walk import XSeriesCatalogWalk
 
         return XSeriesCatalogWalk(client)
 
