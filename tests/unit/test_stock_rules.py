@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pos_ecom_sync.errors import InvalidInput
+from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage, Entity, Source
 from pos_ecom_sync.models.stock import (
     InventoryChange,
@@ -19,11 +20,13 @@ from pos_ecom_sync.models.stock import (
     VariantStockState,
     WriteClaim,
 )
+from pos_ecom_sync.profiles.xseries.orders import XSeriesOrders
 from pos_ecom_sync.profiles.xseries.stock import (
     inventory_change_from_message,
     inventory_change_of_row,
     register_outlet_of,
 )
+from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.stock.outlets import (
     Chunk,
     advance,
@@ -253,6 +256,33 @@ def test_pos_rows_of_every_shape_become_versioned_levels(row: dict[str, object],
 )
 def test_rows_that_cannot_be_trusted_ask_for_a_pos_read_rather_than_a_zero(row: dict[str, object]) -> None:
     assert inventory_change_of_row({"product_id": "p-1", "outlet_id": "o1", **row}) is None
+
+
+class _Inventory:
+    """The one X-Series call routing makes here: a product's inventory rows."""
+
+    calls = 0
+
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        self.rows = rows
+
+    def list_product_inventory(self, product_id: str) -> list[dict[str, object]]:
+        return [{"product_id": product_id, **row} for row in self.rows]
+
+
+def test_order_routing_reads_a_fresh_inventory_row_as_the_stock_worker_does() -> None:
+    rows: list[dict[str, object]] = [
+        {"outlet_id": "o1", "inventory_level": -3, "version": 1},
+        {"outlet_id": "o2", "current_inventory_level": "4", "version": 2},
+        {"outlet_id": "o3", "count": "5.75", "version": 3},  # a weighed level: its whole units, as stock counts it
+        {"outlet_id": "o4", "inventory_level": "n/a", "version": 4},  # unreadable: nothing to take from it
+    ]
+    connection = Connection(connection_id="c1", pos_base_url="https://pos.example", ecom_base_url="https://e.example")
+    orders = XSeriesOrders(_Inventory(rows), connection, ReferenceCache())
+    levels = orders.routing_levels("p-1", confirm_exists=False)
+    stock = {row["outlet_id"]: inventory_change_of_row({"product_id": "p-1", **row}) for row in rows}
+    assert levels == {outlet: change.level if change else 0 for outlet, change in stock.items()}
+    assert levels == {"o1": -3, "o2": 4, "o3": 5, "o4": 0}
 
 
 def test_rows_without_ids_are_invalid() -> None:

@@ -25,6 +25,7 @@ from pos_ecom_sync.models.orders import (
 )
 from pos_ecom_sync.orders.sale import SaleDraft
 from pos_ecom_sync.profiles.xseries.sale import TaxTable, build_sale
+from pos_ecom_sync.profiles.xseries.stock import level_in_row
 from pos_ecom_sync.reference import ReferenceCache
 
 JsonObject = dict[str, Any]
@@ -50,15 +51,6 @@ def registers_of(rows: Iterable[Mapping[str, Any]]) -> list[Register]:
 def sellable_ids(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     """Ids of live products that can be on a sale line (a family parent cannot)."""
     return sorted({str(row["id"]) for row in _live(rows) if not row.get("has_variants")})
-
-
-def level_of(row: Mapping[str, Any]) -> int:
-    """An inventory row's level for routing (0 when unreadable)."""
-    value = row.get("inventory_level", row.get("current_inventory_level"))
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def sale_reference(sale: Mapping[str, Any]) -> str:
@@ -167,7 +159,7 @@ class XSeriesOrders:
         live = [row for row in rows if not row.get("deleted_at")]
         if rows and not live:
             return None
-        return {str(row.get("outlet_id")): level_of(row) for row in live}
+        return {str(row.get("outlet_id")): level_in_row(row) or 0 for row in live}  # unreadable: nothing to take
 
     # -- reference lists ----------------------------------------------------------------------------------
 

@@ -39,6 +39,12 @@ def _level_of(value: object) -> int | None:
     return int(number) if math.isfinite(number) else None
 
 
+def level_in_row(row: Mapping[str, object]) -> int | None:
+    """The level an inventory row carries, from the first of `LEVEL_FIELDS` it has (None: none readable). The stock
+    worker and order routing read a row the same way, so routing on a fresh read and on the stock state agree."""
+    return _level_of(next((row[name] for name in LEVEL_FIELDS if row.get(name) is not None), None))
+
+
 def inventory_change_of_row(row: Mapping[str, object]) -> InventoryChange | None:
     """Read an X-Series inventory row (2.0, 2026-07 or 1.0 shape).
 
@@ -52,11 +58,7 @@ def inventory_change_of_row(row: Mapping[str, object]) -> InventoryChange | None
     version = _version_of(row.get("version"))
     if version is None:
         return None
-    if row.get("deleted_at"):
-        level: int | None = 0
-    else:
-        raw = next((row[name] for name in LEVEL_FIELDS if row.get(name) is not None), None)
-        level = _level_of(raw)
+    level = 0 if row.get("deleted_at") else level_in_row(row)
     if level is None:
         return None
     return InventoryChange(product_id=product_id, outlet_id=outlet_id, level=level, version=version)
