@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from pos_ecom_sync.intake.rows import row_id, row_version
 from pos_ecom_sync.models.catalog import FamilyRow
 from pos_ecom_sync.models.feeds import ChangePage
-from pos_ecom_sync.profiles.xseries.feeds import VersionPage, family_key
+from pos_ecom_sync.profiles.xseries.feeds import VersionPage, after_version, family_key
 
 JsonObject = dict[str, Any]
 
@@ -43,7 +43,7 @@ class XSeriesCatalogWalk:
         return self.client.calls
 
     def catalog_page(self, cursor: str | None, page_size: int) -> ChangePage:
-        page = self.client.list_changes("products", int(cursor) if cursor else None, page_size, include_deleted=True)
+        page = self.client.list_changes("products", after_version(cursor), page_size, include_deleted=True)
         if not page.items or page.max_version is None:
             return ChangePage()
         return ChangePage(page.items, str(page.max_version), more=True)
