@@ -4,6 +4,11 @@ merchant's edits of synced fields are written to the POS (`CatalogSync.take_ecom
 
 from __future__ import annotations
 
+# First, so that the whole cold start runs without garbage-collection passes (until `finished()` below).
+from pos_ecom_sync import cold_start
+
+# isort: split
+
 from typing import Any
 
 # Before anything imports pydantic: Powertools' batch utility, imported after it, builds the pydantic models of
@@ -99,3 +104,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics=metrics,
         refresh_credentials=runtime.forget_secrets,
     )
+
+
+cold_start.finished()

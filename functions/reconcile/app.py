@@ -7,6 +7,11 @@ Rows a page could not compare are skipped and parked: `ReconcileRowsSkipped`, on
 
 from __future__ import annotations
 
+# First, so that the whole cold start runs without garbage-collection passes (until `finished()` below).
+from pos_ecom_sync import cold_start
+
+# isort: split
+
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -69,3 +74,6 @@ def lambda_handler(event: ReconcileTrigger, context: LambdaContext) -> dict[str,
     runtime.report_skipped_rows(logger, "reconcile row skipped", summary.skipped)
     runtime.report_connection_failures(logger, "reconcile failed", summary.failures, summary.errors)
     return summary.as_dict()
+
+
+cold_start.finished()

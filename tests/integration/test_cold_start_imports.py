@@ -9,18 +9,27 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.perf.bench_intake import FIRST_CALL, FUNCTION_ENV
+from tests.perf.bench_intake import FIRST_CALL, FUNCTION_ENV, FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 START = """
-import json, sys
+import gc, json, sys
 sys.path[:0] = [{code!r}, {layer!r}]
+gc.collect()  # what the interpreter's own start left to collect
+passes = []  # collection passes over the module's objects: before they are frozen
+gc.callbacks.append(lambda phase, info: phase == "start" and not gc.get_freeze_count() and passes.append(info))
 import app
+collector = {{
+    "passes": len(passes),
+    "enabled": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+}}
 {first_call}
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps({{"modules": sorted(sys.modules), "collector": collector}}))
 """
 BATCH = "aws_lambda_powertools.utilities.batch"  # Powertools' SQS batch processing, with its parser models
 POLLER = "pos_ecom_sync.intake.poller"  # the change feeds and the catalog rules they use
@@ -39,14 +48,20 @@ STATUS_RULES = "pos_ecom_sync.status.rules"  # the status worker's rules and pla
 OTHER_BATCH_SOURCES = "aws_lambda_powertools.utilities.parser.models.kafka"
 
 
-def loaded(function: str) -> set[str]:
+def cold_start(function: str) -> dict[str, Any]:
+    """What a fresh interpreter loaded for the function's module and first call, and its collector after the module."""
     code = START.format(
         code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), first_call=FIRST_CALL[function]
     )
     env = {"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+    started: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return started
+
+
+def loaded(function: str) -> set[str]:
+    return set(cold_start(function)["modules"])
 
 
 @pytest.mark.parametrize(
@@ -69,3 +84,12 @@ def loaded(function: str) -> set[str]:
 )
 def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:
     assert loaded(function) & never == set()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_module_loads_without_collection_passes_and_leaves_what_it_made_frozen(function: str) -> None:
+    collector = cold_start(function)["collector"]
+    assert collector["passes"] == 0
+    # Collection is on again for the invocations, and will not walk the start's objects (`pos_ecom_sync.cold_start`).
+    assert collector["enabled"] is True
+    assert collector["frozen"] > 10_000

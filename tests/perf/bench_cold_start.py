@@ -104,15 +104,19 @@ modules = [name for name, module in list(sys.modules.items()) if name.split(".")
            and (getattr(module, "__file__", None) or "").startswith({layer!r})]
 print(json.dumps({{"modules": modules, "made": made}}))
 """
+# Its imports without garbage-collection passes, as a function's module (`pos_ecom_sync.cold_start`).
 FLOOR = """
-import importlib, sys, time
+import gc, importlib, sys, time
 t0 = time.perf_counter()
+gc.disable()
 sys.path[:0] = [{layer!r}]
 for name in {modules!r}:
     try:
         importlib.import_module(name)
     except ImportError:
         pass
+gc.freeze()
+gc.enable()
 import boto3
 for kind, service in {made!r}:
     getattr(boto3, kind)(service)
