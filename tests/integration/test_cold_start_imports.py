@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.perf.bench_cold_start import TRACED_ENV
 from tests.perf.bench_intake import FIRST_CALL, FUNCTION_ENV, FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,3 +94,20 @@ def test_a_function_module_loads_without_collection_passes_and_leaves_what_it_ma
     # Collection is on again for the invocations, and will not walk the start's objects (`pos_ecom_sync.cold_start`).
     assert collector["enabled"] is True
     assert collector["frozen"] > 10_000
+
+
+TRACED_START = """
+import json, sys
+sys.path[:0] = [{code!r}, {layer!r}]
+import app
+from aws_xray_sdk.core import patcher
+print(json.dumps({{"patched": sorted(patcher._PATCHED_MODULES), "sqlite3": "sqlite3" in sys.modules}}))
+"""
+
+
+def test_a_traced_function_patches_only_the_libraries_its_calls_go_through() -> None:
+    code = TRACED_START.format(code=str(REPO / "functions" / "order_import"), layer=str(REPO / "layers" / "shared"))
+    env = {"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV, **TRACED_ENV, "AWS_LAMBDA_FUNCTION_NAME": "order_import"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"patched": ["botocore", "httpx"], "sqlite3": False}
