@@ -25,9 +25,9 @@ from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.correlation import correlated
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.intake.webhooks import IncomingWebhook, WebhookIntake
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection, ConnectionSecrets, WebhookSecrets
 from pos_ecom_sync.models.feeds import Cursor
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Source
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.profiles.xseries.webhooks import parse_pos_webhook

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import pytest
 from aws_lambda_powertools import Logger
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.state.order_store import OrderStore
 from pos_ecom_sync.state.store import SyncStore

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pos_ecom_sync.connectors.ecom import EcomClient
-from pos_ecom_sync.models.catalog import VariantLink
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
 from pos_ecom_sync.state.reconcile_store import ReconcileStore
 

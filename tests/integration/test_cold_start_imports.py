@@ -39,7 +39,7 @@ CONNECTORS = "httpx"  # vendor HTTP: not before a vendor is called
 # eCom orders and what they become in the POS: the order worker's; status sync's only to record a payment
 ORDERS = "pos_ecom_sync.models.orders"
 LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
-CATALOG = "pos_ecom_sync.models.catalog"  # catalog states and variant links: read by the store methods that need them
+CATALOG = "pos_ecom_sync.models.catalog"  # catalog states: read by the store methods that need them (not links)
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
 FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's walks
 CATALOG_ACTIONS = "pos_ecom_sync.catalog.actions"  # the catalog worker's planned eCom calls
@@ -80,7 +80,7 @@ def loaded(function: str) -> set[str]:
         ),
         ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
         ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
-        ("status_sync", {POLLER, XRAY, ORDERS, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
+        ("status_sync", {POLLER, XRAY, ORDERS, CATALOG, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
     ],
 )
 def test_a_cold_start_imports_nothing_its_function_does_not_run(function: str, never: set[str]) -> None:

@@ -25,7 +25,8 @@ print(time.perf_counter() - t0)
 """
 # What each function's first invocation sets up beyond its module import: the cached services it builds, or (for
 # the workers, whose services need a connection read from DynamoDB) the modules their first record imports: the
-# worker, the X-Series client and the profile module the worker asks the connection's profile for, eCom's connector.
+# worker, the X-Series client and the profile module the worker asks the connection's profile for, eCom's connector
+# (and for the order worker, the stock store and catalog states its routing reads).
 FIRST_CALL = {
     "webhook_ingest": "from pos_ecom_sync import runtime; runtime.webhook_intake()",
     "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller()",
@@ -37,7 +38,7 @@ FIRST_CALL = {
     "pos_ecom_sync.state.budget",
     "order_import": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.orders.importer, "
     "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.orders, pos_ecom_sync.connectors.ecom, "
-    "pos_ecom_sync.state.budget",
+    "pos_ecom_sync.state.budget, pos_ecom_sync.state.stock_store, pos_ecom_sync.models.catalog",
     "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
     "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.status, "
     "pos_ecom_sync.connectors.ecom",

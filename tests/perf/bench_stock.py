@@ -42,8 +42,8 @@ use_offline_aws()
 import httpx
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.errors import Conflict
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds

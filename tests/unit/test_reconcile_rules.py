@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, FamilyRow, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, FamilyRow
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import OutletLevel, VariantStockState, WriteClaim
 from pos_ecom_sync.profiles.xseries.catalog_walk import family_row

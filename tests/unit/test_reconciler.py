@@ -9,8 +9,9 @@ from typing import Any
 
 from pos_ecom_sync.connectors.ecom import OrderPage
 from pos_ecom_sync.errors import Conflict, RateLimited
-from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, EcomVariantRef
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.profiles.xseries.catalog_walk import XSeriesCatalogWalk

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pos_ecom_sync.errors import Conflict, InvalidInput, RateLimited, UpstreamError, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.stock import AppliedOutlets, OutletLevel, StockChunk, StockEntry, VariantStockState
 from pos_ecom_sync.profiles.xseries.stock import XSeriesInventory

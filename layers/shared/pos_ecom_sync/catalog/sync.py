@@ -56,8 +56,9 @@ from pos_ecom_sync.catalog.planning import (
     state_to_rewrite,
 )
 from pos_ecom_sync.errors import NotFound, UpstreamError, UpstreamUnavailable
-from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, PosFamily, StoredCatalogState
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.reference import ReferenceCache

@@ -44,8 +44,8 @@ from pos_ecom_sync.queues import Outgoing
 from pos_ecom_sync.status.digest import ecom_order_digest
 
 if TYPE_CHECKING:
-    from pos_ecom_sync.models.catalog import VariantLink
     from pos_ecom_sync.models.ledger import CustomerCensus, CustomerFeed
+    from pos_ecom_sync.models.links import VariantLink
 
 ECOM_ORDERS_FEED = "ecom:orders"
 # Pages of the POS customer feed one poll reads at most (see the module's docstring).

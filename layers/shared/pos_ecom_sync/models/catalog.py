@@ -153,13 +153,3 @@ class StoredCatalogState:
     revision: int
     # When the last product-create intent was recorded (epoch s): a retry looks for products made since.
     intent_at: int | None = None
-
-
-@dataclass(frozen=True)
-class VariantLink:
-    """A POS variant and the eCom variant the catalog worker created for it."""
-
-    pos_product_id: str
-    family_key: str
-    ecom_product_id: int
-    ecom_variant_id: int

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pos_ecom_sync.models.catalog import VariantLink
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.sales import WrittenSale
 
 OrderStatus = Literal["importing", "held", "imported"]

@@ -90,7 +90,6 @@ from pos_ecom_sync.errors import (
     UpstreamUnavailable,
     safe_text,
 )
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import (
     Claim,
@@ -100,6 +99,7 @@ from pos_ecom_sync.models.ledger import (
     OrderLookups,
     OrderRecord,
 )
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.orders import (
     CreatedSale,

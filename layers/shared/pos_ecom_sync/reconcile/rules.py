@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict
 
 from pos_ecom_sync.catalog.shown import differing, main_image, product_shown, variant_shown
 from pos_ecom_sync.intake.rows import stamp
-from pos_ecom_sync.models.catalog import CatalogState, FamilyRow, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, FamilyRow
 from pos_ecom_sync.models.connection import ConnectionId
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage, Concern, Entity, Source, vendor_payload
 from pos_ecom_sync.models.reconcile import Phase, ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState

@@ -31,9 +31,10 @@ from typing import Any, Protocol
 from pos_ecom_sync.errors import Conflict, RateLimited, SyncError, safe_text
 from pos_ecom_sync.intake.poller import OrderPageLike, ParkedRows
 from pos_ecom_sync.intake.rows import message_problem, positive_id
-from pos_ecom_sync.models.catalog import CatalogState, FamilyRow, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState, FamilyRow
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.feeds import ChangePage, SkippedRow, VendorRow
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import Concern
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState

@@ -37,7 +37,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pos_ecom_sync.errors import Conflict, OrderBusy
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.ledger import (
     Claim,
     CustomerBusy,
@@ -50,6 +49,7 @@ from pos_ecom_sync.models.ledger import (
     OrderLookups,
     OrderRecord,
 )
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.state import keys
 from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_call
 from pos_ecom_sync.state.table_ops import batch_put, batch_read

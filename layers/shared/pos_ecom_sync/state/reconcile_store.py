@@ -19,7 +19,8 @@ import boto3
 from boto3.dynamodb.conditions import Key
 
 from pos_ecom_sync.errors import InvalidInput
-from pos_ecom_sync.models.catalog import CatalogState, VariantLink
+from pos_ecom_sync.models.catalog import CatalogState
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.reconcile import ReconcileCheckpoint
 from pos_ecom_sync.models.stock import VariantStockState
 from pos_ecom_sync.state import keys

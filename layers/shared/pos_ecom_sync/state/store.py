@@ -20,8 +20,9 @@ from pos_ecom_sync.state.dynamodb_errors import TRANSACTION_CANCELED, dynamodb_c
 # Cursors and catalog records are imported where read: the webhook function and the workers use this store for
 # connections and deliveries, and the poller never reads catalog records.
 if TYPE_CHECKING:
-    from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState, VariantLink
+    from pos_ecom_sync.models.catalog import CatalogState, StoredCatalogState
     from pos_ecom_sync.models.feeds import Cursor
+    from pos_ecom_sync.models.links import VariantLink
 
 
 class SyncStore:
@@ -243,7 +244,7 @@ class SyncStore:
         self, connection_id: str, *, pos_product_id: str | None = None, ecom_variant_id: int | None = None
     ) -> VariantLink | None:
         """The POS <-> eCom variant pair we manage, looked up from either side (None: not ours, or not yet)."""
-        from pos_ecom_sync.models.catalog import VariantLink
+        from pos_ecom_sync.models.links import VariantLink
 
         if (pos_product_id is None) == (ecom_variant_id is None):
             raise ValueError("look a variant link up by exactly one of pos_product_id or ecom_variant_id")

@@ -56,9 +56,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pos_ecom_sync.correlation import current_correlation_id
 from pos_ecom_sync.errors import Conflict, RetryLater, StatusBusy
 from pos_ecom_sync.intake.rows import stamp
-from pos_ecom_sync.models.catalog import VariantLink
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
+from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage, Via
 from pos_ecom_sync.models.sales import (
     FulfillmentKind,

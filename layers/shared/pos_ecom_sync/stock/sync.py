@@ -70,7 +70,7 @@ from pos_ecom_sync.stock.rules import (
 )
 
 if TYPE_CHECKING:
-    from pos_ecom_sync.models.catalog import VariantLink
+    from pos_ecom_sync.models.links import VariantLink
 
 JsonObject = dict[str, Any]
 # entity_id of every "outlets" message: all of a connection's outlet work shares one message group.
