@@ -35,10 +35,11 @@ print(json.dumps({{"modules": sorted(sys.modules), "collector": collector}}))
 BATCH = "aws_lambda_powertools.utilities.batch"  # Powertools' SQS batch processing, with its parser models
 POLLER = "pos_ecom_sync.intake.poller"  # the change feeds and the catalog rules they use
 XRAY = "aws_xray_sdk.core"  # the X-Ray recorder, only where tracing is on (`observability.tracer`)
-CONNECTORS = "httpx"  # vendor HTTP: not before a vendor is called
+CONNECTORS = "httpx"  # vendor HTTP: only in functions that call a vendor
 # eCom orders and what they become in the POS: the order worker's; status sync's only to record a payment
 ORDERS = "pos_ecom_sync.models.orders"
 LEDGER = "pos_ecom_sync.models.ledger"  # the order and status ledgers' records
+SALES = "pos_ecom_sync.models.sales"  # POS sales as status sync reads them (the order worker writes only a reference)
 CATALOG = "pos_ecom_sync.models.catalog"  # catalog states: read by the store methods that need them (not links)
 MAPPING = "pos_ecom_sync.catalog.mapping"  # the eCom payloads of the catalog worker
 FEEDS = "pos_ecom_sync.models.feeds"  # change-feed pages and cursors: the poller's and reconciliation's walks
@@ -72,14 +73,26 @@ def loaded(function: str) -> set[str]:
             "webhook_ingest",
             {BATCH, POLLER, XRAY, CONNECTORS, ORDERS, LEDGER, CATALOG, FEEDS, STATUS_RULES, CATALOG_ACTIONS},
         ),
-        ("change_poller", {BATCH, XRAY, CONNECTORS, ORDERS, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
-        ("reconcile", {BATCH, XRAY, CONNECTORS, ORDERS, LEDGER, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
+        ("change_poller", {BATCH, XRAY, ORDERS, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
+        ("reconcile", {BATCH, XRAY, ORDERS, LEDGER, MAPPING, STATUS_RULES, CATALOG_ACTIONS}),
         (
             "stock_sync",
-            {POLLER, XRAY, ORDERS, LEDGER, CATALOG, MAPPING, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS},
+            {
+                POLLER,
+                XRAY,
+                ORDERS,
+                LEDGER,
+                SALES,
+                CATALOG,
+                MAPPING,
+                FEEDS,
+                OTHER_BATCH_SOURCES,
+                STATUS_RULES,
+                CATALOG_ACTIONS,
+            },
         ),
-        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
-        ("order_import", {POLLER, XRAY, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
+        ("product_sync", {POLLER, XRAY, ORDERS, LEDGER, SALES, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES}),
+        ("order_import", {POLLER, XRAY, SALES, FEEDS, OTHER_BATCH_SOURCES, STATUS_RULES, CATALOG_ACTIONS}),
         ("status_sync", {POLLER, XRAY, ORDERS, CATALOG, FEEDS, OTHER_BATCH_SOURCES, CATALOG_ACTIONS}),
     ],
 )

@@ -23,13 +23,16 @@ import app
 {first_call}
 print(time.perf_counter() - t0)
 """
-# What each function's first invocation sets up beyond its module import: the cached services it builds, or (for
-# the workers, whose services need a connection read from DynamoDB) the modules their first record imports: the
-# worker, the X-Series client and the profile module the worker asks the connection's profile for, eCom's connector
-# (and for the order worker, the stock store and catalog states its routing reads).
+# What each function's first invocation sets up beyond its module import: the cached services it builds, and the
+# modules its first record or run imports once it has read a connection from DynamoDB: the X-Series client and the
+# profile module the function asks the connection's profile for (the poller its change and customer feeds,
+# reconciliation its catalog walk), eCom's connector, the shared rate budget (and for the order worker, the stock
+# store and catalog states its routing reads).
 FIRST_CALL = {
     "webhook_ingest": "from pos_ecom_sync import runtime; runtime.webhook_intake()",
-    "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller()",
+    "change_poller": "from pos_ecom_sync import runtime; runtime.change_poller(); "
+    "import pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.feeds, "
+    "pos_ecom_sync.profiles.xseries.customers, pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
     "product_sync": "from pos_ecom_sync import runtime; runtime.sync_store(); import pos_ecom_sync.catalog.sync, "
     "pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.catalog, pos_ecom_sync.connectors.ecom, "
     "pos_ecom_sync.state.budget",
@@ -42,7 +45,9 @@ FIRST_CALL = {
     "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
     "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.status, "
     "pos_ecom_sync.connectors.ecom",
-    "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler()",
+    "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler(); "
+    "import pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.catalog_walk, "
+    "pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
 }
 FUNCTIONS = list(FIRST_CALL)
 

@@ -20,7 +20,8 @@ from pos_ecom_sync.models.orders import (
     OutletAssignment,
     RoutingStrategy,
 )
-from pos_ecom_sync.models.sales import SaleState, in_store_reference, order_in_reference
+from pos_ecom_sync.models.references import in_store_reference, order_in_reference
+from pos_ecom_sync.models.sales import SaleState
 from pos_ecom_sync.orders.payments import LeaveUnpaid, RecordPayment
 from pos_ecom_sync.orders.sale import SaleDraft, sale_uuid
 from pos_ecom_sync.profiles.rseries.orders import RSeriesOrders

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
 from pos_ecom_sync.models.orders import PaymentType
+from pos_ecom_sync.models.references import in_store_reference, order_in_reference
 from pos_ecom_sync.models.sales import (
     FulfillmentKind,
     FulfillmentState,
@@ -26,8 +27,6 @@ from pos_ecom_sync.models.sales import (
     SaleHint,
     SaleLine,
     SaleState,
-    in_store_reference,
-    order_in_reference,
 )
 from pos_ecom_sync.profiles.xseries.sales import fulfillment_of_row, sale_of_row, sale_state_of
 from pos_ecom_sync.profiles.xseries.status import XSeriesSales

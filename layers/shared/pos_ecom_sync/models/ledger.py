@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pos_ecom_sync.models.links import VariantLink
-from pos_ecom_sync.models.sales import WrittenSale
+
+# The status record keeps the sales it wrote; the order worker, which reads this module's order records, never builds
+# the sale models.
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.sales import WrittenSale
 
 OrderStatus = Literal["importing", "held", "imported"]
 

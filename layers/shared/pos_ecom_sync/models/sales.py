@@ -1,5 +1,6 @@
 """A POS sale as status sync sees it, whichever POS: its state, what it costs and what is paid, its lines, the sale it
-returns, the reference it carries back to the eCom order, and its fulfilments per location. Each profile reads its
+returns, the reference it carries back to the eCom order (read by `models.references`), and its fulfilments per
+location. Each profile reads its
 vendor's rows into these (X-Series: `profiles/xseries/sales.py`, behind `profiles/xseries/status.py`); the rules over
 them live in `pos_ecom_sync.status`.
 
@@ -15,22 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-
-# The reference an imported sale carries back to its eCom order: "ecom-<order id>" (our convention, whatever field
-# the POS keeps it in). Anything else on a sale is an in-store reference.
-ORDER_REFERENCE_PREFIX = "ecom-"
-
-
-def order_in_reference(reference: str | None) -> int | None:
-    """The eCom order id in a sale's reference "ecom-<order id>"; None for an in-store sale (or none)."""
-    text = reference or ""
-    suffix = text.removeprefix(ORDER_REFERENCE_PREFIX)
-    return int(suffix) if text.startswith(ORDER_REFERENCE_PREFIX) and suffix.isdigit() else None
-
-
-def in_store_reference(reference: str | None) -> bool:
-    """A reference that is there and is not ours: the sale was made in store, not imported from eCom."""
-    return bool(reference) and not str(reference).startswith(ORDER_REFERENCE_PREFIX)
 
 
 class SaleState(StrEnum):

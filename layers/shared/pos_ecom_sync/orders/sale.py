@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeAlias
 
 from pos_ecom_sync.models.orders import EcomOrder, EcomOrderLine, FulfillmentPlan
-from pos_ecom_sync.models.sales import ORDER_REFERENCE_PREFIX
+from pos_ecom_sync.models.references import ORDER_REFERENCE_PREFIX
 from pos_ecom_sync.orders.payments import LeaveUnpaid, PaymentDecision
 from pos_ecom_sync.orders.routing import LineDemand
 

@@ -60,6 +60,7 @@ from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.ledger import OrderRecord, StatusLease
 from pos_ecom_sync.models.links import VariantLink
 from pos_ecom_sync.models.messages import ChangeMessage, Via
+from pos_ecom_sync.models.references import in_store_reference, order_in_reference
 from pos_ecom_sync.models.sales import (
     FulfillmentKind,
     PosFulfillment,
@@ -67,8 +68,6 @@ from pos_ecom_sync.models.sales import (
     SaleHint,
     SaleState,
     WrittenSale,
-    in_store_reference,
-    order_in_reference,
 )
 from pos_ecom_sync.orders.payments import method_key, setting_for
 from pos_ecom_sync.queues import Outgoing

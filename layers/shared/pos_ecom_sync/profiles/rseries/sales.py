@@ -6,7 +6,7 @@ Sources: KVH = koop-voor-hoop/lightspeed-retail-client `docs/**` (a mirror of de
 Finding a sale again: R-Series chooses the saleID, so the sale carries the order's reference: `referenceNumber`
 "ecom-<order id>" ("Custom reference sale number from an external system (e.g. webstore, amazon)") with
 `referenceNumberSource` "eCom" ("Name of the external system for referenceNumber", KVH endpoints/sale.md). The
-reference keeps our "ecom-" prefix (`orders.sale.source_id`) so `models.sales.order_in_reference` reads it back; a
+reference keeps our "ecom-" prefix (`orders.sale.source_id`) so `models.references.order_in_reference` reads it back; a
 sale whose source is another system never counts as ours, whatever its number.
 
 Refunds: "Refunds are expressed as a Sale whose SaleLines have a negative unitQuantity" (KVH sale-refund.md), each
