@@ -124,3 +124,12 @@ def test_a_traced_function_patches_only_the_libraries_its_calls_go_through() -> 
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"patched": ["botocore", "httpx"], "sqlite3": False}
+
+
+def test_r_series_status_imports_the_order_profile_only_to_record_a_payment() -> None:
+    code = f"import sys\nsys.path.insert(0, {str(REPO / 'layers' / 'shared')!r})\n" + (
+        "import pos_ecom_sync.profiles.rseries.status\nprint('pos_ecom_sync.profiles.rseries.orders' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "False"

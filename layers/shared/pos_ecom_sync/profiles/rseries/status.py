@@ -25,15 +25,13 @@ R-Series has no fulfilments: `fulfillments` is empty, so the rules never plan a 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ecom_sync.errors import NotFound, UpstreamError
 from pos_ecom_sync.models.connection import Connection
 from pos_ecom_sync.models.messages import ChangeMessage
-from pos_ecom_sync.models.orders import PaymentType
 from pos_ecom_sync.models.sales import PosFulfillment, PosSale, SaleHint, WrittenSale
 from pos_ecom_sync.profiles.rseries import envelope
-from pos_ecom_sync.profiles.rseries.orders import payment_types_of
 from pos_ecom_sync.profiles.rseries.sales import (
     ParentLine,
     live_payments,
@@ -46,6 +44,9 @@ from pos_ecom_sync.profiles.rseries.sales import (
 )
 from pos_ecom_sync.reference import ReferenceCache
 from pos_ecom_sync.status.rules import PAID_TOLERANCE
+
+if TYPE_CHECKING:
+    from pos_ecom_sync.models.orders import PaymentType
 
 JsonObject = dict[str, Any]
 
@@ -102,6 +103,9 @@ class RSeriesSales:
         return sale_hint_of(message)
 
     def payment_types(self) -> list[PaymentType]:
+        # Read only to record a payment: the order worker's models and rules stay out of status sync's usual record.
+        from pos_ecom_sync.profiles.rseries.orders import payment_types_of
+
         key = f"{self.connection.connection_id}|{self.connection.pos_base_url}|payment_types"  # the importer's too
         return payment_types_of(self.reference.get(key, self.client.list_payment_types))
 
