@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from pos_ecom_sync import runtime
 from pos_ecom_sync.connectors.ecom import EcomClient
 from pos_ecom_sync.intake.poller import ChangePoller
 from pos_ecom_sync.models.connection import Connection
+from pos_ecom_sync.profiles.xseries.client import XSeriesClient
 from pos_ecom_sync.profiles.xseries.feeds import XSeriesFeeds
 from pos_ecom_sync.queues import ChangePublisher
 from pos_ecom_sync.ratelimit import InMemoryRateBudget
@@ -69,10 +69,11 @@ class OrderRig:
     # -- driving the system --------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """One change_poller sweep: POS products reach the products queue, eCom orders the orders queue. Its clients
-        take their calls from the connection's shared budgets, as the deployed poller's do (a budget of its own could
-        pass eCom's 20 per second together with the workers', and a retried 429 would count as one more call)."""
-        pos, ecom = runtime.pos_client(self.connection), runtime.ecom_client(self.connection)
+        """One change_poller sweep: POS products reach the products queue, eCom orders the orders queue."""
+        pos = XSeriesClient(self.pos.url, DEMO_SECRETS["pos_access_token"], InMemoryRateBudget())
+        ecom = EcomClient(
+            self.ecom.url, DEMO_SECRETS["ecom_api_key"], DEMO_SECRETS["ecom_api_secret"], InMemoryRateBudget()
+        )
         publisher = ChangePublisher(self.deployment.queue_url, client=self.deployment.sqs)
         ChangePoller(self.deployment.store, publisher).poll(self.connection, XSeriesFeeds(pos), ecom)
         for concern in ("stock", "statuses"):  # not this worker's
