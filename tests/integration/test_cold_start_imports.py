@@ -4,6 +4,7 @@ fails here. Each function starts in a fresh interpreter and does its first call'
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -50,15 +51,26 @@ STATUS_RULES = "pos_ecom_sync.status.rules"  # the status worker's rules and pla
 OTHER_BATCH_SOURCES = "aws_lambda_powertools.utilities.parser.models.kafka"
 
 
+def fresh_interpreter(code: str, **env: str) -> Any:
+    """What `code` printed last (as JSON), run in a fresh interpreter with the functions' settings and `env`."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@functools.cache  # one start per function serves both tests below
 def cold_start(function: str) -> dict[str, Any]:
     """What a fresh interpreter loaded for the function's module and first call, and its collector after the module."""
     code = START.format(
         code=str(REPO / "functions" / function), layer=str(REPO / "layers" / "shared"), first_call=FIRST_CALL[function]
     )
-    env = {"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    started: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    started: dict[str, Any] = fresh_interpreter(code)
     return started
 
 
@@ -120,16 +132,13 @@ print(json.dumps({{"patched": sorted(patcher._PATCHED_MODULES), "sqlite3": "sqli
 
 def test_a_traced_function_patches_only_the_libraries_its_calls_go_through() -> None:
     code = TRACED_START.format(code=str(REPO / "functions" / "order_import"), layer=str(REPO / "layers" / "shared"))
-    env = {"PATH": os.environ.get("PATH", ""), **FUNCTION_ENV, **TRACED_ENV, "AWS_LAMBDA_FUNCTION_NAME": "order_import"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"patched": ["botocore", "httpx"], "sqlite3": False}
+    traced = fresh_interpreter(code, **TRACED_ENV, AWS_LAMBDA_FUNCTION_NAME="order_import")
+    assert traced == {"patched": ["botocore", "httpx"], "sqlite3": False}
 
 
 def test_r_series_status_imports_the_order_profile_only_to_record_a_payment() -> None:
-    code = f"import sys\nsys.path.insert(0, {str(REPO / 'layers' / 'shared')!r})\n" + (
-        "import pos_ecom_sync.profiles.rseries.status\nprint('pos_ecom_sync.profiles.rseries.orders' in sys.modules)"
+    code = f"import json, sys\nsys.path.insert(0, {str(REPO / 'layers' / 'shared')!r})\n" + (
+        "import pos_ecom_sync.profiles.rseries.status\n"
+        "print(json.dumps('pos_ecom_sync.profiles.rseries.orders' in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "False"
+    assert fresh_interpreter(code) is False
