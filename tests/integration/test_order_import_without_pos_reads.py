@@ -198,11 +198,11 @@ def test_the_orders_of_one_batch_share_their_connection_ledger_and_queue_reads_a
     assert calls["BatchGetItem"] == 1 + 2 * 3  # the ledgers, then each order's links and routing state
     assert calls["PutEvents"] == 1 and calls["TransactWriteItems marking notified"] == 1
     assert calls["UpdateItem ORDER"] == 0
-    # An order and its lines: one take, which also saves the headers of the take before. The catalog worker and the
-    # poller take eCom slots through budgets of their own (their catalog share makes them other clients, as other
-    # sandboxes are): when one of them opened a new per-second window during the set-up after the order worker's
-    # cached one ended, the order worker's first take loses its condition once (`state.budget`: a lost race costs
-    # another try, with the item as it stands). Run a poll just before the drain and it always does.
+    # An order and its lines: one take, which also saves the headers of the take before. The set-up's catalog worker
+    # takes eCom slots from the same budget item through a budget of its own (its catalog share makes it another
+    # client, as another sandbox is): when it opened a new per-second window after the order worker's cached one
+    # ended, the order worker's first take loses its condition once (`state.budget`: a lost race costs another try,
+    # with the item as it stands).
     ecom_writes = calls["UpdateItem RATE#ecom"] - calls["UpdateItem RATE#ecom lost"]
     assert rig.ecom.requests - ecom_before == 6 and ecom_writes == 3 and calls["UpdateItem RATE#ecom lost"] <= 1
     records = [rig.ledger.get_order(CONNECTION, order["id"]) for order in placed]

@@ -23,7 +23,7 @@ clients and resources, without any of our modules.
 
 `--instructions` adds what wall time on shared cores cannot give: the instructions one cold init and its floor execute,
 counted by valgrind (callgrind), the same to 0.1 % from run to run. It takes about 20 s per start, so it is off by
-default; use it to judge a change to the cold path (on this machine 1 M instructions take about 0.2 ms).
+default; use it to judge a change to the cold path (1 M instructions took 0.17-0.18 ms here, on a quiet host).
 """
 
 from __future__ import annotations

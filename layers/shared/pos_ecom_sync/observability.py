@@ -193,16 +193,16 @@ class _Untraced(BaseProvider):
         pass
 
 
+# The libraries our calls go through: AWS (botocore) and the vendors (httpx). Powertools' default patches every
+# library X-Ray knows, importing the ones installed (sqlite3, from the standard library) at each traced cold start.
+TRACED_LIBRARIES = ("botocore", "httpx")
+
+
 def tracer() -> Tracer:
     """A function's Powertools Tracer. With tracing on, Powertools' X-Ray tracer (libraries patched, handler and
     methods in subsegments). Off (outside Lambda, the local stack, POWERTOOLS_TRACE_DISABLED): the same decorators on
     a provider that records nothing, so `aws_xray_sdk.core` (about 150 ms of a cold start) is never imported."""
     return Tracer(patch_modules=TRACED_LIBRARIES) if tracing_enabled() else Tracer(provider=_Untraced())
-
-
-# The libraries our calls go through: AWS (botocore) and the vendors (httpx). Powertools' default patches every
-# library X-Ray knows, importing the ones installed (sqlite3, from the standard library) at each traced cold start.
-TRACED_LIBRARIES = ("botocore", "httpx")
 
 
 # -- what the dashboard counts ------------------------------------------------------------------------------------
