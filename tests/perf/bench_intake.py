@@ -44,7 +44,7 @@ FIRST_CALL = {
     "pos_ecom_sync.state.budget, pos_ecom_sync.state.stock_store, pos_ecom_sync.models.catalog",
     "status_sync": "from pos_ecom_sync import runtime; runtime.order_store(); import pos_ecom_sync.status.sync, "
     "pos_ecom_sync.state.status_store, pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.status, "
-    "pos_ecom_sync.connectors.ecom",
+    "pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
     "reconcile": "from pos_ecom_sync import runtime; runtime.reconciler(); "
     "import pos_ecom_sync.profiles.xseries.client, pos_ecom_sync.profiles.xseries.catalog_walk, "
     "pos_ecom_sync.connectors.ecom, pos_ecom_sync.state.budget",
